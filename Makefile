@@ -1,0 +1,42 @@
+# One Python for the venv and the Lambda runtime (python3.12): see README "Runtime".
+PYTHON_VERSION := 3.12
+# pyenv's shims refuse a version that is not selected, so look in its versions folder first.
+PYTHON ?= $(shell ls -d $$HOME/.pyenv/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION) 2>/dev/null | tail -n 1 | grep . \
+	|| command -v python$(PYTHON_VERSION) 2>/dev/null)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/gateway/requirements.txt | cksum | cut -d' ' -f1)
+
+.PHONY: help venv dev test lint typecheck unit purge bench clean
+
+help:
+	@echo "make dev    start the local stack (database, simulator, gateway)"
+	@echo "make test   lint, type-check and run the whole test suite"
+	@echo "make purge  run the purge job once against the local stack"
+
+$(STAMP): requirements-dev.txt layers/gateway/requirements.txt
+	@test -n "$(PYTHON)" || { echo "python$(PYTHON_VERSION) not found: install it (pyenv install $(PYTHON_VERSION)) or set PYTHON=" >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*; touch $@
+
+venv: $(STAMP)
+
+dev: venv
+	$(PY) -m local.stack
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+test: lint typecheck
+	$(VENV)/bin/pytest
+
+purge: venv
+	$(PY) -m local.purge
+
+clean:
+	rm -rf .local .aws-sam .pytest_cache .mypy_cache .ruff_cache

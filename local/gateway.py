@@ -1,0 +1,241 @@
+"""The local stand-in for the functions' HTTPS URLs: one port, one path prefix per function.
+
+``http://127.0.0.1:3000/<function>/...`` becomes the function-URL event AWS would send (path
+``/...``), the function's handler runs in this process (imported once, so warm like a reused
+Lambda container), and its result goes back as HTTP with the URL's CORS applied. Also serves
+the dev sign-in (``/auth/v1/token``) and the demo page.
+
+Run: ``python -m local.gateway --port 3000`` with the stack's environment (see local.stack).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from local import dev_auth
+from local.function_url import CorsConfig, HttpResponse, LambdaContext, build_event, to_http
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = ROOT / "functions"
+PAGE_DIR = ROOT / "local" / "page"
+MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+
+# URL prefix -> folder under functions/. Browser-facing functions get CORS; the webhook not.
+FUNCTIONS = {
+    "start-session": "start_session",
+    "status": "status",
+    "send-message": "send_message",
+    "disconnect": "disconnect",
+    "qr-webhook": "qr_webhook",
+}
+BROWSER_FACING = {"start-session", "status", "send-message", "disconnect"}
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+def load_handler(folder: str) -> Handler | None:
+    """Import ``functions/<folder>/app.py`` under a name of its own; None if absent."""
+    path = FUNCTIONS_DIR / folder / "app.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location(f"functions.{folder}.app", path)
+    assert spec is not None and spec.loader is not None
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handler: Handler = module.handler
+    return handler
+
+
+class Gateway:
+    def __init__(self, *, dsn: str | None, jwt_secret: str | None, issuer: str, cors: CorsConfig):
+        self.dsn = dsn
+        self.jwt_secret = jwt_secret
+        self.issuer = issuer
+        self.cors = cors
+        self.handlers: dict[str, Handler] = {}
+        for prefix, folder in FUNCTIONS.items():
+            handler = load_handler(folder)
+            if handler is not None:
+                self.handlers[prefix] = handler
+
+    def invoke(self, prefix: str, event: dict[str, Any]) -> HttpResponse:
+        context = LambdaContext(
+            function_name=prefix, aws_request_id=event["requestContext"]["requestId"]
+        )
+        try:
+            return to_http(self.handlers[prefix](event, context))
+        except BaseException:  # what Lambda answers when the function itself crashes
+            return HttpResponse(
+                502,
+                [("content-type", "application/json")],
+                b'{"message":"Internal Server Error"}',
+            )
+
+    def sign_in(self, query: str, body: bytes) -> HttpResponse:
+        if parse_qs(query).get("grant_type") != ["password"]:
+            return _json(400, {"code": 400, "error_code": "unsupported_grant_type", "msg": "?"})
+        if not self.dsn or not self.jwt_secret:
+            return _json(503, {"code": 503, "msg": "dev sign-in needs the local database"})
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            payload = None
+        status, answer = dev_auth.password_grant(
+            self.dsn, payload, secret=self.jwt_secret, issuer=self.issuer
+        )
+        return _json(status, answer)
+
+
+def _json(status: int, body: Any) -> HttpResponse:
+    return HttpResponse(
+        status, [("content-type", "application/json")], json.dumps(body).encode("utf-8")
+    )
+
+
+def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
+    class RequestHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "wa-gateway-local"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the functions log for themselves; request lines would only add noise
+
+        def do_GET(self) -> None:
+            self._dispatch()
+
+        def do_POST(self) -> None:
+            self._dispatch()
+
+        def do_PUT(self) -> None:
+            self._dispatch()
+
+        def do_DELETE(self) -> None:
+            self._dispatch()
+
+        def do_PATCH(self) -> None:
+            self._dispatch()
+
+        def do_OPTIONS(self) -> None:
+            self._dispatch()
+
+        def _dispatch(self) -> None:
+            url = urlsplit(self.path)
+            length = int(self.headers.get("content-length") or 0)
+            if length > MAX_REQUEST_BYTES:
+                self._send(_json(413, {"message": "Request must be smaller than 6291456 bytes"}))
+                self.close_connection = True
+                return
+            body = self.rfile.read(length) if length else b""
+            parts = url.path.split("/", 2)
+            prefix = parts[1] if len(parts) > 1 else ""
+            rest = "/" + parts[2] if len(parts) > 2 else "/"
+            origin = self.headers.get("origin")
+
+            if prefix in gateway.handlers:
+                browser = prefix in BROWSER_FACING
+                if (
+                    self.command == "OPTIONS"
+                    and browser
+                    and self.headers.get("access-control-request-method")
+                ):
+                    self._send(gateway.cors.preflight(origin))
+                    return
+                event = build_event(
+                    method=self.command,
+                    path=rest,
+                    raw_query=url.query,
+                    headers=self.headers.items(),
+                    body=body,
+                    source_ip=self.client_address[0],
+                    domain=self.headers.get("host", "localhost"),
+                )
+                response = gateway.invoke(prefix, event)
+                if browser:
+                    gateway.cors.apply(response, origin)
+                self._send(response)
+            elif url.path == "/auth/v1/token" and self.command == "POST":
+                response = gateway.sign_in(url.query, body)
+                gateway.cors.apply(response, origin)
+                self._send(response)
+            elif url.path == "/auth/v1/token" and self.command == "OPTIONS":
+                self._send(gateway.cors.preflight(origin))
+            elif self.command == "GET" and url.path in ("/", "/index.html"):
+                self._send_page("index.html")
+            elif self.command == "GET" and url.path.startswith("/page/"):
+                self._send_page(url.path.removeprefix("/page/"))
+            else:
+                self._send(_json(404, {"message": "Not Found"}))
+
+        def _send_page(self, name: str) -> None:
+            path = (PAGE_DIR / name).resolve()
+            if not path.is_file() or PAGE_DIR.resolve() not in path.parents:
+                self._send(_json(404, {"message": "Not Found"}))
+                return
+            kind = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}.get(
+                path.suffix, "application/octet-stream"
+            )
+            self._send(
+                HttpResponse(200, [("content-type", f"{kind}; charset=utf-8")], path.read_bytes())
+            )
+
+        def _send(self, response: HttpResponse) -> None:
+            self.send_response(response.status)
+            names = {name.lower() for name, _ in response.headers}
+            for name, value in response.headers:
+                self.send_header(name, value)
+            if "content-length" not in names:
+                self.send_header("content-length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+
+    return RequestHandler
+
+
+def serve(host: str, port: int) -> ThreadingHTTPServer:
+    """Build the gateway from the environment and return its (not yet serving) server."""
+    secret = (os.environ.get("SUPABASE_JWT_SECRET") or "").split(",")[0].strip() or None
+    origins = tuple(
+        o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
+    )
+    gateway = Gateway(
+        dsn=os.environ.get("DATABASE_URL"),
+        jwt_secret=secret,
+        issuer=os.environ.get("SUPABASE_JWT_ISSUER") or f"http://{host}:{port}/auth/v1",
+        cors=CorsConfig(allow_origins=origins),
+    )
+    server = ThreadingHTTPServer((host, port), make_request_handler(gateway))
+    server.daemon_threads = True
+    return server
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3000)
+    args = parser.parse_args(argv)
+    server = serve(args.host, args.port)
+    print(f"gateway listening on http://{args.host}:{server.server_port}", flush=True)
+    stop = threading.Event()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        server.server_close()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""The HTTP face every function shares: the function-URL resolver, the error contract in one
+place, ``GET /health``, request-body parsing and the caller's identity.
+
+A handler module does::
+
+    app = FunctionApp("status", needs=("store", "tokens"))
+
+    @app.get("/")
+    def read_status() -> Response: ...
+
+    handler = app.handler
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+
+from wa_gateway import runtime
+from wa_gateway.errors import ApiError, InvalidJson, NotFound, PayloadTooLarge
+from wa_gateway.observability import logger, metrics
+from wa_gateway.tokens import Caller, bearer_token
+
+MAX_BODY_BYTES = 64 * 1024
+JSON = "application/json"
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type=JSON,
+        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+def error_response(error: ApiError) -> Response:
+    return json_response(error.status, error.body(), error.headers)
+
+
+class FunctionApp:
+    """One Lambda function: its routes, its handler, and the request helpers routes use."""
+
+    def __init__(
+        self, name: str, *, needs: Iterable[str] = (), max_body_bytes: int = MAX_BODY_BYTES
+    ):
+        self.name = name
+        self.max_body_bytes = max_body_bytes
+        self.settings = runtime.configure(name, needs)
+        self.resolver = LambdaFunctionUrlResolver()
+        self.resolver.exception_handler(ApiError)(self._on_api_error)
+        self.resolver.exception_handler(Exception)(self._on_unexpected_error)
+        self.resolver.not_found(self._on_not_found)
+        self.resolver.get("/health")(self._health)
+        self.get = self.resolver.get
+        self.post = self.resolver.post
+        self.handler: Callable[[dict[str, Any], Any], dict[str, Any]] = (
+            logger.inject_lambda_context(
+                correlation_id_path=correlation_paths.LAMBDA_FUNCTION_URL, clear_state=True
+            )(metrics.log_metrics(capture_cold_start_metric=True)(self._handle))
+        )
+
+    # --- request helpers ----------------------------------------------------------------
+
+    @property
+    def event(self) -> Any:
+        return self.resolver.current_event
+
+    def header(self, name: str) -> str | None:
+        value = self.event.headers.get(name.lower())
+        return value if isinstance(value, str) else None
+
+    def query(self, name: str) -> str | None:
+        params = self.event.query_string_parameters or {}
+        value = params.get(name)
+        return value if isinstance(value, str) else None
+
+    def caller(self) -> Caller:
+        """The signed-in user, from ``Authorization: Bearer <Supabase access token>``."""
+        return runtime.token_verifier().verify(bearer_token(self.header("authorization")))
+
+    def json_object(self, *, required: bool = True) -> dict[str, Any]:
+        """The request body as a JSON object; ``{}`` for an empty optional body."""
+        raw = self.raw_body()
+        if not raw.strip():
+            if required:
+                raise InvalidJson("The request needs a JSON object body.")
+            return {}
+        try:
+            value = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise InvalidJson() from None
+        if not isinstance(value, dict):
+            raise InvalidJson("The request body must be a JSON object.")
+        return value
+
+    def raw_body(self) -> bytes:
+        body = self.event.get("body")
+        if body is None:
+            return b""
+        if not isinstance(body, str):
+            raise InvalidJson()
+        if len(body) > self.max_body_bytes * 4 // 3 + 4:
+            raise PayloadTooLarge()
+        if self.event.get("isBase64Encoded"):
+            try:
+                data = base64.b64decode(body, validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidJson() from None
+        else:
+            data = body.encode("utf-8", "surrogatepass")
+        if len(data) > self.max_body_bytes:
+            raise PayloadTooLarge()
+        return data
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        logger.append_keys(function=self.name)
+        if not isinstance(event, dict) or not isinstance(event.get("requestContext"), dict):
+            return _to_lambda(error_response(ApiError()))
+        return self.resolver.resolve(event, context)
+
+    def _health(self) -> Response:
+        return json_response(
+            200, {"status": "ok", "function": self.name, "version": self.settings.version}
+        )
+
+    def _on_api_error(self, error: ApiError) -> Response:
+        if error.status >= 500:
+            logger.warning("request failed", extra={"code": error.code, "status": error.status})
+        else:
+            logger.info("request refused", extra={"code": error.code, "status": error.status})
+        return error_response(error)
+
+    def _on_unexpected_error(self, error: Exception) -> Response:
+        logger.exception("unexpected error", extra={"error_type": type(error).__name__})
+        return error_response(ApiError())
+
+    def _on_not_found(self, _: Exception) -> Response:
+        return error_response(NotFound())
+
+
+def _to_lambda(response: Response) -> dict[str, Any]:
+    return {
+        "statusCode": response.status_code,
+        "headers": {k: v for k, v in response.headers.items() if isinstance(v, str)},
+        "body": response.body,
+        "isBase64Encoded": False,
+    }

@@ -1,0 +1,121 @@
+"""The error contract: every failure a caller can see is one of these classes.
+
+Each maps to one HTTP status and a snake_case code, and renders as
+``{"error": {"code": ..., "message": ...}}``. Messages are written for the
+person who reads them; they never carry a secret, a stack trace or a detail
+of which internal check failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ApiError(Exception):
+    """Base of every error that becomes an HTTP answer."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    default_message: ClassVar[str] = "Something went wrong on our side. Try again later."
+
+    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None):
+        self.message = message or self.default_message
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class InvalidJson(ApiError):
+    status, code = 400, "invalid_json"
+    default_message = "The request body is not valid JSON."
+
+
+class InvalidRequest(ApiError):
+    status, code = 400, "invalid_request"
+    default_message = "The request is not valid."
+
+
+class MissingToken(ApiError):
+    status, code = 401, "missing_token"
+    default_message = "Sign in first: send your access token as 'Authorization: Bearer <token>'."
+
+
+class InvalidToken(ApiError):
+    status, code = 401, "invalid_token"
+    default_message = "The access token is not valid. Sign in again."
+
+
+class TokenExpired(ApiError):
+    status, code = 401, "token_expired"
+    default_message = "The access token has expired. Refresh it or sign in again."
+
+
+class InvalidVerifyToken(ApiError):
+    status, code = 401, "invalid_verify_token"
+    default_message = "The webhook proof is missing or wrong."
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+    default_message = "Nothing is here."
+
+
+class SessionNotConnected(ApiError):
+    status, code = 409, "session_not_connected"
+    default_message = "Your WhatsApp session is not connected. Connect it first."
+
+
+class SessionBusy(ApiError):
+    status, code = 409, "session_busy"
+    default_message = "Your WhatsApp session is busy with another request. Try again shortly."
+
+
+class IdempotencyConflict(ApiError):
+    status, code = 409, "idempotency_conflict"
+    default_message = "This Idempotency-Key was already used with a different request body."
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "payload_too_large"
+    default_message = "The request body is too large."
+
+
+class InvalidPhone(ApiError):
+    status, code = 422, "invalid_phone"
+    default_message = "The phone number must have 8 to 15 digits, country code first."
+
+
+class MessageTooLong(ApiError):
+    status, code = 422, "message_too_long"
+    default_message = "The message is too long."
+
+
+class UnknownRecipient(ApiError):
+    status, code = 422, "unknown_recipient"
+    default_message = "This phone number is not on WhatsApp."
+
+
+class RateLimited(ApiError):
+    status, code = 429, "rate_limited"
+    default_message = "Too many messages in a short time. Wait and try again."
+
+    def __init__(self, retry_after: int, message: str | None = None):
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
+        self.retry_after = max(1, retry_after)
+
+
+class HostError(ApiError):
+    status, code = 502, "host_error"
+    default_message = "The WhatsApp host answered with an error. Try again shortly."
+
+
+class StoreUnavailable(ApiError):
+    status, code = 503, "store_unavailable"
+    default_message = "The database is unavailable. Try again shortly."
+
+
+class HostTimeout(ApiError):
+    status, code = 504, "host_timeout"
+    default_message = "The WhatsApp host did not answer in time. Try again shortly."

@@ -1,0 +1,176 @@
+"""Client of the WPPConnect session host (wppconnect-server's HTTP API).
+
+One ``requests`` session per container, reused across warm invocations. Connect and read
+timeouts stay well under the function's timeout. Retries, with backoff and jitter, only where
+repeating cannot do harm: connection failures before a request was sent (any route), and
+502/503/504 answers to GETs. Every failure becomes :class:`HostError` or :class:`HostTimeout`
+with a message that names no URL: the host's URLs carry its secret key and session tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from wa_gateway.errors import HostError, HostTimeout
+
+if TYPE_CHECKING:
+    import requests
+
+
+class HostUnauthorized(Exception):
+    """The host refused the session's token (a new token is needed)."""
+
+
+@dataclass(frozen=True)
+class HostState:
+    """What the host says a session is doing, in its own words."""
+
+    status: str | None
+    urlcode: str | None = None
+    phone_code: str | None = None
+
+
+class HostClient:
+    def __init__(
+        self,
+        base_url: str,
+        secret_key: str,
+        *,
+        connect_timeout_s: float = 3.05,
+        read_timeout_s: float = 10.0,
+        start_timeout_s: float = 20.0,
+        session: requests.Session | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self._secret_key = secret_key
+        self._timeout = (connect_timeout_s, read_timeout_s)
+        self._start_timeout = (connect_timeout_s, start_timeout_s)
+        self._http = session or _new_session()
+        self.calls = 0
+
+    def __repr__(self) -> str:
+        return f"HostClient({self.base_url!r})"
+
+    # --- routes -------------------------------------------------------------------------
+
+    def generate_token(self, session: str) -> str:
+        path = f"/api/{_seg(session)}/{_seg(self._secret_key)}/generate-token"
+        status, body = self._request("POST", path)
+        token = body.get("token") if isinstance(body, dict) else None
+        if status != 201 or not isinstance(token, str) or not token:
+            raise HostError()
+        return token
+
+    def start_session(
+        self, session: str, token: str, *, webhook_url: str, phone: str | None = None
+    ) -> HostState:
+        """Start (or look at) a session; waits for the first QR code or pairing code."""
+        payload: dict[str, Any] = {"webhook": webhook_url, "waitQrCode": True}
+        if phone:
+            payload["phone"] = phone
+        status, body = self._request(
+            "POST",
+            f"/api/{_seg(session)}/start-session",
+            token=token,
+            json=payload,
+            timeout=self._start_timeout,
+        )
+        return _state_from(status, body)
+
+    def status_session(self, session: str, token: str) -> HostState:
+        status, body = self._request("GET", f"/api/{_seg(session)}/status-session", token=token)
+        return _state_from(status, body)
+
+    def close_session(self, session: str, token: str) -> bool:
+        """Close the session's browser; False when the host had nothing to close."""
+        status, _ = self._request("POST", f"/api/{_seg(session)}/close-session", token=token)
+        return status == 200
+
+    def logout_session(self, session: str, token: str) -> bool:
+        """Unlink the device; False when the session was not connected (the host's 404)."""
+        status, _ = self._request("POST", f"/api/{_seg(session)}/logout-session", token=token)
+        if status == 404:
+            return False
+        if status != 200:
+            raise HostError()
+        return True
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        json: Any = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> tuple[int, Any]:
+        import requests
+
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.calls += 1
+        try:
+            response = self._http.request(
+                method,
+                self.base_url + path,
+                headers=headers,
+                json=json,
+                timeout=timeout or self._timeout,
+            )
+        except requests.Timeout:
+            raise HostTimeout() from None
+        except requests.RequestException:
+            raise HostError() from None
+        if response.status_code == 401:
+            raise HostUnauthorized()
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return response.status_code, body
+
+
+def _state_from(status: int, body: Any) -> HostState:
+    if status not in (200, 201) or not isinstance(body, dict):
+        raise HostError()
+    raw = body.get("status")
+    if raw is not None and not isinstance(raw, str):
+        raise HostError()
+    urlcode = body.get("urlcode")
+    phone_code = body.get("phoneCode")
+    return HostState(
+        status=raw,
+        urlcode=urlcode if isinstance(urlcode, str) and urlcode else None,
+        phone_code=phone_code if isinstance(phone_code, str) and phone_code else None,
+    )
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _new_session() -> requests.Session:
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    retry = Retry(
+        total=3,
+        connect=2,
+        read=0,
+        other=0,
+        status=2,
+        allowed_methods=frozenset({"GET"}),
+        status_forcelist=(502, 503, 504),
+        backoff_factor=0.1,
+        backoff_jitter=0.2,
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(max_retries=retry, pool_maxsize=8))
+    session.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=8))
+    return session

@@ -1,0 +1,41 @@
+"""Shapes of what the functions answer (API.md section 1)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from wa_gateway.store.facade import SessionRecord
+
+
+def iso_utc(value: str | None) -> str | None:
+    """A database timestamp as ``2026-11-22T12:00:20Z``."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def session_json(record: SessionRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    pairing = record.status == "pairing"
+    qr = None
+    if pairing and record.pairing_method == "qr" and record.qr_code:
+        qr = {
+            "data_url": record.qr_image,
+            "raw": record.qr_code,
+            "expires_at": iso_utc(record.qr_expires_at),
+        }
+    return {
+        "id": record.id,
+        "name": record.session_id,
+        "status": record.status,
+        "qr": qr,
+        "pairing_code": record.pairing_code
+        if pairing and record.pairing_method == "code"
+        else None,
+        "phone_number": record.phone_number,
+        "last_activity": iso_utc(record.last_activity),
+        "updated_at": iso_utc(record.updated_at),
+    }

@@ -1,0 +1,84 @@
+"""The container's shared parts, built once on first use and kept for warm invocations.
+
+Nothing here connects or imports a heavy library until a request needs it: a status read
+never loads the host client, and only functions that pair load the QR renderer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+
+from wa_gateway.crypto import Keyring
+from wa_gateway.host import HostClient
+from wa_gateway.observability import logger
+from wa_gateway.sessions import SessionService
+from wa_gateway.settings import Settings, SettingsError
+from wa_gateway.store import Store, create_store
+from wa_gateway.tokens import TokenVerifier
+
+
+@cache
+def settings() -> Settings:
+    return Settings.load()
+
+
+def configure(function_name: str, needs: Iterable[str]) -> Settings:
+    """Load and check the settings a function needs; stop the function if one is missing."""
+    try:
+        return settings().require(needs)
+    except SettingsError as exc:
+        logger.error(f"{function_name} cannot start: {exc}", extra={"function": function_name})
+        raise SystemExit(1) from None
+
+
+@cache
+def store() -> Store:
+    return create_store(settings())
+
+
+@cache
+def token_verifier() -> TokenVerifier:
+    s = settings()
+    issuer = s.supabase_jwt_issuer
+    if issuer is None and s.supabase_url:
+        issuer = f"{s.supabase_url}/auth/v1"
+    return TokenVerifier(
+        hs256_secrets=s.supabase_jwt_secrets, jwks_url=s.supabase_jwks_url, issuer=issuer
+    )
+
+
+@cache
+def host() -> HostClient:
+    s = settings()
+    if not s.wpp_server_url or not s.wpp_secret_key:
+        raise SettingsError("WPP_SERVER_URL and WPP_SECRET_KEY must be set")
+    return HostClient(
+        s.wpp_server_url,
+        s.wpp_secret_key,
+        connect_timeout_s=s.host_connect_timeout_s,
+        read_timeout_s=s.host_read_timeout_s,
+        start_timeout_s=s.host_start_timeout_s,
+    )
+
+
+@cache
+def sessions() -> SessionService:
+    s = settings()
+    return SessionService(
+        store=store(),
+        host=host() if s.wpp_server_url else None,
+        keyring=s.keyring if s.encryption_key else None,
+        webhook_url=s.webhook_public_url,
+        webhook_secret=s.webhook_verify_tokens[0] if s.webhook_verify_tokens else None,
+    )
+
+
+def keyring() -> Keyring:
+    return settings().keyring
+
+
+def reset() -> None:
+    """Forget everything built so far (tests that change the environment call this)."""
+    for built in (settings, store, token_verifier, host, sessions):
+        built.cache_clear()

@@ -1,0 +1,178 @@
+"""Configuration: read once per container from the environment, validated at start-up.
+
+Secret values may also come from one AWS Secrets Manager secret (a JSON object keyed by the
+same names), named by ``SECRETS_ARN``; the environment wins where both are set. Each function
+declares which settings it needs; a missing one stops the function at start-up with one log
+line naming it, never its value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from wa_gateway.crypto import Keyring
+
+SECRET_NAMES = (
+    "SUPABASE_SERVICE_ROLE_KEY",
+    "SUPABASE_JWT_SECRET",
+    "WPP_SECRET_KEY",
+    "QR_WEBHOOK_VERIFY_TOKEN",
+    "ENCRYPTION_KEY",
+    "DATABASE_URL",
+)
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed. The message names it and never holds its value."""
+
+
+def parse_duration(name: str, value: str) -> int:
+    """Seconds in '90', '90s', '15m', '24h' or '7d'."""
+    match = _DURATION.match(value)
+    if not match:
+        raise SettingsError(f"{name} must be a duration such as 90s, 15m, 24h or 7d")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting a function may use. Build with ``Settings.load``."""
+
+    supabase_url: str | None = None
+    supabase_service_role_key: str | None = field(default=None, repr=False)
+    supabase_jwt_secrets: tuple[str, ...] = field(default=(), repr=False)
+    supabase_jwks_url: str | None = None
+    supabase_jwt_issuer: str | None = None
+    database_url: str | None = field(default=None, repr=False)
+    wpp_server_url: str | None = None
+    wpp_secret_key: str | None = field(default=None, repr=False)
+    webhook_verify_tokens: tuple[str, ...] = field(default=(), repr=False)
+    encryption_key: str | None = field(default=None, repr=False)
+    webhook_public_url: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    qr_first_ttl_s: int = 60
+    qr_next_ttl_s: int = 20
+    qr_ttl_s: int = 24 * 3600
+    stale_after_s: int = 7 * 86400
+    host_connect_timeout_s: float = 3.05
+    host_read_timeout_s: float = 10.0
+    host_start_timeout_s: float = 20.0
+    db_timeout_s: float = 5.0
+    version: str = "dev"
+
+    @classmethod
+    def load(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        fetch_secrets: Callable[[str], Mapping[str, Any]] | None = None,
+    ) -> Settings:
+        env: dict[str, str] = dict(os.environ if environ is None else environ)
+        arn = env.get("SECRETS_ARN")
+        if arn:
+            secrets = (fetch_secrets or _fetch_secret_json)(arn)
+            for name in SECRET_NAMES:
+                value = secrets.get(name)
+                if value and not env.get(name):
+                    env[name] = str(value)
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        def duration(name: str, default: int) -> int:
+            value = get(name)
+            return default if value is None else parse_duration(name, value)
+
+        supabase_url = (get("SUPABASE_URL") or "").rstrip("/") or None
+        jwks_url = get("SUPABASE_JWKS_URL")
+        if jwks_url is None and supabase_url:
+            jwks_url = f"{supabase_url}/auth/v1/.well-known/jwks.json"
+        return cls(
+            supabase_url=supabase_url,
+            supabase_service_role_key=get("SUPABASE_SERVICE_ROLE_KEY"),
+            supabase_jwt_secrets=_split(get("SUPABASE_JWT_SECRET") or ""),
+            supabase_jwks_url=jwks_url,
+            supabase_jwt_issuer=get("SUPABASE_JWT_ISSUER"),
+            database_url=get("DATABASE_URL"),
+            wpp_server_url=(get("WPP_SERVER_URL") or "").rstrip("/") or None,
+            wpp_secret_key=get("WPP_SECRET_KEY"),
+            webhook_verify_tokens=_split(get("QR_WEBHOOK_VERIFY_TOKEN") or ""),
+            encryption_key=get("ENCRYPTION_KEY"),
+            webhook_public_url=get("WEBHOOK_PUBLIC_URL"),
+            allowed_origins=_split(get("ALLOWED_ORIGINS") or ""),
+            qr_first_ttl_s=duration("QR_FIRST_TTL", 60),
+            qr_next_ttl_s=duration("QR_NEXT_TTL", 20),
+            qr_ttl_s=duration("QR_TTL", 24 * 3600),
+            stale_after_s=duration("STALE_AFTER", 7 * 86400),
+            host_connect_timeout_s=float(get("WPP_CONNECT_TIMEOUT") or 3.05),
+            host_read_timeout_s=float(get("WPP_READ_TIMEOUT") or 10.0),
+            host_start_timeout_s=float(get("WPP_START_TIMEOUT") or 20.0),
+            db_timeout_s=float(get("DB_TIMEOUT") or 5.0),
+            version=get("GATEWAY_VERSION") or "dev",
+        )
+
+    def require(self, needs: Iterable[str]) -> Settings:
+        """Check that what a function needs is present and well-formed; return self.
+
+        ``needs`` holds any of: "store", "tokens", "host", "webhook", "crypto".
+        """
+        for need in needs:
+            if need == "store" and not (
+                self.database_url or (self.supabase_url and self.supabase_service_role_key)
+            ):
+                raise SettingsError(
+                    "DATABASE_URL, or SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY, must be set"
+                )
+            if need == "tokens":
+                if not (self.supabase_jwt_secrets or self.supabase_jwks_url):
+                    raise SettingsError("SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL must be set")
+                if any(len(secret.encode()) < 32 for secret in self.supabase_jwt_secrets):
+                    raise SettingsError("SUPABASE_JWT_SECRET must be at least 32 bytes long")
+            if need == "host":
+                if not self.wpp_server_url:
+                    raise SettingsError("WPP_SERVER_URL must be set")
+                if not self.wpp_secret_key:
+                    raise SettingsError("WPP_SECRET_KEY must be set")
+                if not self.webhook_public_url:
+                    raise SettingsError("WEBHOOK_PUBLIC_URL must be set")
+            if need == "webhook" and not self.webhook_verify_tokens:
+                raise SettingsError("QR_WEBHOOK_VERIFY_TOKEN must be set")
+            if need == "crypto":
+                if not self.encryption_key:
+                    raise SettingsError("ENCRYPTION_KEY must be set")
+                _ = self.keyring
+        return self
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        if not self.encryption_key:
+            raise SettingsError("ENCRYPTION_KEY must be set")
+        try:
+            return Keyring.from_setting(self.encryption_key)
+        except ValueError as exc:
+            raise SettingsError(f"ENCRYPTION_KEY is not valid: {exc}") from None
+
+
+def _fetch_secret_json(arn: str) -> Mapping[str, Any]:
+    """Read the secret through Powertools' parameters utility (cached for 5 minutes)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_secret(arn, max_age=300)
+    data = json.loads(value) if isinstance(value, str | bytes) else value
+    if not isinstance(data, dict):
+        raise SettingsError("SECRETS_ARN must name a secret holding a JSON object")
+    return data

@@ -1,0 +1,140 @@
+"""Transport over a direct PostgreSQL connection (psycopg 3).
+
+Used by the local stack and the tests, and in production through Supabase's connection pooler.
+Each call is one transaction sent as one pipeline, so one network round trip:
+
+    begin;
+    select set_config('role', ..., true), set_config('request.jwt.claims', ..., true), ...;
+    select public.<function>(...);
+    commit;
+
+which is what PostgREST does for every request, so Row Level Security sees the same role and
+claims either way. ``set_config(..., true)`` is transaction-local, so nothing leaks between
+calls, and no prepared statements are used, which keeps the pooler's transaction mode happy.
+Connections are kept and reused across warm invocations: one per concurrent caller, which in
+Lambda means one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from wa_gateway.errors import StoreUnavailable
+from wa_gateway.tokens import Caller
+
+_FUNCTION_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class PostgresTransport:
+    def __init__(self, dsn: str, *, timeout_s: float = 5.0, max_idle: int = 4):
+        self._dsn = dsn
+        self._timeout_s = timeout_s
+        self._max_idle = max_idle
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+        self.round_trips = 0
+
+    def rpc(self, function: str, params: Mapping[str, Any], *, caller: Caller | None = None) -> Any:
+        if not _FUNCTION_NAME.match(function):
+            raise ValueError(f"not a function name: {function!r}")
+        query = sql.SQL("select {}.{}({})").format(
+            sql.Identifier("public"),
+            sql.Identifier(function),
+            sql.SQL(", ").join(
+                sql.SQL("{} => {}").format(sql.Identifier(name), sql.Placeholder(name))
+                for name in params
+            ),
+        )
+        if caller is None:
+            role, claims = "service_role", {"role": "service_role"}
+        else:
+            role, claims = "authenticated", {**caller.claims, "role": "authenticated"}
+        timeout_ms = str(int(self._timeout_s * 1000))
+        values = {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in params.items()}
+
+        # A kept connection may have died while the container was frozen or the database
+        # restarted; the calls are idempotent, so one retry on a fresh connection is safe.
+        for attempt in (1, 2):
+            conn, reused = self._checkout()
+            try:
+                row = self._run(conn, query, values, role, claims, timeout_ms)
+            except psycopg.OperationalError as exc:
+                conn.close()
+                if reused and attempt == 1:
+                    continue
+                raise StoreUnavailable() from exc
+            except BaseException:
+                self._release_after_error(conn)
+                raise
+            self._checkin(conn)
+            return None if row is None else row[0]
+        raise AssertionError("unreachable")
+
+    def _run(
+        self,
+        conn: psycopg.Connection[Any],
+        query: sql.Composed,
+        values: Mapping[str, Any],
+        role: str,
+        claims: Mapping[str, Any],
+        timeout_ms: str,
+    ) -> tuple[Any, ...] | None:
+        self.round_trips += 1
+        with conn.pipeline(), conn.transaction():
+            conn.execute(
+                "select set_config('role', %s, true),"
+                " set_config('request.jwt.claims', %s, true),"
+                " set_config('statement_timeout', %s, true)",
+                (role, json.dumps(claims), timeout_ms),
+            )
+            cursor = conn.execute(query, values)
+        return cursor.fetchone()
+
+    def _release_after_error(self, conn: psycopg.Connection[Any]) -> None:
+        if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.close()
+        else:
+            self._checkin(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def _checkout(self) -> tuple[psycopg.Connection[Any], bool]:
+        while True:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                return self._connect(), False
+            if not conn.closed and not conn.broken:
+                return conn, True
+
+    def _checkin(self, conn: psycopg.Connection[Any]) -> None:
+        if conn.closed:
+            return
+        with self._lock:
+            if len(self._idle) < self._max_idle:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(
+                self._dsn,
+                autocommit=True,
+                prepare_threshold=None,
+                connect_timeout=max(1, round(self._timeout_s)),
+                application_name="wa-gateway",
+            )
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable() from exc

@@ -1,0 +1,355 @@
+"""Verify Supabase access tokens locally, without a network call per request.
+
+``TokenVerifier.verify`` turns the raw ``Authorization`` bearer token into a
+``Caller`` or raises one of three errors from ``wa_gateway.errors``:
+
+* ``MissingToken`` when there is no token at all;
+* ``TokenExpired`` when the token is otherwise valid but past its ``exp``;
+* ``InvalidToken`` for every other failure, always with the default message,
+  so a caller never learns which check failed.
+
+Signatures:
+
+* HS256 is verified with the configured shared secrets (the legacy Supabase
+  JWT secret; two at once during a rotation). Without a secret, HS256 tokens
+  are rejected.
+* ES256 and RS256 are verified with the public key from the project's JWKS
+  (``<SUPABASE_URL>/auth/v1/.well-known/jwks.json``) whose ``kid`` matches the
+  token header. The key decides the algorithm: the header's ``alg`` must equal
+  the algorithm the key was published for.
+* Anything else (``none``, other algorithms, unknown ``kid``) is rejected.
+
+The JWKS is cached for ``jwks_ttl_s`` seconds (Supabase's advice: no more than
+10 minutes) and refetched early when a token names an unknown ``kid``. Every
+fetch, failed or not, is at most once per ``jwks_min_refetch_s`` seconds, so
+a flood of made-up ``kid`` values (or a JWKS endpoint that is down) costs at
+most one request per interval. A failed fetch never serves keys past their
+TTL: tokens that need them are rejected until a fetch succeeds.
+
+Keep one verifier per process (module level) so the cache survives warm
+invocations. ``requests`` is imported only when the JWKS is first fetched.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+import jwt
+
+from wa_gateway.errors import InvalidToken, MissingToken, TokenExpired
+
+if TYPE_CHECKING:
+    from jwt.types import Options
+
+MAX_TOKEN_LENGTH = 8192
+"""Longest token accepted, in characters; longer input is rejected unparsed."""
+
+MIN_HS256_SECRET_BYTES = 32
+"""Shortest HS256 secret accepted (RFC 7518 §3.2: at least the hash size)."""
+
+JWKS_FETCH_TIMEOUT_S = (2.0, 3.0)
+"""Connect and read timeouts of the default JWKS fetch."""
+
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_BEARER = re.compile(r"\s*bearer[ \t]+(\S+)\s*", re.IGNORECASE)
+
+_USER_ROLE = "authenticated"
+_ASYMMETRIC_ALGORITHMS = frozenset({"ES256", "RS256"})
+_MIN_RSA_BITS = 2048
+
+# Signature only: every claim is checked by this module, against its own clock.
+_SIGNATURE_ONLY: Options = {
+    "verify_signature": True,
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_aud": False,
+    "verify_iss": False,
+    "verify_sub": False,
+    "verify_jti": False,
+    "enforce_minimum_key_length": True,
+}
+_jwt = jwt.PyJWT(options=_SIGNATURE_ONLY)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The verified caller of a request.
+
+    ``user_id`` is the token's ``sub``: a UUID in canonical lower-case form.
+    ``claims`` are all verified claims; ``token`` is the raw JWT, to forward to
+    PostgREST so row-level security sees the same user. Neither ``claims``
+    (which hold e-mail and phone) nor ``token`` appear in ``repr``.
+    """
+
+    user_id: str
+    claims: dict[str, Any] = field(repr=False)
+    token: str = field(repr=False)
+
+
+def bearer_token(authorization_header: str | None) -> str | None:
+    """Return the token of an ``Authorization: Bearer <token>`` header value.
+
+    The scheme is case-insensitive and surrounding whitespace is ignored.
+    Returns ``None`` when the header is absent, empty, uses another scheme or
+    is not exactly a scheme and one token, so ``verify`` reports MissingToken.
+    """
+    if not authorization_header:
+        return None
+    match = _BEARER.fullmatch(authorization_header)
+    return match.group(1) if match else None
+
+
+def _fetch_json_with_requests(url: str) -> Any:
+    """GET ``url`` and return its JSON body; raise on a network error or non-2xx."""
+    import requests  # imported here so that importing this module stays cheap
+
+    response = requests.get(
+        url,
+        timeout=JWKS_FETCH_TIMEOUT_S,
+        headers={"Accept": "application/json"},
+        allow_redirects=False,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    """True for a finite int or float (a NumericDate); False for bools and the rest."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _algorithm_for(jwk: dict[str, Any]) -> str | None:
+    """The one algorithm a published JWK may verify, or None if it is unusable."""
+    kty = jwk.get("kty")
+    if kty == "EC" and jwk.get("crv") == "P-256":
+        expected = "ES256"
+    elif kty == "RSA":
+        expected = "RS256"
+    else:
+        return None
+    if jwk.get("alg", expected) != expected:
+        return None
+    if jwk.get("use", "sig") != "sig":
+        return None
+    key_ops = jwk.get("key_ops")
+    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
+        return None
+    if "d" in jwk:  # a private key has no business in a public key set
+        return None
+    return expected
+
+
+def _parse_jwks(document: Any) -> dict[str, jwt.PyJWK]:
+    """Map ``kid`` to key for every usable ES256/RS256 key of a JWKS document.
+
+    Keys without a ``kid``, of another type or algorithm, not for verifying
+    signatures, or RSA keys under 2048 bits are skipped; of two keys with the
+    same ``kid`` the first wins. Raises ValueError if the document is not a
+    JWKS at all.
+    """
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("not a JWKS document")
+    keys: dict[str, jwt.PyJWK] = {}
+    for jwk in document["keys"]:
+        if not isinstance(jwk, dict):
+            continue
+        kid = jwk.get("kid")
+        algorithm = _algorithm_for(jwk)
+        if not isinstance(kid, str) or not kid or kid in keys or algorithm is None:
+            continue
+        try:
+            key = jwt.PyJWK(jwk, algorithm=algorithm)
+        except (jwt.PyJWTError, ValueError, TypeError):
+            continue
+        if algorithm == "RS256" and key.key.key_size < _MIN_RSA_BITS:
+            continue
+        keys[kid] = key
+    return keys
+
+
+class TokenVerifier:
+    """Verifies Supabase access tokens; thread-safe, with a shared JWKS cache.
+
+    ``hs256_secrets``: shared secrets for HS256 (each at least 32 bytes).
+    ``jwks_url``: where the ES256/RS256 public keys are published.
+    ``issuer``: when set, ``iss`` must equal it (``<SUPABASE_URL>/auth/v1``).
+    ``audience``: a value ``aud`` must be or contain.
+    ``leeway_s``: clock skew allowed on ``exp``, ``nbf`` and ``iat``.
+    ``jwks_ttl_s`` / ``jwks_min_refetch_s``: see the module docstring.
+    ``fetch_json``: ``url -> parsed JSON``; defaults to a GET with ``requests``.
+    ``clock``: seconds since the epoch; used for the claims and the cache.
+
+    Raises ValueError when configured with no way to verify anything, a secret
+    that is too short, or negative durations.
+    """
+
+    def __init__(
+        self,
+        *,
+        hs256_secrets: Sequence[str] = (),
+        jwks_url: str | None = None,
+        issuer: str | None = None,
+        audience: str = _USER_ROLE,
+        leeway_s: int = 30,
+        jwks_ttl_s: int = 600,
+        jwks_min_refetch_s: int = 30,
+        fetch_json: Callable[[str], Any] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if isinstance(hs256_secrets, str | bytes):
+            raise ValueError("hs256_secrets must be a list of secrets, not a single string")
+        secrets = tuple(hs256_secrets)
+        for secret in secrets:
+            if not isinstance(secret, str):
+                raise ValueError("each HS256 secret must be a string")
+            if len(secret.encode("utf-8")) < MIN_HS256_SECRET_BYTES:
+                raise ValueError(f"an HS256 secret is shorter than {MIN_HS256_SECRET_BYTES} bytes")
+        if not secrets and not jwks_url:
+            raise ValueError("configure hs256_secrets, jwks_url or both")
+        if leeway_s < 0 or jwks_ttl_s <= 0 or jwks_min_refetch_s < 0:
+            raise ValueError("leeway_s and jwks_min_refetch_s must be >= 0, jwks_ttl_s > 0")
+
+        self._secrets = secrets
+        self._jwks_url = jwks_url
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway_s
+        self._jwks_ttl = jwks_ttl_s
+        self._jwks_min_refetch = jwks_min_refetch_s
+        self._fetch_json = fetch_json or _fetch_json_with_requests
+        self._clock = clock
+
+        self._lock = threading.Lock()
+        # (keys by kid, time fetched), replaced as a whole so readers need no lock.
+        self._jwks: tuple[dict[str, jwt.PyJWK], float] | None = None
+        self._last_fetch_attempt: float | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"TokenVerifier(hs256_secrets=<{len(self._secrets)}>, jwks_url={self._jwks_url!r}, "
+            f"issuer={self._issuer!r}, audience={self._audience!r})"
+        )
+
+    def verify(self, token: str | None) -> Caller:
+        """Verify ``token`` and return its caller.
+
+        Raises MissingToken if ``token`` is None or blank, TokenExpired if it is
+        valid in every respect but expired (beyond the leeway), and
+        InvalidToken (default message) for anything else, including malformed
+        input and an unreachable JWKS endpoint.
+        """
+        if token is None or (isinstance(token, str) and not token.strip()):
+            raise MissingToken()
+        try:
+            return self._verify(token)
+        except (InvalidToken, TokenExpired):
+            raise
+        except Exception:  # malformed input must never surface as another error type
+            raise InvalidToken() from None
+
+    def _verify(self, token: str) -> Caller:
+        if (
+            not isinstance(token, str)
+            or len(token) > MAX_TOKEN_LENGTH
+            or not token.isascii()
+            or not _TOKEN_SHAPE.fullmatch(token)
+        ):
+            raise InvalidToken()
+        try:
+            header = jwt.get_unverified_header(token)
+            algorithm = header.get("alg")
+            if algorithm == "HS256":
+                claims = self._decode_hs256(token)
+            elif algorithm in _ASYMMETRIC_ALGORITHMS:
+                claims = self._decode_with_jwk(token, algorithm, header.get("kid"))
+            else:
+                raise InvalidToken()
+        except jwt.PyJWTError:
+            raise InvalidToken() from None
+        user_id = self._check_claims(claims)
+        return Caller(user_id=user_id, claims=claims, token=token)
+
+    def _decode_hs256(self, token: str) -> dict[str, Any]:
+        """Claims of an HS256 token signed with one of the secrets."""
+        for secret in self._secrets:
+            try:
+                return _jwt.decode(token, secret, algorithms=["HS256"])
+            except jwt.InvalidSignatureError:
+                continue
+        raise InvalidToken()
+
+    def _decode_with_jwk(self, token: str, algorithm: str, kid: Any) -> dict[str, Any]:
+        """Claims of an ES256/RS256 token signed with the JWKS key named by ``kid``."""
+        if self._jwks_url is None or not isinstance(kid, str) or not kid:
+            raise InvalidToken()
+        key = self._key_for(kid)
+        if key is None or key.algorithm_name != algorithm:
+            raise InvalidToken()
+        return _jwt.decode(token, key, algorithms=[key.algorithm_name])
+
+    def _check_claims(self, claims: dict[str, Any]) -> str:
+        """Check every claim; return the canonical user id.
+
+        Expiry is checked last so that TokenExpired means "valid, but refresh it".
+        """
+        now = self._clock()
+        exp = claims.get("exp")
+        if not _is_number(exp):
+            raise InvalidToken()
+        for name in ("nbf", "iat"):
+            if name in claims:
+                value = claims[name]
+                if not _is_number(value) or value > now + self._leeway:
+                    raise InvalidToken()
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else aud
+        if not isinstance(audiences, list) or self._audience not in audiences:
+            raise InvalidToken()
+        if self._issuer is not None and claims.get("iss") != self._issuer:
+            raise InvalidToken()
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not _UUID.fullmatch(sub):
+            raise InvalidToken()
+        if claims.get("role") != _USER_ROLE:
+            raise InvalidToken()
+        if exp <= now - self._leeway:
+            raise TokenExpired()
+        return sub.lower()
+
+    def _key_for(self, kid: str) -> jwt.PyJWK | None:
+        """The JWKS key named ``kid``, fetching the JWKS if stale or ``kid`` is unknown."""
+        keys, fresh = self._cached_keys(self._clock())
+        if fresh and kid in keys:
+            return keys[kid]
+        with self._lock:
+            now = self._clock()
+            keys, fresh = self._cached_keys(now)
+            if fresh and kid in keys:  # another thread fetched it meanwhile
+                return keys[kid]
+            last = self._last_fetch_attempt
+            if last is not None and now - last < self._jwks_min_refetch:
+                return keys.get(kid) if fresh else None
+            self._last_fetch_attempt = now
+            assert self._jwks_url is not None
+            try:
+                keys = _parse_jwks(self._fetch_json(self._jwks_url))
+            except Exception:  # any fetch failure means "no key", never a crash
+                return None
+            self._jwks = (keys, now)
+            return keys.get(kid)
+
+    def _cached_keys(self, now: float) -> tuple[dict[str, jwt.PyJWK], bool]:
+        """The cached keys and whether they are still within their TTL."""
+        cached = self._jwks
+        if cached is None:
+            return {}, False
+        keys, fetched_at = cached
+        return keys, 0 <= now - fetched_at < self._jwks_ttl

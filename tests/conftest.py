@@ -1,0 +1,182 @@
+"""The real parts the tests run against, each started once per test run.
+
+* ``database``: a real PostgreSQL (the embedded ``pgserver`` one in a fresh folder, or a new
+  database on ``TEST_DATABASE_URL``), bootstrapped like Supabase and migrated;
+* ``simulator``: the WPPConnect simulator as its own process;
+* ``gateway``: the functions behind the local gateway, as its own process.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+
+from local import devdb, processes
+from local.dev_auth import issue_access_token
+from local.stack import LocalSecrets, function_env
+
+
+@pytest.fixture(scope="session")
+def database() -> Iterator[str]:
+    base = __import__("os").environ.get("TEST_DATABASE_URL")
+    if base:
+        name = f"wa_test_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'create database "{name}"')
+        dsn = psycopg.conninfo.make_conninfo(base, dbname=name)
+        devdb.prepare(dsn)
+        yield dsn
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'drop database "{name}" with (force)')
+        return
+    folder = Path(tempfile.mkdtemp(prefix="wa-pg-"))
+    import pgserver
+
+    server = pgserver.get_server(folder / "data", cleanup_mode="stop")
+    dsn = str(server.get_uri())
+    devdb.prepare(dsn)
+    yield dsn
+    server.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def local_secrets() -> LocalSecrets:
+    return LocalSecrets.generate()
+
+
+@dataclass
+class Simulator:
+    url: str
+    process: Any
+
+    def control(self, method: str, path: str, body: Any = None) -> requests.Response:
+        response = requests.request(method, f"{self.url}/_sim/{path}", json=body, timeout=10)
+        response.raise_for_status()
+        return response
+
+    def state(self, session: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.control("GET", session).json()
+        return result
+
+
+@pytest.fixture(scope="session")
+def output_dir() -> Path:
+    path = Path(__file__).resolve().parent.parent / ".local" / "test-output"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def simulator(local_secrets: LocalSecrets, output_dir: Path) -> Iterator[Simulator]:
+    port = processes.free_port()
+    data_dir = Path(tempfile.mkdtemp(prefix="wa-sim-"))
+    process = processes.start_module(
+        "local.simulator",
+        [
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--data-dir", str(data_dir),
+            "--secret-key", local_secrets.wpp_secret_key,
+        ],
+        env={},
+        ready_url=f"http://127.0.0.1:{port}/healthz",
+        log_path=output_dir / "simulator.log",
+    )  # fmt: skip
+    yield Simulator(f"http://127.0.0.1:{port}", process)
+    processes.stop(process)
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@dataclass
+class Gateway:
+    url: str
+    env: dict[str, str]
+    log_path: Path
+    dsn: str
+    local_secrets: LocalSecrets
+
+    def fn(self, name: str, path: str = "/") -> str:
+        return f"{self.url}/{name}{path}"
+
+    def token_for(self, user: devdb.DevUser, **overrides: Any) -> str:
+        token, _ = issue_access_token(
+            user_id=user.id,
+            email=user.email,
+            secret=self.local_secrets.jwt_secret,
+            issuer=self.env["SUPABASE_JWT_ISSUER"],
+            **overrides,
+        )
+        return token
+
+    def new_user(self, label: str = "user") -> devdb.DevUser:
+        """A user of this test alone, so tests don't share sessions."""
+        email = f"{label}-{uuid.uuid4().hex[:10]}@example.com"
+        return devdb.create_user(self.dsn, email, "password")
+
+    def sign_in(self, email: str, password: str = devdb.DEV_PASSWORD) -> requests.Response:
+        return requests.post(
+            f"{self.url}/auth/v1/token?grant_type=password",
+            json={"email": email, "password": password},
+            timeout=10,
+        )
+
+    def call(
+        self, method: str, name: str, token: str | None = None, path: str = "/", **kwargs: Any
+    ) -> requests.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return requests.request(method, self.fn(name, path), headers=headers, timeout=30, **kwargs)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
+) -> Iterator[Gateway]:
+    port = processes.free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = function_env(
+        dsn=database, gateway_url=url, wpp_url=simulator.url, local_secrets=local_secrets
+    )
+    log_path = output_dir / "gateway.log"
+    log_path.unlink(missing_ok=True)
+    process = processes.start_module(
+        "local.gateway",
+        ["--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        ready_url=f"{url}/status/health",
+        log_path=log_path,
+    )
+    yield Gateway(url, env, log_path, database, local_secrets)
+    processes.stop(process)
+
+
+@pytest.fixture()
+def db(database: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(database, autocommit=True) as conn:
+        yield conn
+
+
+def as_role(conn: psycopg.Connection[Any], role: str, user_id: str | None = None) -> None:
+    """Switch ``conn``'s open transaction to a client role, as PostgREST would."""
+    claims: dict[str, Any] = {"role": role}
+    if user_id:
+        claims.update(sub=user_id, aud="authenticated")
+    conn.execute(
+        "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+        (role, json.dumps(claims)),
+    )

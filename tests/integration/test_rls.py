@@ -1,0 +1,207 @@
+"""Row Level Security and grants, acting directly as each database role, as PostgREST would.
+
+alice owns a session, its secret, a message and an error log; bob owns nothing; anon is
+signed out. For every table and every command: who may, and who may not.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from local import devdb
+from tests.conftest import as_role
+
+USER_TABLES = ("whatsapp_sessions", "whatsapp_messages", "whatsapp_error_logs")
+ALL_TABLES = (*USER_TABLES, "whatsapp_session_secrets")
+
+
+@dataclass(frozen=True)
+class World:
+    alice: str
+    bob: str
+    session_id: str
+    session_name: str
+
+
+@pytest.fixture(scope="module")
+def world(database: str) -> Iterator[World]:
+    alice = devdb.create_user(database, f"rls-alice-{uuid.uuid4().hex[:8]}@example.com", "pw").id
+    bob = devdb.create_user(database, f"rls-bob-{uuid.uuid4().hex[:8]}@example.com", "pw").id
+    name = f"user_{alice}"
+    with psycopg.connect(database, autocommit=True) as conn:
+        row = conn.execute(
+            "insert into whatsapp_sessions (user_id, session_id, status) "
+            "values (%s, %s, 'connected') returning id",
+            (alice, name),
+        ).fetchone()
+        assert row is not None
+        sid = str(row[0])
+        conn.execute(
+            "insert into whatsapp_session_secrets (session_id, host_token) values (%s, 'v1.k.x')",
+            (sid,),
+        )
+        conn.execute(
+            "insert into whatsapp_messages (user_id, whatsapp_session_id, direction, phone, body,"
+            " status, wpp_message_id) values (%s, %s, 'inbound', '5511999999999', 'oi',"
+            " 'received', %s)",
+            (alice, sid, f"false_{uuid.uuid4().hex}"),
+        )
+        conn.execute(
+            "insert into whatsapp_error_logs (user_id, whatsapp_session_id, function_name, code,"
+            " message) values (%s, %s, 'send-message', 'host_error', 'x')",
+            (alice, sid),
+        )
+    yield World(alice, bob, sid, name)
+
+
+def run_as(
+    dsn: str, role: str, user_id: str | None, sql: str, params: Any = None
+) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn) as conn, conn.transaction(force_rollback=True):
+        as_role(conn, role, user_id)
+        cursor = conn.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def who(world: World, actor: str) -> tuple[str, str | None]:
+    return {
+        "alice": ("authenticated", world.alice),
+        "bob": ("authenticated", world.bob),
+        "anon": ("anon", None),
+    }[actor]
+
+
+@pytest.mark.parametrize("table", USER_TABLES)
+def test_alice_reads_her_own_rows(database: str, world: World, table: str) -> None:
+    rows = run_as(database, "authenticated", world.alice, f"select user_id from {table}")
+    assert rows and all(str(r[0]) == world.alice for r in rows)
+
+
+@pytest.mark.parametrize("table", USER_TABLES)
+def test_bob_reads_none_of_alices_rows(database: str, world: World, table: str) -> None:
+    rows = run_as(
+        database,
+        "authenticated",
+        world.bob,
+        f"select 1 from {table} where user_id = %s",
+        (world.alice,),
+    )
+    assert rows == []
+
+
+@pytest.mark.parametrize("table", ALL_TABLES)
+def test_anon_reads_nothing(database: str, world: World, table: str) -> None:
+    with pytest.raises(errors.InsufficientPrivilege):
+        run_as(database, "anon", None, f"select 1 from {table}")
+
+
+@pytest.mark.parametrize("actor", ["alice", "bob"])
+def test_host_tokens_are_unreadable_by_users(database: str, world: World, actor: str) -> None:
+    role, uid = who(world, actor)
+    with pytest.raises(errors.InsufficientPrivilege):
+        run_as(database, role, uid, "select host_token from whatsapp_session_secrets")
+
+
+WRITES = {
+    "whatsapp_sessions": {
+        "insert": "insert into whatsapp_sessions (user_id, session_id) values (%(uid)s, 'x_y')",
+        "update": "update whatsapp_sessions set status = 'connected' where id = %(sid)s",
+        "delete": "delete from whatsapp_sessions where id = %(sid)s",
+    },
+    "whatsapp_messages": {
+        "insert": "insert into whatsapp_messages (user_id, whatsapp_session_id, direction, phone,"
+        " status) values (%(uid)s, %(sid)s, 'outbound', '5511999999999', 'sent')",
+        "update": "update whatsapp_messages set status = 'read' where whatsapp_session_id = %(sid)s",
+        "delete": "delete from whatsapp_messages where whatsapp_session_id = %(sid)s",
+    },
+    "whatsapp_error_logs": {
+        "insert": "insert into whatsapp_error_logs (user_id, function_name, code, message)"
+        " values (%(uid)s, 'f', 'c', 'm')",
+        "update": "update whatsapp_error_logs set message = 'm' where user_id = %(uid)s",
+        "delete": "delete from whatsapp_error_logs where user_id = %(uid)s",
+    },
+    "whatsapp_session_secrets": {
+        "insert": "insert into whatsapp_session_secrets (session_id, host_token)"
+        " values (%(sid)s, 'v1.k.y')",
+        "update": "update whatsapp_session_secrets set host_token = 'v1.k.z'"
+        " where session_id = %(sid)s",
+        "delete": "delete from whatsapp_session_secrets where session_id = %(sid)s",
+    },
+}
+
+
+@pytest.mark.parametrize("actor", ["alice", "bob", "anon"])
+@pytest.mark.parametrize("command", ["insert", "update", "delete"])
+@pytest.mark.parametrize("table", ALL_TABLES)
+def test_no_client_role_writes_directly(
+    database: str, world: World, table: str, command: str, actor: str
+) -> None:
+    role, uid = who(world, actor)
+    with pytest.raises(errors.InsufficientPrivilege):
+        run_as(
+            database,
+            role,
+            uid,
+            WRITES[table][command],
+            {"uid": uid or world.alice, "sid": world.session_id},
+        )
+
+
+@pytest.mark.parametrize("actor", ["alice", "bob", "anon"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        "select gateway_begin_start(%(uid)s, %(name)s, 'qr', null)",
+        "select gateway_apply_host_state(%(name)s, 'connected')",
+    ],
+)
+def test_state_transitions_are_for_the_service_role_only(
+    database: str, world: World, actor: str, call: str
+) -> None:
+    role, uid = who(world, actor)
+    with pytest.raises(errors.InsufficientPrivilege):
+        run_as(database, role, uid, call, {"uid": world.alice, "name": world.session_name})
+
+
+def test_reading_a_session_by_name_respects_rls(database: str, world: World) -> None:
+    query = "select gateway_get_session(%s)"
+    mine = run_as(database, "authenticated", world.alice, query, (world.session_name,))
+    theirs = run_as(database, "authenticated", world.bob, query, (world.session_name,))
+    assert mine[0][0]["session_id"] == world.session_name
+    assert theirs == [(None,)]
+    with pytest.raises(errors.InsufficientPrivilege):
+        run_as(database, "anon", None, query, (world.session_name,))
+
+
+def test_every_table_has_rls_enabled_and_per_command_policies(database: str) -> None:
+    with psycopg.connect(database) as conn:
+        enabled = dict(
+            conn.execute(
+                "select relname, relrowsecurity from pg_class "
+                "where relnamespace = 'public'::regnamespace and relname = any(%s)",
+                (list(ALL_TABLES),),
+            ).fetchall()
+        )
+        policies = conn.execute(
+            "select tablename, cmd, roles::text[], qual from pg_policies where schemaname = 'public'"
+        ).fetchall()
+    assert enabled == dict.fromkeys(ALL_TABLES, True)
+    assert {p[0] for p in policies} == set(USER_TABLES)
+    for _table, cmd, roles, qual in policies:
+        assert cmd == "SELECT" and roles == ["authenticated"]
+        assert "SELECT auth.uid()" in qual
+
+
+def test_sessions_and_messages_are_published_for_realtime(database: str) -> None:
+    with psycopg.connect(database) as conn:
+        rows = conn.execute(
+            "select tablename from pg_publication_tables where pubname = 'supabase_realtime'"
+        ).fetchall()
+    assert {r[0] for r in rows} >= {"whatsapp_sessions", "whatsapp_messages"}

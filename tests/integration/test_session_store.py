@@ -1,0 +1,207 @@
+"""The store's session transitions on real PostgreSQL: what moves a session, what doesn't, and
+that shuffled, duplicated host events end where in-order delivery would."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local import devdb
+from wa_gateway.sessions import session_name_for
+from wa_gateway.store import Store
+from wa_gateway.store.facade import SessionUpdate
+from wa_gateway.store.postgres import PostgresTransport
+from wa_gateway.tokens import Caller
+from wa_gateway.transitions import from_event
+
+
+@pytest.fixture(scope="module")
+def store(database: str) -> Iterator[Store]:
+    transport = PostgresTransport(database)
+    yield Store(transport, qr_first_ttl_s=60, qr_next_ttl_s=20)
+    transport.close()
+
+
+@pytest.fixture()
+def user(database: str) -> devdb.DevUser:
+    import uuid
+
+    return devdb.create_user(database, f"store-{uuid.uuid4().hex[:10]}@example.com", "pw")
+
+
+def caller_for(user: devdb.DevUser) -> Caller:
+    claims = {"sub": user.id, "role": "authenticated", "aud": "authenticated"}
+    return Caller(user_id=user.id, claims=claims, token="unused")
+
+
+def open_session(store: Store, user: devdb.DevUser, method: str = "qr") -> str:
+    name = session_name_for(user.id)
+    plan = store.begin_start(user_id=user.id, session_name=name, method=method, server_url="h")
+    assert plan.session.status == "starting"
+    return name
+
+
+def test_first_start_creates_the_session_and_opens_an_attempt(
+    store: Store, user: devdb.DevUser
+) -> None:
+    name = session_name_for(user.id)
+    plan = store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    assert (plan.action, plan.opened, plan.session.status) == ("start", True, "starting")
+    assert plan.host_token is None
+    again = store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    assert (again.action, again.opened, again.session.id) == ("start", False, plan.session.id)
+
+
+def test_a_valid_qr_is_reused_without_the_host(store: Store, user: devdb.DevUser) -> None:
+    name = open_session(store, user)
+    result = store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@A", qr_image="i"))
+    assert result is not None and result.changed and result.session.qr_expires_at
+    plan = store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    assert plan.action == "none" and plan.session.qr_code == "2@A"
+
+
+def test_switching_pairing_method_restarts(store: Store, user: devdb.DevUser) -> None:
+    name = open_session(store, user)
+    store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@A"))
+    plan = store.begin_start(user_id=user.id, session_name=name, method="code", server_url="h")
+    assert plan.action == "restart"
+    assert plan.session.status == "starting" and plan.session.qr_code is None
+
+
+def test_a_connected_session_is_left_alone(store: Store, user: devdb.DevUser) -> None:
+    name = open_session(store, user)
+    store.apply_host_state(SessionUpdate(name, "connected"))
+    plan = store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    assert plan.action == "none" and plan.session.status == "connected"
+
+
+def test_a_late_qr_never_pulls_a_connected_session_back(store: Store, user: devdb.DevUser) -> None:
+    name = open_session(store, user)
+    store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@A"))
+    store.apply_host_state(SessionUpdate(name, "connected"))
+    late = store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@B"))
+    assert late is not None and not late.changed
+    assert late.session.status == "connected" and late.session.qr_code is None
+
+
+def test_duplicates_change_nothing(store: Store, user: devdb.DevUser) -> None:
+    name = open_session(store, user)
+    first = store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@A"))
+    second = store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@A"))
+    assert first is not None and second is not None
+    assert first.changed and not second.changed
+    assert second.session.updated_at == first.session.updated_at
+
+
+def test_qr_lifetime_is_longer_for_the_first_code(store: Store, user: devdb.DevUser) -> None:
+    from datetime import datetime
+
+    name = open_session(store, user)
+
+    def lifetime(code: str) -> float:
+        result = store.apply_host_state(SessionUpdate(name, "pairing", qr_code=code))
+        assert result is not None and result.session.qr_expires_at and result.session.updated_at
+        expires = datetime.fromisoformat(result.session.qr_expires_at)
+        return (expires - datetime.fromisoformat(result.session.updated_at)).total_seconds()
+
+    assert lifetime("2@first") == 60
+    assert lifetime("2@second") == 20
+
+
+def test_disconnected_is_final_until_the_next_start(store: Store, user: devdb.DevUser) -> None:
+    name = open_session(store, user)
+    store.apply_host_state(SessionUpdate(name, "connected"))
+    gone = store.apply_host_state(
+        SessionUpdate(name, "disconnected", reason="disconnectedMobile")
+    )
+    assert gone is not None and gone.session.status == "disconnected"
+    assert gone.session.status_reason == "disconnectedMobile"
+    late = store.apply_host_state(SessionUpdate(name, "connected"))
+    assert late is not None and late.session.status == "disconnected"
+    plan = store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    assert plan.opened and plan.session.status == "starting"
+
+
+def test_unknown_sessions_are_ignored(store: Store) -> None:
+    assert store.apply_host_state(SessionUpdate("user_nobody", "connected")) is None
+
+
+def test_host_tokens_are_stored_beside_the_session(
+    store: Store, user: devdb.DevUser, database: str
+) -> None:
+    name = open_session(store, user)
+    store.apply_host_state(SessionUpdate(name, "starting", host_token="v1.k1.abc"))
+    plan = store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    assert plan.host_token == "v1.k1.abc"
+
+
+def test_users_read_their_own_session_only(store: Store, user: devdb.DevUser) -> None:
+    import uuid
+
+    name = open_session(store, user)
+    mine = store.get_session(caller_for(user), name)
+    stranger = devdb.DevUser(id=str(uuid.uuid4()), email="nobody@example.com")
+    assert mine is not None and mine.session_id == name
+    assert store.get_session(caller_for(stranger), name) is None
+
+
+def test_each_call_is_one_round_trip(store: Store, user: devdb.DevUser) -> None:
+    before = store.round_trips
+    name = open_session(store, user)
+    store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@A"))
+    store.get_session(caller_for(user), name)
+    assert store.round_trips - before == 3
+
+
+# --- event order ---------------------------------------------------------------------------
+
+QR_LOGIN = [
+    {"event": "status-find", "status": "notLogged"},
+    {"event": "qrcode", "urlcode": "2@only", "qrcode": "iVBOR"},
+    {"event": "status-find", "status": "qrReadSuccess"},
+    {"event": "status-find", "status": "inChat"},
+    {"event": "status-find", "status": "inChat"},
+]
+QR_TIMEOUT = [
+    {"event": "status-find", "status": "notLogged"},
+    {"event": "qrcode", "urlcode": "2@only", "qrcode": "iVBOR"},
+    {"event": "status-find", "status": "browserClose"},
+]
+UNLINK = [
+    {"event": "status-find", "status": "isLogged"},
+    {"event": "status-find", "status": "inChat"},
+    {"event": "status-find", "status": "disconnectedMobile"},
+]
+
+
+def final_state(store: Store, user: devdb.DevUser, events: list[dict[str, Any]]) -> tuple[Any, ...]:
+    name = session_name_for(user.id)
+    store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    for event in events:
+        update = from_event(name, event)
+        if update is not None:
+            store.apply_host_state(update)
+    session = store.get_session(caller_for(user), name)
+    assert session is not None
+    return session.status, session.qr_code, session.pairing_code
+
+
+@pytest.mark.parametrize("flow", [QR_LOGIN, QR_TIMEOUT, UNLINK], ids=["login", "timeout", "unlink"])
+def test_shuffled_and_duplicated_events_end_as_in_order(
+    store: Store, database: str, flow: list[dict[str, Any]]
+) -> None:
+    import uuid
+
+    def fresh_user() -> devdb.DevUser:
+        return devdb.create_user(database, f"order-{uuid.uuid4().hex[:10]}@example.com", "pw")
+
+    expected = final_state(store, fresh_user(), flow)
+    rng = random.Random(7)
+    orders = list(itertools.permutations(flow))
+    for order in rng.sample(orders, min(12, len(orders))):
+        delivered = [e for e in order for _ in range(rng.choice((1, 2)))]
+        assert final_state(store, fresh_user(), delivered) == expected
