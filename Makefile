@@ -7,11 +7,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/gateway/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help venv dev test lint typecheck unit purge bench clean
+.PHONY: help venv dev test lint typecheck purge clean
+
+include deploy.mk
 
 help:
 	@echo "make dev    start the local stack (database, simulator, gateway)"
-	@echo "make test   lint, type-check and run the whole test suite"
+	@echo "make test   lint, type-check, check the SAM template and layer, run every test"
 	@echo "make purge  run the purge job once against the local stack"
 
 $(STAMP): requirements-dev.txt layers/gateway/requirements.txt
@@ -32,11 +34,12 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-test: lint typecheck
+# The whole suite: lint, types, the SAM template and layer, then every test.
+test: lint typecheck deploy-check
 	$(VENV)/bin/pytest
 
 purge: venv
 	$(PY) -m local.purge
 
 clean:
-	rm -rf .local .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .local .aws-sam .pytest_cache .mypy_cache .ruff_cache .venv-sam

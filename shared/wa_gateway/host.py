@@ -160,7 +160,7 @@ def _new_session() -> requests.Session:
     retry = Retry(
         total=3,
         connect=2,
-        read=0,
+        read=False,  # a read timeout surfaces as itself, never as a connection error
         other=0,
         status=2,
         allowed_methods=frozenset({"GET"}),

@@ -118,7 +118,8 @@ WRITES = {
     "whatsapp_messages": {
         "insert": "insert into whatsapp_messages (user_id, whatsapp_session_id, direction, phone,"
         " status) values (%(uid)s, %(sid)s, 'outbound', '5511999999999', 'sent')",
-        "update": "update whatsapp_messages set status = 'read' where whatsapp_session_id = %(sid)s",
+        "update": "update whatsapp_messages set status = 'read'"
+        " where whatsapp_session_id = %(sid)s",
         "delete": "delete from whatsapp_messages where whatsapp_session_id = %(sid)s",
     },
     "whatsapp_error_logs": {
@@ -190,7 +191,8 @@ def test_every_table_has_rls_enabled_and_per_command_policies(database: str) -> 
             ).fetchall()
         )
         policies = conn.execute(
-            "select tablename, cmd, roles::text[], qual from pg_policies where schemaname = 'public'"
+            "select tablename, cmd, roles::text[], qual from pg_policies"
+            " where schemaname = 'public'"
         ).fetchall()
     assert enabled == dict.fromkeys(ALL_TABLES, True)
     assert {p[0] for p in policies} == set(USER_TABLES)

@@ -115,9 +115,7 @@ def test_qr_lifetime_is_longer_for_the_first_code(store: Store, user: devdb.DevU
 def test_disconnected_is_final_until_the_next_start(store: Store, user: devdb.DevUser) -> None:
     name = open_session(store, user)
     store.apply_host_state(SessionUpdate(name, "connected"))
-    gone = store.apply_host_state(
-        SessionUpdate(name, "disconnected", reason="disconnectedMobile")
-    )
+    gone = store.apply_host_state(SessionUpdate(name, "disconnected", reason="disconnectedMobile"))
     assert gone is not None and gone.session.status == "disconnected"
     assert gone.session.status_reason == "disconnectedMobile"
     late = store.apply_host_state(SessionUpdate(name, "connected"))

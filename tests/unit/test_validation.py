@@ -1,0 +1,52 @@
+"""What callers send, checked."""
+
+from __future__ import annotations
+
+import pytest
+
+from wa_gateway.errors import InvalidPhone, InvalidRequest
+from wa_gateway.validation import StartRequest, normalize_phone, parse_start_request
+
+
+@pytest.mark.parametrize(
+    ("raw", "digits"),
+    [
+        ("5511999999999", "5511999999999"),
+        ("+55 (11) 99999-9999", "5511999999999"),
+        ("+1 415 555 0100", "14155550100"),
+        ("49-30-1234567", "49301234567"),
+    ],
+)
+def test_phone_numbers_are_normalised_to_digits(raw: str, digits: str) -> None:
+    assert normalize_phone(raw) == digits
+
+
+@pytest.mark.parametrize(
+    "raw", ["1234567", "1234567890123456", "55 11 9999x9999", "", "++", "٥٥١١٩٩٩٩٩٩٩٩٩"]
+)
+def test_bad_phone_numbers_are_refused(raw: str) -> None:
+    with pytest.raises(InvalidPhone):
+        normalize_phone(raw)
+
+
+def test_a_phone_that_is_not_a_string_names_the_field() -> None:
+    with pytest.raises(InvalidRequest, match="'phone'"):
+        normalize_phone(5511999999999)
+
+
+def test_start_defaults_to_qr() -> None:
+    assert parse_start_request({}) == StartRequest("qr", None)
+
+
+def test_start_by_code_needs_a_phone() -> None:
+    with pytest.raises(InvalidRequest, match="'phone'"):
+        parse_start_request({"method": "code"})
+    assert parse_start_request({"method": "code", "phone": "+55 11 99999-9999"}) == StartRequest(
+        "code", "5511999999999"
+    )
+
+
+@pytest.mark.parametrize("body", [{"method": "sms"}, {"method": None}, {"extra": 1}])
+def test_start_refuses_what_it_does_not_know(body: dict[str, object]) -> None:
+    with pytest.raises(InvalidRequest):
+        parse_start_request(body)
