@@ -46,10 +46,19 @@ def start_embedded(data_dir: Path) -> str:
 
 
 def stop_embedded(data_dir: Path) -> None:
-    import pgserver
+    """Stop the embedded PostgreSQL in ``data_dir`` (fast shutdown), if it runs."""
+    import subprocess
 
-    if data_dir.exists():
-        pgserver.get_server(data_dir, cleanup_mode="stop").cleanup()
+    import pgserver
+    from pgserver._commands import pg_ctl
+
+    if not (data_dir / "postmaster.pid").exists():
+        return
+    server = pgserver.get_server(data_dir, cleanup_mode=None)
+    try:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+    except subprocess.CalledProcessError:
+        pass  # already stopped
 
 
 def migration_files() -> list[Path]:

@@ -21,9 +21,10 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 
 from wa_gateway import runtime
-from wa_gateway.errors import ApiError, InvalidJson, NotFound, PayloadTooLarge
+from wa_gateway.errors import ApiError, InvalidJson, InvalidToken, NotFound, PayloadTooLarge
 from wa_gateway.observability import logger, metrics
 from wa_gateway.tokens import Caller, bearer_token
 
@@ -83,7 +84,11 @@ class FunctionApp:
 
     def caller(self) -> Caller:
         """The signed-in user, from ``Authorization: Bearer <Supabase access token>``."""
-        return runtime.token_verifier().verify(bearer_token(self.header("authorization")))
+        header = self.header("authorization")
+        token = bearer_token(header)
+        if header and token is None:
+            raise InvalidToken()
+        return runtime.token_verifier().verify(token)
 
     def json_object(self, *, required: bool = True) -> dict[str, Any]:
         """The request body as a JSON object; ``{}`` for an empty optional body."""
@@ -123,6 +128,7 @@ class FunctionApp:
 
     def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.append_keys(function=self.name)
+        metrics.add_metric(name=f"{self.name}-requests", unit=MetricUnit.Count, value=1)
         if not isinstance(event, dict) or not isinstance(event.get("requestContext"), dict):
             return _to_lambda(error_response(ApiError()))
         return self.resolver.resolve(event, context)

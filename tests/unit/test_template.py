@@ -1,0 +1,295 @@
+"""The deployment definition (template.yaml) keeps the promises the code relies on.
+
+`make deploy-check` lints and builds the template with the SAM CLI; these tests check what
+cfn-lint cannot know: handlers on disk, one shared layer, no secret in the environment, CORS
+from a parameter, purge on a schedule without a URL, and timeouts above the host client's.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from wa_gateway.settings import SECRET_NAMES, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+HANDLER_DIRS = {"start_session", "status", "send_message", "disconnect", "qr_webhook", "purge"}
+BROWSER_DIRS = {"start_session", "status", "send_message", "disconnect"}
+URL_DIRS = BROWSER_DIRS | {"qr_webhook"}
+SECRETS_PARAMETER = "SecretsArn"
+# Non-secret settings the template may set as plain environment values.
+PLAIN_ENV = {
+    "SECRETS_ARN",
+    "SUPABASE_URL",
+    "SUPABASE_JWKS_URL",
+    "SUPABASE_JWT_ISSUER",
+    "WPP_SERVER_URL",
+    "WEBHOOK_PUBLIC_URL",
+    "ALLOWED_ORIGINS",
+    "QR_TTL",
+    "STALE_AFTER",
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_LOG_LEVEL",
+    "GATEWAY_VERSION",
+}
+DB_MARGIN_S = Settings().db_timeout_s
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that reads CloudFormation short forms (!Ref, !GetAtt, !Sub...) as long forms."""
+
+
+def _cfn_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    if tag_suffix == "Condition":
+        return {"Condition": value}
+    return {f"Fn::{tag_suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    loader = _CfnLoader(path.read_text(encoding="utf-8"))
+    try:
+        data = loader.get_single_data()
+    finally:
+        loader.dispose()
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return _load(TEMPLATE)
+
+
+def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Handler dir -> the function's properties with Globals.Function applied (as SAM merges)."""
+    glob = template.get("Globals", {}).get("Function", {})
+    out: dict[str, dict[str, Any]] = {}
+    for logical_id, res in _resources(template, "AWS::Serverless::Function").items():
+        props = res["Properties"]
+        merged = {**glob, **props, "LogicalId": logical_id}
+        env = {
+            **glob.get("Environment", {}).get("Variables", {}),
+            **props.get("Environment", {}).get("Variables", {}),
+        }
+        merged["Environment"] = {"Variables": env}
+        code_dir = Path(props["CodeUri"])
+        assert code_dir.parts[0] == "functions", f"{logical_id}: CodeUri outside functions/"
+        out[code_dir.name] = merged
+    return out
+
+
+def _walk(value: Any) -> list[Any]:
+    """Every node of a parsed YAML value."""
+    nodes = [value]
+    if isinstance(value, dict):
+        for v in value.values():
+            nodes.extend(_walk(v))
+    elif isinstance(value, list):
+        for v in value:
+            nodes.extend(_walk(v))
+    return nodes
+
+
+def _refs(value: Any) -> set[str]:
+    return {n["Ref"] for n in _walk(value) if isinstance(n, dict) and "Ref" in n}
+
+
+def test_one_function_per_handler_dir(template: dict[str, Any]) -> None:
+    assert set(_functions(template)) == HANDLER_DIRS
+
+
+def test_every_function_is_arm64_python312_with_the_layer(template: dict[str, Any]) -> None:
+    layers = _resources(template, "AWS::Serverless::LayerVersion")
+    assert list(layers) == ["GatewayLayer"]
+    for name, fn in _functions(template).items():
+        assert fn["Runtime"] == "python3.12", name
+        assert fn["Architectures"] == ["arm64"], name
+        assert fn["Layers"] == [{"Ref": "GatewayLayer"}], name
+
+
+def test_layer_is_built_from_its_requirements_and_shared_code(template: dict[str, Any]) -> None:
+    layer = template["Resources"]["GatewayLayer"]
+    props = layer["Properties"]
+    assert Path(props["ContentUri"]) == Path("layers/gateway")
+    assert props["CompatibleRuntimes"] == ["python3.12"]
+    assert props["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    makefile = (ROOT / "layers/gateway/Makefile").read_text(encoding="utf-8")
+    assert "build-GatewayLayer:" in makefile
+    assert "shared/wa_gateway" in makefile
+    assert (ROOT / "layers/gateway/requirements.txt").is_file()
+    assert (ROOT / "shared/wa_gateway").is_dir()
+    requirements = (ROOT / "layers/gateway/requirements.txt").read_text(encoding="utf-8")
+    assert not re.search(r"^\s*(boto3|botocore)\b", requirements, re.M), "the runtime ships boto3"
+
+
+def test_every_handler_exists_on_disk(template: dict[str, Any]) -> None:
+    for name, fn in _functions(template).items():
+        module, func = fn["Handler"].rsplit(".", 1)
+        source = ROOT / fn["CodeUri"] / f"{module.replace('.', '/')}.py"
+        assert source.is_file(), f"{name}: {source} is missing"
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        defined |= {
+            t.id
+            for n in tree.body
+            if isinstance(n, ast.Assign)
+            for t in n.targets
+            if isinstance(t, ast.Name)
+        }
+        assert func in defined, f"{name}: {source} defines no {func}"
+
+
+def test_functions_ship_only_their_handler(template: dict[str, Any]) -> None:
+    """Dependencies and shared code belong in the layer, not in each function's folder."""
+    for name, fn in _functions(template).items():
+        folder = ROOT / fn["CodeUri"]
+        assert not (folder / "wa_gateway").exists(), name
+        requirements = folder / "requirements.txt"
+        if requirements.exists():
+            lines = requirements.read_text(encoding="utf-8").splitlines()
+            assert not [x for x in lines if x.strip() and not x.startswith("#")], name
+
+
+def test_no_secret_in_the_environment(template: dict[str, Any]) -> None:
+    params = template["Parameters"]
+    envs = [fn["Environment"]["Variables"] for fn in _functions(template).values()]
+    for env in envs:
+        assert env["SECRETS_ARN"] == {"Ref": SECRETS_PARAMETER}
+        assert not set(env) & set(SECRET_NAMES), "secrets come from SECRETS_ARN at run time"
+        assert set(env) <= PLAIN_ENV, set(env) - PLAIN_ENV
+        for name, value in env.items():
+            text = str(value)
+            assert "resolve:secretsmanager" not in text, name
+            assert "resolve:ssm" not in text, name
+            for ref in _refs(value):
+                if ref in params:
+                    assert not params[ref].get("NoEcho"), f"{name} exposes NoEcho {ref}"
+            if isinstance(value, str):
+                assert len(value) < 40, f"{name}: long literal"
+                assert not re.fullmatch(r"[A-Za-z0-9+/=_-]{24,}", value), f"{name}: key-like"
+    # No parameter carries a secret value: only the secret's ARN.
+    for name, param in params.items():
+        if name == SECRETS_PARAMETER:
+            continue
+        assert not re.search(r"(secret|key|token|password)", name, re.I), name
+        assert not param.get("NoEcho"), name
+
+
+def test_functions_may_read_only_the_gateway_secret(template: dict[str, Any]) -> None:
+    secret = {"SecretArn": {"Ref": SECRETS_PARAMETER}}
+    read_secret = {"AWSSecretsManagerGetSecretValuePolicy": secret}
+    for name, fn in _functions(template).items():
+        assert read_secret in fn["Policies"], name
+
+
+def test_cors_origins_come_from_the_parameter(template: dict[str, Any]) -> None:
+    param = template["Parameters"]["AllowedOrigins"]
+    assert param["Type"] == "CommaDelimitedList"
+    assert "Default" not in param, "AllowedOrigins must be given at deploy time"
+    rule_text = str(template["Rules"])
+    assert "AllowedOrigins" in rule_text
+    assert "'*'" in rule_text, "a rule must refuse '*'"
+    assert "*" not in str(template.get("Globals", {}).get("Function", {}).get("FunctionUrlConfig"))
+    for name, fn in _functions(template).items():
+        assert fn["Environment"]["Variables"]["ALLOWED_ORIGINS"] == {
+            "Fn::Join": [",", {"Ref": "AllowedOrigins"}]
+        }, name
+        cors = fn.get("FunctionUrlConfig", {}).get("Cors")
+        if name in BROWSER_DIRS:
+            assert cors is not None, name
+            assert cors["AllowOrigins"] == {"Ref": "AllowedOrigins"}, name
+            assert "*" not in str(cors), name
+            assert cors.get("AllowCredentials") is not True, name
+        else:
+            assert cors is None, f"{name} is not called from a browser"
+
+
+def test_url_functions_have_public_urls_and_outputs(template: dict[str, Any]) -> None:
+    outputs = [o["Value"] for o in template["Outputs"].values()]
+    for name, fn in _functions(template).items():
+        if name not in URL_DIRS:
+            continue
+        assert fn["FunctionUrlConfig"]["AuthType"] == "NONE", name
+        url = {"Fn::GetAtt": [f"{fn['LogicalId']}Url", "FunctionUrl"]}
+        assert url in outputs, f"{name}: no Output for its URL"
+
+
+def test_start_session_tells_the_host_the_webhook_url(template: dict[str, Any]) -> None:
+    fns = _functions(template)
+    webhook_url = {"Fn::GetAtt": [f"{fns['qr_webhook']['LogicalId']}Url", "FunctionUrl"]}
+    value = fns["start_session"]["Environment"]["Variables"]["WEBHOOK_PUBLIC_URL"]
+    assert webhook_url in _walk(value)
+    # A function cannot reference its own URL (circular dependency).
+    assert "WEBHOOK_PUBLIC_URL" not in fns["qr_webhook"]["Environment"]["Variables"]
+
+
+def test_purge_runs_on_a_schedule_without_url(template: dict[str, Any]) -> None:
+    purge = _functions(template)["purge"]
+    assert "FunctionUrlConfig" not in purge
+    events = purge["Events"].values()
+    schedules = [e for e in events if e["Type"] == "ScheduleV2"]
+    assert len(schedules) == 1
+    assert schedules[0]["Properties"]["ScheduleExpression"] == {"Ref": "PurgeSchedule"}
+    assert template["Parameters"]["PurgeSchedule"]["Default"] == "rate(1 hour)"
+    other = set(_resources(template, "AWS::Lambda::Url"))
+    assert not other, "function URLs are declared with FunctionUrlConfig only"
+
+
+def test_timeouts_exceed_the_host_clients(template: dict[str, Any]) -> None:
+    defaults = Settings()
+    host_call = defaults.host_connect_timeout_s + defaults.host_read_timeout_s
+    host_start = defaults.host_connect_timeout_s + defaults.host_start_timeout_s
+    fns = _functions(template)
+    for name, fn in fns.items():
+        assert fn["Timeout"] > host_call + DB_MARGIN_S, name
+    assert fns["start_session"]["Timeout"] >= 30
+    assert fns["start_session"]["Timeout"] > host_start + DB_MARGIN_S
+    assert fns["purge"]["Timeout"] >= 60, "purge works through batches"
+
+
+def test_logs_are_kept_for_a_configurable_time(template: dict[str, Any]) -> None:
+    groups = _resources(template, "AWS::Logs::LogGroup")
+    for name, fn in _functions(template).items():
+        group = fn["LoggingConfig"]["LogGroup"]["Ref"]
+        assert group in groups, name
+        assert groups[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_reserved_concurrency_can_be_turned_off(template: dict[str, Any]) -> None:
+    reserved = {
+        name: fn["ReservedConcurrentExecutions"]
+        for name, fn in _functions(template).items()
+        if "ReservedConcurrentExecutions" in fn
+    }
+    assert {"qr_webhook", "send_message", "start_session"} <= set(reserved)
+    for name, value in reserved.items():
+        cond, _on, off = value["Fn::If"]
+        assert cond == "HasReservedConcurrency", name
+        assert off == {"Ref": "AWS::NoValue"}, name
