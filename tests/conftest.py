@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,29 @@ class Simulator:
     def state(self, session: str) -> dict[str, Any]:
         result: dict[str, Any] = self.control("GET", session).json()
         return result
+
+    def outbox(self, session: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.control("GET", f"{session}/outbox").json()["outbox"]
+        return result
+
+    @contextmanager
+    def configured(self, **changes: Any) -> Iterator[None]:
+        """Run with these ``/_sim/config`` changes, then put the old values back."""
+        before = self.control("GET", "config").json()
+        self.control("POST", "config", changes)
+        try:
+            yield
+        finally:
+            self.control("POST", "config", {k: before[k] for k in changes})
+
+    @contextmanager
+    def faulty(self, **faults: Any) -> Iterator[None]:
+        """Run with these ``/_sim/faults``, then clear them."""
+        self.control("POST", "faults", faults)
+        try:
+            yield
+        finally:
+            self.control("POST", "faults", {"latency_ms": 0, "error_rate": 0.0, "down": False})
 
 
 @pytest.fixture(scope="session")
@@ -143,16 +167,20 @@ class Gateway:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-@pytest.fixture(scope="session")
-def gateway(
-    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[Gateway]:
+def start_gateway(
+    database: str,
+    simulator: Simulator,
+    local_secrets: LocalSecrets,
+    log_path: Path,
+    **overrides: str,
+) -> tuple[Gateway, Any]:
+    """The functions behind a gateway process of their own, with ``overrides`` in their env."""
     port = processes.free_port()
     url = f"http://127.0.0.1:{port}"
     env = function_env(
         dsn=database, gateway_url=url, wpp_url=simulator.url, local_secrets=local_secrets
     )
-    log_path = output_dir / "gateway.log"
+    env.update(overrides)
     log_path.unlink(missing_ok=True)
     process = processes.start_module(
         "local.gateway",
@@ -161,7 +189,15 @@ def gateway(
         ready_url=f"{url}/status/health",
         log_path=log_path,
     )
-    yield Gateway(url, env, log_path, database, local_secrets)
+    return Gateway(url, env, log_path, database, local_secrets), process
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
+) -> Iterator[Gateway]:
+    started, process = start_gateway(database, simulator, local_secrets, output_dir / "gateway.log")
+    yield started
     processes.stop(process)
 
 

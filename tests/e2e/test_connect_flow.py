@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from typing import Any
 
 import psycopg
@@ -14,21 +13,10 @@ import requests
 
 from local import devdb
 from tests.conftest import Gateway, Simulator, as_role
+from tests.e2e.flows import assert_error, wait_for_status
 from wa_gateway.webhook_auth import session_proof
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def wait_for_status(
-    gateway: Gateway, token: str, wanted: str, within_s: float = 1.0, *, with_qr: bool = False
-) -> Any:
-    deadline = time.monotonic() + within_s
-    while True:
-        session = gateway.call("GET", "status", token).json()["session"]
-        done = session and session["status"] == wanted and (session["qr"] or not with_qr)
-        if done or time.monotonic() > deadline:
-            return session
-        time.sleep(0.05)
 
 
 def sign_in_token(gateway: Gateway, email: str) -> str:
@@ -144,13 +132,6 @@ def test_every_function_answers_health_without_auth(gateway: Gateway, name: str)
 
 
 # --- refused requests ------------------------------------------------------------------------
-
-
-def assert_error(answer: requests.Response, status: int, code: str) -> None:
-    assert answer.status_code == status, answer.text
-    body = answer.json()
-    assert set(body) == {"error"} and body["error"]["code"] == code
-    assert body["error"]["message"] and "Traceback" not in answer.text
 
 
 def test_no_token_and_a_bad_token_are_refused(gateway: Gateway) -> None:

@@ -1,0 +1,66 @@
+"""A simulator of the wppconnect-server HTTP API (v2.10.4), for the local stack and tests.
+
+It answers like the real host, quirks included: bcrypt session tokens, the exact 401/404/
+400/500 bodies, the ``session`` key added when the request's Content-Type is exactly
+``application/json``, a first start-session that answers ``CLOSED``, ``urlcode`` that is
+never cleared, ``status-find`` webhooks in the real sequences, acks 2 and 3 after every
+sent message. See the project's WPPConnect notes for the behaviour being copied.
+
+Run it with ``python -m local.simulator --port 21465 --data-dir DIR`` (see ``__main__``).
+
+Modules: ``app`` wires the parts and dispatches; ``server`` is the HTTP plumbing; ``api``
+the ``/api`` routes; ``controls`` the ``/_sim`` routes; ``state`` the session state
+machine; ``messaging`` sends, acks and incoming messages; ``messages`` message objects;
+``phones`` recipient normalisation; ``webhooks`` delivery; ``auth`` tokens; ``qr`` QR
+codes; ``store`` what is kept on disk; ``forms`` request bodies; ``scheduler`` timers;
+``config`` settings and faults; ``protocol`` request/response values.
+
+Test controls (no auth, JSON bodies; errors are ``{"error": ...}`` with 400/404/409):
+
+- ``POST /_sim/<s>/scan`` ``{"phone"?: "5511912345678", "wait"?: true}``: the phone scans
+  the QR code (or the pairing code is typed): ``qrReadSuccess``, then ``inChat`` and
+  CONNECTED after ``connect_delay_ms``. ``phone`` is the account's own number (default: the
+  pairing-code phone, else a number derived from the session name); ``wait`` answers only
+  once connected. Answers ``{"ok", "status", "wid"}``.
+- ``POST /_sim/<s>/unlink``: the phone removes the device: ``disconnectedMobile``, the entry
+  is removed and the saved login deleted. When not connected it only deletes a saved login.
+- ``POST /_sim/<s>/expire``: the QR code times out now (autoClose): CLOSED, ``browserClose``.
+- ``POST /_sim/<s>/refresh-qr``: a new ``urlcode`` (or pairing code) and its event now.
+- ``POST /_sim/<s>/restore`` ``{"phone"?, "start"?: true}``: save a login if none exists
+  (as if the phone had scanned before), then start the session if it is not running, so
+  the restored-login sequence follows; ``"start": false`` only saves the login.
+- ``POST /_sim/<s>/incoming`` ``{"from": "5511...", "body": "oi", "notifyName"?: "Ana",
+  "group"?: true | "<id>@g.us", "author"?, "type"?, "mimetype"?, "base64"?}``: a message
+  from someone else; ``onmessage`` follows. ``"from": "status@broadcast"`` makes a status
+  message (dropped by the default ignore list). Answers ``{"ok", "id", "message"}``.
+- ``POST /_sim/<s>/ack`` ``{"id": "<host message id>", "ack": 3}``: set an ack; ``onack``.
+- ``GET /_sim/<s>/outbox``: ``{"session", "outbox": [{"id", "route", "to", "type", "body",
+  "t", "ack", ...file fields}]}``, every message sent, in order.
+- ``GET /_sim/<s>/inbox``, ``GET /_sim/<s>/seen`` (chats marked read after a 2xx answer
+  to ``onmessage``), ``GET /_sim/<s>/events`` (every event emitted, with delivery results).
+- ``GET /_sim/<s>``: the session's internal state (``status``, ``live``, ``urlcode``,
+  ``config``, ``savedLogin``, ``start_calls``, ``starts``, ``seen``...).
+- ``POST /_sim/faults`` ``{"latency_ms": 0, "error_rate": 0.0, "down": false,
+  "error_mode": "500" | "garbage" | "mixed"}`` (partial updates; ``GET`` reads them):
+  latency before every ``/api`` request; that fraction of ``/api`` requests answered with
+  500 (or a 200 with a body that is not JSON); ``down`` closes ``/api`` connections without
+  an answer. ``/_sim`` and ``/healthz`` are never affected.
+- ``POST /_sim/config`` (partial updates; ``GET`` reads it): the keys of
+  :class:`local.simulator.config.SimConfig`: ``webhook_url``, ``webhook_ignore``,
+  ``webhook_timeout_ms``, ``delivery_mode`` (``normal``, ``shuffle``, ``duplicate``,
+  ``shuffle+duplicate``), ``shuffle_window_ms``, ``x_verify_token``, ``read_message``,
+  ``listen_acks``, ``on_self_message``, ``auto_ack``, ``ack_received_ms``,
+  ``ack_read_ms``, ``init_delay_ms``, ``connect_delay_ms``, ``autoclose_ms`` (0: never),
+  ``qr_refresh_ms`` (0: never), ``unlink_delay_ms``, ``wait_qr_max_ms``,
+  ``unknown_numbers``, ``canonical_numbers``, ``bug_lost_autoclose``,
+  ``bug_no_session_after_restart``, ``bug_wait_qr_hang_on_restore``,
+  ``bug_start_all_bad_secret``.
+- ``POST /_sim/reset``: forget everything (sessions, stored files, messages, events,
+  config, faults).
+
+A session named ``config``, ``faults`` or ``reset`` cannot be inspected with ``GET /_sim/<s>``.
+"""
+
+from local.simulator.app import Simulator
+
+__all__ = ["Simulator"]

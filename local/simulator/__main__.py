@@ -1,0 +1,76 @@
+"""Command line: ``python -m local.simulator [--host H] [--port P] [--secret-key K]
+[--data-dir DIR] [--webhook-url URL] [--no-start-all] [--log-level LEVEL]``.
+
+``--secret-key`` defaults to ``$WPP_SECRET_KEY`` (else ``THISISMYSECURETOKEN``) and
+``--webhook-url`` to ``$WEBHOOK_URL``. ``--port 0`` picks a free port. Once listening it
+prints ``simulator listening on http://HOST:PORT``. SIGTERM and SIGINT stop it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from local.simulator.app import Simulator
+from local.simulator.config import DEFAULT_SECRET_KEY, SimConfig
+from local.simulator.server import SimulatorHTTPServer
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m local.simulator",
+        description="A simulator of the wppconnect-server HTTP API.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=21465)
+    parser.add_argument(
+        "--secret-key", default=os.environ.get("WPP_SECRET_KEY") or DEFAULT_SECRET_KEY
+    )
+    parser.add_argument("--data-dir", default=".local/simulator", type=Path)
+    parser.add_argument("--webhook-url", default=os.environ.get("WEBHOOK_URL") or None)
+    parser.add_argument(
+        "--no-start-all",
+        action="store_true",
+        help="do not restore the stored sessions at boot (the server's startAllSession)",
+    )
+    parser.add_argument("--log-level", default=os.environ.get("SIM_LOG_LEVEL", "WARNING"))
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = Simulator(args.secret_key, args.data_dir, SimConfig(webhook_url=args.webhook_url))
+    server = SimulatorHTTPServer((args.host, args.port), app)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    serving = threading.Thread(target=server.serve_forever, name="sim-http", daemon=True)
+    serving.start()
+    print(f"simulator listening on http://{args.host}:{server.server_port}", flush=True)
+    if not args.no_start_all:
+        app.start_all_on_boot()
+    while not stop.wait(0.1):
+        pass
+    server.shutdown()
+    server.server_close()
+    app.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

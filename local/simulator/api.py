@@ -1,0 +1,279 @@
+"""The wppconnect-server routes under ``/api``, with their status codes and exact bodies.
+
+Routes matched case-insensitively, as Express does. Secret-in-path routes:
+``POST /api/:session/:secretkey/generate-token``, ``GET /api/:secretkey/show-all-sessions``,
+``POST /api/:secretkey/start-all``. Bearer routes (``/api/:session/<route>``, the token in
+``Authorization`` or in the path as ``session:token``): ``start-session``,
+``status-session``, ``qrcode-session``, ``check-connection-session``, ``close-session``,
+``logout-session``, ``send-message``, ``send-reply``, ``send-image``, ``send-file``,
+``send-file-base64``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from local.simulator.auth import TokenAuthority, decode_token
+from local.simulator.config import Settings
+from local.simulator.forms import js_truthy
+from local.simulator.messaging import Messenger, Recipients, SendFailed
+from local.simulator.protocol import NO_ANSWER, Request, Response, cannot, json_response
+from local.simulator.qr import qr_session_png
+from local.simulator.state import Client, SessionManager, Waiter
+
+LOGOUT_DELAY_S = 0.5
+
+TOKEN_NOT_PRESENT = {"message": "Token is not present. Check your header and try again"}
+TOKEN_INVALID = {"error": "Check that the Session and Token are correct"}
+DISCONNECTED = {
+    "response": None,
+    "status": "Disconnected",
+    "message": "A sessão do WhatsApp não está ativa.",
+}
+SESSION_CLOSED = {"status": True, "message": "Session successfully closed"}
+CLOSE_FAILED = {"status": False, "message": "Error closing session", "error": {}}
+QR_NOT_STARTED = (
+    "Session not started. Please, use the /start-session route, for initialization your session"
+)
+
+Handler = Callable[[Request, str, Client | None], Response]
+
+
+def send_error(error: dict[str, Any]) -> Response:
+    return json_response(
+        500, {"status": "Error", "message": "Erro ao enviar a mensagem.", "error": error}
+    )
+
+
+def send_success(results: list[Any]) -> Response:
+    return json_response(201, {"status": "success", "response": results, "mapper": "return"})
+
+
+class WppApi:
+    def __init__(
+        self,
+        settings: Settings,
+        auth: TokenAuthority,
+        manager: SessionManager,
+        messenger: Messenger,
+    ) -> None:
+        self.settings = settings
+        self.auth = auth
+        self.manager = manager
+        self.messenger = messenger
+        self._bearer: dict[tuple[str, str], Handler] = {
+            ("POST", "start-session"): self.start_session,
+            ("GET", "status-session"): self.status_session,
+            ("GET", "qrcode-session"): self.qrcode_session,
+            ("GET", "check-connection-session"): self.check_connection,
+            ("POST", "close-session"): self.close_session,
+            ("POST", "logout-session"): self.logout_session,
+            ("POST", "send-message"): self.send_message,
+            ("POST", "send-reply"): self.send_reply,
+            ("POST", "send-image"): self.send_file,
+            ("POST", "send-file"): self.send_file,
+            ("POST", "send-file-base64"): self.send_file,
+        }
+
+    def handle(self, req: Request) -> Response:
+        method = "GET" if req.method == "HEAD" else req.method
+        segs = req.segments[1:]  # after "api"
+        if len(segs) == 3 and segs[2].lower() == "generate-token" and method == "POST":
+            return self.generate_token(segs[0], segs[1])
+        if len(segs) == 2:
+            route = segs[1].lower()
+            if route == "show-all-sessions" and method == "GET":
+                return self.show_all_sessions(segs[0])
+            if route == "start-all" and method == "POST":
+                return self.start_all(req, segs[0])
+            handler = self._bearer.get((method, route))
+            if handler is not None:
+                checked = self._authenticate(req, segs[0])
+                if isinstance(checked, Response):
+                    return checked
+                name, client = checked
+                return handler(req, name, client)
+        return cannot(req.method, req.path)
+
+    # ----------------------------------------------------------------- auth
+
+    def _authenticate(self, req: Request, param: str) -> tuple[str, Client | None] | Response:
+        """``verifyToken``: the path form ``session:token`` wins over the header."""
+        if ":" in param:
+            parts = param.split(":")
+            name, token = parts[0], decode_token(parts[1])
+        else:
+            name = param
+            header = req.headers.get("Authorization")
+            words = header.split(" ") if header else []
+            if len(words) < 2 or not words[1]:
+                return json_response(401, TOKEN_NOT_PRESENT)
+            token = decode_token(words[1])
+        if not self.auth.verify(name, token):
+            return json_response(401, TOKEN_INVALID)
+        client = self.manager.client(name)
+        req.client_session = client.session_attr if client is not None else ""
+        return name, client
+
+    # ----------------------------------------------------------------- secret in path
+
+    def generate_token(self, session: str, secret: str) -> Response:
+        if secret != self.auth.secret_key:
+            return json_response(400, {"response": False, "message": "The SECRET_KEY is incorrect"})
+        token = self.auth.generate(session)
+        return json_response(
+            201,
+            {"status": "success", "session": session, "token": token, "full": f"{session}:{token}"},
+        )
+
+    def show_all_sessions(self, secret: str) -> Response:
+        if secret != self.auth.secret_key:
+            return json_response(400, {"response": False, "message": "The token is incorrect"})
+        return json_response(200, {"response": self.manager.store.list_sessions()})
+
+    def start_all(self, req: Request, secret: str) -> Response:
+        if secret != self.auth.secret_key:
+            if self.settings.config.bug_start_all_bad_secret:
+                self.manager.start_all(req.body)
+            return json_response(400, {"response": "error", "message": "The token is incorrect"})
+        self.manager.start_all(req.body)
+        return json_response(201, {"status": "success", "message": "Starting all sessions"})
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start_session(self, req: Request, name: str, client: Client | None) -> Response:
+        self.manager.count_start_call(name)
+        wait_qr = js_truthy(req.body.get("waitQrCode", False))
+        answer = self.manager.session_state(client, wait_qr)
+        waiter = Waiter() if answer is None else None
+        self.manager.start(name, req.body, waiter)
+        if answer is not None:
+            return json_response(200, answer)
+        assert waiter is not None
+        held = waiter.wait(self.settings.config.wait_qr_max_ms / 1000)
+        return NO_ANSWER if held is None else json_response(200, held)
+
+    def status_session(self, req: Request, name: str, client: Client | None) -> Response:
+        answer = self.manager.session_state(client, js_truthy(req.body.get("waitQrCode", False)))
+        return NO_ANSWER if answer is None else json_response(200, answer)
+
+    def qrcode_session(self, req: Request, name: str, client: Client | None) -> Response:
+        if client is not None and client.urlcode:
+            return Response(200, qr_session_png(client.urlcode), "image/png")
+        if client is None:
+            return json_response(200, {"status": None, "message": QR_NOT_STARTED})
+        return json_response(
+            200, {"status": client.status, "message": "QRCode is not available..."}
+        )
+
+    def check_connection(self, req: Request, name: str, client: Client | None) -> Response:
+        if client is not None and client.live:
+            return json_response(200, {"status": True, "message": "Connected"})
+        return json_response(200, {"status": False, "message": "Disconnected"})
+
+    def close_session(self, req: Request, name: str, client: Client | None) -> Response:
+        if self.manager.close(name):
+            return json_response(200, SESSION_CLOSED)
+        return json_response(500, CLOSE_FAILED)
+
+    def logout_session(self, req: Request, name: str, client: Client | None) -> Response:
+        checked = self._status_connection(req, client)
+        if isinstance(checked, Response):
+            return checked
+        leaving = self.manager.begin_logout(name)
+        if leaving is None:
+            return json_response(500, CLOSE_FAILED)
+        time.sleep(LOGOUT_DELAY_S)
+        self.manager.finish_logout(leaving)
+        return json_response(200, SESSION_CLOSED)
+
+    # ----------------------------------------------------------------- sending
+
+    def _status_connection(self, req: Request, client: Client | None) -> Recipients | Response:
+        """The ``statusConnection`` middleware in front of every send route."""
+        if client is None or not client.live:
+            return json_response(404, DISCONNECTED)
+        try:
+            return self.messenger.resolve_recipients(req.body)
+        except TypeError:
+            return json_response(404, DISCONNECTED)
+
+    @staticmethod
+    def _unknown(recipients: Recipients) -> Response | None:
+        if recipients.first_unknown is None:
+            return None
+        return json_response(
+            400,
+            {
+                "response": None,
+                "status": "Connected",
+                "message": f"O número {recipients.first_unknown} não existe.",
+            },
+        )
+
+    def _send_text(
+        self, req: Request, name: str, client: Client | None, quoted: Any, route: str
+    ) -> Response:
+        checked = self._status_connection(req, client)
+        if isinstance(checked, Response):
+            return checked
+        assert client is not None
+        first = self._unknown(checked)
+        results: list[Any] = []
+        for chat_id, exists in checked.targets:
+            # The middleware answered 400 but the handler still runs: numbers before the
+            # unknown one are sent, then sending to the unknown one throws.
+            if not exists:
+                return first or send_error({})
+            try:
+                results.append(
+                    self.messenger.send_text(
+                        client, chat_id, req.body.get("message"), quoted, route
+                    )
+                )
+            except SendFailed as exc:
+                return first or send_error(exc.error)
+        if not results:
+            return first or json_response(400, "Error sending message")
+        return first or send_success(results)
+
+    def send_message(self, req: Request, name: str, client: Client | None) -> Response:
+        options = req.body.get("options")
+        quoted = options.get("quotedMsg") if isinstance(options, dict) else None
+        return self._send_text(req, name, client, quoted, "send-message")
+
+    def send_reply(self, req: Request, name: str, client: Client | None) -> Response:
+        return self._send_text(req, name, client, req.body.get("messageId"), "send-reply")
+
+    def send_file(self, req: Request, name: str, client: Client | None) -> Response:
+        checked = self._status_connection(req, client)
+        if isinstance(checked, Response):
+            return checked
+        assert client is not None
+        body = req.body
+        route = req.segments[-1].lower()
+        first = self._unknown(checked)
+        upload = req.files[0] if req.files else None
+        path, b64 = body.get("path"), body.get("base64")
+        if not js_truthy(path) and upload is None and not js_truthy(b64):
+            first = first or json_response(401, {"message": "Sending the file is mandatory"})
+        source = path if js_truthy(path) else b64
+        caption = body.get("message") if js_truthy(body.get("message")) else body.get("caption")
+        results: list[Any] = []
+        for chat_id, exists in checked.targets:
+            if not exists:
+                return first or send_error({})
+            try:
+                spec = self.messenger.load_file(source, upload, body.get("filename"))
+                results.append(
+                    self.messenger.send_file(
+                        client, chat_id, spec, caption, body.get("quotedMessageId"), route
+                    )
+                )
+            except SendFailed as exc:
+                return first or send_error(exc.error)
+        if not results:
+            return first or json_response(400, "Error sending message")
+        return first or send_success(results)

@@ -1,0 +1,169 @@
+"""Runtime settings of the simulator: behaviour knobs (``/_sim/config``) and faults.
+
+Both are plain dataclasses updated from JSON by :func:`apply_update`, which accepts only
+known keys with values of the right type, so a typo in a test fails loudly instead of
+being ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass, field
+from typing import Any, get_type_hints
+
+SERVER_VERSION = "2.10.4"
+DEFAULT_SECRET_KEY = "THISISMYSECURETOKEN"  # noqa: S105 - the server's documented default
+DELIVERY_MODES = ("normal", "shuffle", "duplicate", "shuffle+duplicate")
+ERROR_MODES = ("500", "garbage", "mixed")
+
+
+class ConfigError(ValueError):
+    """An update named an unknown key or gave a value of the wrong type."""
+
+
+@dataclass
+class SimConfig:
+    """How the simulated host behaves. Every field is a key of ``POST /_sim/config``."""
+
+    # Webhooks
+    webhook_url: str | None = None
+    webhook_ignore: list[str] = field(default_factory=lambda: ["status@broadcast"])
+    webhook_timeout_ms: int = 10_000
+    delivery_mode: str = "normal"
+    shuffle_window_ms: int = 200
+    x_verify_token: str | None = None
+    read_message: bool = True
+    listen_acks: bool = True
+    on_self_message: bool = False
+    # Acks after every sent message: 2 (received) then 3 (read); null turns one off.
+    auto_ack: bool = True
+    ack_received_ms: int | None = 100
+    ack_read_ms: int | None = 200
+    # Login timing
+    init_delay_ms: int = 50
+    connect_delay_ms: int = 100
+    autoclose_ms: int = 60_000
+    qr_refresh_ms: int = 20_000
+    unlink_delay_ms: int = 0
+    wait_qr_max_ms: int = 300_000
+    # Number registry
+    unknown_numbers: list[str] = field(default_factory=lambda: ["5511900000000"])
+    canonical_numbers: dict[str, str] = field(default_factory=dict)
+    # Bug fidelity (WPPCONNECT.md section 8 item 10)
+    bug_lost_autoclose: bool = True
+    bug_no_session_after_restart: bool = False
+    bug_wait_qr_hang_on_restore: bool = False
+    bug_start_all_bad_secret: bool = False
+
+    def validate(self) -> None:
+        if self.delivery_mode not in DELIVERY_MODES:
+            raise ConfigError(f"delivery_mode must be one of {', '.join(DELIVERY_MODES)}")
+        for name in (
+            "webhook_timeout_ms",
+            "shuffle_window_ms",
+            "init_delay_ms",
+            "connect_delay_ms",
+            "autoclose_ms",
+            "qr_refresh_ms",
+            "unlink_delay_ms",
+            "wait_qr_max_ms",
+            "ack_received_ms",
+            "ack_read_ms",
+        ):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"{name} must not be negative")
+
+
+@dataclass
+class Faults:
+    """Failures injected into ``/api`` requests (``POST /_sim/faults``)."""
+
+    latency_ms: int = 0
+    error_rate: float = 0.0
+    down: bool = False
+    error_mode: str = "500"
+
+    def validate(self) -> None:
+        if not 0.0 <= self.error_rate <= 1.0:
+            raise ConfigError("error_rate must be between 0 and 1")
+        if self.latency_ms < 0:
+            raise ConfigError("latency_ms must not be negative")
+        if self.error_mode not in ERROR_MODES:
+            raise ConfigError(f"error_mode must be one of {', '.join(ERROR_MODES)}")
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    text = str(hint)
+    if value is None:
+        return "None" in text
+    if text.startswith("list"):
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if text.startswith("dict"):
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        )
+    if "bool" in text:
+        return isinstance(value, bool)
+    if "float" in text:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if "int" in text:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if "str" in text:
+        return isinstance(value, str)
+    return False
+
+
+def apply_update[T: (SimConfig, Faults)](current: T, update: Any) -> T:
+    """Return a copy of ``current`` with ``update`` (a JSON object) applied and validated."""
+    if not isinstance(update, dict):
+        raise ConfigError("the body must be a JSON object")
+    hints = get_type_hints(type(current))
+    known = {f.name for f in dataclasses.fields(current)}
+    changes: dict[str, Any] = {}
+    for key, value in update.items():
+        if key not in known:
+            raise ConfigError(f"unknown key: {key}")
+        if not _matches(value, hints[key]):
+            raise ConfigError(f"wrong type for {key}: expected {hints[key]}")
+        if isinstance(value, float) and "float" in str(hints[key]):
+            value = float(value)
+        changes[key] = value
+    updated = dataclasses.replace(current, **changes)
+    if isinstance(updated, SimConfig | Faults):
+        updated.validate()
+    return updated
+
+
+class Settings:
+    """The live configuration and faults, swapped atomically and readable from any thread."""
+
+    def __init__(self, initial: SimConfig) -> None:
+        self._initial = initial
+        self._lock = threading.Lock()
+        self._config = dataclasses.replace(initial)
+        self._faults = Faults()
+
+    @property
+    def config(self) -> SimConfig:
+        return self._config
+
+    @property
+    def faults(self) -> Faults:
+        return self._faults
+
+    def update_config(self, update: Any) -> SimConfig:
+        with self._lock:
+            self._config = apply_update(self._config, update)
+            return self._config
+
+    def update_faults(self, update: Any) -> Faults:
+        with self._lock:
+            self._faults = apply_update(self._faults, update)
+            return self._faults
+
+    def reset(self) -> None:
+        with self._lock:
+            self._config = dataclasses.replace(self._initial)
+            self._faults = Faults()

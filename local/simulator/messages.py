@@ -1,0 +1,230 @@
+"""WhatsApp message objects as the wppconnect library serializes them.
+
+Ids have the form ``<fromMe>_<chatId>_<key>``: our own messages get a ``3EB0...`` key (as
+WhatsApp Web makes them), incoming ones a phone-style ``3A...`` key, and incoming group
+messages end with ``_<participant>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from typing import Any
+
+
+def own_key() -> str:
+    return "3EB0" + secrets.token_hex(8).upper()
+
+
+def phone_key() -> str:
+    return "3A" + secrets.token_hex(9).upper()
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def to_wid(number: str) -> str:
+    """``5511...`` becomes ``5511...@c.us``; an id that already has a server part is kept."""
+    return number if "@" in number else f"{number}@c.us"
+
+
+def derived_number(seed: str, prefix: str = "55119") -> str:
+    """A stable 13-digit Brazilian mobile number derived from ``seed``."""
+    digits = str(int(hashlib.sha256(seed.encode()).hexdigest(), 16))[-8:]
+    return prefix + digits
+
+
+def derived_group_id(seed: str) -> str:
+    digits = str(int(hashlib.sha256(f"group:{seed}".encode()).hexdigest(), 16))[-12:]
+    return f"120363{digits}@g.us"
+
+
+def contact(wid: str, *, is_me: bool, pushname: str | None = None) -> dict[str, Any]:
+    number = wid.split("@")[0]
+    result: dict[str, Any] = {
+        "id": wid,
+        "name": None if is_me else pushname,
+        "shortName": None,
+        "pushname": pushname,
+        "type": "in",
+        "isBusiness": False,
+        "isEnterprise": False,
+        "isSmb": False,
+        "labels": [],
+        "formattedName": pushname or f"+{number}",
+        "isMe": is_me,
+        "isMyContact": is_me,
+        "isPSA": False,
+        "isUser": wid.endswith("@c.us"),
+        "isWAContact": True,
+        "profilePicThumbObj": {},
+        "msgs": None,
+    }
+    return result
+
+
+def _base(
+    *,
+    serialized: str,
+    from_me: bool,
+    sender_wid: str,
+    from_wid: str,
+    to_wid: str,
+    chat_id: str,
+    body: str,
+    msg_type: str,
+    t: int,
+    notify_name: str,
+    sender: dict[str, Any],
+) -> dict[str, Any]:
+    is_group = chat_id.endswith("@g.us")
+    return {
+        "id": serialized,
+        "body": body,
+        "type": msg_type,
+        "t": t,
+        "notifyName": notify_name,
+        "from": from_wid,
+        "to": to_wid,
+        "self": "out" if from_me else "in",
+        "ack": 1 if from_me else 0,
+        "invis": False,
+        "isNewMsg": True,
+        "star": False,
+        "kicNotified": False,
+        "recvFresh": True,
+        "isFromTemplate": False,
+        "broadcast": False,
+        "mentionedJidList": [],
+        "groupMentions": [],
+        "isForwarded": False,
+        "labels": [],
+        "hasReaction": False,
+        "isEphemeral": False,
+        "isStatusV3": False,
+        "links": [],
+        "chatId": chat_id,
+        "fromMe": from_me,
+        "sender": sender,
+        "timestamp": t,
+        "content": body,
+        "isGroupMsg": is_group,
+        "isLink": False,
+        "isMMS": False,
+        "isMedia": False,
+        "isNotification": False,
+        "isPSA": False,
+        "mediaData": {},
+        **({"author": sender_wid} if is_group and not from_me else {}),
+    }
+
+
+def outgoing_message(
+    own_wid: str,
+    chat_id: str,
+    body: str,
+    *,
+    msg_type: str = "chat",
+    quoted_msg_id: str | None = None,
+    media: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Message ``sendText`` (or a media send) resolves with."""
+    key = own_key()
+    message = _base(
+        serialized=f"true_{chat_id}_{key}",
+        from_me=True,
+        sender_wid=own_wid,
+        from_wid=own_wid,
+        to_wid=chat_id,
+        chat_id=chat_id,
+        body=body,
+        msg_type=msg_type,
+        t=now(),
+        notify_name="",
+        sender=contact(own_wid, is_me=True),
+    )
+    if quoted_msg_id:
+        message["quotedMsgId"] = quoted_msg_id
+    if media:
+        message.update(media)
+        message["isMedia"] = True
+        message["mediaData"] = {"type": msg_type, "mediaStage": "RESOLVED"}
+    return message
+
+
+def incoming_message(
+    own_wid: str,
+    *,
+    chat_id: str,
+    author_wid: str,
+    body: str,
+    notify_name: str,
+    msg_type: str = "chat",
+    media: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A message from someone else, as ``onmessage`` delivers it."""
+    key = phone_key()
+    direct = chat_id == author_wid
+    serialized = f"false_{chat_id}_{key}" + ("" if direct else f"_{author_wid}")
+    message = _base(
+        serialized=serialized,
+        from_me=False,
+        sender_wid=author_wid,
+        from_wid=chat_id,
+        to_wid=own_wid,
+        chat_id=chat_id,
+        body=body,
+        msg_type=msg_type,
+        t=now(),
+        notify_name=notify_name,
+        sender=contact(author_wid, is_me=False, pushname=notify_name),
+    )
+    if not direct:
+        message["author"] = author_wid
+    if media:
+        message.update(media)
+        message["isMedia"] = True
+        message["mediaData"] = {"type": msg_type, "mediaStage": "RESOLVED"}
+    return message
+
+
+def ack_payload(message: dict[str, Any], ack: int) -> dict[str, Any]:
+    """The raw message model ``onAck`` hands over: ``id`` is an object here."""
+    serialized = str(message["id"])
+    from_me, _, rest = serialized.partition("_")
+    remote, _, key = rest.partition("_")
+    return {
+        "id": {
+            "fromMe": from_me == "true",
+            "remote": remote,
+            "id": key.split("_")[0],
+            "_serialized": serialized,
+        },
+        "body": message.get("body", ""),
+        "type": message.get("type", "chat"),
+        "t": message.get("t"),
+        "subtype": None,
+        "notifyName": "",
+        "from": message.get("from"),
+        "to": message.get("to"),
+        "self": message.get("self", "out"),
+        "ack": ack,
+        "invis": False,
+        "isNewMsg": False,
+        "star": False,
+        "recvFresh": False,
+        "mentionedJidList": [],
+        "isForwarded": False,
+        "labels": [],
+    }
+
+
+def message_type_for(mimetype: str) -> str:
+    major = mimetype.split("/")[0]
+    if mimetype == "image/webp":
+        return "sticker"
+    if major in ("image", "video", "audio"):
+        return major
+    return "document"

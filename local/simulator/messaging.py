@@ -1,0 +1,348 @@
+"""Messages in and out of a connected session: sends, acks, incoming messages, read marks.
+
+Every sent message lands in the session's outbox (``GET /_sim/<session>/outbox``). By
+default each one is acked 2 (received) and then 3 (read) a little later, each ack an
+``onack`` webhook whose ``id`` is an object. Incoming messages become ``onmessage``; when
+that webhook gets a 2xx answer the chat is marked read (``sendSeen``), recorded in the
+session's ``seen`` list.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import mimetypes
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.simulator.config import Settings
+from local.simulator.forms import UploadedFile, js_truthy
+from local.simulator.messages import (
+    ack_payload,
+    derived_group_id,
+    derived_number,
+    incoming_message,
+    message_type_for,
+    now,
+    outgoing_message,
+    to_wid,
+)
+from local.simulator.phones import check_number_status, contact_to_array, skips_number_check
+from local.simulator.scheduler import Scheduler
+from local.simulator.state import Client, SessionManager
+from local.simulator.webhooks import Webhooks
+
+_DATA_URI = re.compile(r"^data:([^;,]*)(;[^,]*)?,(.*)$", re.DOTALL)
+
+
+class SendFailed(Exception):
+    """The library threw while sending; ``error`` is what JSON.stringify makes of it."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__("send failed")
+        self.error = error
+
+
+@dataclass
+class Recipients:
+    """Recipients after ``statusConnection``: ``(chat id, exists)`` in request order."""
+
+    targets: list[tuple[str, bool]]
+    first_unknown: str | None
+
+
+@dataclass
+class FileSpec:
+    filename: str
+    mimetype: str
+    size: int
+
+
+@dataclass
+class SentRecord:
+    id: str
+    route: str
+    chat_id: str
+    type: str
+    body: str
+    t: int
+    message: dict[str, Any]
+    ack: int = 1
+    manual_ack: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "route": self.route,
+            "to": self.chat_id,
+            "type": self.type,
+            "body": self.body,
+            "t": self.t,
+            "ack": self.ack,
+            **self.extra,
+        }
+
+
+class Messenger:
+    def __init__(
+        self,
+        manager: SessionManager,
+        settings: Settings,
+        webhooks: Webhooks,
+        scheduler: Scheduler,
+    ) -> None:
+        self.manager = manager
+        self.settings = settings
+        self.webhooks = webhooks
+        self.scheduler = scheduler
+        self._lock = threading.Lock()
+        self._outbox: dict[str, list[SentRecord]] = {}
+        self._inbox: dict[str, list[dict[str, Any]]] = {}
+        self._seen: dict[str, list[dict[str, Any]]] = {}
+
+    # ----------------------------------------------------------------- recipients
+
+    def resolve_recipients(self, body: dict[str, Any]) -> Recipients:
+        """``contactToArray`` then ``checkNumberStatus``; raises TypeError like the server."""
+        phone = body.get("phone")
+        contacts = contact_to_array(
+            phone if js_truthy(phone) else [],
+            body.get("isGroup"),
+            body.get("isNewsletter"),
+            body.get("isLid"),
+        )
+        config = self.settings.config
+        targets: list[tuple[str, bool]] = []
+        first_unknown: str | None = None
+        for contact in contacts:
+            if skips_number_check(contact, body):
+                targets.append((contact, True))
+                continue
+            canonical = check_number_status(config, contact)
+            if canonical is None:
+                if first_unknown is None:
+                    first_unknown = contact.split("@")[0]
+                targets.append((contact, False))
+            else:
+                targets.append((canonical, True))
+        return Recipients(targets, first_unknown)
+
+    # ----------------------------------------------------------------- sending
+
+    def send_text(
+        self, client: Client, chat_id: str, text: Any, quoted: Any, route: str
+    ) -> dict[str, Any]:
+        if text is None or isinstance(text, dict | list):
+            raise SendFailed({})
+        body = ("true" if text else "false") if isinstance(text, bool) else str(text)
+        quoted_id = quoted if isinstance(quoted, str) else None
+        message = outgoing_message(client.wid or "", chat_id, body, quoted_msg_id=quoted_id)
+        self._record(client, route, message, {})
+        return message
+
+    @staticmethod
+    def load_file(source: Any, upload: UploadedFile | None, filename: Any) -> FileSpec:
+        """What the library makes of ``path``/``base64``/an upload, or SendFailed."""
+        name = filename if isinstance(filename, str) and filename else "file"
+        if upload is not None and not js_truthy(source):
+            if not upload.data:
+                raise SendFailed({"code": "empty_file"})
+            mimetype = upload.mimetype
+            if not mimetype or mimetype == "application/octet-stream":
+                mimetype = mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
+            return FileSpec(name, mimetype, len(upload.data))
+        if not isinstance(source, str) or not source:
+            raise SendFailed({})
+        match = _DATA_URI.match(source)
+        if source.startswith("data:") and match:
+            mimetype = match.group(1) or "text/plain"
+            try:
+                data = base64.b64decode(match.group(3), validate=False)
+            except (binascii.Error, ValueError):
+                data = b""
+            if not data:
+                raise SendFailed({"code": "empty_file"})
+            return FileSpec(name, mimetype, len(data))
+        if source.startswith(("http://", "https://")):
+            # A URL the real host would download; it is accepted here without fetching.
+            guessed = mimetypes.guess_type(source.split("?")[0])[0]
+            return FileSpec(name, guessed or "application/octet-stream", 0)
+        if os.path.isfile(source):
+            guessed = mimetypes.guess_type(source)[0]
+            return FileSpec(name, guessed or "application/octet-stream", os.path.getsize(source))
+        # Neither a data URI, a URL nor a file: "Empty or invalid file or base64".
+        raise SendFailed({"code": "empty_file"})
+
+    def send_file(
+        self, client: Client, chat_id: str, spec: FileSpec, caption: Any, quoted: Any, route: str
+    ) -> dict[str, Any]:
+        text = caption if isinstance(caption, str) else ""
+        msg_type = message_type_for(spec.mimetype)
+        media = {"mimetype": spec.mimetype, "filename": spec.filename, "size": spec.size}
+        if text:
+            media["caption"] = text
+        message = outgoing_message(
+            client.wid or "",
+            chat_id,
+            text,
+            msg_type=msg_type,
+            quoted_msg_id=quoted if isinstance(quoted, str) else None,
+            media=media,
+        )
+        self._record(client, route, message, media)
+        return {"ack": message["ack"], "id": message["id"]}
+
+    def _record(
+        self, client: Client, route: str, message: dict[str, Any], extra: dict[str, Any]
+    ) -> None:
+        record = SentRecord(
+            id=message["id"],
+            route=route,
+            chat_id=message["to"],
+            type=message["type"],
+            body=message["body"],
+            t=message["t"],
+            message=message,
+            extra=dict(extra),
+        )
+        with self._lock:
+            self._outbox.setdefault(client.name, []).append(record)
+        config = self.settings.config
+        if config.on_self_message:
+            self.manager.emit(client, "onselfmessage", message)
+        if config.auto_ack:
+            for level, delay in ((2, config.ack_received_ms), (3, config.ack_read_ms)):
+                if delay is not None:
+                    self._schedule_ack(client, record, level, delay)
+
+    def _schedule_ack(self, client: Client, record: SentRecord, level: int, delay_ms: int) -> None:
+        epoch = client.epoch
+
+        def run() -> None:
+            with self.manager.lock:
+                if self.manager.client(client.name) is not client or client.epoch != epoch:
+                    return
+                if record.manual_ack or record.ack >= level:
+                    return
+                self._apply_ack(client, record, level)
+
+        self.scheduler.call_later(delay_ms / 1000, run)
+
+    def _apply_ack(self, client: Client, record: SentRecord, level: int) -> None:
+        record.ack = level
+        record.message["ack"] = level
+        if self.settings.config.listen_acks:
+            self.manager.emit(client, "onack", ack_payload(record.message, level))
+
+    def ack(self, name: str, message_id: str, level: int) -> SentRecord | str | None:
+        """Set an ack by hand; 'not_connected' when the session has no live client."""
+        with self.manager.lock:
+            client = self.manager.client(name)
+            if client is None or not client.live:
+                return "not_connected"
+            with self._lock:
+                record = next((r for r in self._outbox.get(name, []) if r.id == message_id), None)
+            if record is None:
+                return None
+            record.manual_ack = True
+            self._apply_ack(client, record, level)
+            return record
+
+    # ----------------------------------------------------------------- incoming
+
+    def incoming(self, name: str, spec: dict[str, Any]) -> dict[str, Any] | None:
+        """A message from someone else arrives; None when the session is not connected."""
+        sender = spec.get("from")
+        if not isinstance(sender, str) or not sender:
+            raise ValueError('"from" is required')
+        text = spec.get("body", "")
+        if not isinstance(text, str):
+            raise ValueError('"body" must be a string')
+        notify_name = spec.get("notifyName", "")
+        if not isinstance(notify_name, str):
+            raise ValueError('"notifyName" must be a string')
+        with self.manager.lock:
+            client = self.manager.client(name)
+            if client is None or not client.live:
+                return None
+            own = client.wid or ""
+            author = to_wid(sender) if sender != "status@broadcast" else ""
+            group = spec.get("group")
+            if sender == "status@broadcast":
+                chat_id = "status@broadcast"
+                author_spec = spec.get("author")
+                author = to_wid(
+                    author_spec if isinstance(author_spec, str) else derived_number(name, "55219")
+                )
+            elif isinstance(group, str) and group:
+                chat_id = group if "@" in group else f"{group}@g.us"
+            elif group is True:
+                chat_id = derived_group_id(name)
+            else:
+                chat_id = author
+            media: dict[str, Any] | None = None
+            msg_type = spec.get("type", "chat")
+            if not isinstance(msg_type, str):
+                raise ValueError('"type" must be a string')
+            payload_body = text
+            data = spec.get("base64")
+            mimetype = spec.get("mimetype")
+            if isinstance(data, str) and isinstance(mimetype, str):
+                msg_type = message_type_for(mimetype)
+                media = {"mimetype": mimetype, "caption": text} if text else {"mimetype": mimetype}
+                # webhook.autoDownload puts the whole file, as base64, in `body`.
+                payload_body = data
+            message = incoming_message(
+                own,
+                chat_id=chat_id,
+                author_wid=author,
+                body=payload_body,
+                notify_name=notify_name,
+                msg_type=msg_type,
+                media=media,
+            )
+            with self._lock:
+                self._inbox.setdefault(name, []).append(message)
+            seen_chat = message.get("from") or message.get("chatId")
+            config = client.config if isinstance(client.config, dict) else {}
+
+            def mark_seen() -> None:
+                if self.settings.config.read_message:
+                    with self._lock:
+                        self._seen.setdefault(name, []).append(
+                            {"chatId": seen_chat, "messageId": message["id"], "t": now()}
+                        )
+
+            self.webhooks.emit(
+                lane=name,
+                session_attr=client.session_attr,
+                session_webhook=config.get("webhook"),
+                event="onmessage",
+                payload=message,
+                on_success=mark_seen,
+            )
+            return message
+
+    # ----------------------------------------------------------------- views
+
+    def outbox(self, name: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r.to_json() for r in self._outbox.get(name, [])]
+
+    def inbox(self, name: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._inbox.get(name, []))
+
+    def seen(self, name: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._seen.get(name, []))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._outbox.clear()
+            self._inbox.clear()
+            self._seen.clear()
