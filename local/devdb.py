@@ -8,6 +8,7 @@ bootstrap (roles, ``auth`` schema, ``supabase_realtime``), then the migrations i
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,15 +51,15 @@ def stop_embedded(data_dir: Path) -> None:
     import subprocess
 
     import pgserver
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import create_command_function
+
+    pg_ctl = create_command_function("pg_ctl")
 
     if not (data_dir / "postmaster.pid").exists():
         return
     server = pgserver.get_server(data_dir, cleanup_mode=None)
-    try:
+    with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
-    except subprocess.CalledProcessError:
-        pass  # already stopped
 
 
 def migration_files() -> list[Path]:
