@@ -28,7 +28,9 @@ def receive_event() -> Response:
     event = body.get("event")
     if not isinstance(event, str) or not event:
         raise InvalidRequest("'event' must be a non-empty string.")
-    changed = bool(session_name) and apply_event(runtime.store(), str(session_name), body)
+    changed = bool(session_name) and apply_event(
+        runtime.store(), str(session_name), body, runtime.event_policy()
+    )
     logger.info("host event", extra={"event": event[:64], "changed": changed})
     return json_response(200, {"ok": True})
 

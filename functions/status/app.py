@@ -1,4 +1,4 @@
-"""status: the caller's session as stored, read under their identity."""
+"""status: the caller's session; ``?refresh=true`` asks the host and repairs the stored row."""
 
 from typing import Any
 
@@ -6,15 +6,23 @@ from aws_lambda_powertools.event_handler import Response
 
 from wa_gateway import runtime
 from wa_gateway.api import FunctionApp, json_response
+from wa_gateway.errors import InvalidRequest
 from wa_gateway.presenters import session_json
 
-app = FunctionApp("status", needs=("store", "tokens"))
+# The host is only called for ?refresh=true; its client is built on first use.
+app = FunctionApp("status", needs=("store", "tokens", "host", "crypto"))
 
 
 @app.get("/")
 def read_status() -> Response:
     caller = app.caller()
-    session = runtime.sessions().status(caller)
+    refresh = (app.query("refresh") or "false").lower()
+    if refresh not in ("true", "false", "1", "0"):
+        raise InvalidRequest("'refresh' must be true or false.")
+    if refresh in ("true", "1"):
+        session = runtime.sessions().refresh(caller)
+    else:
+        session = runtime.sessions().status(caller)
     return json_response(200, {"session": session_json(session)})
 
 

@@ -106,7 +106,16 @@ class RateLimited(ApiError):
         self.retry_after = max(1, retry_after)
 
 
-class HostError(ApiError):
+class _HostFailure(ApiError):
+    """A failure talking to the host. ``maybe_acted``: the host may have done what was asked
+    (it got the request and no clear refusal came back), so a blind repeat could do it twice."""
+
+    def __init__(self, message: str | None = None, *, maybe_acted: bool = True):
+        super().__init__(message)
+        self.maybe_acted = maybe_acted
+
+
+class HostError(_HostFailure):
     status, code = 502, "host_error"
     default_message = "The WhatsApp host answered with an error. Try again shortly."
 
@@ -116,6 +125,6 @@ class StoreUnavailable(ApiError):
     default_message = "The database is unavailable. Try again shortly."
 
 
-class HostTimeout(ApiError):
+class HostTimeout(_HostFailure):
     status, code = 504, "host_timeout"
     default_message = "The WhatsApp host did not answer in time. Try again shortly."

@@ -23,6 +23,20 @@ class HostUnauthorized(Exception):
     """The host refused the session's token (a new token is needed)."""
 
 
+class HostSessionClosed(Exception):
+    """The host has no live client for the session (its 404 "Disconnected")."""
+
+
+class HostUnknownRecipient(Exception):
+    """The host says the number is not on WhatsApp."""
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    wpp_message_id: str
+    to: str | None
+
+
 @dataclass(frozen=True)
 class HostState:
     """What the host says a session is doing, in its own words."""
@@ -97,6 +111,32 @@ class HostClient:
             raise HostError()
         return True
 
+    def send_message(self, session: str, token: str, *, phone: str, message: str) -> SentMessage:
+        """Send a text. Retried only if the connection never opened: a repeat could send twice."""
+        status, body = self._request(
+            "POST",
+            f"/api/{_seg(session)}/send-message",
+            token=token,
+            json={"phone": phone, "message": message, "isGroup": False},
+        )
+        if status == 201 and isinstance(body, dict):
+            items = body.get("response")
+            first = items[0] if isinstance(items, list) and items else None
+            wpp_id = first.get("id") if isinstance(first, dict) else None
+            if isinstance(wpp_id, dict):
+                wpp_id = wpp_id.get("_serialized")
+            if isinstance(wpp_id, str) and wpp_id:
+                to = first.get("to") if isinstance(first, dict) else None
+                return SentMessage(wpp_id, to if isinstance(to, str) else None)
+            raise HostError()  # a 201 we cannot read: it may have been sent
+        if status == 404:
+            raise HostSessionClosed()
+        if status == 400 and _says_number_missing(body):
+            raise HostUnknownRecipient()
+        if status >= 500 or status == 400:
+            raise HostError(maybe_acted=False)  # wppconnect answers 500 when the send threw
+        raise HostError()
+
     # --- plumbing -----------------------------------------------------------------------
 
     def _request(
@@ -120,8 +160,13 @@ class HostClient:
                 json=json,
                 timeout=timeout or self._timeout,
             )
+        except requests.ConnectTimeout:
+            raise HostTimeout(maybe_acted=False) from None
         except requests.Timeout:
             raise HostTimeout() from None
+        except requests.ConnectionError as exc:
+            # Refused or reset: the host may have acted unless the connection never opened.
+            raise HostError(maybe_acted=not _never_connected(exc)) from None
         except requests.RequestException:
             raise HostError() from None
         if response.status_code == 401:
@@ -152,11 +197,27 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
+def _says_number_missing(body: Any) -> bool:
+    message = body.get("message") if isinstance(body, dict) else None
+    return isinstance(message, str) and ("não existe" in message or "not exist" in message)
+
+
+def _never_connected(exc: Exception) -> bool:
+    """True when the connection itself failed (refused, no route), so nothing was sent."""
+    from urllib3.exceptions import NewConnectionError
+
+    reason: Any = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    return isinstance(reason, NewConnectionError)
+
+
 def _new_session() -> requests.Session:
     import requests
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
 
+    # Connection failures are retried on every route (nothing reached the host); answers are
+    # retried only for GETs; a read timeout never is (the host may be acting on it).
     retry = Retry(
         total=3,
         connect=2,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from wa_gateway.store.facade import SessionRecord
+from wa_gateway.store.facade import MessageRecord, SessionRecord
 
 
 def iso_utc(value: str | None) -> str | None:
@@ -38,4 +38,14 @@ def session_json(record: SessionRecord | None) -> dict[str, Any] | None:
         "phone_number": record.phone_number,
         "last_activity": iso_utc(record.last_activity),
         "updated_at": iso_utc(record.updated_at),
+    }
+
+
+def message_json(record: MessageRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "status": record.status,
+        "to": record.phone,
+        "wpp_message_id": record.wpp_message_id,
+        "created_at": iso_utc(record.created_at),
     }

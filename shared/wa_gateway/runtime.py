@@ -10,7 +10,9 @@ from collections.abc import Iterable
 from functools import cache
 
 from wa_gateway.crypto import Keyring
+from wa_gateway.events import EventPolicy
 from wa_gateway.host import HostClient
+from wa_gateway.messages import MessageService
 from wa_gateway.observability import logger
 from wa_gateway.sessions import SessionService
 from wa_gateway.settings import Settings, SettingsError
@@ -74,11 +76,27 @@ def sessions() -> SessionService:
     )
 
 
+@cache
+def messages() -> MessageService:
+    s = settings()
+    return MessageService(
+        store=store(),
+        host=host() if s.wpp_server_url else None,
+        keyring=s.keyring if s.encryption_key else None,
+    )
+
+
+@cache
+def event_policy() -> EventPolicy:
+    s = settings()
+    return EventPolicy(groups=s.inbound_groups, status_broadcasts=s.inbound_status_broadcasts)
+
+
 def keyring() -> Keyring:
     return settings().keyring
 
 
 def reset() -> None:
     """Forget everything built so far (tests that change the environment call this)."""
-    for built in (settings, store, token_verifier, host, sessions):
+    for built in (settings, store, token_verifier, host, sessions, messages, event_policy):
         built.cache_clear()

@@ -1,19 +1,19 @@
-"""Session use cases: start (pairing by QR or by code) and status.
+"""Session use cases: start (pairing by QR or by code), status (with a fresh look at the host),
+disconnect.
 
 Free of Lambda types: the functions parse the request, call these, and shape the answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from wa_gateway import qr, transitions, webhook_auth
-from wa_gateway.crypto import DecryptionError, Keyring
+from wa_gateway.crypto import Keyring
 from wa_gateway.errors import HostError, HostTimeout
-from wa_gateway.host import HostClient, HostState, HostUnauthorized
-from wa_gateway.observability import logger
+from wa_gateway.host import HostClient, HostState
+from wa_gateway.host_session import HostSession
 from wa_gateway.store import SessionRecord, Store
 from wa_gateway.store.facade import SessionUpdate
 from wa_gateway.tokens import Caller
@@ -35,6 +35,7 @@ class SessionService:
     webhook_secret: str | None
 
     def status(self, caller: Caller) -> SessionRecord | None:
+        """The caller's session as stored, read under their identity."""
         return self.store.get_session(caller, session_name_for(caller.user_id))
 
     def start(
@@ -47,20 +48,18 @@ class SessionService:
         already starting) and its answer is applied like any event.
         """
         name = session_name_for(caller.user_id)
-        assert self.host is not None and self.keyring is not None
         plan = self.store.begin_start(
-            user_id=caller.user_id, session_name=name, method=method, server_url=self.host.base_url
+            user_id=caller.user_id,
+            session_name=name,
+            method=method,
+            server_url=self._host().base_url,
         )
         if plan.action == "none":
             return plan.session
 
-        token = self._decrypt(name, plan.host_token)
-        fresh_token = token is None
+        host = self._host_session(name, plan.host_token)
         try:
-            if token is None:
-                token = self.host.generate_token(name)
-            code_phone = phone if method == "code" else None
-            state, new_token = self._start_on_host(plan.action, name, token, code_phone)
+            state = self._start_on_host(host, plan.action, phone if method == "code" else None)
         except HostError:
             # A start that opened this attempt and failed leaves the session disconnected.
             if plan.opened:
@@ -68,75 +67,78 @@ class SessionService:
                     SessionUpdate(name, "disconnected", reason="host_error")
                 )
             raise
-        if new_token is not None:
-            token, fresh_token = new_token, True
 
         update = transitions.from_host_answer(name, state, after_start=True) or SessionUpdate(
             name, "starting"
         )
-        update = self._with_qr_image(update)
-        if fresh_token:
-            update = replace(update, host_token=self.keyring.encrypt(token, context=name))
+        update = replace(_with_qr_image(update), host_token=host.new_token_ciphertext)
         result = self.store.apply_host_state(update)
         return result.session if result is not None else plan.session
 
+    def refresh(self, caller: Caller) -> SessionRecord | None:
+        """Ask the host how the session is, and repair the stored row if the two disagree."""
+        name = session_name_for(caller.user_id)
+        found = self.store.session_for_host(user_id=caller.user_id, session_name=name)
+        if found is None:
+            return None
+        host = self._host_session(name, found.host_token)
+        state = host.call(lambda token: host.host.status_session(name, token))
+        update = transitions.from_host_answer(name, state, after_start=False)
+        session = found.session
+        if update is not None and update.status != session.status:
+            repaired = self.store.repair_session(name, update.status, reason=update.reason)
+            session = repaired.session if repaired else session
+        if update is not None and (update.qr_code or update.pairing_code):
+            applied = self.store.apply_host_state(_with_qr_image(update))
+            session = applied.session if applied else session
+        if host.new_token_ciphertext:
+            self.store.apply_host_state(
+                SessionUpdate(name, session.status, host_token=host.new_token_ciphertext)
+            )
+        return session
+
+    def disconnect(self, caller: Caller) -> SessionRecord | None:
+        """Log the session out of WhatsApp on the host and mark it disconnected. Idempotent."""
+        name = session_name_for(caller.user_id)
+        found = self.store.session_for_host(user_id=caller.user_id, session_name=name)
+        if found is None:
+            return None
+        host = self._host_session(name, found.host_token)
+        logged_out = host.call(lambda token: host.host.logout_session(name, token))
+        if not logged_out:
+            # Not connected (still pairing, or already gone): close the browser instead.
+            host.call(lambda token: host.host.close_session(name, token))
+        result = self.store.repair_session(name, "disconnected", reason="logged_out")
+        return result.session if result is not None else found.session
+
     # --- host calls ---------------------------------------------------------------------
 
-    def _start_on_host(
-        self, action: str, name: str, token: str, phone: str | None
-    ) -> tuple[HostState, str | None]:
-        assert self.host is not None
-        host = self.host
-        replaced: str | None = None
+    def _start_on_host(self, host: HostSession, action: str, phone: str | None) -> HostState:
+        name = host.name
         try:
             if action == "restart":
-                # The host restarts only a closed session; close the other pairing first.
-                _, replaced = self._call_with_token(
-                    name, token, lambda t: host.close_session(name, t)
-                )
-                token = replaced or token
-            state, newer = self._call_with_token(
-                name, token, lambda t: self._host_start(name, t, phone)
-            )
+                # The host restarts only a closed session: close the other pairing first.
+                host.call(lambda token: host.host.close_session(name, token))
+            return host.call(lambda token: self._host_start(name, token, phone))
         except HostTimeout:
             # A held start that timed out has usually begun: ask where it stands.
-            state, newer = self._call_with_token(
-                name, token, lambda t: host.status_session(name, t)
-            )
-        return state, newer or replaced
+            return host.call(lambda token: host.host.status_session(name, token))
 
     def _host_start(self, name: str, token: str, phone: str | None) -> HostState:
-        assert self.host is not None and self.webhook_url and self.webhook_secret
+        assert self.webhook_url and self.webhook_secret
         url = webhook_auth.session_webhook_url(self.webhook_url, name, self.webhook_secret)
-        return self.host.start_session(name, token, webhook_url=url, phone=phone)
+        return self._host().start_session(name, token, webhook_url=url, phone=phone)
 
-    def _call_with_token[T](
-        self, name: str, token: str, call: Callable[[str], T]
-    ) -> tuple[T, str | None]:
-        """Run ``call``; if the host refuses the token, get a new one and run it once more."""
-        assert self.host is not None
-        try:
-            return call(token), None
-        except HostUnauthorized:
-            logger.info("host token refused; generating a new one", extra={"session": name})
-            try:
-                token = self.host.generate_token(name)
-                return call(token), token
-            except HostUnauthorized:
-                raise HostError() from None
+    def _host(self) -> HostClient:
+        assert self.host is not None, "this function was not configured with the host"
+        return self.host
 
-    def _decrypt(self, name: str, ciphertext: str | None) -> str | None:
-        if ciphertext is None:
-            return None
-        assert self.keyring is not None
-        try:
-            return self.keyring.decrypt(ciphertext, context=name)
-        except DecryptionError:
-            logger.warning("stored host token unreadable; generating a new one")
-            return None
+    def _host_session(self, name: str, ciphertext: str | None) -> HostSession:
+        assert self.keyring is not None, "this function was not configured with ENCRYPTION_KEY"
+        return HostSession(self._host(), self.keyring, name, ciphertext)
 
-    @staticmethod
-    def _with_qr_image(update: SessionUpdate) -> SessionUpdate:
-        if update.qr_code and not update.qr_image:
-            return replace(update, qr_image=qr.png_data_url(update.qr_code))
-        return update
+
+def _with_qr_image(update: SessionUpdate) -> SessionUpdate:
+    if update.qr_code and not update.qr_image:
+        return replace(update, qr_image=qr.png_data_url(update.qr_code))
+    return update

@@ -43,6 +43,22 @@ def parse_duration(name: str, value: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+def _positive(name: str, value: str | None, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0
+    if not number > 0:
+        raise SettingsError(f"{name} must be a positive number")
+    return number
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in {"1", "true", "yes", "on"}
+
+
 def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
@@ -71,6 +87,11 @@ class Settings:
     host_read_timeout_s: float = 10.0
     host_start_timeout_s: float = 20.0
     db_timeout_s: float = 5.0
+    send_burst: float = 10
+    send_rate_per_minute: float = 20
+    send_lease_s: int = 30
+    inbound_groups: bool = False
+    inbound_status_broadcasts: bool = False
     version: str = "dev"
 
     @classmethod
@@ -122,6 +143,11 @@ class Settings:
             host_read_timeout_s=float(get("WPP_READ_TIMEOUT") or 10.0),
             host_start_timeout_s=float(get("WPP_START_TIMEOUT") or 20.0),
             db_timeout_s=float(get("DB_TIMEOUT") or 5.0),
+            send_burst=_positive("SEND_BURST", get("SEND_BURST"), 10),
+            send_rate_per_minute=_positive("SEND_RATE_PER_MINUTE", get("SEND_RATE_PER_MINUTE"), 20),
+            send_lease_s=duration("SEND_LEASE", 30),
+            inbound_groups=_flag(get("INBOUND_GROUPS")),
+            inbound_status_broadcasts=_flag(get("INBOUND_STATUS_BROADCASTS")),
             version=get("GATEWAY_VERSION") or "dev",
         )
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from wa_gateway.errors import InvalidPhone, InvalidRequest
+from wa_gateway.errors import InvalidPhone, InvalidRequest, MessageTooLong
 
 _PHONE_NOISE = re.compile(r"[+\s\-()]")
 _DIGITS = re.compile(r"^[0-9]{8,15}$")
@@ -41,3 +41,50 @@ def parse_start_request(body: dict[str, Any]) -> StartRequest:
             raise InvalidRequest("'phone' is required when 'method' is \"code\".")
         return StartRequest("qr")
     return StartRequest(cast(Literal["qr", "code"], method), normalize_phone(phone))
+
+
+MAX_MESSAGE_CHARS = 4096
+MAX_CONTACT_NAME_CHARS = 200
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    phone: str
+    message: str
+    contact_name: str | None = None
+
+
+def parse_send_request(body: dict[str, Any]) -> SendRequest:
+    unknown = set(body) - {"phone", "message", "contactName"}
+    if unknown:
+        raise InvalidRequest(f"Unknown field '{sorted(unknown)[0]}'.")
+    if "phone" not in body:
+        raise InvalidRequest("'phone' is required.")
+    phone = normalize_phone(body["phone"])
+    message = body.get("message")
+    if not isinstance(message, str) or not message.strip():
+        raise InvalidRequest("'message' must be a non-empty string.")
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise MessageTooLong(
+            f"The message has {len(message)} characters; at most {MAX_MESSAGE_CHARS}."
+        )
+    contact = body.get("contactName")
+    if contact is not None and (
+        not isinstance(contact, str) or len(contact) > MAX_CONTACT_NAME_CHARS
+    ):
+        raise InvalidRequest(
+            f"'contactName' must be a string of at most {MAX_CONTACT_NAME_CHARS} characters."
+        )
+    return SendRequest(phone, message, contact or None)
+
+
+def parse_idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    key = value.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY_CHARS or not key.isprintable():
+        raise InvalidRequest(
+            f"'Idempotency-Key' must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters."
+        )
+    return key

@@ -11,11 +11,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from local.function_url import LambdaContext
 from local.gateway import FUNCTIONS, ROOT, load_handler
-from tests.conftest import Gateway
+from tests.conftest import Gateway, Simulator
+from tests.e2e.flows import connected_user
 from wa_gateway import runtime
 from wa_gateway.webhook_auth import session_proof
 
@@ -99,6 +101,36 @@ def test_the_start_status_and_webhook_samples(
     assert body["session"]["status"] == "connected"
 
 
+def test_the_messaging_samples(
+    handlers: dict[str, Handler], gateway: Gateway, simulator: Simulator, database: str
+) -> None:
+    user, token, name = connected_user(gateway, simulator, "sample-msg")
+    bearer = {"<a Supabase access token>": token}
+    status, body = invoke(handlers["send-message"], sample("send_message.json", **bearer))
+    assert status == 200 and body["message"]["status"] in ("sent", "delivered", "read")
+    status, again = invoke(handlers["send-message"], sample("send_message.json", **bearer))
+    assert again["message"]["id"] == body["message"]["id"]  # the sample's Idempotency-Key
+
+    secret = {"<QR_WEBHOOK_VERIFY_TOKEN>": gateway.local_secrets.verify_token}
+    placeholder = {"user_00000000-0000-4000-8000-000000000000": name}
+    for event in ("qr_webhook_onmessage.json", "qr_webhook_onack.json"):
+        assert invoke(handlers["qr-webhook"], sample(event, **secret, **placeholder)) == (
+            200,
+            {"ok": True},
+        )
+    with psycopg.connect(database) as conn:
+        inbound = conn.execute(
+            "select body from whatsapp_messages where user_id = %s and direction = 'inbound'",
+            (user.id,),
+        ).fetchall()
+    assert inbound == [("oi",)]
+
+    status, body = invoke(handlers["status"], sample("status_refresh.json", **bearer))
+    assert status == 200 and body["session"]["status"] == "connected"
+    status, body = invoke(handlers["disconnect"], sample("disconnect.json", **bearer))
+    assert status == 200 and body["session"]["status"] == "disconnected"
+
+
 def test_the_pairing_code_sample(handlers: dict[str, Handler], gateway: Gateway) -> None:
     bearer = {"<a Supabase access token>": gateway.token_for(gateway.new_user("sample-code"))}
     status, body = invoke(handlers["start-session"], sample("start_session_code.json", **bearer))
@@ -140,5 +172,5 @@ def test_a_missing_setting_stops_the_function_at_start_up_with_one_clear_line(
 
 def test_events_folder_has_a_sample_per_function() -> None:
     names = {p.stem for p in Path(EVENTS).glob("*.json")}
-    for folder in ("start_session", "status", "qr_webhook"):
+    for folder in ("start_session", "status", "qr_webhook", "send_message", "disconnect"):
         assert any(n.startswith(folder) for n in names), folder

@@ -28,4 +28,7 @@ def create_store(settings: Settings) -> Store:
         create_transport(settings),
         qr_first_ttl_s=settings.qr_first_ttl_s,
         qr_next_ttl_s=settings.qr_next_ttl_s,
+        send_burst=settings.send_burst,
+        send_rate_per_s=settings.send_rate_per_minute / 60,
+        send_lease_s=settings.send_lease_s,
     )

@@ -1,0 +1,22 @@
+"""disconnect: log the caller's WhatsApp out on the host and mark the session disconnected."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from wa_gateway import runtime
+from wa_gateway.api import FunctionApp, json_response
+from wa_gateway.presenters import session_json
+
+app = FunctionApp("disconnect", needs=("store", "tokens", "host", "crypto"))
+
+
+@app.post("/")
+def disconnect() -> Response:
+    caller = app.caller()
+    session = runtime.sessions().disconnect(caller)
+    return json_response(200, {"session": session_json(session)})
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.handler(event, context)

@@ -1,0 +1,25 @@
+"""send-message: send a WhatsApp text from the caller's connected session, idempotently."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from wa_gateway import runtime
+from wa_gateway.api import FunctionApp, json_response
+from wa_gateway.presenters import message_json
+from wa_gateway.validation import parse_idempotency_key, parse_send_request
+
+app = FunctionApp("send-message", needs=("store", "tokens", "host", "crypto"))
+
+
+@app.post("/")
+def send_message() -> Response:
+    caller = app.caller()
+    key = parse_idempotency_key(app.header("idempotency-key"))
+    request = parse_send_request(app.json_object())
+    message = runtime.messages().send(caller, request, idempotency_key=key)
+    return json_response(200, {"message": message_json(message)})
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.handler(event, context)

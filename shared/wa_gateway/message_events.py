@@ -1,0 +1,109 @@
+"""The host's message events (``onmessage``, ``onselfmessage``, ``onack``) in our terms.
+
+WhatsApp ids look like ``5511987654321@c.us`` (a phone), ``5511987654321:12@c.us`` (a phone's
+device), ``123456789012345@lid`` (a privacy id instead of a phone), ``120363…@g.us`` (a group)
+and ``status@broadcast``. We keep the digits before ``@``/``:``. An ack's ``id`` is an object
+(``{fromMe, remote, id, _serialized}``), a message's ``id`` the serialized string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from wa_gateway.store.facade import Ack, InboundMessage
+
+MAX_STORED_BODY = 65_536
+_DIGITS = re.compile(r"^[0-9]{5,20}$")
+
+ACK_STATUS = {-1: "failed", 1: "sent", 2: "delivered", 3: "read", 4: "read"}
+
+
+def digits_of(jid: Any) -> str | None:
+    """The number in a WhatsApp id, or None if there is none."""
+    if isinstance(jid, Mapping):
+        jid = jid.get("_serialized") or jid.get("user")
+    if not isinstance(jid, str):
+        return None
+    number = jid.split("@", 1)[0].split(":", 1)[0]
+    return number if _DIGITS.match(number) else None
+
+
+def serialized_id(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        value = value.get("_serialized")
+    return value if isinstance(value, str) and 0 < len(value) <= 256 else None
+
+
+def _is_group(event: Mapping[str, Any], jid: Any) -> bool:
+    return bool(event.get("isGroupMsg")) or (isinstance(jid, str) and jid.endswith("@g.us"))
+
+
+def _body(event: Mapping[str, Any], kind: str) -> str:
+    if kind == "chat":
+        body = event.get("body")
+        return body[:MAX_STORED_BODY] if isinstance(body, str) else ""
+    # Media: with autoDownload the host puts the whole file, base64, in `body`; keep the caption.
+    caption = event.get("caption")
+    return caption[:MAX_STORED_BODY] if isinstance(caption, str) and caption else f"[{kind}]"
+
+
+def inbound_from_event(
+    session_name: str,
+    event: Mapping[str, Any],
+    *,
+    groups: bool = False,
+    status_broadcasts: bool = False,
+) -> InboundMessage | None:
+    """An ``onmessage``/``onselfmessage``/``unreadmessages`` event as a message to store."""
+    wpp_id = serialized_id(event.get("id"))
+    if wpp_id is None:
+        return None
+    from_me = bool(event.get("fromMe")) or event.get("event") == "onselfmessage"
+    sender, recipient = event.get("from"), event.get("to")
+    other = recipient if from_me else sender
+    if "status@broadcast" in (sender, recipient, event.get("chatId")):
+        if not status_broadcasts:
+            return None
+    elif _is_group(event, other) and not groups:
+        return None
+    phone = digits_of(other)
+    if phone is None:
+        return None
+    kind = event.get("type") if isinstance(event.get("type"), str) else "chat"
+    sender_info = event.get("sender")
+    if not isinstance(sender_info, Mapping):
+        sender_info = {}
+    name = event.get("notifyName") or sender_info.get("pushname") or sender_info.get("name")
+    return InboundMessage(
+        session_name=session_name,
+        wpp_message_id=wpp_id,
+        phone=phone,
+        body=_body(event, str(kind)),
+        contact_name=name[:200] if isinstance(name, str) and not from_me else None,
+        message_type=str(kind)[:32],
+        from_me=from_me,
+        account_phone=digits_of(sender if from_me else recipient),
+    )
+
+
+def ack_from_event(session_name: str, event: Mapping[str, Any]) -> Ack | None:
+    """An ``onack`` event as a delivery status, or None for acks that say nothing new."""
+    raw_id = event.get("id")
+    wpp_id = serialized_id(raw_id)
+    ack = event.get("ack")
+    if wpp_id is None or not isinstance(ack, int) or isinstance(ack, bool):
+        return None
+    status = ACK_STATUS.get(ack)
+    if status is None:
+        return None
+    remote = raw_id.get("remote") if isinstance(raw_id, Mapping) else None
+    body = event.get("body")
+    return Ack(
+        session_name=session_name,
+        wpp_message_id=wpp_id,
+        status=status,
+        phone=digits_of(event.get("to")) or digits_of(remote),
+        body=body if isinstance(body, str) else None,
+    )

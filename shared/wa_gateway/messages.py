@@ -1,0 +1,114 @@
+"""Sending a message: idempotent, rate-governed, and exactly once per key.
+
+1. ``gateway_begin_send`` (one round trip) decides: replay a finished send, report one still
+   in flight, refuse a reused key with another body, a session that is not connected or an
+   empty token bucket; or write the outbox row (queued, with a lease) and go on.
+2. The host is called once.
+3. ``gateway_finish_send`` (one round trip) records what happened. If the host may have sent
+   the message without answering (a timeout), the row stays queued under its lease: a late
+   ``onack`` for the same number and text matches it, and a retry with the same key after the
+   lease sends it only if no ack came.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from wa_gateway.crypto import Keyring
+from wa_gateway.errors import (
+    ApiError,
+    HostError,
+    HostTimeout,
+    IdempotencyConflict,
+    RateLimited,
+    SessionNotConnected,
+    UnknownRecipient,
+)
+from wa_gateway.host import HostClient, HostSessionClosed, HostUnknownRecipient
+from wa_gateway.host_session import HostSession
+from wa_gateway.sessions import session_name_for
+from wa_gateway.store import Store
+from wa_gateway.store.facade import MessageRecord, OutboundRequest, SessionUpdate
+from wa_gateway.tokens import Caller
+from wa_gateway.validation import SendRequest
+
+# A send that failed for good answers the same error to every retry with its key.
+_FINAL_ERRORS: dict[str, type[ApiError]] = {
+    SessionNotConnected.code: SessionNotConnected,
+    UnknownRecipient.code: UnknownRecipient,
+}
+
+
+def request_hash(request: SendRequest) -> str:
+    canonical = json.dumps(
+        [request.phone, request.message, request.contact_name], ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class MessageService:
+    store: Store
+    host: HostClient | None
+    keyring: Keyring | None
+
+    def send(
+        self, caller: Caller, request: SendRequest, *, idempotency_key: str | None = None
+    ) -> MessageRecord:
+        name = session_name_for(caller.user_id)
+        plan = self.store.begin_send(
+            OutboundRequest(
+                user_id=caller.user_id,
+                session_name=name,
+                phone=request.phone,
+                body=request.message,
+                contact_name=request.contact_name,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash(request),
+            )
+        )
+        if plan.outcome == "conflict":
+            raise IdempotencyConflict()
+        if plan.outcome == "not_connected":
+            raise SessionNotConnected()
+        if plan.outcome == "rate_limited":
+            raise RateLimited(plan.retry_after_s)
+        assert plan.message is not None
+        if plan.outcome in ("replay", "in_flight"):
+            error = _FINAL_ERRORS.get(plan.message.error_code or "")
+            if plan.message.status == "failed" and error is not None:
+                raise error()
+            return plan.message
+
+        assert self.host is not None and self.keyring is not None
+        host = HostSession(self.host, self.keyring, name, plan.host_token)
+        message_id = plan.message.id
+        try:
+            sent = host.call(
+                lambda token: host.host.send_message(
+                    name, token, phone=request.phone, message=request.message
+                )
+            )
+        except HostSessionClosed:
+            self.store.finish_send(
+                message_id, "failed", error_code=SessionNotConnected.code, session_lost=True
+            )
+            raise SessionNotConnected() from None
+        except HostUnknownRecipient:
+            self.store.finish_send(message_id, "failed", error_code=UnknownRecipient.code)
+            raise UnknownRecipient() from None
+        except (HostError, HostTimeout) as failure:
+            self.store.finish_send(
+                message_id,
+                "unknown" if failure.maybe_acted else "retryable",
+                error_code=failure.code,
+            )
+            raise
+        finally:
+            if host.new_token_ciphertext:
+                self.store.apply_host_state(
+                    SessionUpdate(name, "connected", host_token=host.new_token_ciphertext)
+                )
+        return self.store.finish_send(message_id, "sent", wpp_message_id=sent.wpp_message_id)

@@ -1,0 +1,137 @@
+"""The outbox, the governor, inbound messages and acks, on real PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from local import devdb
+from wa_gateway.sessions import session_name_for
+from wa_gateway.store import Store
+from wa_gateway.store.facade import Ack, InboundMessage, OutboundRequest, SessionUpdate
+from wa_gateway.store.postgres import PostgresTransport
+
+TO = "5511987654321"
+
+
+@pytest.fixture(scope="module")
+def store(database: str) -> Iterator[Store]:
+    transport = PostgresTransport(database)
+    yield Store(transport, send_burst=3, send_rate_per_s=0.5, send_lease_s=30)
+    transport.close()
+
+
+def connected(store: Store, database: str) -> tuple[devdb.DevUser, str]:
+    user = devdb.create_user(database, f"msg-{uuid.uuid4().hex[:10]}@example.com", "pw")
+    name = session_name_for(user.id)
+    store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    store.apply_host_state(SessionUpdate(name, "connected"))
+    return user, name
+
+
+def outbound(
+    user: devdb.DevUser, name: str, body: str = "oi", key: str | None = None
+) -> OutboundRequest:
+    return OutboundRequest(user.id, name, TO, body, None, key, f"hash-{body}")
+
+
+def test_a_send_writes_a_queued_row_with_a_lease_before_the_host(
+    store: Store, database: str
+) -> None:
+    user, name = connected(store, database)
+    plan = store.begin_send(outbound(user, name))
+    assert plan.outcome == "send" and plan.message is not None
+    assert plan.message.status == "queued" and plan.message.send_state == "pending"
+    done = store.finish_send(plan.message.id, "sent", wpp_message_id="true_x_1")
+    assert done.status == "sent" and done.wpp_message_id == "true_x_1"
+
+
+def test_a_key_replays_conflicts_and_waits_for_its_lease(store: Store, database: str) -> None:
+    user, name = connected(store, database)
+    first = store.begin_send(outbound(user, name, key="k1"))
+    assert first.outcome == "send" and first.message is not None
+    assert store.begin_send(outbound(user, name, key="k1")).outcome == "in_flight"
+    assert store.begin_send(outbound(user, name, body="other", key="k1")).outcome == "conflict"
+    store.finish_send(first.message.id, "retryable", error_code="host_error")
+    again = store.begin_send(outbound(user, name, key="k1"))
+    assert again.outcome == "send" and again.message is not None
+    assert again.message.id == first.message.id
+    store.finish_send(first.message.id, "sent", wpp_message_id="true_x_2")
+    replay = store.begin_send(outbound(user, name, key="k1"))
+    assert replay.outcome == "replay" and replay.message is not None
+    assert replay.message.wpp_message_id == "true_x_2"
+
+
+def test_the_governor_empties_and_tells_when_to_retry(store: Store, database: str) -> None:
+    user, name = connected(store, database)
+    outcomes = [store.begin_send(outbound(user, name, body=f"m{i}")) for i in range(4)]
+    assert [p.outcome for p in outcomes] == ["send", "send", "send", "rate_limited"]
+    assert outcomes[3].retry_after_s == 2  # one token at 0.5 per second
+
+
+def test_not_connected_writes_nothing(store: Store, database: str) -> None:
+    user = devdb.create_user(database, f"msg-{uuid.uuid4().hex[:10]}@example.com", "pw")
+    plan = store.begin_send(outbound(user, session_name_for(user.id)))
+    assert plan.outcome == "not_connected" and plan.message is None
+
+
+def test_inbound_messages_are_stored_once(store: Store, database: str) -> None:
+    _, name = connected(store, database)
+    message = InboundMessage(
+        name, f"false_{uuid.uuid4().hex}", TO, "oi", "Ana", "chat", False, "5511912345678"
+    )
+    assert store.record_inbound(message) is True
+    assert store.record_inbound(message) is False
+
+
+ACK_ORDERS = list(itertools.permutations(["sent", "delivered", "read"]))
+
+
+@pytest.mark.parametrize("order", ACK_ORDERS, ids=["-".join(o) for o in ACK_ORDERS])
+def test_acks_in_any_order_end_at_read(store: Store, database: str, order: tuple[str, ...]) -> None:
+    user, name = connected(store, database)
+    plan = store.begin_send(outbound(user, name))
+    assert plan.message is not None
+    wpp_id = f"true_{uuid.uuid4().hex}"
+    store.finish_send(plan.message.id, "sent", wpp_message_id=wpp_id)
+    for status in (*order, *order):
+        store.apply_ack(Ack(name, wpp_id, status, TO, "oi"))
+    assert store.apply_ack(Ack(name, wpp_id, "failed", TO, "oi")) is False
+    replay_status = _status(store, database, plan.message.id)
+    assert replay_status == "read"
+
+
+def test_failed_only_before_delivery(store: Store, database: str) -> None:
+    user, name = connected(store, database)
+    plan = store.begin_send(outbound(user, name))
+    assert plan.message is not None
+    wpp_id = f"true_{uuid.uuid4().hex}"
+    store.finish_send(plan.message.id, "sent", wpp_message_id=wpp_id)
+    assert store.apply_ack(Ack(name, wpp_id, "failed", TO, "oi")) is True
+    assert store.apply_ack(Ack(name, wpp_id, "read", TO, "oi")) is False
+    assert _status(store, database, plan.message.id) == "failed"
+
+
+def test_a_late_ack_completes_a_send_that_timed_out(store: Store, database: str) -> None:
+    user, name = connected(store, database)
+    plan = store.begin_send(outbound(user, name, body="late", key="late"))
+    assert plan.message is not None
+    store.finish_send(plan.message.id, "unknown", error_code="host_timeout")
+    wpp_id = f"true_{uuid.uuid4().hex}"
+    assert store.apply_ack(Ack(name, wpp_id, "delivered", TO, "late")) is True
+    replay = store.begin_send(outbound(user, name, body="late", key="late"))
+    assert replay.outcome == "replay" and replay.message is not None
+    assert (replay.message.wpp_message_id, replay.message.status) == (wpp_id, "delivered")
+
+
+def _status(store: Store, database: str, message_id: str) -> str:
+    import psycopg
+
+    with psycopg.connect(database) as conn:
+        row = conn.execute("select status from whatsapp_messages where id = %s", (message_id,))
+        found = row.fetchone()
+    assert found is not None
+    return str(found[0])

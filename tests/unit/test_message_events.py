@@ -1,0 +1,119 @@
+"""The host's message events, in our terms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from wa_gateway.message_events import ack_from_event, digits_of, inbound_from_event
+
+NAME = "user_x"
+ONMESSAGE: dict[str, Any] = {
+    "event": "onmessage",
+    "session": NAME,
+    "id": "false_5511987654321@c.us_3A9F0C11D2",
+    "body": "oi",
+    "type": "chat",
+    "notifyName": "Ana",
+    "from": "5511987654321@c.us",
+    "to": "5511912345678@c.us",
+    "fromMe": False,
+    "isGroupMsg": False,
+    "chatId": "5511987654321@c.us",
+    "sender": {"id": "5511987654321@c.us", "pushname": "Ana"},
+}
+
+
+@pytest.mark.parametrize(
+    ("jid", "digits"),
+    [
+        ("5511987654321@c.us", "5511987654321"),
+        ("5511987654321:12@c.us", "5511987654321"),
+        ("123456789012345@lid", "123456789012345"),
+        ({"_serialized": "5511987654321@c.us"}, "5511987654321"),
+        ("status@broadcast", None),
+        ("abc@c.us", None),
+        (None, None),
+    ],
+)
+def test_numbers_are_kept_as_digits(jid: Any, digits: str | None) -> None:
+    assert digits_of(jid) == digits
+
+
+def test_an_incoming_chat_message() -> None:
+    message = inbound_from_event(NAME, ONMESSAGE)
+    assert message is not None
+    assert (message.wpp_message_id, message.phone, message.body) == (
+        ONMESSAGE["id"],
+        "5511987654321",
+        "oi",
+    )
+    assert message.contact_name == "Ana" and message.account_phone == "5511912345678"
+    assert not message.from_me
+
+
+def test_media_keeps_its_caption_not_the_base64_file() -> None:
+    event = {**ONMESSAGE, "type": "image", "body": "/9j/" + "A" * 5000, "caption": "look"}
+    message = inbound_from_event(NAME, event)
+    assert message is not None and message.body == "look" and message.message_type == "image"
+    bare = inbound_from_event(NAME, {**event, "caption": None})
+    assert bare is not None and bare.body == "[image]"
+
+
+def test_groups_and_status_broadcasts_only_when_asked() -> None:
+    group = {**ONMESSAGE, "from": "120363025246125486@g.us", "isGroupMsg": True}
+    status = {**ONMESSAGE, "from": "status@broadcast", "chatId": "status@broadcast"}
+    assert inbound_from_event(NAME, group) is None
+    assert inbound_from_event(NAME, status) is None
+    assert inbound_from_event(NAME, group, groups=True) is not None
+
+
+def test_a_message_written_on_the_owners_phone() -> None:
+    event = {
+        **ONMESSAGE,
+        "event": "onselfmessage",
+        "fromMe": True,
+        "from": "5511912345678@c.us",
+        "to": "5511987654321@c.us",
+    }
+    message = inbound_from_event(NAME, event)
+    assert message is not None and message.from_me
+    assert message.phone == "5511987654321" and message.account_phone == "5511912345678"
+
+
+@pytest.mark.parametrize("broken", [{"id": None}, {"id": 5}, {"from": "nobody"}])
+def test_unreadable_messages_are_ignored(broken: dict[str, Any]) -> None:
+    assert inbound_from_event(NAME, {**ONMESSAGE, **broken}) is None
+
+
+@pytest.mark.parametrize(
+    ("ack", "status"), [(-1, "failed"), (1, "sent"), (2, "delivered"), (3, "read"), (4, "read")]
+)
+def test_ack_levels(ack: int, status: str) -> None:
+    event = {
+        "event": "onack",
+        "id": {
+            "fromMe": True,
+            "remote": "5511987654321@c.us",
+            "id": "3EB0",
+            "_serialized": "true_5511987654321@c.us_3EB0",
+        },
+        "ack": ack,
+        "body": "Olá",
+        "to": "5511987654321@c.us",
+    }
+    parsed = ack_from_event(NAME, event)
+    assert parsed is not None
+    assert (parsed.wpp_message_id, parsed.status, parsed.phone, parsed.body) == (
+        "true_5511987654321@c.us_3EB0",
+        status,
+        "5511987654321",
+        "Olá",
+    )
+
+
+@pytest.mark.parametrize("ack", [0, None, "3", True, 9])
+def test_acks_that_say_nothing_new(ack: Any) -> None:
+    event = {"event": "onack", "id": {"_serialized": "true_x@c.us_1"}, "ack": ack}
+    assert ack_from_event(NAME, event) is None
