@@ -97,6 +97,14 @@ class HostClient:
         status, body = self._request("GET", f"/api/{_seg(session)}/status-session", token=token)
         return _state_from(status, body)
 
+    def list_sessions(self) -> list[str]:
+        """The session names the host keeps (its token store): ``show-all-sessions``."""
+        status, body = self._request("GET", f"/api/{_seg(self._secret_key)}/show-all-sessions")
+        names = body.get("response") if isinstance(body, dict) else None
+        if status != 200 or not isinstance(names, list):
+            raise HostError()
+        return [name for name in names if isinstance(name, str)]
+
     def close_session(self, session: str, token: str) -> bool:
         """Close the session's browser; False when the host had nothing to close."""
         status, _ = self._request("POST", f"/api/{_seg(session)}/close-session", token=token)

@@ -14,6 +14,7 @@ from wa_gateway.events import EventPolicy
 from wa_gateway.host import HostClient
 from wa_gateway.messages import MessageService
 from wa_gateway.observability import logger
+from wa_gateway.purge import Purger
 from wa_gateway.sessions import SessionService
 from wa_gateway.settings import Settings, SettingsError
 from wa_gateway.store import Store, create_store
@@ -87,6 +88,18 @@ def messages() -> MessageService:
 
 
 @cache
+def purger() -> Purger:
+    s = settings()
+    return Purger(
+        store=store(),
+        host=host() if s.wpp_server_url and s.wpp_secret_key else None,
+        keyring=s.keyring if s.encryption_key else None,
+        qr_ttl_s=s.qr_ttl_s,
+        stale_after_s=s.stale_after_s,
+    )
+
+
+@cache
 def event_policy() -> EventPolicy:
     s = settings()
     return EventPolicy(groups=s.inbound_groups, status_broadcasts=s.inbound_status_broadcasts)
@@ -98,5 +111,5 @@ def keyring() -> Keyring:
 
 def reset() -> None:
     """Forget everything built so far (tests that change the environment call this)."""
-    for built in (settings, store, token_verifier, host, sessions, messages, event_policy):
+    for built in (settings, store, token_verifier, host, sessions, messages, purger, event_policy):
         built.cache_clear()

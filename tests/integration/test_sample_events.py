@@ -31,7 +31,7 @@ def handlers(gateway: Gateway) -> Iterator[dict[str, Handler]]:
     os.environ.update(gateway.env)
     runtime.reset()
     loaded = {}
-    for prefix, folder in FUNCTIONS.items():
+    for prefix, folder in {**FUNCTIONS, "purge": "purge"}.items():
         handler = load_handler(folder)
         if handler is not None:
             loaded[prefix] = handler
@@ -59,7 +59,8 @@ def test_every_sample_event_parses_as_payload_2() -> None:
     assert files
     for path in files:
         event = json.loads(path.read_text())
-        if event.get("source") == "aws.scheduler" or "detail-type" in event:
+        if event.get("source") == "schedule":  # the purge schedule's Input, not a URL event
+            assert event == {"source": "schedule", "job": "purge"}
             continue
         assert event["version"] == "2.0", path.name
         assert event["requestContext"]["stage"] == "$default", path.name
@@ -131,6 +132,14 @@ def test_the_messaging_samples(
     assert status == 200 and body["session"]["status"] == "disconnected"
 
 
+def test_the_scheduled_purge_sample(handlers: dict[str, Handler]) -> None:
+    event = json.loads((EVENTS / "purge_scheduled.json").read_text())
+    context = LambdaContext("purge", "c0ffee00-0000-4000-8000-00000000000f", timeout_ms=300_000)
+    report = handlers["purge"](event, context)
+    assert report["complete"] is True and report["batches"] >= 1
+    assert {"qr_cleared", "sessions_deleted", "host_sessions_closed", "host_errors"} <= set(report)
+
+
 def test_the_pairing_code_sample(handlers: dict[str, Handler], gateway: Gateway) -> None:
     bearer = {"<a Supabase access token>": gateway.token_for(gateway.new_user("sample-code"))}
     status, body = invoke(handlers["start-session"], sample("start_session_code.json", **bearer))
@@ -172,5 +181,5 @@ def test_a_missing_setting_stops_the_function_at_start_up_with_one_clear_line(
 
 def test_events_folder_has_a_sample_per_function() -> None:
     names = {p.stem for p in Path(EVENTS).glob("*.json")}
-    for folder in ("start_session", "status", "qr_webhook", "send_message", "disconnect"):
+    for folder in ("start_session", "status", "qr_webhook", "send_message", "disconnect", "purge"):
         assert any(n.startswith(folder) for n in names), folder

@@ -293,3 +293,12 @@ def test_reserved_concurrency_can_be_turned_off(template: dict[str, Any]) -> Non
         cond, _on, off = value["Fn::If"]
         assert cond == "HasReservedConcurrency", name
         assert off == {"Ref": "AWS::NoValue"}, name
+
+
+def test_the_schedule_sends_the_sample_purge_event(template: dict[str, Any]) -> None:
+    import json
+
+    purge = _functions(template)["purge"]
+    [schedule] = [e["Properties"] for e in purge["Events"].values() if e["Type"] == "ScheduleV2"]
+    sample = json.loads((ROOT / "events" / "purge_scheduled.json").read_text())
+    assert json.loads(schedule["Input"]) == sample

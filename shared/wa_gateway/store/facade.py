@@ -120,6 +120,26 @@ class Ack:
 
 
 @dataclass(frozen=True)
+class PurgedSession:
+    session_id: str
+    server_url: str | None
+    host_token: str | None
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    session_row_id: str
+    session_name: str
+    ciphertext: str
+
+
+@dataclass(frozen=True)
+class PurgeBatch:
+    qr_cleared: int
+    deleted: list[PurgedSession]
+
+
+@dataclass(frozen=True)
 class StartPlan:
     session: SessionRecord
     action: StartAction
@@ -321,3 +341,36 @@ class Store:
             },
         )
         return bool(result and result.get("changed"))
+
+    # --- housekeeping -----------------------------------------------------------------------
+
+    def purge_batch(self, *, qr_ttl_s: int, stale_after_s: int, batch_size: int) -> PurgeBatch:
+        result = self.transport.rpc(
+            "gateway_purge_batch",
+            {
+                "p_qr_ttl_s": qr_ttl_s,
+                "p_stale_after_s": stale_after_s,
+                "p_batch_size": batch_size,
+            },
+        )
+        return PurgeBatch(
+            qr_cleared=int(result["qr_cleared"]),
+            deleted=[
+                PurgedSession(d["session_id"], d.get("server_url"), d.get("host_token"))
+                for d in result["deleted"]
+            ],
+        )
+
+    def tokens_to_reencrypt(
+        self, *, active_key_id: str, after: str | None, limit: int
+    ) -> list[StoredToken]:
+        """Stored host tokens not under the active key, ordered by session row id."""
+        rows = self.transport.rpc(
+            "gateway_tokens_to_reencrypt",
+            {"p_active_key_id": active_key_id, "p_after": after, "p_limit": limit},
+        )
+        return [StoredToken(r["session_id"], r["name"], r["host_token"]) for r in rows]
+
+    def replace_tokens(self, replacements: list[dict[str, str]]) -> int:
+        """Store re-encrypted tokens: ``{session_id, old_token, host_token}``, compare-and-swap."""
+        return int(self.transport.rpc("gateway_replace_tokens", {"p_tokens": replacements}))

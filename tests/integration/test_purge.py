@@ -1,0 +1,232 @@
+"""The purge job on real PostgreSQL and the simulator: what goes, what stays, in batches."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from local import devdb
+from local.stack import LocalSecrets
+from tests.conftest import Gateway, Simulator
+from tests.e2e.flows import connected_user, wait_until
+from wa_gateway.crypto import Keyring
+from wa_gateway.errors import HostError
+from wa_gateway.host import HostClient
+from wa_gateway.purge import Purger
+from wa_gateway.sessions import session_name_for
+from wa_gateway.store import Store
+from wa_gateway.store.facade import SessionUpdate
+from wa_gateway.store.postgres import PostgresTransport
+
+DAY = 86400
+
+
+@pytest.fixture(scope="module")
+def store(database: str) -> Iterator[Store]:
+    transport = PostgresTransport(database)
+    yield Store(transport)
+    transport.close()
+
+
+@pytest.fixture()
+def clean(database: str) -> None:
+    """Each test starts with no session old enough to purge."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(
+            "update whatsapp_sessions set qr_updated_at = now(), disconnected_at = now(),"
+            " updated_at = now()"
+        )
+
+
+def make_session(store: Store, database: str, status: str, **aged: Any) -> tuple[str, str]:
+    user = devdb.create_user(database, f"purge-{uuid.uuid4().hex[:10]}@example.com", "pw")
+    name = session_name_for(user.id)
+    store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    if status == "pairing":
+        store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@q", qr_image="i"))
+    elif status in ("connected", "disconnected"):
+        store.apply_host_state(SessionUpdate(name, "connected"))
+    if status == "disconnected":
+        store.apply_host_state(SessionUpdate(name, "disconnected", reason="logged_out"))
+    with psycopg.connect(database, autocommit=True) as conn:
+        for column, age_s in aged.items():
+            conn.execute(
+                f"update whatsapp_sessions set {column} = now() - make_interval(secs => %s)"
+                " where session_id = %s",
+                (age_s, name),
+            )
+    return user.id, name
+
+
+def exists(database: str, name: str) -> dict[str, Any] | None:
+    with psycopg.connect(database) as conn:
+        cursor = conn.execute("select * from whatsapp_sessions where session_id = %s", (name,))
+        assert cursor.description is not None
+        row = cursor.fetchone()
+        return (
+            None
+            if row is None
+            else dict(zip([c.name for c in cursor.description], row, strict=True))
+        )
+
+
+def purger(store: Store, **kwargs: Any) -> Purger:
+    settings: dict[str, Any] = {
+        "qr_ttl_s": DAY,
+        "stale_after_s": 7 * DAY,
+        "host": None,
+        "keyring": None,
+    }
+    settings.update(kwargs)
+    return Purger(store=store, **settings)
+
+
+@pytest.mark.usefixtures("clean")
+def test_old_qr_codes_are_cleared_and_stale_sessions_deleted(store: Store, database: str) -> None:
+    _, old_qr = make_session(store, database, "pairing", qr_updated_at=DAY + 60)
+    _, fresh_qr = make_session(store, database, "pairing")
+    stale_user, stale = make_session(store, database, "disconnected", disconnected_at=8 * DAY)
+    _, recent = make_session(store, database, "disconnected", disconnected_at=6 * DAY)
+    _, connected = make_session(store, database, "connected", updated_at=30 * DAY)
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(
+            "insert into whatsapp_messages (user_id, whatsapp_session_id, direction, phone, body,"
+            " status) select user_id, id, 'inbound', '5511999999999', 'kept', 'received'"
+            " from whatsapp_sessions where session_id = %s",
+            (stale,),
+        )
+
+    report = purger(store).run()
+
+    assert (report.qr_cleared, report.sessions_deleted, report.complete) == (1, 1, True)
+    cleared = exists(database, old_qr)
+    assert cleared is not None and cleared["qr_code"] is None and cleared["qr_image"] is None
+    assert (exists(database, fresh_qr) or {}).get("qr_code") == "2@q"
+    assert exists(database, stale) is None
+    assert exists(database, recent) is not None and exists(database, connected) is not None
+    with psycopg.connect(database) as conn:
+        kept = conn.execute(
+            "select body, whatsapp_session_id from whatsapp_messages where user_id = %s",
+            (stale_user,),
+        ).fetchall()
+    assert kept == [("kept", None)]  # the user's history outlives the session row
+
+
+@pytest.mark.usefixtures("clean")
+def test_it_works_in_bounded_batches_and_is_idempotent(store: Store, database: str) -> None:
+    names = [
+        make_session(store, database, "disconnected", disconnected_at=9 * DAY)[1] for _ in range(5)
+    ]
+    report = purger(store, batch_size=2).run()
+    assert (report.sessions_deleted, report.batches) == (5, 3)
+    assert all(exists(database, n) is None for n in names)
+    again = purger(store, batch_size=2).run()
+    assert (again.sessions_deleted, again.qr_cleared, again.batches) == (0, 0, 1)
+
+
+@pytest.mark.usefixtures("clean")
+def test_rows_in_use_are_skipped_not_waited_for(store: Store, database: str) -> None:
+    _, busy = make_session(store, database, "disconnected", disconnected_at=9 * DAY)
+    _, idle = make_session(store, database, "disconnected", disconnected_at=9 * DAY)
+    with psycopg.connect(database) as conn, conn.transaction():
+        conn.execute("select 1 from whatsapp_sessions where session_id = %s for update", (busy,))
+        report = purger(store).run()
+    assert report.sessions_deleted == 1
+    assert exists(database, idle) is None and exists(database, busy) is not None
+
+
+@pytest.mark.usefixtures("clean")
+def test_it_stops_starting_batches_when_time_runs_low(store: Store, database: str) -> None:
+    _, name = make_session(store, database, "disconnected", disconnected_at=9 * DAY)
+    report = purger(store).run(remaining_s=lambda: 5.0)
+    assert report.complete is False and report.batches == 0
+    assert exists(database, name) is not None
+
+
+@pytest.mark.usefixtures("clean")
+def test_host_sessions_of_purged_sessions_are_closed(
+    store: Store,
+    database: str,
+    gateway: Gateway,
+    simulator: Simulator,
+    local_secrets: LocalSecrets,
+) -> None:
+    user, _, name = connected_user(gateway, simulator, "purgehost")
+    gateway.call("POST", "disconnect", gateway.token_for(user))
+    simulator.control("POST", f"{name}/restore", {"start": True})  # the host kept it after all
+    assert wait_until(lambda: simulator.state(name).get("status"), lambda s: s == "CONNECTED")
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(
+            "update whatsapp_sessions set disconnected_at = now() - interval '8 days'"
+            " where session_id = %s",
+            (name,),
+        )
+    host = HostClient(simulator.url, local_secrets.wpp_secret_key)
+    report = purger(
+        store, host=host, keyring=Keyring.from_setting(local_secrets.encryption_key)
+    ).run()
+    assert report.sessions_deleted == 1 and report.host_sessions_closed == 1
+    assert report.host_errors == 0
+    assert simulator.state(name).get("status") in (None, "CLOSED")
+
+
+class _FailingForOne(HostClient):
+    """A host that fails to close one session: a stand-in, since the simulator can't fail
+    for one session only."""
+
+    def __init__(self, failing: str, others: list[str]):
+        super().__init__("http://127.0.0.1:9", "secret")
+        self.failing = failing
+        self.names = others
+        self.closed: list[str] = []
+
+    def list_sessions(self) -> list[str]:
+        return [self.failing, *self.names]
+
+    def generate_token(self, session: str) -> str:
+        return "token"
+
+    def close_session(self, session: str, token: str) -> bool:
+        if session == self.failing:
+            raise HostError()
+        self.closed.append(session)
+        return True
+
+
+@pytest.mark.usefixtures("clean")
+def test_a_host_error_for_one_session_does_not_stop_the_others(store: Store, database: str) -> None:
+    names = [
+        make_session(store, database, "disconnected", disconnected_at=9 * DAY)[1] for _ in range(3)
+    ]
+    host = _FailingForOne(names[1], [names[0], names[2]])
+    report = purger(store, host=host, keyring=Keyring.from_setting("ab" * 32)).run()
+    assert report.sessions_deleted == 3
+    assert (report.host_sessions_closed, report.host_errors) == (2, 1)
+    assert sorted(host.closed) == sorted([names[0], names[2]])
+
+
+@pytest.mark.usefixtures("clean")
+def test_stored_host_tokens_move_to_the_active_key(store: Store, database: str) -> None:
+    old = Keyring.from_setting("old:" + "11" * 32)
+    rotated = Keyring.from_setting("new:" + "22" * 32 + ",old:" + "11" * 32)
+    only_new = Keyring.from_setting("new:" + "22" * 32)
+    _, name = make_session(store, database, "connected")
+    store.apply_host_state(
+        SessionUpdate(name, "connected", host_token=old.encrypt("$2b$10$tok", context=name))
+    )
+    report = purger(store, keyring=rotated).run()
+    assert report.tokens_reencrypted >= 1 and report.complete
+    with psycopg.connect(database) as conn:
+        row = conn.execute(
+            "select k.host_token from whatsapp_session_secrets k join whatsapp_sessions s"
+            " on s.id = k.session_id where s.session_id = %s",
+            (name,),
+        ).fetchone()
+    assert row is not None and row[0].startswith("v1.new.")
+    assert only_new.decrypt(row[0], context=name) == "$2b$10$tok"
+    again = purger(store, keyring=rotated).run()
+    assert again.tokens_reencrypted == 0
