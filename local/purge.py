@@ -20,9 +20,7 @@ def main() -> None:
     stack_env = LOCAL_DIR / "stack.env"
     if not stack_env.exists():
         sys.exit("No local stack found: start it with `make dev` first.")
-    values = dict(
-        line.split("=", 1) for line in stack_env.read_text().splitlines() if "=" in line
-    )
+    values = dict(line.split("=", 1) for line in stack_env.read_text().splitlines() if "=" in line)
     env = function_env(
         dsn=values["DATABASE_URL"],
         gateway_url=values["GATEWAY_URL"],

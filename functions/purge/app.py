@@ -15,11 +15,10 @@ runtime.configure("purge", needs=("store",))
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(function="purge")
-    report = runtime.purger().run(
-        remaining_s=lambda: context.get_remaining_time_in_millis() / 1000
+    report = runtime.purger().run(remaining_s=lambda: context.get_remaining_time_in_millis() / 1000)
+    metrics.add_metric(
+        name="purge-sessions-deleted", unit=MetricUnit.Count, value=report.sessions_deleted
     )
-    metrics.add_metric(name="purge-sessions-deleted", unit=MetricUnit.Count,
-                       value=report.sessions_deleted)
     metrics.add_metric(name="purge-qr-cleared", unit=MetricUnit.Count, value=report.qr_cleared)
     metrics.add_metric(name="purge-host-errors", unit=MetricUnit.Count, value=report.host_errors)
     return report.as_dict()
