@@ -52,6 +52,27 @@ def database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def make_database(database: str) -> Iterator[Any]:
+    """Another database in the same server, bootstrapped and migrated: for tests that change
+    what is global to a database (the host pool) or stop it."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"wa_iso_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute(f'create database "{name}"')
+        made.append(name)
+        dsn = psycopg.conninfo.make_conninfo(database, dbname=name)
+        devdb.prepare(dsn)
+        return dsn
+
+    yield make
+    with psycopg.connect(database, autocommit=True) as conn:
+        for name in made:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="session")
 def local_secrets() -> LocalSecrets:
     return LocalSecrets.generate()
 

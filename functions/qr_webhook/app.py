@@ -24,23 +24,28 @@ def receive_event() -> Response:
         authenticate(None)  # an unproven caller learns nothing about its body
         raise
     body_session = body.get("session")
-    session_name = authenticate(body_session if isinstance(body_session, str) else None)
+    sender = authenticate(body_session if isinstance(body_session, str) else None)
     event = body.get("event")
     if not isinstance(event, str) or not event:
         raise InvalidRequest("'event' must be a non-empty string.")
-    changed = bool(session_name) and apply_event(
-        runtime.store(), str(session_name), body, runtime.event_policy()
-    )
-    logger.info("host event", extra={"event": event[:64], "changed": changed})
+    if sender.session_name:
+        result = apply_event(
+            runtime.store(), sender.session_name, body, runtime.event_policy(), sender.host_id
+        )
+        outcome = {"stored": result.stored, "changed": result.changed, "reason": result.reason}
+    else:
+        outcome = {"stored": False, "reason": "no_session"}
+    logger.info("host event", extra={"event": event[:64], **outcome})
     return json_response(200, {"ok": True})
 
 
-def authenticate(body_session: str | None) -> str | None:
+def authenticate(body_session: str | None) -> webhook_auth.WebhookCaller:
     return webhook_auth.authenticate(
         app.settings.webhook_verify_tokens,
         header_token=app.header("x-verify"),
         query_session=app.query("session"),
         query_verify=app.query("verify"),
+        query_host=app.query("host"),
         body_session=body_session,
     )
 

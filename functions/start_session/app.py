@@ -16,7 +16,9 @@ app = FunctionApp("start-session", needs=("store", "tokens", "host", "webhook", 
 def start_session() -> Response:
     caller = app.caller()
     request = parse_start_request(app.json_object(required=False))
-    session = runtime.sessions().start(caller, method=request.method, phone=request.phone)
+    session = runtime.sessions().start(
+        caller, method=request.method, phone=request.phone, account=request.account
+    )
     return json_response(200, {"session": session_json(session)})
 
 

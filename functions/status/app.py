@@ -8,6 +8,7 @@ from wa_gateway import runtime
 from wa_gateway.api import FunctionApp, json_response
 from wa_gateway.errors import InvalidRequest
 from wa_gateway.presenters import session_json
+from wa_gateway.validation import parse_account
 
 # The host is only called for ?refresh=true; its client is built on first use.
 app = FunctionApp("status", needs=("store", "tokens", "host", "crypto"))
@@ -19,10 +20,11 @@ def read_status() -> Response:
     refresh = (app.query("refresh") or "false").lower()
     if refresh not in ("true", "false", "1", "0"):
         raise InvalidRequest("'refresh' must be true or false.")
+    account = parse_account(app.query("account"))
     if refresh in ("true", "1"):
-        session = runtime.sessions().refresh(caller)
+        session = runtime.sessions().refresh(caller, account)
     else:
-        session = runtime.sessions().status(caller)
+        session = runtime.sessions().status(caller, account)
     return json_response(200, {"session": session_json(session)})
 
 

@@ -24,7 +24,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from wa_gateway import runtime
-from wa_gateway.errors import ApiError, InvalidJson, InvalidToken, NotFound, PayloadTooLarge
+from wa_gateway.errors import (
+    ApiError,
+    InvalidJson,
+    InvalidRequest,
+    InvalidToken,
+    NotFound,
+    PayloadTooLarge,
+)
 from wa_gateway.observability import logger, metrics
 from wa_gateway.tokens import Caller, bearer_token
 
@@ -129,8 +136,8 @@ class FunctionApp:
     def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.append_keys(function=self.name)
         metrics.add_metric(name=f"{self.name}-requests", unit=MetricUnit.Count, value=1)
-        if not isinstance(event, dict) or not isinstance(event.get("requestContext"), dict):
-            return _to_lambda(error_response(ApiError()))
+        if not _is_url_event(event):
+            return _to_lambda(error_response(InvalidRequest("Not a function URL request.")))
         return self.resolver.resolve(event, context)
 
     def _health(self) -> Response:
@@ -151,6 +158,31 @@ class FunctionApp:
 
     def _on_not_found(self, _: Exception) -> Response:
         return error_response(NotFound())
+
+
+def _is_url_event(event: Any) -> bool:
+    """True when the fields the resolver reads have the types a function URL gives them."""
+
+    def strings(value: Any) -> bool:
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        )
+
+    if not isinstance(event, dict):
+        return False
+    context = event.get("requestContext")
+    http = context.get("http") if isinstance(context, dict) else None
+    cookies = event.get("cookies", [])
+    return (
+        isinstance(http, dict)
+        and isinstance(http.get("method"), str)
+        and isinstance(context.get("stage"), str)
+        and isinstance(event.get("rawPath"), str)
+        and strings(event.get("headers") or {})
+        and strings(event.get("queryStringParameters") or {})
+        and isinstance(cookies, list)
+        and all(isinstance(c, str) for c in cookies)
+    )
 
 
 def _to_lambda(response: Response) -> dict[str, Any]:

@@ -72,6 +72,11 @@ class SessionBusy(ApiError):
     default_message = "Your WhatsApp session is busy with another request. Try again shortly."
 
 
+class AccountLimit(ApiError):
+    status, code = 409, "account_limit"
+    default_message = "You have linked as many WhatsApp accounts as allowed. Remove one first."
+
+
 class IdempotencyConflict(ApiError):
     status, code = 409, "idempotency_conflict"
     default_message = "This Idempotency-Key was already used with a different request body."
@@ -123,6 +128,11 @@ class HostError(_HostFailure):
 class StoreUnavailable(ApiError):
     status, code = 503, "store_unavailable"
     default_message = "The database is unavailable. Try again shortly."
+
+
+class NoCapacity(ApiError):
+    status, code = 503, "no_capacity"
+    default_message = "Every WhatsApp host is full right now. Try again later."
 
 
 class HostTimeout(_HostFailure):

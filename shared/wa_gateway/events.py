@@ -1,18 +1,29 @@
-"""Applying the host's webhook events to the store: one event, one database round trip."""
+"""Host webhook events: classified, logged once and applied, in one database round trip.
+
+Every event for a known session goes into the event log (deduplicated by a hash of its body,
+numbered per session), then changes what it is about: the session's state, an inbound
+message, or a message's delivery status. Duplicates are recognised by the log and change
+nothing; unknown sessions and sessions placed on another host are ignored.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from wa_gateway import qr, transitions
 from wa_gateway.message_events import ack_from_event, inbound_from_event
 from wa_gateway.store import Store
+from wa_gateway.store.facade import EventRecord, IngestResult
 
 SESSION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MESSAGE_EVENTS = {"onmessage", "onselfmessage", "unreadmessages"}
+MAX_LOGGED_BYTES = 16 * 1024
+_SUMMARY_KEYS = ("event", "id", "type", "from", "to", "ack", "status", "fromMe", "t")
 
 
 @dataclass(frozen=True)
@@ -24,24 +35,67 @@ class EventPolicy:
 
 
 def apply_event(
-    store: Store, session_name: str, event: Mapping[str, Any], policy: EventPolicy = EventPolicy()
-) -> bool:
-    """Apply one event; True if it changed something. Unknown sessions and events are ignored."""
+    store: Store,
+    session_name: str,
+    event: Mapping[str, Any],
+    policy: EventPolicy = EventPolicy(),
+    host_id: str | None = None,
+) -> IngestResult:
+    """Log and apply one event (see the module docstring)."""
     if not SESSION_NAME.match(session_name):
-        return False
-    name = event.get("event")
+        return IngestResult(stored=False, reason="bad_session_name")
+    return store.ingest_event(to_record(session_name, event, policy, host_id))
+
+
+def to_record(
+    session_name: str,
+    event: Mapping[str, Any],
+    policy: EventPolicy = EventPolicy(),
+    host_id: str | None = None,
+) -> EventRecord:
+    name = str(event.get("event"))[:64]
+    kind: Any = "none"
+    args: dict[str, Any] = {}
     if name in MESSAGE_EVENTS:
         message = inbound_from_event(
             session_name, event, groups=policy.groups, status_broadcasts=policy.status_broadcasts
         )
-        return message is not None and store.record_inbound(message)
-    if name == "onack":
+        if message is not None:
+            kind, args = "inbound", asdict(message)
+    elif name == "onack":
         ack = ack_from_event(session_name, event)
-        return ack is not None and store.apply_ack(ack)
-    update = transitions.from_event(session_name, event)
-    if update is None:
-        return False
-    if update.qr_code:
-        update = replace(update, qr_image=qr.png_data_url(update.qr_code))
-    result = store.apply_host_state(update)
-    return bool(result and result.changed)
+        if ack is not None:
+            kind, args = "ack", asdict(ack)
+    else:
+        update = transitions.from_event(session_name, event)
+        if update is not None:
+            kind, args = "session", asdict(update)
+            if update.qr_code:
+                args["qr_image"] = qr.png_data_url(update.qr_code)
+    return EventRecord(
+        session_name=session_name,
+        host_id=host_id,
+        event=name,
+        dedup_key=dedup_key(event),
+        payload=loggable(event),
+        kind=kind,
+        args=args,
+    )
+
+
+def dedup_key(event: Mapping[str, Any]) -> str:
+    """The same event delivered twice has the same key (the session name aside)."""
+    body = {k: v for k, v in event.items() if k != "session"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def loggable(event: Mapping[str, Any]) -> dict[str, Any]:
+    """What the log keeps of an event: no QR image, no media file, at most 16 KiB."""
+    kept = {k: v for k, v in event.items() if k not in ("session", "qrcode")}
+    if kept.get("type") not in (None, "chat") and isinstance(kept.get("body"), str):
+        kept["body"] = f"[{kept['type']}]"
+    if len(json.dumps(kept, ensure_ascii=False)) > MAX_LOGGED_BYTES:
+        kept = {k: kept[k] for k in _SUMMARY_KEYS if k in kept}
+        kept["truncated"] = True
+    return kept

@@ -97,6 +97,12 @@ class HostClient:
         status, body = self._request("GET", f"/api/{_seg(session)}/status-session", token=token)
         return _state_from(status, body)
 
+    def health(self) -> None:
+        """Raise HostError or HostTimeout unless the host answers ``GET /healthz`` with 200."""
+        status, _ = self._request("GET", "/healthz")
+        if status != 200:
+            raise HostError()
+
     def list_sessions(self) -> list[str]:
         """The session names the host keeps (its token store): ``show-all-sessions``."""
         status, body = self._request("GET", f"/api/{_seg(self._secret_key)}/show-all-sessions")

@@ -26,7 +26,8 @@ from wa_gateway.errors import (
     SessionNotConnected,
     UnknownRecipient,
 )
-from wa_gateway.host import HostClient, HostSessionClosed, HostUnknownRecipient
+from wa_gateway.host import HostSessionClosed, HostUnknownRecipient
+from wa_gateway.host_directory import HostDirectory
 from wa_gateway.host_session import HostSession
 from wa_gateway.sessions import session_name_for
 from wa_gateway.store import Store
@@ -43,7 +44,8 @@ _FINAL_ERRORS: dict[str, type[ApiError]] = {
 
 def request_hash(request: SendRequest) -> str:
     canonical = json.dumps(
-        [request.phone, request.message, request.contact_name], ensure_ascii=False
+        [request.account, request.phone, request.message, request.contact_name],
+        ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -51,13 +53,13 @@ def request_hash(request: SendRequest) -> str:
 @dataclass
 class MessageService:
     store: Store
-    host: HostClient | None
+    hosts: HostDirectory
     keyring: Keyring | None
 
     def send(
         self, caller: Caller, request: SendRequest, *, idempotency_key: str | None = None
     ) -> MessageRecord:
-        name = session_name_for(caller.user_id)
+        name = session_name_for(caller.user_id, request.account)
         plan = self.store.begin_send(
             OutboundRequest(
                 user_id=caller.user_id,
@@ -82,8 +84,8 @@ class MessageService:
                 raise error()
             return plan.message
 
-        assert self.host is not None and self.keyring is not None
-        host = HostSession(self.host, self.keyring, name, plan.host_token)
+        assert self.keyring is not None
+        host = HostSession(self.hosts.client_for(plan.host), self.keyring, name, plan.host_token)
         message_id = plan.message.id
         try:
             sent = host.call(

@@ -30,6 +30,7 @@ def session_json(record: SessionRecord | None) -> dict[str, Any] | None:
     return {
         "id": record.id,
         "name": record.session_id,
+        "account": record.account,
         "status": record.status,
         "qr": qr,
         "pairing_code": record.pairing_code

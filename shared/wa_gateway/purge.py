@@ -1,36 +1,50 @@
-"""The purge job: clear old QR codes, delete long-disconnected sessions, close what the host
-still keeps of them, and move stored host tokens to the active encryption key.
+"""The purge job, on a schedule: look after the hosts, clear old QR codes, delete
+long-disconnected sessions and close what their hosts still keep of them, forget old events,
+and move stored host tokens to the active encryption key.
 
-Works in bounded batches (each one short transaction that skips rows in use), stops starting
-new batches when the invocation's time runs low, and is safe to run again at any time. The
-host is asked once which sessions it still keeps, and only those are closed there; a host
-error for one session is counted and the run goes on.
+* Hosts of the pool are health-checked; one that stops answering is marked ``down`` and its
+  sessions ``disconnected`` (reason ``host_down``), so their next start places them anew. A
+  ``draining`` host takes no new sessions; its sessions idle for ``DRAIN_IDLE_AFTER`` are
+  closed.
+* Deleting works in bounded batches, each one short transaction that skips rows in use; the
+  run stops starting batches when the invocation's time runs low, and is safe to run again at
+  any time. A host error for one session is counted and the run goes on.
 """
 
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 
 from wa_gateway.crypto import DecryptionError, Keyring
 from wa_gateway.errors import HostError, HostTimeout
 from wa_gateway.host import HostClient
+from wa_gateway.host_directory import HostDirectory
 from wa_gateway.host_session import HostSession
 from wa_gateway.observability import logger
+from wa_gateway.settings import SettingsError
 from wa_gateway.store import Store
-from wa_gateway.store.facade import PurgedSession
+from wa_gateway.store.facade import HostPlacement, HostRecord, PurgedSession
 
 BATCH_SIZE = 1000
 TIME_RESERVE_S = 10.0
+HEALTH_ATTEMPTS = 3
 
 
 @dataclass
 class PurgeReport:
+    hosts_checked: int = 0
+    hosts_marked_down: int = 0
+    sessions_disconnected: int = 0
+    sessions_drained: int = 0
     qr_cleared: int = 0
     sessions_deleted: int = 0
     host_sessions_closed: int = 0
     host_errors: int = 0
+    events_deleted: int = 0
     tokens_reencrypted: int = 0
     tokens_unreadable: int = 0
     batches: int = 0
@@ -44,20 +58,85 @@ class PurgeReport:
 @dataclass
 class Purger:
     store: Store
-    host: HostClient | None
+    hosts: HostDirectory
     keyring: Keyring | None
     qr_ttl_s: int
     stale_after_s: int
+    event_retention_s: int = 30 * 86400
+    drain_idle_after_s: int = 3600
     batch_size: int = BATCH_SIZE
+    health_pause_s: float = 1.0
 
     def run(self, remaining_s: Callable[[], float] = lambda: float("inf")) -> PurgeReport:
         started = time.monotonic()
         report = PurgeReport()
+        pool = self.store.hosts()
+        by_id = {h.id: h for h in pool}
+        self._look_after_hosts(pool, report)
+        deleted = self._delete_stale(report, remaining_s)
+        if deleted:
+            self._close_on_hosts(deleted, by_id, report)
+        self._forget_old_events(report, remaining_s)
+        if self.keyring is not None:
+            self._reencrypt_tokens(self.keyring, report, remaining_s)
+        report.seconds = round(time.monotonic() - started, 3)
+        logger.info("purge finished", extra={"purge": report.as_dict()})
+        return report
+
+    # --- hosts ------------------------------------------------------------------------------
+
+    def _look_after_hosts(self, pool: list[HostRecord], report: PurgeReport) -> None:
+        for host in pool:
+            if host.state == "down":
+                continue
+            report.hosts_checked += 1
+            error = self._health_error(host)
+            if error is not None:
+                report.hosts_marked_down += 1
+                report.sessions_disconnected += self.store.mark_host(
+                    host.id, ok=False, error=error, mark_down=True
+                )
+                logger.warning("host marked down", extra={"host": host.name, "error": error})
+                continue
+            self.store.mark_host(host.id, ok=True, error=None, mark_down=False)
+            if host.state == "draining":
+                self._drain(host, report)
+
+    def _health_error(self, host: HostRecord) -> str | None:
+        error = "unreachable"
+        for attempt in range(HEALTH_ATTEMPTS):
+            try:
+                self.hosts.client_for(host.placement).health()
+                return None
+            except HostTimeout:
+                error = "timeout"
+            except (HostError, DecryptionError, SettingsError) as exc:
+                error = type(exc).__name__
+            if attempt + 1 < HEALTH_ATTEMPTS:
+                time.sleep(self.health_pause_s)
+        return error
+
+    def _drain(self, host: HostRecord, report: PurgeReport) -> None:
+        idle_before = datetime.now(UTC) - timedelta(seconds=self.drain_idle_after_s)
+        for idle in self.store.host_sessions(host.id, idle_before=idle_before.isoformat()):
+            try:
+                self._close(idle, host.placement)
+            except (HostError, HostTimeout):
+                report.host_errors += 1
+                continue
+            self.store.repair_session(idle.session_id, "disconnected", reason="host_draining")
+            report.sessions_drained += 1
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def _delete_stale(
+        self, report: PurgeReport, remaining_s: Callable[[], float]
+    ) -> list[PurgedSession]:
         deleted: list[PurgedSession] = []
         while True:
             if remaining_s() < TIME_RESERVE_S:
                 report.complete = False
-                break
+                return deleted
             batch = self.store.purge_batch(
                 qr_ttl_s=self.qr_ttl_s,
                 stale_after_s=self.stale_after_s,
@@ -68,32 +147,53 @@ class Purger:
             report.sessions_deleted += len(batch.deleted)
             deleted.extend(batch.deleted)
             if batch.qr_cleared < self.batch_size and len(batch.deleted) < self.batch_size:
-                break
-        if deleted:
-            self._close_on_host(deleted, report)
-        if self.keyring is not None:
-            self._reencrypt_tokens(self.keyring, report, remaining_s)
-        report.seconds = round(time.monotonic() - started, 3)
-        logger.info("purge finished", extra={"purge": report.as_dict()})
-        return report
+                return deleted
 
-    def _close_on_host(self, deleted: list[PurgedSession], report: PurgeReport) -> None:
-        if self.host is None or self.keyring is None:
+    def _close_on_hosts(
+        self, deleted: list[PurgedSession], pool: dict[str, HostRecord], report: PurgeReport
+    ) -> None:
+        """Close, on each host, the deleted sessions that host still keeps."""
+        if self.keyring is None:
             return
-        try:
-            kept = set(self.host.list_sessions())
-        except (HostError, HostTimeout):
-            report.host_errors += 1
-            logger.warning("purge could not list the host's sessions; none closed")
-            return
+        by_host: dict[str | None, list[PurgedSession]] = defaultdict(list)
         for gone in deleted:
-            if gone.session_id not in kept:
+            by_host[gone.host_id if gone.host_id in pool else None].append(gone)
+        for host_id, sessions in by_host.items():
+            placement = pool[host_id].placement if host_id else None
+            if placement is None and self.hosts.default_url is None:
                 continue
             try:
-                if self._close(gone):
-                    report.host_sessions_closed += 1
-            except (HostError, HostTimeout):
+                kept = set(self.hosts.client_for(placement).list_sessions())
+            except (HostError, HostTimeout, DecryptionError):
                 report.host_errors += 1
+                logger.warning("purge could not list a host's sessions; none closed there")
+                continue
+            for gone in sessions:
+                if gone.session_id not in kept:
+                    continue
+                try:
+                    if self._close(gone, placement):
+                        report.host_sessions_closed += 1
+                except (HostError, HostTimeout):
+                    report.host_errors += 1
+
+    def _close(self, gone: PurgedSession, placement: HostPlacement | None) -> bool:
+        assert self.keyring is not None
+        client: HostClient = self.hosts.client_for(placement)
+        session = HostSession(client, self.keyring, gone.session_id, gone.host_token)
+        return session.call(lambda token: client.close_session(gone.session_id, token))
+
+    # --- events and keys --------------------------------------------------------------------
+
+    def _forget_old_events(self, report: PurgeReport, remaining_s: Callable[[], float]) -> None:
+        while remaining_s() >= TIME_RESERVE_S:
+            deleted = self.store.purge_events(
+                retention_s=self.event_retention_s, batch_size=self.batch_size * 5
+            )
+            report.events_deleted += deleted
+            if deleted < self.batch_size * 5:
+                return
+        report.complete = False
 
     def _reencrypt_tokens(
         self, keyring: Keyring, report: PurgeReport, remaining_s: Callable[[], float]
@@ -124,9 +224,3 @@ class Purger:
             if replacements:
                 report.tokens_reencrypted += self.store.replace_tokens(replacements)
         report.complete = False
-
-    def _close(self, gone: PurgedSession) -> bool:
-        assert self.host is not None and self.keyring is not None
-        host = self.host
-        session = HostSession(host, self.keyring, gone.session_id, gone.host_token)
-        return session.call(lambda token: host.close_session(gone.session_id, token))

@@ -11,7 +11,7 @@ from functools import cache
 
 from wa_gateway.crypto import Keyring
 from wa_gateway.events import EventPolicy
-from wa_gateway.host import HostClient
+from wa_gateway.host_directory import HostDirectory
 from wa_gateway.messages import MessageService
 from wa_gateway.observability import logger
 from wa_gateway.purge import Purger
@@ -52,17 +52,9 @@ def token_verifier() -> TokenVerifier:
 
 
 @cache
-def host() -> HostClient:
+def hosts() -> HostDirectory:
     s = settings()
-    if not s.wpp_server_url or not s.wpp_secret_key:
-        raise SettingsError("WPP_SERVER_URL and WPP_SECRET_KEY must be set")
-    return HostClient(
-        s.wpp_server_url,
-        s.wpp_secret_key,
-        connect_timeout_s=s.host_connect_timeout_s,
-        read_timeout_s=s.host_read_timeout_s,
-        start_timeout_s=s.host_start_timeout_s,
-    )
+    return HostDirectory(s, s.keyring if s.encryption_key else None)
 
 
 @cache
@@ -70,10 +62,11 @@ def sessions() -> SessionService:
     s = settings()
     return SessionService(
         store=store(),
-        host=host() if s.wpp_server_url else None,
+        hosts=hosts(),
         keyring=s.keyring if s.encryption_key else None,
         webhook_url=s.webhook_public_url,
         webhook_secret=s.webhook_verify_tokens[0] if s.webhook_verify_tokens else None,
+        max_accounts=s.max_accounts_per_user,
     )
 
 
@@ -81,9 +74,7 @@ def sessions() -> SessionService:
 def messages() -> MessageService:
     s = settings()
     return MessageService(
-        store=store(),
-        host=host() if s.wpp_server_url else None,
-        keyring=s.keyring if s.encryption_key else None,
+        store=store(), hosts=hosts(), keyring=s.keyring if s.encryption_key else None
     )
 
 
@@ -92,10 +83,12 @@ def purger() -> Purger:
     s = settings()
     return Purger(
         store=store(),
-        host=host() if s.wpp_server_url and s.wpp_secret_key else None,
+        hosts=hosts(),
         keyring=s.keyring if s.encryption_key else None,
         qr_ttl_s=s.qr_ttl_s,
         stale_after_s=s.stale_after_s,
+        event_retention_s=s.event_retention_s,
+        drain_idle_after_s=s.drain_idle_after_s,
     )
 
 
@@ -111,5 +104,5 @@ def keyring() -> Keyring:
 
 def reset() -> None:
     """Forget everything built so far (tests that change the environment call this)."""
-    for built in (settings, store, token_verifier, host, sessions, messages, purger, event_policy):
+    for built in (settings, store, token_verifier, hosts, sessions, messages, purger, event_policy):
         built.cache_clear()

@@ -11,35 +11,44 @@ from typing import Literal
 
 from wa_gateway import qr, transitions, webhook_auth
 from wa_gateway.crypto import Keyring
-from wa_gateway.errors import HostError, HostTimeout
+from wa_gateway.errors import AccountLimit, HostError, HostTimeout, NoCapacity
 from wa_gateway.host import HostClient, HostState
+from wa_gateway.host_directory import HostDirectory
 from wa_gateway.host_session import HostSession
 from wa_gateway.store import SessionRecord, Store
-from wa_gateway.store.facade import SessionUpdate
+from wa_gateway.store.facade import HostPlacement, SessionUpdate, StartRefusal
 from wa_gateway.tokens import Caller
+from wa_gateway.validation import DEFAULT_ACCOUNT
 
 PairingMethod = Literal["qr", "code"]
 
 
-def session_name_for(user_id: str) -> str:
-    """The host session name of a user's default account."""
-    return f"user_{user_id}"
+def session_name_for(user_id: str, account: str = DEFAULT_ACCOUNT) -> str:
+    """The host session name: ``user_<uuid>`` for the default account, else
+    ``user_<uuid>_<account>``."""
+    return f"user_{user_id}" if account == DEFAULT_ACCOUNT else f"user_{user_id}_{account}"
 
 
 @dataclass
 class SessionService:
     store: Store
-    host: HostClient | None
+    hosts: HostDirectory
     keyring: Keyring | None
     webhook_url: str | None
     webhook_secret: str | None
+    max_accounts: int = 3
 
-    def status(self, caller: Caller) -> SessionRecord | None:
+    def status(self, caller: Caller, account: str = DEFAULT_ACCOUNT) -> SessionRecord | None:
         """The caller's session as stored, read under their identity."""
-        return self.store.get_session(caller, session_name_for(caller.user_id))
+        return self.store.get_session(caller, session_name_for(caller.user_id, account))
 
     def start(
-        self, caller: Caller, *, method: PairingMethod = "qr", phone: str | None = None
+        self,
+        caller: Caller,
+        *,
+        method: PairingMethod = "qr",
+        phone: str | None = None,
+        account: str = DEFAULT_ACCOUNT,
     ) -> SessionRecord:
         """Start pairing, or return the session as it is when there is nothing to start.
 
@@ -47,19 +56,26 @@ class SessionService:
         without calling the host. Otherwise the host is asked to start (it does nothing if
         already starting) and its answer is applied like any event.
         """
-        name = session_name_for(caller.user_id)
+        name = session_name_for(caller.user_id, account)
         plan = self.store.begin_start(
             user_id=caller.user_id,
             session_name=name,
+            account=account,
             method=method,
-            server_url=self._host().base_url,
+            max_accounts=self.max_accounts,
+            default_server_url=self.hosts.default_url,
         )
+        if isinstance(plan, StartRefusal):
+            raise NoCapacity() if plan.outcome == "no_capacity" else AccountLimit()
         if plan.action == "none":
             return plan.session
 
-        host = self._host_session(name, plan.host_token)
+        host = self._host_session(name, plan.host, plan.host_token)
+        host_id = plan.host.id if plan.host else None
         try:
-            state = self._start_on_host(host, plan.action, phone if method == "code" else None)
+            state = self._start_on_host(
+                host, plan.action, phone if method == "code" else None, host_id
+            )
         except HostError:
             # A start that opened this attempt and failed leaves the session disconnected.
             if plan.opened:
@@ -75,13 +91,13 @@ class SessionService:
         result = self.store.apply_host_state(update)
         return result.session if result is not None else plan.session
 
-    def refresh(self, caller: Caller) -> SessionRecord | None:
+    def refresh(self, caller: Caller, account: str = DEFAULT_ACCOUNT) -> SessionRecord | None:
         """Ask the host how the session is, and repair the stored row if the two disagree."""
-        name = session_name_for(caller.user_id)
+        name = session_name_for(caller.user_id, account)
         found = self.store.session_for_host(user_id=caller.user_id, session_name=name)
         if found is None:
             return None
-        host = self._host_session(name, found.host_token)
+        host = self._host_session(name, found.host, found.host_token)
         state = host.call(lambda token: host.host.status_session(name, token))
         update = transitions.from_host_answer(name, state, after_start=False)
         session = found.session
@@ -97,13 +113,13 @@ class SessionService:
             )
         return session
 
-    def disconnect(self, caller: Caller) -> SessionRecord | None:
+    def disconnect(self, caller: Caller, account: str = DEFAULT_ACCOUNT) -> SessionRecord | None:
         """Log the session out of WhatsApp on the host and mark it disconnected. Idempotent."""
-        name = session_name_for(caller.user_id)
+        name = session_name_for(caller.user_id, account)
         found = self.store.session_for_host(user_id=caller.user_id, session_name=name)
         if found is None:
             return None
-        host = self._host_session(name, found.host_token)
+        host = self._host_session(name, found.host, found.host_token)
         logged_out = host.call(lambda token: host.host.logout_session(name, token))
         if not logged_out:
             # Not connected (still pairing, or already gone): close the browser instead.
@@ -113,29 +129,33 @@ class SessionService:
 
     # --- host calls ---------------------------------------------------------------------
 
-    def _start_on_host(self, host: HostSession, action: str, phone: str | None) -> HostState:
+    def _start_on_host(
+        self, host: HostSession, action: str, phone: str | None, host_id: str | None
+    ) -> HostState:
         name = host.name
         try:
             if action == "restart":
                 # The host restarts only a closed session: close the other pairing first.
                 host.call(lambda token: host.host.close_session(name, token))
-            return host.call(lambda token: self._host_start(name, token, phone))
+            return host.call(lambda token: self._host_start(host.host, name, token, phone, host_id))
         except HostTimeout:
             # A held start that timed out has usually begun: ask where it stands.
             return host.call(lambda token: host.host.status_session(name, token))
 
-    def _host_start(self, name: str, token: str, phone: str | None) -> HostState:
+    def _host_start(
+        self, client: HostClient, name: str, token: str, phone: str | None, host_id: str | None
+    ) -> HostState:
         assert self.webhook_url and self.webhook_secret
-        url = webhook_auth.session_webhook_url(self.webhook_url, name, self.webhook_secret)
-        return self._host().start_session(name, token, webhook_url=url, phone=phone)
+        url = webhook_auth.session_webhook_url(
+            self.webhook_url, name, self.webhook_secret, host_id=host_id
+        )
+        return client.start_session(name, token, webhook_url=url, phone=phone)
 
-    def _host(self) -> HostClient:
-        assert self.host is not None, "this function was not configured with the host"
-        return self.host
-
-    def _host_session(self, name: str, ciphertext: str | None) -> HostSession:
+    def _host_session(
+        self, name: str, placement: HostPlacement | None, ciphertext: str | None
+    ) -> HostSession:
         assert self.keyring is not None, "this function was not configured with ENCRYPTION_KEY"
-        return HostSession(self._host(), self.keyring, name, ciphertext)
+        return HostSession(self.hosts.client_for(placement), self.keyring, name, ciphertext)
 
 
 def _with_qr_image(update: SessionUpdate) -> SessionUpdate:

@@ -90,6 +90,9 @@ class Settings:
     send_burst: float = 10
     send_rate_per_minute: float = 20
     send_lease_s: int = 30
+    max_accounts_per_user: int = 3
+    event_retention_s: int = 30 * 86400
+    drain_idle_after_s: int = 3600
     inbound_groups: bool = False
     inbound_status_broadcasts: bool = False
     version: str = "dev"
@@ -146,6 +149,11 @@ class Settings:
             send_burst=_positive("SEND_BURST", get("SEND_BURST"), 10),
             send_rate_per_minute=_positive("SEND_RATE_PER_MINUTE", get("SEND_RATE_PER_MINUTE"), 20),
             send_lease_s=duration("SEND_LEASE", 30),
+            max_accounts_per_user=int(
+                _positive("MAX_ACCOUNTS_PER_USER", get("MAX_ACCOUNTS_PER_USER"), 3)
+            ),
+            event_retention_s=duration("EVENT_RETENTION", 30 * 86400),
+            drain_idle_after_s=duration("DRAIN_IDLE_AFTER", 3600),
             inbound_groups=_flag(get("INBOUND_GROUPS")),
             inbound_status_broadcasts=_flag(get("INBOUND_STATUS_BROADCASTS")),
             version=get("GATEWAY_VERSION") or "dev",

@@ -9,6 +9,8 @@ from typing import Any, Literal, cast
 from wa_gateway.errors import InvalidPhone, InvalidRequest, MessageTooLong
 
 _PHONE_NOISE = re.compile(r"[+\s\-()]")
+_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+DEFAULT_ACCOUNT = "default"
 _DIGITS = re.compile(r"^[0-9]{8,15}$")
 
 
@@ -22,16 +24,30 @@ def normalize_phone(value: Any, field: str = "phone") -> str:
     return digits
 
 
+def parse_account(value: Any) -> str:
+    """A WhatsApp account label: 1 to 32 of a-z, 0-9 and '-' (default: "default")."""
+    if value is None:
+        return DEFAULT_ACCOUNT
+    if not isinstance(value, str) or not _ACCOUNT.match(value):
+        raise InvalidRequest(
+            "'account' must be 1 to 32 lowercase letters, digits or '-', starting with a "
+            "letter or digit."
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class StartRequest:
     method: Literal["qr", "code"] = "qr"
     phone: str | None = None
+    account: str = DEFAULT_ACCOUNT
 
 
 def parse_start_request(body: dict[str, Any]) -> StartRequest:
-    unknown = set(body) - {"method", "phone"}
+    unknown = set(body) - {"method", "phone", "account"}
     if unknown:
         raise InvalidRequest(f"Unknown field '{sorted(unknown)[0]}'.")
+    account = parse_account(body.get("account"))
     method = body.get("method", "qr")
     if method not in ("qr", "code"):
         raise InvalidRequest('\'method\' must be "qr" or "code".')
@@ -39,8 +55,8 @@ def parse_start_request(body: dict[str, Any]) -> StartRequest:
     if phone is None:
         if method == "code":
             raise InvalidRequest("'phone' is required when 'method' is \"code\".")
-        return StartRequest("qr")
-    return StartRequest(cast(Literal["qr", "code"], method), normalize_phone(phone))
+        return StartRequest("qr", None, account)
+    return StartRequest(cast(Literal["qr", "code"], method), normalize_phone(phone), account)
 
 
 MAX_MESSAGE_CHARS = 4096
@@ -53,10 +69,11 @@ class SendRequest:
     phone: str
     message: str
     contact_name: str | None = None
+    account: str = DEFAULT_ACCOUNT
 
 
 def parse_send_request(body: dict[str, Any]) -> SendRequest:
-    unknown = set(body) - {"phone", "message", "contactName"}
+    unknown = set(body) - {"phone", "message", "contactName", "account"}
     if unknown:
         raise InvalidRequest(f"Unknown field '{sorted(unknown)[0]}'.")
     if "phone" not in body:
@@ -76,7 +93,7 @@ def parse_send_request(body: dict[str, Any]) -> SendRequest:
         raise InvalidRequest(
             f"'contactName' must be a string of at most {MAX_CONTACT_NAME_CHARS} characters."
         )
-    return SendRequest(phone, message, contact or None)
+    return SendRequest(phone, message, contact or None, parse_account(body.get("account")))
 
 
 def parse_idempotency_key(value: str | None) -> str | None:

@@ -6,7 +6,9 @@ at once while rotating; the first one signs):
 * ``x-verify: <secret>``: for hosts that can send a header (a patched server, a proxy);
 * ``?session=<name>&verify=<HMAC-SHA256(secret, name) hex>`` in the webhook URL that
   start-session registers with the host: what a stock wppconnect-server can carry. It proves
-  that one session, and grants nothing for any other.
+  that one session, and grants nothing for any other. With a pool of hosts the URL also
+  names the host (``&host=<id>``, inside the HMAC), so a host's events apply only to the
+  sessions placed on it.
 
 The URL proof is a credential: it is never logged.
 """
@@ -15,22 +17,48 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from wa_gateway.errors import InvalidVerifyToken
 
-
-def session_proof(secret: str, session_name: str) -> str:
-    return hmac.new(secret.encode(), session_name.encode(), hashlib.sha256).hexdigest()
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def session_webhook_url(base_url: str, session_name: str, secret: str) -> str:
+def _hmac(secret: str, message: str) -> str:
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def session_proof(secret: str, session_name: str, host_id: str | None = None) -> str:
+    """The URL proof of one session (on one pool host, when ``host_id`` is given)."""
+    return _hmac(secret, session_name if host_id is None else f"{session_name}:{host_id}")
+
+
+def host_verify_token(secret: str, host_id: str) -> str:
+    """The ``x-verify`` value of one pool host: valid only with that host's ``?host=<id>``."""
+    return _hmac(secret, f"host:{host_id}")
+
+
+def session_webhook_url(
+    base_url: str, session_name: str, secret: str, *, host_id: str | None = None
+) -> str:
     """The webhook URL to register with the host for one session."""
     parts = urlsplit(base_url)
-    extra = urlencode({"session": session_name, "verify": session_proof(secret, session_name)})
+    params = {"session": session_name}
+    if host_id is not None:
+        params["host"] = host_id
+    params["verify"] = session_proof(secret, session_name, host_id)
+    extra = urlencode(params)
     query = f"{parts.query}&{extra}" if parts.query else extra
     return urlunsplit(parts._replace(query=query))
+
+
+@dataclass(frozen=True)
+class WebhookCaller:
+    session_name: str | None  # None: the event names no session
+    host_id: str | None  # None: the default host, or a proof not bound to one host
 
 
 def _matches(candidate: str, expected: str) -> bool:
@@ -44,25 +72,31 @@ def authenticate(
     query_session: str | None,
     query_verify: str | None,
     body_session: str | None,
-) -> str | None:
-    """The session the call is about, or None if it names none; raises if unproven.
+    query_host: str | None = None,
+) -> WebhookCaller:
+    """Who sent the event, and for which session; raises if unproven.
 
     With the header proof the session comes from the body (it may be missing: wppconnect
-    issue #1931). With the URL proof it comes from the URL, and a body naming another session
-    is refused.
+    issue #1931), and the host from ``?host=`` (then the header must be that host's token,
+    or the shared secret itself). With the URL proof the session comes from the URL, and a
+    body naming another session is refused.
     """
+    if query_host is not None and not _UUID.match(query_host):
+        raise InvalidVerifyToken()
     if header_token is not None:
         ok = False
         for secret in secrets:
             ok |= _matches(header_token, secret)
+            if query_host:
+                ok |= _matches(header_token, host_verify_token(secret, query_host))
         if ok:
-            return body_session or None
+            return WebhookCaller(body_session or None, query_host or None)
     if query_session and query_verify:
         ok = False
         for secret in secrets:
-            ok |= _matches(query_verify, session_proof(secret, query_session))
+            ok |= _matches(query_verify, session_proof(secret, query_session, query_host or None))
         if ok:
             if body_session and body_session != query_session:
                 raise InvalidVerifyToken()
-            return query_session
+            return WebhookCaller(query_session, query_host or None)
     raise InvalidVerifyToken()

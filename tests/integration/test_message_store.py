@@ -27,7 +27,14 @@ def store(database: str) -> Iterator[Store]:
 def connected(store: Store, database: str) -> tuple[devdb.DevUser, str]:
     user = devdb.create_user(database, f"msg-{uuid.uuid4().hex[:10]}@example.com", "pw")
     name = session_name_for(user.id)
-    store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    store.begin_start(
+        user_id=user.id,
+        session_name=name,
+        account="default",
+        method="qr",
+        max_accounts=3,
+        default_server_url="h",
+    )
     store.apply_host_state(SessionUpdate(name, "connected"))
     return user, name
 

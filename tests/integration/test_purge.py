@@ -16,10 +16,12 @@ from tests.e2e.flows import connected_user, wait_until
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import HostError
 from wa_gateway.host import HostClient
+from wa_gateway.host_directory import HostDirectory
 from wa_gateway.purge import Purger
 from wa_gateway.sessions import session_name_for
+from wa_gateway.settings import Settings
 from wa_gateway.store import Store
-from wa_gateway.store.facade import SessionUpdate
+from wa_gateway.store.facade import HostPlacement, SessionUpdate
 from wa_gateway.store.postgres import PostgresTransport
 
 DAY = 86400
@@ -45,7 +47,14 @@ def clean(database: str) -> None:
 def make_session(store: Store, database: str, status: str, **aged: Any) -> tuple[str, str]:
     user = devdb.create_user(database, f"purge-{uuid.uuid4().hex[:10]}@example.com", "pw")
     name = session_name_for(user.id)
-    store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    store.begin_start(
+        user_id=user.id,
+        session_name=name,
+        account="default",
+        method="qr",
+        max_accounts=3,
+        default_server_url="h",
+    )
     if status == "pairing":
         store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@q", qr_image="i"))
     elif status in ("connected", "disconnected"):
@@ -78,7 +87,7 @@ def purger(store: Store, **kwargs: Any) -> Purger:
     settings: dict[str, Any] = {
         "qr_ttl_s": DAY,
         "stale_after_s": 7 * DAY,
-        "host": None,
+        "hosts": HostDirectory(Settings(), None),  # no host: nothing to close
         "keyring": None,
     }
     settings.update(kwargs)
@@ -165,10 +174,12 @@ def test_host_sessions_of_purged_sessions_are_closed(
             " where session_id = %s",
             (name,),
         )
-    host = HostClient(simulator.url, local_secrets.wpp_secret_key)
-    report = purger(
-        store, host=host, keyring=Keyring.from_setting(local_secrets.encryption_key)
-    ).run()
+    keyring = Keyring.from_setting(local_secrets.encryption_key)
+    hosts = HostDirectory(
+        Settings(wpp_server_url=simulator.url, wpp_secret_key=local_secrets.wpp_secret_key),
+        keyring,
+    )
+    report = purger(store, hosts=hosts, keyring=keyring).run()
     assert report.sessions_deleted == 1 and report.host_sessions_closed == 1
     assert report.host_errors == 0
     assert simulator.state(name).get("status") in (None, "CLOSED")
@@ -197,13 +208,22 @@ class _FailingForOne(HostClient):
         return True
 
 
+class _OneHost(HostDirectory):
+    def __init__(self, client: HostClient):
+        super().__init__(Settings(wpp_server_url=client.base_url, wpp_secret_key="x"), None)
+        self.client = client
+
+    def client_for(self, placement: HostPlacement | None) -> HostClient:
+        return self.client
+
+
 @pytest.mark.usefixtures("clean")
 def test_a_host_error_for_one_session_does_not_stop_the_others(store: Store, database: str) -> None:
     names = [
         make_session(store, database, "disconnected", disconnected_at=9 * DAY)[1] for _ in range(3)
     ]
     host = _FailingForOne(names[1], [names[0], names[2]])
-    report = purger(store, host=host, keyring=Keyring.from_setting("ab" * 32)).run()
+    report = purger(store, hosts=_OneHost(host), keyring=Keyring.from_setting("ab" * 32)).run()
     assert report.sessions_deleted == 3
     assert (report.host_sessions_closed, report.host_errors) == (2, 1)
     assert sorted(host.closed) == sorted([names[0], names[2]])

@@ -18,8 +18,9 @@ from psycopg import errors
 from local import devdb
 from tests.conftest import as_role
 
-USER_TABLES = ("whatsapp_sessions", "whatsapp_messages", "whatsapp_error_logs")
-ALL_TABLES = (*USER_TABLES, "whatsapp_session_secrets")
+USER_TABLES = ("whatsapp_sessions", "whatsapp_messages", "whatsapp_error_logs", "whatsapp_events")
+SERVICE_TABLES = ("whatsapp_session_secrets", "wpp_hosts", "whatsapp_event_seqs")
+ALL_TABLES = (*USER_TABLES, *SERVICE_TABLES)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,24 @@ def world(database: str) -> Iterator[World]:
             " message) values (%s, %s, 'send-message', 'host_error', 'x')",
             (alice, sid),
         )
+        conn.execute(
+            "insert into whatsapp_events (user_id, whatsapp_session_id, seq, event, dedup_key,"
+            " payload) values (%s, %s, 1, 'status-find', %s, '{}')",
+            (alice, sid, uuid.uuid4().hex),
+        )
+        conn.execute(
+            "insert into whatsapp_event_seqs (whatsapp_session_id, last_seq) values (%s, 1)",
+            (sid,),
+        )
+        # A pool host makes every start use the pool: it exists only while these tests run.
+        host = f"rls-{uuid.uuid4().hex[:8]}"
+        conn.execute(
+            "insert into wpp_hosts (name, url, secret_key, capacity) values (%s, %s, 'v1.k.x', 5)",
+            (host, f"http://{host}.example"),
+        )
     yield World(alice, bob, sid, name)
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("delete from wpp_hosts where name = %s", (host,))
 
 
 def run_as(
@@ -103,10 +121,13 @@ def test_anon_reads_nothing(database: str, world: World, table: str) -> None:
 
 
 @pytest.mark.parametrize("actor", ["alice", "bob"])
-def test_host_tokens_are_unreadable_by_users(database: str, world: World, actor: str) -> None:
+@pytest.mark.parametrize("table", SERVICE_TABLES)
+def test_secrets_and_the_host_pool_are_unreadable_by_users(
+    database: str, world: World, actor: str, table: str
+) -> None:
     role, uid = who(world, actor)
     with pytest.raises(errors.InsufficientPrivilege):
-        run_as(database, role, uid, "select host_token from whatsapp_session_secrets")
+        run_as(database, role, uid, f"select * from {table}")
 
 
 WRITES = {
@@ -127,6 +148,23 @@ WRITES = {
         " values (%(uid)s, 'f', 'c', 'm')",
         "update": "update whatsapp_error_logs set message = 'm' where user_id = %(uid)s",
         "delete": "delete from whatsapp_error_logs where user_id = %(uid)s",
+    },
+    "whatsapp_events": {
+        "insert": "insert into whatsapp_events (user_id, whatsapp_session_id, seq, event,"
+        " dedup_key, payload) values (%(uid)s, %(sid)s, 99, 'x', 'y', '{}')",
+        "update": "update whatsapp_events set event = 'x' where whatsapp_session_id = %(sid)s",
+        "delete": "delete from whatsapp_events where whatsapp_session_id = %(sid)s",
+    },
+    "whatsapp_event_seqs": {
+        "insert": "insert into whatsapp_event_seqs values (%(sid)s, 5)",
+        "update": "update whatsapp_event_seqs set last_seq = 9 where whatsapp_session_id = %(sid)s",
+        "delete": "delete from whatsapp_event_seqs where whatsapp_session_id = %(sid)s",
+    },
+    "wpp_hosts": {
+        "insert": "insert into wpp_hosts (name, url, secret_key, capacity)"
+        " values ('evil', 'http://evil', 'v1.k.x', 1)",
+        "update": "update wpp_hosts set state = 'down'",
+        "delete": "delete from wpp_hosts",
     },
     "whatsapp_session_secrets": {
         "insert": "insert into whatsapp_session_secrets (session_id, host_token)"
@@ -159,8 +197,13 @@ def test_no_client_role_writes_directly(
 @pytest.mark.parametrize(
     "call",
     [
-        "select gateway_begin_start(%(uid)s, %(name)s, 'qr', null)",
+        "select gateway_begin_start(%(uid)s, %(name)s, 'default', 'qr', 3, null)",
         "select gateway_apply_host_state(%(name)s, 'connected')",
+        "select gateway_ingest_event(%(name)s, null, 'x', 'k', '{}', 'none', '{}')",
+        "select gateway_hosts()",
+        "select gateway_put_host('evil', 'http://evil', 'v1.k.x', 1, null)",
+        "select gateway_session_for_host(%(uid)s, %(name)s)",
+        "select gateway_purge_batch(1, 1, 1)",
     ],
 )
 def test_state_transitions_are_for_the_service_role_only(
@@ -195,7 +238,7 @@ def test_every_table_has_rls_enabled_and_per_command_policies(database: str) -> 
             " where schemaname = 'public'"
         ).fetchall()
     assert enabled == dict.fromkeys(ALL_TABLES, True)
-    assert {p[0] for p in policies} == set(USER_TABLES)
+    assert {p[0] for p in policies} == set(USER_TABLES)  # service tables: no policy at all
     for _table, cmd, roles, qual in policies:
         assert cmd == "SELECT" and roles == ["authenticated"]
         assert "SELECT auth.uid()" in qual

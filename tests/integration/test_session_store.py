@@ -40,7 +40,14 @@ def caller_for(user: devdb.DevUser) -> Caller:
 
 def open_session(store: Store, user: devdb.DevUser, method: str = "qr") -> str:
     name = session_name_for(user.id)
-    plan = store.begin_start(user_id=user.id, session_name=name, method=method, server_url="h")
+    plan = store.begin_start(
+        user_id=user.id,
+        session_name=name,
+        account="default",
+        method=method,
+        max_accounts=3,
+        default_server_url="h",
+    )
     assert plan.session.status == "starting"
     return name
 
@@ -49,10 +56,24 @@ def test_first_start_creates_the_session_and_opens_an_attempt(
     store: Store, user: devdb.DevUser
 ) -> None:
     name = session_name_for(user.id)
-    plan = store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    plan = store.begin_start(
+        user_id=user.id,
+        session_name=name,
+        account="default",
+        method="qr",
+        max_accounts=3,
+        default_server_url="h",
+    )
     assert (plan.action, plan.opened, plan.session.status) == ("start", True, "starting")
     assert plan.host_token is None
-    again = store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    again = store.begin_start(
+        user_id=user.id,
+        session_name=name,
+        account="default",
+        method="qr",
+        max_accounts=3,
+        default_server_url="h",
+    )
     assert (again.action, again.opened, again.session.id) == ("start", False, plan.session.id)
 
 
@@ -60,14 +81,28 @@ def test_a_valid_qr_is_reused_without_the_host(store: Store, user: devdb.DevUser
     name = open_session(store, user)
     result = store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@A", qr_image="i"))
     assert result is not None and result.changed and result.session.qr_expires_at
-    plan = store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    plan = store.begin_start(
+        user_id=user.id,
+        session_name=name,
+        account="default",
+        method="qr",
+        max_accounts=3,
+        default_server_url="h",
+    )
     assert plan.action == "none" and plan.session.qr_code == "2@A"
 
 
 def test_switching_pairing_method_restarts(store: Store, user: devdb.DevUser) -> None:
     name = open_session(store, user)
     store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@A"))
-    plan = store.begin_start(user_id=user.id, session_name=name, method="code", server_url="h")
+    plan = store.begin_start(
+        user_id=user.id,
+        session_name=name,
+        account="default",
+        method="code",
+        max_accounts=3,
+        default_server_url="h",
+    )
     assert plan.action == "restart"
     assert plan.session.status == "starting" and plan.session.qr_code is None
 
@@ -75,7 +110,14 @@ def test_switching_pairing_method_restarts(store: Store, user: devdb.DevUser) ->
 def test_a_connected_session_is_left_alone(store: Store, user: devdb.DevUser) -> None:
     name = open_session(store, user)
     store.apply_host_state(SessionUpdate(name, "connected"))
-    plan = store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    plan = store.begin_start(
+        user_id=user.id,
+        session_name=name,
+        account="default",
+        method="qr",
+        max_accounts=3,
+        default_server_url="h",
+    )
     assert plan.action == "none" and plan.session.status == "connected"
 
 
@@ -120,7 +162,14 @@ def test_disconnected_is_final_until_the_next_start(store: Store, user: devdb.De
     assert gone.session.status_reason == "disconnectedMobile"
     late = store.apply_host_state(SessionUpdate(name, "connected"))
     assert late is not None and late.session.status == "disconnected"
-    plan = store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    plan = store.begin_start(
+        user_id=user.id,
+        session_name=name,
+        account="default",
+        method="qr",
+        max_accounts=3,
+        default_server_url="h",
+    )
     assert plan.opened and plan.session.status == "starting"
 
 
@@ -133,7 +182,14 @@ def test_host_tokens_are_stored_beside_the_session(
 ) -> None:
     name = open_session(store, user)
     store.apply_host_state(SessionUpdate(name, "starting", host_token="v1.k1.abc"))
-    plan = store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    plan = store.begin_start(
+        user_id=user.id,
+        session_name=name,
+        account="default",
+        method="qr",
+        max_accounts=3,
+        default_server_url="h",
+    )
     assert plan.host_token == "v1.k1.abc"
 
 
@@ -178,7 +234,14 @@ UNLINK = [
 
 def final_state(store: Store, user: devdb.DevUser, events: list[dict[str, Any]]) -> tuple[Any, ...]:
     name = session_name_for(user.id)
-    store.begin_start(user_id=user.id, session_name=name, method="qr", server_url="h")
+    store.begin_start(
+        user_id=user.id,
+        session_name=name,
+        account="default",
+        method="qr",
+        max_accounts=3,
+        default_server_url="h",
+    )
     for event in events:
         update = from_event(name, event)
         if update is not None:

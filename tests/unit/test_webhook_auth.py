@@ -7,7 +7,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from wa_gateway.errors import InvalidVerifyToken
-from wa_gateway.webhook_auth import authenticate, session_proof, session_webhook_url
+from wa_gateway.webhook_auth import (
+    authenticate,
+    host_verify_token,
+    session_proof,
+    session_webhook_url,
+)
 
 SECRETS = ("current-secret-value", "previous-secret-value")
 
@@ -20,7 +25,7 @@ def test_the_header_proof_takes_the_session_from_the_body() -> None:
             query_session=None,
             query_verify=None,
             body_session="user_a",
-        )
+        ).session_name
         == "user_a"
     )
 
@@ -29,7 +34,7 @@ def test_the_header_proof_without_a_session_attributes_nothing() -> None:
     found = authenticate(
         SECRETS, header_token=SECRETS[0], query_session=None, query_verify=None, body_session=None
     )
-    assert found is None
+    assert found.session_name is None
 
 
 @pytest.mark.parametrize("token", ["wrong", "", "current-secret-valu", "current-secret-value "])
@@ -49,7 +54,7 @@ def test_the_url_proof_is_for_one_session() -> None:
     ok = authenticate(
         SECRETS, header_token=None, query_session="user_a", query_verify=proof, body_session=None
     )
-    assert ok == "user_a"
+    assert ok.session_name == "user_a" and ok.host_id is None
     with pytest.raises(InvalidVerifyToken):
         authenticate(
             SECRETS,
@@ -73,11 +78,76 @@ def test_the_url_proof_made_with_the_previous_secret_still_works() -> None:
     found = authenticate(
         SECRETS, header_token=None, query_session="user_a", query_verify=proof, body_session=None
     )
-    assert found == "user_a"
+    assert found.session_name == "user_a"
 
 
 def test_no_proof_is_refused() -> None:
     with pytest.raises(InvalidVerifyToken):
         authenticate(
             SECRETS, header_token=None, query_session=None, query_verify=None, body_session="a"
+        )
+
+
+HOST_A = "0b7c5f7e-0000-4000-8000-00000000000a"
+HOST_B = "0b7c5f7e-0000-4000-8000-00000000000b"
+
+
+def test_a_pool_hosts_url_proof_binds_the_host() -> None:
+    url = session_webhook_url("https://hook.example/", "user_a", SECRETS[0], host_id=HOST_A)
+    query = parse_qs(urlsplit(url).query)
+    assert query["host"] == [HOST_A]
+    proof = query["verify"][0]
+    ok = authenticate(
+        SECRETS,
+        header_token=None,
+        query_session="user_a",
+        query_verify=proof,
+        body_session=None,
+        query_host=HOST_A,
+    )
+    assert (ok.session_name, ok.host_id) == ("user_a", HOST_A)
+    for host in (HOST_B, None):  # the same proof says nothing for another host, or none
+        with pytest.raises(InvalidVerifyToken):
+            authenticate(
+                SECRETS,
+                header_token=None,
+                query_session="user_a",
+                query_verify=proof,
+                body_session=None,
+                query_host=host,
+            )
+
+
+def test_a_pool_hosts_own_header_token() -> None:
+    token = host_verify_token(SECRETS[0], HOST_A)
+    ok = authenticate(
+        SECRETS,
+        header_token=token,
+        query_session=None,
+        query_verify=None,
+        body_session="user_a",
+        query_host=HOST_A,
+    )
+    assert (ok.session_name, ok.host_id) == ("user_a", HOST_A)
+    with pytest.raises(InvalidVerifyToken):
+        authenticate(
+            SECRETS,
+            header_token=token,
+            query_session=None,
+            query_verify=None,
+            body_session="user_a",
+            query_host=HOST_B,
+        )
+
+
+@pytest.mark.parametrize("host", ["not-a-uuid", "'; drop table x; --", ""])
+def test_a_malformed_host_is_refused(host: str) -> None:
+    with pytest.raises(InvalidVerifyToken):
+        authenticate(
+            SECRETS,
+            header_token=SECRETS[0],
+            query_session=None,
+            query_verify=None,
+            body_session="user_a",
+            query_host=host,
         )

@@ -44,6 +44,8 @@ class SessionRecord:
     status_reason: str | None = None
     last_activity: str | None = None
     updated_at: str | None = None
+    account: str = "default"
+    host_id: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> SessionRecord:
@@ -85,6 +87,7 @@ class SendPlan:
     message: MessageRecord | None = None
     host_token: str | None = None
     retry_after_s: int = 0
+    host: HostPlacement | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,7 @@ class Ack:
 @dataclass(frozen=True)
 class PurgedSession:
     session_id: str
-    server_url: str | None
+    host_id: str | None
     host_token: str | None
 
 
@@ -140,11 +143,74 @@ class PurgeBatch:
 
 
 @dataclass(frozen=True)
+class HostPlacement:
+    """A host of the pool a session lives on; ``secret_key`` is encrypted."""
+
+    id: str
+    url: str
+    secret_key: str
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any] | None) -> HostPlacement | None:
+        if not value:
+            return None
+        return cls(str(value["id"]), value["url"], value["secret_key"])
+
+
+@dataclass(frozen=True)
+class HostRecord:
+    id: str
+    name: str
+    url: str
+    secret_key: str
+    capacity: int
+    state: str
+    sessions: int = 0
+    last_health_at: str | None = None
+    last_health_ok: bool | None = None
+    last_error: str | None = None
+
+    @property
+    def placement(self) -> HostPlacement:
+        return HostPlacement(self.id, self.url, self.secret_key)
+
+
+StartOutcome = Literal["ok", "account_limit", "no_capacity"]
+
+
+@dataclass(frozen=True)
 class StartPlan:
     session: SessionRecord
     action: StartAction
     host_token: str | None
     opened: bool = False  # this call moved the session out of 'disconnected'
+    host: HostPlacement | None = None  # None: the default host (WPP_SERVER_URL)
+
+
+@dataclass(frozen=True)
+class StartRefusal:
+    outcome: StartOutcome
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One host event as logged and applied: ``kind`` says what it changes."""
+
+    session_name: str
+    host_id: str | None
+    event: str
+    dedup_key: str
+    payload: Mapping[str, Any]
+    kind: Literal["session", "inbound", "ack", "none"]
+    args: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    stored: bool
+    changed: bool = False
+    seq: int | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,22 +256,35 @@ class Store:
         return self.transport.round_trips
 
     def begin_start(
-        self, *, user_id: str, session_name: str, method: str, server_url: str | None
-    ) -> StartPlan:
+        self,
+        *,
+        user_id: str,
+        session_name: str,
+        account: str,
+        method: str,
+        max_accounts: int,
+        default_server_url: str | None,
+    ) -> StartPlan | StartRefusal:
+        """Create or lock the session, place it on a host if it needs one, and decide."""
         result = self.transport.rpc(
             "gateway_begin_start",
             {
                 "p_user_id": user_id,
                 "p_session_name": session_name,
+                "p_account": account,
                 "p_method": method,
-                "p_server_url": server_url,
+                "p_max_accounts": max_accounts,
+                "p_default_server_url": default_server_url,
             },
         )
+        if result["outcome"] != "ok":
+            return StartRefusal(result["outcome"])
         return StartPlan(
             session=SessionRecord.from_row(result["session"]),
             action=result["action"],
             host_token=result.get("host_token"),
             opened=bool(result.get("opened")),
+            host=HostPlacement.from_json(result.get("host")),
         )
 
     def apply_host_state(self, update: SessionUpdate) -> UpdateResult | None:
@@ -249,6 +328,7 @@ class Store:
             session=SessionRecord.from_row(result["session"]),
             action="none",
             host_token=result.get("host_token"),
+            host=HostPlacement.from_json(result.get("host")),
         )
 
     def repair_session(
@@ -289,6 +369,7 @@ class Store:
             message=MessageRecord.from_row(message) if message else None,
             host_token=result.get("host_token"),
             retry_after_s=int(result.get("retry_after") or 0),
+            host=HostPlacement.from_json(result.get("host")),
         )
 
     def finish_send(
@@ -356,7 +437,7 @@ class Store:
         return PurgeBatch(
             qr_cleared=int(result["qr_cleared"]),
             deleted=[
-                PurgedSession(d["session_id"], d.get("server_url"), d.get("host_token"))
+                PurgedSession(d["session_id"], d.get("host_id"), d.get("host_token"))
                 for d in result["deleted"]
             ],
         )
@@ -374,3 +455,83 @@ class Store:
     def replace_tokens(self, replacements: list[dict[str, str]]) -> int:
         """Store re-encrypted tokens: ``{session_id, old_token, host_token}``, compare-and-swap."""
         return int(self.transport.rpc("gateway_replace_tokens", {"p_tokens": replacements}))
+
+    # --- events -----------------------------------------------------------------------------
+
+    def ingest_event(self, record: EventRecord) -> IngestResult:
+        """Log a host event once and apply it, in one round trip."""
+        result = self.transport.rpc(
+            "gateway_ingest_event",
+            {
+                "p_session_name": record.session_name,
+                "p_host_id": record.host_id,
+                "p_event": record.event,
+                "p_dedup_key": record.dedup_key,
+                "p_payload": dict(record.payload),
+                "p_kind": record.kind,
+                "p_args": dict(record.args),
+                "p_qr_first_ttl_s": self._qr_ttls[0],
+                "p_qr_next_ttl_s": self._qr_ttls[1],
+            },
+        )
+        return IngestResult(
+            stored=bool(result.get("stored")),
+            changed=bool(result.get("changed")),
+            seq=result.get("seq"),
+            reason=result.get("reason"),
+        )
+
+    def purge_events(self, *, retention_s: int, batch_size: int) -> int:
+        return int(
+            self.transport.rpc(
+                "gateway_purge_events",
+                {"p_retention_s": retention_s, "p_batch_size": batch_size},
+            )
+        )
+
+    # --- the host pool ----------------------------------------------------------------------
+
+    def hosts(self) -> list[HostRecord]:
+        rows = self.transport.rpc("gateway_hosts", {})
+        names = {f.name for f in fields(HostRecord)}
+        return [HostRecord(**{k: v for k, v in r.items() if k in names}) for r in rows]
+
+    def put_host(
+        self,
+        name: str,
+        *,
+        url: str | None = None,
+        secret_key: str | None = None,
+        capacity: int | None = None,
+        state: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a host (``url`` given) or change one (only what is given)."""
+        result: dict[str, Any] = self.transport.rpc(
+            "gateway_put_host",
+            {
+                "p_name": name,
+                "p_url": url,
+                "p_secret_key": secret_key,
+                "p_capacity": capacity,
+                "p_state": state,
+            },
+        )
+        return result
+
+    def remove_host(self, name: str) -> bool:
+        return bool(self.transport.rpc("gateway_remove_host", {"p_name": name}))
+
+    def host_sessions(self, host_id: str, *, idle_before: str | None = None) -> list[PurgedSession]:
+        """The sessions holding a browser on a host (only those idle since, if given)."""
+        rows = self.transport.rpc(
+            "gateway_host_sessions", {"p_host_id": host_id, "p_idle_before": idle_before}
+        )
+        return [PurgedSession(r["session_id"], host_id, r.get("host_token")) for r in rows]
+
+    def mark_host(self, host_id: str, *, ok: bool, error: str | None, mark_down: bool) -> int:
+        """Record a health check; marking a host down disconnects its sessions (returned)."""
+        result = self.transport.rpc(
+            "gateway_mark_host",
+            {"p_host_id": host_id, "p_ok": ok, "p_error": error, "p_mark_down": mark_down},
+        )
+        return int(result["sessions_disconnected"])
