@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/gateway/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help venv dev test lint typecheck purge clean
+.PHONY: help venv dev test lint typecheck purge hosts host-add host-set clean
 
 include deploy.mk
 
@@ -15,6 +15,7 @@ help:
 	@echo "make dev    start the local stack (database, simulator, gateway)"
 	@echo "make test   lint, type-check, check the SAM template and layer, run every test"
 	@echo "make purge  run the purge job once against the local stack"
+	@echo "make hosts, host-add, host-set   manage the WPPConnect host pool"
 
 $(STAMP): requirements-dev.txt layers/gateway/requirements.txt
 	@test -n "$(PYTHON)" || { echo "python$(PYTHON_VERSION) not found: install it (pyenv install $(PYTHON_VERSION)) or set PYTHON=" >&2; exit 1; }
@@ -40,6 +41,21 @@ test: lint typecheck deploy-check
 
 purge: venv
 	$(PY) -m local.purge
+
+# The WPPConnect host pool (see README "A pool of hosts"); the settings come from the
+# environment, the host's secret key from WPP_HOST_SECRET_KEY (or a prompt).
+HOSTS := PYTHONPATH=shared $(PY) -m wa_gateway.hosts_cli
+
+hosts: venv
+	$(HOSTS) list
+
+host-add: venv
+	@test -n "$(NAME)" -a -n "$(URL)" -a -n "$(CAPACITY)" || { echo "usage: make host-add NAME=h1 URL=https://... CAPACITY=30" >&2; exit 2; }
+	$(HOSTS) add "$(NAME)" "$(URL)" --capacity "$(CAPACITY)"
+
+host-set: venv
+	@test -n "$(NAME)" || { echo "usage: make host-set NAME=h1 [STATE=draining] [CAPACITY=40]" >&2; exit 2; }
+	$(HOSTS) set "$(NAME)" $(if $(STATE),--state "$(STATE)") $(if $(CAPACITY),--capacity "$(CAPACITY)")
 
 clean:
 	rm -rf .local .aws-sam .pytest_cache .mypy_cache .ruff_cache .venv-sam
