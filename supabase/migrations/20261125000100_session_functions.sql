@@ -7,11 +7,28 @@
 -- (a late QR after connecting, anything after a disconnect) changes nothing, and so does a
 -- duplicate. Only a new start leaves 'disconnected'.
 
+create function public.gateway_host_of(p_host_id uuid) returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+  select jsonb_build_object('id', h.id, 'url', h.url, 'secret_key', h.secret_key)
+  from public.wpp_hosts h
+  where h.id = p_host_id
+$$;
+
+comment on function public.gateway_host_of is
+  'The pool host a session lives on, for the functions that call it (null: the default host).';
+
+
+
 create function public.gateway_begin_start(
   p_user_id uuid,
   p_session_name text,
+  p_account text,
   p_method text,
-  p_server_url text,
+  p_max_accounts integer,
+  p_default_server_url text,
   p_now timestamptz default now()
 ) returns jsonb
 language plpgsql
@@ -19,6 +36,7 @@ set search_path = ''
 as $$
 declare
   s public.whatsapp_sessions;
+  h public.wpp_hosts;
   v_action text;
   v_token text;
   v_opened boolean := false;
@@ -27,16 +45,24 @@ begin
     raise exception 'unknown pairing method %', p_method using errcode = '22023';
   end if;
 
-  insert into public.whatsapp_sessions (user_id, session_id, pairing_method, server_url)
-  values (p_user_id, p_session_name, p_method, p_server_url)
-  on conflict (session_id) do nothing;
+  select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
+  if not found then
+    -- A new account: one at a time per user, so two concurrent starts can't pass the limit.
+    perform pg_advisory_xact_lock(hashtextextended('gateway_accounts:' || p_user_id::text, 0));
+    if (select count(*) from public.whatsapp_sessions where user_id = p_user_id)
+        >= p_max_accounts then
+      return jsonb_build_object('outcome', 'account_limit');
+    end if;
+    insert into public.whatsapp_sessions (user_id, session_id, account, pairing_method)
+    values (p_user_id, p_session_name, p_account, p_method)
+    on conflict (session_id) do nothing;
+    select * into strict s from public.whatsapp_sessions
+    where session_id = p_session_name
+    for update;
+  end if;
 
-  select * into strict s from public.whatsapp_sessions
-  where session_id = p_session_name
-  for update;
-
-  if s.user_id <> p_user_id then
-    raise exception 'session belongs to another user' using errcode = '42501';
+  if s.user_id <> p_user_id or s.account <> p_account then
+    raise exception 'session belongs to another user or account' using errcode = '42501';
   end if;
 
   if s.status = 'connected' then
@@ -51,6 +77,31 @@ begin
     v_action := 'start';
   end if;
 
+  if v_action = 'start' and s.status = 'disconnected' then
+    -- A new attempt needs a host: its own if that one is active and has room, else the
+    -- active host with the most free capacity. Placements are decided one at a time.
+    if exists (select 1 from public.wpp_hosts) then
+      perform pg_advisory_xact_lock(hashtextextended('gateway_placement', 0));
+      select * into h from public.wpp_hosts c
+      where c.state = 'active'
+        and c.capacity > (select count(*) from public.whatsapp_sessions o
+                          where o.host_id = c.id and o.status <> 'disconnected')
+      order by (c.id = s.host_id) desc nulls last,
+        c.capacity - (select count(*) from public.whatsapp_sessions o
+                      where o.host_id = c.id and o.status <> 'disconnected') desc,
+        c.id
+      limit 1;
+      if not found then
+        return jsonb_build_object('outcome', 'no_capacity');
+      end if;
+      s.host_id := h.id;
+      s.server_url := h.url;
+    else
+      s.host_id := null;
+      s.server_url := p_default_server_url;
+    end if;
+  end if;
+
   if v_action = 'restart' or (v_action = 'start' and s.status = 'disconnected') then
     v_opened := s.status = 'disconnected';
     update public.whatsapp_sessions set
@@ -59,7 +110,8 @@ begin
       qr_code = null, qr_image = null, qr_expires_at = null, qr_updated_at = null, qr_count = 0,
       pairing_code = null,
       status_reason = null,
-      server_url = coalesce(p_server_url, server_url),
+      host_id = s.host_id,
+      server_url = s.server_url,
       last_activity = p_now,
       updated_at = p_now
     where id = s.id
@@ -69,15 +121,17 @@ begin
   select host_token into v_token from public.whatsapp_session_secrets where session_id = s.id;
 
   return jsonb_build_object(
-    'session', to_jsonb(s), 'action', v_action, 'opened', v_opened, 'host_token', v_token
+    'outcome', 'ok', 'session', to_jsonb(s), 'action', v_action, 'opened', v_opened,
+    'host_token', v_token, 'host', public.gateway_host_of(s.host_id)
   );
 end
 $$;
 
 comment on function public.gateway_begin_start is
-  'Creates or locks a user''s session and decides what start-session must ask the host: '
-  'none (connected, or a valid QR/code exists), start, or restart (pairing method changed). '
-  'Opens a new epoch (status starting) when the session was disconnected.';
+  'Creates (within the per-user account limit) or locks a session, places a new attempt on a '
+  'host of the pool when there is one, and decides what start-session must ask the host: '
+  'none (connected, or a valid QR/code exists), start, or restart (pairing method changed).';
+
 
 
 create function public.gateway_apply_host_state(
@@ -194,7 +248,7 @@ comment on function public.gateway_apply_host_state is
   'moving it only forward within its epoch; duplicates and late events change nothing.';
 
 
--- Read as the caller: RLS decides, so a user only ever sees their own session.
+
 create function public.gateway_get_session(p_session_name text)
 returns jsonb
 language sql
@@ -210,16 +264,84 @@ comment on function public.gateway_get_session is
   'The caller''s session of this name, or null. Runs as the caller, under RLS.';
 
 
+
+create function public.gateway_session_for_host(p_user_id uuid, p_session_name text)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'session', to_jsonb(s), 'host_token', k.host_token, 'host', public.gateway_host_of(s.host_id))
+  from public.whatsapp_sessions s
+  left join public.whatsapp_session_secrets k on k.session_id = s.id
+  where s.session_id = p_session_name and s.user_id = p_user_id
+$$;
+
+comment on function public.gateway_session_for_host is
+  'A user''s session with its encrypted host token and its host, for calls to the host.';
+
+
+
+create function public.gateway_repair_session(
+  p_session_name text,
+  p_status text,
+  p_reason text default null,
+  p_now timestamptz default now()
+) returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  s public.whatsapp_sessions;
+begin
+  if p_status not in ('disconnected', 'starting', 'pairing', 'connected') then
+    raise exception 'unknown session status %', p_status using errcode = '22023';
+  end if;
+  select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
+  if not found then
+    return null;
+  end if;
+  if s.status = p_status then
+    return jsonb_build_object('session', to_jsonb(s), 'changed', false);
+  end if;
+  update public.whatsapp_sessions set
+    status = p_status,
+    status_reason = case when p_status = 'disconnected' then p_reason end,
+    disconnected_at = case when p_status = 'disconnected' then p_now else disconnected_at end,
+    connected_at = case when p_status = 'connected' then p_now else connected_at end,
+    qr_code = case when p_status = 'pairing' then qr_code end,
+    qr_image = case when p_status = 'pairing' then qr_image end,
+    qr_expires_at = case when p_status = 'pairing' then qr_expires_at end,
+    pairing_code = case when p_status = 'pairing' then pairing_code end,
+    last_activity = p_now,
+    updated_at = p_now
+  where id = s.id
+  returning * into s;
+  return jsonb_build_object('session', to_jsonb(s), 'changed', true);
+end
+$$;
+
+comment on function public.gateway_repair_session is
+  'What the host says now, applied as the truth (status refresh, disconnect): unlike events, '
+  'this may move a session back, because it is not a late report but a fresh look.';
+
+
 revoke execute on function
-  public.gateway_begin_start(uuid, text, text, text, timestamptz),
-  public.gateway_apply_host_state(text, text, text, text, text, text, text, text, integer, integer,
-    timestamptz)
+  public.gateway_host_of(uuid),
+  public.gateway_begin_start(uuid, text, text, text, integer, text, timestamptz),
+  public.gateway_apply_host_state(text, text, text, text, text, text, text, text, integer, integer, timestamptz),
+  public.gateway_session_for_host(uuid, text),
+  public.gateway_repair_session(text, text, text, timestamptz)
   from public, anon, authenticated;
 grant execute on function
-  public.gateway_begin_start(uuid, text, text, text, timestamptz),
-  public.gateway_apply_host_state(text, text, text, text, text, text, text, text, integer, integer,
-    timestamptz)
+  public.gateway_host_of(uuid),
+  public.gateway_begin_start(uuid, text, text, text, integer, text, timestamptz),
+  public.gateway_apply_host_state(text, text, text, text, text, text, text, text, integer, integer, timestamptz),
+  public.gateway_session_for_host(uuid, text),
+  public.gateway_repair_session(text, text, text, timestamptz)
   to service_role;
 
+-- Read as the caller: RLS decides, so a user only ever sees their own session.
 revoke execute on function public.gateway_get_session(text) from public, anon;
 grant execute on function public.gateway_get_session(text) to authenticated, service_role;

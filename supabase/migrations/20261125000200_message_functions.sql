@@ -1,37 +1,6 @@
--- Messaging: the outbox with idempotent sends, the per-session sending governor, inbound
--- messages stored once, and delivery acks that only move forward.
-
-alter table public.whatsapp_messages
-  add column message_type text not null default 'chat',
-  add column origin text check (origin in ('client', 'owner')),
-  add column idempotency_key text check (char_length(idempotency_key) between 1 and 255),
-  add column request_hash text,
-  add column send_state text check (send_state in ('pending', 'unknown', 'retryable', 'done')),
-  add column lease_until timestamptz,
-  add column attempts integer not null default 0,
-  add column error_code text;
-
-comment on column public.whatsapp_messages.origin is
-  'Who wrote a message that did not come through send-message: owner (the account''s own '
-  'number or device) or client.';
-comment on column public.whatsapp_messages.send_state is
-  'Outbound only: pending (an attempt holds the lease), unknown (the host took the request '
-  'and did not answer), retryable (the host refused before sending), done.';
-
-create unique index whatsapp_messages_idempotency_idx
-  on public.whatsapp_messages (user_id, idempotency_key)
-  where idempotency_key is not null;
-
--- Outbound rows still waiting for the host's message id, matched when a late ack arrives.
-create index whatsapp_messages_unmatched_idx
-  on public.whatsapp_messages (whatsapp_session_id, phone)
-  where wpp_message_id is null and direction = 'outbound';
-
--- The sending governor's token bucket, one per session.
-alter table public.whatsapp_sessions
-  add column send_tokens double precision,
-  add column send_tokens_at timestamptz;
-
+-- Messaging and host events: the outbox with idempotent sends and the sending governor,
+-- inbound messages stored once, delivery acks that only move forward, and the event log's
+-- ingest, which logs every host event once and applies it in the same transaction.
 
 create function public.gateway_message_rank(p_status text) returns integer
 language sql
@@ -41,6 +10,11 @@ as $$
     when 'queued' then 0 when 'sent' then 1 when 'delivered' then 2 when 'read' then 3
     else null end
 $$;
+
+
+
+comment on function public.gateway_message_rank is
+  'The order of outbound delivery states: queued < sent < delivered < read.';
 
 
 create function public.gateway_begin_send(
@@ -96,7 +70,8 @@ begin
       where id = m.id
       returning * into m;
       select host_token into v_token from public.whatsapp_session_secrets where session_id = s.id;
-      return jsonb_build_object('outcome', 'send', 'message', to_jsonb(m), 'host_token', v_token);
+      return jsonb_build_object('outcome', 'send', 'message', to_jsonb(m), 'host_token', v_token,
+        'host', public.gateway_host_of(s.host_id));
     end if;
   end if;
 
@@ -131,7 +106,8 @@ begin
   returning * into m;
 
   select host_token into v_token from public.whatsapp_session_secrets where session_id = s.id;
-  return jsonb_build_object('outcome', 'send', 'message', to_jsonb(m), 'host_token', v_token);
+  return jsonb_build_object('outcome', 'send', 'message', to_jsonb(m), 'host_token', v_token,
+    'host', public.gateway_host_of(s.host_id));
 end
 $$;
 
@@ -139,6 +115,7 @@ comment on function public.gateway_begin_send is
   'Decides a send before the host is called: replays an idempotent retry, refuses a reused key '
   'with another body, a disconnected session or an empty token bucket, else writes the outbox '
   'row (queued, with a lease) and returns it with the session''s encrypted host token.';
+
 
 
 create function public.gateway_finish_send(
@@ -193,6 +170,13 @@ end
 $$;
 
 
+
+comment on function public.gateway_finish_send is
+  'Records what the host did with a send: sent (with its message id), failed for good, '
+  'retryable (refused before sending) or unknown (no answer: the row keeps its lease for a '
+  'late ack); a lost session is marked disconnected in the same transaction.';
+
+
 create function public.gateway_record_inbound(
   p_session_name text,
   p_wpp_message_id text,
@@ -245,6 +229,7 @@ $$;
 comment on function public.gateway_record_inbound is
   'Stores a message the host reports (incoming, or written on the owner''s phone) once per '
   'host message id, as owner or client by who wrote it.';
+
 
 
 create function public.gateway_apply_ack(
@@ -331,26 +316,17 @@ comment on function public.gateway_apply_ack is
   'never back, whatever order acks arrive in; matches an ack to a send that timed out.';
 
 
--- The session and its encrypted host token, for functions that call the host for a user.
-create function public.gateway_session_for_host(p_user_id uuid, p_session_name text)
-returns jsonb
-language sql
-stable
-set search_path = ''
-as $$
-  select jsonb_build_object('session', to_jsonb(s), 'host_token', k.host_token)
-  from public.whatsapp_sessions s
-  left join public.whatsapp_session_secrets k on k.session_id = s.id
-  where s.session_id = p_session_name and s.user_id = p_user_id
-$$;
 
-
--- What the host says now, applied as the truth (status refresh, disconnect): unlike events,
--- this may move a session back, because it is not a late report but a fresh look.
-create function public.gateway_repair_session(
+create function public.gateway_ingest_event(
   p_session_name text,
-  p_status text,
-  p_reason text default null,
+  p_host_id uuid,
+  p_event text,
+  p_dedup_key text,
+  p_payload jsonb,
+  p_kind text,
+  p_args jsonb,
+  p_qr_first_ttl_s integer default 60,
+  p_qr_next_ttl_s integer default 20,
   p_now timestamptz default now()
 ) returns jsonb
 language plpgsql
@@ -358,50 +334,75 @@ set search_path = ''
 as $$
 declare
   s public.whatsapp_sessions;
+  v_seq bigint;
+  v_result jsonb;
+  v_changed boolean := false;
 begin
-  if p_status not in ('disconnected', 'starting', 'pairing', 'connected') then
-    raise exception 'unknown session status %', p_status using errcode = '22023';
+  if p_kind not in ('session', 'inbound', 'ack', 'none') then
+    raise exception 'unknown event kind %', p_kind using errcode = '22023';
   end if;
+
   select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
   if not found then
-    return null;
+    return jsonb_build_object('stored', false, 'reason', 'unknown_session');
   end if;
-  if s.status = p_status then
-    return jsonb_build_object('session', to_jsonb(s), 'changed', false);
+  -- A session moved to another host no longer listens to the old one.
+  if p_host_id is not null and s.host_id is distinct from p_host_id then
+    return jsonb_build_object('stored', false, 'reason', 'other_host');
   end if;
-  update public.whatsapp_sessions set
-    status = p_status,
-    status_reason = case when p_status = 'disconnected' then p_reason end,
-    disconnected_at = case when p_status = 'disconnected' then p_now else disconnected_at end,
-    connected_at = case when p_status = 'connected' then p_now else connected_at end,
-    qr_code = case when p_status = 'pairing' then qr_code end,
-    qr_image = case when p_status = 'pairing' then qr_image end,
-    qr_expires_at = case when p_status = 'pairing' then qr_expires_at end,
-    pairing_code = case when p_status = 'pairing' then pairing_code end,
-    last_activity = p_now,
-    updated_at = p_now
-  where id = s.id
-  returning * into s;
-  return jsonb_build_object('session', to_jsonb(s), 'changed', true);
+  if exists (select 1 from public.whatsapp_events
+             where whatsapp_session_id = s.id and dedup_key = p_dedup_key) then
+    return jsonb_build_object('stored', false, 'reason', 'duplicate');
+  end if;
+
+  insert into public.whatsapp_event_seqs as q (whatsapp_session_id, last_seq)
+  values (s.id, 1)
+  on conflict (whatsapp_session_id) do update set last_seq = q.last_seq + 1
+  returning last_seq into v_seq;
+
+  insert into public.whatsapp_events (
+    user_id, whatsapp_session_id, seq, event, dedup_key, payload, received_at
+  ) values (s.user_id, s.id, v_seq, p_event, p_dedup_key, p_payload, p_now);
+
+  if p_kind = 'session' then
+    v_result := public.gateway_apply_host_state(
+      p_session_name, p_args ->> 'status', p_args ->> 'qr_code', p_args ->> 'qr_image',
+      p_args ->> 'pairing_code', null, p_args ->> 'reason', null,
+      p_qr_first_ttl_s, p_qr_next_ttl_s, p_now);
+    v_changed := coalesce((v_result ->> 'changed')::boolean, false);
+  elsif p_kind = 'inbound' then
+    v_result := public.gateway_record_inbound(
+      p_session_name, p_args ->> 'wpp_message_id', p_args ->> 'phone', p_args ->> 'body',
+      p_args ->> 'contact_name', p_args ->> 'message_type', (p_args ->> 'from_me')::boolean,
+      p_args ->> 'account_phone', p_now);
+    v_changed := coalesce((v_result ->> 'stored')::boolean, false);
+  elsif p_kind = 'ack' then
+    v_result := public.gateway_apply_ack(
+      p_session_name, p_args ->> 'wpp_message_id', p_args ->> 'status', p_args ->> 'phone',
+      p_args ->> 'body', p_now);
+    v_changed := coalesce((v_result ->> 'changed')::boolean, false);
+  end if;
+
+  return jsonb_build_object('stored', true, 'seq', v_seq, 'changed', v_changed);
 end
 $$;
 
+comment on function public.gateway_ingest_event is
+  'Logs a host event once per session (deduplicated by p_dedup_key, numbered by seq) and '
+  'applies it (session state, an inbound message or an ack), all in one transaction.';
+
 
 revoke execute on function
-  public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision,
-    double precision, integer, timestamptz),
+  public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision, double precision, integer, timestamptz),
   public.gateway_finish_send(uuid, text, text, text, boolean, timestamptz),
   public.gateway_record_inbound(text, text, text, text, text, text, boolean, text, timestamptz),
   public.gateway_apply_ack(text, text, text, text, text, timestamptz),
-  public.gateway_session_for_host(uuid, text),
-  public.gateway_repair_session(text, text, text, timestamptz)
+  public.gateway_ingest_event(text, uuid, text, text, jsonb, text, jsonb, integer, integer, timestamptz)
   from public, anon, authenticated;
 grant execute on function
-  public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision,
-    double precision, integer, timestamptz),
+  public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision, double precision, integer, timestamptz),
   public.gateway_finish_send(uuid, text, text, text, boolean, timestamptz),
   public.gateway_record_inbound(text, text, text, text, text, text, boolean, text, timestamptz),
   public.gateway_apply_ack(text, text, text, text, text, timestamptz),
-  public.gateway_session_for_host(uuid, text),
-  public.gateway_repair_session(text, text, text, timestamptz)
+  public.gateway_ingest_event(text, uuid, text, text, jsonb, text, jsonb, integer, integer, timestamptz)
   to service_role;

@@ -1,0 +1,224 @@
+-- The gateway's tables, with Row Level Security.
+--
+-- Who may do what:
+--   * a signed-in user (role authenticated) reads their own sessions, messages, error logs and
+--     events, and writes none directly: every write goes through the functions, which call the
+--     gateway_* SQL functions of the next migrations as service_role;
+--   * anon reads nothing;
+--   * host tokens (whatsapp_session_secrets) and the host pool (wpp_hosts) are for
+--     service_role only, and their secrets are stored encrypted by the functions.
+
+-- Hosts ---------------------------------------------------------------------------------------
+
+create table public.wpp_hosts (
+  id uuid primary key default gen_random_uuid(),
+  name text not null unique check (name ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
+  url text not null unique check (url ~ '^https?://[^\s]+$'),
+  secret_key text not null check (secret_key like 'v1.%'),
+  capacity integer not null check (capacity > 0),
+  state text not null default 'active' check (state in ('active', 'draining', 'down')),
+  last_health_at timestamptz,
+  last_health_ok boolean,
+  last_error text,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+
+comment on table public.wpp_hosts is
+  'WPPConnect hosts sessions are placed on. secret_key is the host''s SECRET_KEY, AES-256-GCM '
+  'encrypted by the functions. Operators manage it; no client role can read it.';
+
+-- Sessions -------------------------------------------------------------------------------------
+
+create table public.whatsapp_sessions (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references auth.users (id) on delete cascade,
+  account text not null default 'default' check (account ~ '^[a-z0-9][a-z0-9-]{0,31}$'),
+  session_id text not null unique check (session_id ~ '^[A-Za-z0-9_-]{1,100}$'),
+  status text not null default 'disconnected'
+    check (status in ('disconnected', 'starting', 'pairing', 'connected')),
+  pairing_method text not null default 'qr' check (pairing_method in ('qr', 'code')),
+  qr_code text,
+  qr_image text,
+  qr_expires_at timestamptz,
+  qr_updated_at timestamptz,
+  qr_count integer not null default 0,
+  pairing_code text,
+  phone_number text,
+  host_id uuid references public.wpp_hosts (id) on delete set null,
+  server_url text,
+  status_reason text,
+  connected_at timestamptz,
+  disconnected_at timestamptz,
+  send_tokens double precision,
+  send_tokens_at timestamptz,
+  last_activity timestamptz not null default now(),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+
+comment on column public.whatsapp_sessions.session_id is 'The session name on the host.';
+comment on column public.whatsapp_sessions.account is
+  'The user''s label for this WhatsApp account; "default" is user_<uuid> on the host.';
+comment on column public.whatsapp_sessions.qr_code is
+  'The host''s raw QR string (urlcode), while pairing by QR.';
+comment on column public.whatsapp_sessions.qr_image is
+  'The QR as a PNG data URL, while pairing by QR.';
+comment on column public.whatsapp_sessions.send_tokens is
+  'The sending governor''s token bucket (with send_tokens_at).';
+
+create index whatsapp_sessions_user_id_idx on public.whatsapp_sessions (user_id);
+create unique index whatsapp_sessions_user_account_idx
+  on public.whatsapp_sessions (user_id, account);
+-- The purge finds stale sessions by this expression; disconnected_at is set by every path
+-- into 'disconnected', updated_at covers a row that never got one.
+create index whatsapp_sessions_stale_idx
+  on public.whatsapp_sessions ((coalesce(disconnected_at, updated_at)))
+  where status = 'disconnected';
+create index whatsapp_sessions_qr_idx on public.whatsapp_sessions (qr_updated_at)
+  where qr_code is not null;
+-- Sessions holding a browser on a host: what placement counts against capacity.
+create index whatsapp_sessions_host_idx
+  on public.whatsapp_sessions (host_id) where status <> 'disconnected';
+
+-- Host secrets: one row per session, no client access at all ----------------------------------
+
+create table public.whatsapp_session_secrets (
+  session_id uuid primary key references public.whatsapp_sessions (id) on delete cascade,
+  host_token text not null check (host_token like 'v1.%'),
+  updated_at timestamptz not null default now()
+);
+
+comment on table public.whatsapp_session_secrets is
+  'Host bearer tokens, AES-256-GCM encrypted by the functions (v1.<key id>.<ciphertext>).';
+
+-- Messages -------------------------------------------------------------------------------------
+
+-- A user's message history outlives the session row it came through: purging a stale session
+-- keeps its messages (still the user's, by user_id) and forgets which session carried them.
+create table public.whatsapp_messages (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references auth.users (id) on delete cascade,
+  whatsapp_session_id uuid references public.whatsapp_sessions (id) on delete set null,
+  direction text not null check (direction in ('inbound', 'outbound')),
+  phone text not null check (phone ~ '^[0-9]{5,20}$'),
+  contact_name text,
+  body text not null default '',
+  message_type text not null default 'chat',
+  status text not null
+    check (status in ('queued', 'sent', 'delivered', 'read', 'failed', 'received')),
+  origin text check (origin in ('client', 'owner')),
+  wpp_message_id text unique,
+  idempotency_key text check (char_length(idempotency_key) between 1 and 255),
+  request_hash text,
+  send_state text check (send_state in ('pending', 'unknown', 'retryable', 'done')),
+  lease_until timestamptz,
+  attempts integer not null default 0,
+  error_code text,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+
+comment on column public.whatsapp_messages.origin is
+  'Who wrote a message that did not come through send-message: owner (the account''s own '
+  'number or device) or client.';
+comment on column public.whatsapp_messages.send_state is
+  'Outbound only: pending (an attempt holds the lease), unknown (the host took the request '
+  'and did not answer), retryable (the host refused before sending), done.';
+
+create index whatsapp_messages_user_id_idx on public.whatsapp_messages (user_id);
+create index whatsapp_messages_session_idx
+  on public.whatsapp_messages (whatsapp_session_id, created_at);
+create unique index whatsapp_messages_idempotency_idx
+  on public.whatsapp_messages (user_id, idempotency_key)
+  where idempotency_key is not null;
+-- Outbound rows still waiting for the host's message id, matched when a late ack arrives.
+create index whatsapp_messages_unmatched_idx
+  on public.whatsapp_messages (whatsapp_session_id, phone)
+  where wpp_message_id is null and direction = 'outbound';
+
+-- Error logs -----------------------------------------------------------------------------------
+
+create table public.whatsapp_error_logs (
+  id bigint generated always as identity primary key,
+  user_id uuid references auth.users (id) on delete cascade,
+  whatsapp_session_id uuid references public.whatsapp_sessions (id) on delete set null,
+  function_name text not null,
+  code text not null,
+  message text not null,
+  context jsonb not null default '{}',
+  created_at timestamptz not null default now()
+);
+
+create index whatsapp_error_logs_user_id_idx on public.whatsapp_error_logs (user_id);
+create index whatsapp_error_logs_created_at_idx on public.whatsapp_error_logs (created_at);
+
+-- The event log --------------------------------------------------------------------------------
+
+create table public.whatsapp_events (
+  id bigint generated always as identity primary key,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  whatsapp_session_id uuid not null references public.whatsapp_sessions (id) on delete cascade,
+  seq bigint not null,
+  event text not null,
+  dedup_key text not null,
+  payload jsonb not null,
+  received_at timestamptz not null default now(),
+  unique (whatsapp_session_id, seq),
+  unique (whatsapp_session_id, dedup_key)
+);
+
+comment on table public.whatsapp_events is
+  'Every event a host sent, once, numbered per session (seq) in the order it was applied.';
+
+create index whatsapp_events_user_id_idx on public.whatsapp_events (user_id);
+create index whatsapp_events_received_at_idx on public.whatsapp_events (received_at);
+
+-- The last sequence number per session, apart from the session row so that numbering events
+-- does not publish a session change to every Realtime subscriber.
+create table public.whatsapp_event_seqs (
+  whatsapp_session_id uuid primary key
+    references public.whatsapp_sessions (id) on delete cascade,
+  last_seq bigint not null
+);
+
+-- Privileges: grants first, then policies ------------------------------------------------------
+
+revoke all on table public.wpp_hosts, public.whatsapp_sessions, public.whatsapp_session_secrets,
+  public.whatsapp_messages, public.whatsapp_error_logs, public.whatsapp_events,
+  public.whatsapp_event_seqs
+  from anon, authenticated;
+grant select on table public.whatsapp_sessions, public.whatsapp_messages,
+  public.whatsapp_error_logs, public.whatsapp_events
+  to authenticated;
+grant all on table public.wpp_hosts, public.whatsapp_sessions, public.whatsapp_session_secrets,
+  public.whatsapp_messages, public.whatsapp_error_logs, public.whatsapp_events,
+  public.whatsapp_event_seqs
+  to service_role;
+
+alter table public.wpp_hosts enable row level security;
+alter table public.whatsapp_sessions enable row level security;
+alter table public.whatsapp_session_secrets enable row level security;
+alter table public.whatsapp_messages enable row level security;
+alter table public.whatsapp_error_logs enable row level security;
+alter table public.whatsapp_events enable row level security;
+alter table public.whatsapp_event_seqs enable row level security;
+
+-- One policy per command. Users only read: with no insert, update or delete policy (and no
+-- grant), those commands are refused for every client role. The service-only tables have no
+-- policy at all.
+create policy "users read their own sessions" on public.whatsapp_sessions
+  for select to authenticated using ((select auth.uid()) = user_id);
+
+create policy "users read their own messages" on public.whatsapp_messages
+  for select to authenticated using ((select auth.uid()) = user_id);
+
+create policy "users read their own error logs" on public.whatsapp_error_logs
+  for select to authenticated using ((select auth.uid()) = user_id);
+
+create policy "users read their own events" on public.whatsapp_events
+  for select to authenticated using ((select auth.uid()) = user_id);
+
+-- Realtime: browsers subscribe to their own session and message rows (RLS applies per
+-- subscriber).
+alter publication supabase_realtime add table public.whatsapp_sessions, public.whatsapp_messages;

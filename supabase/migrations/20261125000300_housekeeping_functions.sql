@@ -1,0 +1,309 @@
+-- Housekeeping, run by the purge job and by operators: old QR codes and stale sessions in
+-- bounded batches, the event log's retention, key rotation for stored host tokens, and the
+-- host pool.
+
+create function public.gateway_purge_batch(
+  p_qr_ttl_s integer,
+  p_stale_after_s integer,
+  p_batch_size integer,
+  p_now timestamptz default now()
+) returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_qr_cleared integer;
+  v_deleted jsonb;
+begin
+  with old_qr as (
+    select id from public.whatsapp_sessions
+    where qr_code is not null and qr_updated_at < p_now - make_interval(secs => p_qr_ttl_s)
+    order by qr_updated_at
+    limit p_batch_size
+    for update skip locked
+  )
+  update public.whatsapp_sessions s set
+    qr_code = null, qr_image = null, qr_expires_at = null, updated_at = p_now
+  from old_qr
+  where s.id = old_qr.id;
+  get diagnostics v_qr_cleared = row_count;
+
+  with stale as (
+    select s.id, s.session_id, s.host_id, k.host_token
+    from public.whatsapp_sessions s
+    left join public.whatsapp_session_secrets k on k.session_id = s.id
+    where s.status = 'disconnected'
+      and coalesce(s.disconnected_at, s.updated_at) < p_now - make_interval(secs => p_stale_after_s)
+    order by coalesce(s.disconnected_at, s.updated_at)
+    limit p_batch_size
+    for update of s skip locked
+  ), gone as (
+    delete from public.whatsapp_sessions s
+    using stale
+    where s.id = stale.id
+    returning stale.session_id, stale.host_id, stale.host_token
+  )
+  select coalesce(jsonb_agg(jsonb_build_object(
+    'session_id', session_id, 'host_id', host_id, 'host_token', host_token)), '[]')
+  into v_deleted
+  from gone;
+
+  return jsonb_build_object('qr_cleared', v_qr_cleared, 'deleted', v_deleted);
+end
+$$;
+
+comment on function public.gateway_purge_batch is
+  'One bounded batch of the purge: clears up to p_batch_size QR codes older than p_qr_ttl_s and '
+  'deletes up to p_batch_size sessions disconnected for longer than p_stale_after_s, returning '
+  'the deleted sessions (with their encrypted host tokens) so their host sessions can be closed.';
+
+
+
+create function public.gateway_purge_events(
+  p_retention_s integer,
+  p_batch_size integer,
+  p_now timestamptz default now()
+) returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_deleted integer;
+begin
+  delete from public.whatsapp_events e
+  using (
+    select id from public.whatsapp_events
+    where received_at < p_now - make_interval(secs => p_retention_s)
+    order by received_at
+    limit p_batch_size
+    for update skip locked
+  ) old
+  where e.id = old.id;
+  get diagnostics v_deleted = row_count;
+  return v_deleted;
+end
+$$;
+
+comment on function public.gateway_purge_events is
+  'One bounded batch of the event log''s retention: events older than p_retention_s go.';
+
+
+
+create function public.gateway_tokens_to_reencrypt(
+  p_active_key_id text,
+  p_after uuid,
+  p_limit integer
+) returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(jsonb_build_object(
+    'session_id', t.session_id, 'name', t.name, 'host_token', t.host_token)
+    order by t.session_id), '[]')
+  from (
+    select k.session_id, s.session_id as name, k.host_token
+    from public.whatsapp_session_secrets k
+    join public.whatsapp_sessions s on s.id = k.session_id
+    where left(k.host_token, length('v1.' || p_active_key_id || '.'))
+        <> 'v1.' || p_active_key_id || '.'
+      and (p_after is null or k.session_id > p_after)
+    order by k.session_id
+    limit p_limit
+  ) t
+$$;
+
+comment on function public.gateway_tokens_to_reencrypt is
+  'Key rotation: stored host tokens not yet under the active key, a page at a time (keyset by '
+  'session id).';
+
+
+
+create function public.gateway_replace_tokens(p_tokens jsonb) returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_count integer;
+begin
+  update public.whatsapp_session_secrets k set
+    host_token = t.host_token, updated_at = now()
+  from jsonb_to_recordset(p_tokens) as t(session_id uuid, old_token text, host_token text)
+  where k.session_id = t.session_id and k.host_token = t.old_token;
+  get diagnostics v_count = row_count;
+  return v_count;
+end
+$$;
+
+comment on function public.gateway_replace_tokens is
+  'Stores re-encrypted host tokens, each only if it is still the one that was read.';
+
+
+
+create function public.gateway_hosts() returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(jsonb_build_object(
+    'id', h.id, 'name', h.name, 'url', h.url, 'secret_key', h.secret_key,
+    'capacity', h.capacity, 'state', h.state,
+    'sessions', (select count(*) from public.whatsapp_sessions o
+                 where o.host_id = h.id and o.status <> 'disconnected'),
+    'last_health_at', h.last_health_at, 'last_health_ok', h.last_health_ok,
+    'last_error', h.last_error) order by h.name), '[]')
+  from public.wpp_hosts h
+$$;
+
+comment on function public.gateway_hosts is
+  'The host pool with each host''s load, for operators and the purge.';
+
+
+
+create function public.gateway_put_host(
+  p_name text,
+  p_url text,
+  p_secret_key text,
+  p_capacity integer,
+  p_state text
+) returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  h public.wpp_hosts;
+begin
+  if p_url is null then
+    -- Changing an existing host: only what is given.
+    update public.wpp_hosts set
+      secret_key = coalesce(p_secret_key, secret_key),
+      capacity = coalesce(p_capacity, capacity),
+      state = coalesce(p_state, state),
+      updated_at = now()
+    where name = p_name
+    returning * into h;
+    if not found then
+      raise exception 'no host named %', p_name using errcode = 'P0001';
+    end if;
+  else
+    insert into public.wpp_hosts (name, url, secret_key, capacity, state)
+    values (p_name, p_url, p_secret_key, p_capacity, coalesce(p_state, 'active'))
+    on conflict (name) do update set
+      url = excluded.url,
+      secret_key = excluded.secret_key,
+      capacity = excluded.capacity,
+      state = excluded.state,
+      updated_at = now()
+    returning * into h;
+  end if;
+  return jsonb_build_object('id', h.id, 'name', h.name, 'url', h.url,
+    'capacity', h.capacity, 'state', h.state);
+end
+$$;
+
+comment on function public.gateway_put_host is
+  'Adds a host (url given) or changes one (only what is given).';
+
+
+
+create function public.gateway_remove_host(p_name text) returns boolean
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_id uuid;
+begin
+  select id into v_id from public.wpp_hosts where name = p_name;
+  if v_id is null then
+    return false;
+  end if;
+  if exists (select 1 from public.whatsapp_sessions
+             where host_id = v_id and status <> 'disconnected') then
+    raise exception 'host % still holds sessions: drain it first', p_name using errcode = 'P0001';
+  end if;
+  delete from public.wpp_hosts where id = v_id;
+  return true;
+end
+$$;
+
+comment on function public.gateway_remove_host is
+  'Removes a host that holds no session.';
+
+
+
+create function public.gateway_host_sessions(p_host_id uuid, p_idle_before timestamptz)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(jsonb_build_object(
+    'session_id', s.session_id, 'host_token', k.host_token) order by s.session_id), '[]')
+  from public.whatsapp_sessions s
+  left join public.whatsapp_session_secrets k on k.session_id = s.id
+  where s.host_id = p_host_id and s.status <> 'disconnected'
+    and (p_idle_before is null or s.last_activity < p_idle_before)
+$$;
+
+comment on function public.gateway_host_sessions is
+  'The sessions holding a browser on a host (idle since p_idle_before, if given).';
+
+
+
+create function public.gateway_mark_host(
+  p_host_id uuid,
+  p_ok boolean,
+  p_error text,
+  p_mark_down boolean,
+  p_now timestamptz default now()
+) returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_disconnected integer := 0;
+begin
+  update public.wpp_hosts set
+    last_health_at = p_now, last_health_ok = p_ok, last_error = p_error,
+    state = case when p_mark_down then 'down' else state end,
+    updated_at = p_now
+  where id = p_host_id;
+  if p_mark_down then
+    update public.whatsapp_sessions set
+      status = 'disconnected', status_reason = 'host_down', disconnected_at = p_now,
+      qr_code = null, qr_image = null, qr_expires_at = null, pairing_code = null,
+      updated_at = p_now
+    where host_id = p_host_id and status <> 'disconnected';
+    get diagnostics v_disconnected = row_count;
+  end if;
+  return jsonb_build_object('sessions_disconnected', v_disconnected);
+end
+$$;
+
+comment on function public.gateway_mark_host is
+  'Records a health check; marking a host down disconnects its sessions, so their next start '
+  'places them anew.';
+
+
+revoke execute on function
+  public.gateway_purge_batch(integer, integer, integer, timestamptz),
+  public.gateway_purge_events(integer, integer, timestamptz),
+  public.gateway_tokens_to_reencrypt(text, uuid, integer),
+  public.gateway_replace_tokens(jsonb),
+  public.gateway_hosts(),
+  public.gateway_put_host(text, text, text, integer, text),
+  public.gateway_remove_host(text),
+  public.gateway_host_sessions(uuid, timestamptz),
+  public.gateway_mark_host(uuid, boolean, text, boolean, timestamptz)
+  from public, anon, authenticated;
+grant execute on function
+  public.gateway_purge_batch(integer, integer, integer, timestamptz),
+  public.gateway_purge_events(integer, integer, timestamptz),
+  public.gateway_tokens_to_reencrypt(text, uuid, integer),
+  public.gateway_replace_tokens(jsonb),
+  public.gateway_hosts(),
+  public.gateway_put_host(text, text, text, integer, text),
+  public.gateway_remove_host(text),
+  public.gateway_host_sessions(uuid, timestamptz),
+  public.gateway_mark_host(uuid, boolean, text, boolean, timestamptz)
+  to service_role;
