@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/gateway/requ
 .PHONY: help venv dev test lint typecheck purge hosts host-add host-set clean
 
 include deploy.mk
+include browser.mk
 
 help:
 	@echo "make dev    start the local stack (database, simulator, gateway)"
@@ -36,7 +37,7 @@ typecheck: venv
 	$(VENV)/bin/mypy
 
 # The whole suite: lint, types, the SAM template and layer, then every test.
-test: lint typecheck deploy-check
+test: lint typecheck deploy-check browser
 	$(VENV)/bin/pytest
 
 purge: venv

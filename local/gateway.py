@@ -3,7 +3,8 @@
 ``http://127.0.0.1:3000/<function>/...`` becomes the function-URL event AWS would send (path
 ``/...``), the function's handler runs in this process (imported once, so warm like a reused
 Lambda container), and its result goes back as HTTP with the URL's CORS applied. Also serves
-the dev sign-in (``/auth/v1/token``) and the demo page.
+the dev sign-in (``/auth/v1/token``), the dev reads the demo page makes
+(``GET /rest/v1/whatsapp_messages``, see local.dev_rest) and the demo page (``web/``, at ``/``).
 
 Run: ``python -m local.gateway --port 3000`` with the stack's environment (see local.stack).
 """
@@ -11,6 +12,7 @@ Run: ``python -m local.gateway --port 3000`` with the stack's environment (see l
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import os
@@ -23,12 +25,21 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from local import dev_auth
+from local import dev_auth, dev_rest
 from local.function_url import CorsConfig, HttpResponse, LambdaContext, build_event, to_http
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
-PAGE_DIR = ROOT / "local" / "page"
+PAGE_DIR = ROOT / "web"
+PAGE_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".md": "text/markdown; charset=utf-8",
+}
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 
 # URL prefix -> folder under functions/. Browser-facing functions get CORS; the webhook not.
@@ -96,6 +107,17 @@ class Gateway:
         )
         return _json(status, answer)
 
+    def rest_read(self, path: str, query: str, authorization: str | None) -> HttpResponse:
+        """The dev stand-in for the PostgREST reads the demo page makes (local only)."""
+        if not self.dsn:
+            return _json(503, {"code": "PGRST000", "message": "dev reads need the database"})
+        from wa_gateway import runtime  # the functions' own verifier, built from this env
+
+        status, answer = dev_rest.read(
+            self.dsn, runtime.token_verifier(), path, query, authorization
+        )
+        return _json(status, answer)
+
 
 def _json(status: int, body: Any) -> HttpResponse:
     return HttpResponse(
@@ -104,6 +126,11 @@ def _json(status: int, body: Any) -> HttpResponse:
 
 
 def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
+    # The dev reads stand in for PostgREST, whose clients also send ``apikey``.
+    dev_cors = dataclasses.replace(
+        gateway.cors, allow_headers=(*gateway.cors.allow_headers, "apikey", "x-client-info")
+    )
+
     class RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "wa-gateway-local"
@@ -170,24 +197,27 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 self._send(response)
             elif url.path == "/auth/v1/token" and self.command == "OPTIONS":
                 self._send(gateway.cors.preflight(origin))
-            elif self.command == "GET" and url.path in ("/", "/index.html"):
-                self._send_page("index.html")
-            elif self.command == "GET" and url.path.startswith("/page/"):
-                self._send_page(url.path.removeprefix("/page/"))
+            elif url.path.startswith("/rest/v1/") and self.command == "GET":
+                response = gateway.rest_read(url.path, url.query, self.headers.get("authorization"))
+                dev_cors.apply(response, origin)
+                self._send(response)
+            elif url.path.startswith("/rest/v1/") and self.command == "OPTIONS":
+                self._send(dev_cors.preflight(origin))
+            elif self.command == "GET":
+                self._send_page(url.path.removeprefix("/") or "index.html")
             else:
                 self._send(_json(404, {"message": "Not Found"}))
 
         def _send_page(self, name: str) -> None:
-            path = (PAGE_DIR / name).resolve()
-            if not path.is_file() or PAGE_DIR.resolve() not in path.parents:
+            """A file of the demo page (``web/``), served as any static host would."""
+            root = PAGE_DIR.resolve()
+            path = (root / name).resolve()
+            if not path.is_file() or root not in path.parents:
                 self._send(_json(404, {"message": "Not Found"}))
                 return
-            kind = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}.get(
-                path.suffix, "application/octet-stream"
-            )
-            self._send(
-                HttpResponse(200, [("content-type", f"{kind}; charset=utf-8")], path.read_bytes())
-            )
+            kind = PAGE_TYPES.get(path.suffix, "application/octet-stream")
+            headers = [("content-type", kind), ("cache-control", "no-cache")]
+            self._send(HttpResponse(200, headers, path.read_bytes()))
 
         def _send(self, response: HttpResponse) -> None:
             self.send_response(response.status)

@@ -39,7 +39,7 @@ class LocalSecrets:
             jwt_secret=secrets.token_urlsafe(48),
             verify_token=secrets.token_urlsafe(32),
             encryption_key="local1:" + secrets.token_hex(32),
-            wpp_secret_key=secrets.token_urlsafe(24),
+            wpp_secret_key=secrets.token_hex(24),  # also a command-line value: no leading "-"
         )
 
     @classmethod
@@ -114,7 +114,7 @@ def main() -> None:
                     "--host", "127.0.0.1",
                     "--port", str(wpp_port),
                     "--data-dir", str(LOCAL_DIR / "simulator"),
-                    "--secret-key", local_secrets.wpp_secret_key,
+                    f"--secret-key={local_secrets.wpp_secret_key}",
                 ],
                 env={},
                 ready_url=f"{wpp_url}/healthz",

@@ -132,7 +132,7 @@ def simulator(local_secrets: LocalSecrets, output_dir: Path) -> Iterator[Simulat
             "--host", "127.0.0.1",
             "--port", str(port),
             "--data-dir", str(data_dir),
-            "--secret-key", local_secrets.wpp_secret_key,
+            f"--secret-key={local_secrets.wpp_secret_key}",
         ],
         env={},
         ready_url=f"http://127.0.0.1:{port}/healthz",

@@ -1,0 +1,110 @@
+"""The local stack's stand-in for the few PostgREST reads the demo page makes.
+
+In production the page reads its own rows straight from Supabase
+(``GET <SUPABASE_URL>/rest/v1/whatsapp_messages?select=...&order=...&limit=...``, with the
+user's token, so RLS decides). The local stack has no PostgREST, so the gateway answers that
+one shape itself, the same way: the token is checked with the functions' own verifier, and
+the query runs as the user (``role`` and ``request.jwt.claims`` set for the transaction, as
+PostgREST sets them), so RLS decides here too. Exists only in the local stack.
+
+Supported: ``GET /rest/v1/whatsapp_messages`` with ``select`` (plain column names),
+``order`` (``<column>.asc`` or ``<column>.desc``) and ``limit``. Anything else is refused
+with PostgREST's error shape rather than half-answered.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+import psycopg
+from psycopg import sql
+
+from wa_gateway.errors import ApiError
+from wa_gateway.tokens import TokenVerifier, bearer_token
+
+# Tables the page reads, and the columns a client may name (all of them readable under RLS).
+TABLES: dict[str, tuple[str, ...]] = {
+    "whatsapp_messages": (
+        "id",
+        "whatsapp_session_id",
+        "direction",
+        "phone",
+        "contact_name",
+        "body",
+        "status",
+        "wpp_message_id",
+        "message_type",
+        "origin",
+        "error_code",
+        "created_at",
+        "updated_at",
+    ),
+}
+MAX_ROWS = 1000
+
+
+def read(
+    dsn: str, verifier: TokenVerifier, path: str, query: str, authorization: str | None
+) -> tuple[int, Any]:
+    """(status, JSON body) for ``GET /rest/v1/<table>?<query>``, answered like PostgREST."""
+    table = path.removeprefix("/rest/v1/")
+    if table not in TABLES:
+        return 404, _error("42P01", f'relation "public.{table}" does not exist')
+    try:
+        caller = verifier.verify(bearer_token(authorization))
+    except ApiError as exc:
+        code = "PGRST303" if exc.code == "token_expired" else "PGRST301"
+        return 401, _error(code, exc.message)
+
+    columns = list(TABLES[table])
+    order: tuple[str, str] | None = None
+    limit: int | None = None
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key == "select":
+            columns = [c.strip() for c in value.split(",") if c.strip()]
+            if value.strip() == "*":
+                columns = list(TABLES[table])
+        elif key == "order":
+            column, _, direction = value.partition(".")
+            if direction not in ("asc", "desc"):
+                return 400, _error("PGRST100", f"'{value}': use <column>.asc or <column>.desc")
+            order = (column, direction)
+        elif key == "limit":
+            if not value.isdigit():
+                return 400, _error("PGRST100", "'limit' must be a whole number")
+            limit = min(int(value), MAX_ROWS)
+        else:
+            return 400, _error("PGRST100", f"'{key}' is not supported by the local dev reads")
+    named = [*columns, *([order[0]] if order else [])]
+    for column in named:
+        if column not in TABLES[table]:
+            return 400, _error("42703", f"column {table}.{column} does not exist")
+
+    statement = sql.SQL("select {columns} from {table}").format(
+        columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        table=sql.Identifier("public", table),
+    )
+    if order:
+        statement += sql.SQL(" order by {} {}").format(
+            sql.Identifier(order[0]), sql.SQL("desc" if order[1] == "desc" else "asc")
+        )
+    statement += sql.SQL(" limit {}").format(sql.Literal(limit if limit is not None else MAX_ROWS))
+    wrapped = sql.SQL("select coalesce(json_agg(t), '[]'::json) from ({}) t").format(statement)
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=5) as conn, conn.transaction():
+            conn.execute(
+                "select set_config('role', 'authenticated', true),"
+                " set_config('request.jwt.claims', %s, true)",
+                (json.dumps(caller.claims),),
+            )
+            row = conn.execute(wrapped).fetchone()
+    except psycopg.Error:
+        return 503, _error("PGRST000", "The local database is unavailable.")
+    return 200, row[0] if row else []
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"code": code, "details": None, "hint": None, "message": message}

@@ -1,0 +1,471 @@
+"""The demo page (``web/``) in a real headless Chromium, against the real local stack.
+
+Signs in, links WhatsApp by QR (the simulator's phone scans it), sends a message (after an
+API error shown in words, retried with the same Idempotency-Key), watches it get delivered,
+receives one, looks at the page at phone width, and disconnects. Every step leaves a
+screenshot in ``.local/test-output/browser/``; a failing step leaves ``FAILED-<step>.png``
+and names the step. Any console error or uncaught page error fails the test, as does any
+request leaving 127.0.0.1.
+
+A second test runs the page as it runs in production (a Supabase URL and key configured),
+with Realtime's websocket answered by the test itself, to check the page's Realtime client.
+
+Chromium is Debian's (``make browser`` installs it); Playwright only drives it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import (
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Request,
+    WebSocketRoute,
+    expect,
+    sync_playwright,
+)
+
+from tests.conftest import Gateway, Simulator
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 390, "height": 844}
+WAIT_MS = 10_000
+expect.set_options(timeout=WAIT_MS)
+
+
+def chromium_path() -> str:
+    """Debian's ``chromium`` on PATH, or ``CHROMIUM`` if set (another build of Chromium)."""
+    found = os.environ.get("CHROMIUM") or shutil.which("chromium")
+    if not found:
+        pytest.fail("Chromium is not installed: run `make browser` (Debian's chromium package)")
+    return found
+
+
+@pytest.fixture()
+def browser_context(tmp_path: Path) -> Iterator[BrowserContext]:
+    """Debian's Chromium with a fresh profile, headless; no browser download involved."""
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=chromium_path(),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=DESKTOP,
+            locale="en-US",
+            timezone_id="UTC",
+        )
+        context.set_default_timeout(WAIT_MS)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+class Steps:
+    """Named steps: a screenshot after each, ``FAILED-<step>.png`` and the step's name on
+    failure, and no console error or page error allowed except those a step expects."""
+
+    def __init__(self, page: Page, folder: Path):
+        self.page = page
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.png"):
+            old.unlink()
+        self.count = 0
+        self.problems: list[str] = []
+        self.remote: list[str] = []
+        self.allowed: tuple[str, ...] = ()
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.on("request", self._request)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type != "error":
+            return
+        if any(pattern in message.text for pattern in self.allowed):
+            return
+        self.problems.append(f"console error: {message.text}")
+
+    def _request(self, request: Request) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme in ("data", "blob", "about"):
+            return
+        if parts.hostname not in ("127.0.0.1", "localhost"):
+            self.remote.append(request.url)
+
+    def run(self, name: str, action: Callable[[], None], *, allow: tuple[str, ...] = ()) -> None:
+        """Run ``action()`` as step ``name``; ``allow``: console errors it expects."""
+        self.count += 1
+        label = f"{self.count:02d}-{name}"
+        self.allowed = allow
+        try:
+            action()
+            assert not self.problems, "; ".join(self.problems)
+            assert not self.remote, f"requests left the machine: {self.remote}"
+        except Exception as exc:
+            self.page.screenshot(path=self.folder / f"FAILED-{label}.png", full_page=True)
+            seen = f" (browser: {'; '.join(self.problems)})" if self.problems else ""
+            raise AssertionError(f"browser step '{name}' failed: {exc}{seen}") from exc
+        finally:
+            self.allowed = ()
+        self.page.screenshot(path=self.folder / f"{label}.png", full_page=True)
+
+
+def idempotency_keys(page: Page) -> list[str | None]:
+    """The Idempotency-Key of every send-message request the page makes, in order."""
+    keys: list[str | None] = []
+
+    def record(request: Request) -> None:
+        if request.method == "POST" and "/send-message/" in request.url:
+            keys.append(request.headers.get("idempotency-key"))
+
+    page.on("request", record)
+    return keys
+
+
+def sign_in(page: Page, email: str) -> None:
+    page.fill("#email", email)
+    page.fill("#password", "password")
+    page.click("#signin-button")
+    expect(page.locator("#app-view")).to_be_visible()
+    expect(page.locator("#account-email")).to_have_text(email)
+
+
+def expect_qr(page: Page) -> None:
+    image = page.locator("#qr-image")
+    expect(image).to_be_visible()
+    expect(image).to_have_attribute("src", re.compile(r"^data:image/png;base64,[A-Za-z0-9+/=]+$"))
+    page.wait_for_function(
+        "() => { const i = document.getElementById('qr-image');"
+        " return i.complete && i.naturalWidth > 0 }"
+    )
+    assert image.evaluate("i => i.naturalWidth") > 0
+    expect(page.locator("#qr-countdown")).to_have_text(re.compile(r"Expires in \d+:\d\d"))
+
+
+def test_demo_page_links_sends_and_disconnects(
+    browser_context: BrowserContext,
+    gateway: Gateway,
+    simulator: Simulator,
+    output_dir: Path,
+) -> None:
+    user = gateway.new_user("browser")
+    name = f"user_{user.id}"
+    page = browser_context.new_page()
+    steps = Steps(page, output_dir / "browser")
+    keys = idempotency_keys(page)
+    started = time.monotonic()
+
+    def open_page() -> None:
+        page.goto(f"{gateway.url}/")
+        expect(page.locator("#signin-view")).to_be_visible()
+        expect(page.locator("#local-hint")).to_be_visible()
+
+    steps.run("sign-in-page", open_page)
+
+    def wrong_password() -> None:
+        page.fill("#email", user.email)
+        page.fill("#password", "not-the-password")
+        page.click("#signin-button")
+        expect(page.locator("#signin-error")).to_have_text(
+            "That email and password don't match an account."
+        )
+        expect(page.locator("#signin-view")).to_be_visible()
+
+    steps.run("sign-in-refused", wrong_password, allow=("status of 400",))
+
+    def signed_in() -> None:
+        sign_in(page, user.email)
+        expect(page.locator("#session-status")).to_have_attribute("data-status", "none")
+        expect(page.locator("#session-disconnected")).to_be_visible()
+        expect(page.locator("#messages-empty")).to_be_visible()
+        expect(page.locator("#send-phone")).to_be_disabled()
+        live = page.locator("#live-mode")
+        expect(live).to_have_attribute("data-mode", "polling")
+        expect(live).to_contain_text("polling the status function")
+
+    steps.run("signed-in", signed_in)
+
+    def pairing_code() -> None:
+        page.click("#tab-code")
+        page.fill("#pair-phone", "+55 11 98888-7777")
+        page.click("#connect-code")
+        expect(page.locator("#session-status")).to_have_attribute("data-status", "pairing")
+        expect(page.locator("#pairing-code")).to_have_text(re.compile(r"^[A-Z0-9]{4}-[A-Z0-9]{4}$"))
+        expect(page.locator("#session-qr")).to_be_hidden()
+
+    steps.run("pairing-code", pairing_code)
+
+    def cancelled() -> None:
+        expect(page.locator("#disconnect")).to_have_text("Cancel")
+        page.click("#disconnect")
+        expect(page.locator("#session-status")).to_have_attribute("data-status", "disconnected")
+        page.click("#tab-qr")
+        expect(page.locator("#connect-qr")).to_be_visible()
+
+    steps.run("pairing-cancelled", cancelled)
+
+    def qr_shown() -> None:
+        page.click("#connect-qr")
+        expect(page.locator("#session-status")).to_have_attribute("data-status", "pairing")
+        expect_qr(page)
+
+    steps.run("qr-code", qr_shown)
+
+    def qr_renewed() -> None:
+        first = page.locator("#qr-image").get_attribute("src")
+        simulator.control("POST", f"{name}/refresh-qr")  # the host sends its next QR
+        expect(page.locator("#qr-image")).not_to_have_attribute("src", first or "")
+        expect_qr(page)
+
+    steps.run("qr-renewed", qr_renewed)
+
+    def connected() -> None:
+        simulator.control("POST", f"{name}/scan")
+        status = page.locator("#session-status")
+        expect(status).to_have_attribute("data-status", "connected")
+        expect(status).to_have_text("Connected")
+        expect(page.locator("#session-qr")).to_be_hidden()
+        expect(page.locator("#send-phone")).to_be_enabled()
+
+    steps.run("connected", connected)
+
+    def error_in_words() -> None:
+        page.fill("#send-phone", "12345")
+        page.fill("#send-text", "Hello from the browser test")
+        page.click("#send-button")
+        error = page.locator("#send-error")
+        expect(error).to_contain_text("phone number doesn't look right")
+        expect(page.locator("#send-button")).to_have_text("Retry send")
+        page.click("#send-button")  # the same send again: the same key
+        expect(page.locator("#send-button")).to_have_text("Retry send")
+        expect(error).to_be_visible()
+
+    steps.run("send-error", error_in_words, allow=("status of 422",))
+
+    def delivered() -> None:
+        page.fill("#send-phone", "+55 (11) 99999-0001")
+        page.click("#send-button")
+        expect(page.locator("#send-error")).to_be_hidden()
+        expect(page.locator("#send-text")).to_have_value("")
+        sent = page.locator("#messages li.message.out", has_text="Hello from the browser test")
+        expect(sent).to_have_count(1)
+        expect(sent).to_have_attribute("data-status", re.compile("^(delivered|read)$"))
+        expect(sent).to_contain_text("+5511999990001")
+
+    steps.run("delivered", delivered)
+    assert len(keys) == 3 and all(keys), keys
+    assert keys[0] == keys[1] != keys[2], f"a retried send must reuse its key: {keys}"
+    assert len(simulator.outbox(name)) == 1, "the host sent the message more than once"
+
+    def received() -> None:
+        simulator.control(
+            "POST", f"{name}/incoming", {"from": "5511988887777", "body": "Oi! Tudo bem?"}
+        )
+        incoming = page.locator("#messages li.message.in", has_text="Oi! Tudo bem?")
+        # Nothing was moving, so the page may be at its slowest poll (10 s) by now.
+        expect(incoming).to_have_count(1, timeout=2 * WAIT_MS)
+        expect(incoming).to_have_attribute("data-status", "received")
+        expect(incoming).to_contain_text("From +5511988887777")
+
+    steps.run("received", received)
+
+    def phone_width() -> None:
+        page.set_viewport_size(PHONE)
+        expect(page.locator("#session-status")).to_be_in_viewport()
+        overflow = page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"the page scrolls sideways by {overflow}px at phone width"
+
+    steps.run("phone-width", phone_width)
+    page.set_viewport_size(DESKTOP)
+
+    def disconnected() -> None:
+        page.click("#disconnect")
+        status = page.locator("#session-status")
+        expect(status).to_have_attribute("data-status", "disconnected")
+        expect(status).to_have_text("Not linked")
+        expect(page.locator("#connect-qr")).to_be_visible()
+        expect(page.locator("#send-phone")).to_be_disabled()
+        expect(page.locator("#send-hint")).to_be_visible()
+
+    steps.run("disconnected", disconnected)
+    assert time.monotonic() - started < 60
+
+
+# --- Production mode: Supabase configured, Realtime answered by the test ----------------------
+
+
+class FakeRealtime:
+    """Plays Supabase Realtime's side of the websocket (Phoenix channels, JSON v1.0.0)."""
+
+    def __init__(self) -> None:
+        self.socket: WebSocketRoute | None = None
+        self.url = ""
+        self.joins: list[dict[str, Any]] = []
+        self.heartbeats = 0
+
+    def accept(self, ws: WebSocketRoute) -> None:
+        self.socket = ws
+        self.url = ws.url
+        ws.on_message(self.receive)
+
+    def receive(self, raw: str | bytes) -> None:
+        message = json.loads(raw)
+        assert self.socket is not None
+        if message["event"] == "phx_join":
+            self.joins.append(message)
+            changes = message["payload"]["config"]["postgres_changes"]
+            self.reply(
+                message, {"postgres_changes": [{**c, "id": i} for i, c in enumerate(changes)]}
+            )
+            self.send(message["topic"], "system", {"status": "ok", "message": "Subscribed"})
+        elif message["event"] == "heartbeat":
+            self.heartbeats += 1
+            self.reply(message, {})
+
+    def reply(self, message: dict[str, Any], response: dict[str, Any]) -> None:
+        self.send(
+            message["topic"],
+            "phx_reply",
+            {"status": "ok", "response": response},
+            ref=message["ref"],
+        )
+
+    def send(self, topic: str, event: str, payload: Any, ref: str | None = None) -> None:
+        assert self.socket is not None
+        self.socket.send(
+            json.dumps({"topic": topic, "event": event, "payload": payload, "ref": ref})
+        )
+
+    def change(self, table: str, record: dict[str, Any], kind: str = "UPDATE") -> None:
+        topic = self.joins[-1]["topic"]
+        data = {
+            "schema": "public",
+            "table": table,
+            "type": kind,
+            "commit_timestamp": "2026-11-25T00:00:00Z",
+            "columns": [],
+            "record": record,
+            "old_record": {"id": record["id"]},
+            "errors": None,
+        }
+        self.send(topic, "postgres_changes", {"ids": [0, 1], "data": data})
+
+
+def test_demo_page_follows_realtime_when_supabase_is_configured(
+    browser_context: BrowserContext,
+    gateway: Gateway,
+    simulator: Simulator,
+    output_dir: Path,
+) -> None:
+    user = gateway.new_user("realtime")
+    name = f"user_{user.id}"
+    page = browser_context.new_page()
+    steps = Steps(page, output_dir / "browser" / "realtime")
+    realtime = FakeRealtime()
+    # The gateway's dev sign-in and dev reads stand in for Supabase Auth and PostgREST (same
+    # paths, same shapes); only the page's configuration differs from the local mode.
+    production_config = {
+        "supabaseUrl": gateway.url,
+        "supabaseKey": "sb_publishable_test_key",
+        "functions": {
+            "startSession": gateway.fn("start-session"),
+            "status": gateway.fn("status"),
+            "sendMessage": gateway.fn("send-message"),
+            "disconnect": gateway.fn("disconnect"),
+        },
+    }
+    page.route(
+        "**/config.js",
+        lambda route: route.fulfill(
+            content_type="text/javascript",
+            body=f"window.WA_CONFIG = {json.dumps(production_config)};",
+        ),
+    )
+    page.route_web_socket(re.compile(r".*/realtime/v1/websocket.*"), realtime.accept)
+    rest_headers: list[dict[str, str]] = []
+    page.on(
+        "request",
+        lambda r: rest_headers.append(r.headers) if "/rest/v1/" in r.url else None,
+    )
+
+    def subscribed() -> None:
+        page.goto(f"{gateway.url}/")
+        expect(page.locator("#local-hint")).to_be_hidden()
+        sign_in(page, user.email)
+        live = page.locator("#live-mode")
+        expect(live).to_have_attribute("data-mode", "realtime")
+        expect(live).to_contain_text("Supabase Realtime")
+        assert "apikey=sb_publishable_test_key" in realtime.url and "vsn=1.0.0" in realtime.url
+        join = realtime.joins[0]["payload"]
+        assert join["access_token"]
+        tables = {c["table"]: c for c in join["config"]["postgres_changes"]}
+        assert set(tables) == {"whatsapp_sessions", "whatsapp_messages"}
+        assert tables["whatsapp_sessions"]["filter"] == f"user_id=eq.{user.id}"
+        expect(page.locator("#session-status")).to_have_attribute("data-status", "none")
+        assert rest_headers and rest_headers[-1].get("apikey") == "sb_publishable_test_key"
+
+    steps.run("subscribed", subscribed)
+
+    def pairing() -> None:
+        page.click("#connect-qr")
+        expect_qr(page)
+
+    steps.run("qr-code", pairing)
+
+    def connected_by_realtime() -> None:
+        simulator.control("POST", f"{name}/scan")
+        time.sleep(1.5)  # connected in the database by now; no poll runs while subscribed
+        expect(page.locator("#session-status")).to_have_attribute("data-status", "pairing")
+        realtime.change("whatsapp_sessions", {"id": "x", "user_id": user.id, "status": "connected"})
+        expect(page.locator("#session-status")).to_have_attribute("data-status", "connected")
+
+    steps.run("connected", connected_by_realtime)
+
+    def message_status_by_realtime() -> None:
+        page.fill("#send-phone", "5511999990002")
+        page.fill("#send-text", "Realtime says read")
+        page.click("#send-button")
+        sent = page.locator("#messages li.message.out", has_text="Realtime says read")
+        expect(sent).to_have_attribute("data-status", "sent")
+        message_id = sent.get_attribute("data-id")
+        assert message_id
+        realtime.change(
+            "whatsapp_messages",
+            {
+                "id": message_id,
+                "user_id": user.id,
+                "direction": "outbound",
+                "phone": "5511999990002",
+                "body": "Realtime says read",
+                "status": "read",
+                "created_at": "2026-11-25T00:00:00+00:00",
+                "updated_at": "2099-01-01T00:00:00+00:00",
+            },
+        )
+        expect(sent).to_have_attribute("data-status", "read")
+
+    steps.run("message-read", message_status_by_realtime)

@@ -1,0 +1,58 @@
+"""The local stand-in for the PostgREST read the demo page makes (``local/dev_rest.py``):
+answered like PostgREST, as the signed-in user, so RLS decides what comes back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from tests.conftest import Gateway, Simulator
+from tests.e2e.flows import connected_user
+
+QUERY = "select=id,direction,phone,body,status,created_at&order=created_at.desc&limit=50"
+
+
+def read(gateway: Gateway, token: str | None, query: str = QUERY) -> requests.Response:
+    headers = {"apikey": "local"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    return requests.get(
+        f"{gateway.url}/rest/v1/whatsapp_messages?{query}", headers=headers, timeout=10
+    )
+
+
+def test_a_user_reads_their_own_messages_and_nobody_elses(
+    gateway: Gateway, simulator: Simulator
+) -> None:
+    _, token, _ = connected_user(gateway, simulator, "reader")
+    for text in ("first", "second"):
+        sent = gateway.call(
+            "POST", "send-message", token, json={"phone": "5511999990003", "message": text}
+        )
+        assert sent.status_code == 200, sent.text
+
+    answer = read(gateway, token)
+    assert answer.status_code == 200, answer.text
+    rows: list[dict[str, Any]] = answer.json()
+    assert [r["body"] for r in rows] == ["second", "first"]
+    assert set(rows[0]) == {"id", "direction", "phone", "body", "status", "created_at"}
+    assert rows[0]["direction"] == "outbound" and rows[0]["phone"] == "5511999990003"
+
+    stranger = gateway.token_for(gateway.new_user("stranger"))
+    assert read(gateway, stranger).json() == []
+
+
+def test_refusals_look_like_postgrest(gateway: Gateway) -> None:
+    assert read(gateway, None).status_code == 401
+    assert read(gateway, "not.a.jwt").status_code == 401
+    token = gateway.token_for(gateway.new_user("refused"))
+    expired = gateway.token_for(gateway.new_user("late"), lifetime_s=-120)
+    answer = read(gateway, expired)
+    assert answer.status_code == 401 and answer.json()["code"] == "PGRST303"
+    for query in ("select=request_hash", "order=created_at", "limit=x", "phone=eq.1"):
+        answer = read(gateway, token, query)
+        assert answer.status_code == 400, query
+        assert set(answer.json()) == {"code", "details", "hint", "message"}
+    missing = requests.get(f"{gateway.url}/rest/v1/whatsapp_session_secrets", timeout=10)
+    assert missing.status_code == 404
