@@ -360,8 +360,17 @@ function renderSession() {
     const png = String(s.qr.data_url || "");
     if (png.startsWith("data:image/png;base64,") && img.getAttribute("src") !== png) img.src = png;
     if (!state.qrSeen || state.qrSeen.raw !== s.qr.raw) {
-      const left = (Date.parse(s.qr.expires_at) - Date.now()) / 1000;
-      state.qrSeen = { raw: s.qr.raw, total: Math.max(1, Math.round(left)), nudged: false };
+      // expires_in is relative to the server's clock, so a browser clock that is off doesn't
+      // shift the countdown; expires_at is the fallback for rows read from the database.
+      const left = Number.isFinite(s.qr.expires_in)
+        ? s.qr.expires_in
+        : (Date.parse(s.qr.expires_at) - Date.now()) / 1000;
+      state.qrSeen = {
+        raw: s.qr.raw,
+        total: Math.max(1, Math.round(left)),
+        deadline: Date.now() + left * 1000,
+        nudged: false,
+      };
     }
     renderCountdown();
   } else {
@@ -379,7 +388,7 @@ function renderSession() {
 function renderCountdown() {
   const s = state.session;
   if (!s || s.status !== "pairing" || !s.qr || !state.qrSeen) return;
-  const left = Math.ceil((Date.parse(s.qr.expires_at) - Date.now()) / 1000);
+  const left = Math.ceil((state.qrSeen.deadline - Date.now()) / 1000);
   const progress = $("qr-progress");
   progress.max = state.qrSeen.total;
   progress.value = Math.max(0, left);

@@ -16,6 +16,13 @@ def iso_utc(value: str | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _seconds_until(value: str | None) -> int | None:
+    if not value:
+        return None
+    left = datetime.fromisoformat(value) - datetime.now(UTC)
+    return max(0, int(left.total_seconds()))
+
+
 def session_json(record: SessionRecord | None) -> dict[str, Any] | None:
     if record is None:
         return None
@@ -26,6 +33,8 @@ def session_json(record: SessionRecord | None) -> dict[str, Any] | None:
             "data_url": record.qr_image,
             "raw": record.qr_code,
             "expires_at": iso_utc(record.qr_expires_at),
+            # The same moment as seconds from now, for countdowns on a clock that may be off.
+            "expires_in": _seconds_until(record.qr_expires_at),
         }
     return {
         "id": record.id,

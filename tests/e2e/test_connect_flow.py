@@ -44,6 +44,7 @@ def test_alice_links_her_whatsapp_and_bob_sees_none_of_it(
     assert session["status"] == "pairing"
     qr = session["qr"]
     assert qr["raw"].startswith("2@") and qr["expires_at"].endswith("Z")
+    assert 50 <= qr["expires_in"] <= 60  # the first QR of an attempt: 60 s
     assert qr["data_url"].startswith("data:image/png;base64,")
     assert base64.b64decode(qr["data_url"].split(",", 1)[1]).startswith(PNG_SIGNATURE)
     assert simulator.state(session["name"])["status"] == "QRCODE"
