@@ -11,10 +11,12 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/gateway/requ
 
 include deploy.mk
 include browser.mk
+include bench.mk
 
 help:
 	@echo "make dev    start the local stack (database, simulator, gateway)"
 	@echo "make test   lint, type-check, check the SAM template and layer, run every test"
+	@echo "make bench  the benchmark: cold starts, warm latency, round trips (.local/bench.json)"
 	@echo "make purge  run the purge job once against the local stack"
 	@echo "make hosts, host-add, host-set   manage the WPPConnect host pool"
 
@@ -41,7 +43,7 @@ test: lint typecheck deploy-check browser
 	$(VENV)/bin/pytest
 
 purge: venv
-	$(PY) -m local.purge
+	PYTHONPATH=shared $(PY) -m local.purge
 
 # The WPPConnect host pool (see README "A pool of hosts"); the settings come from the
 # environment, the host's secret key from WPP_HOST_SECRET_KEY (or a prompt).

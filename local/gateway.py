@@ -133,6 +133,8 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
 
     class RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Keep-alive answers go out at once (Nagle would hold them ~40 ms waiting for an ACK).
+        disable_nagle_algorithm = True
         server_version = "wa-gateway-local"
 
         def log_message(self, format: str, *args: Any) -> None:

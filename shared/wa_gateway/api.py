@@ -16,6 +16,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -62,6 +64,7 @@ class FunctionApp:
         self.max_body_bytes = max_body_bytes
         self.settings = runtime.configure(name, needs)
         self.resolver = LambdaFunctionUrlResolver()
+        self._one_at_a_time = threading.Lock()
         self.resolver.exception_handler(ApiError)(self._on_api_error)
         self.resolver.exception_handler(Exception)(self._on_unexpected_error)
         self.resolver.not_found(self._on_not_found)
@@ -105,7 +108,7 @@ class FunctionApp:
                 raise InvalidJson("The request needs a JSON object body.")
             return {}
         try:
-            value = json.loads(raw.decode("utf-8"))
+            value = _storable(json.loads(raw.decode("utf-8"), parse_constant=_not_json))
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise InvalidJson() from None
         if not isinstance(value, dict):
@@ -138,7 +141,9 @@ class FunctionApp:
         metrics.add_metric(name=f"{self.name}-requests", unit=MetricUnit.Count, value=1)
         if not _is_url_event(event):
             return _to_lambda(error_response(InvalidRequest("Not a function URL request.")))
-        return self.resolver.resolve(event, context)
+        # The resolver holds the request it handles: one at a time, as Lambda runs them.
+        with self._one_at_a_time:
+            return self.resolver.resolve(event, context)
 
     def _health(self) -> Response:
         return json_response(
@@ -160,6 +165,24 @@ class FunctionApp:
         return error_response(NotFound())
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # NaN and Infinity: Python's extension
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with the text PostgreSQL cannot hold (NUL, lone surrogates) made U+FFFD."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    return value
+
+
 def _is_url_event(event: Any) -> bool:
     """True when the fields the resolver reads have the types a function URL gives them."""
 
@@ -176,6 +199,7 @@ def _is_url_event(event: Any) -> bool:
     return (
         isinstance(http, dict)
         and isinstance(http.get("method"), str)
+        and isinstance(context, dict)
         and isinstance(context.get("stage"), str)
         and isinstance(event.get("rawPath"), str)
         and strings(event.get("headers") or {})

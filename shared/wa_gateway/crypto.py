@@ -20,9 +20,10 @@ import binascii
 import os
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 FORMAT_VERSION = "v1"
 DEFAULT_KEY_ID = "k1"
@@ -51,12 +52,12 @@ class Keyring:
     material.
     """
 
-    __slots__ = ("_active_key_id", "_ciphers")
+    __slots__ = ("_active_key_id", "_ciphers", "_keys")
 
     def __init__(self, keys: Sequence[tuple[str, bytes]]) -> None:
         if not keys:
             raise ValueError("the keyring needs at least one key")
-        ciphers: dict[str, AESGCM] = {}
+        ciphers: dict[str, bytes] = {}
         for position, (key_id, key) in enumerate(keys, start=1):
             if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
                 raise ValueError(
@@ -66,8 +67,9 @@ class Keyring:
                 raise ValueError(f"entry {position}: the key id {key_id!r} is used twice")
             if not isinstance(key, bytes) or len(key) != KEY_BYTES:
                 raise ValueError(f"entry {position} ({key_id}): a key must be {KEY_BYTES} bytes")
-            ciphers[key_id] = AESGCM(key)
-        self._ciphers = ciphers
+            ciphers[key_id] = key
+        self._keys = ciphers
+        self._ciphers: dict[str, AESGCM] = {}  # built on first use: cryptography loads then
         self._active_key_id = keys[0][0]
 
     @classmethod
@@ -105,10 +107,10 @@ class Keyring:
     @property
     def key_ids(self) -> tuple[str, ...]:
         """All key ids, the active one first."""
-        return tuple(self._ciphers)
+        return tuple(self._keys)
 
     def __repr__(self) -> str:
-        return f"Keyring(active_key_id={self._active_key_id!r}, key_ids={list(self._ciphers)!r})"
+        return f"Keyring(active_key_id={self._active_key_id!r}, key_ids={list(self._keys)!r})"
 
     __str__ = __repr__
 
@@ -120,7 +122,7 @@ class Keyring:
         """
         aad = _associated_data(context)
         nonce = os.urandom(NONCE_BYTES)
-        sealed = self._ciphers[self._active_key_id].encrypt(nonce, plaintext.encode("utf-8"), aad)
+        sealed = self._cipher(self._active_key_id).encrypt(nonce, plaintext.encode("utf-8"), aad)
         body = base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
         return f"{FORMAT_VERSION}.{self._active_key_id}.{body}"
 
@@ -131,10 +133,12 @@ class Keyring:
         tampering or a different context; ValueError if ``context`` is empty.
         """
         aad = _associated_data(context)
+        from cryptography.exceptions import InvalidTag
+
         key_id, blob = _parse(ciphertext)
-        cipher = self._ciphers.get(key_id)
-        if cipher is None:
+        if key_id not in self._keys:
             raise DecryptionError(f"the ciphertext is encrypted under an unknown key id {key_id!r}")
+        cipher = self._cipher(key_id)
         try:
             plaintext = cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
         except InvalidTag:
@@ -145,6 +149,14 @@ class Keyring:
             return plaintext.decode("utf-8")
         except UnicodeDecodeError:
             raise DecryptionError("the decrypted value is not UTF-8 text") from None
+
+    def _cipher(self, key_id: str) -> AESGCM:
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            cipher = self._ciphers[key_id] = AESGCM(self._keys[key_id])
+        return cipher
 
     def needs_reencryption(self, ciphertext: str) -> bool:
         """True if ``ciphertext`` was encrypted under a key other than the active one.

@@ -9,6 +9,7 @@ with a message that names no URL: the host's URLs carry its secret key and sessi
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -17,6 +18,32 @@ from wa_gateway.errors import HostError, HostTimeout
 
 if TYPE_CHECKING:
     import requests
+
+
+class _RedactSecrets(logging.Filter):
+    """urllib3 logs request paths (its retries at WARNING, every request at DEBUG), and the
+    host's paths carry its secret key: whatever it logs has the key taken out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        redacted = message
+        for secret in tuple(self.secrets):
+            redacted = redacted.replace(secret, "[secret]")
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_REDACT = _RedactSecrets()
+for _logger in ("urllib3.connectionpool", "urllib3.poolmanager", "urllib3.util.retry"):
+    logging.getLogger(_logger).addFilter(_REDACT)
 
 
 class HostUnauthorized(Exception):
@@ -59,6 +86,7 @@ class HostClient:
     ):
         self.base_url = base_url.rstrip("/")
         self._secret_key = secret_key
+        _REDACT.secrets.update(value for value in (secret_key, _seg(secret_key)) if value)
         self._timeout = (connect_timeout_s, read_timeout_s)
         self._start_timeout = (connect_timeout_s, start_timeout_s)
         self._http = session or _new_session()
@@ -113,16 +141,18 @@ class HostClient:
 
     def close_session(self, session: str, token: str) -> bool:
         """Close the session's browser; False when the host had nothing to close."""
-        status, _ = self._request("POST", f"/api/{_seg(session)}/close-session", token=token)
+        status, body = self._request("POST", f"/api/{_seg(session)}/close-session", token=token)
+        if status == 200 and not isinstance(body, dict):
+            raise HostError()  # a 200 we cannot read: it may not have closed
         return status == 200
 
     def logout_session(self, session: str, token: str) -> bool:
         """Unlink the device; False when the session was not connected (the host's 404)."""
-        status, _ = self._request("POST", f"/api/{_seg(session)}/logout-session", token=token)
+        status, body = self._request("POST", f"/api/{_seg(session)}/logout-session", token=token)
         if status == 404:
             return False
-        if status != 200:
-            raise HostError()
+        if status != 200 or not isinstance(body, dict):
+            raise HostError()  # a 200 we cannot read may not be a logout: the device stays linked
         return True
 
     def send_message(self, session: str, token: str, *, phone: str, message: str) -> SentMessage:

@@ -1,24 +1,27 @@
 """The container's shared parts, built once on first use and kept for warm invocations.
 
-Nothing here connects or imports a heavy library until a request needs it: a status read
-never loads the host client, and only functions that pair load the QR renderer.
+Nothing here connects or imports a module until a request needs it (each part imports its own
+module when first built): a status read never loads the host client, the messaging code or
+the QR renderer, and Lambda's init stays short.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
+from typing import TYPE_CHECKING
 
-from wa_gateway.crypto import Keyring
-from wa_gateway.events import EventPolicy
-from wa_gateway.host_directory import HostDirectory
-from wa_gateway.messages import MessageService
 from wa_gateway.observability import logger
-from wa_gateway.purge import Purger
-from wa_gateway.sessions import SessionService
 from wa_gateway.settings import Settings, SettingsError
-from wa_gateway.store import Store, create_store
-from wa_gateway.tokens import TokenVerifier
+
+if TYPE_CHECKING:
+    from wa_gateway.events import EventPolicy
+    from wa_gateway.host_directory import HostDirectory
+    from wa_gateway.messages import MessageService
+    from wa_gateway.purge import Purger
+    from wa_gateway.sessions import SessionService
+    from wa_gateway.store import Store
+    from wa_gateway.tokens import TokenVerifier
 
 
 @cache
@@ -37,11 +40,15 @@ def configure(function_name: str, needs: Iterable[str]) -> Settings:
 
 @cache
 def store() -> Store:
+    from wa_gateway.store import create_store
+
     return create_store(settings())
 
 
 @cache
 def token_verifier() -> TokenVerifier:
+    from wa_gateway.tokens import TokenVerifier
+
     s = settings()
     issuer = s.supabase_jwt_issuer
     if issuer is None and s.supabase_url:
@@ -53,12 +60,16 @@ def token_verifier() -> TokenVerifier:
 
 @cache
 def hosts() -> HostDirectory:
+    from wa_gateway.host_directory import HostDirectory
+
     s = settings()
     return HostDirectory(s, s.keyring if s.encryption_key else None)
 
 
 @cache
 def sessions() -> SessionService:
+    from wa_gateway.sessions import SessionService
+
     s = settings()
     return SessionService(
         store=store(),
@@ -72,6 +83,8 @@ def sessions() -> SessionService:
 
 @cache
 def messages() -> MessageService:
+    from wa_gateway.messages import MessageService
+
     s = settings()
     return MessageService(
         store=store(), hosts=hosts(), keyring=s.keyring if s.encryption_key else None
@@ -80,6 +93,8 @@ def messages() -> MessageService:
 
 @cache
 def purger() -> Purger:
+    from wa_gateway.purge import Purger
+
     s = settings()
     return Purger(
         store=store(),
@@ -94,12 +109,10 @@ def purger() -> Purger:
 
 @cache
 def event_policy() -> EventPolicy:
+    from wa_gateway.events import EventPolicy
+
     s = settings()
     return EventPolicy(groups=s.inbound_groups, status_broadcasts=s.inbound_status_broadcasts)
-
-
-def keyring() -> Keyring:
-    return settings().keyring
 
 
 def reset() -> None:

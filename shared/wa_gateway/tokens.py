@@ -27,25 +27,32 @@ most one request per interval. A failed fetch never serves keys past their
 TTL: tokens that need them are rejected until a fetch succeeds.
 
 Keep one verifier per process (module level) so the cache survives warm
-invocations. ``requests`` is imported only when the JWKS is first fetched.
+invocations. HS256 is checked with the standard library; PyJWT (and with it
+``cryptography``) is imported only for the first ES256/RS256 token, and
+``requests`` only when the JWKS is first fetched: a function's cold start pays
+for neither unless it needs them.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+import json
 import math
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeGuard
-
-import jwt
 
 from wa_gateway.errors import InvalidToken, MissingToken, TokenExpired
 
 if TYPE_CHECKING:
-    from jwt.types import Options
+    import jwt
 
 MAX_TOKEN_LENGTH = 8192
 """Longest token accepted, in characters; longer input is rejected unparsed."""
@@ -64,19 +71,37 @@ _USER_ROLE = "authenticated"
 _ASYMMETRIC_ALGORITHMS = frozenset({"ES256", "RS256"})
 _MIN_RSA_BITS = 2048
 
-# Signature only: every claim is checked by this module, against its own clock.
-_SIGNATURE_ONLY: Options = {
-    "verify_signature": True,
-    "verify_exp": False,
-    "verify_nbf": False,
-    "verify_iat": False,
-    "verify_aud": False,
-    "verify_iss": False,
-    "verify_sub": False,
-    "verify_jti": False,
-    "enforce_minimum_key_length": True,
-}
-_jwt = jwt.PyJWT(options=_SIGNATURE_ONLY)
+
+@cache
+def _pyjwt() -> jwt.PyJWT:
+    """PyJWT, for ES256/RS256 signatures only: every claim is checked by this module,
+    against its own clock."""
+    import jwt
+
+    return jwt.PyJWT(
+        options={
+            "verify_signature": True,
+            "verify_exp": False,
+            "verify_nbf": False,
+            "verify_iat": False,
+            "verify_aud": False,
+            "verify_iss": False,
+            "verify_sub": False,
+            "verify_jti": False,
+            "enforce_minimum_key_length": True,
+        }
+    )
+
+
+def _b64url_decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _json_object(part: str) -> dict[str, Any]:
+    value = json.loads(_b64url_decode(part))
+    if not isinstance(value, dict):
+        raise InvalidToken()
+    return value
 
 
 @dataclass(frozen=True)
@@ -157,6 +182,8 @@ def _parse_jwks(document: Any) -> dict[str, jwt.PyJWK]:
     """
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise ValueError("not a JWKS document")
+    import jwt
+
     keys: dict[str, jwt.PyJWK] = {}
     for jwk in document["keys"]:
         if not isinstance(jwk, dict):
@@ -264,27 +291,41 @@ class TokenVerifier:
         ):
             raise InvalidToken()
         try:
-            header = jwt.get_unverified_header(token)
-            algorithm = header.get("alg")
-            if algorithm == "HS256":
-                claims = self._decode_hs256(token)
-            elif algorithm in _ASYMMETRIC_ALGORITHMS:
-                claims = self._decode_with_jwk(token, algorithm, header.get("kid"))
-            else:
-                raise InvalidToken()
-        except jwt.PyJWTError:
+            header = _json_object(token.split(".", 1)[0])
+        except (ValueError, binascii.Error):
             raise InvalidToken() from None
+        if "crit" in header or "b64" in header:  # extensions we don't implement (RFC 7515 4.1.11)
+            raise InvalidToken()
+        if "kid" in header and not isinstance(header["kid"], str):
+            raise InvalidToken()
+        algorithm = header.get("alg")
+        if algorithm == "HS256":
+            claims = self._decode_hs256(token)
+        elif algorithm in _ASYMMETRIC_ALGORITHMS:
+            claims = self._decode_with_jwk(token, algorithm, header.get("kid"))
+        else:
+            raise InvalidToken()
         user_id = self._check_claims(claims)
         return Caller(user_id=user_id, claims=claims, token=token)
 
     def _decode_hs256(self, token: str) -> dict[str, Any]:
-        """Claims of an HS256 token signed with one of the secrets."""
+        """Claims of an HS256 token signed with one of the secrets (compared in constant
+        time, every secret tried, so timing says nothing about which one matched)."""
+        signing_input, _, signature_part = token.rpartition(".")
+        try:
+            signature = _b64url_decode(signature_part)
+        except (ValueError, binascii.Error):
+            raise InvalidToken() from None
+        matched = False
         for secret in self._secrets:
-            try:
-                return _jwt.decode(token, secret, algorithms=["HS256"])
-            except jwt.InvalidSignatureError:
-                continue
-        raise InvalidToken()
+            expected = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+            matched |= hmac.compare_digest(signature, expected)
+        if not matched:
+            raise InvalidToken()
+        try:
+            return _json_object(signing_input.split(".", 1)[1])
+        except (ValueError, binascii.Error):
+            raise InvalidToken() from None
 
     def _decode_with_jwk(self, token: str, algorithm: str, kid: Any) -> dict[str, Any]:
         """Claims of an ES256/RS256 token signed with the JWKS key named by ``kid``."""
@@ -293,7 +334,13 @@ class TokenVerifier:
         key = self._key_for(kid)
         if key is None or key.algorithm_name != algorithm:
             raise InvalidToken()
-        return _jwt.decode(token, key, algorithms=[key.algorithm_name])
+        import jwt
+
+        try:
+            claims: dict[str, Any] = _pyjwt().decode(token, key, algorithms=[key.algorithm_name])
+        except jwt.PyJWTError:
+            raise InvalidToken() from None
+        return claims
 
     def _check_claims(self, claims: dict[str, Any]) -> str:
         """Check every claim; return the canonical user id.

@@ -1,7 +1,7 @@
 """Transport over a direct PostgreSQL connection (psycopg 3).
 
 Used by the local stack and the tests, and in production through Supabase's connection pooler.
-Each call is one transaction sent as one pipeline, so one network round trip:
+Each call is one transaction sent as one query string, so one network round trip:
 
     begin;
     select set_config('role', ..., true), set_config('request.jwt.claims', ..., true), ...;
@@ -68,6 +68,7 @@ class PostgresTransport:
             except psycopg.OperationalError as exc:
                 conn.close()
                 if reused and attempt == 1:
+                    self.close()  # the other kept connections died with this one
                     continue
                 raise StoreUnavailable() from exc
             except BaseException:
@@ -86,16 +87,29 @@ class PostgresTransport:
         claims: Mapping[str, Any],
         timeout_ms: str,
     ) -> tuple[Any, ...] | None:
+        # One simple-protocol query holding the whole transaction: one network round trip.
+        # The values are bound client-side as quoted literals (ClientCursor), which is what
+        # lets several statements travel together.
+        statement = sql.SQL(
+            "begin; select set_config('role', {role}, true),"
+            " set_config('request.jwt.claims', {claims}, true),"
+            " set_config('statement_timeout', {timeout}, true); {query}; commit"
+        ).format(
+            role=sql.Literal(role),
+            claims=sql.Literal(json.dumps(claims)),
+            timeout=sql.Literal(timeout_ms),
+            query=query,
+        )
         self.round_trips += 1
-        with conn.pipeline(), conn.transaction():
-            conn.execute(
-                "select set_config('role', %s, true),"
-                " set_config('request.jwt.claims', %s, true),"
-                " set_config('statement_timeout', %s, true)",
-                (role, json.dumps(claims), timeout_ms),
-            )
-            cursor = conn.execute(query, values)
-        return cursor.fetchone()
+        with psycopg.ClientCursor(conn) as cursor:
+            cursor.execute(statement, values)
+            row = None
+            while True:  # begin, set_config, the call, commit: keep the call's row
+                if cursor.description is not None:
+                    row = cursor.fetchone()
+                if not cursor.nextset():
+                    break
+        return row
 
     def _release_after_error(self, conn: psycopg.Connection[Any]) -> None:
         if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:

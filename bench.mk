@@ -1,0 +1,25 @@
+# The benchmark: included by the Makefile.
+#
+#   make bench   cold starts, warm latency against the floor, database round trips, webhook
+#                throughput, the purge of 100,000 stale sessions, the layer's size and memory,
+#                on a local stack (embedded PostgreSQL, simulator, gateway) it starts and stops
+#                itself; prints a table and writes .local/bench.json (about 4 minutes)
+#
+# BENCH_ARGS passes options through: `make bench BENCH_ARGS="--cold-runs 11"`, `--quick` for a
+# smoke run; `.venv/bin/python -m bench --help` lists them.
+
+VENV ?= .venv
+PY ?= $(VENV)/bin/python
+BENCH_STAMP := $(VENV)/.bench-deps-$(shell cksum < bench/requirements.txt | cut -d' ' -f1)
+
+.PHONY: bench bench-deps
+
+# What only the bench needs (its cold-start baseline imports supabase), in the dev venv.
+$(BENCH_STAMP): bench/requirements.txt | venv
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	rm -f $(VENV)/.bench-deps-*; touch $@
+
+bench-deps: $(BENCH_STAMP)
+
+bench: venv sam-build bench-deps
+	$(PY) -m bench $(BENCH_ARGS)

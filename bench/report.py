@@ -1,0 +1,151 @@
+"""The targets, and the table printed at the end of a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TARGETS: dict[str, Any] = {
+    "cold_init_ratio_max": 0.5,
+    "cold_init_ratio_aim": 0.35,
+    "warm_ratio_max": 1.5,
+    "db_round_trips_max": {"status": 1, "qr-webhook": 1, "send-message": 2, "start-session": 2},
+    "webhook_events_per_s_min": 1000,
+    "purge_100k_s_max": 10.0,
+    "purge_batch_s_max": 1.0,
+    "layer_mb_max": 60,  # deploy.mk's LAYER_BUDGET_MB
+    "peak_rss_mb_max": 128,  # half of a 256 MB function: room to spare
+}
+
+
+def _at_most(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value <= limit
+
+
+def _at_least(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value >= limit
+
+
+def _mark(ok: bool | None) -> str:
+    return "  -  " if ok is None else (" ok  " if ok else " MISS")
+
+
+def table(results: dict[str, Any]) -> str:
+    t = TARGETS
+    lines: list[str] = []
+
+    def row(label: str, value: str, target: str, ok: bool | None) -> None:
+        lines.append(f"{label:<34}{value:>30}  {target:<14}{_mark(ok)}")
+
+    def rule(title: str) -> None:
+        lines.append("")
+        lines.append(title)
+        lines.append("-" * len(title))
+
+    cold = results.get("cold_init_ms") or {}
+    base = results.get("cold_baseline") or {}
+    rule(
+        f"Cold start: spawn -> first answer, median of {base.get('runs', '?')} "
+        f"(baseline imports: {base.get('median', '?')} ms)"
+    )
+    lines.append(f"{'function':<34}{'median ms (import+request)':>30}  {'ratio target':<14}")
+    for function, c in cold.items():
+        value = (
+            f"{c['median']:.0f} ({c['import_median']:.0f}+{c['first_request_median']:.0f})"
+            f"  x{c['ratio']:.2f}"
+        )
+        row(
+            function,
+            value,
+            f"<= {t['cold_init_ratio_max']}",
+            c["ratio"] <= t["cold_init_ratio_max"],
+        )
+    no_pyc = results.get("cold_init_no_pyc_ms") or {}
+    if no_pyc:
+        lines.append("  as Lambda runs the layer (no .pyc), median ms:")
+        for function, c in no_pyc.items():
+            lines.append(
+                f"    {function:<30}{c['median']:>30.0f}  (+{c['extra_vs_pyc_ms']:.0f} ms)"
+            )
+
+    warm = results.get("warm_ms") or {}
+    rule("Warm, in-process: p50 / p99 against the floor's p50 (ms)")
+    lines.append(f"{'function':<34}{'p50 / p99 / floor  ratio':>30}  {'target':<14}")
+    for function, w in warm.items():
+        value = f"{w['p50']:.2f} / {w['p99']:.2f} / {w['floor_p50']:.2f}  x{w['ratio']:.2f}"
+        label = function + (f" ({w['path']})" if w.get("path") else "")
+        row(label, value, f"<= {t['warm_ratio_max']}", w["ratio"] <= t["warm_ratio_max"])
+        parts = w.get("breakdown_p50") or {}
+        if parts:
+            lines.append(
+                f"    p50 parts: database {parts['db_wait']:.2f}, host {parts['host_wait']:.2f},"
+                f" gateway's own code {parts['own']:.2f}; db round trips {w['db_round_trips']}"
+            )
+        if "ratio_host_adjusted" in w:
+            lines.append(
+                f"    host calls {w['host_calls']}, host wait p50 {w['host_wait_p50']:.2f} ms,"
+                f" ratio with the host's real time as floor x{w['ratio_host_adjusted']:.2f}"
+            )
+    for label, w in (results.get("warm_extra") or {}).items():
+        value = f"{w['p50']:.2f} / {w['p99']:.2f} / {w['floor_p50']:.2f}  x{w['ratio']:.2f}"
+        row(f"{label} n={w['n']}", value, "(info)", None)
+
+    rtt = dict(results.get("warm_ms_at_rtt") or {})
+    rtt_ms = rtt.pop("rtt_ms", None)
+    if rtt:
+        rule(f"Warm with {rtt_ms} ms between the functions and the database (floor alike)")
+        for function, w in rtt.items():
+            value = f"{w['p50']:.2f} / {w['p99']:.2f} / {w['floor_p50']:.2f}  x{w['ratio']:.2f}"
+            limit = t["warm_ratio_max"]
+            row(f"{function} n={w['n']}", value, f"<= {limit}", w["ratio"] <= limit)
+
+    trips = results.get("db_round_trips") or {}
+    wire = results.get("db_round_trips_wire") or {}
+    rule("Database round trips per operation (transport count; wire: transactions, waits)")
+    for function, count in trips.items():
+        target = t["db_round_trips_max"].get(function)
+        row(
+            function,
+            str(count),
+            f"<= {target}" if target else "",
+            None if target is None else count <= target,
+        )
+    for label, w in wire.items():
+        lines.append(
+            f"    {label:<40} counted {w['counted_by_transport']}, on the wire "
+            f"{w['transactions']} tx, {w['statements']} statements, {w['syncs']} syncs, "
+            f"waits {w['network_round_trips']}"
+        )
+
+    rule("Throughput, purge, size, memory")
+    eps = results.get("webhook_events_per_s")
+    floor_eps = t["webhook_events_per_s_min"]
+    value = f"{eps:,}" if eps else "-"
+    row("webhook_events_per_s (one core)", value, f">= {floor_eps:,}", _at_least(eps, floor_eps))
+    tp = results.get("webhook_throughput") or {}
+    for kind, k in (tp.get("by_event") or {}).items():
+        lines.append(f"    {kind:<30}{k['events_per_s']:>30,}/s  ({k['mean_ms']:.2f} ms each)")
+    purge = results.get("purge_100k") or {}
+    seconds = results.get("purge_100k_s")
+    limit = t["purge_100k_s_max"]
+    row("purge_100k_s", f"{seconds}", f"<= {limit}", _at_most(seconds, limit))
+    if purge:
+        batch = purge.get("batch_max_s")
+        limit = t["purge_batch_s_max"]
+        value = f"{batch} ({purge.get('batches')} batches)"
+        row("  longest batch (lock time) s", value, f"<= {limit}", _at_most(batch, limit))
+        if purge.get("rss_peak_mb") is not None:
+            lines.append(
+                f"    resident memory of the purging process: {purge.get('rss_before_mb')} MB"
+                f" before, {purge['rss_peak_mb']} MB at the peak"
+            )
+    layer_mb = results.get("layer_mb")
+    limit = t["layer_mb_max"]
+    row("layer_mb (unzipped)", f"{layer_mb}", f"<= {limit}", _at_most(layer_mb, limit))
+    for function, mb in (results.get("peak_rss_mb") or {}).items():
+        row(
+            f"peak_rss_mb {function}",
+            f"{mb}",
+            f"<= {t['peak_rss_mb_max']}",
+            mb <= t["peak_rss_mb_max"],
+        )
+    return "\n".join(lines)
