@@ -12,11 +12,13 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/gateway/requ
 include deploy.mk
 include browser.mk
 include bench.mk
+include soak.mk
 
 help:
 	@echo "make dev    start the local stack (database, simulator, gateway)"
 	@echo "make test   lint, type-check, check the SAM template and layer, run every test"
 	@echo "make bench  the benchmark: cold starts, warm latency, round trips (.local/bench.json)"
+	@echo "make soak   minutes of load through the gateway, with invariant checks (.local/soak.json)"
 	@echo "make purge  run the purge job once against the local stack"
 	@echo "make hosts, host-add, host-set   manage the WPPConnect host pool"
 

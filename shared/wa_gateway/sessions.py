@@ -76,11 +76,13 @@ class SessionService:
             state = self._start_on_host(
                 host, plan.action, phone if method == "code" else None, host_id
             )
-        except HostError:
-            # A start that opened this attempt and failed leaves the session disconnected.
+        except (HostError, HostTimeout) as failure:
+            # A start that opened this attempt and failed (the host refused, or never answered
+            # even where the start stands) leaves the session disconnected, so it holds no
+            # host capacity and the next start opens a new attempt.
             if plan.opened:
                 self.store.apply_host_state(
-                    SessionUpdate(name, "disconnected", reason="host_error")
+                    SessionUpdate(name, "disconnected", reason=failure.code)
                 )
             raise
 

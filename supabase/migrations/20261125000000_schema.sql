@@ -38,6 +38,7 @@ create table public.whatsapp_sessions (
   status text not null default 'disconnected'
     check (status in ('disconnected', 'starting', 'pairing', 'connected')),
   pairing_method text not null default 'qr' check (pairing_method in ('qr', 'code')),
+  attempt integer not null default 0,
   qr_code text,
   qr_image text,
   qr_expires_at timestamptz,
@@ -64,6 +65,8 @@ comment on column public.whatsapp_sessions.qr_code is
   'The host''s raw QR string (urlcode), while pairing by QR.';
 comment on column public.whatsapp_sessions.qr_image is
   'The QR as a PNG data URL, while pairing by QR.';
+comment on column public.whatsapp_sessions.attempt is
+  'Counts starts that opened a new attempt; the event log deduplicates within one attempt.';
 comment on column public.whatsapp_sessions.send_tokens is
   'The sending governor''s token bucket (with send_tokens_at).';
 

@@ -106,6 +106,7 @@ begin
     v_opened := s.status = 'disconnected';
     update public.whatsapp_sessions set
       status = 'starting',
+      attempt = attempt + 1,
       pairing_method = p_method,
       qr_code = null, qr_image = null, qr_expires_at = null, qr_updated_at = null, qr_count = 0,
       pairing_code = null,

@@ -335,6 +335,7 @@ as $$
 declare
   s public.whatsapp_sessions;
   v_seq bigint;
+  v_key text;
   v_result jsonb;
   v_changed boolean := false;
 begin
@@ -350,8 +351,11 @@ begin
   if p_host_id is not null and s.host_id is distinct from p_host_id then
     return jsonb_build_object('stored', false, 'reason', 'other_host');
   end if;
+  -- The same event twice within one attempt is a duplicate; in the next attempt (a re-link
+  -- sends the same status-find events again) it is new.
+  v_key := s.attempt::text || ':' || p_dedup_key;
   if exists (select 1 from public.whatsapp_events
-             where whatsapp_session_id = s.id and dedup_key = p_dedup_key) then
+             where whatsapp_session_id = s.id and dedup_key = v_key) then
     return jsonb_build_object('stored', false, 'reason', 'duplicate');
   end if;
 
@@ -362,7 +366,7 @@ begin
 
   insert into public.whatsapp_events (
     user_id, whatsapp_session_id, seq, event, dedup_key, payload, received_at
-  ) values (s.user_id, s.id, v_seq, p_event, p_dedup_key, p_payload, p_now);
+  ) values (s.user_id, s.id, v_seq, p_event, v_key, p_payload, p_now);
 
   if p_kind = 'session' then
     v_result := public.gateway_apply_host_state(

@@ -541,6 +541,7 @@ def test_a_closed_session_restores_its_login_without_a_qr(
 ) -> None:
     host.connect(name, receiver)
     host.call("POST", name, "close-session")
+    receiver.wait_for(name, "closesession")  # webhooks are not awaited: let it land first
     receiver.clear()
     assert host.call("POST", name, "start-session", {}).json()["status"] == "CLOSED"
     receiver.wait_for(name, "status-find", "inChat")

@@ -1,0 +1,50 @@
+"""What "the outbox is consistent" means, checked against the database and the host's outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from tests.conftest import Simulator
+
+SENT = ("sent", "delivered", "read")
+
+
+def outbound_rows(dsn: str, user_id: str) -> list[dict[str, Any]]:
+    with psycopg.connect(dsn) as conn:
+        cursor = conn.execute(
+            "select * from whatsapp_messages where user_id = %s and direction = 'outbound'"
+            " order by created_at",
+            (user_id,),
+        )
+        assert cursor.description is not None
+        names = [c.name for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def assert_outbox_consistent(
+    dsn: str, user_id: str, simulator: Simulator | None = None, session: str | None = None
+) -> list[dict[str, Any]]:
+    """Every outbound row is in a state the send protocol allows, and (given the host) every
+    message the host sent is one row, sent, with the host's id: none lost, none twice."""
+    rows = outbound_rows(dsn, user_id)
+    for row in rows:
+        state = (row["status"], row["send_state"], row["wpp_message_id"])
+        if row["status"] in SENT:
+            assert row["wpp_message_id"] and row["send_state"] == "done", state
+        elif row["status"] == "queued":
+            assert row["send_state"] in ("pending", "unknown"), state
+            assert row["wpp_message_id"] is None and row["lease_until"] is not None, state
+        else:
+            assert row["status"] == "failed", state
+            assert row["error_code"] or row["wpp_message_id"], state
+    ids = [r["wpp_message_id"] for r in rows if r["wpp_message_id"]]
+    assert len(ids) == len(set(ids)), "one host message on two rows"
+    keys = [r["idempotency_key"] for r in rows if r["idempotency_key"]]
+    assert len(keys) == len(set(keys)), "one key on two rows"
+    if simulator is not None and session is not None:
+        sent = [m["id"] for m in simulator.outbox(session)]
+        assert len(sent) == len(set(sent))
+        assert sorted(sent) == sorted(ids), (sent, ids)
+    return rows

@@ -1,0 +1,236 @@
+"""The host failing in every way it can, for every call the functions make to it: answering
+500, answering garbage, a mix of both, too slow, or dying in the middle of a request.
+
+Each failure is the contract's 502 ``host_error`` or 504 ``host_timeout``; nothing stored says
+more than what happened (no session marked logged out while the host still has it, no message
+marked sent that was not); the outbox stays consistent; and once the host is back, a retry
+completes the operation, a send exactly once. (tests/e2e/test_messaging.py covers a send under
+500s, a slow send and a host that hangs up; here is the matrix over the other calls and modes.)
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from local import processes
+from local.stack import LocalSecrets
+from tests.conftest import Gateway, Simulator, start_gateway
+from tests.e2e.flows import assert_error, connected_user, wait_for_status, wait_until
+from tests.faults.outbox import assert_outbox_consistent, outbound_rows
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
+TO = "5511987654321"
+LEASE_S = 1
+
+
+@pytest.fixture(scope="module")
+def fast(
+    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
+) -> Iterator[Gateway]:
+    """Functions with short host timeouts and a short outbox lease, so failures are quick."""
+    gateway, process = start_gateway(
+        database,
+        simulator,
+        local_secrets,
+        output_dir / "gateway-faults.log",
+        WPP_READ_TIMEOUT="0.6",
+        WPP_START_TIMEOUT="0.6",
+        SEND_LEASE=f"{LEASE_S}s",
+    )
+    yield gateway
+    processes.stop(process)
+
+
+@contextmanager
+def host_failing(simulator: Simulator, **faults: Any) -> Iterator[None]:
+    with simulator.faulty(**faults):
+        try:
+            yield
+        finally:
+            simulator.control("POST", "faults", {"error_mode": "500"})
+
+
+def send(gateway: Gateway, token: str, key: str, message: str = "Olá!") -> requests.Response:
+    return gateway.call(
+        "POST",
+        "send-message",
+        token,
+        json={"phone": TO, "message": message},
+        headers={"Idempotency-Key": key},
+    )
+
+
+def sent_once(gateway: Gateway, token: str, key: str) -> requests.Response:
+    """Retry with ``key`` until the send completes (a row in doubt waits out its lease)."""
+    return wait_until(
+        lambda: send(gateway, token, key),
+        lambda a: a.status_code == 200 and a.json()["message"]["status"] != "queued",
+        LEASE_S + 4,
+    )
+
+
+ERROR_MODES = ["500", "garbage", "mixed"]
+
+
+@pytest.mark.parametrize("mode", ERROR_MODES)
+def test_a_send_the_host_fails_is_a_host_error_and_a_retry_sends_it_once(
+    fast: Gateway, simulator: Simulator, database: str, mode: str
+) -> None:
+    user, token, name = connected_user(fast, simulator, f"send{mode}")
+    key = str(uuid.uuid4())
+    with host_failing(simulator, error_rate=1.0, error_mode=mode):
+        assert_error(send(fast, token, key), 502, "host_error")
+        again = send(fast, token, key)  # a refused send is tried again; one in doubt is not
+        if again.status_code == 200:
+            assert again.json()["message"]["status"] == "queued"
+        else:
+            assert_error(again, 502, "host_error")
+    [row] = assert_outbox_consistent(database, user.id, simulator, name)
+    assert simulator.outbox(name) == [] and row["wpp_message_id"] is None
+    # A 500 is a refusal (retry at once); a 200 with garbage may have been a send (retry
+    # after the lease, unless a late ack says it went out).
+    assert row["send_state"] in {"500": ("retryable",), "garbage": ("unknown",)}.get(
+        mode, ("retryable", "unknown")
+    )
+    done = sent_once(fast, token, key)
+    assert done.status_code == 200 and done.json()["message"]["status"] in ("sent", "delivered")
+    assert send(fast, token, key).json()["message"]["id"] == str(row["id"])
+    assert len(simulator.outbox(name)) == 1
+    assert_outbox_consistent(database, user.id, simulator, name)
+
+
+@pytest.mark.parametrize("mode", ERROR_MODES)
+def test_starting_while_the_host_fails_leaves_nothing_half_done(
+    fast: Gateway, simulator: Simulator, database: str, mode: str
+) -> None:
+    token = fast.token_for(fast.new_user(f"start{mode}"))
+    with host_failing(simulator, error_rate=1.0, error_mode=mode):
+        assert_error(fast.call("POST", "start-session", token), 502, "host_error")
+        session = fast.call("GET", "status", token).json()["session"]
+    assert session is None or session["status"] == "disconnected"
+    started = fast.call("POST", "start-session", token)
+    assert started.status_code == 200 and started.json()["session"]["status"] == "pairing"
+    assert started.json()["session"]["qr"]["data_url"].startswith("data:image/png;base64,")
+
+
+@pytest.mark.parametrize("mode", ERROR_MODES)
+def test_refresh_and_disconnect_while_the_host_fails_change_nothing(
+    fast: Gateway, simulator: Simulator, mode: str
+) -> None:
+    _, token, name = connected_user(fast, simulator, f"refresh{mode}")
+    with host_failing(simulator, error_rate=1.0, error_mode=mode):
+        refresh = fast.call("GET", "status", token, params={"refresh": "true"})
+        assert_error(refresh, 502, "host_error")
+        assert_error(fast.call("POST", "disconnect", token), 502, "host_error")
+    # The host still has the session linked, so the stored row must still say so.
+    assert fast.call("GET", "status", token).json()["session"]["status"] == "connected"
+    assert simulator.state(name)["status"] == "CONNECTED"
+    fresh = fast.call("GET", "status", token, params={"refresh": "true"})
+    assert fresh.status_code == 200 and fresh.json()["session"]["status"] == "connected"
+    gone = fast.call("POST", "disconnect", token)
+    assert gone.status_code == 200 and gone.json()["session"]["status"] == "disconnected"
+
+
+def test_a_slow_host_is_a_timeout_for_every_call_and_the_rows_follow_what_it_did(
+    fast: Gateway, simulator: Simulator, database: str
+) -> None:
+    user, token, name = connected_user(fast, simulator, "slowall")
+    newcomer = fast.token_for(fast.new_user("slowstart"))
+    refresh = {"refresh": "true"}
+    with host_failing(simulator, latency_ms=1000):
+        assert_error(fast.call("GET", "status", token, params=refresh), 504, "host_timeout")
+        assert_error(fast.call("POST", "disconnect", token), 504, "host_timeout")
+        assert_error(fast.call("POST", "start-session", newcomer), 504, "host_timeout")
+    # The host did log out once it got to it: its events bring the row to the same place.
+    wait_until(lambda: simulator.state(name).get("status"), lambda s: s != "CONNECTED", 3)
+    assert simulator.state(name).get("status") in (None, "CLOSED")
+    assert wait_for_status(fast, token, "disconnected", 3)["status"] == "disconnected"
+    again = fast.call("POST", "start-session", newcomer)
+    assert again.status_code == 200 and again.json()["session"]["status"] == "pairing"
+    assert outbound_rows(database, user.id) == []
+
+
+# --- the host process dying mid-request, and coming back ------------------------------------
+
+
+@pytest.fixture()
+def own_host(
+    database: str, local_secrets: LocalSecrets, output_dir: Path
+) -> Iterator[tuple[Simulator, Gateway, list[Any]]]:
+    """A simulator process of this test alone (it gets killed), and a gateway in front of it."""
+    port = processes.free_port()
+    data_dir = Path(tempfile.mkdtemp(prefix="wa-sim-dying-"))
+    args = [
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--data-dir", str(data_dir),
+        "--secret-key", local_secrets.wpp_secret_key,
+    ]  # fmt: skip
+
+    def start() -> Any:
+        return processes.start_module(
+            "local.simulator",
+            args,
+            env={},
+            ready_url=f"http://127.0.0.1:{port}/healthz",
+            log_path=output_dir / "simulator-dying.log",
+        )
+
+    running = [start()]
+    simulator = Simulator(f"http://127.0.0.1:{port}", running[0])
+    gateway, gateway_process = start_gateway(
+        database,
+        simulator,
+        local_secrets,
+        output_dir / "gateway-dying.log",
+        WPP_READ_TIMEOUT="3",
+        SEND_LEASE=f"{LEASE_S}s",
+    )
+    try:
+        yield simulator, gateway, [running, start]
+    finally:
+        processes.stop(gateway_process)
+        for process in running:
+            processes.stop(process)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_the_host_dying_mid_send_and_coming_back_sends_exactly_once(
+    own_host: tuple[Simulator, Gateway, list[Any]], database: str
+) -> None:
+    simulator, gateway, (running, start) = own_host
+    user, token, name = connected_user(gateway, simulator, "dying")
+    key = str(uuid.uuid4())
+    simulator.control("POST", "faults", {"latency_ms": 1500})  # the host takes its time ...
+    answers: list[requests.Response] = []
+    sender = threading.Thread(target=lambda: answers.append(send(gateway, token, key)))
+    sender.start()
+    time.sleep(0.5)
+    processes.stop(running[-1])  # ... and dies before it answers
+    sender.join(10)
+    assert len(answers) == 1
+    assert_error(answers[0], 502, "host_error")
+    [row] = assert_outbox_consistent(database, user.id)
+    assert row["status"] == "queued" and row["send_state"] == "unknown"
+
+    running.append(start())  # the host restarts and restores its stored logins
+    assert wait_for_status(gateway, token, "connected", 5)["status"] == "connected"
+    wait_until(lambda: simulator.state(name).get("status"), lambda s: s == "CONNECTED", 5)
+    done = sent_once(gateway, token, key)
+    assert done.status_code == 200 and done.json()["message"]["id"] == str(row["id"])
+    assert len(simulator.outbox(name)) == 1
+    assert send(gateway, token, key).json()["message"]["id"] == str(row["id"])
+    assert len(simulator.outbox(name)) == 1
+    assert_outbox_consistent(database, user.id, simulator, name)
