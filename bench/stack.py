@@ -5,8 +5,6 @@
 * the WPPConnect simulator, as its own process;
 * the local gateway, as its own process: the host's webhooks reach the functions through it.
 
-Both servers run through :mod:`bench.nodelay` (TCP_NODELAY, as the real host has it).
-
 Everything listens on 127.0.0.1 with free ports, and is stopped and removed at the end.
 """
 
@@ -189,35 +187,22 @@ def local_stack(log_dir: Path) -> Iterator[Stack]:
 
         sim_port = processes.free_port()
         sim_url = f"http://127.0.0.1:{sim_port}"
-        started.append(
-            processes.start_module(
-                "bench.nodelay",
-                [
-                    "local.simulator",
-                    "--host", "127.0.0.1",
-                    "--port", str(sim_port),
-                    "--data-dir", str(scratch / "simulator"),
-                    "--secret-key", secrets.wpp_secret_key,
-                    "--no-start-all",
-                ],
-                env={},
-                ready_url=f"{sim_url}/healthz",
-                log_path=log_dir / "bench-simulator.log",
-            )
-        )  # fmt: skip
+        simulator, _ = processes.start_simulator(
+            port=sim_port,
+            data_dir=scratch / "simulator",
+            secret_key=secrets.wpp_secret_key,
+            log_path=log_dir / "bench-simulator.log",
+            extra_args=("--no-start-all",),
+        )
+        started.append(simulator)
         gateway_port = processes.free_port()
         gateway_url = f"http://127.0.0.1:{gateway_port}"
         env = function_env(dsn=dsn, gateway_url=gateway_url, wpp_url=sim_url, local_secrets=secrets)
         env.update(BENCH_ENV)
-        started.append(
-            processes.start_module(
-                "bench.nodelay",
-                ["local.gateway", "--host", "127.0.0.1", "--port", str(gateway_port)],
-                env=env,
-                ready_url=f"{gateway_url}/status/health",
-                log_path=log_dir / "bench-gateway.log",
-            )
+        gateway, _ = processes.start_gateway(
+            port=gateway_port, env=env, log_path=log_dir / "bench-gateway.log"
         )
+        started.append(gateway)
         stack = Stack(dsn, sim_url, gateway_url, env, secrets, http)
         stack.sim("POST", "config", SIM_CONFIG)
         yield stack

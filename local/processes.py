@@ -69,3 +69,44 @@ def stop(process: subprocess.Popen[bytes], timeout_s: float = 5.0) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def start_simulator(
+    *,
+    port: int,
+    data_dir: Path,
+    secret_key: str,
+    log_path: Path | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The WPPConnect simulator on 127.0.0.1:``port``; returns the process and its URL."""
+    url = f"http://127.0.0.1:{port}"
+    process = start_module(
+        "local.simulator",
+        [
+            "--host=127.0.0.1",
+            f"--port={port}",
+            f"--data-dir={data_dir}",
+            f"--secret-key={secret_key}",
+            *extra_args,
+        ],
+        env={},
+        ready_url=f"{url}/healthz",
+        log_path=log_path,
+    )
+    return process, url
+
+
+def start_gateway(
+    *, port: int, env: Mapping[str, str], log_path: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The local gateway (the functions) on 127.0.0.1:``port`` with ``env``; process and URL."""
+    url = f"http://127.0.0.1:{port}"
+    process = start_module(
+        "local.gateway",
+        ["--host=127.0.0.1", f"--port={port}"],
+        env=env,
+        ready_url=f"{url}/status/health",
+        log_path=log_path,
+    )
+    return process, url

@@ -107,29 +107,17 @@ def main() -> None:
 
     children: list[subprocess.Popen[bytes]] = []
     try:
-        children.append(
-            processes.start_module(
-                "local.simulator",
-                [
-                    "--host", "127.0.0.1",
-                    "--port", str(wpp_port),
-                    "--data-dir", str(LOCAL_DIR / "simulator"),
-                    f"--secret-key={local_secrets.wpp_secret_key}",
-                ],
-                env={},
-                ready_url=f"{wpp_url}/healthz",
-                log_path=log_dir / "simulator.log",
-            )
-        )  # fmt: skip
-        children.append(
-            processes.start_module(
-                "local.gateway",
-                ["--host", "127.0.0.1", "--port", str(gateway_port)],
-                env=env,
-                ready_url=f"{gateway_url}/status/health",
-                log_path=log_dir / "gateway.log",
-            )
+        simulator, _ = processes.start_simulator(
+            port=wpp_port,
+            data_dir=LOCAL_DIR / "simulator",
+            secret_key=local_secrets.wpp_secret_key,
+            log_path=log_dir / "simulator.log",
         )
+        children.append(simulator)
+        gateway, _ = processes.start_gateway(
+            port=gateway_port, env=env, log_path=log_dir / "gateway.log"
+        )
+        children.append(gateway)
         stack_env = {
             "GATEWAY_URL": gateway_url,
             "DATABASE_URL": dsn,

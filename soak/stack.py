@@ -112,33 +112,21 @@ def local_stack(log_dir: Path, database_url: str | None = None) -> Iterator[Stac
         sim_port, gateway_port = processes.free_port(), processes.free_port()
         sim_url = f"http://127.0.0.1:{sim_port}"
         gateway_url = f"http://127.0.0.1:{gateway_port}"
-        children.append(
-            processes.start_module(
-                "local.simulator",
-                [
-                    "--host", "127.0.0.1",
-                    "--port", str(sim_port),
-                    "--data-dir", str(scratch / "simulator"),
-                    "--secret-key", secrets.wpp_secret_key,
-                ],
-                env={},
-                ready_url=f"{sim_url}/healthz",
-                log_path=log_dir / "simulator.log",
-            )
-        )  # fmt: skip
+        simulator, _ = processes.start_simulator(
+            port=sim_port,
+            data_dir=scratch / "simulator",
+            secret_key=secrets.wpp_secret_key,
+            log_path=log_dir / "simulator.log",
+        )
+        children.append(simulator)
         env = (
             function_env(dsn=dsn, gateway_url=gateway_url, wpp_url=sim_url, local_secrets=secrets)
             | GATEWAY_ENV
         )
-        children.append(
-            processes.start_module(
-                "local.gateway",
-                ["--host", "127.0.0.1", "--port", str(gateway_port)],
-                env=env,
-                ready_url=f"{gateway_url}/status/health",
-                log_path=log_dir / "gateway.log",
-            )
+        gateway, _ = processes.start_gateway(
+            port=gateway_port, env=env, log_path=log_dir / "gateway.log"
         )
+        children.append(gateway)
         stack = Stack(dsn, sim_url, gateway_url, env, secrets, log_dir)
         stack.sim("POST", "config", SIM_CONFIG)
         yield stack

@@ -126,19 +126,13 @@ def output_dir() -> Path:
 def simulator(local_secrets: LocalSecrets, output_dir: Path) -> Iterator[Simulator]:
     port = processes.free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="wa-sim-"))
-    process = processes.start_module(
-        "local.simulator",
-        [
-            "--host", "127.0.0.1",
-            "--port", str(port),
-            "--data-dir", str(data_dir),
-            f"--secret-key={local_secrets.wpp_secret_key}",
-        ],
-        env={},
-        ready_url=f"http://127.0.0.1:{port}/healthz",
+    process, url = processes.start_simulator(
+        port=port,
+        data_dir=data_dir,
+        secret_key=local_secrets.wpp_secret_key,
         log_path=output_dir / "simulator.log",
-    )  # fmt: skip
-    yield Simulator(f"http://127.0.0.1:{port}", process)
+    )
+    yield Simulator(url, process)
     processes.stop(process)
     shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -203,13 +197,7 @@ def start_gateway(
     )
     env.update(overrides)
     log_path.unlink(missing_ok=True)
-    process = processes.start_module(
-        "local.gateway",
-        ["--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        ready_url=f"{url}/status/health",
-        log_path=log_path,
-    )
+    process, _ = processes.start_gateway(port=port, env=env, log_path=log_path)
     return Gateway(url, env, log_path, database, local_secrets), process
 
 

@@ -82,16 +82,14 @@ def pool(make_database: Any, local_secrets: LocalSecrets, output_dir: Path) -> I
     for name in ("host-a", "host-b", "host-c"):
         port = processes.free_port()
         secrets[name] = f"{name}-secret-{port}"
-        process = processes.start_module(
-            "local.simulator",
-            ["--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data / name),
-             "--secret-key", secrets[name]],
-            env={},
-            ready_url=f"http://127.0.0.1:{port}/healthz",
+        process, url = processes.start_simulator(
+            port=port,
+            data_dir=data / name,
+            secret_key=secrets[name],
             log_path=output_dir / f"simulator-{name}.log",
-        )  # fmt: skip
+        )
         started.append(process)
-        sims[name] = Simulator(f"http://127.0.0.1:{port}", process)
+        sims[name] = Simulator(url, process)
     gateway, gateway_process = start_gateway(
         dsn, sims["host-a"], local_secrets, output_dir / "gateway-pool.log"
     )

@@ -172,21 +172,15 @@ def own_host(
     """A simulator process of this test alone (it gets killed), and a gateway in front of it."""
     port = processes.free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="wa-sim-dying-"))
-    args = [
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--data-dir", str(data_dir),
-        "--secret-key", local_secrets.wpp_secret_key,
-    ]  # fmt: skip
 
     def start() -> Any:
-        return processes.start_module(
-            "local.simulator",
-            args,
-            env={},
-            ready_url=f"http://127.0.0.1:{port}/healthz",
+        process, _ = processes.start_simulator(
+            port=port,
+            data_dir=data_dir,
+            secret_key=local_secrets.wpp_secret_key,
             log_path=output_dir / "simulator-dying.log",
         )
+        return process
 
     running = [start()]
     simulator = Simulator(f"http://127.0.0.1:{port}", running[0])

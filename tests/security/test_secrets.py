@@ -77,20 +77,14 @@ def stack(database: str, output_dir: Path) -> Iterator[Stack]:
     data_dir = Path(tempfile.mkdtemp(prefix="wa-sim-sentinel-"))
     simulator_log = output_dir / "simulator-sentinel.log"
     simulator_log.unlink(missing_ok=True)
-    process = processes.start_module(
-        "local.simulator",
-        [
-            "--host", "127.0.0.1",
-            "--port", str(port),
-            "--data-dir", str(data_dir),
-            "--secret-key", local.wpp_secret_key,
-            "--log-level", "INFO",
-        ],
-        env={},
-        ready_url=f"http://127.0.0.1:{port}/healthz",
+    process, url = processes.start_simulator(
+        port=port,
+        data_dir=data_dir,
+        secret_key=local.wpp_secret_key,
         log_path=simulator_log,
-    )  # fmt: skip
-    simulator = Simulator(f"http://127.0.0.1:{port}", process)
+        extra_args=("--log-level=INFO",),
+    )
+    simulator = Simulator(url, process)
     gateway, gateway_process = start_gateway(
         dsn,
         simulator,
