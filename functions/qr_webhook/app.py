@@ -30,7 +30,12 @@ def receive_event() -> Response:
         raise InvalidRequest("'event' must be a non-empty string.")
     if sender.session_name:
         result = apply_event(
-            runtime.store(), sender.session_name, body, runtime.event_policy(), sender.host_id
+            runtime.store(),
+            sender.session_name,
+            body,
+            runtime.event_policy(),
+            sender.host_id,
+            sender.attempt,
         )
         outcome = {"stored": result.stored, "changed": result.changed, "reason": result.reason}
     else:
@@ -46,6 +51,7 @@ def authenticate(body_session: str | None) -> webhook_auth.WebhookCaller:
         query_session=app.query("session"),
         query_verify=app.query("verify"),
         query_host=app.query("host"),
+        query_attempt=app.query("attempt"),
         body_session=body_session,
     )
 

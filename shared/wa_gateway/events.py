@@ -3,7 +3,8 @@
 Every event for a known session goes into the event log (deduplicated by a hash of its body,
 numbered per session), then changes what it is about: the session's state, an inbound
 message, or a message's delivery status. Duplicates are recognised by the log and change
-nothing; unknown sessions and sessions placed on another host are ignored.
+nothing; unknown sessions, sessions placed on another host, and events of an earlier attempt
+(the webhook URL names its attempt) are ignored.
 """
 
 from __future__ import annotations
@@ -40,11 +41,12 @@ def apply_event(
     event: Mapping[str, Any],
     policy: EventPolicy = EventPolicy(),
     host_id: str | None = None,
+    attempt: int | None = None,
 ) -> IngestResult:
     """Log and apply one event (see the module docstring)."""
     if not SESSION_NAME.match(session_name):
         return IngestResult(stored=False, reason="bad_session_name")
-    return store.ingest_event(to_record(session_name, event, policy, host_id))
+    return store.ingest_event(to_record(session_name, event, policy, host_id, attempt))
 
 
 def to_record(
@@ -52,6 +54,7 @@ def to_record(
     event: Mapping[str, Any],
     policy: EventPolicy = EventPolicy(),
     host_id: str | None = None,
+    attempt: int | None = None,
 ) -> EventRecord:
     name = str(event.get("event"))[:64]
     kind: Any = "none"
@@ -75,6 +78,7 @@ def to_record(
     return EventRecord(
         session_name=session_name,
         host_id=host_id,
+        attempt=attempt,
         event=name,
         dedup_key=dedup_key(event),
         payload=loggable(event),

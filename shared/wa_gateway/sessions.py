@@ -12,7 +12,7 @@ from typing import Literal
 from wa_gateway import qr, transitions, webhook_auth
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import AccountLimit, HostError, HostTimeout, NoCapacity
-from wa_gateway.host import HostClient, HostState
+from wa_gateway.host import HostState
 from wa_gateway.host_directory import HostDirectory
 from wa_gateway.host_session import HostSession
 from wa_gateway.store import SessionRecord, Store
@@ -71,10 +71,10 @@ class SessionService:
             return plan.session
 
         host = self._host_session(name, plan.host, plan.host_token)
-        host_id = plan.host.id if plan.host else None
+        webhook = self._webhook_url(name, plan.host.id if plan.host else None, plan.session.attempt)
         try:
             state = self._start_on_host(
-                host, plan.action, phone if method == "code" else None, host_id
+                host, plan.action, phone if method == "code" else None, webhook
             )
         except (HostError, HostTimeout) as failure:
             # A start that opened this attempt and failed (the host refused, or never answered
@@ -132,26 +132,29 @@ class SessionService:
     # --- host calls ---------------------------------------------------------------------
 
     def _start_on_host(
-        self, host: HostSession, action: str, phone: str | None, host_id: str | None
+        self, host: HostSession, action: str, phone: str | None, webhook_url: str
     ) -> HostState:
         name = host.name
         try:
             if action == "restart":
                 # The host restarts only a closed session: close the other pairing first.
                 host.call(lambda token: host.host.close_session(name, token))
-            return host.call(lambda token: self._host_start(host.host, name, token, phone, host_id))
+            return host.call(
+                lambda token: host.host.start_session(
+                    name, token, webhook_url=webhook_url, phone=phone
+                )
+            )
         except HostTimeout:
             # A held start that timed out has usually begun: ask where it stands.
             return host.call(lambda token: host.host.status_session(name, token))
 
-    def _host_start(
-        self, client: HostClient, name: str, token: str, phone: str | None, host_id: str | None
-    ) -> HostState:
+    def _webhook_url(self, name: str, host_id: str | None, attempt: int) -> str:
+        """Where the host posts this session's events: the proof names the session, its host
+        and this attempt, so no other session, host or attempt can use it."""
         assert self.webhook_url and self.webhook_secret
-        url = webhook_auth.session_webhook_url(
-            self.webhook_url, name, self.webhook_secret, host_id=host_id
+        return webhook_auth.session_webhook_url(
+            self.webhook_url, name, self.webhook_secret, host_id=host_id, attempt=attempt
         )
-        return client.start_session(name, token, webhook_url=url, phone=phone)
 
     def _host_session(
         self, name: str, placement: HostPlacement | None, ciphertext: str | None

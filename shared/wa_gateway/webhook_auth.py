@@ -25,15 +25,19 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from wa_gateway.errors import InvalidVerifyToken
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_ATTEMPT = re.compile(r"^[0-9]{1,9}$")
 
 
 def _hmac(secret: str, message: str) -> str:
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-def session_proof(secret: str, session_name: str, host_id: str | None = None) -> str:
-    """The URL proof of one session (on one pool host, when ``host_id`` is given)."""
-    return _hmac(secret, session_name if host_id is None else f"{session_name}:{host_id}")
+def session_proof(
+    secret: str, session_name: str, host_id: str | None = None, attempt: int | None = None
+) -> str:
+    """The URL proof of one session (on one pool host, and for one attempt, when given)."""
+    message = session_name if host_id is None else f"{session_name}:{host_id}"
+    return _hmac(secret, message if attempt is None else f"{message}#{attempt}")
 
 
 def host_verify_token(secret: str, host_id: str) -> str:
@@ -42,14 +46,21 @@ def host_verify_token(secret: str, host_id: str) -> str:
 
 
 def session_webhook_url(
-    base_url: str, session_name: str, secret: str, *, host_id: str | None = None
+    base_url: str,
+    session_name: str,
+    secret: str,
+    *,
+    host_id: str | None = None,
+    attempt: int | None = None,
 ) -> str:
-    """The webhook URL to register with the host for one session."""
+    """The webhook URL to register with the host for one session (and attempt)."""
     parts = urlsplit(base_url)
     params = {"session": session_name}
     if host_id is not None:
         params["host"] = host_id
-    params["verify"] = session_proof(secret, session_name, host_id)
+    if attempt is not None:
+        params["attempt"] = str(attempt)
+    params["verify"] = session_proof(secret, session_name, host_id, attempt)
     extra = urlencode(params)
     query = f"{parts.query}&{extra}" if parts.query else extra
     return urlunsplit(parts._replace(query=query))
@@ -59,6 +70,7 @@ def session_webhook_url(
 class WebhookCaller:
     session_name: str | None  # None: the event names no session
     host_id: str | None  # None: the default host, or a proof not bound to one host
+    attempt: int | None = None  # None: a proof not bound to one attempt
 
 
 def _matches(candidate: str, expected: str) -> bool:
@@ -73,6 +85,7 @@ def authenticate(
     query_verify: str | None,
     body_session: str | None,
     query_host: str | None = None,
+    query_attempt: str | None = None,
 ) -> WebhookCaller:
     """Who sent the event, and for which session; raises if unproven.
 
@@ -83,6 +96,9 @@ def authenticate(
     """
     if query_host is not None and not _UUID.match(query_host):
         raise InvalidVerifyToken()
+    if query_attempt is not None and not _ATTEMPT.match(query_attempt):
+        raise InvalidVerifyToken()
+    attempt = int(query_attempt) if query_attempt is not None else None
     if header_token is not None:
         ok = False
         for secret in secrets:
@@ -94,9 +110,10 @@ def authenticate(
     if query_session and query_verify:
         ok = False
         for secret in secrets:
-            ok |= _matches(query_verify, session_proof(secret, query_session, query_host or None))
+            proof = session_proof(secret, query_session, query_host or None, attempt)
+            ok |= _matches(query_verify, proof)
         if ok:
             if body_session and body_session != query_session:
                 raise InvalidVerifyToken()
-            return WebhookCaller(query_session, query_host or None)
+            return WebhookCaller(query_session, query_host or None, attempt)
     raise InvalidVerifyToken()

@@ -320,6 +320,7 @@ comment on function public.gateway_apply_ack is
 create function public.gateway_ingest_event(
   p_session_name text,
   p_host_id uuid,
+  p_attempt integer,
   p_event text,
   p_dedup_key text,
   p_payload jsonb,
@@ -350,6 +351,11 @@ begin
   -- A session moved to another host no longer listens to the old one.
   if p_host_id is not null and s.host_id is distinct from p_host_id then
     return jsonb_build_object('stored', false, 'reason', 'other_host');
+  end if;
+  -- Nor to an earlier attempt's late events (a logout still in flight when the user linked
+  -- again): the webhook URL of each attempt names it.
+  if p_attempt is not null and p_attempt <> s.attempt then
+    return jsonb_build_object('stored', false, 'reason', 'other_attempt');
   end if;
   -- The same event twice within one attempt is a duplicate; in the next attempt (a re-link
   -- sends the same status-find events again) it is new.
@@ -401,12 +407,14 @@ revoke execute on function
   public.gateway_finish_send(uuid, text, text, text, boolean, timestamptz),
   public.gateway_record_inbound(text, text, text, text, text, text, boolean, text, timestamptz),
   public.gateway_apply_ack(text, text, text, text, text, timestamptz),
-  public.gateway_ingest_event(text, uuid, text, text, jsonb, text, jsonb, integer, integer, timestamptz)
+  public.gateway_ingest_event(text, uuid, integer, text, text, jsonb, text, jsonb, integer, integer,
+    timestamptz)
   from public, anon, authenticated;
 grant execute on function
   public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision, double precision, integer, timestamptz),
   public.gateway_finish_send(uuid, text, text, text, boolean, timestamptz),
   public.gateway_record_inbound(text, text, text, text, text, text, boolean, text, timestamptz),
   public.gateway_apply_ack(text, text, text, text, text, timestamptz),
-  public.gateway_ingest_event(text, uuid, text, text, jsonb, text, jsonb, integer, integer, timestamptz)
+  public.gateway_ingest_event(text, uuid, integer, text, text, jsonb, text, jsonb, integer, integer,
+    timestamptz)
   to service_role;

@@ -270,3 +270,29 @@ def test_a_late_qr_does_not_pull_a_connected_session_back(gateway: Gateway) -> N
         assert post_event(gateway, late, verify=secret).status_code == 200
     now = gateway.call("GET", "status", token).json()["session"]
     assert now["status"] == "connected" and now["qr"] is None
+
+
+def test_a_late_event_of_an_earlier_attempt_changes_nothing(
+    gateway: Gateway, simulator: Simulator
+) -> None:
+    token, first = started_session(gateway, "attempts")
+    name = first["name"]
+    gateway.call("POST", "disconnect", token)
+    again = gateway.call("POST", "start-session", token).json()["session"]
+    assert again["status"] in ("starting", "pairing")
+    secret = gateway.local_secrets.verify_token
+    # What the host would post to the first attempt's URL (attempt 1) after the second began.
+    late = post_event(
+        gateway,
+        {"event": "status-find", "session": name, "status": "inChat"},
+        query=f"?session={name}&attempt=1&verify={session_proof(secret, name, None, 1)}",
+    )
+    assert late.status_code == 200
+    assert gateway.call("GET", "status", token).json()["session"]["status"] != "connected"
+    current = post_event(
+        gateway,
+        {"event": "status-find", "session": name, "status": "inChat"},
+        query=f"?session={name}&attempt=2&verify={session_proof(secret, name, None, 2)}",
+    )
+    assert current.status_code == 200
+    assert gateway.call("GET", "status", token).json()["session"]["status"] == "connected"

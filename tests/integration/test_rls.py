@@ -199,7 +199,7 @@ def test_no_client_role_writes_directly(
     [
         "select gateway_begin_start(%(uid)s, %(name)s, 'default', 'qr', 3, null)",
         "select gateway_apply_host_state(%(name)s, 'connected')",
-        "select gateway_ingest_event(%(name)s, null, 'x', 'k', '{}', 'none', '{}')",
+        "select gateway_ingest_event(%(name)s, null, null, 'x', 'k', '{}', 'none', '{}')",
         "select gateway_hosts()",
         "select gateway_put_host('evil', 'http://evil', 'v1.k.x', 1, null)",
         "select gateway_session_for_host(%(uid)s, %(name)s)",

@@ -151,3 +151,38 @@ def test_a_malformed_host_is_refused(host: str) -> None:
             body_session="user_a",
             query_host=host,
         )
+
+
+def test_an_attempts_url_proof_names_the_attempt() -> None:
+    url = session_webhook_url("https://hook.example/", "user_a", SECRETS[0], attempt=3)
+    query = parse_qs(urlsplit(url).query)
+    assert query["attempt"] == ["3"]
+    proof = query["verify"][0]
+    ok = authenticate(
+        SECRETS,
+        header_token=None,
+        query_session="user_a",
+        query_verify=proof,
+        body_session=None,
+        query_attempt="3",
+    )
+    assert ok.attempt == 3
+    for attempt in ("4", None):  # another attempt, or none, is not what was signed
+        with pytest.raises(InvalidVerifyToken):
+            authenticate(
+                SECRETS,
+                header_token=None,
+                query_session="user_a",
+                query_verify=proof,
+                body_session=None,
+                query_attempt=attempt,
+            )
+    with pytest.raises(InvalidVerifyToken):
+        authenticate(
+            SECRETS,
+            header_token=None,
+            query_session="user_a",
+            query_verify=proof,
+            body_session=None,
+            query_attempt="-1",
+        )

@@ -46,6 +46,7 @@ class SessionRecord:
     updated_at: str | None = None
     account: str = "default"
     host_id: str | None = None
+    attempt: int = 0
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> SessionRecord:
@@ -198,6 +199,7 @@ class EventRecord:
 
     session_name: str
     host_id: str | None
+    attempt: int | None
     event: str
     dedup_key: str
     payload: Mapping[str, Any]
@@ -465,6 +467,7 @@ class Store:
             {
                 "p_session_name": record.session_name,
                 "p_host_id": record.host_id,
+                "p_attempt": record.attempt,
                 "p_event": record.event,
                 "p_dedup_key": record.dedup_key,
                 "p_payload": dict(record.payload),
