@@ -352,9 +352,12 @@ begin
   if p_host_id is not null and s.host_id is distinct from p_host_id then
     return jsonb_build_object('stored', false, 'reason', 'other_host');
   end if;
-  -- Nor to an earlier attempt's late events (a logout still in flight when the user linked
-  -- again): the webhook URL of each attempt names it.
-  if p_attempt is not null and p_attempt <> s.attempt then
+  -- An earlier attempt's late session events (a logout or a QR still in flight when the user
+  -- linked again) must not touch the new one: the webhook URL of each attempt names it. Its
+  -- messages and acks are facts all the same, and so is its "connected": a host that was
+  -- still running when the new start came keeps the URL it was started with.
+  if p_attempt is not null and p_attempt < s.attempt and p_kind = 'session'
+      and p_args ->> 'status' <> 'connected' then
     return jsonb_build_object('stored', false, 'reason', 'other_attempt');
   end if;
   -- The same event twice within one attempt is a duplicate; in the next attempt (a re-link

@@ -281,18 +281,20 @@ def test_a_late_event_of_an_earlier_attempt_changes_nothing(
     again = gateway.call("POST", "start-session", token).json()["session"]
     assert again["status"] in ("starting", "pairing")
     secret = gateway.local_secrets.verify_token
-    # What the host would post to the first attempt's URL (attempt 1) after the second began.
-    late = post_event(
-        gateway,
-        {"event": "status-find", "session": name, "status": "inChat"},
-        query=f"?session={name}&attempt=1&verify={session_proof(secret, name, None, 1)}",
-    )
-    assert late.status_code == 200
-    assert gateway.call("GET", "status", token).json()["session"]["status"] != "connected"
-    current = post_event(
-        gateway,
-        {"event": "status-find", "session": name, "status": "inChat"},
-        query=f"?session={name}&attempt=2&verify={session_proof(secret, name, None, 2)}",
-    )
-    assert current.status_code == 200
-    assert gateway.call("GET", "status", token).json()["session"]["status"] == "connected"
+
+    def to_attempt(attempt: int, event: dict[str, Any]) -> None:
+        proof = session_proof(secret, name, None, attempt)
+        query = f"?session={name}&attempt={attempt}&verify={proof}"
+        assert post_event(gateway, {**event, "session": name}, query=query).status_code == 200
+
+    def status() -> str:
+        return str(gateway.call("GET", "status", token).json()["session"]["status"])
+
+    # What the host still posts to the first attempt's URL after the second began.
+    to_attempt(1, {"event": "logoutsession", "message": "logged out", "connected": False})
+    to_attempt(1, {"event": "status-find", "status": "browserClose"})
+    assert status() in ("starting", "pairing")
+    to_attempt(2, {"event": "status-find", "status": "inChat"})
+    assert status() == "connected"
+    to_attempt(1, {"event": "closesession", "message": "closed", "connected": False})
+    assert status() == "connected"
