@@ -1,8 +1,9 @@
 """The local stand-in for the functions' HTTPS URLs: one port, one path prefix per function.
 
 ``http://127.0.0.1:3000/<function>/...`` becomes the function-URL event AWS would send (path
-``/...``), the function's handler runs in this process (imported once per warm container, as
-in Lambda), and its result goes back as HTTP with the URL's CORS applied. Also serves
+``/...``), the function's handler runs in this process (imported once, so warm like a reused
+Lambda container; one invocation at a time, as in Lambda), and its result goes back as HTTP
+with the URL's CORS applied. Also serves
 the dev sign-in (``/auth/v1/token``), the dev reads the demo page makes
 (``GET /rest/v1/whatsapp_messages``, see local.dev_rest) and the demo page (``web/``, at ``/``).
 
@@ -41,7 +42,6 @@ PAGE_TYPES = {
     ".md": "text/markdown; charset=utf-8",
 }
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
-CONTAINERS_PER_FUNCTION = 8
 
 # URL prefix -> folder under functions/. Browser-facing functions get CORS; the webhook not.
 FUNCTIONS = {
@@ -69,49 +69,29 @@ def load_handler(folder: str) -> Handler | None:
     return handler
 
 
-class Containers:
-    """A function's warm containers: each serves one request at a time, as Lambda's do, and
-    concurrent requests get containers of their own (each its own copy of the handler
-    module), up to a limit like reserved concurrency."""
-
-    def __init__(self, folder: str, first: Handler, limit: int = CONTAINERS_PER_FUNCTION):
-        self._folder = folder
-        self._idle = [first]
-        self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(limit)
-
-    def invoke(self, event: dict[str, Any], context: Any) -> Any:
-        with self._slots:
-            with self._lock:
-                handler = self._idle.pop() if self._idle else None
-            if handler is None:
-                handler = load_handler(self._folder)
-                assert handler is not None
-            try:
-                return handler(event, context)
-            finally:
-                with self._lock:
-                    self._idle.append(handler)
-
-
 class Gateway:
     def __init__(self, *, dsn: str | None, jwt_secret: str | None, issuer: str, cors: CorsConfig):
         self.dsn = dsn
         self.jwt_secret = jwt_secret
         self.issuer = issuer
         self.cors = cors
-        self.handlers: dict[str, Containers] = {}
+        self.handlers: dict[str, Handler] = {}
         for prefix, folder in FUNCTIONS.items():
             handler = load_handler(folder)
             if handler is not None:
-                self.handlers[prefix] = Containers(folder, handler)
+                self.handlers[prefix] = handler
+        # Powertools' resolver keeps the current event on a class attribute, shared by every
+        # function in a process: a process serves one invocation at a time, as Lambda's do.
+        self._one_at_a_time = threading.Lock()
 
     def invoke(self, prefix: str, event: dict[str, Any]) -> HttpResponse:
         context = LambdaContext(
             function_name=prefix, aws_request_id=event["requestContext"]["requestId"]
         )
         try:
-            return to_http(self.handlers[prefix].invoke(event, context))
+            with self._one_at_a_time:
+                result = self.handlers[prefix](event, context)
+            return to_http(result)
         except BaseException:  # what Lambda answers when the function itself crashes
             return HttpResponse(
                 502,

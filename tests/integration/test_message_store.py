@@ -142,3 +142,18 @@ def _status(store: Store, database: str, message_id: str) -> str:
         found = row.fetchone()
     assert found is not None
     return str(found[0])
+
+
+def test_concurrent_sends_with_one_key_decide_one_send(store: Store, database: str) -> None:
+    """The guarantee behind idempotent sends, at the database: many transactions racing with
+    one key, on their own connections, let exactly one of them send."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    user, name = connected(store, database)
+    racing = Store(PostgresTransport(database, max_idle=16), send_burst=100)
+    request = outbound(user, name, body="once", key="race")
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        plans = list(pool.map(lambda _: racing.begin_send(request), range(12)))
+    outcomes = sorted(p.outcome for p in plans)
+    assert outcomes.count("send") == 1 and set(outcomes) <= {"send", "in_flight"}
+    assert len({p.message.id for p in plans if p.message}) == 1
