@@ -33,7 +33,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds of load (default 150, or $SOAK_DURATION)",
     )  # fmt: skip
     parser.add_argument("--users", type=int, default=24, help="linked users (default 24)")
-    parser.add_argument("--senders", type=int, default=8, help="sending threads (default 8)")
+    # The local gateway serves one invocation at a time (as one Lambda container does), so
+    # more senders only queue behind each other and starve the host's webhooks.
+    parser.add_argument("--senders", type=int, default=4, help="sending threads (default 4)")
     parser.add_argument("--churners", type=int, default=3, help="users who log out and re-link")
     parser.add_argument("--incoming-rate", type=float, default=20.0, help="messages/s arriving")
     parser.add_argument("--storm", type=int, default=2, help="webhook storm threads (default 2)")
