@@ -9,6 +9,7 @@ bootstrap (roles, ``auth`` schema, ``supabase_realtime``), then the migrations i
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,20 +71,28 @@ def prepare(dsn: str) -> None:
     """Bootstrap, migrate and seed the database at ``dsn``; safe to run again."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(BOOTSTRAP_SQL.read_text())
-        applied = {
-            row[0]
-            for row in conn.execute("select version from supabase_migrations.schema_migrations")
-        }
+        applied: dict[str, str | None] = dict(
+            conn.execute(
+                "select version, checksum from supabase_migrations.schema_migrations"
+            ).fetchall()
+        )
         for path in migration_files():
             version, _, name = path.stem.partition("_")
+            text = path.read_text()
+            checksum = hashlib.sha256(text.encode()).hexdigest()
             if version in applied:
+                if applied[version] not in (None, checksum):
+                    raise RuntimeError(
+                        f"{path.name} changed after this database applied it: start from a"
+                        " fresh local database (make clean, or a new DATABASE_URL)"
+                    )
                 continue
             with conn.transaction():
-                conn.execute(path.read_text())
+                conn.execute(text)
                 conn.execute(
-                    "insert into supabase_migrations.schema_migrations (version, name) "
-                    "values (%s, %s)",
-                    (version, name),
+                    "insert into supabase_migrations.schema_migrations (version, name, checksum)"
+                    " values (%s, %s, %s)",
+                    (version, name, checksum),
                 )
     for email in DEV_EMAILS:
         create_user(dsn, email, DEV_PASSWORD, user_id=dev_user_id(email))

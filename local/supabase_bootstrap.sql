@@ -103,3 +103,5 @@ create table if not exists supabase_migrations.schema_migrations (
   name text,
   applied_at timestamptz not null default now()
 );
+-- Local only: what each applied file contained, so a changed file is noticed.
+alter table supabase_migrations.schema_migrations add column if not exists checksum text;
