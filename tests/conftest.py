@@ -9,10 +9,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from local.stack import LocalSecrets, function_env
 
 @pytest.fixture(scope="session")
 def database() -> Iterator[str]:
-    base = __import__("os").environ.get("TEST_DATABASE_URL")
+    base = os.environ.get("TEST_DATABASE_URL")
     if base:
         name = f"wa_test_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(base, autocommit=True) as conn:
@@ -208,6 +209,39 @@ def gateway(
     started, process = start_gateway(database, simulator, local_secrets, output_dir / "gateway.log")
     yield started
     processes.stop(process)
+
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@contextmanager
+def loaded_handlers(env: dict[str, str]) -> Iterator[dict[str, Handler]]:
+    """Every function's handler imported in this process, as a fresh Lambda container imports
+    it, with ``env`` (the process environment is restored afterwards)."""
+    from local.gateway import FUNCTIONS, load_handler
+    from wa_gateway import runtime
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    runtime.reset()
+    try:
+        loaded: dict[str, Handler] = {}
+        for prefix, folder in {**FUNCTIONS, "purge": "purge"}.items():
+            handler = load_handler(folder)
+            assert handler is not None, folder
+            loaded[prefix] = handler
+        yield loaded
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        runtime.reset()
+
+
+@pytest.fixture(scope="module")
+def handlers(gateway: Gateway) -> Iterator[dict[str, Handler]]:
+    """Every function's handler in this process, with the gateway's environment."""
+    with loaded_handlers(gateway.env) as loaded:
+        yield loaded
 
 
 @pytest.fixture()

@@ -10,6 +10,7 @@ import pytest
 from local import devdb
 from tests.conftest import Gateway, Simulator, as_role
 from tests.e2e.flows import assert_error, connected_user, wait_for_status, wait_until
+from tests.integration.store_helpers import begin
 from wa_gateway.events import to_record
 from wa_gateway.sessions import session_name_for
 from wa_gateway.store import Store
@@ -142,8 +143,7 @@ def test_the_log_rebuilds_the_state(gateway: Gateway, simulator: Simulator, data
     twin_name = session_name_for(twin.id)
     transport = PostgresTransport(database)
     store = Store(transport)
-    store.begin_start(user_id=twin.id, session_name=twin_name, account="default", method="qr",
-                      max_accounts=3, default_server_url="h")  # fmt: skip
+    begin(store, twin.id, twin_name)  # fmt: skip
     for row in logged:
         store.ingest_event(to_record(twin_name, {**row["payload"], "event": row["event"]}))
     with psycopg.connect(database) as conn:

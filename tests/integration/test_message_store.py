@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from local import devdb
+from tests.integration.store_helpers import begin
 from wa_gateway.sessions import session_name_for
 from wa_gateway.store import Store
 from wa_gateway.store.facade import Ack, InboundMessage, OutboundRequest, SessionUpdate
@@ -27,14 +28,7 @@ def store(database: str) -> Iterator[Store]:
 def connected(store: Store, database: str) -> tuple[devdb.DevUser, str]:
     user = devdb.create_user(database, f"msg-{uuid.uuid4().hex[:10]}@example.com", "pw")
     name = session_name_for(user.id)
-    store.begin_start(
-        user_id=user.id,
-        session_name=name,
-        account="default",
-        method="qr",
-        max_accounts=3,
-        default_server_url="h",
-    )
+    begin(store, user.id, name)
     store.apply_host_state(SessionUpdate(name, "connected"))
     return user, name
 

@@ -13,6 +13,7 @@ from local import devdb
 from local.stack import LocalSecrets
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import connected_user, wait_until
+from tests.integration.store_helpers import begin
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import HostError
 from wa_gateway.host import HostClient
@@ -47,14 +48,7 @@ def clean(database: str) -> None:
 def make_session(store: Store, database: str, status: str, **aged: Any) -> tuple[str, str]:
     user = devdb.create_user(database, f"purge-{uuid.uuid4().hex[:10]}@example.com", "pw")
     name = session_name_for(user.id)
-    store.begin_start(
-        user_id=user.id,
-        session_name=name,
-        account="default",
-        method="qr",
-        max_accounts=3,
-        default_server_url="h",
-    )
+    begin(store, user.id, name)
     if status == "pairing":
         store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@q", qr_image="i"))
     elif status in ("connected", "disconnected"):

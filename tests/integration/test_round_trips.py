@@ -5,36 +5,15 @@ round trip added on any of these paths fails here (``make bench`` measures what 
 from __future__ import annotations
 
 import json
-import os
 import uuid
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from local.function_url import LambdaContext, build_event
-from local.gateway import FUNCTIONS, load_handler
-from tests.conftest import Gateway, Simulator
+from tests.conftest import Gateway, Handler, Simulator
 from tests.e2e.flows import connected_user
 from wa_gateway import runtime
-
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-@pytest.fixture(scope="module")
-def handlers(gateway: Gateway) -> Iterator[dict[str, Handler]]:
-    saved = dict(os.environ)
-    os.environ.update(gateway.env)
-    runtime.reset()
-    loaded = {}
-    for prefix, folder in FUNCTIONS.items():
-        handler = load_handler(folder)
-        if handler is not None:
-            loaded[prefix] = handler
-    yield loaded
-    os.environ.clear()
-    os.environ.update(saved)
-    runtime.reset()
 
 
 def event(

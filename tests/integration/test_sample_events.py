@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,30 +14,12 @@ import psycopg
 import pytest
 
 from local.function_url import LambdaContext
-from local.gateway import FUNCTIONS, ROOT, load_handler
-from tests.conftest import Gateway, Simulator
+from local.gateway import ROOT
+from tests.conftest import Gateway, Handler, Simulator
 from tests.e2e.flows import connected_user
-from wa_gateway import runtime
 from wa_gateway.webhook_auth import session_proof
 
 EVENTS = ROOT / "events"
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-@pytest.fixture(scope="module")
-def handlers(gateway: Gateway) -> Iterator[dict[str, Handler]]:
-    saved = dict(os.environ)
-    os.environ.update(gateway.env)
-    runtime.reset()
-    loaded = {}
-    for prefix, folder in {**FUNCTIONS, "purge": "purge"}.items():
-        handler = load_handler(folder)
-        if handler is not None:
-            loaded[prefix] = handler
-    yield loaded
-    os.environ.clear()
-    os.environ.update(saved)
-    runtime.reset()
 
 
 def sample(name: str, **replace: str) -> dict[str, Any]:

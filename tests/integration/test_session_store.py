@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from local import devdb
+from tests.integration.store_helpers import begin
 from wa_gateway.sessions import session_name_for
 from wa_gateway.store import Store
 from wa_gateway.store.facade import SessionUpdate
@@ -40,14 +41,7 @@ def caller_for(user: devdb.DevUser) -> Caller:
 
 def open_session(store: Store, user: devdb.DevUser, method: str = "qr") -> str:
     name = session_name_for(user.id)
-    plan = store.begin_start(
-        user_id=user.id,
-        session_name=name,
-        account="default",
-        method=method,
-        max_accounts=3,
-        default_server_url="h",
-    )
+    plan = begin(store, user.id, name, method)
     assert plan.session.status == "starting"
     return name
 
@@ -56,24 +50,10 @@ def test_first_start_creates_the_session_and_opens_an_attempt(
     store: Store, user: devdb.DevUser
 ) -> None:
     name = session_name_for(user.id)
-    plan = store.begin_start(
-        user_id=user.id,
-        session_name=name,
-        account="default",
-        method="qr",
-        max_accounts=3,
-        default_server_url="h",
-    )
+    plan = begin(store, user.id, name)
     assert (plan.action, plan.opened, plan.session.status) == ("start", True, "starting")
     assert plan.host_token is None
-    again = store.begin_start(
-        user_id=user.id,
-        session_name=name,
-        account="default",
-        method="qr",
-        max_accounts=3,
-        default_server_url="h",
-    )
+    again = begin(store, user.id, name)
     assert (again.action, again.opened, again.session.id) == ("start", False, plan.session.id)
 
 
@@ -81,28 +61,14 @@ def test_a_valid_qr_is_reused_without_the_host(store: Store, user: devdb.DevUser
     name = open_session(store, user)
     result = store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@A", qr_image="i"))
     assert result is not None and result.changed and result.session.qr_expires_at
-    plan = store.begin_start(
-        user_id=user.id,
-        session_name=name,
-        account="default",
-        method="qr",
-        max_accounts=3,
-        default_server_url="h",
-    )
+    plan = begin(store, user.id, name)
     assert plan.action == "none" and plan.session.qr_code == "2@A"
 
 
 def test_switching_pairing_method_restarts(store: Store, user: devdb.DevUser) -> None:
     name = open_session(store, user)
     store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@A"))
-    plan = store.begin_start(
-        user_id=user.id,
-        session_name=name,
-        account="default",
-        method="code",
-        max_accounts=3,
-        default_server_url="h",
-    )
+    plan = begin(store, user.id, name, "code")
     assert plan.action == "restart"
     assert plan.session.status == "starting" and plan.session.qr_code is None
 
@@ -110,14 +76,7 @@ def test_switching_pairing_method_restarts(store: Store, user: devdb.DevUser) ->
 def test_a_connected_session_is_left_alone(store: Store, user: devdb.DevUser) -> None:
     name = open_session(store, user)
     store.apply_host_state(SessionUpdate(name, "connected"))
-    plan = store.begin_start(
-        user_id=user.id,
-        session_name=name,
-        account="default",
-        method="qr",
-        max_accounts=3,
-        default_server_url="h",
-    )
+    plan = begin(store, user.id, name)
     assert plan.action == "none" and plan.session.status == "connected"
 
 
@@ -162,14 +121,7 @@ def test_disconnected_is_final_until_the_next_start(store: Store, user: devdb.De
     assert gone.session.status_reason == "disconnectedMobile"
     late = store.apply_host_state(SessionUpdate(name, "connected"))
     assert late is not None and late.session.status == "disconnected"
-    plan = store.begin_start(
-        user_id=user.id,
-        session_name=name,
-        account="default",
-        method="qr",
-        max_accounts=3,
-        default_server_url="h",
-    )
+    plan = begin(store, user.id, name)
     assert plan.opened and plan.session.status == "starting"
 
 
@@ -182,14 +134,7 @@ def test_host_tokens_are_stored_beside_the_session(
 ) -> None:
     name = open_session(store, user)
     store.apply_host_state(SessionUpdate(name, "starting", host_token="v1.k1.abc"))
-    plan = store.begin_start(
-        user_id=user.id,
-        session_name=name,
-        account="default",
-        method="qr",
-        max_accounts=3,
-        default_server_url="h",
-    )
+    plan = begin(store, user.id, name)
     assert plan.host_token == "v1.k1.abc"
 
 
@@ -234,14 +179,7 @@ UNLINK = [
 
 def final_state(store: Store, user: devdb.DevUser, events: list[dict[str, Any]]) -> tuple[Any, ...]:
     name = session_name_for(user.id)
-    store.begin_start(
-        user_id=user.id,
-        session_name=name,
-        account="default",
-        method="qr",
-        max_accounts=3,
-        default_server_url="h",
-    )
+    begin(store, user.id, name)
     for event in events:
         update = from_event(name, event)
         if update is not None:

@@ -4,20 +4,28 @@ answer: the contract's error shape, no stack trace, no secret, nothing written w
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import psycopg
 
 from local.function_url import LambdaContext
-from local.gateway import FUNCTIONS, load_handler
-from wa_gateway import errors, runtime
+from tests.conftest import loaded_handlers
+from wa_gateway import errors
 
 Handler = Callable[[Any, Any], Any]
+
+__all__ = [
+    "Handler",
+    "RowCounter",
+    "assert_contract_answer",
+    "assert_error_shape",
+    "contract_codes",
+    "invoke",
+    "loaded_handlers",
+]
 
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 TRACE_MARKERS = ("Traceback", 'File "', "site-packages", '.py", line')
@@ -32,25 +40,6 @@ def contract_codes() -> set[str]:
         found.add(cls.code)
         pending.extend(cls.__subclasses__())
     return found
-
-
-@contextmanager
-def loaded_handlers(env: dict[str, str]) -> Iterator[dict[str, Handler]]:
-    """Every function's handler, imported with ``env`` as a fresh container would be."""
-    saved = dict(os.environ)
-    os.environ.update(env)
-    runtime.reset()
-    try:
-        loaded: dict[str, Handler] = {}
-        for prefix, folder in {**FUNCTIONS, "purge": "purge"}.items():
-            handler = load_handler(folder)
-            assert handler is not None, folder
-            loaded[prefix] = handler
-        yield loaded
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        runtime.reset()
 
 
 def invoke(handler: Handler, event: Any, name: str = "fn", timeout_ms: int = 30_000) -> Any:

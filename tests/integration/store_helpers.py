@@ -1,0 +1,26 @@
+"""Steps the store's integration tests share."""
+
+from __future__ import annotations
+
+import uuid
+
+from local import devdb
+from wa_gateway.store import Store
+from wa_gateway.store.facade import StartPlan, StartRefusal
+
+
+def new_user(database: str, label: str) -> devdb.DevUser:
+    """A user of one test alone."""
+    return devdb.create_user(database, f"{label}-{uuid.uuid4().hex[:10]}@example.com", "pw")
+
+
+def begin(store: Store, user_id: str, name: str, method: str = "qr") -> StartPlan | StartRefusal:
+    """start-session's first step for a user's default account, on the default host."""
+    return store.begin_start(
+        user_id=user_id,
+        session_name=name,
+        account="default",
+        method=method,
+        max_accounts=3,
+        default_server_url="h",
+    )
