@@ -6,9 +6,8 @@ from aws_lambda_powertools.event_handler import Response
 
 from wa_gateway import runtime
 from wa_gateway.api import FunctionApp, json_response
-from wa_gateway.errors import InvalidRequest
 from wa_gateway.presenters import session_json
-from wa_gateway.validation import parse_account
+from wa_gateway.validation import parse_disconnect_request
 
 app = FunctionApp("disconnect", needs=("store", "tokens", "host", "crypto"))
 
@@ -16,11 +15,8 @@ app = FunctionApp("disconnect", needs=("store", "tokens", "host", "crypto"))
 @app.post("/")
 def disconnect() -> Response:
     caller = app.caller()
-    body = app.json_object(required=False)
-    unknown = set(body) - {"account"}
-    if unknown:
-        raise InvalidRequest(f"Unknown field '{sorted(unknown)[0]}'.")
-    session = runtime.sessions().disconnect(caller, parse_account(body.get("account")))
+    account = parse_disconnect_request(app.json_object(required=False))
+    session = runtime.sessions().disconnect(caller, account)
     return json_response(200, {"session": session_json(session)})
 
 

@@ -72,9 +72,7 @@ def to_record(
     else:
         update = transitions.from_event(session_name, event)
         if update is not None:
-            kind, args = "session", asdict(update)
-            if update.qr_code:
-                args["qr_image"] = qr.png_data_url(update.qr_code)
+            kind, args = "session", asdict(qr.with_qr_image(update))
     return EventRecord(
         session_name=session_name,
         host_id=host_id,

@@ -90,7 +90,6 @@ class HostClient:
         self._timeout = (connect_timeout_s, read_timeout_s)
         self._start_timeout = (connect_timeout_s, start_timeout_s)
         self._http = session or _new_session()
-        self.calls = 0
 
     def __repr__(self) -> str:
         return f"HostClient({self.base_url!r})"
@@ -195,7 +194,6 @@ class HostClient:
         import requests
 
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.calls += 1
         try:
             response = self._http.request(
                 method,

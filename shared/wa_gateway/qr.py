@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import replace
 from functools import lru_cache
+
+from wa_gateway.store.facade import SessionUpdate
 
 
 @lru_cache(maxsize=32)
@@ -36,3 +39,10 @@ def png_data_url(raw: str) -> str:
     buffer = io.BytesIO()
     code.make_image().save(buffer)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def with_qr_image(update: SessionUpdate) -> SessionUpdate:
+    """``update`` with the PNG of its QR, when it carries a QR without one."""
+    if update.qr_code and not update.qr_image:
+        return replace(update, qr_image=png_data_url(update.qr_code))
+    return update

@@ -89,7 +89,7 @@ class SessionService:
         update = transitions.from_host_answer(name, state, after_start=True) or SessionUpdate(
             name, "starting"
         )
-        update = replace(_with_qr_image(update), host_token=host.new_token_ciphertext)
+        update = replace(qr.with_qr_image(update), host_token=host.new_token_ciphertext)
         result = self.store.apply_host_state(update)
         return result.session if result is not None else plan.session
 
@@ -107,7 +107,7 @@ class SessionService:
             repaired = self.store.repair_session(name, update.status, reason=update.reason)
             session = repaired.session if repaired else session
         if update is not None and (update.qr_code or update.pairing_code):
-            applied = self.store.apply_host_state(_with_qr_image(update))
+            applied = self.store.apply_host_state(qr.with_qr_image(update))
             session = applied.session if applied else session
         if host.new_token_ciphertext:
             self.store.apply_host_state(
@@ -161,9 +161,3 @@ class SessionService:
     ) -> HostSession:
         assert self.keyring is not None, "this function was not configured with ENCRYPTION_KEY"
         return HostSession(self.hosts.client_for(placement), self.keyring, name, ciphertext)
-
-
-def _with_qr_image(update: SessionUpdate) -> SessionUpdate:
-    if update.qr_code and not update.qr_image:
-        return replace(update, qr_image=qr.png_data_url(update.qr_code))
-    return update

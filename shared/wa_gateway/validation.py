@@ -24,6 +24,12 @@ def normalize_phone(value: Any, field: str = "phone") -> str:
     return digits
 
 
+def reject_unknown_fields(body: dict[str, Any], known: set[str]) -> None:
+    unknown = set(body) - known
+    if unknown:
+        raise InvalidRequest(f"Unknown field '{sorted(unknown)[0]}'.")
+
+
 def parse_account(value: Any) -> str:
     """A WhatsApp account label: 1 to 32 of a-z, 0-9 and '-' (default: "default")."""
     if value is None:
@@ -36,6 +42,12 @@ def parse_account(value: Any) -> str:
     return value
 
 
+def parse_disconnect_request(body: dict[str, Any]) -> str:
+    """The account a disconnect is for (the body is optional)."""
+    reject_unknown_fields(body, {"account"})
+    return parse_account(body.get("account"))
+
+
 @dataclass(frozen=True)
 class StartRequest:
     method: Literal["qr", "code"] = "qr"
@@ -44,9 +56,7 @@ class StartRequest:
 
 
 def parse_start_request(body: dict[str, Any]) -> StartRequest:
-    unknown = set(body) - {"method", "phone", "account"}
-    if unknown:
-        raise InvalidRequest(f"Unknown field '{sorted(unknown)[0]}'.")
+    reject_unknown_fields(body, {"method", "phone", "account"})
     account = parse_account(body.get("account"))
     method = body.get("method", "qr")
     if method not in ("qr", "code"):
@@ -73,9 +83,7 @@ class SendRequest:
 
 
 def parse_send_request(body: dict[str, Any]) -> SendRequest:
-    unknown = set(body) - {"phone", "message", "contactName", "account"}
-    if unknown:
-        raise InvalidRequest(f"Unknown field '{sorted(unknown)[0]}'.")
+    reject_unknown_fields(body, {"phone", "message", "contactName", "account"})
     if "phone" not in body:
         raise InvalidRequest("'phone' is required.")
     phone = normalize_phone(body["phone"])
