@@ -16,8 +16,9 @@ from local.function_url import LambdaContext, build_event
 
 DOMAIN = "abcdefghij.lambda-url.eu-west-1.on.aws"
 ORIGIN = "https://app.example.com"
-# What the real host sends with every qrcode event: the QR as a ~6 KB PNG data URL.
-QR_PNG_DATA_URL = "data:image/png;base64," + base64.b64encode(b"\x89PNG" * 1500).decode()
+# What the real host sends with every qrcode event: its PNG of the QR (about 6 KB), in raw
+# base64 without the data: prefix.
+QR_PNG_BASE64 = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(6000)).decode()
 
 
 def http_event(
@@ -111,7 +112,7 @@ def qrcode_body(session: str) -> dict[str, Any]:
     return {
         "event": "qrcode",
         "session": session,
-        "qrcode": QR_PNG_DATA_URL,
+        "qrcode": QR_PNG_BASE64,
         "urlcode": new_urlcode(),
         "attempt": 2,
     }

@@ -71,6 +71,7 @@ class HostState:
     status: str | None
     urlcode: str | None = None
     phone_code: str | None = None
+    qrcode: str | None = None  # the host's PNG of the QR, base64 or a data URL
 
 
 class HostClient:
@@ -228,10 +229,12 @@ def _state_from(status: int, body: Any) -> HostState:
         raise HostError()
     urlcode = body.get("urlcode")
     phone_code = body.get("phoneCode")
+    image = body.get("qrcode")
     return HostState(
         status=raw,
         urlcode=urlcode if isinstance(urlcode, str) and urlcode else None,
         phone_code=phone_code if isinstance(phone_code, str) and phone_code else None,
+        qrcode=image if isinstance(image, str) and image else None,
     )
 
 

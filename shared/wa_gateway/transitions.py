@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from wa_gateway import qr
 from wa_gateway.host import HostState
 from wa_gateway.store.facade import SessionStatus, SessionUpdate
 
@@ -45,7 +46,9 @@ def from_host_answer(
     if raw == "CONNECTED":
         status = "connected"
     elif raw == "QRCODE" and state.urlcode:
-        return SessionUpdate(session_name, "pairing", qr_code=state.urlcode)
+        return SessionUpdate(
+            session_name, "pairing", qr_code=state.urlcode, qr_image=qr.host_image(state.qrcode)
+        )
     elif raw == "PHONECODE" and state.phone_code:
         return SessionUpdate(session_name, "pairing", pairing_code=state.phone_code)
     elif raw in {"QRCODE", "PHONECODE"}:
@@ -68,7 +71,8 @@ def from_event(session_name: str, event: Mapping[str, Any]) -> SessionUpdate | N
     if name == "qrcode":
         urlcode = event.get("urlcode")
         if isinstance(urlcode, str) and urlcode:
-            return SessionUpdate(session_name, "pairing", qr_code=urlcode)
+            image = qr.host_image(event.get("qrcode"))
+            return SessionUpdate(session_name, "pairing", qr_code=urlcode, qr_image=image)
         return None
     if name == "phoneCode":
         code = event.get("phoneCode")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
+import psycopg
 import pytest
 
 from local import devdb
@@ -151,3 +153,63 @@ def test_concurrent_sends_with_one_key_decide_one_send(store: Store, database: s
     outcomes = sorted(p.outcome for p in plans)
     assert outcomes.count("send") == 1 and set(outcomes) <= {"send", "in_flight"}
     assert len({p.message.id for p in plans if p.message}) == 1
+
+
+def _activity(database: str, name: str) -> tuple[str, object]:
+    """The session row's version (xmin) and last_activity."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        row = conn.execute(
+            "select xmin::text, last_activity from whatsapp_sessions where session_id = %s",
+            (name,),
+        ).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def test_messages_and_acks_move_last_activity_in_minute_steps(store: Store, database: str) -> None:
+    user, name = connected(store, database)
+    transport = store.transport
+    version, since = _activity(database, name)
+
+    def inbound(at: datetime) -> None:
+        stored = transport.rpc(
+            "gateway_record_inbound",
+            {
+                "p_session_name": name,
+                "p_wpp_message_id": f"false_{uuid.uuid4().hex}",
+                "p_phone": TO,
+                "p_body": "oi",
+                "p_contact_name": None,
+                "p_message_type": "chat",
+                "p_from_me": False,
+                "p_account_phone": None,
+                "p_now": at.isoformat(),
+            },
+        )
+        assert stored["stored"] is True
+
+    assert isinstance(since, datetime)
+    inbound(since + timedelta(seconds=30))  # stored, and the session row left alone
+    assert _activity(database, name) == (version, since)
+    plan = store.begin_send(outbound(user, name))
+    assert plan.message is not None
+    wpp_id = f"true_{uuid.uuid4().hex}"
+    store.finish_send(plan.message.id, "sent", wpp_message_id=wpp_id)
+    version, since = _activity(database, name)
+    assert isinstance(since, datetime)
+    changed = transport.rpc(
+        "gateway_apply_ack",
+        {
+            "p_session_name": name,
+            "p_wpp_message_id": wpp_id,
+            "p_status": "delivered",
+            "p_phone": TO,
+            "p_body": "oi",
+            "p_now": (since + timedelta(seconds=59)).isoformat(),
+        },
+    )
+    assert changed == {"changed": True}
+    assert _activity(database, name) == (version, since)
+    later = since + timedelta(minutes=2)
+    inbound(later)
+    assert _activity(database, name)[1] == later

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from wa_gateway.host import HostState
 from wa_gateway.transitions import from_event, from_host_answer
 
 NAME = "user_x"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize(
@@ -30,10 +33,25 @@ def test_status_find_values_map_to_our_statuses(status: str, expected: str) -> N
     assert update.reason == (status if expected == "disconnected" else None)
 
 
-def test_a_qrcode_event_carries_the_raw_string_not_the_host_png() -> None:
-    update = from_event(NAME, {"event": "qrcode", "qrcode": "iVBORw0", "urlcode": "2@abc"})
+def test_a_qrcode_event_carries_the_raw_string_and_the_host_png() -> None:
+    png = base64.b64encode(PNG_SIGNATURE + b"rest of the image").decode()
+    update = from_event(NAME, {"event": "qrcode", "qrcode": png, "urlcode": "2@abc"})
+    assert update is not None
+    assert (update.status, update.qr_code) == ("pairing", "2@abc")
+    assert update.qr_image == "data:image/png;base64," + png
+
+
+def test_a_qrcode_event_whose_image_is_no_png_carries_only_the_raw_string() -> None:
+    update = from_event(NAME, {"event": "qrcode", "qrcode": "PHN2Zz4=", "urlcode": "2@abc"})
     assert update is not None
     assert (update.status, update.qr_code, update.qr_image) == ("pairing", "2@abc", None)
+
+
+def test_a_held_start_answer_carries_the_host_png() -> None:
+    png = base64.b64encode(PNG_SIGNATURE + b"x").decode()
+    state = HostState("qrcode", urlcode="2@a", qrcode=png)
+    update = from_host_answer(NAME, state, after_start=True)
+    assert update is not None and update.qr_image == "data:image/png;base64," + png
 
 
 def test_a_phone_code_event_becomes_a_pairing_code() -> None:

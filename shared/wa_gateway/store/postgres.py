@@ -17,6 +17,7 @@ Lambda means one.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -42,29 +43,22 @@ class PostgresTransport:
         self.round_trips = 0
 
     def rpc(self, function: str, params: Mapping[str, Any], *, caller: Caller | None = None) -> Any:
-        if not _FUNCTION_NAME.match(function):
-            raise ValueError(f"not a function name: {function!r}")
-        query = sql.SQL("select {}.{}({})").format(
-            sql.Identifier("public"),
-            sql.Identifier(function),
-            sql.SQL(", ").join(
-                sql.SQL("{} => {}").format(sql.Identifier(name), sql.Placeholder(name))
-                for name in params
-            ),
-        )
+        statement = _statement(function, tuple(params))
         if caller is None:
             role, claims = "service_role", {"role": "service_role"}
         else:
             role, claims = "authenticated", {**caller.claims, "role": "authenticated"}
-        timeout_ms = str(int(self._timeout_s * 1000))
         values = {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in params.items()}
+        values.update(
+            _role=role, _claims=json.dumps(claims), _timeout=str(int(self._timeout_s * 1000))
+        )
 
         # A kept connection may have died while the container was frozen or the database
         # restarted; the calls are idempotent, so one retry on a fresh connection is safe.
         for attempt in (1, 2):
             conn, reused = self._checkout()
             try:
-                row = self._run(conn, query, values, role, claims, timeout_ms)
+                row = self._run(conn, statement, values)
             except psycopg.OperationalError as exc:
                 conn.close()
                 if reused and attempt == 1:
@@ -79,27 +73,8 @@ class PostgresTransport:
         raise AssertionError("unreachable")
 
     def _run(
-        self,
-        conn: psycopg.Connection[Any],
-        query: sql.Composed,
-        values: Mapping[str, Any],
-        role: str,
-        claims: Mapping[str, Any],
-        timeout_ms: str,
+        self, conn: psycopg.Connection[Any], statement: bytes, values: Mapping[str, Any]
     ) -> tuple[Any, ...] | None:
-        # One simple-protocol query holding the whole transaction: one network round trip.
-        # The values are bound client-side as quoted literals (ClientCursor), which is what
-        # lets several statements travel together.
-        statement = sql.SQL(
-            "begin; select set_config('role', {role}, true),"
-            " set_config('request.jwt.claims', {claims}, true),"
-            " set_config('statement_timeout', {timeout}, true); {query}; commit"
-        ).format(
-            role=sql.Literal(role),
-            claims=sql.Literal(json.dumps(claims)),
-            timeout=sql.Literal(timeout_ms),
-            query=query,
-        )
         self.round_trips += 1
         with psycopg.ClientCursor(conn) as cursor:
             cursor.execute(statement, values)
@@ -152,3 +127,30 @@ class PostgresTransport:
             )
         except psycopg.OperationalError as exc:
             raise StoreUnavailable() from exc
+
+
+@functools.lru_cache(maxsize=128)
+def _statement(function: str, names: tuple[str, ...]) -> bytes:
+    """One call as one simple-protocol query holding the whole transaction, so one network
+    round trip. The values are bound client-side as quoted literals (ClientCursor), which is
+    what lets several statements travel together. Composed once per function and set of
+    parameters: a warm container only binds the values."""
+    if not _FUNCTION_NAME.match(function):
+        raise ValueError(f"not a function name: {function!r}")
+    call = sql.SQL("select {}.{}({})").format(
+        sql.Identifier("public"),
+        sql.Identifier(function),
+        sql.SQL(", ").join(
+            sql.SQL("{} => {}").format(sql.Identifier(name), sql.Placeholder(name))
+            for name in names
+        ),
+    )
+    return (
+        sql.SQL(
+            "begin; select set_config('role', %(_role)s, true),"
+            " set_config('request.jwt.claims', %(_claims)s, true),"
+            " set_config('statement_timeout', %(_timeout)s, true); {call}; commit"
+        )
+        .format(call=call)
+        .as_bytes(None)
+    )
