@@ -8,6 +8,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 
 from local import devdb
@@ -63,6 +64,30 @@ def test_a_valid_qr_is_reused_without_the_host(store: Store, user: devdb.DevUser
     assert result is not None and result.changed and result.session.qr_expires_at
     plan = begin(store, user.id, name)
     assert plan.action == "none" and plan.session.qr_code == "2@A"
+
+
+def test_a_repeated_start_neither_locks_nor_writes(
+    store: Store, user: devdb.DevUser, database: str
+) -> None:
+    """While another transaction holds the session row, a repeat is answered at once, and
+    the row is left as it was (no lock taken, so no new row version)."""
+    name = open_session(store, user)
+    store.apply_host_state(SessionUpdate(name, "connected"))
+    with psycopg.connect(database) as holder:
+        version = holder.execute(
+            "select xmin::text from whatsapp_sessions where session_id = %s for update", (name,)
+        ).fetchone()
+        transport = PostgresTransport(database, timeout_s=0.5)
+        try:  # a lock wait would end in a statement timeout
+            plan = begin(Store(transport), user.id, name)
+        finally:
+            transport.close()
+        assert plan.action == "none" and plan.session.status == "connected"
+        holder.rollback()
+        after = holder.execute(
+            "select xmin::text from whatsapp_sessions where session_id = %s", (name,)
+        ).fetchone()
+    assert after == version
 
 
 def test_switching_pairing_method_restarts(store: Store, user: devdb.DevUser) -> None:

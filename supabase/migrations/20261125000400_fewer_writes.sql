@@ -1,0 +1,295 @@
+-- Fewer writes on the busiest paths; what each function decides is unchanged.
+--
+-- * An incoming message or an ack used to rewrite the session row just to move last_activity:
+--   one more row version (and one more Realtime update of the session for every subscriber)
+--   per event. last_activity now moves in steps of a minute, all the purge and the page need.
+-- * A repeated start-session (connected, or a QR still valid) locked the session row, which is
+--   a write that waits for its commit to reach the disk; it is now answered from a plain read.
+
+create or replace function public.gateway_record_inbound(
+  p_session_name text,
+  p_wpp_message_id text,
+  p_phone text,
+  p_body text,
+  p_contact_name text,
+  p_message_type text,
+  p_from_me boolean,
+  p_account_phone text,
+  p_now timestamptz default now()
+) returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  c_activity_step constant interval := interval '1 minute';
+  s public.whatsapp_sessions;
+  v_id uuid;
+  v_origin text;
+  v_phone_before text;
+begin
+  select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
+  if not found then
+    return null;
+  end if;
+  v_phone_before := s.phone_number;
+
+  if p_account_phone is not null and s.phone_number is null and s.status <> 'disconnected' then
+    s.phone_number := p_account_phone;
+  end if;
+  v_origin := case when p_from_me or p_phone = s.phone_number then 'owner' else 'client' end;
+
+  -- from_me: the owner wrote it on their own phone (the host's onselfmessage).
+  insert into public.whatsapp_messages (
+    user_id, whatsapp_session_id, direction, phone, contact_name, body, status,
+    wpp_message_id, message_type, origin, created_at, updated_at
+  ) values (
+    s.user_id, s.id, case when p_from_me then 'outbound' else 'inbound' end, p_phone,
+    p_contact_name, coalesce(p_body, ''), case when p_from_me then 'sent' else 'received' end,
+    p_wpp_message_id, coalesce(p_message_type, 'chat'), v_origin, p_now, p_now
+  )
+  on conflict (wpp_message_id) do nothing
+  returning id into v_id;
+
+  if s.phone_number is distinct from v_phone_before
+      or s.last_activity < p_now - c_activity_step then
+    update public.whatsapp_sessions set
+      phone_number = s.phone_number, last_activity = p_now
+    where id = s.id;
+  end if;
+
+  return jsonb_build_object('stored', v_id is not null, 'id', v_id, 'origin', v_origin);
+end
+$$;
+
+comment on function public.gateway_record_inbound is
+  'Stores a message the host reports (incoming, or written on the owner''s phone) once per '
+  'host message id, as owner or client by who wrote it.';
+
+
+
+create or replace function public.gateway_apply_ack(
+  p_session_name text,
+  p_wpp_message_id text,
+  p_status text,
+  p_phone text,
+  p_body text,
+  p_now timestamptz default now()
+) returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  c_activity_step constant interval := interval '1 minute';
+  s public.whatsapp_sessions;
+  m public.whatsapp_messages;
+  v_matched boolean := false;
+  v_target text;
+begin
+  if p_status not in ('sent', 'delivered', 'read', 'failed') then
+    raise exception 'unknown delivery status %', p_status using errcode = '22023';
+  end if;
+
+  select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
+  if not found then
+    return null;
+  end if;
+  if s.last_activity < p_now - c_activity_step then
+    update public.whatsapp_sessions set last_activity = p_now where id = s.id;
+  end if;
+
+  select * into m from public.whatsapp_messages
+  where wpp_message_id = p_wpp_message_id and whatsapp_session_id = s.id
+    and direction = 'outbound'
+  for update;
+  if not found then
+    -- The send's answer never came back (a timeout): this ack says it went out after all.
+    select * into m from public.whatsapp_messages
+    where whatsapp_session_id = s.id and direction = 'outbound' and wpp_message_id is null
+      and phone = p_phone and body = p_body and send_state in ('pending', 'unknown', 'retryable')
+    order by created_at
+    limit 1
+    for update;
+    if not found then
+      return jsonb_build_object('changed', false);
+    end if;
+    v_matched := true;
+    m.wpp_message_id := p_wpp_message_id;
+    m.send_state := 'done';
+    m.lease_until := null;
+    m.error_code := null;
+    if m.status = 'failed' then
+      m.status := 'queued';
+    end if;
+  end if;
+
+  -- Forward only: queued < sent < delivered < read; failed only before delivery, and final.
+  v_target := m.status;
+  if p_status = 'failed' then
+    if m.status in ('queued', 'sent') then
+      v_target := 'failed';
+    end if;
+  elsif m.status <> 'failed'
+      and public.gateway_message_rank(p_status) > public.gateway_message_rank(m.status) then
+    v_target := p_status;
+  end if;
+
+  if not v_matched and v_target = m.status then
+    return jsonb_build_object('changed', false);
+  end if;
+
+  update public.whatsapp_messages set
+    status = v_target,
+    wpp_message_id = m.wpp_message_id,
+    send_state = m.send_state,
+    lease_until = m.lease_until,
+    error_code = m.error_code,
+    updated_at = p_now
+  where id = m.id;
+  return jsonb_build_object('changed', true);
+end
+$$;
+
+comment on function public.gateway_apply_ack is
+  'Moves an outbound message forward (sent, delivered, read; failed only before delivery), '
+  'never back, whatever order acks arrive in; matches an ack to a send that timed out.';
+
+
+
+create function public.gateway_start_action(
+  s public.whatsapp_sessions,
+  p_method text,
+  p_now timestamptz
+) returns text
+language sql
+stable
+set search_path = ''
+as $$
+  select case
+    when s.status = 'connected' then 'none'
+    when s.status = 'pairing' and s.pairing_method = p_method and (
+        (p_method = 'qr' and s.qr_code is not null and s.qr_expires_at > p_now)
+        or (p_method = 'code' and s.pairing_code is not null)) then 'none'
+    when s.status in ('starting', 'pairing') and s.pairing_method <> p_method then 'restart'
+    else 'start'
+  end
+$$;
+
+comment on function public.gateway_start_action is
+  'What start-session must ask the host for a session: none (connected, or a valid QR/code '
+  'exists), start, or restart (pairing method changed).';
+
+revoke execute on function public.gateway_start_action(public.whatsapp_sessions, text, timestamptz)
+  from public, anon, authenticated;
+grant execute on function public.gateway_start_action(public.whatsapp_sessions, text, timestamptz)
+  to service_role;
+
+
+
+create or replace function public.gateway_begin_start(
+  p_user_id uuid,
+  p_session_name text,
+  p_account text,
+  p_method text,
+  p_max_accounts integer,
+  p_default_server_url text,
+  p_now timestamptz default now()
+) returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  s public.whatsapp_sessions;
+  h public.wpp_hosts;
+  v_action text;
+  v_token text;
+  v_opened boolean := false;
+begin
+  if p_method not in ('qr', 'code') then
+    raise exception 'unknown pairing method %', p_method using errcode = '22023';
+  end if;
+
+  -- The common repeat (connected, or a QR or code still valid) is answered from a plain
+  -- read: no row lock, so no write and no wait for the commit to reach the disk.
+  select * into s from public.whatsapp_sessions where session_id = p_session_name;
+  if found and s.user_id = p_user_id and s.account = p_account
+      and public.gateway_start_action(s, p_method, p_now) = 'none' then
+    v_action := 'none';
+  else
+    select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
+    if not found then
+      -- A new account: one at a time per user, so two concurrent starts can't pass the limit.
+      perform pg_advisory_xact_lock(hashtextextended('gateway_accounts:' || p_user_id::text, 0));
+      if (select count(*) from public.whatsapp_sessions where user_id = p_user_id)
+          >= p_max_accounts then
+        return jsonb_build_object('outcome', 'account_limit');
+      end if;
+      insert into public.whatsapp_sessions (user_id, session_id, account, pairing_method)
+      values (p_user_id, p_session_name, p_account, p_method)
+      on conflict (session_id) do nothing;
+      select * into strict s from public.whatsapp_sessions
+      where session_id = p_session_name
+      for update;
+    end if;
+
+    if s.user_id <> p_user_id or s.account <> p_account then
+      raise exception 'session belongs to another user or account' using errcode = '42501';
+    end if;
+
+    v_action := public.gateway_start_action(s, p_method, p_now);
+
+    if v_action = 'start' and s.status = 'disconnected' then
+      -- A new attempt needs a host: its own if that one is active and has room, else the
+      -- active host with the most free capacity. Placements are decided one at a time.
+      if exists (select 1 from public.wpp_hosts) then
+        perform pg_advisory_xact_lock(hashtextextended('gateway_placement', 0));
+        select * into h from public.wpp_hosts c
+        where c.state = 'active'
+          and c.capacity > (select count(*) from public.whatsapp_sessions o
+                            where o.host_id = c.id and o.status <> 'disconnected')
+        order by (c.id = s.host_id) desc nulls last,
+          c.capacity - (select count(*) from public.whatsapp_sessions o
+                        where o.host_id = c.id and o.status <> 'disconnected') desc,
+          c.id
+        limit 1;
+        if not found then
+          return jsonb_build_object('outcome', 'no_capacity');
+        end if;
+        s.host_id := h.id;
+        s.server_url := h.url;
+      else
+        s.host_id := null;
+        s.server_url := p_default_server_url;
+      end if;
+    end if;
+
+    if v_action = 'restart' or (v_action = 'start' and s.status = 'disconnected') then
+      v_opened := s.status = 'disconnected';
+      update public.whatsapp_sessions set
+        status = 'starting',
+        attempt = attempt + 1,
+        pairing_method = p_method,
+        qr_code = null, qr_image = null, qr_expires_at = null, qr_updated_at = null, qr_count = 0,
+        pairing_code = null,
+        status_reason = null,
+        host_id = s.host_id,
+        server_url = s.server_url,
+        last_activity = p_now,
+        updated_at = p_now
+      where id = s.id
+      returning * into s;
+    end if;
+  end if;
+
+  select host_token into v_token from public.whatsapp_session_secrets where session_id = s.id;
+
+  return jsonb_build_object(
+    'outcome', 'ok', 'session', to_jsonb(s), 'action', v_action, 'opened', v_opened,
+    'host_token', v_token, 'host', public.gateway_host_of(s.host_id)
+  );
+end
+$$;
+
+comment on function public.gateway_begin_start is
+  'Creates (within the per-user account limit) or locks a session, places a new attempt on a '
+  'host of the pool when there is one, and decides what start-session must ask the host: '
+  'none (connected, or a valid QR/code exists), start, or restart (pairing method changed).';
