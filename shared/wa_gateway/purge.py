@@ -27,7 +27,13 @@ from wa_gateway.host_session import HostSession
 from wa_gateway.observability import logger
 from wa_gateway.settings import SettingsError
 from wa_gateway.store import Store
-from wa_gateway.store.facade import HostPlacement, HostRecord, PurgedSession
+from wa_gateway.store.facade import (
+    HostPlacement,
+    HostRecord,
+    PurgeBatch,
+    PurgedSession,
+    StoredToken,
+)
 
 BATCH_SIZE = 1000
 TIME_RESERVE_S = 10.0
@@ -67,18 +73,34 @@ class Purger:
     batch_size: int = BATCH_SIZE
     health_pause_s: float = 1.0
 
+    @property
+    def events_batch_size(self) -> int:
+        return self.batch_size * 5  # an event row is small, and no host waits on it
+
     def run(self, remaining_s: Callable[[], float] = lambda: float("inf")) -> PurgeReport:
         started = time.monotonic()
         report = PurgeReport()
-        pool = self.store.hosts()
-        by_id = {h.id: h for h in pool}
-        self._look_after_hosts(pool, report)
-        deleted = self._delete_stale(report, remaining_s)
+        if remaining_s() < TIME_RESERVE_S:
+            report.complete = False
+            logger.warning("purge skipped: too little time left", extra={"purge": report.as_dict()})
+            return report
+        # One round trip brings the pool and the first batch of every task; most runs need no
+        # other call to the database.
+        first = self.store.purge_first_pass(
+            qr_ttl_s=self.qr_ttl_s,
+            stale_after_s=self.stale_after_s,
+            batch_size=self.batch_size,
+            retention_s=self.event_retention_s,
+            events_batch_size=self.events_batch_size,
+            active_key_id=self.keyring.active_key_id if self.keyring is not None else None,
+        )
+        self._look_after_hosts(first.hosts, report)
+        deleted = self._delete_stale(first.batch, report, remaining_s)
         if deleted:
-            self._close_on_hosts(deleted, by_id, report)
-        self._forget_old_events(report, remaining_s)
+            self._close_on_hosts(deleted, {h.id: h for h in first.hosts}, report)
+        self._forget_old_events(first.events_deleted, report, remaining_s)
         if self.keyring is not None:
-            self._reencrypt_tokens(self.keyring, report, remaining_s)
+            self._reencrypt_tokens(first.tokens, self.keyring, report, remaining_s)
         report.seconds = round(time.monotonic() - started, 3)
         logger.info("purge finished", extra={"purge": report.as_dict()})
         return report
@@ -130,10 +152,17 @@ class Purger:
     # --- sessions ---------------------------------------------------------------------------
 
     def _delete_stale(
-        self, report: PurgeReport, remaining_s: Callable[[], float]
+        self, batch: PurgeBatch, report: PurgeReport, remaining_s: Callable[[], float]
     ) -> list[PurgedSession]:
+        """Counts the first batch, then runs more while batches come back full."""
         deleted: list[PurgedSession] = []
         while True:
+            report.batches += 1
+            report.qr_cleared += batch.qr_cleared
+            report.sessions_deleted += len(batch.deleted)
+            deleted.extend(batch.deleted)
+            if batch.qr_cleared < self.batch_size and len(batch.deleted) < self.batch_size:
+                return deleted
             if remaining_s() < TIME_RESERVE_S:
                 report.complete = False
                 return deleted
@@ -142,12 +171,6 @@ class Purger:
                 stale_after_s=self.stale_after_s,
                 batch_size=self.batch_size,
             )
-            report.batches += 1
-            report.qr_cleared += batch.qr_cleared
-            report.sessions_deleted += len(batch.deleted)
-            deleted.extend(batch.deleted)
-            if batch.qr_cleared < self.batch_size and len(batch.deleted) < self.batch_size:
-                return deleted
 
     def _close_on_hosts(
         self, deleted: list[PurgedSession], pool: dict[str, HostRecord], report: PurgeReport
@@ -185,28 +208,31 @@ class Purger:
 
     # --- events and keys --------------------------------------------------------------------
 
-    def _forget_old_events(self, report: PurgeReport, remaining_s: Callable[[], float]) -> None:
-        while remaining_s() >= TIME_RESERVE_S:
-            deleted = self.store.purge_events(
-                retention_s=self.event_retention_s, batch_size=self.batch_size * 5
-            )
+    def _forget_old_events(
+        self, deleted: int, report: PurgeReport, remaining_s: Callable[[], float]
+    ) -> None:
+        """Counts the first batch, then runs more while batches come back full."""
+        while True:
             report.events_deleted += deleted
-            if deleted < self.batch_size * 5:
+            if deleted < self.events_batch_size:
                 return
-        report.complete = False
+            if remaining_s() < TIME_RESERVE_S:
+                report.complete = False
+                return
+            deleted = self.store.purge_events(
+                retention_s=self.event_retention_s, batch_size=self.events_batch_size
+            )
 
     def _reencrypt_tokens(
-        self, keyring: Keyring, report: PurgeReport, remaining_s: Callable[[], float]
+        self,
+        page: list[StoredToken],
+        keyring: Keyring,
+        report: PurgeReport,
+        remaining_s: Callable[[], float],
     ) -> None:
-        """Move stored host tokens to the active key, so an old key can be retired."""
-        after: str | None = None
-        while remaining_s() >= TIME_RESERVE_S:
-            page = self.store.tokens_to_reencrypt(
-                active_key_id=keyring.active_key_id, after=after, limit=self.batch_size
-            )
-            if not page:
-                return
-            after = page[-1].session_row_id
+        """Move stored host tokens to the active key, so an old key can be retired: the first
+        page, then the next ones while pages come back full."""
+        while page:
             replacements = []
             for token in page:
                 try:
@@ -223,4 +249,13 @@ class Purger:
                 )
             if replacements:
                 report.tokens_reencrypted += self.store.replace_tokens(replacements)
-        report.complete = False
+            if len(page) < self.batch_size:
+                return
+            if remaining_s() < TIME_RESERVE_S:
+                report.complete = False
+                return
+            page = self.store.tokens_to_reencrypt(
+                active_key_id=keyring.active_key_id,
+                after=page[-1].session_row_id,
+                limit=self.batch_size,
+            )

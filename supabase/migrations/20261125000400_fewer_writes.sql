@@ -5,6 +5,7 @@
 --   per event. last_activity now moves in steps of a minute, all the purge and the page need.
 -- * A repeated start-session (connected, or a QR still valid) locked the session row, which is
 --   a write that waits for its commit to reach the disk; it is now answered from a plain read.
+-- * The purge's first pass is one round trip (at the end of this file).
 
 create or replace function public.gateway_record_inbound(
   p_session_name text,
@@ -293,3 +294,41 @@ comment on function public.gateway_begin_start is
   'Creates (within the per-user account limit) or locks a session, places a new attempt on a '
   'host of the pool when there is one, and decides what start-session must ask the host: '
   'none (connected, or a valid QR/code exists), start, or restart (pairing method changed).';
+
+
+
+-- * The purge's first pass, which on most runs is all there is to do, is one round trip
+--   instead of four: the host pool, the first batch of stale sessions, of old events, and of
+--   host tokens to re-encrypt, each as its own function does it.
+create function public.gateway_purge_first_pass(
+  p_qr_ttl_s integer,
+  p_stale_after_s integer,
+  p_batch_size integer,
+  p_retention_s integer,
+  p_events_batch_size integer,
+  p_active_key_id text,
+  p_now timestamptz default now()
+) returns jsonb
+language sql
+volatile
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'hosts', public.gateway_hosts(),
+    'batch', public.gateway_purge_batch(p_qr_ttl_s, p_stale_after_s, p_batch_size, p_now),
+    'events_deleted', public.gateway_purge_events(p_retention_s, p_events_batch_size, p_now),
+    'tokens', case when p_active_key_id is null then '[]'::jsonb
+                   else public.gateway_tokens_to_reencrypt(p_active_key_id, null, p_batch_size)
+              end)
+$$;
+
+comment on function public.gateway_purge_first_pass is
+  'The purge''s first round trip: the host pool and the first batch of each housekeeping task '
+  '(p_active_key_id null: no token re-encryption).';
+
+revoke execute on function
+  public.gateway_purge_first_pass(integer, integer, integer, integer, integer, text, timestamptz)
+  from public, anon, authenticated;
+grant execute on function
+  public.gateway_purge_first_pass(integer, integer, integer, integer, integer, text, timestamptz)
+  to service_role;

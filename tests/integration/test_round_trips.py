@@ -179,3 +179,13 @@ def test_disconnect_takes_two_round_trips(
     trips, body = round_trips(disconnect, "disconnect", event("POST", token=token))
     assert body["session"]["status"] == "disconnected"
     assert trips == 2
+
+
+def test_a_purge_with_little_to_do_takes_one_round_trip(handlers: dict[str, Handler]) -> None:
+    """The pool and the first batch of every task come in one call; each host of the pool
+    then has its health recorded (one more each), and only full batches ask for more."""
+    before = runtime.store().round_trips
+    report = handlers["purge"]({"source": "schedule", "job": "purge"}, LambdaContext("purge", "r1"))
+    trips = runtime.store().round_trips - before
+    assert report["complete"] is True and report["batches"] == 1
+    assert trips == 1 + report["hosts_checked"]

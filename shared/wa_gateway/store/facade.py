@@ -144,6 +144,14 @@ class PurgeBatch:
 
 
 @dataclass(frozen=True)
+class PurgePass:
+    hosts: list[HostRecord]
+    batch: PurgeBatch
+    events_deleted: int
+    tokens: list[StoredToken]
+
+
+@dataclass(frozen=True)
 class HostPlacement:
     """A host of the pool a session lives on; ``secret_key`` is encrypted."""
 
@@ -436,12 +444,36 @@ class Store:
                 "p_batch_size": batch_size,
             },
         )
-        return PurgeBatch(
-            qr_cleared=int(result["qr_cleared"]),
-            deleted=[
-                PurgedSession(d["session_id"], d.get("host_id"), d.get("host_token"))
-                for d in result["deleted"]
-            ],
+        return _purge_batch(result)
+
+    def purge_first_pass(
+        self,
+        *,
+        qr_ttl_s: int,
+        stale_after_s: int,
+        batch_size: int,
+        retention_s: int,
+        events_batch_size: int,
+        active_key_id: str | None,
+    ) -> PurgePass:
+        """The host pool and the first batch of every housekeeping task, in one round trip;
+        no tokens to re-encrypt when ``active_key_id`` is None."""
+        result = self.transport.rpc(
+            "gateway_purge_first_pass",
+            {
+                "p_qr_ttl_s": qr_ttl_s,
+                "p_stale_after_s": stale_after_s,
+                "p_batch_size": batch_size,
+                "p_retention_s": retention_s,
+                "p_events_batch_size": events_batch_size,
+                "p_active_key_id": active_key_id,
+            },
+        )
+        return PurgePass(
+            hosts=_host_records(result["hosts"]),
+            batch=_purge_batch(result["batch"]),
+            events_deleted=int(result["events_deleted"]),
+            tokens=_stored_tokens(result["tokens"]),
         )
 
     def tokens_to_reencrypt(
@@ -452,7 +484,7 @@ class Store:
             "gateway_tokens_to_reencrypt",
             {"p_active_key_id": active_key_id, "p_after": after, "p_limit": limit},
         )
-        return [StoredToken(r["session_id"], r["name"], r["host_token"]) for r in rows]
+        return _stored_tokens(rows)
 
     def replace_tokens(self, replacements: list[dict[str, str]]) -> int:
         """Store re-encrypted tokens: ``{session_id, old_token, host_token}``, compare-and-swap."""
@@ -495,9 +527,7 @@ class Store:
     # --- the host pool ----------------------------------------------------------------------
 
     def hosts(self) -> list[HostRecord]:
-        rows = self.transport.rpc("gateway_hosts", {})
-        names = {f.name for f in fields(HostRecord)}
-        return [HostRecord(**{k: v for k, v in r.items() if k in names}) for r in rows]
+        return _host_records(self.transport.rpc("gateway_hosts", {}))
 
     def put_host(
         self,
@@ -538,3 +568,22 @@ class Store:
             {"p_host_id": host_id, "p_ok": ok, "p_error": error, "p_mark_down": mark_down},
         )
         return int(result["sessions_disconnected"])
+
+
+def _purge_batch(result: Mapping[str, Any]) -> PurgeBatch:
+    return PurgeBatch(
+        qr_cleared=int(result["qr_cleared"]),
+        deleted=[
+            PurgedSession(d["session_id"], d.get("host_id"), d.get("host_token"))
+            for d in result["deleted"]
+        ],
+    )
+
+
+def _stored_tokens(rows: list[Mapping[str, Any]]) -> list[StoredToken]:
+    return [StoredToken(r["session_id"], r["name"], r["host_token"]) for r in rows]
+
+
+def _host_records(rows: list[Mapping[str, Any]]) -> list[HostRecord]:
+    names = {f.name for f in fields(HostRecord)}
+    return [HostRecord(**{k: v for k, v in r.items() if k in names}) for r in rows]
