@@ -13,8 +13,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from wa_gateway import qr, transitions
 from wa_gateway.message_events import ack_from_event, inbound_from_event
@@ -27,19 +26,21 @@ MAX_LOGGED_BYTES = 16 * 1024
 _SUMMARY_KEYS = ("event", "id", "type", "from", "to", "ack", "status", "fromMe", "t")
 
 
-@dataclass(frozen=True)
-class EventPolicy:
+class EventPolicy(NamedTuple):
     """Which inbound messages are kept: group and status broadcasts are off by default."""
 
     groups: bool = False
     status_broadcasts: bool = False
 
 
+DEFAULT_POLICY = EventPolicy()
+
+
 def apply_event(
     store: Store,
     session_name: str,
     event: Mapping[str, Any],
-    policy: EventPolicy = EventPolicy(),
+    policy: EventPolicy = DEFAULT_POLICY,
     host_id: str | None = None,
     attempt: int | None = None,
 ) -> IngestResult:
@@ -52,7 +53,7 @@ def apply_event(
 def to_record(
     session_name: str,
     event: Mapping[str, Any],
-    policy: EventPolicy = EventPolicy(),
+    policy: EventPolicy = DEFAULT_POLICY,
     host_id: str | None = None,
     attempt: int | None = None,
 ) -> EventRecord:
@@ -64,15 +65,15 @@ def to_record(
             session_name, event, groups=policy.groups, status_broadcasts=policy.status_broadcasts
         )
         if message is not None:
-            kind, args = "inbound", asdict(message)
+            kind, args = "inbound", message._asdict()
     elif name == "onack":
         ack = ack_from_event(session_name, event)
         if ack is not None:
-            kind, args = "ack", asdict(ack)
+            kind, args = "ack", ack._asdict()
     else:
         update = transitions.from_event(session_name, event)
         if update is not None:
-            kind, args = "session", asdict(qr.with_qr_image(update))
+            kind, args = "session", qr.with_qr_image(update)._asdict()
     return EventRecord(
         session_name=session_name,
         host_id=host_id,

@@ -10,8 +10,7 @@ with a message that names no URL: the host's URLs carry its secret key and sessi
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
 from wa_gateway.errors import HostError, HostTimeout
@@ -58,14 +57,12 @@ class HostUnknownRecipient(Exception):
     """The host says the number is not on WhatsApp."""
 
 
-@dataclass(frozen=True)
-class SentMessage:
+class SentMessage(NamedTuple):
     wpp_message_id: str
     to: str | None
 
 
-@dataclass(frozen=True)
-class HostState:
+class HostState(NamedTuple):
     """What the host says a session is doing, in its own words."""
 
     status: str | None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-from dataclasses import replace
 from functools import lru_cache
 
 from wa_gateway.store.facade import SessionUpdate
@@ -62,5 +61,5 @@ def png_data_url(raw: str) -> str:
 def with_qr_image(update: SessionUpdate) -> SessionUpdate:
     """``update`` with a PNG of its QR, rendered here when the host sent none."""
     if update.qr_code and not update.qr_image:
-        return replace(update, qr_image=png_data_url(update.qr_code))
+        return update._replace(qr_image=png_data_url(update.qr_code))
     return update

@@ -6,7 +6,7 @@ Free of Lambda types: the functions parse the request, call these, and shape the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from wa_gateway import qr, transitions, webhook_auth
@@ -89,7 +89,7 @@ class SessionService:
         update = transitions.from_host_answer(name, state, after_start=True) or SessionUpdate(
             name, "starting"
         )
-        update = replace(qr.with_qr_image(update), host_token=host.new_token_ciphertext)
+        update = qr.with_qr_image(update)._replace(host_token=host.new_token_ciphertext)
         result = self.store.apply_host_state(update)
         return result.session if result is not None else plan.session
 

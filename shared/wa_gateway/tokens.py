@@ -45,9 +45,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
 
 from wa_gateway.errors import InvalidToken, MissingToken, TokenExpired
 
@@ -104,8 +103,7 @@ def _json_object(part: str) -> dict[str, Any]:
     return value
 
 
-@dataclass(frozen=True)
-class Caller:
+class Caller(NamedTuple):
     """The verified caller of a request.
 
     ``user_id`` is the token's ``sub``: a UUID in canonical lower-case form.
@@ -115,8 +113,11 @@ class Caller:
     """
 
     user_id: str
-    claims: dict[str, Any] = field(repr=False)
-    token: str = field(repr=False)
+    claims: dict[str, Any]
+    token: str
+
+    def __repr__(self) -> str:
+        return f"Caller(user_id={self.user_id!r})"
 
 
 def bearer_token(authorization_header: str | None) -> str | None:

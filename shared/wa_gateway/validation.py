@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from wa_gateway.errors import InvalidPhone, InvalidRequest, MessageTooLong
 
@@ -48,8 +47,7 @@ def parse_disconnect_request(body: dict[str, Any]) -> str:
     return parse_account(body.get("account"))
 
 
-@dataclass(frozen=True)
-class StartRequest:
+class StartRequest(NamedTuple):
     method: Literal["qr", "code"] = "qr"
     phone: str | None = None
     account: str = DEFAULT_ACCOUNT
@@ -74,8 +72,7 @@ MAX_CONTACT_NAME_CHARS = 200
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 
 
-@dataclass(frozen=True)
-class SendRequest:
+class SendRequest(NamedTuple):
     phone: str
     message: str
     contact_name: str | None = None

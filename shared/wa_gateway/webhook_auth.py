@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from wa_gateway.errors import InvalidVerifyToken
@@ -66,8 +66,7 @@ def session_webhook_url(
     return urlunsplit(parts._replace(query=query))
 
 
-@dataclass(frozen=True)
-class WebhookCaller:
+class WebhookCaller(NamedTuple):
     session_name: str | None  # None: the event names no session
     host_id: str | None  # None: the default host, or a proof not bound to one host
     attempt: int | None = None  # None: a proof not bound to one attempt

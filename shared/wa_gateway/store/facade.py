@@ -1,10 +1,7 @@
 """What the gateway's logic asks of the database, and nothing of how it gets there."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol, Self
 
 from wa_gateway.tokens import Caller
 
@@ -26,8 +23,21 @@ class Transport(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class SessionRecord:
+class HostPlacement(NamedTuple):
+    """A host of the pool a session lives on; ``secret_key`` is encrypted."""
+
+    id: str
+    url: str
+    secret_key: str
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any] | None) -> Self | None:
+        if not value:
+            return None
+        return cls(str(value["id"]), value["url"], value["secret_key"])
+
+
+class SessionRecord(NamedTuple):
     """A row of ``whatsapp_sessions``. Times are ISO 8601 strings as the database gave them."""
 
     id: str
@@ -49,13 +59,12 @@ class SessionRecord:
     attempt: int = 0
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> SessionRecord:
-        names = {f.name for f in fields(cls)}
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        names = set(cls._fields)
         return cls(**{k: v for k, v in row.items() if k in names})
 
 
-@dataclass(frozen=True)
-class MessageRecord:
+class MessageRecord(NamedTuple):
     """A row of ``whatsapp_messages``."""
 
     id: str
@@ -74,16 +83,15 @@ class MessageRecord:
     updated_at: str | None = None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> MessageRecord:
-        names = {f.name for f in fields(cls)}
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        names = set(cls._fields)
         return cls(**{k: v for k, v in row.items() if k in names})
 
 
 SendOutcome = Literal["send", "replay", "in_flight", "conflict", "not_connected", "rate_limited"]
 
 
-@dataclass(frozen=True)
-class SendPlan:
+class SendPlan(NamedTuple):
     outcome: SendOutcome
     message: MessageRecord | None = None
     host_token: str | None = None
@@ -91,8 +99,7 @@ class SendPlan:
     host: HostPlacement | None = None
 
 
-@dataclass(frozen=True)
-class OutboundRequest:
+class OutboundRequest(NamedTuple):
     user_id: str
     session_name: str
     phone: str
@@ -102,8 +109,7 @@ class OutboundRequest:
     request_hash: str
 
 
-@dataclass(frozen=True)
-class InboundMessage:
+class InboundMessage(NamedTuple):
     session_name: str
     wpp_message_id: str
     phone: str
@@ -114,8 +120,7 @@ class InboundMessage:
     account_phone: str | None
 
 
-@dataclass(frozen=True)
-class Ack:
+class Ack(NamedTuple):
     session_name: str
     wpp_message_id: str
     status: str  # sent, delivered, read or failed
@@ -123,51 +128,24 @@ class Ack:
     body: str | None
 
 
-@dataclass(frozen=True)
-class PurgedSession:
+class PurgedSession(NamedTuple):
     session_id: str
     host_id: str | None
     host_token: str | None
 
 
-@dataclass(frozen=True)
-class StoredToken:
+class StoredToken(NamedTuple):
     session_row_id: str
     session_name: str
     ciphertext: str
 
 
-@dataclass(frozen=True)
-class PurgeBatch:
+class PurgeBatch(NamedTuple):
     qr_cleared: int
     deleted: list[PurgedSession]
 
 
-@dataclass(frozen=True)
-class PurgePass:
-    hosts: list[HostRecord]
-    batch: PurgeBatch
-    events_deleted: int
-    tokens: list[StoredToken]
-
-
-@dataclass(frozen=True)
-class HostPlacement:
-    """A host of the pool a session lives on; ``secret_key`` is encrypted."""
-
-    id: str
-    url: str
-    secret_key: str
-
-    @classmethod
-    def from_json(cls, value: Mapping[str, Any] | None) -> HostPlacement | None:
-        if not value:
-            return None
-        return cls(str(value["id"]), value["url"], value["secret_key"])
-
-
-@dataclass(frozen=True)
-class HostRecord:
+class HostRecord(NamedTuple):
     id: str
     name: str
     url: str
@@ -187,8 +165,14 @@ class HostRecord:
 StartOutcome = Literal["ok", "account_limit", "no_capacity"]
 
 
-@dataclass(frozen=True)
-class StartPlan:
+class PurgePass(NamedTuple):
+    hosts: list[HostRecord]
+    batch: PurgeBatch
+    events_deleted: int
+    tokens: list[StoredToken]
+
+
+class StartPlan(NamedTuple):
     session: SessionRecord
     action: StartAction
     host_token: str | None
@@ -196,13 +180,11 @@ class StartPlan:
     host: HostPlacement | None = None  # None: the default host (WPP_SERVER_URL)
 
 
-@dataclass(frozen=True)
-class StartRefusal:
+class StartRefusal(NamedTuple):
     outcome: StartOutcome
 
 
-@dataclass(frozen=True)
-class EventRecord:
+class EventRecord(NamedTuple):
     """One host event as logged and applied: ``kind`` says what it changes."""
 
     session_name: str
@@ -215,16 +197,14 @@ class EventRecord:
     args: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class IngestResult:
+class IngestResult(NamedTuple):
     stored: bool
     changed: bool = False
     seq: int | None = None
     reason: str | None = None
 
 
-@dataclass(frozen=True)
-class SessionUpdate:
+class SessionUpdate(NamedTuple):
     """What the host said about a session, in our terms (see ``transitions``)."""
 
     session_name: str
@@ -237,8 +217,7 @@ class SessionUpdate:
     host_token: str | None = None
 
 
-@dataclass(frozen=True)
-class UpdateResult:
+class UpdateResult(NamedTuple):
     session: SessionRecord
     changed: bool
 
@@ -585,5 +564,5 @@ def _stored_tokens(rows: list[Mapping[str, Any]]) -> list[StoredToken]:
 
 
 def _host_records(rows: list[Mapping[str, Any]]) -> list[HostRecord]:
-    names = {f.name for f in fields(HostRecord)}
+    names = set(HostRecord._fields)
     return [HostRecord(**{k: v for k, v in r.items() if k in names}) for r in rows]
