@@ -5,6 +5,8 @@
 --   per event. last_activity now moves in steps of a minute, all the purge and the page need.
 -- * A repeated start-session (connected, or a QR still valid) locked the session row, which is
 --   a write that waits for its commit to reach the disk; it is now answered from a plain read.
+-- * Host events other than incoming messages no longer wait for their commit to reach the
+--   disk (gateway_ingest_event); the reasons are beside the code.
 -- * The purge's first pass is one round trip (at the end of this file).
 
 create or replace function public.gateway_record_inbound(
@@ -294,6 +296,102 @@ comment on function public.gateway_begin_start is
   'Creates (within the per-user account limit) or locks a session, places a new attempt on a '
   'host of the pool when there is one, and decides what start-session must ask the host: '
   'none (connected, or a valid QR/code exists), start, or restart (pairing method changed).';
+
+
+
+create or replace function public.gateway_ingest_event(
+  p_session_name text,
+  p_host_id uuid,
+  p_attempt integer,
+  p_event text,
+  p_dedup_key text,
+  p_payload jsonb,
+  p_kind text,
+  p_args jsonb,
+  p_qr_first_ttl_s integer default 60,
+  p_qr_next_ttl_s integer default 20,
+  p_now timestamptz default now()
+) returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  s public.whatsapp_sessions;
+  v_seq bigint;
+  v_key text;
+  v_result jsonb;
+  v_changed boolean := false;
+begin
+  if p_kind not in ('session', 'inbound', 'ack', 'none') then
+    raise exception 'unknown event kind %', p_kind using errcode = '22023';
+  end if;
+  -- Only an incoming message waits for its commit to reach the disk: it exists nowhere else.
+  -- Session states and acks commit asynchronously (a crash of the database server within a
+  -- few hundred milliseconds could lose them, never half of one): a later event, the next
+  -- ack, or status?refresh=true puts the session and message right again.
+  if p_kind <> 'inbound' then
+    perform set_config('synchronous_commit', 'off', true);
+  end if;
+
+  select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
+  if not found then
+    return jsonb_build_object('stored', false, 'reason', 'unknown_session');
+  end if;
+  -- A session moved to another host no longer listens to the old one.
+  if p_host_id is not null and s.host_id is distinct from p_host_id then
+    return jsonb_build_object('stored', false, 'reason', 'other_host');
+  end if;
+  -- An earlier attempt's late session events (a logout or a QR still in flight when the user
+  -- linked again) must not touch the new one: the webhook URL of each attempt names it. Its
+  -- messages and acks are facts all the same, and so is its "connected": a host that was
+  -- still running when the new start came keeps the URL it was started with.
+  if p_attempt is not null and p_attempt < s.attempt and p_kind = 'session'
+      and p_args ->> 'status' <> 'connected' then
+    return jsonb_build_object('stored', false, 'reason', 'other_attempt');
+  end if;
+  -- The same event twice within one attempt is a duplicate; in the next attempt (a re-link
+  -- sends the same status-find events again) it is new.
+  v_key := s.attempt::text || ':' || p_dedup_key;
+  if exists (select 1 from public.whatsapp_events
+             where whatsapp_session_id = s.id and dedup_key = v_key) then
+    return jsonb_build_object('stored', false, 'reason', 'duplicate');
+  end if;
+
+  insert into public.whatsapp_event_seqs as q (whatsapp_session_id, last_seq)
+  values (s.id, 1)
+  on conflict (whatsapp_session_id) do update set last_seq = q.last_seq + 1
+  returning last_seq into v_seq;
+
+  insert into public.whatsapp_events (
+    user_id, whatsapp_session_id, seq, event, dedup_key, payload, received_at
+  ) values (s.user_id, s.id, v_seq, p_event, v_key, p_payload, p_now);
+
+  if p_kind = 'session' then
+    v_result := public.gateway_apply_host_state(
+      p_session_name, p_args ->> 'status', p_args ->> 'qr_code', p_args ->> 'qr_image',
+      p_args ->> 'pairing_code', null, p_args ->> 'reason', null,
+      p_qr_first_ttl_s, p_qr_next_ttl_s, p_now);
+    v_changed := coalesce((v_result ->> 'changed')::boolean, false);
+  elsif p_kind = 'inbound' then
+    v_result := public.gateway_record_inbound(
+      p_session_name, p_args ->> 'wpp_message_id', p_args ->> 'phone', p_args ->> 'body',
+      p_args ->> 'contact_name', p_args ->> 'message_type', (p_args ->> 'from_me')::boolean,
+      p_args ->> 'account_phone', p_now);
+    v_changed := coalesce((v_result ->> 'stored')::boolean, false);
+  elsif p_kind = 'ack' then
+    v_result := public.gateway_apply_ack(
+      p_session_name, p_args ->> 'wpp_message_id', p_args ->> 'status', p_args ->> 'phone',
+      p_args ->> 'body', p_now);
+    v_changed := coalesce((v_result ->> 'changed')::boolean, false);
+  end if;
+
+  return jsonb_build_object('stored', true, 'seq', v_seq, 'changed', v_changed);
+end
+$$;
+
+comment on function public.gateway_ingest_event is
+  'Logs a host event once per session (deduplicated by p_dedup_key, numbered by seq) and '
+  'applies it (session state, an inbound message or an ack), all in one transaction.';
 
 
 

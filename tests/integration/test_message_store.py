@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -213,3 +214,34 @@ def test_messages_and_acks_move_last_activity_in_minute_steps(store: Store, data
     later = since + timedelta(minutes=2)
     inbound(later)
     assert _activity(database, name)[1] == later
+
+
+@pytest.mark.parametrize(
+    ("kind", "args", "synchronous"),
+    [
+        ("inbound", {"wpp_message_id": "false_sync", "phone": TO, "body": "oi"}, "on"),
+        (
+            "ack",
+            {"wpp_message_id": "true_none", "status": "read", "phone": TO, "body": "oi"},
+            "off",
+        ),
+        ("session", {"status": "connected"}, "off"),
+    ],
+)
+def test_only_incoming_messages_wait_for_the_disk(
+    store: Store, database: str, kind: str, args: dict[str, object], synchronous: str
+) -> None:
+    """An incoming message exists nowhere else; session states and acks are put right by the
+    next event or a status refresh, so their commit need not wait for the WAL flush."""
+    _, name = connected(store, database)
+    with psycopg.connect(database) as conn:  # one transaction, rolled back
+        conn.execute("set local role service_role")
+        conn.execute(
+            "select public.gateway_ingest_event(p_session_name => %s, p_host_id => null,"
+            " p_attempt => null, p_event => %s, p_dedup_key => %s, p_payload => '{}',"
+            " p_kind => %s, p_args => %s::jsonb)",
+            (name, kind, uuid.uuid4().hex, kind, json.dumps(args)),
+        )
+        setting = conn.execute("show synchronous_commit").fetchone()
+        conn.rollback()
+    assert setting == (synchronous,)
