@@ -13,6 +13,9 @@ simulator and the local gateway, in scratch folders on free 127.0.0.1 ports, as
     ``boto3, supabase, aws_lambda_powertools.event_handler, pydantic, requests, qrcode,
     cryptography``. Medians over interleaved runs; the host's think time is also reported
     apart. ``-X importtime`` reports: ``.local/bench-importtime-<f>.txt`` (:mod:`bench.cold`).
+    The functions reach the database through ``DATABASE_URL`` (psycopg); what the other way,
+    ``SUPABASE_URL`` (supabase-py's PostgREST client), costs a cold start is measured apart,
+    as a fresh interpreter importing each transport alone (``cold_transport_import_ms``).
 ``warm_ms``
     The handlers loaded once in this process, each called 500 times (after a warm-up) with
     events built by ``local.function_url.build_event``; after every call, its floor: a

@@ -215,6 +215,15 @@ class ColdBench:
         return target
 
 
+# What a cold start pays for each way to the database (a fresh interpreter importing the
+# transport's module alone): the direct connection (psycopg) and Supabase's REST API (supabase-py's
+# PostgREST client).
+TRANSPORTS = {
+    "DATABASE_URL (psycopg)": "wa_gateway.store.postgres",
+    "SUPABASE_URL (supabase-py PostgREST)": "wa_gateway.store.postgrest",
+}
+
+
 def _median(values: list[float]) -> float:
     return round(statistics.median(values), 1)
 
@@ -270,10 +279,13 @@ def _measure(
     samples: dict[str, list[Sample]] = {f: [] for f in FUNCTIONS}
     baseline: list[Sample] = []
     bare: list[Sample] = []
+    transports: dict[str, list[Sample]] = {label: [] for label in TRANSPORTS}
     for run in range(runs):
         progress(f"cold: run {run + 1}/{runs}")
         bare.append(bench.spawn("bare", "-", env)[0])
         baseline.append(bench.spawn("import", baseline_arg, env)[0])
+        for label, module in TRANSPORTS.items():
+            transports[label].append(bench.spawn("import", module, env)[0])
         for function in FUNCTIONS:
             samples[function].append(bench.run_handler(function, provider.next(function), env)[0])
 
@@ -326,6 +338,10 @@ def _measure(
             "peak_rss_mb": round(max(s.rss_mb for s in baseline), 1),
         },
         "cold_interpreter_ms": _median([s.total_ms for s in bare]),
+        # The functions above use DATABASE_URL; production may use SUPABASE_URL instead.
+        "cold_transport_import_ms": {
+            label: _median([s.total_ms for s in got]) for label, got in transports.items()
+        },
         "importtime": importtime_summary,
     }
     if tree is not None:

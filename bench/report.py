@@ -66,6 +66,13 @@ def table(results: dict[str, Any]) -> str:
             lines.append(
                 f"    {function:<30}{c['median']:>30.0f}  (+{c['extra_vs_pyc_ms']:.0f} ms)"
             )
+    transports = results.get("cold_transport_import_ms") or {}
+    if transports:
+        lines.append("  a fresh interpreter importing only the store's transport, median ms:")
+        first = next(iter(transports.values()))
+        for label, ms in transports.items():
+            extra = f"  (+{ms - first:.0f} ms)" if ms != first else ""
+            lines.append(f"    {label:<40}{ms:>20.0f}{extra}")
 
     warm = results.get("warm_ms") or {}
     rule("Warm, in-process: p50 / p99 against the floor's p50 (ms)")
