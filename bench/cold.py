@@ -53,6 +53,21 @@ RUN_TIMEOUT_S = 120
 # Functions whose first request calls the host: the runner also times those calls.
 HOST_CALLERS = ("start-session", "send-message", "disconnect")
 
+# The third-party packages each function's first request needs (the design's: Powertools'
+# resolver, Logger and Metrics; psycopg; requests and cryptography's AES-GCM for the host's
+# token). A fresh interpreter importing just these is the least a cold start can cost with
+# them, before any code of the gateway runs: ``library_floor_median``.
+_URL_FUNCTION = ("aws_lambda_powertools.event_handler", "aws_lambda_powertools.metrics")
+_HOST = ("requests", "cryptography.hazmat.primitives.ciphers.aead")
+LIBRARIES = {
+    "status": (*_URL_FUNCTION, "psycopg"),
+    "start-session": (*_URL_FUNCTION, "psycopg", *_HOST),
+    "send-message": (*_URL_FUNCTION, "psycopg", *_HOST),
+    "qr-webhook": (*_URL_FUNCTION, "psycopg"),
+    "disconnect": (*_URL_FUNCTION, "psycopg", *_HOST),
+    "purge": ("aws_lambda_powertools.logging", "aws_lambda_powertools.metrics", "psycopg"),
+}
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -280,12 +295,15 @@ def _measure(
     baseline: list[Sample] = []
     bare: list[Sample] = []
     transports: dict[str, list[Sample]] = {label: [] for label in TRANSPORTS}
+    libraries: dict[str, list[Sample]] = {f: [] for f in FUNCTIONS}
     for run in range(runs):
         progress(f"cold: run {run + 1}/{runs}")
         bare.append(bench.spawn("bare", "-", env)[0])
         baseline.append(bench.spawn("import", baseline_arg, env)[0])
         for label, module in TRANSPORTS.items():
             transports[label].append(bench.spawn("import", module, env)[0])
+        for function, modules in LIBRARIES.items():
+            libraries[function].append(bench.spawn("import", ",".join(modules), env)[0])
         for function in FUNCTIONS:
             samples[function].append(bench.run_handler(function, provider.next(function), env)[0])
 
@@ -315,7 +333,11 @@ def _measure(
             "startup_median": _median([s.startup_ms for s in got]),
             "import_median": _median([s.import_ms for s in got]),
             "first_request_median": _median([s.request_ms for s in got]),
+            "library_floor_median": _median([s.total_ms for s in libraries[function]]),
         }
+        cold[function]["library_floor_ratio"] = round(
+            cold[function]["library_floor_median"] / base_median, 3
+        )
         if function in HOST_CALLERS:
             # The host's think time (its bcrypt token checks, the 0.5 s a logout takes) is
             # not the function's: the same figure without the time spent waiting for it.
