@@ -229,3 +229,17 @@ def test_shuffled_and_duplicated_events_end_as_in_order(
     for order in rng.sample(orders, min(12, len(orders))):
         delivered = [e for e in order for _ in range(rng.choice((1, 2)))]
         assert final_state(store, fresh_user(), delivered) == expected
+
+
+def test_claims_travel_intact_whatever_the_user_put_in_them(
+    store: Store, user: devdb.DevUser
+) -> None:
+    """A user writes their own user_metadata, which the token carries: quotes, backslashes
+    and statements in it reach the database as one value, and RLS still finds the user."""
+    name = open_session(store, user)
+    claims = {
+        **caller_for(user).claims,
+        "user_metadata": {"name": "O'Brien \\' \"x\"; commit; drop table whatsapp_sessions; --"},
+    }
+    record = store.get_session(Caller(user_id=user.id, claims=claims, token="unused"), name)
+    assert record is not None and record.session_id == name
