@@ -108,7 +108,10 @@ class FunctionApp:
                 raise InvalidJson("The request needs a JSON object body.")
             return {}
         try:
-            value = _storable(json.loads(raw.decode("utf-8"), parse_constant=_not_json))
+            text = raw.decode("utf-8")
+            value = json.loads(text, parse_constant=_not_json)
+            if _ESCAPED_UNSTORABLE.search(text):
+                value = _storable(value)
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise InvalidJson() from None
         if not isinstance(value, dict):
@@ -170,6 +173,9 @@ def _not_json(constant: str) -> Any:
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# UTF-8 text cannot hold a lone surrogate and JSON refuses a raw NUL, so only these escapes can
+# put either into a parsed body: the body is walked only when its text has one.
+_ESCAPED_UNSTORABLE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 def _storable(value: Any) -> Any:
