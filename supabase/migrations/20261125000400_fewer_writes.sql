@@ -7,6 +7,7 @@
 --   a write that waits for its commit to reach the disk; it is now answered from a plain read.
 -- * Host events other than incoming messages no longer wait for their commit to reach the
 --   disk (gateway_ingest_event); the reasons are beside the code.
+-- * The hot SQL-language functions become PL/pgSQL, so their plans are kept.
 -- * The purge's first pass is one round trip (at the end of this file).
 
 create or replace function public.gateway_record_inbound(
@@ -163,18 +164,20 @@ create function public.gateway_start_action(
   p_method text,
   p_now timestamptz
 ) returns text
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select case
+begin
+  return case
     when s.status = 'connected' then 'none'
     when s.status = 'pairing' and s.pairing_method = p_method and (
         (p_method = 'qr' and s.qr_code is not null and s.qr_expires_at > p_now)
         or (p_method = 'code' and s.pairing_code is not null)) then 'none'
     when s.status in ('starting', 'pairing') and s.pairing_method <> p_method then 'restart'
     else 'start'
-  end
+  end;
+end
 $$;
 
 comment on function public.gateway_start_action is
@@ -395,6 +398,106 @@ comment on function public.gateway_ingest_event is
 
 
 
+-- * SQL-language functions that cannot be inlined (a FROM clause, or a SET clause) are parsed
+--   and planned again on every call; in PL/pgSQL the plan is kept for the connection. The
+--   hot ones (a status read: 0.29 -> 0.20 ms on the local socket) become PL/pgSQL, unchanged
+--   otherwise.
+
+create or replace function public.gateway_host_of(p_host_id uuid) returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  return (
+    select jsonb_build_object('id', h.id, 'url', h.url, 'secret_key', h.secret_key)
+    from public.wpp_hosts h
+    where h.id = p_host_id
+  );
+end
+$$;
+
+create or replace function public.gateway_get_session(p_session_name text)
+returns jsonb
+language plpgsql
+stable
+as $$
+begin
+  return (
+    select to_jsonb(s)
+    from public.whatsapp_sessions s
+    where s.session_id = p_session_name
+      and s.user_id = (select auth.uid())
+  );
+end
+$$;
+
+create or replace function public.gateway_session_for_host(p_user_id uuid, p_session_name text)
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  return (
+    select jsonb_build_object(
+      'session', to_jsonb(s), 'host_token', k.host_token, 'host', public.gateway_host_of(s.host_id))
+    from public.whatsapp_sessions s
+    left join public.whatsapp_session_secrets k on k.session_id = s.id
+    where s.session_id = p_session_name and s.user_id = p_user_id
+  );
+end
+$$;
+
+create or replace function public.gateway_hosts() returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  return (
+    select coalesce(jsonb_agg(jsonb_build_object(
+      'id', h.id, 'name', h.name, 'url', h.url, 'secret_key', h.secret_key,
+      'capacity', h.capacity, 'state', h.state,
+      'sessions', (select count(*) from public.whatsapp_sessions o
+                   where o.host_id = h.id and o.status <> 'disconnected'),
+      'last_health_at', h.last_health_at, 'last_health_ok', h.last_health_ok,
+      'last_error', h.last_error) order by h.name), '[]')
+    from public.wpp_hosts h
+  );
+end
+$$;
+
+create or replace function public.gateway_tokens_to_reencrypt(
+  p_active_key_id text,
+  p_after uuid,
+  p_limit integer
+) returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  return (
+    select coalesce(jsonb_agg(jsonb_build_object(
+      'session_id', t.session_id, 'name', t.name, 'host_token', t.host_token)
+      order by t.session_id), '[]')
+    from (
+      select k.session_id, s.session_id as name, k.host_token
+      from public.whatsapp_session_secrets k
+      join public.whatsapp_sessions s on s.id = k.session_id
+      where left(k.host_token, length('v1.' || p_active_key_id || '.'))
+          <> 'v1.' || p_active_key_id || '.'
+        and (p_after is null or k.session_id > p_after)
+      order by k.session_id
+      limit p_limit
+    ) t
+  );
+end
+$$;
+
+
+
 -- * The purge's first pass, which on most runs is all there is to do, is one round trip
 --   instead of four: the host pool, the first batch of stale sessions, of old events, and of
 --   host tokens to re-encrypt, each as its own function does it.
@@ -407,17 +510,19 @@ create function public.gateway_purge_first_pass(
   p_active_key_id text,
   p_now timestamptz default now()
 ) returns jsonb
-language sql
+language plpgsql
 volatile
 set search_path = ''
 as $$
-  select jsonb_build_object(
+begin
+  return jsonb_build_object(
     'hosts', public.gateway_hosts(),
     'batch', public.gateway_purge_batch(p_qr_ttl_s, p_stale_after_s, p_batch_size, p_now),
     'events_deleted', public.gateway_purge_events(p_retention_s, p_events_batch_size, p_now),
     'tokens', case when p_active_key_id is null then '[]'::jsonb
                    else public.gateway_tokens_to_reencrypt(p_active_key_id, null, p_batch_size)
-              end)
+              end);
+end
 $$;
 
 comment on function public.gateway_purge_first_pass is
