@@ -274,6 +274,9 @@ def _new_session() -> requests.Session:
         respect_retry_after_header=False,
     )
     session = requests.Session()
+    # The host's URL is configured, not discovered: no proxy, .netrc or CA bundle from the
+    # environment (requests would look them up again on every request).
+    session.trust_env = False
     session.mount("http://", HTTPAdapter(max_retries=retry, pool_maxsize=8))
     session.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=8))
     return session

@@ -139,3 +139,18 @@ def test_a_host_that_is_down_is_a_host_error_naming_no_secret() -> None:
         client(url).generate_token("user_a")
     assert SECRET not in repr(caught.value) and caught.value.__cause__ is None
     assert caught.value.__suppress_context__
+
+
+def test_proxy_settings_in_the_environment_are_ignored(
+    fake_host: tuple[str, Script], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host's URL is configured: a proxy in the environment (here one that refuses every
+    connection) is not used, and not looked up on each request."""
+    url, script = fake_host
+    dead = f"http://127.0.0.1:{free_port()}"
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, dead)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client(url).health()
+    assert [r[1] for r in script.requests] == ["/healthz"]
