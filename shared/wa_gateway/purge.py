@@ -92,18 +92,26 @@ class Purger:
             batch_size=self.batch_size,
             retention_s=self.event_retention_s,
             events_batch_size=self.events_batch_size,
-            active_key_id=self.keyring.active_key_id if self.keyring is not None else None,
+            active_key_id=self._rotating_to(),
         )
         self._look_after_hosts(first.hosts, report)
         deleted = self._delete_stale(first.batch, report, remaining_s)
         if deleted:
             self._close_on_hosts(deleted, {h.id: h for h in first.hosts}, report)
         self._forget_old_events(first.events_deleted, report, remaining_s)
-        if self.keyring is not None:
+        if self.keyring is not None and first.tokens:
             self._reencrypt_tokens(first.tokens, self.keyring, report, remaining_s)
         report.seconds = round(time.monotonic() - started, 3)
         logger.info("purge finished", extra={"purge": report.as_dict()})
         return report
+
+    def _rotating_to(self) -> str | None:
+        """The key stored host tokens move to, while the keyring still holds an older one to
+        read them with. With one key nothing can move, and the database is spared a scan of
+        every stored token on each run."""
+        if self.keyring is None or len(self.keyring.key_ids) < 2:
+            return None
+        return self.keyring.active_key_id
 
     # --- hosts ------------------------------------------------------------------------------
 

@@ -244,3 +244,18 @@ def test_stored_host_tokens_move_to_the_active_key(store: Store, database: str) 
     assert only_new.decrypt(row[0], context=name) == "$2b$10$tok"
     again = purger(store, keyring=rotated).run()
     assert again.tokens_reencrypted == 0
+
+
+@pytest.mark.usefixtures("clean")
+def test_with_one_key_no_token_is_looked_at(store: Store, database: str) -> None:
+    """A token under a key the keyring no longer has can't be moved: only a rotation (two keys
+    or more) makes the purge look through the stored tokens."""
+    gone = Keyring.from_setting("gone:" + "33" * 32)
+    _, name = make_session(store, database, "connected")
+    store.apply_host_state(
+        SessionUpdate(name, "connected", host_token=gone.encrypt("$2b$10$tok", context=name))
+    )
+    one = purger(store, keyring=Keyring.from_setting("new:" + "22" * 32)).run()
+    assert (one.tokens_reencrypted, one.tokens_unreadable) == (0, 0)
+    two = purger(store, keyring=Keyring.from_setting("new:" + "22" * 32 + ",old:" + "11" * 32))
+    assert two.run().tokens_unreadable >= 1
