@@ -296,6 +296,8 @@ def _measure(
     bare: list[Sample] = []
     transports: dict[str, list[Sample]] = {label: [] for label in TRANSPORTS}
     libraries: dict[str, list[Sample]] = {f: [] for f in FUNCTIONS}
+    secrets: list[Sample] = []
+    secrets_env = {**env, "AWS_DEFAULT_REGION": "us-east-1"}
     for run in range(runs):
         progress(f"cold: run {run + 1}/{runs}")
         bare.append(bench.spawn("bare", "-", env)[0])
@@ -304,6 +306,7 @@ def _measure(
             transports[label].append(bench.spawn("import", module, env)[0])
         for function, modules in LIBRARIES.items():
             libraries[function].append(bench.spawn("import", ",".join(modules), env)[0])
+        secrets.append(bench.spawn("secrets", ",".join(LIBRARIES["status"]), secrets_env)[0])
         for function in FUNCTIONS:
             samples[function].append(bench.run_handler(function, provider.next(function), env)[0])
 
@@ -364,6 +367,13 @@ def _measure(
         "cold_transport_import_ms": {
             label: _median([s.total_ms for s in got]) for label, got in transports.items()
         },
+        # Deployed with SECRETS_ARN (the template's way), every cold start also builds a Secrets
+        # Manager client before it can check a token, then waits for Secrets Manager.
+        "cold_secrets_arn_extra_ms": round(
+            _median([s.total_ms for s in secrets])
+            - _median([s.total_ms for s in libraries["status"]]),
+            1,
+        ),
         "importtime": importtime_summary,
     }
     if tree is not None:

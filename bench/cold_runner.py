@@ -6,6 +6,7 @@ T_TOP = time.monotonic_ns()
 # import. Usage:
 #   python -P cold_runner.py handler <spec.json> <result.json>    load app.py, serve one event
 #   python -P cold_runner.py import <modules,comma,separated> <result.json>
+#   python -P cold_runner.py secrets <modules,...> <result.json>   + a Secrets Manager client
 #   python -P cold_runner.py bare - <result.json>                  the interpreter alone
 # The parent reads CLOCK_MONOTONIC (shared by every process on Linux) just before it spawns
 # this process, so ``served - spawn`` covers fork, exec, interpreter start, import and the
@@ -21,6 +22,18 @@ def _main() -> None:
 
         for name in arg.split(","):
             importlib.import_module(name)
+        result["imported_ns"] = result["served_ns"] = time.monotonic_ns()
+    elif mode == "secrets":
+        # The same imports, then what a function reading SECRETS_ARN adds before it can check a
+        # token: Powertools' parameters utility and its Secrets Manager client (boto3). The
+        # call to Secrets Manager itself is not made (no AWS here).
+        import importlib
+
+        for name in arg.split(","):
+            importlib.import_module(name)
+        from aws_lambda_powertools.utilities import parameters
+
+        parameters.SecretsProvider()
         result["imported_ns"] = result["served_ns"] = time.monotonic_ns()
     elif mode == "handler":
         import importlib.util

@@ -79,6 +79,13 @@ def table(results: dict[str, Any]) -> str:
             if "median_excl_host_wait" in c:
                 value = f"{c['median_excl_host_wait']:.0f}  x{c['ratio_excl_host_wait']:.2f}"
                 lines.append(f"    {function:<30}{value:>30}")
+    secrets_extra = results.get("cold_secrets_arn_extra_ms")
+    if secrets_extra is not None:
+        lines.append(
+            f"  deployed with SECRETS_ARN, each cold start adds {secrets_extra:.0f} ms (Powertools'"
+            " parameters and a boto3 client)"
+        )
+        lines.append("    before the call to Secrets Manager itself; not in the figures above")
     transports = results.get("cold_transport_import_ms") or {}
     if transports:
         lines.append("  a fresh interpreter importing only the store's transport, median ms:")
