@@ -30,7 +30,7 @@ simulator and the local gateway, in scratch folders on free 127.0.0.1 ports, as
     (``db_round_trips_wire``, :mod:`bench.wire`).
 ``webhook_events_per_s``
     qr-webhook over a realistic event mix (:mod:`bench.webhooks`), in-process, sequential,
-    the process pinned to one core.
+    the process pinned to one core; the median of three passes.
 ``purge_100k_s``
     100,000 stale sessions inserted by one statement, then one scheduled purge, timed, with
     each batch's time (:mod:`bench.purge_load`).

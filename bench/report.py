@@ -149,6 +149,9 @@ def table(results: dict[str, Any]) -> str:
     value = f"{eps:,}" if eps else "-"
     row("webhook_events_per_s (one core)", value, f">= {floor_eps:,}", _at_least(eps, floor_eps))
     tp = results.get("webhook_throughput") or {}
+    if tp.get("passes_events_per_s"):
+        passes = ", ".join(f"{r:,}" for r in tp["passes_events_per_s"])
+        lines.append(f"    {'passes (the median is the figure)':<40}{passes:>20}")
     for kind, k in (tp.get("by_event") or {}).items():
         lines.append(f"    {kind:<30}{k['events_per_s']:>30,}/s  ({k['mean_ms']:.2f} ms each)")
     purge = results.get("purge_100k") or {}
