@@ -13,6 +13,7 @@ and move stored host tokens to the active encryption key.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from wa_gateway.crypto import DecryptionError, Keyring
-from wa_gateway.errors import HostError, HostTimeout
+from wa_gateway.errors import HostError, HostTimeout, StoreUnavailable
 from wa_gateway.host import HostClient
 from wa_gateway.host_directory import HostDirectory
 from wa_gateway.host_session import HostSession
@@ -86,14 +87,22 @@ class Purger:
             return report
         # One round trip brings the pool and the first batch of every task; most runs need no
         # other call to the database.
-        first = self.store.purge_first_pass(
-            qr_ttl_s=self.qr_ttl_s,
-            stale_after_s=self.stale_after_s,
-            batch_size=self.batch_size,
-            retention_s=self.event_retention_s,
-            events_batch_size=self.events_batch_size,
-            active_key_id=self._rotating_to(),
-        )
+        try:
+            first = self.store.purge_first_pass(
+                qr_ttl_s=self.qr_ttl_s,
+                stale_after_s=self.stale_after_s,
+                batch_size=self.batch_size,
+                retention_s=self.event_retention_s,
+                events_batch_size=self.events_batch_size,
+                active_key_id=self._rotating_to(),
+            )
+        except StoreUnavailable:
+            # It could not finish (a batch ran past the statement timeout, or the database is
+            # away): the hosts still get their health checks if the pool can be read.
+            with contextlib.suppress(StoreUnavailable):
+                self._look_after_hosts(self.store.hosts(), report)
+            logger.warning("purge's first pass failed", extra={"purge": report.as_dict()})
+            raise
         self._look_after_hosts(first.hosts, report)
         deleted = self._delete_stale(first.batch, report, remaining_s)
         if deleted:

@@ -45,8 +45,9 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from wa_gateway.errors import InvalidToken, MissingToken, TokenExpired
 
@@ -103,21 +104,21 @@ def _json_object(part: str) -> dict[str, Any]:
     return value
 
 
-class Caller(NamedTuple):
+@dataclass(frozen=True)
+class Caller:
     """The verified caller of a request.
 
     ``user_id`` is the token's ``sub``: a UUID in canonical lower-case form.
     ``claims`` are all verified claims; ``token`` is the raw JWT, to forward to
     PostgREST so row-level security sees the same user. Neither ``claims``
-    (which hold e-mail and phone) nor ``token`` appear in ``repr``.
+    (which hold e-mail and phone) nor ``token`` appear in ``repr``. A dataclass, not a
+    NamedTuple like the store's records: a tuple would hand both to anything that iterates or
+    serialises it (a log line's JSON encoder, say).
     """
 
     user_id: str
-    claims: dict[str, Any]
-    token: str
-
-    def __repr__(self) -> str:
-        return f"Caller(user_id={self.user_id!r})"
+    claims: dict[str, Any] = field(repr=False)
+    token: str = field(repr=False)
 
 
 def bearer_token(authorization_header: str | None) -> str | None:

@@ -5,8 +5,9 @@
 --   per event. last_activity now moves in steps of a minute, all the purge and the page need.
 -- * A repeated start-session (connected, or a QR still valid) locked the session row, which is
 --   a write that waits for its commit to reach the disk; it is now answered from a plain read.
--- * Host events other than incoming messages no longer wait for their commit to reach the
---   disk (gateway_ingest_event); the reasons are beside the code.
+-- * Host events no longer wait for their commit to reach the disk, except an incoming message
+--   and an ack that completes a send whose answer never came (gateway_ingest_event); the
+--   reasons are beside the code.
 -- * The hot SQL-language functions become PL/pgSQL, so their plans are kept.
 -- * The purge's first pass is one round trip (at the end of this file).
 
@@ -149,7 +150,7 @@ begin
     error_code = m.error_code,
     updated_at = p_now
   where id = m.id;
-  return jsonb_build_object('changed', true);
+  return jsonb_build_object('changed', true, 'matched', v_matched);
 end
 $$;
 
@@ -296,7 +297,8 @@ end
 $$;
 
 comment on function public.gateway_begin_start is
-  'Creates (within the per-user account limit) or locks a session, places a new attempt on a '
+  'Creates (within the per-user account limit) or reads a session, locking it only when the '
+  'host must be asked, places a new attempt on a '
   'host of the pool when there is one, and decides what start-session must ask the host: '
   'none (connected, or a valid QR/code exists), start, or restart (pairing method changed).';
 
@@ -324,17 +326,17 @@ declare
   v_key text;
   v_result jsonb;
   v_changed boolean := false;
+  v_durable text;
 begin
   if p_kind not in ('session', 'inbound', 'ack', 'none') then
     raise exception 'unknown event kind %', p_kind using errcode = '22023';
   end if;
-  -- Only an incoming message waits for its commit to reach the disk: it exists nowhere else.
-  -- Session states and acks commit asynchronously (a crash of the database server within a
-  -- few hundred milliseconds could lose them, never half of one): a later event, the next
-  -- ack, or status?refresh=true puts the session and message right again.
-  if p_kind <> 'inbound' then
-    perform set_config('synchronous_commit', 'off', true);
-  end if;
+  -- Only what exists nowhere else waits for its commit to reach the disk (see the end). The
+  -- rest commits asynchronously: a crash of the database server within a few hundred
+  -- milliseconds could lose it, never half of it, and a later event, the next ack or
+  -- status?refresh=true puts the session or message right again.
+  v_durable := current_setting('synchronous_commit');
+  perform set_config('synchronous_commit', 'off', true);
 
   select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
   if not found then
@@ -386,6 +388,14 @@ begin
       p_session_name, p_args ->> 'wpp_message_id', p_args ->> 'status', p_args ->> 'phone',
       p_args ->> 'body', p_now);
     v_changed := coalesce((v_result ->> 'changed')::boolean, false);
+  end if;
+
+  -- An incoming message, and an ack that is the only record that a send whose answer never
+  -- came went out (without it, a retry after the lease would send the message again), commit
+  -- as the database is configured to.
+  if (p_kind = 'inbound' and v_changed)
+      or coalesce((v_result ->> 'matched')::boolean, false) then
+    perform set_config('synchronous_commit', v_durable, true);
   end if;
 
   return jsonb_build_object('stored', true, 'seq', v_seq, 'changed', v_changed);

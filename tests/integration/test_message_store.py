@@ -209,7 +209,7 @@ def test_messages_and_acks_move_last_activity_in_minute_steps(store: Store, data
             "p_now": (since + timedelta(seconds=59)).isoformat(),
         },
     )
-    assert changed == {"changed": True}
+    assert changed == {"changed": True, "matched": False}
     assert _activity(database, name) == (version, since)
     later = since + timedelta(minutes=2)
     inbound(later)
@@ -217,31 +217,41 @@ def test_messages_and_acks_move_last_activity_in_minute_steps(store: Store, data
 
 
 @pytest.mark.parametrize(
-    ("kind", "args", "synchronous"),
+    ("kind", "durable"),
     [
-        ("inbound", {"wpp_message_id": "false_sync", "phone": TO, "body": "oi"}, "on"),
-        (
-            "ack",
-            {"wpp_message_id": "true_none", "status": "read", "phone": TO, "body": "oi"},
-            "off",
-        ),
-        ("session", {"status": "connected"}, "off"),
+        ("inbound", True),  # exists nowhere else
+        ("matched ack", True),  # the only record that a timed-out send went out
+        ("ack", False),
+        ("session", False),
     ],
 )
-def test_only_incoming_messages_wait_for_the_disk(
-    store: Store, database: str, kind: str, args: dict[str, object], synchronous: str
+def test_only_what_exists_nowhere_else_waits_for_the_disk(
+    store: Store, database: str, kind: str, durable: bool
 ) -> None:
-    """An incoming message exists nowhere else; session states and acks are put right by the
-    next event or a status refresh, so their commit need not wait for the WAL flush."""
-    _, name = connected(store, database)
+    """Session states and acks are put right by the next event or a status refresh, so their
+    commit need not wait for the WAL flush; an incoming message, or an ack completing a send
+    whose answer never came, commits as the database is configured to."""
+    user, name = connected(store, database)
+    args: dict[str, object] = {"status": "connected"}
+    if kind == "inbound":
+        args = {"wpp_message_id": f"false_{uuid.uuid4().hex}", "phone": TO, "body": "oi"}
+    elif kind.endswith("ack"):
+        body = f"sent {uuid.uuid4().hex}"
+        if kind == "matched ack":
+            plan = store.begin_send(outbound(user, name, body=body))
+            assert plan.message is not None
+            store.finish_send(plan.message.id, "unknown", error_code="host_timeout")
+        wpp_id = f"true_{uuid.uuid4().hex}"
+        args = {"wpp_message_id": wpp_id, "status": "delivered", "phone": TO, "body": body}
     with psycopg.connect(database) as conn:  # one transaction, rolled back
+        default = conn.execute("show synchronous_commit").fetchone()
         conn.execute("set local role service_role")
         conn.execute(
             "select public.gateway_ingest_event(p_session_name => %s, p_host_id => null,"
             " p_attempt => null, p_event => %s, p_dedup_key => %s, p_payload => '{}',"
             " p_kind => %s, p_args => %s::jsonb)",
-            (name, kind, uuid.uuid4().hex, kind, json.dumps(args)),
+            (name, kind, uuid.uuid4().hex, kind.split()[-1], json.dumps(args)),
         )
         setting = conn.execute("show synchronous_commit").fetchone()
         conn.rollback()
-    assert setting == (synchronous,)
+    assert setting == (default if durable else ("off",))

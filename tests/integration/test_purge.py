@@ -10,19 +10,20 @@ import psycopg
 import pytest
 
 from local import devdb
+from local.processes import free_port
 from local.stack import LocalSecrets
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import connected_user, wait_until
 from tests.integration.store_helpers import begin
 from wa_gateway.crypto import Keyring
-from wa_gateway.errors import HostError
+from wa_gateway.errors import HostError, StoreUnavailable
 from wa_gateway.host import HostClient
 from wa_gateway.host_directory import HostDirectory
 from wa_gateway.purge import Purger
 from wa_gateway.sessions import session_name_for
 from wa_gateway.settings import Settings
 from wa_gateway.store import Store
-from wa_gateway.store.facade import HostPlacement, SessionUpdate
+from wa_gateway.store.facade import HostPlacement, HostRecord, PurgePass, SessionUpdate
 from wa_gateway.store.postgres import PostgresTransport
 
 DAY = 86400
@@ -259,3 +260,31 @@ def test_with_one_key_no_token_is_looked_at(store: Store, database: str) -> None
     assert (one.tokens_reencrypted, one.tokens_unreadable) == (0, 0)
     two = purger(store, keyring=Keyring.from_setting("new:" + "22" * 32 + ",old:" + "11" * 32))
     assert two.run().tokens_unreadable >= 1
+
+
+class _FirstPassFails(Store):
+    """A store whose first pass cannot finish, with one host in its pool."""
+
+    def __init__(self, store: Store, host: HostRecord) -> None:
+        super().__init__(store.transport)
+        self.host = host
+        self.marked: list[tuple[str, bool]] = []
+
+    def purge_first_pass(self, **kwargs: Any) -> PurgePass:
+        raise StoreUnavailable()
+
+    def hosts(self) -> list[HostRecord]:
+        return [self.host]
+
+    def mark_host(self, host_id: str, *, ok: bool, error: str | None, mark_down: bool) -> int:
+        self.marked.append((host_id, mark_down))
+        return 0
+
+
+def test_hosts_are_checked_even_when_the_first_pass_fails(store: Store) -> None:
+    dead = HostClient(f"http://127.0.0.1:{free_port()}", "x", connect_timeout_s=0.2)
+    host = HostRecord(str(uuid.uuid4()), "host-a", dead.base_url, "enc", 5, "active")
+    failing = _FirstPassFails(store, host)
+    with pytest.raises(StoreUnavailable):
+        purger(failing, hosts=_OneHost(dead), health_pause_s=0).run()
+    assert failing.marked == [(host.id, True)]

@@ -831,6 +831,9 @@ def test_caller_repr_hides_token_and_claims(hs_verifier: TokenVerifier) -> None:
     assert token not in repr(caller)
     assert "user@example.com" not in repr(caller)
     assert USER_ID in repr(caller)
+    # What a log line's JSON encoder makes of it (Powertools falls back to str()).
+    logged = json.dumps({"caller": caller}, default=str)
+    assert token not in logged and "user@example.com" not in logged
 
 
 def test_verifier_repr_hides_secrets(hs_verifier: TokenVerifier) -> None:

@@ -32,6 +32,7 @@ from wa_gateway.errors import StoreUnavailable
 from wa_gateway.tokens import Caller
 
 _FUNCTION_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+_PARAMETER_NAME = re.compile(r"^p_[a-z0-9_]+$")
 
 
 class PostgresTransport:
@@ -138,6 +139,9 @@ def _statement(function: str, names: tuple[str, ...]) -> bytes:
     parameters: a warm container only binds the values."""
     if not _FUNCTION_NAME.match(function):
         raise ValueError(f"not a function name: {function!r}")
+    for name in names:  # also keeps clear of the _role, _claims and _timeout placeholders
+        if not _PARAMETER_NAME.match(name):
+            raise ValueError(f"not a parameter name: {name!r}")
     call = sql.SQL("select {}.{}({})").format(
         sql.Identifier("public"),
         sql.Identifier(function),
