@@ -3,7 +3,7 @@
 #   make bench   cold starts, warm latency against the floor, database round trips, webhook
 #                throughput, the purge of 100,000 stale sessions, the layer's size and memory,
 #                on a local stack (embedded PostgreSQL, simulator, gateway) it starts and stops
-#                itself; prints a table and writes .local/bench.json (about 4 minutes)
+#                itself; prints a table and writes .local/bench.json (about 3 minutes)
 #
 # BENCH_ARGS passes options through: `make bench BENCH_ARGS="--cold-runs 11"`, `--quick` for a
 # smoke run; `.venv/bin/python -m bench --help` lists them.
