@@ -67,18 +67,17 @@ def table(results: dict[str, Any]) -> str:
                 f"    {function:<30}{c['median']:>30.0f}  (+{c['extra_vs_pyc_ms']:.0f} ms)"
             )
     cold = results.get("cold_init_ms") or {}
-    if any("library_floor_median" in c for c in cold.values()):
-        lines.append("  the same function's libraries alone (no gateway code), median ms / ratio:")
-        for function, c in cold.items():
-            if "library_floor_median" in c:
-                value = f"{c['library_floor_median']:.0f}  x{c['library_floor_ratio']:.2f}"
-                lines.append(f"    {function:<30}{value:>30}")
-    if any("median_excl_host_wait" in c for c in cold.values()):
-        lines.append("  without the time spent waiting for the host, median ms / ratio:")
-        for function, c in cold.items():
-            if "median_excl_host_wait" in c:
-                value = f"{c['median_excl_host_wait']:.0f}  x{c['ratio_excl_host_wait']:.2f}"
-                lines.append(f"    {function:<30}{value:>30}")
+    for title, median, ratio in (
+        ("the same function's libraries alone (no gateway code)", "library_floor_median",
+         "library_floor_ratio"),
+        ("without the time spent waiting for the host", "median_excl_host_wait",
+         "ratio_excl_host_wait"),
+    ):  # fmt: skip
+        shown = {f: c for f, c in cold.items() if median in c}
+        if shown:
+            lines.append(f"  {title}, median ms / ratio:")
+        for function, c in shown.items():
+            lines.append(f"    {function:<30}{f'{c[median]:.0f}  x{c[ratio]:.2f}':>30}")
     secrets_extra = results.get("cold_secrets_arn_extra_ms")
     if secrets_extra is not None:
         lines.append(

@@ -60,8 +60,7 @@ class SessionRecord(NamedTuple):
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
-        names = set(cls._fields)
-        return cls(**{k: v for k, v in row.items() if k in names})
+        return cls(**_known_fields(cls, row))
 
 
 class MessageRecord(NamedTuple):
@@ -84,8 +83,7 @@ class MessageRecord(NamedTuple):
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
-        names = set(cls._fields)
-        return cls(**{k: v for k, v in row.items() if k in names})
+        return cls(**_known_fields(cls, row))
 
 
 SendOutcome = Literal["send", "replay", "in_flight", "conflict", "not_connected", "rate_limited"]
@@ -564,5 +562,14 @@ def _stored_tokens(rows: list[Mapping[str, Any]]) -> list[StoredToken]:
 
 
 def _host_records(rows: list[Mapping[str, Any]]) -> list[HostRecord]:
-    names = set(HostRecord._fields)
-    return [HostRecord(**{k: v for k, v in r.items() if k in names}) for r in rows]
+    return [HostRecord(**_known_fields(HostRecord, r)) for r in rows]
+
+
+class _HasFields(Protocol):
+    _fields: tuple[str, ...]
+
+
+def _known_fields(record: _HasFields, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns of a row (as JSON) that ``record``, a NamedTuple class, has fields for; the
+    database may add columns the gateway does not read."""
+    return {k: v for k, v in row.items() if k in record._fields}
