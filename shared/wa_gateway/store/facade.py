@@ -60,7 +60,7 @@ class SessionRecord(NamedTuple):
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(**_known_fields(cls, row))
+        return cls(**_known_fields(cls._fields, row))
 
 
 class MessageRecord(NamedTuple):
@@ -83,7 +83,7 @@ class MessageRecord(NamedTuple):
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(**_known_fields(cls, row))
+        return cls(**_known_fields(cls._fields, row))
 
 
 SendOutcome = Literal["send", "replay", "in_flight", "conflict", "not_connected", "rate_limited"]
@@ -562,14 +562,10 @@ def _stored_tokens(rows: list[Mapping[str, Any]]) -> list[StoredToken]:
 
 
 def _host_records(rows: list[Mapping[str, Any]]) -> list[HostRecord]:
-    return [HostRecord(**_known_fields(HostRecord, r)) for r in rows]
+    return [HostRecord(**_known_fields(HostRecord._fields, r)) for r in rows]
 
 
-class _HasFields(Protocol):
-    _fields: tuple[str, ...]
-
-
-def _known_fields(record: _HasFields, row: Mapping[str, Any]) -> dict[str, Any]:
-    """The columns of a row (as JSON) that ``record``, a NamedTuple class, has fields for; the
-    database may add columns the gateway does not read."""
-    return {k: v for k, v in row.items() if k in record._fields}
+def _known_fields(fields: tuple[str, ...], row: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns of a row (as JSON) that a record has ``fields`` for; the database may add
+    columns the gateway does not read."""
+    return {k: v for k, v in row.items() if k in fields}
