@@ -1,0 +1,112 @@
+// What the page knows: the session, the messages, what is in flight, and the rules that merge
+// what arrives. No DOM here; render.js shows it, live.js keeps it current, app.js changes it on
+// the person's actions.
+
+export const MESSAGE_LIMIT = 50;
+const MOTION_WINDOW_MS = 120_000; // a message still "sent" after this no longer counts as moving
+const STATUS_RANK = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 3, received: 3 };
+
+/** The page's connections: its settings, the API client (once configured), the Realtime feed. */
+export const app = {
+  config: window.WA_CONFIG,
+  client: null,
+  feed: null,
+};
+
+export const state = {
+  session: undefined, // undefined: not known yet; null: no session row
+  sessionFailed: null,
+  sessionEpoch: 0,
+  busy: null,
+  method: "qr",
+  messages: new Map(),
+  messagesLoaded: false,
+  messagesFailed: null,
+  pendingSend: null, // {key, phone, message}: reused when the same send is retried
+  sending: false,
+  retryUntil: 0,
+  realtime: "off",
+  realtimeWhy: "",
+  qrSeen: null, // {raw, total}: the QR on screen and its lifetime when first shown
+};
+
+/** Forget the signed-in user's session and messages (on sign-in and sign-out). */
+export function resetState() {
+  Object.assign(state, {
+    session: undefined,
+    sessionFailed: null,
+    busy: null,
+    messages: new Map(),
+    messagesLoaded: false,
+    messagesFailed: null,
+    pendingSend: null,
+    sending: false,
+    retryUntil: 0,
+    qrSeen: null,
+  });
+}
+
+/** Is something on its way (pairing, a send, a message not yet delivered)? Then look often. */
+export function inMotion() {
+  const s = state.session;
+  if (s && (s.status === "starting" || s.status === "pairing")) return true;
+  if (state.sending) return true;
+  const now = Date.now();
+  for (const m of state.messages.values()) {
+    if (m.direction !== "outbound" || !["queued", "sent"].includes(m.status)) continue;
+    if (now - Date.parse(m.created_at || 0) < MOTION_WINDOW_MS) return true;
+  }
+  return false;
+}
+
+/** What a look at the server can change, as one string: equal strings, nothing changed. */
+export function fingerprint() {
+  const s = state.session;
+  const session = s
+    ? [s.status, s.qr && s.qr.raw, s.pairing_code, s.phone_number].join("|")
+    : String(s);
+  const messages = [...state.messages.values()].map((m) => `${m.id}:${m.status}`).join(",");
+  return `${session}#${messages}`;
+}
+
+// --- Messages -------------------------------------------------------------------------------
+
+export function mergeMessages(rows) {
+  for (const row of rows) {
+    const incoming = {
+      id: row.id,
+      direction: row.direction || "outbound",
+      phone: row.phone || row.to || "",
+      contact_name: row.contact_name || null,
+      body: row.body,
+      status: row.status,
+      created_at: row.created_at,
+      updated_at: row.updated_at || null,
+    };
+    const known = state.messages.get(row.id);
+    if (!known) {
+      state.messages.set(row.id, incoming);
+      continue;
+    }
+    if (incoming.body === undefined) incoming.body = known.body;
+    if (isNewer(known, incoming)) state.messages.set(row.id, { ...known, ...incoming });
+  }
+  // Keep the newest ones only.
+  if (state.messages.size > MESSAGE_LIMIT * 2) {
+    const keep = sortedMessages().slice(0, MESSAGE_LIMIT);
+    state.messages = new Map(keep.map((m) => [m.id, m]));
+  }
+}
+
+function isNewer(known, incoming) {
+  const a = Date.parse(known.updated_at || "");
+  const b = Date.parse(incoming.updated_at || "");
+  if (Number.isFinite(a) && Number.isFinite(b) && a !== b) return b > a;
+  return (STATUS_RANK[incoming.status] ?? 0) >= (STATUS_RANK[known.status] ?? 0);
+}
+
+export function sortedMessages() {
+  return [...state.messages.values()].sort(
+    (a, b) => Date.parse(b.created_at || 0) - Date.parse(a.created_at || 0),
+  );
+}
