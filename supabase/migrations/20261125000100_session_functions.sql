@@ -170,6 +170,37 @@ comment on function public.gateway_begin_start is
 
 
 
+-- Every path into 'disconnected' (a host event, a status refresh, a send that finds the session
+-- gone, a host marked down) goes through this one function, so what a disconnect clears is
+-- decided once; the table's check constraint refuses a disconnected row that still holds a QR or
+-- a pairing code. As with any change of status, the disconnect is the session's last activity.
+-- A session already disconnected keeps its reason and its disconnected_at, from which the purge
+-- counts its age.
+create function public.gateway_mark_disconnected(
+  p_session_ids uuid[],
+  p_reason text,
+  p_now timestamptz
+) returns setof public.whatsapp_sessions
+language sql
+set search_path = ''
+as $$
+  update public.whatsapp_sessions set
+    status = 'disconnected',
+    status_reason = p_reason,
+    disconnected_at = p_now,
+    qr_code = null, qr_image = null, qr_expires_at = null, pairing_code = null,
+    last_activity = p_now,
+    updated_at = p_now
+  where id = any(p_session_ids) and status <> 'disconnected'
+  returning *
+$$;
+
+comment on function public.gateway_mark_disconnected is
+  'Marks these sessions disconnected (with p_reason), clearing their QR and pairing code; '
+  'returns the sessions it changed.';
+
+
+
 create function public.gateway_apply_host_state(
   p_session_name text,
   p_status text,
@@ -214,6 +245,10 @@ begin
   if s.status = 'disconnected' or v_new < v_old then
     return jsonb_build_object('session', to_jsonb(s), 'changed', false);
   end if;
+  if p_status = 'disconnected' then
+    select * into n from public.gateway_mark_disconnected(array[s.id], p_reason, p_now);
+    return jsonb_build_object('session', to_jsonb(n), 'changed', true);
+  end if;
 
   n := s;
   if v_new > v_old then
@@ -228,9 +263,6 @@ begin
     if p_status = 'connected' then
       n.connected_at := p_now;
       n.status_reason := null;
-    elsif p_status = 'disconnected' then
-      n.disconnected_at := p_now;
-      n.status_reason := p_reason;
     end if;
   end if;
 
@@ -349,10 +381,13 @@ begin
   if s.status = p_status then
     return jsonb_build_object('session', to_jsonb(s), 'changed', false);
   end if;
+  if p_status = 'disconnected' then
+    select * into s from public.gateway_mark_disconnected(array[s.id], p_reason, p_now);
+    return jsonb_build_object('session', to_jsonb(s), 'changed', true);
+  end if;
   update public.whatsapp_sessions set
     status = p_status,
-    status_reason = case when p_status = 'disconnected' then p_reason end,
-    disconnected_at = case when p_status = 'disconnected' then p_now else disconnected_at end,
+    status_reason = null,
     connected_at = case when p_status = 'connected' then p_now else connected_at end,
     qr_code = case when p_status = 'pairing' then qr_code end,
     qr_image = case when p_status = 'pairing' then qr_image end,
@@ -375,6 +410,7 @@ revoke execute on function
   public.gateway_host_of(uuid),
   public.gateway_start_action(public.whatsapp_sessions, text, timestamptz),
   public.gateway_begin_start(uuid, text, text, text, integer, text, timestamptz),
+  public.gateway_mark_disconnected(uuid[], text, timestamptz),
   public.gateway_apply_host_state(text, text, text, text, text, text, text, text, integer, integer, timestamptz),
   public.gateway_session_for_host(uuid, text),
   public.gateway_repair_session(text, text, text, timestamptz)
@@ -383,6 +419,7 @@ grant execute on function
   public.gateway_host_of(uuid),
   public.gateway_start_action(public.whatsapp_sessions, text, timestamptz),
   public.gateway_begin_start(uuid, text, text, text, integer, text, timestamptz),
+  public.gateway_mark_disconnected(uuid[], text, timestamptz),
   public.gateway_apply_host_state(text, text, text, text, text, text, text, text, integer, integer, timestamptz),
   public.gateway_session_for_host(uuid, text),
   public.gateway_repair_session(text, text, text, timestamptz)

@@ -164,11 +164,8 @@ begin
   end if;
 
   if p_session_lost then
-    update public.whatsapp_sessions set
-      status = 'disconnected', status_reason = 'host_disconnected', disconnected_at = p_now,
-      qr_code = null, qr_image = null, qr_expires_at = null, pairing_code = null,
-      updated_at = p_now
-    where id = m.whatsapp_session_id and status <> 'disconnected';
+    perform public.gateway_mark_disconnected(
+      array[m.whatsapp_session_id], 'host_disconnected', p_now);
   end if;
 
   return jsonb_build_object('message', to_jsonb(m));

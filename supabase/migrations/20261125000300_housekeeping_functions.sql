@@ -280,12 +280,13 @@ begin
     updated_at = p_now
   where id = p_host_id;
   if p_mark_down then
-    update public.whatsapp_sessions set
-      status = 'disconnected', status_reason = 'host_down', disconnected_at = p_now,
-      qr_code = null, qr_image = null, qr_expires_at = null, pairing_code = null,
-      updated_at = p_now
-    where host_id = p_host_id and status <> 'disconnected';
-    get diagnostics v_disconnected = row_count;
+    -- Locked here, so a session that leaves this host meanwhile is not disconnected with it.
+    select count(*) into v_disconnected
+    from public.gateway_mark_disconnected(
+      array(select id from public.whatsapp_sessions
+            where host_id = p_host_id and status <> 'disconnected'
+            for update),
+      'host_down', p_now);
   end if;
   return jsonb_build_object('sessions_disconnected', v_disconnected);
 end
