@@ -55,7 +55,15 @@ create table public.whatsapp_sessions (
   send_tokens_at timestamptz,
   last_activity timestamptz not null default now(),
   created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now()
+  updated_at timestamptz not null default now(),
+  -- A QR or pairing code only serves to link the attempt being started; once the session is
+  -- disconnected nothing may show or use it. qr_updated_at and qr_count say when the attempt's
+  -- last QR came and how many came, not a code: they stay until the next start resets them.
+  -- gateway_mark_disconnected is the one way the functions disconnect a session.
+  constraint whatsapp_sessions_disconnected_holds_no_code check (
+    status <> 'disconnected'
+    or (qr_code is null and qr_image is null and qr_expires_at is null and pairing_code is null)
+  )
 );
 
 comment on column public.whatsapp_sessions.session_id is 'The session name on the host.';
@@ -74,7 +82,7 @@ create index whatsapp_sessions_user_id_idx on public.whatsapp_sessions (user_id)
 create unique index whatsapp_sessions_user_account_idx
   on public.whatsapp_sessions (user_id, account);
 -- The purge finds stale sessions by this expression; disconnected_at is set by every path
--- into 'disconnected', updated_at covers a row that never got one.
+-- into 'disconnected' (gateway_mark_disconnected), updated_at covers a row that never got one.
 create index whatsapp_sessions_stale_idx
   on public.whatsapp_sessions ((coalesce(disconnected_at, updated_at)))
   where status = 'disconnected';

@@ -1,6 +1,12 @@
 -- Messaging and host events: the outbox with idempotent sends and the sending governor,
 -- inbound messages stored once, delivery acks that only move forward, and the event log's
 -- ingest, which logs every host event once and applies it in the same transaction.
+--
+-- These are the busiest paths, so they write no more than they must: an incoming message or an
+-- ack moves the session's last_activity in steps of a minute (all the purge and the page need),
+-- not on every event, which would add a row version, and a Realtime update of the session for
+-- every subscriber, each time; and host events do not wait for their commit to reach the disk,
+-- except where the reasons beside gateway_ingest_event's code say so.
 
 create function public.gateway_message_rank(p_status text) returns integer
 language sql
@@ -158,11 +164,8 @@ begin
   end if;
 
   if p_session_lost then
-    update public.whatsapp_sessions set
-      status = 'disconnected', status_reason = 'host_disconnected', disconnected_at = p_now,
-      qr_code = null, qr_image = null, qr_expires_at = null, pairing_code = null,
-      updated_at = p_now
-    where id = m.whatsapp_session_id and status <> 'disconnected';
+    perform public.gateway_mark_disconnected(
+      array[m.whatsapp_session_id], 'host_disconnected', p_now);
   end if;
 
   return jsonb_build_object('message', to_jsonb(m));
@@ -192,14 +195,17 @@ language plpgsql
 set search_path = ''
 as $$
 declare
+  c_activity_step constant interval := interval '1 minute';
   s public.whatsapp_sessions;
   v_id uuid;
   v_origin text;
+  v_phone_before text;
 begin
   select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
   if not found then
     return null;
   end if;
+  v_phone_before := s.phone_number;
 
   if p_account_phone is not null and s.phone_number is null and s.status <> 'disconnected' then
     s.phone_number := p_account_phone;
@@ -218,9 +224,12 @@ begin
   on conflict (wpp_message_id) do nothing
   returning id into v_id;
 
-  update public.whatsapp_sessions set
-    phone_number = s.phone_number, last_activity = p_now
-  where id = s.id;
+  if s.phone_number is distinct from v_phone_before
+      or s.last_activity < p_now - c_activity_step then
+    update public.whatsapp_sessions set
+      phone_number = s.phone_number, last_activity = p_now
+    where id = s.id;
+  end if;
 
   return jsonb_build_object('stored', v_id is not null, 'id', v_id, 'origin', v_origin);
 end
@@ -244,6 +253,7 @@ language plpgsql
 set search_path = ''
 as $$
 declare
+  c_activity_step constant interval := interval '1 minute';
   s public.whatsapp_sessions;
   m public.whatsapp_messages;
   v_matched boolean := false;
@@ -257,7 +267,9 @@ begin
   if not found then
     return null;
   end if;
-  update public.whatsapp_sessions set last_activity = p_now where id = s.id;
+  if s.last_activity < p_now - c_activity_step then
+    update public.whatsapp_sessions set last_activity = p_now where id = s.id;
+  end if;
 
   select * into m from public.whatsapp_messages
   where wpp_message_id = p_wpp_message_id and whatsapp_session_id = s.id
@@ -307,7 +319,7 @@ begin
     error_code = m.error_code,
     updated_at = p_now
   where id = m.id;
-  return jsonb_build_object('changed', true);
+  return jsonb_build_object('changed', true, 'matched', v_matched);
 end
 $$;
 
@@ -339,10 +351,17 @@ declare
   v_key text;
   v_result jsonb;
   v_changed boolean := false;
+  v_durable text;
 begin
   if p_kind not in ('session', 'inbound', 'ack', 'none') then
     raise exception 'unknown event kind %', p_kind using errcode = '22023';
   end if;
+  -- Only what exists nowhere else waits for its commit to reach the disk (see the end). The
+  -- rest commits asynchronously: a crash of the database server within a few hundred
+  -- milliseconds could lose it, never half of it, and a later event, the next ack or
+  -- status?refresh=true puts the session or message right again.
+  v_durable := current_setting('synchronous_commit');
+  perform set_config('synchronous_commit', 'off', true);
 
   select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
   if not found then
@@ -394,6 +413,14 @@ begin
       p_session_name, p_args ->> 'wpp_message_id', p_args ->> 'status', p_args ->> 'phone',
       p_args ->> 'body', p_now);
     v_changed := coalesce((v_result ->> 'changed')::boolean, false);
+  end if;
+
+  -- An incoming message, and an ack that is the only record that a send whose answer never
+  -- came went out (without it, a retry after the lease would send the message again), commit
+  -- as the database is configured to.
+  if (p_kind = 'inbound' and v_changed)
+      or coalesce((v_result ->> 'matched')::boolean, false) then
+    perform set_config('synchronous_commit', v_durable, true);
   end if;
 
   return jsonb_build_object('stored', true, 'seq', v_seq, 'changed', v_changed);

@@ -1,6 +1,9 @@
 -- Housekeeping, run by the purge job and by operators: old QR codes and stale sessions in
 -- bounded batches, the event log's retention, key rotation for stored host tokens, and the
 -- host pool.
+--
+-- The reads the purge and every placement run are PL/pgSQL, so their plans are kept (see the
+-- session functions' migration).
 
 create function public.gateway_purge_batch(
   p_qr_ttl_s integer,
@@ -94,23 +97,27 @@ create function public.gateway_tokens_to_reencrypt(
   p_after uuid,
   p_limit integer
 ) returns jsonb
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select coalesce(jsonb_agg(jsonb_build_object(
-    'session_id', t.session_id, 'name', t.name, 'host_token', t.host_token)
-    order by t.session_id), '[]')
-  from (
-    select k.session_id, s.session_id as name, k.host_token
-    from public.whatsapp_session_secrets k
-    join public.whatsapp_sessions s on s.id = k.session_id
-    where left(k.host_token, length('v1.' || p_active_key_id || '.'))
-        <> 'v1.' || p_active_key_id || '.'
-      and (p_after is null or k.session_id > p_after)
-    order by k.session_id
-    limit p_limit
-  ) t
+begin
+  return (
+    select coalesce(jsonb_agg(jsonb_build_object(
+      'session_id', t.session_id, 'name', t.name, 'host_token', t.host_token)
+      order by t.session_id), '[]')
+    from (
+      select k.session_id, s.session_id as name, k.host_token
+      from public.whatsapp_session_secrets k
+      join public.whatsapp_sessions s on s.id = k.session_id
+      where left(k.host_token, length('v1.' || p_active_key_id || '.'))
+          <> 'v1.' || p_active_key_id || '.'
+        and (p_after is null or k.session_id > p_after)
+      order by k.session_id
+      limit p_limit
+    ) t
+  );
+end
 $$;
 
 comment on function public.gateway_tokens_to_reencrypt is
@@ -141,18 +148,22 @@ comment on function public.gateway_replace_tokens is
 
 
 create function public.gateway_hosts() returns jsonb
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select coalesce(jsonb_agg(jsonb_build_object(
-    'id', h.id, 'name', h.name, 'url', h.url, 'secret_key', h.secret_key,
-    'capacity', h.capacity, 'state', h.state,
-    'sessions', (select count(*) from public.whatsapp_sessions o
-                 where o.host_id = h.id and o.status <> 'disconnected'),
-    'last_health_at', h.last_health_at, 'last_health_ok', h.last_health_ok,
-    'last_error', h.last_error) order by h.name), '[]')
-  from public.wpp_hosts h
+begin
+  return (
+    select coalesce(jsonb_agg(jsonb_build_object(
+      'id', h.id, 'name', h.name, 'url', h.url, 'secret_key', h.secret_key,
+      'capacity', h.capacity, 'state', h.state,
+      'sessions', (select count(*) from public.whatsapp_sessions o
+                   where o.host_id = h.id and o.status <> 'disconnected'),
+      'last_health_at', h.last_health_at, 'last_health_ok', h.last_health_ok,
+      'last_error', h.last_error) order by h.name), '[]')
+    from public.wpp_hosts h
+  );
+end
 $$;
 
 comment on function public.gateway_hosts is
@@ -269,12 +280,13 @@ begin
     updated_at = p_now
   where id = p_host_id;
   if p_mark_down then
-    update public.whatsapp_sessions set
-      status = 'disconnected', status_reason = 'host_down', disconnected_at = p_now,
-      qr_code = null, qr_image = null, qr_expires_at = null, pairing_code = null,
-      updated_at = p_now
-    where host_id = p_host_id and status <> 'disconnected';
-    get diagnostics v_disconnected = row_count;
+    -- Locked here, so a session that leaves this host meanwhile is not disconnected with it.
+    select count(*) into v_disconnected
+    from public.gateway_mark_disconnected(
+      array(select id from public.whatsapp_sessions
+            where host_id = p_host_id and status <> 'disconnected'
+            for update),
+      'host_down', p_now);
   end if;
   return jsonb_build_object('sessions_disconnected', v_disconnected);
 end
@@ -283,6 +295,39 @@ $$;
 comment on function public.gateway_mark_host is
   'Records a health check; marking a host down disconnects its sessions, so their next start '
   'places them anew.';
+
+
+
+-- The purge's first pass, which on most runs is all there is to do, is one round trip instead
+-- of four: the host pool, the first batch of stale sessions, of old events, and of host tokens
+-- to re-encrypt, each as its own function does it.
+create function public.gateway_purge_first_pass(
+  p_qr_ttl_s integer,
+  p_stale_after_s integer,
+  p_batch_size integer,
+  p_retention_s integer,
+  p_events_batch_size integer,
+  p_active_key_id text,
+  p_now timestamptz default now()
+) returns jsonb
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+  return jsonb_build_object(
+    'hosts', public.gateway_hosts(),
+    'batch', public.gateway_purge_batch(p_qr_ttl_s, p_stale_after_s, p_batch_size, p_now),
+    'events_deleted', public.gateway_purge_events(p_retention_s, p_events_batch_size, p_now),
+    'tokens', case when p_active_key_id is null then '[]'::jsonb
+                   else public.gateway_tokens_to_reencrypt(p_active_key_id, null, p_batch_size)
+              end);
+end
+$$;
+
+comment on function public.gateway_purge_first_pass is
+  'The purge''s first round trip: the host pool and the first batch of each housekeeping task '
+  '(p_active_key_id null: no token re-encryption).';
 
 
 revoke execute on function
@@ -294,7 +339,8 @@ revoke execute on function
   public.gateway_put_host(text, text, text, integer, text),
   public.gateway_remove_host(text),
   public.gateway_host_sessions(uuid, timestamptz),
-  public.gateway_mark_host(uuid, boolean, text, boolean, timestamptz)
+  public.gateway_mark_host(uuid, boolean, text, boolean, timestamptz),
+  public.gateway_purge_first_pass(integer, integer, integer, integer, integer, text, timestamptz)
   from public, anon, authenticated;
 grant execute on function
   public.gateway_purge_batch(integer, integer, integer, timestamptz),
@@ -305,5 +351,6 @@ grant execute on function
   public.gateway_put_host(text, text, text, integer, text),
   public.gateway_remove_host(text),
   public.gateway_host_sessions(uuid, timestamptz),
-  public.gateway_mark_host(uuid, boolean, text, boolean, timestamptz)
+  public.gateway_mark_host(uuid, boolean, text, boolean, timestamptz),
+  public.gateway_purge_first_pass(integer, integer, integer, integer, integer, text, timestamptz)
   to service_role;

@@ -1,0 +1,180 @@
+"""Rules the schema itself keeps: a disconnected session holds no QR or pairing code, whichever
+path disconnected it, and every SQL function has one definition in the migrations."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from local import devdb
+
+CODES = {
+    "qr_code": "'2@qr'",
+    "qr_image": "'data:image/png;base64,x'",
+    "qr_expires_at": "now() + interval '1 minute'",
+    "pairing_code": "'ABCD-EFGH'",
+}
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """A session in the middle of pairing, holding a QR and a pairing code, on a host."""
+
+    conn: psycopg.Connection
+    id: str
+    name: str
+    host_id: str
+
+
+@pytest.fixture(scope="module")
+def user_id(database: str) -> str:
+    return devdb.create_user(database, f"schema-{uuid.uuid4().hex[:10]}@example.com", "pw").id
+
+
+@pytest.fixture()
+def pairing(database: str, user_id: str) -> Iterator[Pairing]:
+    """Everything, the host included, lives in a transaction that is rolled back, so no other
+    test sees a host in the pool."""
+    suffix = uuid.uuid4().hex[:10]
+    with psycopg.connect(database) as conn:
+        host = conn.execute(
+            "insert into wpp_hosts (name, url, secret_key, capacity)"
+            " values (%s, %s, 'v1.k.x', 1) returning id",
+            (f"schema-{suffix}", f"http://schema-{suffix}.invalid"),
+        ).fetchone()
+        assert host is not None
+        name = f"schema_{suffix}"
+        # It holds a QR and a code at once, so a path that forgets any of them is refused.
+        row = conn.execute(
+            "insert into whatsapp_sessions (user_id, session_id, account, status, host_id,"
+            f" qr_updated_at, qr_count, {', '.join(CODES)}) values (%s, %s, %s, 'pairing', %s,"
+            f" now(), 1, {', '.join(CODES.values())}) returning id",
+            (user_id, name, suffix, host[0]),
+        ).fetchone()
+        assert row is not None
+        yield Pairing(conn, str(row[0]), name, str(host[0]))
+        conn.rollback()
+
+
+@pytest.mark.parametrize("column", sorted(CODES))
+def test_a_session_cannot_become_disconnected_while_it_holds_a_code(
+    pairing: Pairing, column: str
+) -> None:
+    # Clear every code but one, then disconnect by hand: only that one is left to refuse it.
+    others = ", ".join(f"{c} = null" for c in CODES if c != column)
+    pairing.conn.execute(f"update whatsapp_sessions set {others} where id = %s", (pairing.id,))
+
+    with pytest.raises(errors.CheckViolation) as refused:
+        pairing.conn.execute(
+            "update whatsapp_sessions set status = 'disconnected' where id = %s", (pairing.id,)
+        )
+
+    assert refused.value.sqlstate == "23514"
+    assert refused.value.diag.constraint_name == "whatsapp_sessions_disconnected_holds_no_code"
+
+
+def test_a_disconnected_session_cannot_be_inserted_with_a_pairing_code(
+    database: str, user_id: str
+) -> None:
+    with psycopg.connect(database) as conn, pytest.raises(errors.CheckViolation) as refused:
+        conn.execute(
+            "insert into whatsapp_sessions (user_id, session_id, account, status, pairing_code)"
+            " values (%s, %s, 'inserted', 'disconnected', 'ABCD-EFGH')",
+            (user_id, f"schema_{uuid.uuid4().hex[:10]}"),
+        )
+
+    assert refused.value.sqlstate == "23514"
+
+
+def host_event(p: Pairing) -> None:
+    p.conn.execute(
+        "select gateway_apply_host_state(%s, 'disconnected', p_reason => 'logged_out')",
+        (p.name,),
+    )
+
+
+def status_refresh(p: Pairing) -> None:
+    p.conn.execute("select gateway_repair_session(%s, 'disconnected', 'logged_out')", (p.name,))
+
+
+def send_finds_the_session_gone(p: Pairing) -> None:
+    message = p.conn.execute(
+        "insert into whatsapp_messages (user_id, whatsapp_session_id, direction, phone, status,"
+        " send_state) select user_id, id, 'outbound', '5511999999999', 'queued', 'pending'"
+        " from whatsapp_sessions where id = %s returning id",
+        (p.id,),
+    ).fetchone()
+    assert message is not None
+    p.conn.execute(
+        "select gateway_finish_send(%s, 'failed', p_session_lost => true)", (message[0],)
+    )
+
+
+def host_marked_down(p: Pairing) -> None:
+    p.conn.execute("select gateway_mark_host(%s, false, 'unreachable', true)", (p.host_id,))
+
+
+@pytest.mark.parametrize(
+    "disconnect", [host_event, status_refresh, send_finds_the_session_gone, host_marked_down]
+)
+def test_every_path_into_disconnected_clears_the_qr_and_the_pairing_code(
+    pairing: Pairing, disconnect: Callable[[Pairing], None]
+) -> None:
+    disconnect(pairing)
+
+    row = pairing.conn.execute(
+        f"select status, disconnected_at = now(), {', '.join(CODES)}"
+        " from whatsapp_sessions where id = %s",
+        (pairing.id,),
+    ).fetchone()
+    assert row == ("disconnected", True, None, None, None, None)
+
+
+def test_disconnecting_a_disconnected_session_keeps_when_and_why_it_was(pairing: Pairing) -> None:
+    first = pairing.conn.execute(
+        "select status_reason, disconnected_at"
+        " from gateway_mark_disconnected(array[%s]::uuid[], 'logged_out', now())",
+        (pairing.id,),
+    ).fetchall()
+    again = pairing.conn.execute(
+        "select count(*) from gateway_mark_disconnected("
+        " array[%s]::uuid[], 'host_down', now() + interval '1 hour')",
+        (pairing.id,),
+    ).fetchone()
+
+    kept = pairing.conn.execute(
+        "select status_reason, disconnected_at from whatsapp_sessions where id = %s",
+        (pairing.id,),
+    ).fetchall()
+    assert again == (0,) and kept == first and first[0][0] == "logged_out"
+
+
+CREATE_FUNCTION = re.compile(
+    r"^\s*create\s+(?:or\s+replace\s+)?function\s+public\.(\w+)\s*\(", re.I | re.M
+)
+
+
+def test_every_sql_function_is_defined_once_across_the_migrations(database: str) -> None:
+    defined_in: defaultdict[str, list[str]] = defaultdict(list)
+    for path in devdb.migration_files():
+        for name in CREATE_FUNCTION.findall(path.read_text()):
+            defined_in[name.lower()].append(path.name)
+    with psycopg.connect(database) as conn:
+        overloads = Counter(
+            name
+            for (name,) in conn.execute(
+                "select proname from pg_proc where pronamespace = 'public'::regnamespace"
+            )
+        )
+
+    assert overloads, "the migrations define no function"
+    assert set(defined_in) == set(overloads)
+    redefined = {name: files for name, files in defined_in.items() if len(files) != overloads[name]}
+    assert redefined == {}, "a function is created again: edit its one definition instead"
