@@ -67,6 +67,19 @@ class Simulator:
         result: list[dict[str, Any]] = self.control("GET", f"{session}/outbox").json()["outbox"]
         return result
 
+    def in_flight(self) -> int:
+        """The ``/api`` requests the host has received and not answered yet."""
+        count: int = self.control("GET", "in-flight").json()["in_flight"]
+        return count
+
+    def settled(self, session: str) -> bool:
+        """Nothing of ``session`` is on its way any more: the host has read-acked every message
+        it sent (as it does by default, shortly after sending) and delivered every event it
+        logged (the outbox is read first: an ack is logged as an event when it is applied)."""
+        read = all(m["ack"] >= 3 for m in self.outbox(session))
+        events = self.control("GET", f"{session}/events").json()["events"]
+        return read and all(e["results"] for e in events if e["sent"])
+
     @contextmanager
     def configured(self, **changes: Any) -> Iterator[None]:
         """Run with these ``/_sim/config`` changes, then put the old values back."""
