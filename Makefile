@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/gateway/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help venv dev test lint typecheck purge hosts host-add host-set clean
+.PHONY: help venv dev unit test lint typecheck purge hosts host-add host-set clean
 
 include deploy.mk
 include browser.mk
@@ -16,6 +16,7 @@ include soak.mk
 
 help:
 	@echo "make dev    start the local stack (database, simulator, gateway)"
+	@echo "make unit   the tests that need no server (tests/unit), in seconds"
 	@echo "make test   lint, type-check, check the SAM template and layer, run every test"
 	@echo "make bench  the benchmark: cold starts, warm latency, round trips (.local/bench.json)"
 	@echo "make soak   minutes of load through the gateway, with invariant checks (.local/soak.json)"
@@ -39,6 +40,10 @@ lint: venv
 
 typecheck: venv
 	$(VENV)/bin/mypy
+
+# The fast loop: no database, simulator or gateway (tests/unit/conftest.py refuses them).
+unit: venv
+	$(VENV)/bin/pytest tests/unit -q
 
 # The whole suite: lint, types, the SAM template and layer, then every test.
 test: lint typecheck deploy-check browser

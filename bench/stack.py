@@ -1,8 +1,8 @@
-"""The real local stack, started for one bench run the way tests/conftest.py starts it.
+"""The real local stack (``local.stack.running_stack``), started for one bench run.
 
 * a PostgreSQL: the embedded ``pgserver`` one in a scratch folder (or a new database on
   ``TEST_DATABASE_URL``), bootstrapped like Supabase and migrated by ``local.devdb``;
-* the WPPConnect simulator, as its own process;
+* the WPPConnect simulator, as its own process, made quiet and quick (``SIM_CONFIG``);
 * the local gateway, as its own process: the host's webhooks reach the functions through it.
 
 Everything listens on 127.0.0.1 with free ports, and is stopped and removed at the end.
@@ -11,8 +11,6 @@ Everything listens on 127.0.0.1 with free ports, and is stopped and removed at t
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,9 +23,8 @@ from typing import Any
 import psycopg
 import requests
 
-from local import devdb, processes
 from local.dev_auth import issue_access_token
-from local.stack import LocalSecrets, function_env
+from local.stack import LocalSecrets, running_stack
 
 # URL prefix (the function's name in the results) -> folder under functions/.
 FUNCTIONS = {
@@ -165,54 +162,22 @@ class Stack:
 @contextmanager
 def local_stack(log_dir: Path) -> Iterator[Stack]:
     """Start the database, the simulator and the gateway; stop and remove them afterwards."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="wa-bench-"))
-    secrets = LocalSecrets.generate()
-    started: list[Any] = []
-    server = None
-    base = os.environ.get("TEST_DATABASE_URL")
-    db_name = f"wa_bench_{uuid.uuid4().hex[:8]}"
-    http = requests.Session()
-    try:
-        if base:
-            with psycopg.connect(base, autocommit=True) as conn:
-                conn.execute(f'create database "{db_name}"')
-            dsn = psycopg.conninfo.make_conninfo(base, dbname=db_name)
-        else:
-            import pgserver
-
-            server = pgserver.get_server(scratch / "pg", cleanup_mode="stop")  # type: ignore[attr-defined]
-            dsn = str(server.get_uri())
-        devdb.prepare(dsn)
-
-        sim_port = processes.free_port()
-        sim_url = f"http://127.0.0.1:{sim_port}"
-        simulator, _ = processes.start_simulator(
-            port=sim_port,
-            data_dir=scratch / "simulator",
-            secret_key=secrets.wpp_secret_key,
-            log_path=log_dir / "bench-simulator.log",
-            extra_args=("--no-start-all",),
+    with (
+        running_stack(
+            database_server=os.environ.get("TEST_DATABASE_URL"),
+            simulator_config=SIM_CONFIG,
+            simulator_args=("--no-start-all",),
+            env_overrides=BENCH_ENV,
+            log_dir=log_dir,
+            log_prefix="bench-",
+        ) as running,
+        requests.Session() as http,
+    ):
+        yield Stack(
+            running.dsn,
+            running.sim_url,
+            running.gateway_url,
+            running.env,
+            running.local_secrets,
+            http,
         )
-        started.append(simulator)
-        gateway_port = processes.free_port()
-        gateway_url = f"http://127.0.0.1:{gateway_port}"
-        env = function_env(dsn=dsn, gateway_url=gateway_url, wpp_url=sim_url, local_secrets=secrets)
-        env.update(BENCH_ENV)
-        gateway, _ = processes.start_gateway(
-            port=gateway_port, env=env, log_path=log_dir / "bench-gateway.log"
-        )
-        started.append(gateway)
-        stack = Stack(dsn, sim_url, gateway_url, env, secrets, http)
-        stack.sim("POST", "config", SIM_CONFIG)
-        yield stack
-    finally:
-        http.close()
-        for process in reversed(started):
-            processes.stop(process)
-        if server is not None:
-            server.cleanup()
-        if base:
-            with psycopg.connect(base, autocommit=True) as conn:
-                conn.execute(f'drop database if exists "{db_name}" with (force)')
-        shutil.rmtree(scratch, ignore_errors=True)

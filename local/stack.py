@@ -1,24 +1,42 @@
-"""``make dev``: the whole local stack, up until Ctrl-C.
+"""The local stack: a PostgreSQL set up like Supabase, the WPPConnect simulator, the gateway.
 
-1. an embedded PostgreSQL set up like Supabase (or ``DATABASE_URL``), migrated and seeded;
-2. the WPPConnect simulator on its own port, as the real host runs on its own machine;
-3. the gateway: the functions behind one port, the dev sign-in, the demo page;
-4. ``.local/stack.env`` with the URLs and the local secrets.
+``running_stack()`` starts the three and stops them on exit; ``make dev`` (``python -m
+local.stack``), the tests' fixtures, the benchmark and the soak all start them through it (the
+fixtures through its parts, ``local_database``, ``simulator_process`` and ``start_gateway``,
+so a test that needs only the database starts only the database):
 
-The local secrets are random, made once per checkout and kept in ``.local/secrets.json``.
+1. the database: the embedded PostgreSQL (``pgserver``) in a folder that is kept, or in a
+   scratch folder removed at the end; or a new database on a given server, dropped at the end;
+   or a given database as it is. Bootstrapped, migrated and seeded by ``local.devdb``;
+2. the WPPConnect simulator, as its own process (the real host runs on its own machine);
+3. the gateway, as its own process: the functions behind one port with the environment
+   template.yaml gives them in AWS, the dev sign-in, the demo page.
+
+``make dev`` also writes ``.local/stack.env`` with the URLs and the local secrets; those are
+random, made once per checkout and kept in ``.local/secrets.json``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
 
 from local import devdb, processes
 
@@ -87,70 +105,280 @@ def _version() -> str:
         return "dev"
 
 
+# --- the parts ---------------------------------------------------------------------------
+
+
+@contextmanager
+def local_database(
+    *,
+    database_url: str | None = None,
+    database_server: str | None = None,
+    pg_data_dir: Path | None = None,
+) -> Iterator[str]:
+    """A PostgreSQL database set up like a Supabase project; yields its URL.
+
+    The first option given wins: ``database_url`` is used as it is (and kept);
+    ``database_server`` gets a new database of its own, dropped at the end; ``pg_data_dir``
+    runs (or reuses) the embedded PostgreSQL in that folder, stopped at the end and kept for
+    the next start. With none, the embedded PostgreSQL runs in a scratch folder, removed at
+    the end.
+    """
+    if database_url:
+        devdb.prepare(database_url)
+        yield database_url
+    elif database_server:
+        name = f"wa_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(database_server, autocommit=True) as conn:
+            conn.execute(f'create database "{name}"')
+        try:
+            dsn = psycopg.conninfo.make_conninfo(database_server, dbname=name)
+            devdb.prepare(dsn)
+            yield dsn
+        finally:
+            with psycopg.connect(database_server, autocommit=True) as conn:
+                conn.execute(f'drop database if exists "{name}" with (force)')
+    elif pg_data_dir:
+        dsn = devdb.start_embedded(pg_data_dir)
+        try:
+            devdb.prepare(dsn)
+            yield dsn
+        finally:
+            devdb.stop_embedded(pg_data_dir)
+    else:
+        import pgserver  # a dev-only dependency, imported only when the embedded one is wanted
+
+        scratch = Path(tempfile.mkdtemp(prefix="wa-pg-"))
+        server = pgserver.get_server(scratch / "data", cleanup_mode="stop")
+        try:
+            dsn = str(server.get_uri())
+            devdb.prepare(dsn)
+            yield dsn
+        finally:
+            server.cleanup()
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextmanager
+def _folder(path: Path | None, prefix: str) -> Iterator[Path]:
+    """``path`` (kept), or a scratch folder removed at the end."""
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class SimulatorProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def configure(self, config: Mapping[str, Any]) -> None:
+        """Change the simulator's ``/_sim/config`` (timers, delays, delivery, acks)."""
+        answer = requests.post(f"{self.url}/_sim/config", json=dict(config), timeout=10)
+        answer.raise_for_status()
+
+
+@contextmanager
+def simulator_process(
+    *,
+    secret_key: str,
+    port: int | None = None,
+    data_dir: Path | None = None,
+    log_path: Path | None = None,
+    config: Mapping[str, Any] | None = None,
+    args: tuple[str, ...] = (),
+) -> Iterator[SimulatorProcess]:
+    """The WPPConnect simulator on 127.0.0.1 (a free port unless ``port``), answering once
+    yielded, with ``config`` applied; stopped on exit. Without ``data_dir`` its sessions live
+    in a scratch folder, removed at the end."""
+    with _folder(data_dir, "wa-sim-") as folder:
+        process, url = processes.start_simulator(
+            port=port or processes.free_port(),
+            data_dir=folder,
+            secret_key=secret_key,
+            log_path=log_path,
+            extra_args=args,
+        )
+        try:
+            started = SimulatorProcess(url, process)
+            if config:
+                started.configure(config)
+            yield started
+        finally:
+            processes.stop(process)
+
+
+@dataclass(frozen=True)
+class GatewayProcess:
+    url: str
+    env: dict[str, str]  # the functions' environment
+    process: subprocess.Popen[bytes]
+    log_path: Path | None
+
+
+def start_gateway(
+    *,
+    dsn: str,
+    wpp_url: str,
+    local_secrets: LocalSecrets,
+    port: int | None = None,
+    env_overrides: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+) -> GatewayProcess:
+    """The gateway on 127.0.0.1 (a free port unless ``port``), answering once returned: the
+    functions get ``function_env`` with ``env_overrides`` on top. The caller stops it
+    (``processes.stop``), as a test that starts a gateway of its own does."""
+    port = port or processes.free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = function_env(dsn=dsn, gateway_url=url, wpp_url=wpp_url, local_secrets=local_secrets)
+    env.update(env_overrides or {})
+    process, _ = processes.start_gateway(port=port, env=env, log_path=log_path)
+    return GatewayProcess(url, env, process, log_path)
+
+
+# --- the whole stack ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    dsn: str
+    local_secrets: LocalSecrets
+    simulator: SimulatorProcess
+    gateway: GatewayProcess
+
+    @property
+    def sim_url(self) -> str:
+        return self.simulator.url
+
+    @property
+    def gateway_url(self) -> str:
+        return self.gateway.url
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The functions' environment, as the gateway runs them."""
+        return self.gateway.env
+
+    def all_running(self) -> bool:
+        return all(p.poll() is None for p in (self.simulator.process, self.gateway.process))
+
+    def settings(self) -> dict[str, str]:
+        """What a client of the stack needs (``make dev`` writes it to .local/stack.env)."""
+        return {
+            "GATEWAY_URL": self.gateway_url,
+            "DATABASE_URL": self.dsn,
+            "WPP_URL": self.sim_url,
+            "SUPABASE_JWT_SECRET": self.local_secrets.jwt_secret,
+            "QR_WEBHOOK_VERIFY_TOKEN": self.local_secrets.verify_token,
+            "WPP_SECRET_KEY": self.local_secrets.wpp_secret_key,
+        }
+
+
+@contextmanager
+def running_stack(
+    *,
+    local_secrets: LocalSecrets | None = None,
+    database_url: str | None = None,
+    database_server: str | None = None,
+    pg_data_dir: Path | None = None,
+    simulator_port: int | None = None,
+    simulator_data_dir: Path | None = None,
+    simulator_config: Mapping[str, Any] | None = None,
+    simulator_args: tuple[str, ...] = (),
+    gateway_port: int | None = None,
+    env_overrides: Mapping[str, str] | None = None,
+    log_dir: Path | None = None,
+    log_prefix: str = "",
+) -> Iterator[RunningStack]:
+    """The database, the simulator and the gateway, all answering once yielded; all stopped
+    (and whatever was scratch removed) on exit, also when starting one of them fails.
+
+    The database options are ``local_database``'s; ports default to free ones; the servers
+    log to ``log_dir``/``log_prefix``simulator.log and gateway.log (appended), or nowhere;
+    fresh random secrets unless ``local_secrets``.
+    """
+    local_secrets = local_secrets or LocalSecrets.generate()
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+
+    def log(name: str) -> Path | None:
+        return log_dir / f"{log_prefix}{name}.log" if log_dir is not None else None
+
+    with contextlib.ExitStack() as parts:
+        dsn = parts.enter_context(
+            local_database(
+                database_url=database_url,
+                database_server=database_server,
+                pg_data_dir=pg_data_dir,
+            )
+        )
+        simulator = parts.enter_context(
+            simulator_process(
+                secret_key=local_secrets.wpp_secret_key,
+                port=simulator_port,
+                data_dir=simulator_data_dir,
+                log_path=log("simulator"),
+                config=simulator_config,
+                args=simulator_args,
+            )
+        )
+        gateway = start_gateway(
+            dsn=dsn,
+            wpp_url=simulator.url,
+            local_secrets=local_secrets,
+            port=gateway_port,
+            env_overrides=env_overrides,
+            log_path=log("gateway"),
+        )
+        parts.callback(processes.stop, gateway.process)
+        yield RunningStack(dsn, local_secrets, simulator, gateway)
+
+
+# --- make dev ----------------------------------------------------------------------------
+
+
 def main() -> None:
     gateway_port = int(os.environ.get("GATEWAY_PORT", "3000"))
     wpp_port = int(os.environ.get("WPP_PORT", "21465"))
     LOCAL_DIR.mkdir(exist_ok=True)
-    local_secrets = LocalSecrets.load_or_create(LOCAL_DIR / "secrets.json")
-
-    embedded = not os.environ.get("DATABASE_URL")
-    dsn = os.environ.get("DATABASE_URL") or devdb.start_embedded(LOCAL_DIR / "pgdata")
-    devdb.prepare(dsn)
-
-    gateway_url = f"http://127.0.0.1:{gateway_port}"
-    wpp_url = f"http://127.0.0.1:{wpp_port}"
-    env = function_env(
-        dsn=dsn, gateway_url=gateway_url, wpp_url=wpp_url, local_secrets=local_secrets
-    )
     log_dir = LOCAL_DIR / "logs"
-    log_dir.mkdir(exist_ok=True)
-
-    children: list[subprocess.Popen[bytes]] = []
     try:
-        simulator, _ = processes.start_simulator(
-            port=wpp_port,
-            data_dir=LOCAL_DIR / "simulator",
-            secret_key=local_secrets.wpp_secret_key,
-            log_path=log_dir / "simulator.log",
-        )
-        children.append(simulator)
-        gateway, _ = processes.start_gateway(
-            port=gateway_port, env=env, log_path=log_dir / "gateway.log"
-        )
-        children.append(gateway)
-        stack_env = {
-            "GATEWAY_URL": gateway_url,
-            "DATABASE_URL": dsn,
-            "WPP_URL": wpp_url,
-            "SUPABASE_JWT_SECRET": local_secrets.jwt_secret,
-            "QR_WEBHOOK_VERIFY_TOKEN": local_secrets.verify_token,
-            "WPP_SECRET_KEY": local_secrets.wpp_secret_key,
-        }
-        (LOCAL_DIR / "stack.env").write_text(
-            "".join(f"{key}={value}\n" for key, value in stack_env.items())
-        )
-        print(
-            "\nLocal stack is up (Ctrl-C stops it):\n"
-            f"  demo page      {gateway_url}/\n"
-            f"  functions      {gateway_url}/<function>/  (start-session, status, ...)\n"
-            f"  dev sign-in    POST {gateway_url}/auth/v1/token?grant_type=password\n"
-            f"  simulator      {wpp_url}  (controls under /_sim/)\n"
-            f"  database       {dsn}\n"
-            f"  settings       {LOCAL_DIR / 'stack.env'}\n"
-            f"  logs           {log_dir}/\n"
-            "  users          alice@example.com, bob@example.com (password: password)\n",
-            flush=True,
-        )
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        print("A local server stopped; see the logs.", file=sys.stderr)
+        with running_stack(
+            local_secrets=LocalSecrets.load_or_create(LOCAL_DIR / "secrets.json"),
+            database_url=os.environ.get("DATABASE_URL"),
+            pg_data_dir=LOCAL_DIR / "pgdata",
+            simulator_port=wpp_port,
+            simulator_data_dir=LOCAL_DIR / "simulator",
+            gateway_port=gateway_port,
+            log_dir=log_dir,
+        ) as stack:
+            (LOCAL_DIR / "stack.env").write_text(
+                "".join(f"{key}={value}\n" for key, value in stack.settings().items())
+            )
+            gateway_url = stack.gateway_url
+            print(
+                "\nLocal stack is up (Ctrl-C stops it):\n"
+                f"  demo page      {gateway_url}/\n"
+                f"  functions      {gateway_url}/<function>/  (start-session, status, ...)\n"
+                f"  dev sign-in    POST {gateway_url}/auth/v1/token?grant_type=password\n"
+                f"  simulator      {stack.sim_url}  (controls under /_sim/)\n"
+                f"  database       {stack.dsn}\n"
+                f"  settings       {LOCAL_DIR / 'stack.env'}\n"
+                f"  logs           {log_dir}/\n"
+                "  users          alice@example.com, bob@example.com (password: password)\n",
+                flush=True,
+            )
+            while stack.all_running():
+                time.sleep(0.5)
+            print("A local server stopped; see the logs.", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:
-        for child in reversed(children):
-            processes.stop(child)
-        if embedded:
-            devdb.stop_embedded(LOCAL_DIR / "pgdata")
         print("Local stack stopped.", file=sys.stderr)
 
 

@@ -1,10 +1,8 @@
-"""The local stack of one soak run: a PostgreSQL, the simulator and the gateway, on 127.0.0.1
-with free ports, started the way tests/conftest.py starts them and removed afterwards."""
+"""The local stack of one soak run (``local.stack.running_stack``): a PostgreSQL, the
+simulator and the gateway, on 127.0.0.1 with free ports, removed afterwards."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,12 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import requests
 
-from local import devdb, processes
+from local import devdb
 from local.dev_auth import issue_access_token
-from local.stack import LocalSecrets, function_env
+from local.stack import LocalSecrets, running_stack
 
 # The governor exists to keep one WhatsApp number from sending like a machine; a soak is one.
 GATEWAY_ENV = {
@@ -91,51 +88,19 @@ class Stack:
 
 @contextmanager
 def local_stack(log_dir: Path, database_url: str | None = None) -> Iterator[Stack]:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="wa-soak-"))
-    secrets = LocalSecrets.generate()
-    children: list[Any] = []
-    server = None
-    db_name = f"wa_soak_{uuid.uuid4().hex[:8]}"
-    try:
-        if database_url:
-            with psycopg.connect(database_url, autocommit=True) as conn:
-                conn.execute(f'create database "{db_name}"')
-            dsn = psycopg.conninfo.make_conninfo(database_url, dbname=db_name)
-        else:
-            import pgserver
-
-            server = pgserver.get_server(scratch / "pg", cleanup_mode="stop")
-            dsn = str(server.get_uri())
-        devdb.prepare(dsn)
-
-        sim_port, gateway_port = processes.free_port(), processes.free_port()
-        sim_url = f"http://127.0.0.1:{sim_port}"
-        gateway_url = f"http://127.0.0.1:{gateway_port}"
-        simulator, _ = processes.start_simulator(
-            port=sim_port,
-            data_dir=scratch / "simulator",
-            secret_key=secrets.wpp_secret_key,
-            log_path=log_dir / "simulator.log",
+    """``database_url`` is a server to make the run's own database on (dropped at the end);
+    without it, the embedded PostgreSQL in a scratch folder."""
+    with running_stack(
+        database_server=database_url,
+        simulator_config=SIM_CONFIG,
+        env_overrides=GATEWAY_ENV,
+        log_dir=log_dir,
+    ) as running:
+        yield Stack(
+            running.dsn,
+            running.sim_url,
+            running.gateway_url,
+            running.env,
+            running.local_secrets,
+            log_dir,
         )
-        children.append(simulator)
-        env = (
-            function_env(dsn=dsn, gateway_url=gateway_url, wpp_url=sim_url, local_secrets=secrets)
-            | GATEWAY_ENV
-        )
-        gateway, _ = processes.start_gateway(
-            port=gateway_port, env=env, log_path=log_dir / "gateway.log"
-        )
-        children.append(gateway)
-        stack = Stack(dsn, sim_url, gateway_url, env, secrets, log_dir)
-        stack.sim("POST", "config", SIM_CONFIG)
-        yield stack
-    finally:
-        for child in reversed(children):
-            processes.stop(child)
-        if database_url:
-            with psycopg.connect(database_url, autocommit=True) as conn:
-                conn.execute(f'drop database if exists "{db_name}" with (force)')
-        if server is not None:
-            server.cleanup()
-        shutil.rmtree(scratch, ignore_errors=True)

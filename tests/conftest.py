@@ -4,17 +4,18 @@
   database on ``TEST_DATABASE_URL``), bootstrapped like Supabase and migrated;
 * ``simulator``: the WPPConnect simulator as its own process;
 * ``gateway``: the functions behind the local gateway, as its own process.
+
+Each is a part of ``local.stack.running_stack`` (what ``make dev``, the bench and the soak
+run), started by the same code; a test that needs only the database starts only that.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,53 +25,23 @@ import pytest
 import requests
 
 from local import devdb, processes
+from local import stack as local_stack
 from local.dev_auth import issue_access_token
-from local.stack import LocalSecrets, function_env
+from local.stack import LocalSecrets, local_database, simulator_process
 
 
 @pytest.fixture(scope="session")
 def database() -> Iterator[str]:
-    base = os.environ.get("TEST_DATABASE_URL")
-    if base:
-        name = f"wa_test_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'create database "{name}"')
-        dsn = psycopg.conninfo.make_conninfo(base, dbname=name)
-        devdb.prepare(dsn)
+    with local_database(database_server=os.environ.get("TEST_DATABASE_URL")) as dsn:
         yield dsn
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'drop database "{name}" with (force)')
-        return
-    folder = Path(tempfile.mkdtemp(prefix="wa-pg-"))
-    import pgserver
-
-    server = pgserver.get_server(folder / "data", cleanup_mode="stop")
-    dsn = str(server.get_uri())
-    devdb.prepare(dsn)
-    yield dsn
-    server.cleanup()
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def make_database(database: str) -> Iterator[Any]:
+def make_database(database: str) -> Iterator[Callable[[], str]]:
     """Another database in the same server, bootstrapped and migrated: for tests that change
     what is global to a database (the host pool) or stop it."""
-    made: list[str] = []
-
-    def make() -> str:
-        name = f"wa_iso_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(database, autocommit=True) as conn:
-            conn.execute(f'create database "{name}"')
-        made.append(name)
-        dsn = psycopg.conninfo.make_conninfo(database, dbname=name)
-        devdb.prepare(dsn)
-        return dsn
-
-    yield make
-    with psycopg.connect(database, autocommit=True) as conn:
-        for name in made:
-            conn.execute(f'drop database if exists "{name}" with (force)')
+    with ExitStack() as made:
+        yield lambda: made.enter_context(local_database(database_server=database))
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +66,19 @@ class Simulator:
     def outbox(self, session: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.control("GET", f"{session}/outbox").json()["outbox"]
         return result
+
+    def in_flight(self) -> int:
+        """The ``/api`` requests the host has received and not answered yet."""
+        count: int = self.control("GET", "in-flight").json()["in_flight"]
+        return count
+
+    def settled(self, session: str) -> bool:
+        """Nothing of ``session`` is on its way any more: the host has read-acked every message
+        it sent (as it does by default, shortly after sending) and delivered every event it
+        logged (the outbox is read first: an ack is logged as an event when it is applied)."""
+        read = all(m["ack"] >= 3 for m in self.outbox(session))
+        events = self.control("GET", f"{session}/events").json()["events"]
+        return read and all(e["results"] for e in events if e["sent"])
 
     @contextmanager
     def configured(self, **changes: Any) -> Iterator[None]:
@@ -125,17 +109,10 @@ def output_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def simulator(local_secrets: LocalSecrets, output_dir: Path) -> Iterator[Simulator]:
-    port = processes.free_port()
-    data_dir = Path(tempfile.mkdtemp(prefix="wa-sim-"))
-    process, url = processes.start_simulator(
-        port=port,
-        data_dir=data_dir,
-        secret_key=local_secrets.wpp_secret_key,
-        log_path=output_dir / "simulator.log",
-    )
-    yield Simulator(url, process)
-    processes.stop(process)
-    shutil.rmtree(data_dir, ignore_errors=True)
+    with simulator_process(
+        secret_key=local_secrets.wpp_secret_key, log_path=output_dir / "simulator.log"
+    ) as started:
+        yield Simulator(started.url, started.process)
 
 
 @dataclass
@@ -190,16 +167,17 @@ def start_gateway(
     log_path: Path,
     **overrides: str,
 ) -> tuple[Gateway, Any]:
-    """The functions behind a gateway process of their own, with ``overrides`` in their env."""
-    port = processes.free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = function_env(
-        dsn=database, gateway_url=url, wpp_url=simulator.url, local_secrets=local_secrets
-    )
-    env.update(overrides)
+    """The functions behind a gateway process of their own, with ``overrides`` in their env;
+    the caller stops the process (``processes.stop``)."""
     log_path.unlink(missing_ok=True)
-    process, _ = processes.start_gateway(port=port, env=env, log_path=log_path)
-    return Gateway(url, env, log_path, database, local_secrets), process
+    started = local_stack.start_gateway(
+        dsn=database,
+        wpp_url=simulator.url,
+        local_secrets=local_secrets,
+        env_overrides=overrides,
+        log_path=log_path,
+    )
+    return Gateway(started.url, started.env, log_path, database, local_secrets), started.process
 
 
 @pytest.fixture(scope="session")

@@ -45,6 +45,8 @@ Test controls (no auth, JSON bodies; errors are ``{"error": ...}`` with 400/404/
   latency before every ``/api`` request; that fraction of ``/api`` requests answered with
   500 (or a 200 with a body that is not JSON); ``down`` closes ``/api`` connections without
   an answer. ``/_sim`` and ``/healthz`` are never affected.
+- ``GET /_sim/in-flight``: ``{"in_flight": n}``, the ``/api`` requests received and not
+  answered yet (held by ``latency_ms``, say), so a test can wait until the host is done.
 - ``POST /_sim/config`` (partial updates; ``GET`` reads it): the keys of
   :class:`local.simulator.config.SimConfig`: ``webhook_url``, ``webhook_ignore``,
   ``webhook_timeout_ms``, ``delivery_mode`` (``normal``, ``shuffle``, ``duplicate``,

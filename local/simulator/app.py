@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from pathlib import Path
 
@@ -40,8 +41,15 @@ class Simulator:
         self.manager = SessionManager(self.settings, self.store, self.webhooks, self.scheduler)
         self.messenger = Messenger(self.manager, self.settings, self.webhooks, self.scheduler)
         self.api = WppApi(self.settings, self.auth, self.manager, self.messenger)
+        self._api_in_flight = 0  # /api requests received and not yet answered
+        self._api_lock = threading.Lock()
         self.controls = Controls(
-            self.settings, self.manager, self.messenger, self.webhooks, self.reset
+            self.settings,
+            self.manager,
+            self.messenger,
+            self.webhooks,
+            self.reset,
+            in_flight=lambda: self._api_in_flight,
         )
 
     def handle(self, req: Request) -> Response:
@@ -58,13 +66,22 @@ class Simulator:
         if first == "_sim":
             return self.controls.handle(req)
         if first == "api":
-            faulty = self._inject_faults()
-            if faulty is not None:
-                return faulty
-            response = self.api.handle(req)
-            self._add_session_key(req, response)
-            return response
+            with self._api_lock:
+                self._api_in_flight += 1
+            try:
+                return self._handle_api(req)
+            finally:
+                with self._api_lock:
+                    self._api_in_flight -= 1
         return cannot(req.method, req.path)
+
+    def _handle_api(self, req: Request) -> Response:
+        faulty = self._inject_faults()
+        if faulty is not None:
+            return faulty
+        response = self.api.handle(req)
+        self._add_session_key(req, response)
+        return response
 
     def _inject_faults(self) -> Response | None:
         faults = self.settings.faults

@@ -38,12 +38,15 @@ class Controls:
         messenger: Messenger,
         webhooks: Webhooks,
         reset: Callable[[], None],
+        *,
+        in_flight: Callable[[], int],
     ) -> None:
         self.settings = settings
         self.manager = manager
         self.messenger = messenger
         self.webhooks = webhooks
         self._reset = reset
+        self._in_flight = in_flight
 
     def handle(self, req: Request) -> Response:
         segs = req.segments[1:]  # after "_sim"
@@ -74,6 +77,8 @@ class Controls:
                 except ConfigError as exc:
                     return _error(400, str(exc))
             return json_response(200, dataclasses.asdict(self.settings.faults))
+        if what == "in-flight" and method == "GET":
+            return json_response(200, {"in_flight": self._in_flight()})
         if what == "reset" and method == "POST":
             self._reset()
             return json_response(200, {"ok": True})

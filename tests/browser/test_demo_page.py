@@ -37,6 +37,7 @@ from playwright.sync_api import (
 )
 
 from tests.conftest import Gateway, Simulator
+from tests.waiting import wait_until
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -51,6 +52,7 @@ CHROMIUM_ARGS = [
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 WAIT_MS = 10_000
+POLL_MIN_MS = 1_000  # the page's shortest poll period (web/app.js)
 expect.set_options(timeout=WAIT_MS)
 
 
@@ -411,6 +413,11 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
         "request",
         lambda r: rest_headers.append(r.headers) if "/rest/v1/" in r.url else None,
     )
+    status_reads: list[str] = []
+    page.on(
+        "request",
+        lambda r: status_reads.append(r.url) if r.url.startswith(gateway.fn("status")) else None,
+    )
 
     def subscribed() -> None:
         page.goto(f"{gateway.url}/")
@@ -437,8 +444,19 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
     steps.run("qr-code", pairing)
 
     def connected_by_realtime() -> None:
+        reads = len(status_reads)
         simulator.control("POST", f"{name}/scan")
-        time.sleep(1.5)  # connected in the database by now; no poll runs while subscribed
+        token = gateway.token_for(user)
+        wait_until(
+            lambda: gateway.call("GET", "status", token).json()["session"]["status"],
+            lambda status: status == "connected",
+            within_s=5,
+            message="connected in the database",
+        )
+        # What is tested is that nothing happens: a poller left running while subscribed
+        # would read the status within one of its periods, so one (and a half) must pass.
+        page.wait_for_timeout(POLL_MIN_MS * 1.5)
+        assert status_reads[reads:] == [], "the page polled while subscribed"
         expect(page.locator("#session-status")).to_have_attribute("data-status", "pairing")
         realtime.change("whatsapp_sessions", {"id": "x", "user_id": user.id, "status": "connected"})
         expect(page.locator("#session-status")).to_have_attribute("data-status", "connected")

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import requests
 
 from local import devdb
 from tests.conftest import Gateway, Simulator
-
-
-def wait_until[T](probe: Callable[[], T], done: Callable[[T], bool], within_s: float = 2.0) -> T:
-    """Call ``probe`` until ``done`` says yes or time runs out; return the last value."""
-    deadline = time.monotonic() + within_s
-    while True:
-        value = probe()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
+from tests.waiting import wait_until
 
 
 def wait_for_status(
@@ -29,6 +18,7 @@ def wait_for_status(
         lambda: gateway.call("GET", "status", token).json()["session"],
         lambda s: bool(s) and s["status"] == wanted and (bool(s["qr"]) or not with_qr),
         within_s,
+        message=f"status {wanted!r}" + (" with a QR" if with_qr else ""),
     )
 
 

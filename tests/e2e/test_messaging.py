@@ -17,7 +17,8 @@ import requests
 from local import processes
 from local.stack import LocalSecrets
 from tests.conftest import Gateway, Simulator, as_role, start_gateway
-from tests.e2e.flows import assert_error, connected_user, wait_until
+from tests.e2e.flows import assert_error, connected_user
+from tests.waiting import wait_until
 
 TO = "5511987654321"
 

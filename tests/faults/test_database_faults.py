@@ -35,8 +35,9 @@ import requests
 from local import devdb, processes
 from local.stack import LocalSecrets
 from tests.conftest import Gateway, Simulator, start_gateway
-from tests.e2e.flows import assert_error, connected_user, wait_until
+from tests.e2e.flows import assert_error, connected_user
 from tests.faults.outbox import assert_outbox_consistent, outbound_rows
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -208,16 +209,22 @@ def test_a_restart_mid_run_answers_200_or_503_and_loses_no_send(
             code = answer.json().get("error", {}).get("code", "") if answer.status_code else ""
             with lock:
                 answers.append((kind, key, answer.status_code, code))
-            time.sleep(0.01)
+            time.sleep(0.01)  # a steady load, not a flood: pacing, not waiting
+
+    def answered(status: int, since: int = 0) -> int:
+        with lock:
+            return sum(1 for _, _, got, _ in answers[since:] if got == status)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(0.6)
+    wait_until(lambda: answered(200), lambda n: n >= 12, 10, message="load before the outage")
     own_db.stop()
-    time.sleep(0.8)
+    wait_until(lambda: answered(503), lambda n: n >= 12, 10, message="the outage under load")
+    with lock:
+        restarted_at = len(answers)
     own_db.start()
-    time.sleep(0.8)
+    wait_until(lambda: answered(200, restarted_at), lambda n: n >= 12, 10, message="load after it")
     stop.set()
     for thread in threads:
         thread.join(30)
@@ -255,7 +262,8 @@ def test_a_restart_mid_run_answers_200_or_503_and_loses_no_send(
     # One row per send; sends answered 200 went out once; a send in doubt (the database
     # went away after the host was asked, and the acks that would have told so were lost)
     # may have gone out twice, never more.
-    time.sleep(0.4)  # the last acks land
+    for _, _, name in users:  # the last acks land
+        wait_until(partial(simulator.settled, name), within_s=5, message=f"{name} settled")
     for user, _, name in users:
         rows = assert_outbox_consistent(own_db.dsn, user.id)
         texts = Counter(m["body"] for m in simulator.outbox(name))

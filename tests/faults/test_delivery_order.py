@@ -16,7 +16,8 @@ import psycopg
 import pytest
 
 from tests.conftest import Gateway, Simulator
-from tests.e2e.flows import connected_user, wait_for_status, wait_until
+from tests.e2e.flows import connected_user, wait_for_status
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 

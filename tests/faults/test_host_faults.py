@@ -13,7 +13,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,8 +25,9 @@ import requests
 from local import processes
 from local.stack import LocalSecrets
 from tests.conftest import Gateway, Simulator, start_gateway
-from tests.e2e.flows import assert_error, connected_user, wait_for_status, wait_until
+from tests.e2e.flows import assert_error, connected_user, wait_for_status
 from tests.faults.outbox import assert_outbox_consistent, outbound_rows
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -211,7 +211,7 @@ def test_the_host_dying_mid_send_and_coming_back_sends_exactly_once(
     answers: list[requests.Response] = []
     sender = threading.Thread(target=lambda: answers.append(send(gateway, token, key)))
     sender.start()
-    time.sleep(0.5)
+    wait_until(simulator.in_flight, lambda n: n == 1, message="the host holding the send")
     processes.stop(running[-1])  # ... and dies before it answers
     sender.join(10)
     assert len(answers) == 1

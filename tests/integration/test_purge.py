@@ -13,8 +13,9 @@ from local import devdb
 from local.processes import free_port
 from local.stack import LocalSecrets
 from tests.conftest import Gateway, Simulator
-from tests.e2e.flows import connected_user, wait_until
+from tests.e2e.flows import connected_user
 from tests.integration.store_helpers import begin
+from tests.waiting import wait_until
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import HostError, StoreUnavailable
 from wa_gateway.host import HostClient

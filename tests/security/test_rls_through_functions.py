@@ -16,7 +16,8 @@ from psycopg import errors
 
 from local import devdb
 from tests.conftest import Gateway, Simulator, as_role
-from tests.e2e.flows import assert_error, connected_user, wait_until
+from tests.e2e.flows import assert_error, connected_user
+from tests.waiting import wait_until
 from wa_gateway.crypto import DecryptionError, Keyring
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
