@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from local.simulator.config import ConfigError, Settings
+from local.simulator.host import HostLog
 from local.simulator.messaging import Messenger, SentRecord
 from local.simulator.protocol import Request, Response, cannot, json_response
 from local.simulator.state import SessionManager
@@ -38,12 +39,14 @@ class Controls:
         messenger: Messenger,
         webhooks: Webhooks,
         reset: Callable[[], None],
+        host: HostLog,
     ) -> None:
         self.settings = settings
         self.manager = manager
         self.messenger = messenger
         self.webhooks = webhooks
         self._reset = reset
+        self.host = host
 
     def handle(self, req: Request) -> Response:
         segs = req.segments[1:]  # after "_sim"
@@ -74,6 +77,8 @@ class Controls:
                 except ConfigError as exc:
                     return _error(400, str(exc))
             return json_response(200, dataclasses.asdict(self.settings.faults))
+        if what == "host" and method == "GET":
+            return json_response(200, self.host.describe())
         if what == "reset" and method == "POST":
             self._reset()
             return json_response(200, {"ok": True})
@@ -164,11 +169,11 @@ class Controls:
         level = body.get("ack")
         if not isinstance(message_id, str) or not message_id:
             raise ValueError('"id" is required')
-        if not isinstance(level, int) or isinstance(level, bool) or not -1 <= level <= 4:
-            raise ValueError('"ack" must be an integer from -1 to 4')
+        if not isinstance(level, int) or isinstance(level, bool) or not -7 <= level <= 5:
+            raise ValueError('"ack" must be an integer from -7 to 5 (the library\'s AckType)')
         outcome = self.messenger.ack(name, message_id, level)
         if outcome == "not_connected":
             return _error(409, f"session {name} is not connected")
         if not isinstance(outcome, SentRecord):
-            return _error(404, f"no sent message {message_id} in session {name}")
+            return _error(404, f"no message {message_id} in session {name}")
         return json_response(200, {"ok": True, "message": outcome.to_json()})
