@@ -56,7 +56,7 @@ class SimConfig:
     bug_no_session_after_restart: bool = False
     bug_wait_qr_hang_on_restore: bool = False
     bug_start_all_bad_secret: bool = False
-    # Fidelity to 2.10.4's source (README of the simulator: "Fidelity"). Each is off in the
+    # Fidelity to 2.10.4's source (the package docstring, "Fidelity"). Each is off in the
     # kind profile and on in the real one, except where the comment says otherwise.
     # close-session while pairing leaves the pairing browser running (it can still link).
     orphan_pairing_browser: bool = False
