@@ -2,61 +2,36 @@
 really does (the kind defaults are covered by test_simulator.py). Over real HTTP against the
 simulator running as its own process."""
 
+# The fixtures come from test_simulator (one simulator process per module): tests name them
+# as arguments, which the linter reads as redefining the imports.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import base64
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from local.simulator.config import REAL_DEFAULTS
 from local.simulator.host import UNHANDLED_REJECTION_EXIT
-from tests.integration.test_simulator import (
+from tests.integration.test_simulator import (  # noqa: F401 - fixtures used by name
     DISCONNECTED,
     SECRET,
     Host,
     Receiver,
     SimProcess,
+    host,
+    name,
+    receiver,
+    simulator,
     wait_until,
 )
 
 CLOSE_FAILED = {"status": False, "message": "Error closing session", "error": {}}
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    hooks = Receiver()
-    yield hooks
-    hooks.server.shutdown()
-    # Closed, so late webhooks (acks due after the last test) are refused at once instead
-    # of waiting for an answer and holding up the simulator's exit.
-    hooks.server.server_close()
-
-
-@pytest.fixture(scope="module")
-def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
-    process = SimProcess(tmp_path_factory.mktemp("sim-real"), "--no-start-all")
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def host(simulator: SimProcess, receiver: Receiver) -> Host:
-    client = Host(simulator.url)
-    assert client.sim("POST", "reset").status_code == 200
-    receiver.clear()
-    client.configure(qr_refresh_ms=0, init_delay_ms=20, connect_delay_ms=50)
-    return client
-
-
-@pytest.fixture
-def name() -> str:
-    return f"r{uuid.uuid4().hex[:10]}"
 
 
 def onmessages(receiver: Receiver, session: str, count: int = 1) -> list[dict[str, Any]]:
