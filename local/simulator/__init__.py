@@ -58,7 +58,22 @@ Test controls (no auth, JSON bodies; errors are ``{"error": ...}`` with 400/404/
   ``bug_no_session_after_restart``, ``bug_wait_qr_hang_on_restore``,
   ``bug_start_all_bad_secret``.
 - ``POST /_sim/reset``: forget everything (sessions, stored files, messages, events,
-  config, faults).
+  config, faults, host events).
+- ``GET /_sim/host``: ``{"unhandledRejections", "events"}``: what happened to the host
+  process (see ``host``); the events are also in ``<data dir>/host-events.log``.
+
+Incoming messages also take ``"from_lid": true`` or ``"lid": "<digits>"`` (the sender is
+named ``<lid>@lid``, and ``contact/pn-lid`` maps it); ``/_sim/<s>/ack`` takes -7 to 5 and
+the id of an incoming message too.
+
+Fidelity: the real server's quirks that hurt a gateway are each one option of
+``/_sim/config`` (see :class:`local.simulator.config.SimConfig`): ``orphan_pairing_browser``,
+``lid_senders`` and ``lid_numbers``, ``number_check_fault_rate`` and
+``number_check_fail_next``, ``canonical_br_ninth_digit``, ``tokens_survive_logout``,
+``auto_download``, ``presence_events``, ``delivery_mode: "concurrent"``, ``incoming_acks``,
+``answer_after_error`` and ``exit_on_unhandled_rejection``. ``{"fidelity": "real"}`` sets
+them all (and the ``bug_*`` flags) as 2.10.4 has them, ``{"fidelity": "kind"}`` back; a
+simulator starts with ``config.DEFAULT_FIDELITY`` (or ``--fidelity``).
 
 A session named ``config``, ``faults`` or ``reset`` cannot be inspected with ``GET /_sim/<s>``.
 """

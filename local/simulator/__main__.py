@@ -1,8 +1,10 @@
 """Command line: ``python -m local.simulator [--host H] [--port P] [--secret-key K]
-[--data-dir DIR] [--webhook-url URL] [--no-start-all] [--log-level LEVEL]``.
+[--data-dir DIR] [--webhook-url URL] [--no-start-all] [--fidelity kind|real]
+[--log-level LEVEL]``.
 
 ``--secret-key`` defaults to ``$WPP_SECRET_KEY`` (else ``THISISMYSECURETOKEN``) and
-``--webhook-url`` to ``$WEBHOOK_URL``. ``--port 0`` picks a free port. Once listening it
+``--webhook-url`` to ``$WEBHOOK_URL``, ``--fidelity`` to ``$SIM_FIDELITY`` (else
+``config.DEFAULT_FIDELITY``). ``--port 0`` picks a free port. Once listening it
 prints ``simulator listening on http://HOST:PORT``. SIGTERM and SIGINT stop it cleanly.
 """
 
@@ -18,7 +20,13 @@ from pathlib import Path
 from types import FrameType
 
 from local.simulator.app import Simulator
-from local.simulator.config import DEFAULT_SECRET_KEY, SimConfig
+from local.simulator.config import (
+    DEFAULT_FIDELITY,
+    DEFAULT_SECRET_KEY,
+    FIDELITIES,
+    SimConfig,
+    with_fidelity,
+)
 from local.simulator.server import SimulatorHTTPServer
 
 
@@ -39,6 +47,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="do not restore the stored sessions at boot (the server's startAllSession)",
     )
+    parser.add_argument(
+        "--fidelity",
+        choices=sorted(FIDELITIES),
+        default=os.environ.get("SIM_FIDELITY") or DEFAULT_FIDELITY,
+        help="how closely to copy the real server's quirks (see config.REAL_DEFAULTS)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("SIM_LOG_LEVEL", "WARNING"))
     return parser.parse_args(argv)
 
@@ -49,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    app = Simulator(args.secret_key, args.data_dir, SimConfig(webhook_url=args.webhook_url))
+    config = with_fidelity(SimConfig(webhook_url=args.webhook_url), args.fidelity)
+    app = Simulator(args.secret_key, args.data_dir, config)
     server = SimulatorHTTPServer((args.host, args.port), app)
     stop = threading.Event()
 

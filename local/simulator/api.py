@@ -2,11 +2,14 @@
 
 Routes matched case-insensitively, as Express does. Secret-in-path routes:
 ``POST /api/:session/:secretkey/generate-token``, ``GET /api/:secretkey/show-all-sessions``,
-``POST /api/:secretkey/start-all``. Bearer routes (``/api/:session/<route>``, the token in
-``Authorization`` or in the path as ``session:token``): ``start-session``,
-``status-session``, ``qrcode-session``, ``check-connection-session``, ``close-session``,
+``POST /api/:secretkey/start-all``, ``POST /api/:session/:secretkey/clear-session-data``.
+Bearer routes (``/api/:session/<route>``, the token in ``Authorization`` or in the path as
+``session:token``): ``start-session``, ``status-session``, ``qrcode-session``,
+``check-connection-session``, ``close-session``; and behind ``statusConnection`` as well:
 ``logout-session``, ``send-message``, ``send-reply``, ``send-image``, ``send-file``,
-``send-file-base64``.
+``send-file-base64``, ``all-unread-messages``, ``all-new-messages``, ``unread-messages``,
+``get-messages/:phone``, ``message-by-id/:messageId``, ``list-chats`` (POST),
+``download-media`` (POST), ``contact/pn-lid/:pnLid``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from local.simulator.auth import TokenAuthority, decode_token
 from local.simulator.config import Settings
 from local.simulator.forms import js_truthy
+from local.simulator.host import UNHANDLED_REJECTION_EXIT, HostLog
 from local.simulator.messaging import Messenger, Recipients, SendFailed
 from local.simulator.protocol import NO_ANSWER, Request, Response, cannot, json_response
 from local.simulator.qr import qr_session_png
@@ -39,6 +43,31 @@ QR_NOT_STARTED = (
 )
 
 Handler = Callable[[Request, str, Client | None], Response]
+# Routes with a path parameter after the route name: (method, route) -> handler name.
+_PARAM_ROUTES = {
+    ("GET", "get-messages"): "get_messages",
+    ("GET", "message-by-id"): "message_by_id",
+}
+
+
+def _js_number(value: str | None, default: int) -> int:
+    """``parseInt`` of a query value, NaN (here the default) when it is not a number."""
+    if value is None:
+        return default
+    digits = value.strip()
+    sign = -1 if digits.startswith("-") else 1
+    digits = digits.lstrip("+-")
+    head = ""
+    for ch in digits:
+        if not ch.isdigit():
+            break
+        head += ch
+    return sign * int(head) if head else default
+
+
+def _wid_info(wid: str) -> dict[str, str]:
+    user, _, server = wid.partition("@")
+    return {"id": user, "server": server, "_serialized": wid}
 
 
 def send_error(error: dict[str, Any]) -> Response:
@@ -58,11 +87,13 @@ class WppApi:
         auth: TokenAuthority,
         manager: SessionManager,
         messenger: Messenger,
+        host: HostLog,
     ) -> None:
         self.settings = settings
         self.auth = auth
         self.manager = manager
         self.messenger = messenger
+        self.host = host
         self._bearer: dict[tuple[str, str], Handler] = {
             ("POST", "start-session"): self.start_session,
             ("GET", "status-session"): self.status_session,
@@ -75,6 +106,11 @@ class WppApi:
             ("POST", "send-image"): self.send_file,
             ("POST", "send-file"): self.send_file,
             ("POST", "send-file-base64"): self.send_file,
+            ("GET", "all-unread-messages"): self.all_unread_messages,
+            ("GET", "all-new-messages"): self.all_unread_messages,
+            ("GET", "unread-messages"): self.all_unread_messages,
+            ("POST", "list-chats"): self.list_chats,
+            ("POST", "download-media"): self.download_media,
         }
 
     def handle(self, req: Request) -> Response:
@@ -82,6 +118,9 @@ class WppApi:
         segs = req.segments[1:]  # after "api"
         if len(segs) == 3 and segs[2].lower() == "generate-token" and method == "POST":
             return self.generate_token(segs[0], segs[1])
+        if len(segs) == 3 and segs[2].lower() == "clear-session-data" and method == "POST":
+            return self.clear_session_data(req, segs[0], segs[1])
+        handler: Handler | None = None
         if len(segs) == 2:
             route = segs[1].lower()
             if route == "show-all-sessions" and method == "GET":
@@ -89,13 +128,36 @@ class WppApi:
             if route == "start-all" and method == "POST":
                 return self.start_all(req, segs[0])
             handler = self._bearer.get((method, route))
-            if handler is not None:
-                checked = self._authenticate(req, segs[0])
-                if isinstance(checked, Response):
-                    return checked
-                name, client = checked
-                return handler(req, name, client)
-        return cannot(req.method, req.path)
+        elif len(segs) == 3 and (method, segs[1].lower()) in _PARAM_ROUTES:
+            handler = getattr(self, _PARAM_ROUTES[(method, segs[1].lower())])
+            req.query = {**req.query, "param": segs[2]}
+        elif (
+            len(segs) == 4
+            and method == "GET"
+            and [s.lower() for s in segs[1:3]]
+            == [
+                "contact",
+                "pn-lid",
+            ]
+        ):
+            handler = self.contact_pn_lid
+            req.query = {**req.query, "param": segs[3]}
+        if handler is None:
+            return cannot(req.method, req.path)
+        checked = self._authenticate(req, segs[0])
+        if isinstance(checked, Response):
+            return checked
+        name, client = checked
+        response = handler(req, name, client)
+        if req.answered_twice and self.settings.config.answer_after_error:
+            self._unhandled_rejection(response, req.path, name)
+        return response
+
+    def _unhandled_rejection(self, response: Response, route: str, session: str) -> None:
+        self.host.unhandled_rejection(route, session)
+        if self.settings.config.exit_on_unhandled_rejection:
+            self.host.record("exit", status=UNHANDLED_REJECTION_EXIT, route=route)
+            response.exit_after = UNHANDLED_REJECTION_EXIT
 
     # ----------------------------------------------------------------- auth
 
@@ -192,8 +254,13 @@ class WppApi:
     # ----------------------------------------------------------------- sending
 
     def _status_connection(self, req: Request, client: Client | None) -> Recipients | Response:
-        """The ``statusConnection`` middleware in front of every send route."""
+        """The ``statusConnection`` middleware in front of every send route.
+
+        Its 404 for a client that is not a live library client is followed by ``next()``:
+        the controller runs on the missing client and answers again (``answered_twice``).
+        """
         if client is None or not client.live:
+            req.answered_twice = True
             return json_response(404, DISCONNECTED)
         try:
             return self.messenger.resolve_recipients(req.body)
@@ -201,9 +268,11 @@ class WppApi:
             return json_response(404, DISCONNECTED)
 
     @staticmethod
-    def _unknown(recipients: Recipients) -> Response | None:
+    def _unknown(recipients: Recipients, req: Request | None = None) -> Response | None:
         if recipients.first_unknown is None:
             return None
+        if req is not None:
+            req.answered_twice = True
         return json_response(
             400,
             {
@@ -220,7 +289,7 @@ class WppApi:
         if isinstance(checked, Response):
             return checked
         assert client is not None
-        first = self._unknown(checked)
+        first = self._unknown(checked, req)
         results: list[Any] = []
         for chat_id, exists in checked.targets:
             # The middleware answered 400 but the handler still runs: numbers before the
@@ -254,7 +323,7 @@ class WppApi:
         assert client is not None
         body = req.body
         route = req.segments[-1].lower()
-        first = self._unknown(checked)
+        first = self._unknown(checked, req)
         upload = req.files[0] if req.files else None
         path, b64 = body.get("path"), body.get("base64")
         if not js_truthy(path) and upload is None and not js_truthy(b64):
@@ -277,3 +346,162 @@ class WppApi:
         if not results:
             return first or json_response(400, "Error sending message")
         return first or send_success(results)
+
+    # ----------------------------------------------------------------- clearing
+
+    def clear_session_data(self, req: Request, session: str, secret: str) -> Response:
+        """``MiscController.clearSessionData``: no verifyToken, so ``req.client`` is never
+        set and the running client is left alone; the profile goes, the token file stays
+        (its path lacks a ``/``). A wrong secret answers 400 and the data goes anyway."""
+        if secret != self.auth.secret_key:
+            if self.settings.config.answer_after_error:
+                self.manager.clear_session_data(session)
+                response = json_response(
+                    400, {"response": "error", "message": "The token is incorrect"}
+                )
+                self._unhandled_rejection(response, req.path, session)
+                return response
+            return json_response(400, {"response": "error", "message": "The token is incorrect"})
+        self.manager.clear_session_data(session)
+        return json_response(200, {"success": True})
+
+    # ----------------------------------------------------------------- reading back
+
+    def _connected(self, req: Request, client: Client | None) -> Client | Response:
+        checked = self._status_connection(req, client)
+        if isinstance(checked, Response):
+            return checked
+        assert client is not None
+        return client
+
+    def all_unread_messages(self, req: Request, name: str, client: Client | None) -> Response:
+        """``getAllUnreadMessages`` (also all-new-messages and unread-messages): the
+        messages of chats with unread messages; a chat marked seen after a 2xx to its
+        onmessage (readMessage) is no longer listed."""
+        checked = self._connected(req, client)
+        if isinstance(checked, Response):
+            return checked
+        return json_response(
+            200, {"status": "success", "response": self.messenger.unread_messages(name)}
+        )
+
+    def get_messages(self, req: Request, name: str, client: Client | None) -> Response:
+        """``getMessages``: ``:phone`` is used as written, so it must be a full id
+        (``5511...@c.us``); ``count`` (20), ``direction`` (before) and ``id`` in the query."""
+        checked = self._connected(req, client)
+        if isinstance(checked, Response):
+            return checked
+        chat_id = req.query["param"]
+        count = _js_number(req.query.get("count"), 20)
+        direction = req.query.get("direction") or "before"
+        messages = self.messenger.chat_messages(
+            name, chat_id, count, direction, req.query.get("id") or None
+        )
+        return json_response(200, {"status": "success", "response": messages})
+
+    def message_by_id(self, req: Request, name: str, client: Client | None) -> Response:
+        """``getMessageById``: 201 with the message under ``response.data``; an unknown id
+        makes the controller throw (``false.chatId``), answered 400."""
+        checked = self._connected(req, client)
+        if isinstance(checked, Response):
+            return checked
+        message = self.messenger.message_by_id(name, req.query["param"])
+        if message is None:
+            return json_response(
+                400,
+                {
+                    "status": "Error",
+                    "response": {
+                        "message": "Error retrieving information",
+                        "session": name,
+                        "log": {},
+                    },
+                },
+            )
+        # `contact` is `result.chatId.user`: chatId is serialized to a string, so it is
+        # undefined and JSON leaves it out.
+        return json_response(
+            201,
+            {
+                "status": "Success",
+                "response": {
+                    "message": "Information retrieved successfully.",
+                    "session": name,
+                    "data": message,
+                },
+            },
+        )
+
+    def list_chats(self, req: Request, name: str, client: Client | None) -> Response:
+        """``listChats`` (POST): the library's chat list itself, not wrapped."""
+        checked = self._connected(req, client)
+        if isinstance(checked, Response):
+            return checked
+        chats = self.messenger.chats(name)
+        if req.body.get("onlyWithUnreadMessage") is True:
+            chats = [c for c in chats if c["unreadCount"] > 0]
+        if req.body.get("onlyGroups") is True:
+            chats = [c for c in chats if c["isGroup"]]
+        if req.body.get("onlyUsers") is True:
+            chats = [c for c in chats if c["isUser"]]
+        count = req.body.get("count")
+        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+            chats = chats[:count]
+        return json_response(200, chats)
+
+    def download_media(self, req: Request, name: str, client: Client | None) -> Response:
+        """``downloadMediaByMessage``: ``{"base64", "mimetype"}`` of a received file."""
+        checked = self._connected(req, client)
+        if isinstance(checked, Response):
+            return checked
+        message_id = req.body.get("messageId")
+        message = (
+            self.messenger.message_by_id(name, message_id) if isinstance(message_id, str) else None
+        )
+        if message is None:
+            req.answered_twice = True
+            return json_response(400, {"status": "error", "message": "Message not found"})
+        media = self.messenger.media_of(message["id"])
+        if media is None:
+            # "does not contain media" is answered, then decryptFile throws as well.
+            req.answered_twice = True
+            return json_response(
+                400, {"status": "error", "message": "Message does not contain media"}
+            )
+        data, mimetype = media
+        return json_response(200, {"base64": data, "mimetype": mimetype})
+
+    def contact_pn_lid(self, req: Request, name: str, client: Client | None) -> Response:
+        """``ContactController.getContactPnLid``: ``WPP.contact.getPnLidEntry``, which maps
+        a ``@c.us`` id to its LID and back; unknown halves are left out."""
+        checked = self._connected(req, client)
+        if isinstance(checked, Response):
+            return checked
+        wanted = req.query["param"]
+        user, _, server = wanted.partition("@")
+        server = server or "c.us"
+        if server not in ("c.us", "lid") or not user.isdigit():
+            return json_response(
+                500,
+                {"status": "error", "message": "Error on get contact by PN-LID", "error": {}},
+            )
+        if server == "lid":
+            lid: str | None = user
+            phone = self.messenger.number_of_lid(user)
+        else:
+            phone = user
+            lid = self.messenger.lid_of(user)
+        answer: dict[str, Any] = {}
+        if lid is not None:
+            answer["lid"] = _wid_info(f"{lid}@lid")
+        if phone is not None:
+            answer["phoneNumber"] = _wid_info(f"{phone}@c.us")
+        pushname = self.messenger.pushname_of(f"{lid}@lid" if lid else f"{phone}@c.us")
+        if pushname is not None:
+            answer["contact"] = {
+                "pushname": pushname,
+                "type": "in",
+                "isBusiness": False,
+                "isEnterprise": False,
+            }
+        return json_response(200, answer)

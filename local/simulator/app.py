@@ -16,8 +16,9 @@ from pathlib import Path
 
 from local.simulator.api import WppApi
 from local.simulator.auth import TokenAuthority
-from local.simulator.config import Settings, SimConfig
+from local.simulator.config import DEFAULT_FIDELITY, Settings, SimConfig, with_fidelity
 from local.simulator.controls import Controls
+from local.simulator.host import HostLog
 from local.simulator.messaging import Messenger
 from local.simulator.protocol import NO_ANSWER, Request, Response, cannot, html_response
 from local.simulator.scheduler import Scheduler
@@ -33,14 +34,15 @@ _GARBAGE = b'{"status":"success","response":[{"id":"true_\x00\xff<html><body>502
 class Simulator:
     def __init__(self, secret_key: str, data_dir: Path, config: SimConfig | None = None) -> None:
         self.started = time.monotonic()
-        self.settings = Settings(config or SimConfig())
+        self.settings = Settings(config or with_fidelity(SimConfig(), DEFAULT_FIDELITY))
         self.scheduler = Scheduler()
         self.store = SessionStore(data_dir)
         self.auth = TokenAuthority(secret_key)
         self.webhooks = Webhooks(self.settings, self.scheduler)
         self.manager = SessionManager(self.settings, self.store, self.webhooks, self.scheduler)
         self.messenger = Messenger(self.manager, self.settings, self.webhooks, self.scheduler)
-        self.api = WppApi(self.settings, self.auth, self.manager, self.messenger)
+        self.host = HostLog(data_dir)
+        self.api = WppApi(self.settings, self.auth, self.manager, self.messenger, self.host)
         self._api_in_flight = 0  # /api requests received and not yet answered
         self._api_lock = threading.Lock()
         self.controls = Controls(
@@ -49,6 +51,7 @@ class Simulator:
             self.messenger,
             self.webhooks,
             self.reset,
+            self.host,
             in_flight=lambda: self._api_in_flight,
         )
 
@@ -122,6 +125,7 @@ class Simulator:
         self.manager.reset()
         self.messenger.reset()
         self.store.wipe()
+        self.host.wipe()
         self.settings.reset()
 
     def close(self) -> None:

@@ -8,13 +8,14 @@ being ignored.
 from __future__ import annotations
 
 import dataclasses
+import random
 import threading
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
 SERVER_VERSION = "2.10.4"
 DEFAULT_SECRET_KEY = "THISISMYSECURETOKEN"  # noqa: S105 - the server's documented default
-DELIVERY_MODES = ("normal", "shuffle", "duplicate", "shuffle+duplicate")
+DELIVERY_MODES = ("normal", "shuffle", "duplicate", "shuffle+duplicate", "concurrent")
 ERROR_MODES = ("500", "garbage", "mixed")
 
 
@@ -55,6 +56,36 @@ class SimConfig:
     bug_no_session_after_restart: bool = False
     bug_wait_qr_hang_on_restore: bool = False
     bug_start_all_bad_secret: bool = False
+    # Fidelity to 2.10.4's source (the package docstring, "Fidelity"). Each is off in the
+    # kind profile and on in the real one, except where the comment says otherwise.
+    # close-session while pairing leaves the pairing browser running (it can still link).
+    orphan_pairing_browser: bool = False
+    # Incoming messages from numbers that have a LID (``lid_numbers``) name ``<lid>@lid``.
+    lid_senders: bool = False
+    lid_numbers: dict[str, str] = field(default_factory=dict)
+    # The existence check of statusConnection throws: a fraction of checks, or the next N.
+    number_check_fault_rate: float = 0.0
+    number_check_fail_next: int = 0
+    # WhatsApp's canonical id drops the ninth digit of Brazilian mobiles of area code 31+.
+    canonical_br_ninth_digit: bool = False
+    # logout-session and clear-session-data leave tokens/<session>.data.json (same in both
+    # profiles: the simulator always behaved so; False models a fixed server).
+    tokens_survive_logout: bool = True
+    # webhook.autoDownload: a media message's ``body`` is the whole file in base64 (both).
+    auto_download: bool = True
+    # onpresencechanged (composing, then available) around every incoming message.
+    presence_events: bool = False
+    # Upper bound of the random delay of each POST in the "concurrent" delivery mode.
+    concurrent_jitter_ms: int = 50
+    # Marking an incoming message seen sends its onack 3 (``id.fromMe`` false).
+    incoming_acks: bool = False
+    # statusConnection calls next() after its 404/400: the controller runs on, fails to
+    # answer twice and the host logs an unhandled rejection (it stays up).
+    answer_after_error: bool = False
+    # Exit the process (code 70) on such an unhandled rejection, as a host run with
+    # --unhandled-rejections=strict would. Off in both profiles: the library's own
+    # unhandledRejection handler keeps the real host alive.
+    exit_on_unhandled_rejection: bool = False
 
     def validate(self) -> None:
         if self.delivery_mode not in DELIVERY_MODES:
@@ -70,10 +101,50 @@ class SimConfig:
             "wait_qr_max_ms",
             "ack_received_ms",
             "ack_read_ms",
+            "concurrent_jitter_ms",
+            "number_check_fail_next",
         ):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigError(f"{name} must not be negative")
+        if not 0.0 <= self.number_check_fault_rate <= 1.0:
+            raise ConfigError("number_check_fault_rate must be between 0 and 1")
+
+
+# What wppconnect-server 2.10.4 really does, for every fidelity option.
+REAL_DEFAULTS: dict[str, Any] = {
+    "orphan_pairing_browser": True,
+    "lid_senders": True,
+    "canonical_br_ninth_digit": True,
+    "tokens_survive_logout": True,
+    "auto_download": True,
+    "read_message": True,
+    "presence_events": True,
+    "delivery_mode": "concurrent",
+    "incoming_acks": True,
+    "answer_after_error": True,
+    "exit_on_unhandled_rejection": False,
+    "bug_lost_autoclose": True,
+    "bug_no_session_after_restart": True,
+    "bug_wait_qr_hang_on_restore": True,
+    "bug_start_all_bad_secret": True,
+}
+# The same keys as the simulator has always behaved (its dataclass defaults).
+KIND_DEFAULTS: dict[str, Any] = {
+    f.name: (f.default_factory() if callable(f.default_factory) else f.default)
+    for f in dataclasses.fields(SimConfig)
+    if f.name in REAL_DEFAULTS
+}
+FIDELITIES: dict[str, dict[str, Any]] = {"kind": KIND_DEFAULTS, "real": REAL_DEFAULTS}
+# The profile a simulator starts with and returns to on /_sim/reset.
+DEFAULT_FIDELITY = "kind"
+
+
+def with_fidelity(config: SimConfig, fidelity: str) -> SimConfig:
+    """``config`` with every fidelity option set as the named profile has it."""
+    if fidelity not in FIDELITIES:
+        raise ConfigError(f"fidelity must be one of {', '.join(FIDELITIES)}")
+    return dataclasses.replace(config, **FIDELITIES[fidelity])
 
 
 @dataclass
@@ -122,6 +193,13 @@ def apply_update[T: (SimConfig, Faults)](current: T, update: Any) -> T:
     hints = get_type_hints(type(current))
     known = {f.name for f in dataclasses.fields(current)}
     changes: dict[str, Any] = {}
+    if isinstance(current, SimConfig) and "fidelity" in update:
+        # The profile first, then the other keys of the same update on top of it.
+        fidelity = update["fidelity"]
+        if not isinstance(fidelity, str):
+            raise ConfigError("fidelity must be a string")
+        current = with_fidelity(current, fidelity)  # type: ignore[assignment]
+        update = {k: v for k, v in update.items() if k != "fidelity"}
     for key, value in update.items():
         if key not in known:
             raise ConfigError(f"unknown key: {key}")
@@ -157,6 +235,17 @@ class Settings:
         with self._lock:
             self._config = apply_update(self._config, update)
             return self._config
+
+    def draw_number_check_fault(self) -> bool:
+        """Whether this existence check throws: the next of ``number_check_fail_next``
+        (counted down) or a draw against ``number_check_fault_rate``."""
+        with self._lock:
+            pending = self._config.number_check_fail_next
+            if pending > 0:
+                self._config = dataclasses.replace(self._config, number_check_fail_next=pending - 1)
+                return True
+            rate = self._config.number_check_fault_rate
+        return rate > 0 and random.random() < rate
 
     def update_faults(self, update: Any) -> Faults:
         with self._lock:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from local.simulator.config import ConfigError, Settings
+from local.simulator.host import HostLog
 from local.simulator.messaging import Messenger, SentRecord
 from local.simulator.protocol import Request, Response, cannot, json_response
 from local.simulator.state import SessionManager
@@ -38,6 +39,7 @@ class Controls:
         messenger: Messenger,
         webhooks: Webhooks,
         reset: Callable[[], None],
+        host: HostLog,
         *,
         in_flight: Callable[[], int],
     ) -> None:
@@ -46,6 +48,7 @@ class Controls:
         self.messenger = messenger
         self.webhooks = webhooks
         self._reset = reset
+        self.host = host
         self._in_flight = in_flight
 
     def handle(self, req: Request) -> Response:
@@ -79,6 +82,8 @@ class Controls:
             return json_response(200, dataclasses.asdict(self.settings.faults))
         if what == "in-flight" and method == "GET":
             return json_response(200, {"in_flight": self._in_flight()})
+        if what == "host" and method == "GET":
+            return json_response(200, self.host.describe())
         if what == "reset" and method == "POST":
             self._reset()
             return json_response(200, {"ok": True})
@@ -169,11 +174,11 @@ class Controls:
         level = body.get("ack")
         if not isinstance(message_id, str) or not message_id:
             raise ValueError('"id" is required')
-        if not isinstance(level, int) or isinstance(level, bool) or not -1 <= level <= 4:
-            raise ValueError('"ack" must be an integer from -1 to 4')
+        if not isinstance(level, int) or isinstance(level, bool) or not -7 <= level <= 5:
+            raise ValueError('"ack" must be an integer from -7 to 5 (the library\'s AckType)')
         outcome = self.messenger.ack(name, message_id, level)
         if outcome == "not_connected":
             return _error(409, f"session {name} is not connected")
         if not isinstance(outcome, SentRecord):
-            return _error(404, f"no sent message {message_id} in session {name}")
+            return _error(404, f"no message {message_id} in session {name}")
         return json_response(200, {"ok": True, "message": outcome.to_json()})

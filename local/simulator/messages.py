@@ -36,6 +36,30 @@ def derived_number(seed: str, prefix: str = "55119") -> str:
     return prefix + digits
 
 
+def derived_lid(number: str) -> str:
+    """A stable 15-digit privacy id (LID) for ``number``."""
+    digits = str(int(hashlib.sha256(f"lid:{number}".encode()).hexdigest(), 16))[-14:]
+    return "1" + digits
+
+
+def presence(chat_id: str, author: str, state: str) -> dict[str, Any]:
+    """An ``onpresencechanged`` event (the library's PresenceEvent) for a chat."""
+    group = chat_id.endswith("@g.us")
+    event: dict[str, Any] = {
+        "id": chat_id,
+        "isOnline": state != "unavailable",
+        "isGroup": group,
+        "isUser": not group,
+        "state": state,
+        "t": int(time.time() * 1000),
+    }
+    if group:
+        event["participants"] = [{"id": author, "state": state, "shortName": ""}]
+    else:
+        event["isContact"] = False
+    return event
+
+
 def derived_group_id(seed: str) -> str:
     digits = str(int(hashlib.sha256(f"group:{seed}".encode()).hexdigest(), 16))[-12:]
     return f"120363{digits}@g.us"
@@ -57,7 +81,7 @@ def contact(wid: str, *, is_me: bool, pushname: str | None = None) -> dict[str, 
         "isMe": is_me,
         "isMyContact": is_me,
         "isPSA": False,
-        "isUser": wid.endswith("@c.us"),
+        "isUser": wid.endswith(("@c.us", "@lid")),
         "isWAContact": True,
         "profilePicThumbObj": {},
         "msgs": None,

@@ -23,14 +23,22 @@ from local.simulator.forms import UploadedFile, js_truthy
 from local.simulator.messages import (
     ack_payload,
     derived_group_id,
+    derived_lid,
     derived_number,
     incoming_message,
     message_type_for,
     now,
     outgoing_message,
+    presence,
     to_wid,
 )
-from local.simulator.phones import check_number_status, contact_to_array, skips_number_check
+from local.simulator.phones import (
+    canonical_number,
+    check_number_status,
+    contact_to_array,
+    number_exists,
+    skips_number_check,
+)
 from local.simulator.scheduler import Scheduler
 from local.simulator.state import Client, SessionManager
 from local.simulator.webhooks import Webhooks
@@ -103,6 +111,13 @@ class Messenger:
         self._outbox: dict[str, list[SentRecord]] = {}
         self._inbox: dict[str, list[dict[str, Any]]] = {}
         self._seen: dict[str, list[dict[str, Any]]] = {}
+        # Per session, the incoming messages not marked read yet: message id -> chat id.
+        self._unread: dict[str, dict[str, str]] = {}
+        # Incoming media by message id: (base64, mimetype), for download-media.
+        self._media: dict[str, tuple[str, str]] = {}
+        # Contacts WhatsApp knows: phone number -> LID digits, and wid -> push name.
+        self._lids: dict[str, str] = {}
+        self._pushnames: dict[str, str] = {}
 
     # ----------------------------------------------------------------- recipients
 
@@ -121,6 +136,15 @@ class Messenger:
         for contact in contacts:
             if skips_number_check(contact, body):
                 targets.append((contact, True))
+                continue
+            if self.settings.draw_number_check_fault():
+                # checkNumberStatus threw; the middleware answers "does not exist" and
+                # leaves the contact as written. A host that goes on after that answer
+                # sends to it all the same when the number has an account.
+                if first_unknown is None:
+                    first_unknown = contact.split("@")[0]
+                really = number_exists(config, contact.split("@")[0])
+                targets.append((contact, config.answer_after_error and really))
                 continue
             canonical = check_number_status(config, contact)
             if canonical is None:
@@ -246,11 +270,62 @@ class Messenger:
                 return "not_connected"
             with self._lock:
                 record = next((r for r in self._outbox.get(name, []) if r.id == message_id), None)
+                received = next(
+                    (m for m in self._inbox.get(name, []) if m["id"] == message_id), None
+                )
             if record is None:
-                return None
+                if received is None:
+                    return None
+                # An incoming message's ack (read, played...): id.fromMe is false.
+                received["ack"] = level
+                if self.settings.config.listen_acks:
+                    self.manager.emit(client, "onack", ack_payload(received, level))
+                return SentRecord(
+                    id=received["id"],
+                    route="incoming",
+                    chat_id=received["chatId"],
+                    type=received["type"],
+                    body=received["body"],
+                    t=received["t"],
+                    message=received,
+                    ack=level,
+                    manual_ack=True,
+                )
             record.manual_ack = True
             self._apply_ack(client, record, level)
             return record
+
+    # ----------------------------------------------------------------- contacts
+
+    def lid_of(self, number: str) -> str | None:
+        with self._lock:
+            return self.settings.config.lid_numbers.get(number) or self._lids.get(number)
+
+    def number_of_lid(self, lid: str) -> str | None:
+        with self._lock:
+            known = {**self._lids, **self.settings.config.lid_numbers}
+        return next((pn for pn, value in known.items() if value == lid), None)
+
+    def pushname_of(self, wid: str) -> str | None:
+        with self._lock:
+            return self._pushnames.get(wid)
+
+    def _sender_lid(self, number: str, spec: dict[str, Any]) -> str | None:
+        """The LID an incoming message names its sender by, if any (registered here)."""
+        explicit = spec.get("lid")
+        if explicit is not None:
+            if not isinstance(explicit, str) or not explicit.split("@")[0].isdigit():
+                raise ValueError('"lid" must be digits, optionally ending in @lid')
+            lid = explicit.split("@")[0]
+        elif spec.get("from_lid") is True:
+            lid = self.lid_of(number) or derived_lid(number)
+        elif self.settings.config.lid_senders:
+            return self.lid_of(number)
+        else:
+            return None
+        with self._lock:
+            self._lids[number] = lid
+        return lid
 
     # ----------------------------------------------------------------- incoming
 
@@ -265,12 +340,14 @@ class Messenger:
         notify_name = spec.get("notifyName", "")
         if not isinstance(notify_name, str):
             raise ValueError('"notifyName" must be a string')
+        if "from_lid" in spec and not isinstance(spec["from_lid"], bool):
+            raise ValueError('"from_lid" must be true or false')
+        config = self.settings.config
         with self.manager.lock:
             client = self.manager.client(name)
             if client is None or not client.live:
                 return None
             own = client.wid or ""
-            author = to_wid(sender) if sender != "status@broadcast" else ""
             group = spec.get("group")
             if sender == "status@broadcast":
                 chat_id = "status@broadcast"
@@ -278,12 +355,24 @@ class Messenger:
                 author = to_wid(
                     author_spec if isinstance(author_spec, str) else derived_number(name, "55219")
                 )
-            elif isinstance(group, str) and group:
-                chat_id = group if "@" in group else f"{group}@g.us"
-            elif group is True:
-                chat_id = derived_group_id(name)
             else:
-                chat_id = author
+                number = sender.split("@")[0]
+                if "@" not in sender or sender.endswith("@c.us"):
+                    # Replies come from WhatsApp's canonical id of the number.
+                    number = canonical_number(config, number)
+                lid = None if sender.endswith("@lid") else self._sender_lid(number, spec)
+                if lid is not None:
+                    author = f"{lid}@lid"
+                elif "@" in sender and not sender.endswith("@c.us"):
+                    author = sender
+                else:
+                    author = to_wid(number)
+                if isinstance(group, str) and group:
+                    chat_id = group if "@" in group else f"{group}@g.us"
+                elif group is True:
+                    chat_id = derived_group_id(name)
+                else:
+                    chat_id = author
             media: dict[str, Any] | None = None
             msg_type = spec.get("type", "chat")
             if not isinstance(msg_type, str):
@@ -294,8 +383,9 @@ class Messenger:
             if isinstance(data, str) and isinstance(mimetype, str):
                 msg_type = message_type_for(mimetype)
                 media = {"mimetype": mimetype, "caption": text} if text else {"mimetype": mimetype}
-                # webhook.autoDownload puts the whole file, as base64, in `body`.
-                payload_body = data
+                if config.auto_download:
+                    # webhook.autoDownload puts the whole file, as base64, in `body`.
+                    payload_body = data
             message = incoming_message(
                 own,
                 chat_id=chat_id,
@@ -305,27 +395,120 @@ class Messenger:
                 msg_type=msg_type,
                 media=media,
             )
+            stored = {**message, "body": text} if media else message
             with self._lock:
-                self._inbox.setdefault(name, []).append(message)
-            seen_chat = message.get("from") or message.get("chatId")
-            config = client.config if isinstance(client.config, dict) else {}
-
-            def mark_seen() -> None:
-                if self.settings.config.read_message:
-                    with self._lock:
-                        self._seen.setdefault(name, []).append(
-                            {"chatId": seen_chat, "messageId": message["id"], "t": now()}
-                        )
-
-            self.webhooks.emit(
-                lane=name,
-                session_attr=client.session_attr,
-                session_webhook=config.get("webhook"),
-                event="onmessage",
-                payload=message,
-                on_success=mark_seen,
-            )
+                self._inbox.setdefault(name, []).append(stored)
+                self._unread.setdefault(name, {})[message["id"]] = chat_id
+                if media and isinstance(data, str) and isinstance(mimetype, str):
+                    self._media[message["id"]] = (data, mimetype)
+                if notify_name:
+                    self._pushnames[author] = notify_name
+            if config.presence_events:
+                self.manager.emit(
+                    client, "onpresencechanged", presence(chat_id, author, "composing")
+                )
+            self._emit_incoming(client, message)
+            if config.presence_events:
+                self.manager.emit(
+                    client, "onpresencechanged", presence(chat_id, author, "available")
+                )
             return message
+
+    def _emit_incoming(self, client: Client, message: dict[str, Any]) -> None:
+        name = client.name
+        seen_chat = message.get("from") or message.get("chatId")
+        config = client.config if isinstance(client.config, dict) else {}
+
+        def mark_seen() -> None:
+            # callWebHook's sendSeen(chatId) after a 2xx: the whole chat is read.
+            if not self.settings.config.read_message:
+                return
+            with self._lock:
+                self._seen.setdefault(name, []).append(
+                    {"chatId": seen_chat, "messageId": message["id"], "t": now()}
+                )
+                unread = self._unread.get(name, {})
+                read_ids = [mid for mid, chat in unread.items() if chat == seen_chat]
+                for mid in read_ids:
+                    del unread[mid]
+                read = [m for m in self._inbox.get(name, []) if m["id"] in read_ids]
+            if self.settings.config.incoming_acks:
+                for item in read:
+                    self.manager.emit(client, "onack", ack_payload(item, 3))
+
+        self.webhooks.emit(
+            lane=name,
+            session_attr=client.session_attr,
+            session_webhook=config.get("webhook"),
+            event="onmessage",
+            payload=message,
+            on_success=mark_seen,
+        )
+
+    # ----------------------------------------------------------------- read-back
+
+    def unread_messages(self, name: str) -> list[dict[str, Any]]:
+        """Messages of the chats not marked read, as getAllUnreadMessages lists them."""
+        with self._lock:
+            unread = self._unread.get(name, {})
+            return [m for m in self._inbox.get(name, []) if m["id"] in unread]
+
+    def _chat_messages(self, name: str, chat_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            found = [m for m in self._inbox.get(name, []) if m["chatId"] == chat_id]
+            found += [r.message for r in self._outbox.get(name, []) if r.chat_id == chat_id]
+        return sorted(found, key=lambda m: m["t"])
+
+    def chat_messages(
+        self, name: str, chat_id: str, count: int, direction: str, anchor: str | None
+    ) -> list[dict[str, Any]]:
+        """``WPP.chat.getMessages``: ``count`` messages before (or after) ``anchor``."""
+        messages = self._chat_messages(name, chat_id)
+        if anchor is not None:
+            index = next((i for i, m in enumerate(messages) if m["id"] == anchor), None)
+            if index is None:
+                return []
+            if direction == "after":
+                return messages[index + 1 : index + 1 + count] if count > 0 else []
+            messages = messages[:index]
+        if count < 0:
+            return messages
+        return messages[-count:] if count else []
+
+    def message_by_id(self, name: str, message_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            for message in self._inbox.get(name, []):
+                if message["id"] == message_id:
+                    return message
+            for record in self._outbox.get(name, []):
+                if record.id == message_id:
+                    return record.message
+        return None
+
+    def media_of(self, message_id: str) -> tuple[str, str] | None:
+        with self._lock:
+            return self._media.get(message_id)
+
+    def chats(self, name: str) -> list[dict[str, Any]]:
+        """One summary per chat that has messages, newest first (``list-chats``)."""
+        with self._lock:
+            unread = self._unread.get(name, {})
+            by_chat: dict[str, dict[str, Any]] = {}
+            every = [*self._inbox.get(name, []), *(r.message for r in self._outbox.get(name, []))]
+            for message in sorted(every, key=lambda m: m["t"]):
+                chat_id = message["chatId"]
+                by_chat[chat_id] = {
+                    "id": chat_id,
+                    "name": self._pushnames.get(chat_id),
+                    "isGroup": chat_id.endswith("@g.us"),
+                    "isUser": chat_id.endswith(("@c.us", "@lid")),
+                    "unreadCount": sum(1 for chat in unread.values() if chat == chat_id),
+                    "t": message["t"],
+                    "archive": False,
+                    "pin": 0,
+                    "isReadOnly": False,
+                }
+        return sorted(by_chat.values(), key=lambda c: -int(c["t"]))
 
     # ----------------------------------------------------------------- views
 
@@ -346,3 +529,7 @@ class Messenger:
             self._outbox.clear()
             self._inbox.clear()
             self._seen.clear()
+            self._unread.clear()
+            self._media.clear()
+            self._lids.clear()
+            self._pushnames.clear()

@@ -23,6 +23,9 @@ class Request:
     files: list[UploadedFile] = field(default_factory=list)
     # What the server's res.send wrapper would add as `session` (None: the key is dropped).
     client_session: str | None = ""
+    # A middleware answered an error and called next() anyway: the controller's own answer
+    # then fails (ERR_HTTP_HEADERS_SENT), an unhandled rejection.
+    answered_twice: bool = False
 
     @property
     def content_type(self) -> str | None:
@@ -38,6 +41,8 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     # Close the connection without sending anything (the client sees a connection error).
     no_answer: bool = False
+    # Exit the process with this status once the answer is written.
+    exit_after: int | None = None
 
     def payload(self) -> bytes:
         if isinstance(self.body, bytes):

@@ -7,6 +7,8 @@ Bodies over 50 MB get 413; a body Express cannot parse gets 400.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -102,6 +104,11 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._write(response)
+        if response.exit_after is not None:
+            self.wfile.flush()
+            log.critical("host process exits with status %d", response.exit_after)
+            sys.stderr.flush()
+            os._exit(response.exit_after)
 
     def _respond(self) -> Response:
         raw = self._read_body()

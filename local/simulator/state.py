@@ -69,7 +69,18 @@ class Client:
     wid: str | None = None
     epoch: int = 0
     awaiting_login: bool = False
+    # A second browser on a profile still in use failed to launch: INITIALIZING for good.
+    launch_failed: bool = False
     waiters: list[Waiter] = field(default_factory=list)
+
+    @property
+    def pairing(self) -> bool:
+        """A browser is running for this client and has not logged in yet."""
+        return (
+            not self.live
+            and not self.launch_failed
+            and self.status in ("INITIALIZING", "QRCODE", "PHONECODE")
+        )
 
     def with_session(self, payload: dict[str, Any]) -> dict[str, Any]:
         """``payload`` plus ``session: client.session`` (left out when undefined)."""
@@ -89,6 +100,7 @@ class Client:
             "config": self.config,
             "sessionKey": self.session_attr,
             "awaitingLogin": self.awaiting_login,
+            "launchFailed": self.launch_failed,
         }
 
 
@@ -103,6 +115,9 @@ class SessionManager:
         self.lock = threading.RLock()
         self._changed = threading.Condition(self.lock)
         self._clients: dict[str, Client] = {}
+        # Pairing browsers that close-session let go of (orphan_pairing_browser): they
+        # still post events and can still log in, until their autoClose.
+        self._orphans: dict[str, list[Client]] = {}
         self._epochs = itertools.count(1)
         # Per session name: start-session requests received, and starts actually made.
         self._start_calls: dict[str, int] = {}
@@ -143,7 +158,26 @@ class SessionManager:
     # ----------------------------------------------------------------- helpers
 
     def _alive(self, client: Client, epoch: int) -> bool:
-        return self._clients.get(client.name) is client and client.epoch == epoch
+        if client.epoch != epoch:
+            return False
+        return self._clients.get(client.name) is client or client in self._orphans.get(
+            client.name, []
+        )
+
+    def _drop_orphan(self, client: Client) -> None:
+        orphans = self._orphans.get(client.name, [])
+        if client in orphans:
+            orphans.remove(client)
+        if not orphans:
+            self._orphans.pop(client.name, None)
+
+    def _pairing_client(self, name: str) -> Client | None:
+        """The client a phone would scan: the session's own, else an orphaned browser's."""
+        client = self._clients.get(name)
+        if client is not None and (client.awaiting_login or client.pairing):
+            return client
+        orphans = self._orphans.get(name, [])
+        return orphans[-1] if orphans else client
 
     def _later(self, delay_ms: float, client: Client, fn: Callable[[Client, int], None]) -> None:
         epoch = client.epoch
@@ -202,12 +236,18 @@ class SessionManager:
             client.status = "INITIALIZING"
             client.live = False
             client.awaiting_login = False
+            client.launch_failed = False
             client.phone_code = None
             client.epoch = next(self._epochs)
             self._starts[name] = self._starts.get(name, 0) + 1
             if waiter is not None:
                 client.waiters.append(waiter)
             self._notify()
+            if self._orphans.get(name):
+                # Chromium refuses a second instance on the same userDataDir; create()
+                # rejects with a non-timeout error, which leaves INITIALIZING in place.
+                client.launch_failed = True
+                return True
             self._later(self.settings.config.init_delay_ms, client, self._browser_ready)
             return True
 
@@ -286,7 +326,7 @@ class SessionManager:
     def refresh_qr(self, name: str) -> Client | None:
         """A new QR code (or pairing code) now; None if no login is being awaited."""
         with self.lock:
-            client = self._clients.get(name)
+            client = self._pairing_client(name)
             if client is None or not client.awaiting_login:
                 return None
             if client.status == "PHONECODE":
@@ -300,7 +340,7 @@ class SessionManager:
     def scan(self, name: str, phone: str | None) -> str | None:
         """The phone scans the QR code (or the pairing code is typed); returns the wid."""
         with self.lock:
-            client = self._clients.get(name)
+            client = self._pairing_client(name)
             if client is None or not client.awaiting_login:
                 return None
             if phone:
@@ -320,6 +360,14 @@ class SessionManager:
             return wid
 
     def _connect(self, client: Client, wid: str, *, restored: bool) -> None:
+        if self._clients.get(client.name) is not client:
+            # An orphaned browser logged in: `clientsArray[session] = Object.assign(
+            # wppClient, client)` puts it back in place of whatever entry is there.
+            self._drop_orphan(client)
+            replaced = self._clients.get(client.name)
+            if replaced is not None:
+                self._end_attempt(replaced)
+            self._clients[client.name] = client
         client.status = "CONNECTED"
         client.live = True
         client.wid = wid
@@ -341,6 +389,7 @@ class SessionManager:
 
     def _expire(self, client: Client) -> None:
         self._end_attempt(client)
+        self._drop_orphan(client)
         client.status = "CLOSED"
         client.live = False
         self._notify()
@@ -351,8 +400,8 @@ class SessionManager:
     def expire(self, name: str) -> Client | None:
         """The QR code times out now (autoClose)."""
         with self.lock:
-            client = self._clients.get(name)
-            if client is None or not (client.awaiting_login or client.status == "INITIALIZING"):
+            client = self._pairing_client(name)
+            if client is None or not (client.awaiting_login or client.pairing):
                 return None
             self._expire(client)
             return client
@@ -390,7 +439,11 @@ class SessionManager:
                 return True
             keep_name = not self.settings.config.bug_no_session_after_restart
             self._clients[name] = Client(name=name, session_attr=name if keep_name else None)
-            self._end_attempt(client)
+            if client.pairing and self.settings.config.orphan_pairing_browser:
+                # The placeholder has no close(): its browser runs on until autoClose.
+                self._orphans.setdefault(name, []).append(client)
+            else:
+                self._end_attempt(client)
             self._notify()
             if not client.live:
                 # The placeholder has no close(): the server throws after marking it null.
@@ -419,11 +472,22 @@ class SessionManager:
     def finish_logout(self, client: Client) -> None:
         with self.lock:
             self.store.delete_login(client.name)
+            if not self.settings.config.tokens_survive_logout:
+                self.store.delete_token(client.name)
             self.emit(
                 client,
                 "logoutsession",
                 {"message": f"Session: {client.name} logged out", "connected": False},
             )
+
+    def clear_session_data(self, name: str) -> None:
+        """``clear-session-data``: the route has no verifyToken, so ``req.client`` is
+        undefined and the running client (and its browser) is left alone; the profile is
+        deleted, and the token file only where the server builds its path right."""
+        with self.lock:
+            self.store.delete_login(name)
+            if not self.settings.config.tokens_survive_logout:
+                self.store.delete_token(name)
 
     def describe(self, name: str) -> dict[str, Any]:
         with self.lock:
@@ -435,12 +499,17 @@ class SessionManager:
             state["stored"] = name in self.store.list_sessions()
             state["storedConfig"] = self.store.load_config(name)
             state["savedLogin"] = self.store.load_login(name)
+            state["orphans"] = [c.describe() for c in self._orphans.get(name, [])]
             return state
 
     def reset(self) -> None:
         with self.lock:
             for client in self._clients.values():
                 self._end_attempt(client)
+            for orphans in self._orphans.values():
+                for client in orphans:
+                    self._end_attempt(client)
+            self._orphans.clear()
             for waiter in self._hung:
                 waiter.resolve(None)
             self._hung.clear()

@@ -89,6 +89,11 @@ class SessionStore:
         with self._lock:
             shutil.rmtree(self._login_path(session).parent, ignore_errors=True)
 
+    def delete_token(self, session: str) -> None:
+        """Drop ``tokens/<session>.data.json``: the session leaves show-all-sessions."""
+        with self._lock:
+            self._token_path(session).unlink(missing_ok=True)
+
     def wipe(self) -> None:
         with self._lock:
             shutil.rmtree(self.tokens_dir, ignore_errors=True)

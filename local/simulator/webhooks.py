@@ -11,7 +11,10 @@ Delivery modes let tests face what a real network does:
 - ``duplicate``: every event is posted twice;
 - ``shuffle``: events are held for ``shuffle_window_ms`` from the first of a burst, then
   posted in random order (a burst is whatever one action produced within that window);
-- ``shuffle+duplicate``: both.
+- ``shuffle+duplicate``: both;
+- ``concurrent``: what the real server does (``callWebHook`` fires ``axios.post`` without
+  awaiting it): every POST starts at once on its own after a random delay of up to
+  ``concurrent_jitter_ms``, so events of one session can arrive in any order.
 
 With ``x_verify_token`` set, each POST also carries ``x-verify: <token>``, as a patched
 server or a forwarding proxy would; a stock server sends no such header.
@@ -19,6 +22,7 @@ server or a forwarding proxy would; a stock server sends no such header.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -145,7 +149,10 @@ class Webhooks:
         # Copies share one flag so that readMessage runs once per event.
         for d in deliveries[1:]:
             d.done = deliveries[0].done
-        if "shuffle" in config.delivery_mode:
+        if config.delivery_mode == "concurrent":
+            for delivery in deliveries:
+                self._fire(delivery, random.uniform(0, config.concurrent_jitter_ms) / 1000)
+        elif "shuffle" in config.delivery_mode:
             self._hold(lane, deliveries, config.shuffle_window_ms / 1000)
         else:
             self._enqueue(lane, deliveries)
@@ -165,6 +172,20 @@ class Webhooks:
     def shutdown(self) -> None:
         self.reset()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _fire(self, delivery: _Delivery, delay_s: float) -> None:
+        """Post on its own after ``delay_s``, racing every other POST."""
+        with self._lock:
+            generation = self._generation
+
+        def submit() -> None:
+            with self._lock:
+                if generation != self._generation:
+                    return
+            with contextlib.suppress(RuntimeError):  # the pool is shut down
+                self._pool.submit(self._post, delivery)
+
+        self._scheduler.call_later(delay_s, submit)
 
     def _hold(self, lane: str, deliveries: list[_Delivery], window_s: float) -> None:
         with self._lock:
