@@ -331,9 +331,9 @@ def test_logout_and_clear_leave_the_token_and_start_all_relaunches_everything(
     second = SimProcess(tmp_path)  # startAllSession at boot
     host.url, host.http = second.url, requests.Session()
     try:
-        assert wait_until(lambda: host.status(closed)["status"] == "CONNECTED", 3.0)
-        assert wait_until(lambda: host.status(logged_out)["status"] == "QRCODE", 3.0)
-        assert wait_until(lambda: host.status(cleared)["status"] == "QRCODE", 3.0)
+        assert wait_until(lambda: host.status(closed)["status"] == "CONNECTED", within_s=3.0)
+        assert wait_until(lambda: host.status(logged_out)["status"] == "QRCODE", within_s=3.0)
+        assert wait_until(lambda: host.status(cleared)["status"] == "QRCODE", within_s=3.0)
     finally:
         assert second.stop() == 0
 
