@@ -368,9 +368,10 @@ def test_demo_page_links_sends_and_disconnects(
 
 # --- Production mode: Supabase configured, Realtime answered by the test ----------------------
 
-# supabase-js refreshes a session when it is within 90 s of expiry (auth-js EXPIRY_MARGIN_MS:
-# three 30 s auto-refresh ticks), on getSession() and on each tick: 30 s tokens get refreshed
-# as soon as the page uses them, and again every tick.
+# supabase-js (auth-js) refreshes a session on getSession() when less than EXPIRY_MARGIN_MS
+# (90 s) is left, and on its 30 s auto-refresh tick when less than 4 ticks are: 30 s tokens
+# are refreshed as soon as the page (or realtime-js, on joining and on each heartbeat) asks
+# for the session, and on every tick.
 SHORT_TOKEN_LIFETIME_S = 30
 COLUMN_TYPES = {
     "id": "uuid",
@@ -517,7 +518,11 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
     )
 
     def subscribed() -> None:
-        page.goto(f"{gateway.url}/")
+        # Served from another origin than "Supabase" (localhost against 127.0.0.1), as in
+        # production: every answer supabase-js reads needs the local stack's CORS headers.
+        # (While the test routes requests, Playwright answers CORS preflights itself;
+        # test_dev_auth.py checks the stack's.)
+        page.goto(f"{gateway.url.replace('127.0.0.1', 'localhost')}/")
         expect(page.locator("#local-hint")).to_be_hidden()
         sign_in(page, user.email)
         live = page.locator("#live-mode")
@@ -533,6 +538,7 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
             assert change["filter"] == f"user_id=eq.{user.id}" and change["event"] == "*"
         expect(page.locator("#session-status")).to_have_attribute("data-status", "none")
         assert rest_headers and rest_headers[-1].get("apikey") == "sb_publishable_test_key"
+        assert rest_headers[-1].get("x-client-info", "").startswith("supabase-js")
 
     steps.run("subscribed", subscribed)
 
