@@ -280,7 +280,8 @@ export class Client {
       // PostgREST's messages are for developers; say it in the page's words instead.
       let code = `http_${status}`;
       if (!status) {
-        code = error && /timeout|abort/i.test(`${error.message} ${error.details}`) ? "timeout" : "network";
+        const why = error ? `${error.message} ${error.details}` : "";
+        code = /timeout|abort/i.test(why) ? "timeout" : "network";
       } else if (status === 401) {
         code = error && error.code === "PGRST303" ? "token_expired" : "invalid_token";
       } else if (status >= 500) {
@@ -340,5 +341,6 @@ function authError(error) {
   if (!error.status || error.name === "AuthRetryableFetchError") {
     return new ApiError(error.status >= 500 ? "store_unavailable" : "network", "");
   }
-  return new ApiError(code || `http_${error.status}`, error.message || "Sign-in failed. Try again.");
+  const sentence = error.message || "Sign-in failed. Try again.";
+  return new ApiError(code || `http_${error.status}`, sentence);
 }

@@ -24,6 +24,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -153,15 +154,28 @@ def idempotency_keys(page: Page) -> list[str | None]:
     return keys
 
 
-def token_answers(page: Page) -> list[Response]:
-    """Every answer of the Supabase Auth token endpoint the page gets, in order."""
-    answers: list[Response] = []
-    page.on("response", lambda r: answers.append(r) if "/auth/v1/token" in r.url else None)
+@dataclass
+class TokenAnswer:
+    url: str
+    status: int
+    body: dict[str, Any]
+
+
+def token_answers(page: Page) -> list[TokenAnswer]:
+    """Every answer of the Supabase Auth token endpoint the page gets, in order (read as they
+    arrive: a reload drops the bodies of the previous document's answers)."""
+    answers: list[TokenAnswer] = []
+
+    def record(response: Response) -> None:
+        if "/auth/v1/token" in response.url:
+            answers.append(TokenAnswer(response.url, response.status, response.json()))
+
+    page.on("response", record)
     return answers
 
 
-def refresh_tokens(answers: list[Response]) -> list[str]:
-    return [a.json()["refresh_token"] for a in answers if a.ok]
+def refresh_tokens(answers: list[TokenAnswer]) -> list[str]:
+    return [a.body["refresh_token"] for a in answers if a.status == 200]
 
 
 def assert_refused(gateway: Gateway, refresh_token: str) -> None:
@@ -332,6 +346,15 @@ def test_demo_page_links_sends_and_disconnects(
         expect(incoming).to_contain_text("From +5511988887777")
 
     steps.run("received", received)
+
+    def reloaded() -> None:  # the session kept in the tab's sessionStorage carries over
+        page.reload()
+        expect(page.locator("#app-view")).to_be_visible()
+        expect(page.locator("#account-email")).to_have_text(user.email)
+        expect(page.locator("#session-status")).to_have_attribute("data-status", "connected")
+        expect(page.locator("#messages li.message.in", has_text="Oi! Tudo bem?")).to_have_count(1)
+
+    steps.run("reloaded", reloaded)
 
     def phone_width() -> None:
         page.set_viewport_size(PHONE)
@@ -543,7 +566,7 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
     steps.run("subscribed", subscribed)
 
     def token_refreshed() -> None:
-        first = answers[0].json()
+        first = answers[0].body
         assert first["expires_in"] == SHORT_TOKEN_LIFETIME_S
         assert set(first) == SESSION_FIELDS
         # supabase-js refreshes the session and hands the new token to Realtime itself.
@@ -555,7 +578,7 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
             ),
             "Realtime to be given the refreshed access token",
         )
-        assert any("grant_type=refresh_token" in a.url for a in answers if a.ok)
+        assert any("grant_type=refresh_token" in a.url for a in answers if a.status == 200)
         expect(page.locator("#live-mode")).to_have_attribute("data-mode", "realtime")
 
     steps.run("token-refreshed", token_refreshed)
