@@ -1,15 +1,31 @@
-"""The local stack's stand-in for Supabase Auth's password sign-in.
+"""The local stack's stand-in for Supabase Auth, for what the demo page (supabase-js) uses.
 
-``POST /auth/v1/token?grant_type=password`` with ``{"email", "password"}`` answers like
-Supabase Auth: an HS256 access token carrying Supabase's claims, signed with the stack's
-``SUPABASE_JWT_SECRET`` (a legacy-secret project). Exists only in the local stack.
+* ``POST /auth/v1/token?grant_type=password`` ``{"email", "password"}`` and
+  ``POST /auth/v1/token?grant_type=refresh_token`` ``{"refresh_token"}``: Supabase Auth's
+  session shape (``access_token``, ``token_type``, ``expires_in``, ``expires_at``,
+  ``refresh_token``, ``user``); the access token is HS256 with Supabase's claims, signed with
+  the stack's ``SUPABASE_JWT_SECRET`` (a legacy-secret project).
+* Refresh tokens rotate: each one works once; the answer carries the next. Using one again
+  is refused (``refresh_token_already_used``) and, as Supabase Auth's reuse detection does,
+  ends the whole session.
+* ``GET /auth/v1/user``: the signed-in user, while the token's session is alive.
+* ``POST /auth/v1/logout?scope=global|local|others``: ends sessions (their refresh tokens stop
+  working); 204.
+
+Errors have Supabase Auth's shapes: ``{"code", "message"}`` with an
+``X-Supabase-Api-Version: 2024-01-01`` header when the request asked for that API version (as
+supabase-js does), ``{"code": <status>, "error_code", "msg"}`` otherwise. Sessions live in
+this process's memory, so restarting the gateway signs everyone out. Local only.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
+import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -17,10 +33,21 @@ import jwt
 from local import devdb
 
 TOKEN_LIFETIME_S = 3600
+API_VERSION = "2024-01-01"  # the one error shape Supabase Auth has versioned so far
+API_VERSION_HEADER = "x-supabase-api-version"
+
+# (status, JSON body or None, extra headers)
+Answer = tuple[int, dict[str, Any] | None, list[tuple[str, str]]]
 
 
 def issue_access_token(
-    *, user_id: str, email: str, secret: str, issuer: str, lifetime_s: int = TOKEN_LIFETIME_S
+    *,
+    user_id: str,
+    email: str,
+    secret: str,
+    issuer: str,
+    lifetime_s: int = TOKEN_LIFETIME_S,
+    session_id: str | None = None,
 ) -> tuple[str, int]:
     """An access token shaped like Supabase Auth's, and its expiry (epoch seconds)."""
     now = int(time.time())
@@ -37,46 +64,204 @@ def issue_access_token(
         "role": "authenticated",
         "aal": "aal1",
         "amr": [{"method": "password", "timestamp": now}],
-        "session_id": str(uuid.uuid4()),
+        "session_id": session_id or str(uuid.uuid4()),
         "is_anonymous": False,
     }
     token = jwt.encode(claims, secret, algorithm="HS256", headers={"typ": "JWT"})
     return token, claims["exp"]  # type: ignore[return-value]
 
 
-def password_grant(dsn: str, body: Any, *, secret: str, issuer: str) -> tuple[int, dict[str, Any]]:
-    """(status, JSON body) for a password sign-in, with Supabase Auth's error shape."""
-    email = body.get("email") if isinstance(body, dict) else None
-    password = body.get("password") if isinstance(body, dict) else None
-    if not isinstance(email, str) or not isinstance(password, str):
-        return 400, {
-            "code": 400,
-            "error_code": "validation_failed",
-            "msg": "missing email or phone",
-        }
-    user = devdb.check_password(dsn, email.strip().lower(), password)
-    if user is None:
-        return 400, {
-            "code": 400,
-            "error_code": "invalid_credentials",
-            "msg": "Invalid login credentials",
-        }
-    token, expires_at = issue_access_token(
-        user_id=user.id, email=user.email, secret=secret, issuer=issuer
-    )
-    return 200, {
-        "access_token": token,
-        "token_type": "bearer",
-        "expires_in": TOKEN_LIFETIME_S,
-        "expires_at": expires_at,
-        "refresh_token": secrets.token_urlsafe(16),
-        "user": {
-            "id": user.id,
-            "aud": "authenticated",
-            "role": "authenticated",
-            "email": user.email,
-            "app_metadata": {"provider": "email", "providers": ["email"]},
-            "user_metadata": {"email": user.email},
-            "is_anonymous": False,
-        },
+def user_json(user_id: str, email: str) -> dict[str, Any]:
+    return {
+        "id": user_id,
+        "aud": "authenticated",
+        "role": "authenticated",
+        "email": email,
+        "app_metadata": {"provider": "email", "providers": ["email"]},
+        "user_metadata": {"email": email},
+        "is_anonymous": False,
     }
+
+
+@dataclass
+class _Session:
+    user_id: str
+    email: str
+    ended: bool = False
+    refresh_tokens: list[str] = field(default_factory=list)
+
+
+class DevAuth:
+    """Sessions and rotating refresh tokens, kept in memory; thread-safe."""
+
+    def __init__(
+        self, dsn: str, *, secret: str, issuer: str, lifetime_s: int = TOKEN_LIFETIME_S
+    ) -> None:
+        self.dsn = dsn
+        self.secret = secret
+        self.issuer = issuer
+        self.lifetime_s = lifetime_s
+        self._lock = threading.Lock()
+        self._sessions: dict[str, _Session] = {}
+        self._refresh: dict[str, tuple[str, bool]] = {}  # token -> (session id, used)
+
+    # --- grants ---------------------------------------------------------------------------
+
+    def token(self, grant: str | None, body: Any, api_version: str | None) -> Answer:
+        if grant == "password":
+            return self._password(body, api_version)
+        if grant == "refresh_token":
+            return self._refresh_grant(body, api_version)
+        return _error(400, "validation_failed", "unsupported_grant_type", api_version)
+
+    def _password(self, body: Any, api_version: str | None) -> Answer:
+        email = body.get("email") if isinstance(body, dict) else None
+        password = body.get("password") if isinstance(body, dict) else None
+        if not isinstance(email, str) or not isinstance(password, str):
+            return _error(400, "validation_failed", "missing email or phone", api_version)
+        user = devdb.check_password(self.dsn, email.strip().lower(), password)
+        if user is None:
+            return _error(400, "invalid_credentials", "Invalid login credentials", api_version)
+        session_id = str(uuid.uuid4())
+        with self._lock:
+            self._sessions[session_id] = _Session(user.id, user.email)
+            return 200, self._issue(session_id), []
+
+    def _refresh_grant(self, body: Any, api_version: str | None) -> Answer:
+        presented = body.get("refresh_token") if isinstance(body, dict) else None
+        if not isinstance(presented, str) or not presented:
+            return _error(400, "validation_failed", "refresh_token required", api_version)
+        with self._lock:
+            known = self._refresh.get(presented)
+            session = self._sessions.get(known[0]) if known else None
+            if known is None or session is None or session.ended:
+                return _error(
+                    400,
+                    "refresh_token_not_found",
+                    "Invalid Refresh Token: Refresh Token Not Found",
+                    api_version,
+                )
+            session_id, used = known
+            if used:  # a stolen or replayed token: end the session it belongs to
+                session.ended = True
+                return _error(
+                    400,
+                    "refresh_token_already_used",
+                    "Invalid Refresh Token: Already Used",
+                    api_version,
+                )
+            self._refresh[presented] = (session_id, True)
+            return 200, self._issue(session_id), []
+
+    def _issue(self, session_id: str) -> dict[str, Any]:
+        """A new access and refresh token for a live session (the lock held)."""
+        session = self._sessions[session_id]
+        access, expires_at = issue_access_token(
+            user_id=session.user_id,
+            email=session.email,
+            secret=self.secret,
+            issuer=self.issuer,
+            lifetime_s=self.lifetime_s,
+            session_id=session_id,
+        )
+        refresh = secrets.token_urlsafe(24)
+        self._refresh[refresh] = (session_id, False)
+        session.refresh_tokens.append(refresh)
+        return {
+            "access_token": access,
+            "token_type": "bearer",
+            "expires_in": self.lifetime_s,
+            "expires_at": expires_at,
+            "refresh_token": refresh,
+            "user": user_json(session.user_id, session.email),
+        }
+
+    # --- the signed-in user ----------------------------------------------------------------
+
+    def user(self, authorization: str | None, api_version: str | None) -> Answer:
+        claims, refused = self._caller(authorization, api_version)
+        if refused:
+            return refused
+        session = self._live_session(claims)
+        if session is None:
+            return _error(
+                403,
+                "session_not_found",
+                "Session from session_id claim in JWT does not exist",
+                api_version,
+            )
+        return 200, user_json(session.user_id, session.email), []
+
+    def logout(self, authorization: str | None, scope: str, api_version: str | None) -> Answer:
+        if scope not in ("global", "local", "others"):
+            return _error(400, "validation_failed", "Unsupported logout scope", api_version)
+        claims, refused = self._caller(authorization, api_version)
+        if refused:
+            return refused
+        current = claims.get("session_id")
+        with self._lock:
+            session = self._sessions.get(current) if isinstance(current, str) else None
+            if session is None or session.ended:
+                return _error(
+                    403,
+                    "session_not_found",
+                    "Session from session_id claim in JWT does not exist",
+                    api_version,
+                )
+            for session_id, other in self._sessions.items():
+                if other.user_id != session.user_id:
+                    continue
+                if (
+                    (scope == "local" and session_id == current)
+                    or (scope == "others" and session_id != current)
+                    or scope == "global"
+                ):
+                    other.ended = True
+        return 204, None, []
+
+    def _caller(
+        self, authorization: str | None, api_version: str | None
+    ) -> tuple[dict[str, Any], Answer | None]:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return {}, _error(
+                401, "no_authorization", "This endpoint requires a valid Bearer token", api_version
+            )
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token.strip(),
+                self.secret,
+                algorithms=["HS256"],
+                audience="authenticated",
+                issuer=self.issuer,
+            )
+        except jwt.ExpiredSignatureError:
+            return {}, _error(
+                403,
+                "bad_jwt",
+                "invalid JWT: unable to parse or verify signature, token has invalid claims:"
+                " token is expired",
+                api_version,
+            )
+        except jwt.InvalidTokenError:
+            return {}, _error(
+                403,
+                "bad_jwt",
+                "invalid JWT: unable to parse or verify signature",
+                api_version,
+            )
+        return claims, None
+
+    def _live_session(self, claims: dict[str, Any]) -> _Session | None:
+        session_id = claims.get("session_id")
+        with self._lock:
+            session = self._sessions.get(session_id) if isinstance(session_id, str) else None
+            return session if session is not None and not session.ended else None
+
+
+def _error(status: int, code: str, message: str, api_version: str | None) -> Answer:
+    """Supabase Auth's error body: the 2024-01-01 shape when the client asked for it."""
+    version = (api_version or "").strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", version) and version >= API_VERSION:
+        return status, {"code": code, "message": message}, [(API_VERSION_HEADER, API_VERSION)]
+    return status, {"code": status, "error_code": code, "msg": message}, []

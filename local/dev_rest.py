@@ -7,9 +7,10 @@ one shape itself, the same way: the token is checked with the functions' own ver
 the query runs as the user (``role`` and ``request.jwt.claims`` set for the transaction, as
 PostgREST sets them), so RLS decides here too. Exists only in the local stack.
 
-Supported: ``GET /rest/v1/whatsapp_messages`` with ``select`` (plain column names),
-``order`` (``<column>.asc`` or ``<column>.desc``) and ``limit``. Anything else is refused
-with PostgREST's error shape rather than half-answered.
+Supported: ``GET /rest/v1/whatsapp_messages`` with ``select`` (plain column names or ``*``),
+``<column>=eq.<value>`` filters, ``order`` (``<column>.asc`` or ``<column>.desc``) and
+``limit``: what supabase-js's ``from(...).select(...).eq(...).order(...).limit(...)`` sends.
+Anything else is refused with PostgREST's error shape rather than half-answered.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def read(
         return 401, _error(code, exc.message)
 
     columns = list(TABLES[table])
+    filters: list[tuple[str, str]] = []
     order: tuple[str, str] | None = None
     limit: int | None = None
     for key, value in parse_qsl(query, keep_blank_values=True):
@@ -75,9 +77,11 @@ def read(
             if not value.isdigit():
                 return 400, _error("PGRST100", "'limit' must be a whole number")
             limit = min(int(value), MAX_ROWS)
+        elif key in TABLES[table] and value.startswith("eq."):
+            filters.append((key, value.removeprefix("eq.")))
         else:
             return 400, _error("PGRST100", f"'{key}' is not supported by the local dev reads")
-    named = [*columns, *([order[0]] if order else [])]
+    named = [*columns, *(c for c, _ in filters), *([order[0]] if order else [])]
     for column in named:
         if column not in TABLES[table]:
             return 400, _error("42703", f"column {table}.{column} does not exist")
@@ -86,6 +90,10 @@ def read(
         columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
         table=sql.Identifier("public", table),
     )
+    if filters:  # an untyped literal, as PostgREST sends it: Postgres casts it to the column's type
+        statement += sql.SQL(" where ") + sql.SQL(" and ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(c), sql.Literal(v)) for c, v in filters
+        )
     if order:
         statement += sql.SQL(" order by {} {}").format(
             sql.Identifier(order[0]), sql.SQL("desc" if order[1] == "desc" else "asc")
@@ -101,6 +109,8 @@ def read(
                 (json.dumps(caller.claims),),
             )
             row = conn.execute(wrapped).fetchone()
+    except psycopg.errors.DataError as exc:  # e.g. eq.<not a uuid>: PostgREST passes it on
+        return 400, _error(exc.sqlstate or "22000", str(exc.diag.message_primary or exc))
     except psycopg.Error:
         return 503, _error("PGRST000", "The local database is unavailable.")
     return 200, row[0] if row else []

@@ -4,8 +4,9 @@
 ``/...``), the function's handler runs in this process (imported once, so warm like a reused
 Lambda container; one invocation at a time, as in Lambda), and its result goes back as HTTP
 with the URL's CORS applied. Also serves
-the dev sign-in (``/auth/v1/token``), the dev reads the demo page makes
-(``GET /rest/v1/whatsapp_messages``, see local.dev_rest) and the demo page (``web/``, at ``/``).
+the dev sign-in (``/auth/v1/token``, ``/auth/v1/user``, ``/auth/v1/logout``, see
+local.dev_auth), the dev reads the demo page makes (``GET /rest/v1/whatsapp_messages``, see
+local.dev_rest) and the demo page (``web/``, at ``/``).
 
 Run: ``python -m local.gateway --port 3000`` with the stack's environment (see local.stack).
 """
@@ -70,11 +71,24 @@ def load_handler(folder: str) -> Handler | None:
 
 
 class Gateway:
-    def __init__(self, *, dsn: str | None, jwt_secret: str | None, issuer: str, cors: CorsConfig):
+    def __init__(
+        self,
+        *,
+        dsn: str | None,
+        jwt_secret: str | None,
+        issuer: str,
+        cors: CorsConfig,
+        token_lifetime_s: int = dev_auth.TOKEN_LIFETIME_S,
+    ):
         self.dsn = dsn
         self.jwt_secret = jwt_secret
         self.issuer = issuer
         self.cors = cors
+        self.auth = (
+            dev_auth.DevAuth(dsn, secret=jwt_secret, issuer=issuer, lifetime_s=token_lifetime_s)
+            if dsn and jwt_secret
+            else None
+        )
         self.handlers: dict[str, Handler] = {}
         for prefix, folder in FUNCTIONS.items():
             handler = load_handler(folder)
@@ -99,19 +113,34 @@ class Gateway:
                 b'{"message":"Internal Server Error"}',
             )
 
-    def sign_in(self, query: str, body: bytes) -> HttpResponse:
-        if parse_qs(query).get("grant_type") != ["password"]:
-            return _json(400, {"code": 400, "error_code": "unsupported_grant_type", "msg": "?"})
-        if not self.dsn or not self.jwt_secret:
+    def auth_call(
+        self, method: str, path: str, query: str, body: bytes, headers: Any
+    ) -> HttpResponse:
+        """The dev stand-in for the Supabase Auth endpoints supabase-js uses (local only)."""
+        if self.auth is None:
             return _json(503, {"code": 503, "msg": "dev sign-in needs the local database"})
-        try:
-            payload = json.loads(body or b"{}")
-        except ValueError:
-            payload = None
-        status, answer = dev_auth.password_grant(
-            self.dsn, payload, secret=self.jwt_secret, issuer=self.issuer
-        )
-        return _json(status, answer)
+        version = headers.get(dev_auth.API_VERSION_HEADER)
+        params = parse_qs(query)
+        if path == "/auth/v1/token" and method == "POST":
+            try:
+                payload = json.loads(body or b"{}")
+            except ValueError:
+                payload = None
+            grant = params.get("grant_type", [None])[0]
+            answer = self.auth.token(grant, payload, version)
+        elif path == "/auth/v1/user" and method == "GET":
+            answer = self.auth.user(headers.get("authorization"), version)
+        elif path == "/auth/v1/logout" and method == "POST":
+            scope = params.get("scope", ["global"])[0]
+            answer = self.auth.logout(headers.get("authorization"), scope, version)
+        else:
+            return _json(404, {"code": 404, "error_code": "not_found", "msg": "Not Found"})
+        status, data, extra = answer
+        if data is None:
+            return HttpResponse(status, extra, b"")
+        response = _json(status, data)
+        response.headers += extra
+        return response
 
     def rest_read(self, path: str, query: str, authorization: str | None) -> HttpResponse:
         """The dev stand-in for the PostgREST reads the demo page makes (local only)."""
@@ -132,9 +161,20 @@ def _json(status: int, body: Any) -> HttpResponse:
 
 
 def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
-    # The dev reads stand in for PostgREST, whose clients also send ``apikey``.
+    # The dev sign-in and reads stand in for Supabase Auth and PostgREST: the headers
+    # supabase-js sends them, and the one Auth answers with that a client reads.
     dev_cors = dataclasses.replace(
-        gateway.cors, allow_headers=(*gateway.cors.allow_headers, "apikey", "x-client-info")
+        gateway.cors,
+        allow_headers=(
+            *gateway.cors.allow_headers,
+            "apikey",
+            "x-client-info",
+            "x-supabase-api-version",
+            "accept-profile",
+            "content-profile",
+            "prefer",
+        ),
+        expose_headers=(*gateway.cors.expose_headers, "x-supabase-api-version"),
     )
 
     class RequestHandler(BaseHTTPRequestHandler):
@@ -199,12 +239,12 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 if browser:
                     gateway.cors.apply(response, origin)
                 self._send(response)
-            elif url.path == "/auth/v1/token" and self.command == "POST":
-                response = gateway.sign_in(url.query, body)
-                gateway.cors.apply(response, origin)
+            elif url.path.startswith("/auth/v1/") and self.command == "OPTIONS":
+                self._send(dev_cors.preflight(origin))
+            elif url.path.startswith("/auth/v1/"):
+                response = gateway.auth_call(self.command, url.path, url.query, body, self.headers)
+                dev_cors.apply(response, origin)
                 self._send(response)
-            elif url.path == "/auth/v1/token" and self.command == "OPTIONS":
-                self._send(gateway.cors.preflight(origin))
             elif url.path.startswith("/rest/v1/") and self.command == "GET":
                 response = gateway.rest_read(url.path, url.query, self.headers.get("authorization"))
                 dev_cors.apply(response, origin)
@@ -252,6 +292,10 @@ def serve(host: str, port: int) -> ThreadingHTTPServer:
         jwt_secret=secret,
         issuer=os.environ.get("SUPABASE_JWT_ISSUER") or f"http://{host}:{port}/auth/v1",
         cors=CorsConfig(allow_origins=origins),
+        # Shorter-lived access tokens, for tests of the page's refresh (default an hour).
+        token_lifetime_s=int(
+            os.environ.get("DEV_AUTH_TOKEN_LIFETIME_S") or dev_auth.TOKEN_LIFETIME_S
+        ),
     )
     server = ThreadingHTTPServer((host, port), make_request_handler(gateway))
     server.daemon_threads = True

@@ -1,10 +1,13 @@
-// Talking to the gateway's functions and to Supabase (Auth sign-in, table reads), and saying
-// their errors in words. No dependencies: fetch and sessionStorage only.
+// Talking to the gateway's functions and to Supabase, and saying their errors in words.
+// Supabase Auth (sign-in, token refresh, sign-out) and the table reads go through supabase-js
+// (vendor/supabase.js, loaded before this module as window.supabase); the functions are
+// plain fetch calls carrying the session's current access token.
 
 const AUTH_STORAGE_KEY = "wa-demo-auth";
 const CALL_TIMEOUT_MS = 35_000; // a little over the functions' own 30 s
 const READ_TIMEOUT_MS = 15_000;
-const REFRESH_MARGIN_S = 60;
+// The local stack answers on the page's own origin and takes any apikey; supabase-js wants one.
+const LOCAL_KEY = "local-stack";
 
 export const MESSAGE_COLUMNS = [
   "id",
@@ -102,32 +105,54 @@ async function request(url, init, timeoutMs) {
   return { response, data };
 }
 
+/** fetch for supabase-js: a timeout unless the caller brought its own signal. */
+function fetchWithTimeout(input, init = {}) {
+  return fetch(input, { ...init, signal: init.signal || AbortSignal.timeout(READ_TIMEOUT_MS) });
+}
+
 /**
  * The signed-in user's client. `config` is window.WA_CONFIG; `onAuthLost(sentence)` is called
- * when the sign-in can no longer be used (expired and not refreshable, or refused).
+ * when the sign-in can no longer be used (its refresh refused, or a function refusing it).
+ * Call `ready()` once before reading `user`.
  */
 export class Client {
-  constructor(config, { onAuthLost = () => {}, onToken = () => {} } = {}) {
+  constructor(config, { onAuthLost = () => {} } = {}) {
     this.config = config;
-    this.supabaseBase = (config.supabaseUrl || "").replace(/\/+$/, "");
-    this.local = !this.supabaseBase;
+    this.local = !config.supabaseUrl;
+    const base = this.local ? window.location.origin : config.supabaseUrl.replace(/\/+$/, "");
+    this.supabase = window.supabase.createClient(base, config.supabaseKey || LOCAL_KEY, {
+      auth: {
+        storage: window.sessionStorage, // the sign-in lasts as long as the tab
+        storageKey: AUTH_STORAGE_KEY,
+        persistSession: true,
+        autoRefreshToken: true, // refreshed before it expires; Realtime gets the new token
+        detectSessionInUrl: false,
+      },
+      global: { fetch: fetchWithTimeout },
+    });
     this.onAuthLost = onAuthLost;
-    this.onToken = onToken;
-    this.auth = null;
-    try {
-      this.auth = JSON.parse(sessionStorage.getItem(AUTH_STORAGE_KEY) || "null");
-    } catch {
-      this.auth = null;
-    }
-    if (this.auth && !this.auth.access_token) this.auth = null;
+    this.session = null;
+    this.signingOut = false;
+    this.supabase.auth.onAuthStateChange((event, session) => {
+      // Runs inside supabase-js's auth lock: no awaiting supabase.auth calls in here.
+      const had = this.session;
+      this.session = session || null;
+      if (event === "SIGNED_OUT" && had && !this.signingOut) {
+        // supabase-js ended the session itself: its refresh token was refused.
+        setTimeout(() => this.onAuthLost(describe(new ApiError("invalid_token", ""))), 0);
+      }
+    });
+  }
+
+  /** Load a session kept from earlier in this tab (refreshed first if it is about to expire). */
+  async ready() {
+    const { data } = await this.supabase.auth.getSession();
+    this.session = data.session || null;
   }
 
   get user() {
-    return this.auth ? this.auth.user : null;
-  }
-
-  get token() {
-    return this.auth ? this.auth.access_token : null;
+    const user = this.session && this.session.user;
+    return user ? { id: user.id, email: user.email } : null;
   }
 
   /** Resolve a configured URL (absolute, or relative to the page). */
@@ -135,109 +160,59 @@ export class Client {
     return new URL(value, window.location.href).toString();
   }
 
-  supabaseHeaders() {
-    const headers = { "content-type": "application/json", accept: "application/json" };
-    if (this.config.supabaseKey) headers.apikey = this.config.supabaseKey;
-    return headers;
-  }
-
-  authUrl(grant) {
-    return this.url(`${this.supabaseBase}/auth/v1/token?grant_type=${grant}`);
-  }
-
-  // --- Auth: Supabase Auth's password grant (the local gateway answers the same shape) ------
+  // --- Auth: Supabase Auth through supabase-js (the local gateway answers the same way) ------
 
   async signIn(email, password) {
-    const { response, data } = await request(
-      this.authUrl("password"),
-      {
-        method: "POST",
-        headers: this.supabaseHeaders(),
-        body: JSON.stringify({ email, password }),
-      },
-      READ_TIMEOUT_MS,
-    );
-    if (!response.ok || !data || !data.access_token) throw authError(response, data);
-    this.keep(data);
+    const { data, error } = await this.supabase.auth.signInWithPassword({ email, password });
+    if (error) throw authError(error);
+    this.session = data.session;
     return this.user;
   }
 
-  keep(data) {
-    const expiresAt =
-      data.expires_at || Math.floor(Date.now() / 1000) + Number(data.expires_in || 3600);
-    this.auth = {
-      access_token: data.access_token,
-      refresh_token: data.refresh_token || null,
-      expires_at: expiresAt,
-      user: { id: data.user && data.user.id, email: data.user && data.user.email },
-    };
-    sessionStorage.setItem(AUTH_STORAGE_KEY, JSON.stringify(this.auth));
-    this.onToken(this.auth.access_token);
-  }
-
-  signOut() {
-    this.auth = null;
-    sessionStorage.removeItem(AUTH_STORAGE_KEY);
-  }
-
-  /** A usable access token: refreshed first if it is about to expire (Supabase only). */
-  async freshToken() {
-    if (!this.auth) throw new ApiError("missing_token", "");
-    const left = this.auth.expires_at - Date.now() / 1000;
-    if (left > REFRESH_MARGIN_S) return this.auth.access_token;
-    if (await this.refresh()) return this.auth.access_token;
-    if (left > 0) return this.auth.access_token;
-    throw new ApiError("token_expired", "");
-  }
-
-  /** Refresh the session with Supabase Auth; the local dev sign-in has no refresh tokens. */
-  async refresh() {
-    if (this.local || !this.auth || !this.auth.refresh_token) return false;
-    if (!this.refreshing) {
-      this.refreshing = (async () => {
-        try {
-          const { response, data } = await request(
-            this.authUrl("refresh_token"),
-            {
-              method: "POST",
-              headers: this.supabaseHeaders(),
-              body: JSON.stringify({ refresh_token: this.auth.refresh_token }),
-            },
-            READ_TIMEOUT_MS,
-          );
-          if (!response.ok || !data || !data.access_token) return false;
-          this.keep(data);
-          return true;
-        } catch {
-          return false;
-        } finally {
-          this.refreshing = null;
-        }
-      })();
+  /** Sign out: supabase-js revokes the session's refresh tokens and forgets the session. */
+  async signOut() {
+    this.signingOut = true;
+    try {
+      const { error } = await this.supabase.auth.signOut();
+      // Offline or refused: at least forget the session in this tab.
+      if (error) await this.supabase.auth.signOut({ scope: "local" });
+    } catch {
+      // nothing more to do: the page shows the sign-in either way
+    } finally {
+      this.session = null;
+      this.signingOut = false;
     }
-    return this.refreshing;
+  }
+
+  /** The current access token; supabase-js refreshes the session first if it is due. */
+  async accessToken() {
+    const { data } = await this.supabase.auth.getSession();
+    this.session = data.session || null;
+    if (!this.session) throw new ApiError("missing_token", "");
+    return this.session.access_token;
   }
 
   async authorized(send) {
     let result;
     try {
-      result = await send(await this.freshToken());
-      if (result.error && result.error.code === "token_expired" && (await this.refresh())) {
-        result = await send(this.auth.access_token);
+      result = await send(await this.accessToken());
+      if (result.error && result.error.code === "token_expired") {
+        const { data } = await this.supabase.auth.refreshSession();
+        if (data.session) result = await send(data.session.access_token);
       }
     } catch (err) {
-      if (err instanceof ApiError && err.authLost) this.lose(err);
+      if (err instanceof ApiError && err.authLost) await this.lose(err);
       throw err;
     }
     if (result.error) {
-      if (result.error.authLost) this.lose(result.error);
+      if (result.error.authLost) await this.lose(result.error);
       throw result.error;
     }
     return result.value;
   }
 
-  lose(error) {
-    this.signOut();
+  async lose(error) {
+    await this.signOut();
     this.onAuthLost(describe(error));
   }
 
@@ -291,40 +266,81 @@ export class Client {
     return data.message;
   }
 
-  // --- Reads straight from the tables (PostgREST; the local gateway answers the same shape) -
+  // --- Reads straight from the tables (PostgREST; the local gateway answers the same way) ---
 
   async recentMessages(limit = 50) {
-    const query = new URLSearchParams({
-      select: MESSAGE_COLUMNS.join(","),
-      order: "created_at.desc",
-      limit: String(limit),
-    });
-    return this.authorized(async (token) => {
-      const { response, data } = await request(
-        this.url(`${this.supabaseBase}/rest/v1/whatsapp_messages?${query}`),
-        { method: "GET", headers: { ...this.supabaseHeaders(), authorization: `Bearer ${token}` } },
-        READ_TIMEOUT_MS,
-      );
-      if (response.ok && Array.isArray(data)) return { value: data };
+    return this.authorized(async () => {
+      // supabase-js sends the session's access token itself (refreshed when due).
+      const { data, error, status } = await this.supabase
+        .from("whatsapp_messages")
+        .select(MESSAGE_COLUMNS.join(","))
+        .order("created_at", { ascending: false })
+        .limit(limit);
+      if (!error && Array.isArray(data)) return { value: data };
       // PostgREST's messages are for developers; say it in the page's words instead.
-      let code = `http_${response.status}`;
-      if (response.status === 401) {
-        code = data && data.code === "PGRST303" ? "token_expired" : "invalid_token";
-      } else if (response.status >= 500) {
+      let code = `http_${status}`;
+      if (!status) {
+        const why = error ? `${error.message} ${error.details}` : "";
+        code = /timeout|abort/i.test(why) ? "timeout" : "network";
+      } else if (status === 401) {
+        code = error && error.code === "PGRST303" ? "token_expired" : "invalid_token";
+      } else if (status >= 500) {
         code = "store_unavailable";
       }
-      return { error: new ApiError(code, "", { status: response.status }) };
+      return { error: new ApiError(code, "", { status }) };
     });
+  }
+
+  // --- Live updates: Supabase Realtime's Postgres Changes through supabase-js ---------------
+
+  /**
+   * Follow changes to the user's rows of `tables` (each with a user_id column) on one channel;
+   * Realtime applies the tables' RLS too. onChange({table, type, record, old});
+   * onState("connecting"|"subscribed"|"reconnecting", why). Returns a stop function.
+   */
+  follow(tables, { onChange, onState }) {
+    const userId = this.user.id;
+    let channel = this.supabase.channel(`whatsapp-${userId}`);
+    for (const table of tables) {
+      channel = channel.on(
+        "postgres_changes",
+        { event: "*", schema: "public", table, filter: `user_id=eq.${userId}` },
+        (change) =>
+          onChange({
+            table: change.table,
+            type: change.eventType,
+            record: change.new && Object.keys(change.new).length ? change.new : null,
+            old: change.old && Object.keys(change.old).length ? change.old : null,
+          }),
+      );
+    }
+    let stopped = false;
+    onState("connecting");
+    channel.subscribe((status, err) => {
+      if (stopped) return;
+      if (status === "SUBSCRIBED") onState("subscribed");
+      else if (status === "TIMED_OUT") onState("reconnecting", "Realtime didn't answer in time");
+      else if (status === "CHANNEL_ERROR") {
+        onState("reconnecting", (err && err.message) || "Realtime refused the subscription");
+      } else if (status === "CLOSED") onState("reconnecting", "the channel closed");
+    });
+    return () => {
+      stopped = true;
+      this.supabase.removeChannel(channel);
+    };
   }
 }
 
-function authError(response, data) {
-  const code = (data && (data.error_code || data.error)) || "";
+function authError(error) {
+  const code = error.code || "";
   if (code === "invalid_credentials" || code === "invalid_grant") {
     return new ApiError("invalid_credentials", "");
   }
   if (code === "email_not_confirmed") return new ApiError("email_not_confirmed", "");
-  if (response.status === 429) return new ApiError("sign_in_rate_limited", "");
-  const text = (data && (data.msg || data.error_description || data.message)) || "";
-  return new ApiError(code || `http_${response.status}`, text || "Sign-in failed. Try again.");
+  if (error.status === 429) return new ApiError("sign_in_rate_limited", "");
+  if (!error.status || error.name === "AuthRetryableFetchError") {
+    return new ApiError(error.status >= 500 ? "store_unavailable" : "network", "");
+  }
+  const sentence = error.message || "Sign-in failed. Try again.";
+  return new ApiError(code || `http_${error.status}`, sentence);
 }

@@ -20,7 +20,6 @@ import { app, mergeMessages, resetState, state } from "./state.js";
 
 function showSignedOut(sentence) {
   stopLive();
-  app.client.signOut();
   resetView();
   $("app-view").hidden = true;
   $("account").hidden = true;
@@ -161,7 +160,14 @@ function wireEvents() {
       setBusyButton(button, false, "Sign in");
     }
   });
-  $("sign-out").addEventListener("click", () => showSignedOut());
+  $("sign-out").addEventListener("click", async (event) => {
+    const button = event.currentTarget;
+    button.disabled = true;
+    stopLive();
+    await app.client.signOut(); // revokes the session's refresh tokens
+    button.disabled = false;
+    showSignedOut();
+  });
   $("session-retry").addEventListener("click", () => {
     state.sessionFailed = null;
     renderSession();
@@ -201,12 +207,13 @@ if (!configured) {
   $("boot").textContent =
     "This page isn't configured: config.js must set window.WA_CONFIG with the function URLs (see README.md).";
   $("boot").classList.add("alert", "error");
+} else if (!window.supabase || typeof window.supabase.createClient !== "function") {
+  $("boot").textContent = "This page couldn't load supabase-js (vendor/supabase.js).";
+  $("boot").classList.add("alert", "error");
 } else {
-  app.client = new Client(config, {
-    onAuthLost: (sentence) => showSignedOut(sentence),
-    onToken: (token) => app.feed && app.feed.setToken(token),
-  });
+  app.client = new Client(config, { onAuthLost: (sentence) => showSignedOut(sentence) });
   wireEvents();
+  await app.client.ready();
   $("boot").hidden = true;
   if (app.client.user) showSignedIn();
   else showSignedOut();

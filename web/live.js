@@ -1,8 +1,8 @@
-// Keeping the page current: Supabase Realtime in production, polling the status function with
-// backoff locally (and whenever Realtime is down), and the footer line that says which.
+// Keeping the page current: Supabase Realtime in production (supabase-js's channel, through
+// api.js), polling the status function with backoff locally (and whenever Realtime is down),
+// and the footer line that says which.
 
 import { describe } from "./api.js";
-import { RealtimeFeed } from "./realtime.js";
 import { $, applySession, renderMessages, renderSession } from "./render.js";
 import { MESSAGE_LIMIT, app, fingerprint, inMotion, mergeMessages, state } from "./state.js";
 
@@ -86,12 +86,7 @@ export function startLive() {
     poller.start();
     return;
   }
-  app.feed = new RealtimeFeed({
-    supabaseUrl: client.supabaseBase,
-    apikey: app.config.supabaseKey,
-    token: client.token,
-    userId: client.user.id,
-    tables: ["whatsapp_sessions", "whatsapp_messages"],
+  app.feed = client.follow(["whatsapp_sessions", "whatsapp_messages"], {
     onChange: onRealtimeChange,
     onState: (realtimeState, why) => {
       state.realtime = realtimeState;
@@ -105,12 +100,11 @@ export function startLive() {
       renderLive();
     },
   });
-  app.feed.start();
 }
 
 export function stopLive() {
   poller.stop();
-  if (app.feed) app.feed.stop();
+  if (app.feed) app.feed(); // leaves the channel
   app.feed = null;
   state.realtime = "off";
 }

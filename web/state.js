@@ -6,7 +6,8 @@ export const MESSAGE_LIMIT = 50;
 const MOTION_WINDOW_MS = 120_000; // a message still "sent" after this no longer counts as moving
 const STATUS_RANK = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 3, received: 3 };
 
-/** The page's connections: its settings, the API client (once configured), the Realtime feed. */
+/** The page's connections: its settings, the API client (once configured), and the Realtime
+ * subscription's stop function (while subscribed). */
 export const app = {
   config: window.WA_CONFIG,
   client: null,

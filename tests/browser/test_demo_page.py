@@ -8,7 +8,10 @@ and names the step. Any console error or uncaught page error fails the test, as 
 request leaving 127.0.0.1.
 
 A second test runs the page as it runs in production (a Supabase URL and key configured),
-with Realtime's websocket answered by the test itself, to check the page's Realtime client.
+with Realtime's websocket answered by the test itself in the protocol supabase-js speaks, and
+access tokens short-lived enough that supabase-js refreshes them during the test: live
+updates must keep arriving, and Realtime must be handed the new token. Both tests end with a
+sign-out, after which the session's refresh tokens are refused.
 
 Chromium is Debian's (``make browser`` installs it); Playwright only drives it.
 """
@@ -21,23 +24,29 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from playwright.sync_api import (
     BrowserContext,
     ConsoleMessage,
     Page,
     Request,
+    Response,
     WebSocketRoute,
     expect,
     sync_playwright,
 )
 
-from tests.conftest import Gateway, Simulator
-from tests.waiting import wait_until
+from local import processes
+from local.stack import LocalSecrets
+from tests.browser.test_dev_auth import SESSION_FIELDS
+from tests.conftest import Gateway, Simulator, start_gateway
+from tests.e2e.flows import wait_for_status
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -146,6 +155,51 @@ def idempotency_keys(page: Page) -> list[str | None]:
     return keys
 
 
+@dataclass
+class TokenAnswer:
+    url: str
+    status: int
+    body: dict[str, Any]
+
+
+def token_answers(page: Page) -> list[TokenAnswer]:
+    """Every answer of the Supabase Auth token endpoint the page gets, in order (read as they
+    arrive: a reload drops the bodies of the previous document's answers)."""
+    answers: list[TokenAnswer] = []
+
+    def record(response: Response) -> None:
+        if "/auth/v1/token" in response.url:
+            answers.append(TokenAnswer(response.url, response.status, response.json()))
+
+    page.on("response", record)
+    return answers
+
+
+def refresh_tokens(answers: list[TokenAnswer]) -> list[str]:
+    return [a.body["refresh_token"] for a in answers if a.status == 200]
+
+
+def assert_refused(gateway: Gateway, refresh_token: str) -> None:
+    """Supabase Auth's answer to a refresh token that no longer works."""
+    answer = requests.post(
+        f"{gateway.url}/auth/v1/token?grant_type=refresh_token",
+        json={"refresh_token": refresh_token},
+        headers={"apikey": "local", "x-supabase-api-version": "2024-01-01"},
+        timeout=10,
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] in ("refresh_token_not_found", "refresh_token_already_used")
+
+
+def wait_for(page: Page, condition: Callable[[], bool], what: str) -> None:
+    """Wait for something the test itself sees (such as a message the fake socket got),
+    letting Playwright deliver events meanwhile."""
+    deadline = time.monotonic() + 4 * WAIT_MS / 1000
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        page.wait_for_timeout(50)
+
+
 def sign_in(page: Page, email: str) -> None:
     page.fill("#email", email)
     page.fill("#password", "password")
@@ -177,6 +231,7 @@ def test_demo_page_links_sends_and_disconnects(
     page = browser_context.new_page()
     steps = Steps(page, output_dir / "browser")
     keys = idempotency_keys(page)
+    answers = token_answers(page)
     started = time.monotonic()
 
     def open_page() -> None:
@@ -293,6 +348,15 @@ def test_demo_page_links_sends_and_disconnects(
 
     steps.run("received", received)
 
+    def reloaded() -> None:  # the session kept in the tab's sessionStorage carries over
+        page.reload()
+        expect(page.locator("#app-view")).to_be_visible()
+        expect(page.locator("#account-email")).to_have_text(user.email)
+        expect(page.locator("#session-status")).to_have_attribute("data-status", "connected")
+        expect(page.locator("#messages li.message.in", has_text="Oi! Tudo bem?")).to_have_count(1)
+
+    steps.run("reloaded", reloaded)
+
     def phone_width() -> None:
         page.set_viewport_size(PHONE)
         expect(page.locator("#session-status")).to_be_in_viewport()
@@ -315,19 +379,45 @@ def test_demo_page_links_sends_and_disconnects(
 
     steps.run("disconnected", disconnected)
     assert time.monotonic() - started < 60
+    assert len(refresh_tokens(answers)) == 1  # an hour-long token: nothing to refresh
+
+    def signed_out() -> None:
+        page.click("#sign-out")
+        expect(page.locator("#signin-view")).to_be_visible()
+        assert page.evaluate("() => sessionStorage.length") == 0
+        assert_refused(gateway, refresh_tokens(answers)[0])  # revoked by the sign-out
+
+    steps.run("signed-out", signed_out)
 
 
 # --- Production mode: Supabase configured, Realtime answered by the test ----------------------
 
+# supabase-js (auth-js) refreshes a session on getSession() when less than EXPIRY_MARGIN_MS
+# (90 s) is left, and on its 30 s auto-refresh tick when less than 4 ticks are: 30 s tokens
+# are refreshed as soon as the page (or realtime-js, on joining and on each heartbeat) asks
+# for the session, and on every tick.
+SHORT_TOKEN_LIFETIME_S = 30
+COLUMN_TYPES = {
+    "id": "uuid",
+    "user_id": "uuid",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+}
+
 
 class FakeRealtime:
-    """Plays Supabase Realtime's side of the websocket (Phoenix channels, JSON v1.0.0)."""
+    """Plays Supabase Realtime's side of the websocket as realtime-js speaks it by default:
+    Phoenix channels, serializer ``vsn=2.0.0``, whose text frames are JSON arrays
+    ``[join_ref, ref, topic, event, payload]``."""
 
     def __init__(self) -> None:
         self.socket: WebSocketRoute | None = None
         self.url = ""
+        self.topic = ""
         self.joins: list[dict[str, Any]] = []
-        self.heartbeats = 0
+        self.tokens: list[str] = []  # every access token it was given: joins and updates
+        self.ids: dict[str, int] = {}  # table -> the id of its postgres_changes binding
+        self.left = False
 
     def accept(self, ws: WebSocketRoute) -> None:
         self.socket = ws
@@ -335,59 +425,96 @@ class FakeRealtime:
         ws.on_message(self.receive)
 
     def receive(self, raw: str | bytes) -> None:
-        message = json.loads(raw)
-        assert self.socket is not None
-        if message["event"] == "phx_join":
-            self.joins.append(message)
-            changes = message["payload"]["config"]["postgres_changes"]
-            self.reply(
-                message, {"postgres_changes": [{**c, "id": i} for i, c in enumerate(changes)]}
+        join_ref, ref, topic, event, payload = json.loads(raw)
+        if event == "phx_join":
+            self.topic = topic
+            self.joins.append(payload)
+            self.tokens.append(payload["access_token"])
+            bindings = []
+            for i, change in enumerate(payload["config"]["postgres_changes"]):
+                self.ids[change["table"]] = 1000 + i
+                bindings.append({**change, "id": 1000 + i})
+            self.reply(join_ref, ref, topic, {"postgres_changes": bindings})
+            self.send(
+                None,
+                None,
+                topic,
+                "system",
+                {
+                    "status": "ok",
+                    "message": "Subscribed to PostgreSQL",
+                    "extension": "postgres_changes",
+                    "channel": topic.removeprefix("realtime:"),
+                },
             )
-            self.send(message["topic"], "system", {"status": "ok", "message": "Subscribed"})
-        elif message["event"] == "heartbeat":
-            self.heartbeats += 1
-            self.reply(message, {})
+        elif event == "access_token":
+            self.tokens.append(payload["access_token"])
+        elif event in ("heartbeat", "phx_leave"):
+            self.left = self.left or event == "phx_leave"
+            self.reply(join_ref, ref, topic, {})
 
-    def reply(self, message: dict[str, Any], response: dict[str, Any]) -> None:
-        self.send(
-            message["topic"],
-            "phx_reply",
-            {"status": "ok", "response": response},
-            ref=message["ref"],
-        )
+    def reply(self, join_ref: str | None, ref: str, topic: str, response: Any) -> None:
+        self.send(join_ref, ref, topic, "phx_reply", {"status": "ok", "response": response})
 
-    def send(self, topic: str, event: str, payload: Any, ref: str | None = None) -> None:
+    def send(
+        self, join_ref: str | None, ref: str | None, topic: str, event: str, payload: Any
+    ) -> None:
         assert self.socket is not None
-        self.socket.send(
-            json.dumps({"topic": topic, "event": event, "payload": payload, "ref": ref})
-        )
+        self.socket.send(json.dumps([join_ref, ref, topic, event, payload]))
 
     def change(self, table: str, record: dict[str, Any], kind: str = "UPDATE") -> None:
-        topic = self.joins[-1]["topic"]
         data = {
             "schema": "public",
             "table": table,
             "type": kind,
-            "commit_timestamp": "2026-11-25T00:00:00Z",
-            "columns": [],
+            "commit_timestamp": "2026-11-25T00:00:00.000Z",
+            "columns": [{"name": k, "type": COLUMN_TYPES.get(k, "text")} for k in record],
             "record": record,
             "old_record": {"id": record["id"]},
             "errors": None,
         }
-        self.send(topic, "postgres_changes", {"ids": [0, 1], "data": data})
+        self.send(
+            None, None, self.topic, "postgres_changes", {"ids": [self.ids[table]], "data": data}
+        )
+
+
+@pytest.fixture(scope="module")
+def short_token_gateway(
+    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
+) -> Iterator[Gateway]:
+    """A gateway of its own whose dev sign-in issues 30 s access tokens."""
+    started, process = start_gateway(
+        database,
+        simulator,
+        local_secrets,
+        output_dir / "gateway-short-tokens.log",
+        DEV_AUTH_TOKEN_LIFETIME_S=str(SHORT_TOKEN_LIFETIME_S),
+    )
+    yield started
+    processes.stop(process)
+
+
+def stored_session(page: Page) -> dict[str, Any]:
+    """The session supabase-js keeps in the tab's sessionStorage."""
+    stored: dict[str, Any] = page.evaluate(
+        "() => JSON.parse(sessionStorage.getItem('wa-demo-auth') || 'null')"
+    )
+    return stored
 
 
 def test_demo_page_follows_realtime_when_supabase_is_configured(
     browser_context: BrowserContext,
-    gateway: Gateway,
+    short_token_gateway: Gateway,
     simulator: Simulator,
     output_dir: Path,
 ) -> None:
+    gateway = short_token_gateway
     user = gateway.new_user("realtime")
     name = f"user_{user.id}"
     page = browser_context.new_page()
     steps = Steps(page, output_dir / "browser" / "realtime")
     realtime = FakeRealtime()
+    answers = token_answers(page)
     # The gateway's dev sign-in and dev reads stand in for Supabase Auth and PostgREST (same
     # paths, same shapes); only the page's configuration differs from the local mode.
     production_config = {
@@ -420,22 +547,47 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
     )
 
     def subscribed() -> None:
-        page.goto(f"{gateway.url}/")
+        # Served from another origin than "Supabase" (localhost against 127.0.0.1), as in
+        # production: every answer supabase-js reads needs the local stack's CORS headers.
+        # (While the test routes requests, Playwright answers CORS preflights itself;
+        # test_dev_auth.py checks the stack's.)
+        page.goto(f"{gateway.url.replace('127.0.0.1', 'localhost')}/")
         expect(page.locator("#local-hint")).to_be_hidden()
         sign_in(page, user.email)
         live = page.locator("#live-mode")
         expect(live).to_have_attribute("data-mode", "realtime")
         expect(live).to_contain_text("Supabase Realtime")
-        assert "apikey=sb_publishable_test_key" in realtime.url and "vsn=1.0.0" in realtime.url
-        join = realtime.joins[0]["payload"]
+        assert "apikey=sb_publishable_test_key" in realtime.url and "vsn=2.0.0" in realtime.url
+        assert realtime.topic == f"realtime:whatsapp-{user.id}"
+        join = realtime.joins[0]
         assert join["access_token"]
         tables = {c["table"]: c for c in join["config"]["postgres_changes"]}
         assert set(tables) == {"whatsapp_sessions", "whatsapp_messages"}
-        assert tables["whatsapp_sessions"]["filter"] == f"user_id=eq.{user.id}"
+        for change in tables.values():
+            assert change["filter"] == f"user_id=eq.{user.id}" and change["event"] == "*"
         expect(page.locator("#session-status")).to_have_attribute("data-status", "none")
         assert rest_headers and rest_headers[-1].get("apikey") == "sb_publishable_test_key"
+        assert rest_headers[-1].get("x-client-info", "").startswith("supabase-js")
 
     steps.run("subscribed", subscribed)
+
+    def token_refreshed() -> None:
+        first = answers[0].body
+        assert first["expires_in"] == SHORT_TOKEN_LIFETIME_S
+        assert set(first) == SESSION_FIELDS
+        # supabase-js refreshes the session and hands the new token to Realtime itself.
+        wait_for(
+            page,
+            lambda: (
+                realtime.tokens[-1] != first["access_token"]
+                and realtime.tokens[-1] == stored_session(page)["access_token"]
+            ),
+            "Realtime to be given the refreshed access token",
+        )
+        assert any("grant_type=refresh_token" in a.url for a in answers if a.status == 200)
+        expect(page.locator("#live-mode")).to_have_attribute("data-mode", "realtime")
+
+    steps.run("token-refreshed", token_refreshed)
 
     def pairing() -> None:
         page.click("#connect-qr")
@@ -446,13 +598,7 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
     def connected_by_realtime() -> None:
         reads = len(status_reads)
         simulator.control("POST", f"{name}/scan")
-        token = gateway.token_for(user)
-        wait_until(
-            lambda: gateway.call("GET", "status", token).json()["session"]["status"],
-            lambda status: status == "connected",
-            within_s=5,
-            message="connected in the database",
-        )
+        wait_for_status(gateway, gateway.token_for(user), "connected", within_s=WAIT_MS / 1000)
         # What is tested is that nothing happens: a poller left running while subscribed
         # would read the status within one of its periods, so one (and a half) must pass.
         page.wait_for_timeout(POLL_MIN_MS * 1.5)
@@ -480,10 +626,22 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
                 "phone": "5511999990002",
                 "body": "Realtime says read",
                 "status": "read",
-                "created_at": "2026-11-25T00:00:00+00:00",
-                "updated_at": "2099-01-01T00:00:00+00:00",
+                "created_at": "2026-11-25 00:00:00+00",
+                "updated_at": "2099-01-01 00:00:00+00",
             },
         )
         expect(sent).to_have_attribute("data-status", "read")
 
     steps.run("message-read", message_status_by_realtime)
+
+    def signed_out() -> None:
+        page.click("#sign-out")
+        expect(page.locator("#signin-view")).to_be_visible()
+        assert page.evaluate("() => sessionStorage.length") == 0
+        wait_for(page, lambda: realtime.left, "the page to leave its Realtime channel")
+        issued = refresh_tokens(answers)
+        assert len(issued) >= 2, "supabase-js never refreshed the session"
+        for token in issued:  # used ones by rotation, the last one by the sign-out
+            assert_refused(gateway, token)
+
+    steps.run("signed-out", signed_out)

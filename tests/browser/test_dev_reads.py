@@ -1,5 +1,6 @@
 """The local stand-in for the PostgREST read the demo page makes (``local/dev_rest.py``):
-answered like PostgREST, as the signed-in user, so RLS decides what comes back."""
+answered like PostgREST, as the signed-in user, so RLS decides what comes back, for the
+queries supabase-js builds (select, eq filters, order, limit)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,15 @@ def test_a_user_reads_their_own_messages_and_nobody_elses(
     assert set(rows[0]) == {"id", "direction", "phone", "body", "status", "created_at"}
     assert rows[0]["direction"] == "outbound" and rows[0]["phone"] == "5511999990003"
 
+    first = read(gateway, token, f"select=id,body&id=eq.{rows[1]['id']}").json()
+    assert first == [{"id": rows[1]["id"], "body": "first"}]
+    both = read(gateway, token, "select=body&direction=eq.outbound&order=created_at.asc&limit=1")
+    assert both.json() == [{"body": "first"}]
+    assert read(gateway, token, "select=id&direction=eq.inbound").json() == []
+
     stranger = gateway.token_for(gateway.new_user("stranger"))
     assert read(gateway, stranger).json() == []
+    assert read(gateway, stranger, f"select=id&id=eq.{rows[0]['id']}").json() == []
 
 
 def test_refusals_look_like_postgrest(gateway: Gateway) -> None:
@@ -50,7 +58,14 @@ def test_refusals_look_like_postgrest(gateway: Gateway) -> None:
     expired = gateway.token_for(gateway.new_user("late"), lifetime_s=-120)
     answer = read(gateway, expired)
     assert answer.status_code == 401 and answer.json()["code"] == "PGRST303"
-    for query in ("select=request_hash", "order=created_at", "limit=x", "phone=eq.1"):
+    for query in (
+        "select=request_hash",
+        "order=created_at",
+        "limit=x",
+        "phone=like.1",
+        "request_hash=eq.1",
+        "id=eq.not-a-uuid",
+    ):
         answer = read(gateway, token, query)
         assert answer.status_code == 400, query
         assert set(answer.json()) == {"code", "details", "hint", "message"}
