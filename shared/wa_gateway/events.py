@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 
 from wa_gateway import qr, transitions
 from wa_gateway.message_events import ack_from_event, inbound_from_event
+from wa_gateway.records import EventRecord, IngestResult
 from wa_gateway.store import Store
-from wa_gateway.store.facade import EventRecord, IngestResult
 
 SESSION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MESSAGE_EVENTS = {"onmessage", "onselfmessage", "unreadmessages"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from wa_gateway.store.facade import MessageRecord, SessionRecord
+from wa_gateway.records import MessageRecord, SessionRecord
 
 
 def iso_utc(value: str | None) -> str | None:
