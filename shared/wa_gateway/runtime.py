@@ -15,7 +15,7 @@ from wa_gateway.observability import logger
 from wa_gateway.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from wa_gateway.events import EventPolicy
+    from wa_gateway.events import EventService
     from wa_gateway.host_directory import HostDirectory
     from wa_gateway.messages import MessageService
     from wa_gateway.purge import Purger
@@ -108,14 +108,15 @@ def purger() -> Purger:
 
 
 @cache
-def event_policy() -> EventPolicy:
-    from wa_gateway.events import EventPolicy
+def events() -> EventService:
+    from wa_gateway.events import EventPolicy, EventService
 
     s = settings()
-    return EventPolicy(groups=s.inbound_groups, status_broadcasts=s.inbound_status_broadcasts)
+    policy = EventPolicy(groups=s.inbound_groups, status_broadcasts=s.inbound_status_broadcasts)
+    return EventService(store(), policy)
 
 
 def reset() -> None:
     """Forget everything built so far (tests that change the environment call this)."""
-    for built in (settings, store, token_verifier, hosts, sessions, messages, purger, event_policy):
+    for built in (settings, store, token_verifier, hosts, sessions, messages, purger, events):
         built.cache_clear()
