@@ -36,6 +36,7 @@ from wa_gateway.errors import (
     PayloadTooLarge,
 )
 from wa_gateway.observability import logger, metrics
+from wa_gateway.settings import Need
 from wa_gateway.tokens import bearer_token
 
 MAX_BODY_BYTES = 64 * 1024
@@ -59,7 +60,7 @@ class FunctionApp:
     """One Lambda function: its routes, its handler, and the request helpers routes use."""
 
     def __init__(
-        self, name: str, *, needs: Iterable[str] = (), max_body_bytes: int = MAX_BODY_BYTES
+        self, name: str, *, needs: Iterable[Need] = (), max_body_bytes: int = MAX_BODY_BYTES
     ):
         self.name = name
         self.max_body_bytes = max_body_bytes
