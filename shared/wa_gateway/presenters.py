@@ -1,4 +1,4 @@
-"""Shapes of what the functions answer (API.md section 1)."""
+"""Shapes of what the functions answer (openapi.yaml's Session and Message schemas)."""
 
 from __future__ import annotations
 
