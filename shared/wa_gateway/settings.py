@@ -61,7 +61,9 @@ def known_needs(needs: Iterable[str]) -> tuple[Need, ...]:
     return cast(tuple[Need, ...], given)
 
 
-def _positive(name: str, value: str | None, default: float) -> float:
+def _positive(
+    name: str, value: str | None, default: float, what: str = "a positive number"
+) -> float:
     if value is None:
         return default
     try:
@@ -69,7 +71,7 @@ def _positive(name: str, value: str | None, default: float) -> float:
     except ValueError:
         number = 0
     if not (number > 0 and math.isfinite(number)):
-        raise SettingsError(f"{name} must be a positive number")
+        raise SettingsError(f"{name} must be {what}")
     return number
 
 
@@ -140,7 +142,7 @@ class Settings:
             return default if value is None else parse_duration(name, value)
 
         def seconds(name: str, default: float) -> float:
-            return _positive(name, get(name), default)
+            return _positive(name, get(name), default, "a positive number of seconds, such as 5")
 
         supabase_url = (get("SUPABASE_URL") or "").rstrip("/") or None
         auth_url = f"{supabase_url}/auth/v1" if supabase_url else None

@@ -160,6 +160,11 @@ def test_a_missing_or_bad_setting_stops_the_function_with_one_line_naming_it(
     assert value is None or value not in line
 
 
+def test_a_timeout_with_a_unit_is_told_to_be_plain_seconds() -> None:
+    with pytest.raises(SettingsError, match="WPP_CONNECT_TIMEOUT must be a positive number of sec"):
+        Settings.load({**BASE, "WPP_CONNECT_TIMEOUT": "3s"})
+
+
 def test_timeouts_are_seconds() -> None:
     settings = Settings.load({**BASE, "WPP_CONNECT_TIMEOUT": "2.5", "DB_TIMEOUT": "7"})
     assert (settings.host_connect_timeout_s, settings.db_timeout_s) == (2.5, 7.0)
