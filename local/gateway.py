@@ -17,7 +17,6 @@ import argparse
 import dataclasses
 import importlib.util
 import json
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -283,15 +282,14 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
 
 def serve(host: str, port: int) -> ThreadingHTTPServer:
     """Build the gateway from the environment and return its (not yet serving) server."""
-    secret = (os.environ.get("SUPABASE_JWT_SECRET") or "").split(",")[0].strip() or None
-    origins = tuple(
-        o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
-    )
+    from wa_gateway import runtime  # the functions' own settings, read from this environment
+
+    settings = runtime.settings()
     gateway = Gateway(
-        dsn=os.environ.get("DATABASE_URL"),
-        jwt_secret=secret,
-        issuer=os.environ.get("SUPABASE_JWT_ISSUER") or f"http://{host}:{port}/auth/v1",
-        cors=CorsConfig(allow_origins=origins),
+        dsn=settings.database_url,
+        jwt_secret=settings.supabase_jwt_secrets[0] if settings.supabase_jwt_secrets else None,
+        issuer=settings.supabase_jwt_issuer or f"http://{host}:{port}/auth/v1",
+        cors=CorsConfig(allow_origins=settings.allowed_origins),
         # Shorter-lived access tokens, for tests of the page's refresh (default an hour).
         token_lifetime_s=int(
             os.environ.get("DEV_AUTH_TOKEN_LIFETIME_S") or dev_auth.TOKEN_LIFETIME_S
@@ -309,11 +307,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     server = serve(args.host, args.port)
     print(f"gateway listening on http://{args.host}:{server.server_port}", flush=True)
-    stop = threading.Event()
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
-        stop.set()
+        pass
     finally:
         server.server_close()
     sys.exit(0)

@@ -34,7 +34,7 @@ export class ApiError extends Error {
   }
 }
 
-// The API's error codes (API.md section 1, shared/wa_gateway/errors.py) as sentences for the
+// The API's error codes (openapi.yaml, shared/wa_gateway/errors.py) as sentences for the
 // person using the page. Codes not listed fall back to the API's own message.
 const SENTENCES = {
   invalid_phone:

@@ -7,7 +7,6 @@ from aws_lambda_powertools.event_handler import Response
 from wa_gateway import runtime, webhook_auth
 from wa_gateway.api import FunctionApp, json_response
 from wa_gateway.errors import ApiError, InvalidRequest
-from wa_gateway.events import apply_event
 from wa_gateway.observability import logger
 
 # Lambda's own limit for a function URL request; media events carry whole files in base64.
@@ -28,18 +27,8 @@ def receive_event() -> Response:
     event = body.get("event")
     if not isinstance(event, str) or not event:
         raise InvalidRequest("'event' must be a non-empty string.")
-    if sender.session_name:
-        result = apply_event(
-            runtime.store(),
-            sender.session_name,
-            body,
-            runtime.event_policy(),
-            sender.host_id,
-            sender.attempt,
-        )
-        outcome = {"stored": result.stored, "changed": result.changed, "reason": result.reason}
-    else:
-        outcome = {"stored": False, "reason": "no_session"}
+    result = runtime.events().apply(sender.session_name, body, sender.host_id, sender.attempt)
+    outcome = {"stored": result.stored, "changed": result.changed, "reason": result.reason}
     # The event log in the database keeps every stored event; the function's log says at INFO
     # only what was dropped, so a busy host doesn't double the log volume.
     log = logger.debug if outcome["stored"] else logger.info

@@ -6,9 +6,8 @@ from aws_lambda_powertools.event_handler import Response
 
 from wa_gateway import runtime
 from wa_gateway.api import FunctionApp, json_response
-from wa_gateway.errors import InvalidRequest
 from wa_gateway.presenters import session_json
-from wa_gateway.validation import parse_account
+from wa_gateway.validation import parse_status_request
 
 # The host is only called for ?refresh=true; its client is built on first use.
 app = FunctionApp("status", needs=("store", "tokens", "host", "crypto"))
@@ -17,14 +16,11 @@ app = FunctionApp("status", needs=("store", "tokens", "host", "crypto"))
 @app.get("/")
 def read_status() -> Response:
     caller = app.caller()
-    refresh = (app.query("refresh") or "false").lower()
-    if refresh not in ("true", "false", "1", "0"):
-        raise InvalidRequest("'refresh' must be true or false.")
-    account = parse_account(app.query("account"))
-    if refresh in ("true", "1"):
-        session = runtime.sessions().refresh(caller, account)
+    request = parse_status_request(app.query("refresh"), app.query("account"))
+    if request.refresh:
+        session = runtime.sessions().refresh(caller, request.account)
     else:
-        session = runtime.sessions().status(caller, account)
+        session = runtime.sessions().status(caller, request.account)
     return json_response(200, {"session": session_json(session)})
 
 

@@ -26,6 +26,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from wa_gateway import runtime
+from wa_gateway.caller import Caller
 from wa_gateway.errors import (
     ApiError,
     InvalidJson,
@@ -35,7 +36,8 @@ from wa_gateway.errors import (
     PayloadTooLarge,
 )
 from wa_gateway.observability import logger, metrics
-from wa_gateway.tokens import Caller, bearer_token
+from wa_gateway.settings import Need
+from wa_gateway.tokens import bearer_token
 
 MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
@@ -58,7 +60,7 @@ class FunctionApp:
     """One Lambda function: its routes, its handler, and the request helpers routes use."""
 
     def __init__(
-        self, name: str, *, needs: Iterable[str] = (), max_body_bytes: int = MAX_BODY_BYTES
+        self, name: str, *, needs: Iterable[Need] = (), max_body_bytes: int = MAX_BODY_BYTES
     ):
         self.name = name
         self.max_body_bytes = max_body_bytes

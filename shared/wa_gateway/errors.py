@@ -67,11 +67,6 @@ class SessionNotConnected(ApiError):
     default_message = "Your WhatsApp session is not connected. Connect it first."
 
 
-class SessionBusy(ApiError):
-    status, code = 409, "session_busy"
-    default_message = "Your WhatsApp session is busy with another request. Try again shortly."
-
-
 class AccountLimit(ApiError):
     status, code = 409, "account_limit"
     default_message = "You have linked as many WhatsApp accounts as allowed. Remove one first."

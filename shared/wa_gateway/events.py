@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 
 from wa_gateway import qr, transitions
 from wa_gateway.message_events import ack_from_event, inbound_from_event
+from wa_gateway.records import EventRecord, IngestResult
 from wa_gateway.store import Store
-from wa_gateway.store.facade import EventRecord, IngestResult
 
 SESSION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MESSAGE_EVENTS = {"onmessage", "onselfmessage", "unreadmessages"}
@@ -36,18 +36,28 @@ class EventPolicy(NamedTuple):
 DEFAULT_POLICY = EventPolicy()
 
 
-def apply_event(
-    store: Store,
-    session_name: str,
-    event: Mapping[str, Any],
-    policy: EventPolicy = DEFAULT_POLICY,
-    host_id: str | None = None,
-    attempt: int | None = None,
-) -> IngestResult:
-    """Log and apply one event (see the module docstring)."""
-    if not SESSION_NAME.match(session_name):
-        return IngestResult(stored=False, reason="bad_session_name")
-    return store.ingest_event(to_record(session_name, event, policy, host_id, attempt))
+class EventService:
+    """What the webhook does with a host's event: log it once and apply it."""
+
+    def __init__(self, store: Store, policy: EventPolicy = DEFAULT_POLICY) -> None:
+        self.store = store
+        self.policy = policy
+
+    def apply(
+        self,
+        session_name: str | None,
+        event: Mapping[str, Any],
+        host_id: str | None = None,
+        attempt: int | None = None,
+    ) -> IngestResult:
+        """Log and apply one event (see the module docstring); nothing is stored for an event
+        that names no session, or not a well-formed one."""
+        if not session_name:
+            return IngestResult(stored=False, reason="no_session")
+        if not SESSION_NAME.match(session_name):
+            return IngestResult(stored=False, reason="bad_session_name")
+        record = to_record(session_name, event, self.policy, host_id, attempt)
+        return self.store.ingest_event(record)
 
 
 def to_record(

@@ -7,8 +7,8 @@ import threading
 
 from wa_gateway.crypto import Keyring
 from wa_gateway.host import HostClient
+from wa_gateway.records import HostPlacement
 from wa_gateway.settings import Settings, SettingsError
-from wa_gateway.store.facade import HostPlacement
 
 
 def host_secret_context(url: str) -> str:

@@ -91,15 +91,13 @@ def _run(args: argparse.Namespace, settings: Settings, store: Store) -> int:
         added = store.put_host(
             args.name, url=url, secret_key=ciphertext, capacity=args.capacity, state="active"
         )
-        print(
-            f"added {added['name']} ({added['id']}): {added['url']}, capacity {added['capacity']}"
-        )
+        print(f"added {added.name} ({added.id}): {added.url}, capacity {added.capacity}")
         return 0
     if args.command == "set":
         if args.capacity is None and args.state is None:
             raise ValueError("give --capacity and/or --state")
         changed = store.put_host(args.name, capacity=args.capacity, state=args.state)
-        print(f"{changed['name']}: {changed['state']}, capacity {changed['capacity']}")
+        print(f"{changed.name}: {changed.state}, capacity {changed.capacity}")
         return 0
     if args.command == "remove":
         if not store.remove_host(args.name):

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from wa_gateway.store.facade import Ack, InboundMessage
+from wa_gateway.records import Ack, InboundMessage
 
 MAX_STORED_BODY = 65_536
 _DIGITS = re.compile(r"^[0-9]{5,20}$")

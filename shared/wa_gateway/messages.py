@@ -16,6 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from wa_gateway.caller import Caller
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import (
     ApiError,
@@ -29,10 +30,9 @@ from wa_gateway.errors import (
 from wa_gateway.host import HostSessionClosed, HostUnknownRecipient
 from wa_gateway.host_directory import HostDirectory
 from wa_gateway.host_session import HostSession
+from wa_gateway.records import MessageRecord, OutboundRequest, SessionUpdate
 from wa_gateway.sessions import session_name_for
 from wa_gateway.store import Store
-from wa_gateway.store.facade import MessageRecord, OutboundRequest, SessionUpdate
-from wa_gateway.tokens import Caller
 from wa_gateway.validation import SendRequest
 
 # A send that failed for good answers the same error to every retry with its key.

@@ -1,11 +1,11 @@
-"""Shapes of what the functions answer (API.md section 1)."""
+"""Shapes of what the functions answer (openapi.yaml's Session and Message schemas)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from wa_gateway.store.facade import MessageRecord, SessionRecord
+from wa_gateway.records import MessageRecord, SessionRecord
 
 
 def iso_utc(value: str | None) -> str | None:

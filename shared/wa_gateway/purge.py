@@ -26,15 +26,15 @@ from wa_gateway.host import HostClient
 from wa_gateway.host_directory import HostDirectory
 from wa_gateway.host_session import HostSession
 from wa_gateway.observability import logger
-from wa_gateway.settings import SettingsError
-from wa_gateway.store import Store
-from wa_gateway.store.facade import (
+from wa_gateway.records import (
     HostPlacement,
     HostRecord,
     PurgeBatch,
     PurgedSession,
     StoredToken,
 )
+from wa_gateway.settings import SettingsError
+from wa_gateway.store import Store
 
 BATCH_SIZE = 1000
 TIME_RESERVE_S = 10.0

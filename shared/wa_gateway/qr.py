@@ -15,7 +15,7 @@ import io
 import re
 from functools import lru_cache
 
-from wa_gateway.store.facade import SessionUpdate
+from wa_gateway.records import SessionUpdate
 
 DATA_URL_PREFIX = "data:image/png;base64,"
 MAX_HOST_IMAGE_CHARS = 128 * 1024  # wppconnect's are about 10 KB; a 500 px one about 20 KB

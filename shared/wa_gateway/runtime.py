@@ -12,10 +12,10 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from wa_gateway.observability import logger
-from wa_gateway.settings import Settings, SettingsError
+from wa_gateway.settings import Need, Settings, SettingsError, known_needs
 
 if TYPE_CHECKING:
-    from wa_gateway.events import EventPolicy
+    from wa_gateway.events import EventService
     from wa_gateway.host_directory import HostDirectory
     from wa_gateway.messages import MessageService
     from wa_gateway.purge import Purger
@@ -29,8 +29,10 @@ def settings() -> Settings:
     return Settings.load()
 
 
-def configure(function_name: str, needs: Iterable[str]) -> Settings:
-    """Load and check the settings a function needs; stop the function if one is missing."""
+def configure(function_name: str, needs: Iterable[Need]) -> Settings:
+    """Load and check the settings a function needs; stop the function if one is missing or
+    malformed. An unknown need is a ValueError, whatever the environment."""
+    needs = known_needs(needs)
     try:
         return settings().require(needs)
     except SettingsError as exc:
@@ -50,11 +52,10 @@ def token_verifier() -> TokenVerifier:
     from wa_gateway.tokens import TokenVerifier
 
     s = settings()
-    issuer = s.supabase_jwt_issuer
-    if issuer is None and s.supabase_url:
-        issuer = f"{s.supabase_url}/auth/v1"
     return TokenVerifier(
-        hs256_secrets=s.supabase_jwt_secrets, jwks_url=s.supabase_jwks_url, issuer=issuer
+        hs256_secrets=s.supabase_jwt_secrets,
+        jwks_url=s.supabase_jwks_url,
+        issuer=s.supabase_jwt_issuer,
     )
 
 
@@ -63,7 +64,7 @@ def hosts() -> HostDirectory:
     from wa_gateway.host_directory import HostDirectory
 
     s = settings()
-    return HostDirectory(s, s.keyring if s.encryption_key else None)
+    return HostDirectory(s, s.keyring_if_set)
 
 
 @cache
@@ -74,7 +75,7 @@ def sessions() -> SessionService:
     return SessionService(
         store=store(),
         hosts=hosts(),
-        keyring=s.keyring if s.encryption_key else None,
+        keyring=s.keyring_if_set,
         webhook_url=s.webhook_public_url,
         webhook_secret=s.webhook_verify_tokens[0] if s.webhook_verify_tokens else None,
         max_accounts=s.max_accounts_per_user,
@@ -86,9 +87,7 @@ def messages() -> MessageService:
     from wa_gateway.messages import MessageService
 
     s = settings()
-    return MessageService(
-        store=store(), hosts=hosts(), keyring=s.keyring if s.encryption_key else None
-    )
+    return MessageService(store=store(), hosts=hosts(), keyring=s.keyring_if_set)
 
 
 @cache
@@ -99,7 +98,7 @@ def purger() -> Purger:
     return Purger(
         store=store(),
         hosts=hosts(),
-        keyring=s.keyring if s.encryption_key else None,
+        keyring=s.keyring_if_set,
         qr_ttl_s=s.qr_ttl_s,
         stale_after_s=s.stale_after_s,
         event_retention_s=s.event_retention_s,
@@ -108,14 +107,15 @@ def purger() -> Purger:
 
 
 @cache
-def event_policy() -> EventPolicy:
-    from wa_gateway.events import EventPolicy
+def events() -> EventService:
+    from wa_gateway.events import EventPolicy, EventService
 
     s = settings()
-    return EventPolicy(groups=s.inbound_groups, status_broadcasts=s.inbound_status_broadcasts)
+    policy = EventPolicy(groups=s.inbound_groups, status_broadcasts=s.inbound_status_broadcasts)
+    return EventService(store(), policy)
 
 
 def reset() -> None:
     """Forget everything built so far (tests that change the environment call this)."""
-    for built in (settings, store, token_verifier, hosts, sessions, messages, purger, event_policy):
+    for built in (settings, store, token_verifier, hosts, sessions, messages, purger, events):
         built.cache_clear()

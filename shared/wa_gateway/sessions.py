@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from wa_gateway import qr, transitions, webhook_auth
+from wa_gateway.caller import Caller
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import AccountLimit, HostError, HostTimeout, NoCapacity
 from wa_gateway.host import HostState
 from wa_gateway.host_directory import HostDirectory
 from wa_gateway.host_session import HostSession
-from wa_gateway.store import SessionRecord, Store
-from wa_gateway.store.facade import HostPlacement, SessionUpdate, StartRefusal
-from wa_gateway.tokens import Caller
+from wa_gateway.records import HostPlacement, SessionRecord, SessionUpdate, StartRefusal
+from wa_gateway.store import Store
 from wa_gateway.validation import DEFAULT_ACCOUNT
 
 PairingMethod = Literal["qr", "code"]

@@ -2,19 +2,22 @@
 
 Secret values may also come from one AWS Secrets Manager secret (a JSON object keyed by the
 same names), named by ``SECRETS_ARN``; the environment wins where both are set. Each function
-declares which settings it needs; a missing one stops the function at start-up with one log
-line naming it, never its value.
+declares which settings it needs (its ``needs``, a typo in which fails at import); a missing
+or malformed one stops the function at start-up with one log line naming it, never its value.
+Values derived from settings (the keyring, the token issuer, the JWKS URL) are computed here
+and nowhere else.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 from wa_gateway.crypto import Keyring
 
@@ -26,6 +29,11 @@ SECRET_NAMES = (
     "ENCRYPTION_KEY",
     "DATABASE_URL",
 )
+
+Need = Literal["store", "tokens", "host", "webhook", "crypto"]
+"""What a function may need: the database, token checks, the host, the webhook's proof, the
+encryption key."""
+NEEDS: tuple[Need, ...] = get_args(Need)
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -43,15 +51,27 @@ def parse_duration(name: str, value: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-def _positive(name: str, value: str | None, default: float) -> float:
+def known_needs(needs: Iterable[str]) -> tuple[Need, ...]:
+    """``needs`` as given, if each is one of ``NEEDS``; a ValueError naming the first that is
+    not (a mistake in the code, not in the environment)."""
+    given = tuple(needs)
+    for need in given:
+        if need not in NEEDS:
+            raise ValueError(f"unknown need {need!r}: each must be one of {', '.join(NEEDS)}")
+    return cast(tuple[Need, ...], given)
+
+
+def _positive(
+    name: str, value: str | None, default: float, what: str = "a positive number"
+) -> float:
     if value is None:
         return default
     try:
         number = float(value)
     except ValueError:
         number = 0
-    if not number > 0:
-        raise SettingsError(f"{name} must be a positive number")
+    if not (number > 0 and math.isfinite(number)):
+        raise SettingsError(f"{name} must be {what}")
     return number
 
 
@@ -121,16 +141,20 @@ class Settings:
             value = get(name)
             return default if value is None else parse_duration(name, value)
 
+        def seconds(name: str, default: float) -> float:
+            return _positive(name, get(name), default, "a positive number of seconds, such as 5")
+
         supabase_url = (get("SUPABASE_URL") or "").rstrip("/") or None
+        auth_url = f"{supabase_url}/auth/v1" if supabase_url else None
         jwks_url = get("SUPABASE_JWKS_URL")
-        if jwks_url is None and supabase_url:
-            jwks_url = f"{supabase_url}/auth/v1/.well-known/jwks.json"
+        if jwks_url is None and auth_url:
+            jwks_url = f"{auth_url}/.well-known/jwks.json"
         return cls(
             supabase_url=supabase_url,
             supabase_service_role_key=get("SUPABASE_SERVICE_ROLE_KEY"),
             supabase_jwt_secrets=_split(get("SUPABASE_JWT_SECRET") or ""),
             supabase_jwks_url=jwks_url,
-            supabase_jwt_issuer=get("SUPABASE_JWT_ISSUER"),
+            supabase_jwt_issuer=get("SUPABASE_JWT_ISSUER") or auth_url,
             database_url=get("DATABASE_URL"),
             wpp_server_url=(get("WPP_SERVER_URL") or "").rstrip("/") or None,
             wpp_secret_key=get("WPP_SECRET_KEY"),
@@ -142,10 +166,10 @@ class Settings:
             qr_next_ttl_s=duration("QR_NEXT_TTL", 20),
             qr_ttl_s=duration("QR_TTL", 24 * 3600),
             stale_after_s=duration("STALE_AFTER", 7 * 86400),
-            host_connect_timeout_s=float(get("WPP_CONNECT_TIMEOUT") or 3.05),
-            host_read_timeout_s=float(get("WPP_READ_TIMEOUT") or 10.0),
-            host_start_timeout_s=float(get("WPP_START_TIMEOUT") or 20.0),
-            db_timeout_s=float(get("DB_TIMEOUT") or 5.0),
+            host_connect_timeout_s=seconds("WPP_CONNECT_TIMEOUT", 3.05),
+            host_read_timeout_s=seconds("WPP_READ_TIMEOUT", 10.0),
+            host_start_timeout_s=seconds("WPP_START_TIMEOUT", 20.0),
+            db_timeout_s=seconds("DB_TIMEOUT", 5.0),
             send_burst=_positive("SEND_BURST", get("SEND_BURST"), 10),
             send_rate_per_minute=_positive("SEND_RATE_PER_MINUTE", get("SEND_RATE_PER_MINUTE"), 20),
             send_lease_s=duration("SEND_LEASE", 30),
@@ -159,12 +183,12 @@ class Settings:
             version=get("GATEWAY_VERSION") or "dev",
         )
 
-    def require(self, needs: Iterable[str]) -> Settings:
+    def require(self, needs: Iterable[Need]) -> Settings:
         """Check that what a function needs is present and well-formed; return self.
 
-        ``needs`` holds any of: "store", "tokens", "host", "webhook", "crypto".
+        ``needs`` holds any of ``NEEDS``; anything else is a ValueError.
         """
-        for need in needs:
+        for need in known_needs(needs):
             if need == "store" and not (
                 self.database_url or (self.supabase_url and self.supabase_service_role_key)
             ):
@@ -193,12 +217,18 @@ class Settings:
 
     @cached_property
     def keyring(self) -> Keyring:
+        """The keys of ``ENCRYPTION_KEY``; SettingsError if it is not set or not valid."""
         if not self.encryption_key:
             raise SettingsError("ENCRYPTION_KEY must be set")
         try:
             return Keyring.from_setting(self.encryption_key)
         except ValueError as exc:
             raise SettingsError(f"ENCRYPTION_KEY is not valid: {exc}") from None
+
+    @property
+    def keyring_if_set(self) -> Keyring | None:
+        """The keyring, or None without ``ENCRYPTION_KEY`` (for parts that can do without)."""
+        return self.keyring if self.encryption_key else None
 
 
 def _fetch_secret_json(arn: str) -> Mapping[str, Any]:

@@ -19,12 +19,7 @@ Signatures:
   the algorithm the key was published for.
 * Anything else (``none``, other algorithms, unknown ``kid``) is rejected.
 
-The JWKS is cached for ``jwks_ttl_s`` seconds (Supabase's advice: no more than
-10 minutes) and refetched early when a token names an unknown ``kid``. Every
-fetch, failed or not, is at most once per ``jwks_min_refetch_s`` seconds, so
-a flood of made-up ``kid`` values (or a JWKS endpoint that is down) costs at
-most one request per interval. A failed fetch never serves keys past their
-TTL: tokens that need them are rejected until a fetch succeeds.
+How the JWKS is fetched and cached is in ``wa_gateway.jwks``.
 
 Keep one verifier per process (module level) so the cache survives warm
 invocations. HS256 is checked with the standard library; PyJWT (and with it
@@ -42,14 +37,14 @@ import hmac
 import json
 import math
 import re
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeGuard
 
+from wa_gateway.caller import Caller
 from wa_gateway.errors import InvalidToken, MissingToken, TokenExpired
+from wa_gateway.jwks import JwksCache, fetch_json_with_requests
 
 if TYPE_CHECKING:
     import jwt
@@ -60,16 +55,12 @@ MAX_TOKEN_LENGTH = 8192
 MIN_HS256_SECRET_BYTES = 32
 """Shortest HS256 secret accepted (RFC 7518 §3.2: at least the hash size)."""
 
-JWKS_FETCH_TIMEOUT_S = (2.0, 3.0)
-"""Connect and read timeouts of the default JWKS fetch."""
-
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _BEARER = re.compile(r"\s*bearer[ \t]+(\S+)\s*", re.IGNORECASE)
 
 _USER_ROLE = "authenticated"
 _ASYMMETRIC_ALGORITHMS = frozenset({"ES256", "RS256"})
-_MIN_RSA_BITS = 2048
 
 
 @cache
@@ -104,23 +95,6 @@ def _json_object(part: str) -> dict[str, Any]:
     return value
 
 
-@dataclass(frozen=True)
-class Caller:
-    """The verified caller of a request.
-
-    ``user_id`` is the token's ``sub``: a UUID in canonical lower-case form.
-    ``claims`` are all verified claims; ``token`` is the raw JWT, to forward to
-    PostgREST so row-level security sees the same user. Neither ``claims``
-    (which hold e-mail and phone) nor ``token`` appear in ``repr``. A dataclass, not a
-    NamedTuple like the store's records: a tuple would hand both to anything that iterates or
-    serialises it (a log line's JSON encoder, say).
-    """
-
-    user_id: str
-    claims: dict[str, Any] = field(repr=False)
-    token: str = field(repr=False)
-
-
 def bearer_token(authorization_header: str | None) -> str | None:
     """Return the token of an ``Authorization: Bearer <token>`` header value.
 
@@ -134,74 +108,9 @@ def bearer_token(authorization_header: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def _fetch_json_with_requests(url: str) -> Any:
-    """GET ``url`` and return its JSON body; raise on a network error or non-2xx."""
-    import requests  # imported here so that importing this module stays cheap
-
-    response = requests.get(
-        url,
-        timeout=JWKS_FETCH_TIMEOUT_S,
-        headers={"Accept": "application/json"},
-        allow_redirects=False,
-    )
-    response.raise_for_status()
-    return response.json()
-
-
 def _is_number(value: Any) -> TypeGuard[float]:
     """True for a finite int or float (a NumericDate); False for bools and the rest."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _algorithm_for(jwk: dict[str, Any]) -> str | None:
-    """The one algorithm a published JWK may verify, or None if it is unusable."""
-    kty = jwk.get("kty")
-    if kty == "EC" and jwk.get("crv") == "P-256":
-        expected = "ES256"
-    elif kty == "RSA":
-        expected = "RS256"
-    else:
-        return None
-    if jwk.get("alg", expected) != expected:
-        return None
-    if jwk.get("use", "sig") != "sig":
-        return None
-    key_ops = jwk.get("key_ops")
-    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
-        return None
-    if "d" in jwk:  # a private key has no business in a public key set
-        return None
-    return expected
-
-
-def _parse_jwks(document: Any) -> dict[str, jwt.PyJWK]:
-    """Map ``kid`` to key for every usable ES256/RS256 key of a JWKS document.
-
-    Keys without a ``kid``, of another type or algorithm, not for verifying
-    signatures, or RSA keys under 2048 bits are skipped; of two keys with the
-    same ``kid`` the first wins. Raises ValueError if the document is not a
-    JWKS at all.
-    """
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise ValueError("not a JWKS document")
-    import jwt
-
-    keys: dict[str, jwt.PyJWK] = {}
-    for jwk in document["keys"]:
-        if not isinstance(jwk, dict):
-            continue
-        kid = jwk.get("kid")
-        algorithm = _algorithm_for(jwk)
-        if not isinstance(kid, str) or not kid or kid in keys or algorithm is None:
-            continue
-        try:
-            key = jwt.PyJWK(jwk, algorithm=algorithm)
-        except (jwt.PyJWTError, ValueError, TypeError):
-            continue
-        if algorithm == "RS256" and key.key.key_size < _MIN_RSA_BITS:
-            continue
-        keys[kid] = key
-    return keys
 
 
 class TokenVerifier:
@@ -212,7 +121,8 @@ class TokenVerifier:
     ``issuer``: when set, ``iss`` must equal it (``<SUPABASE_URL>/auth/v1``).
     ``audience``: a value ``aud`` must be or contain.
     ``leeway_s``: clock skew allowed on ``exp``, ``nbf`` and ``iat``.
-    ``jwks_ttl_s`` / ``jwks_min_refetch_s``: see the module docstring.
+    ``jwks_ttl_s`` / ``jwks_min_refetch_s``: how long the JWKS is kept, how often it may be
+    fetched at most (see ``wa_gateway.jwks``).
     ``fetch_json``: ``url -> parsed JSON``; defaults to a GET with ``requests``.
     ``clock``: seconds since the epoch; used for the claims and the cache.
 
@@ -247,23 +157,26 @@ class TokenVerifier:
             raise ValueError("leeway_s and jwks_min_refetch_s must be >= 0, jwks_ttl_s > 0")
 
         self._secrets = secrets
-        self._jwks_url = jwks_url
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_s
-        self._jwks_ttl = jwks_ttl_s
-        self._jwks_min_refetch = jwks_min_refetch_s
-        self._fetch_json = fetch_json or _fetch_json_with_requests
         self._clock = clock
-
-        self._lock = threading.Lock()
-        # (keys by kid, time fetched), replaced as a whole so readers need no lock.
-        self._jwks: tuple[dict[str, jwt.PyJWK], float] | None = None
-        self._last_fetch_attempt: float | None = None
+        self._jwks = (
+            JwksCache(
+                jwks_url,
+                ttl_s=jwks_ttl_s,
+                min_refetch_s=jwks_min_refetch_s,
+                fetch_json=fetch_json or fetch_json_with_requests,
+                clock=clock,
+            )
+            if jwks_url
+            else None
+        )
 
     def __repr__(self) -> str:
+        jwks_url = self._jwks.url if self._jwks else None
         return (
-            f"TokenVerifier(hs256_secrets=<{len(self._secrets)}>, jwks_url={self._jwks_url!r}, "
+            f"TokenVerifier(hs256_secrets=<{len(self._secrets)}>, jwks_url={jwks_url!r}, "
             f"issuer={self._issuer!r}, audience={self._audience!r})"
         )
 
@@ -331,9 +244,9 @@ class TokenVerifier:
 
     def _decode_with_jwk(self, token: str, algorithm: str, kid: Any) -> dict[str, Any]:
         """Claims of an ES256/RS256 token signed with the JWKS key named by ``kid``."""
-        if self._jwks_url is None or not isinstance(kid, str) or not kid:
+        if self._jwks is None or not isinstance(kid, str) or not kid:
             raise InvalidToken()
-        key = self._key_for(kid)
+        key = self._jwks.key_for(kid)
         if key is None or key.algorithm_name != algorithm:
             raise InvalidToken()
         import jwt
@@ -372,33 +285,3 @@ class TokenVerifier:
         if exp <= now - self._leeway:
             raise TokenExpired()
         return sub.lower()
-
-    def _key_for(self, kid: str) -> jwt.PyJWK | None:
-        """The JWKS key named ``kid``, fetching the JWKS if stale or ``kid`` is unknown."""
-        keys, fresh = self._cached_keys(self._clock())
-        if fresh and kid in keys:
-            return keys[kid]
-        with self._lock:
-            now = self._clock()
-            keys, fresh = self._cached_keys(now)
-            if fresh and kid in keys:  # another thread fetched it meanwhile
-                return keys[kid]
-            last = self._last_fetch_attempt
-            if last is not None and now - last < self._jwks_min_refetch:
-                return keys.get(kid) if fresh else None
-            self._last_fetch_attempt = now
-            assert self._jwks_url is not None
-            try:
-                keys = _parse_jwks(self._fetch_json(self._jwks_url))
-            except Exception:  # any fetch failure means "no key", never a crash
-                return None
-            self._jwks = (keys, now)
-            return keys.get(kid)
-
-    def _cached_keys(self, now: float) -> tuple[dict[str, jwt.PyJWK], bool]:
-        """The cached keys and whether they are still within their TTL."""
-        cached = self._jwks
-        if cached is None:
-            return {}, False
-        keys, fetched_at = cached
-        return keys, 0 <= now - fetched_at < self._jwks_ttl

@@ -14,7 +14,7 @@ from typing import Any
 
 from wa_gateway import qr
 from wa_gateway.host import HostState
-from wa_gateway.store.facade import SessionStatus, SessionUpdate
+from wa_gateway.records import SessionStatus, SessionUpdate
 
 # wppconnect's statusFind values (see WPPConnect's StatusFind enum) and what each means for us.
 STATUS_FIND: dict[str, SessionStatus] = {

@@ -41,6 +41,23 @@ def parse_account(value: Any) -> str:
     return value
 
 
+_REFRESH = {"true": True, "1": True, "false": False, "0": False}
+
+
+class StatusRequest(NamedTuple):
+    refresh: bool = False
+    account: str = DEFAULT_ACCOUNT
+
+
+def parse_status_request(refresh: str | None, account: str | None) -> StatusRequest:
+    """The query of a status read: ``refresh`` is true, false, 1 or 0 in any case (absent or
+    empty: false)."""
+    wanted = _REFRESH.get((refresh or "false").lower())
+    if wanted is None:
+        raise InvalidRequest("'refresh' must be true or false.")
+    return StatusRequest(wanted, parse_account(account))
+
+
 def parse_disconnect_request(body: dict[str, Any]) -> str:
     """The account a disconnect is for (the body is optional)."""
     reject_unknown_fields(body, {"account"})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 from local import devdb
+from wa_gateway.records import StartPlan, StartRefusal
 from wa_gateway.store import Store
-from wa_gateway.store.facade import StartPlan, StartRefusal
 
 
 def new_user(database: str, label: str) -> devdb.DevUser:

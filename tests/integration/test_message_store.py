@@ -13,9 +13,9 @@ import pytest
 
 from local import devdb
 from tests.integration.store_helpers import begin
+from wa_gateway.records import Ack, InboundMessage, OutboundRequest, SessionUpdate
 from wa_gateway.sessions import session_name_for
 from wa_gateway.store import Store
-from wa_gateway.store.facade import Ack, InboundMessage, OutboundRequest, SessionUpdate
 from wa_gateway.store.postgres import PostgresTransport
 
 TO = "5511987654321"

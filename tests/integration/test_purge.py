@@ -21,10 +21,10 @@ from wa_gateway.errors import HostError, StoreUnavailable
 from wa_gateway.host import HostClient
 from wa_gateway.host_directory import HostDirectory
 from wa_gateway.purge import Purger
+from wa_gateway.records import HostEntry, HostPlacement, HostRecord, PurgePass, SessionUpdate
 from wa_gateway.sessions import session_name_for
 from wa_gateway.settings import Settings
 from wa_gateway.store import Store
-from wa_gateway.store.facade import HostPlacement, HostRecord, PurgePass, SessionUpdate
 from wa_gateway.store.postgres import PostgresTransport
 
 DAY = 86400
@@ -289,3 +289,19 @@ def test_hosts_are_checked_even_when_the_first_pass_fails(store: Store) -> None:
     with pytest.raises(StoreUnavailable):
         purger(failing, hosts=_OneHost(dead), health_pause_s=0).run()
     assert failing.marked == [(host.id, True)]
+
+
+def test_an_operator_adds_changes_and_removes_a_pool_host(store: Store) -> None:
+    name = f"pool-{uuid.uuid4().hex[:8]}"
+    # Added down, so no session of another test is placed on it meanwhile.
+    added = store.put_host(
+        name, url="http://pool.invalid", secret_key="v1.k.x", capacity=2, state="down"
+    )
+    try:
+        assert added == HostEntry(added.id, name, "http://pool.invalid", 2, "down")
+        changed = store.put_host(name, capacity=7)
+        assert changed == added._replace(capacity=7)
+        assert any(h.name == name and h.capacity == 7 for h in store.hosts())
+    finally:
+        assert store.remove_host(name)
+    assert all(h.name != name for h in store.hosts())

@@ -13,11 +13,11 @@ import pytest
 
 from local import devdb
 from tests.integration.store_helpers import begin
+from wa_gateway.caller import Caller
+from wa_gateway.records import SessionOnHost, SessionUpdate
 from wa_gateway.sessions import session_name_for
 from wa_gateway.store import Store
-from wa_gateway.store.facade import SessionUpdate
 from wa_gateway.store.postgres import PostgresTransport
-from wa_gateway.tokens import Caller
 from wa_gateway.transitions import from_event
 
 
@@ -161,6 +161,18 @@ def test_host_tokens_are_stored_beside_the_session(
     store.apply_host_state(SessionUpdate(name, "starting", host_token="v1.k1.abc"))
     plan = begin(store, user.id, name)
     assert plan.host_token == "v1.k1.abc"
+
+
+def test_a_session_is_found_with_what_reaches_it_on_its_host(
+    store: Store, user: devdb.DevUser
+) -> None:
+    name = open_session(store, user)
+    store.apply_host_state(SessionUpdate(name, "starting", host_token="v1.k1.abc"))
+    found = store.session_for_host(user_id=user.id, session_name=name)
+    assert isinstance(found, SessionOnHost)
+    assert found.session.session_id == name and found.host_token == "v1.k1.abc"
+    assert found.host is None  # no pool host: the default host
+    assert store.session_for_host(user_id=user.id, session_name=name + "_gone") is None
 
 
 def test_users_read_their_own_session_only(store: Store, user: devdb.DevUser) -> None:

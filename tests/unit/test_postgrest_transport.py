@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from local.processes import free_port
+from wa_gateway.caller import Caller
 from wa_gateway.errors import StoreUnavailable
+from wa_gateway.records import SessionUpdate
 from wa_gateway.store import Store
-from wa_gateway.store.facade import SessionUpdate
 from wa_gateway.store.postgrest import PostgrestTransport
-from wa_gateway.tokens import Caller
 
 SERVICE_KEY = "service-role-key-for-tests"
 SESSION_ROW = {

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from wa_gateway import qr
-from wa_gateway.store.facade import SessionUpdate
+from wa_gateway.records import SessionUpdate
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(200))).decode()
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
+
 import pytest
 
+from wa_gateway import runtime
 from wa_gateway.settings import Settings, SettingsError, parse_duration
 
 KEY = "a" * 64
@@ -93,3 +97,113 @@ def test_durations(raw: str, seconds: int) -> None:
 def test_a_bad_duration_is_named() -> None:
     with pytest.raises(SettingsError, match="QR_TTL"):
         Settings.load({"QR_TTL": "soon"})
+
+
+# --- what a function needs ------------------------------------------------------------------
+
+
+def test_an_unknown_need_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="'stroe'"):
+        Settings.load(BASE).require(["store", "stroe"])  # type: ignore[list-item]
+
+
+@pytest.fixture()
+def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[dict[str, str]], None]]:
+    """Sets the process environment to exactly the settings given, with nothing built yet."""
+
+    def use(env: dict[str, str]) -> None:
+        for name in list(os.environ):
+            monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        runtime.reset()
+
+    yield use
+    runtime.reset()
+
+
+def test_an_unknown_need_fails_before_the_environment_is_read(
+    environment: Callable[[dict[str, str]], None],
+) -> None:
+    environment({"QR_TTL": "soon"})  # would stop the function, were it read
+    with pytest.raises(ValueError, match="'tokns'"):
+        runtime.configure("status", ["store", "tokns"])  # type: ignore[list-item]
+    assert runtime.settings.cache_info().currsize == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "named", "value"),
+    [
+        ({k: v for k, v in BASE.items() if k != "WPP_SERVER_URL"}, "WPP_SERVER_URL", None),
+        ({**BASE, "WPP_CONNECT_TIMEOUT": "3s"}, "WPP_CONNECT_TIMEOUT", "3s"),
+        ({**BASE, "WPP_READ_TIMEOUT": "ten"}, "WPP_READ_TIMEOUT", "ten"),
+        ({**BASE, "WPP_START_TIMEOUT": "-20"}, "WPP_START_TIMEOUT", "-20"),
+        ({**BASE, "DB_TIMEOUT": "nan"}, "DB_TIMEOUT", "nan"),
+    ],
+    ids=["missing", "unit", "word", "negative", "nan"],
+)
+def test_a_missing_or_bad_setting_stops_the_function_with_one_line_naming_it(
+    environment: Callable[[dict[str, str]], None],
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    named: str,
+    value: str | None,
+) -> None:
+    environment(env)
+    logged: list[str] = []
+    monkeypatch.setattr(runtime.logger, "error", lambda message, **_: logged.append(message))
+    with pytest.raises(SystemExit) as stopped:
+        runtime.configure("status", ["store", "tokens", "host", "crypto"])
+    assert stopped.value.code == 1
+    [line] = logged
+    assert line.startswith(f"status cannot start: {named} ")
+    assert value is None or value not in line
+
+
+def test_a_timeout_with_a_unit_is_told_to_be_plain_seconds() -> None:
+    with pytest.raises(SettingsError, match="WPP_CONNECT_TIMEOUT must be a positive number of sec"):
+        Settings.load({**BASE, "WPP_CONNECT_TIMEOUT": "3s"})
+
+
+def test_timeouts_are_seconds() -> None:
+    settings = Settings.load({**BASE, "WPP_CONNECT_TIMEOUT": "2.5", "DB_TIMEOUT": "7"})
+    assert (settings.host_connect_timeout_s, settings.db_timeout_s) == (2.5, 7.0)
+    assert Settings.load(BASE).host_read_timeout_s == 10.0
+
+
+# --- values derived from settings -----------------------------------------------------------
+
+
+def test_the_issuer_follows_the_supabase_url_unless_set() -> None:
+    derived = Settings.load({"SUPABASE_URL": "https://ref.supabase.co/"})
+    assert derived.supabase_jwt_issuer == "https://ref.supabase.co/auth/v1"
+    given = Settings.load(
+        {"SUPABASE_URL": "https://ref.supabase.co", "SUPABASE_JWT_ISSUER": "https://auth.example"}
+    )
+    assert given.supabase_jwt_issuer == "https://auth.example"
+    assert Settings.load({}).supabase_jwt_issuer is None
+
+
+def test_a_set_jwks_url_wins_over_the_derived_one() -> None:
+    settings = Settings.load(
+        {"SUPABASE_URL": "https://ref.supabase.co", "SUPABASE_JWKS_URL": "https://keys.example"}
+    )
+    assert settings.supabase_jwks_url == "https://keys.example"
+
+
+def test_the_keyring_is_optional_until_required() -> None:
+    without = Settings.load({k: v for k, v in BASE.items() if k != "ENCRYPTION_KEY"})
+    assert without.keyring_if_set is None
+    with pytest.raises(SettingsError, match="ENCRYPTION_KEY"):
+        _ = without.keyring
+    settings = Settings.load(BASE)
+    assert settings.keyring_if_set is settings.keyring
+
+
+def test_the_functions_verify_tokens_against_the_derived_issuer(
+    environment: Callable[[dict[str, str]], None],
+) -> None:
+    environment({**BASE, "SUPABASE_URL": "https://ref.supabase.co"})
+    verifier = repr(runtime.token_verifier())
+    assert "issuer='https://ref.supabase.co/auth/v1'" in verifier
+    assert "jwks_url='https://ref.supabase.co/auth/v1/.well-known/jwks.json'" in verifier

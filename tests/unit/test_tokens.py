@@ -23,8 +23,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from wa_gateway.caller import Caller
 from wa_gateway.errors import ApiError, InvalidToken, MissingToken, TokenExpired
-from wa_gateway.tokens import MAX_TOKEN_LENGTH, Caller, TokenVerifier, bearer_token
+from wa_gateway.tokens import MAX_TOKEN_LENGTH, TokenVerifier, bearer_token
 
 SECRET = "legacy-jwt-secret-0123456789-abcdefghijklmnop"
 SECRET_NEXT = "rotated-jwt-secret-9876543210-zyxwvutsrqponml"

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from wa_gateway.errors import InvalidPhone, InvalidRequest
-from wa_gateway.validation import StartRequest, normalize_phone, parse_start_request
+from wa_gateway.validation import (
+    StartRequest,
+    StatusRequest,
+    normalize_phone,
+    parse_start_request,
+    parse_status_request,
+)
 
 
 @pytest.mark.parametrize(
@@ -50,3 +56,31 @@ def test_start_by_code_needs_a_phone() -> None:
 def test_start_refuses_what_it_does_not_know(body: dict[str, object]) -> None:
     with pytest.raises(InvalidRequest):
         parse_start_request(body)
+
+
+@pytest.mark.parametrize(
+    ("raw", "refresh"),
+    [
+        (None, False),
+        ("", False),
+        ("false", False),
+        ("0", False),
+        ("true", True),
+        ("1", True),
+        ("TRUE", True),
+        ("False", False),
+    ],
+)
+def test_status_refresh_is_a_flag(raw: str | None, refresh: bool) -> None:
+    assert parse_status_request(raw, None) == StatusRequest(refresh, "default")
+
+
+@pytest.mark.parametrize("raw", ["maybe", "yes", "2", " true"])
+def test_status_refuses_another_refresh(raw: str) -> None:
+    with pytest.raises(InvalidRequest, match="'refresh'"):
+        parse_status_request(raw, "work")
+
+
+def test_status_names_a_bad_account() -> None:
+    with pytest.raises(InvalidRequest, match="'account'"):
+        parse_status_request("true", "Not An Account")

@@ -1,226 +1,29 @@
 """What the gateway's logic asks of the database, and nothing of how it gets there."""
 
-from collections.abc import Mapping
-from typing import Any, Literal, NamedTuple, Protocol, Self
-
-from wa_gateway.tokens import Caller
-
-StartAction = Literal["none", "start", "restart"]
-SessionStatus = Literal["disconnected", "starting", "pairing", "connected"]
-
-
-class Transport(Protocol):
-    """Carries one SQL function call to the database: one round trip, one transaction.
-
-    ``caller`` None runs the call as ``service_role``; otherwise as the caller, with their
-    claims applied exactly as PostgREST applies them, so Row Level Security decides.
-    """
-
-    round_trips: int
-
-    def rpc(self, function: str, params: Mapping[str, Any], *, caller: Caller | None = None) -> Any:
-        """Call ``public.<function>`` with named ``params``; return its JSON result."""
-        ...
-
-
-class HostPlacement(NamedTuple):
-    """A host of the pool a session lives on; ``secret_key`` is encrypted."""
-
-    id: str
-    url: str
-    secret_key: str
-
-    @classmethod
-    def from_json(cls, value: Mapping[str, Any] | None) -> Self | None:
-        if not value:
-            return None
-        return cls(str(value["id"]), value["url"], value["secret_key"])
+from wa_gateway.caller import Caller
+from wa_gateway.records import (
+    Ack,
+    EventRecord,
+    HostPlacement,
+    InboundMessage,
+    IngestResult,
+    MessageRecord,
+    OutboundRequest,
+    SendPlan,
+    SendResult,
+    SessionOnHost,
+    SessionRecord,
+    SessionStatus,
+    SessionUpdate,
+    StartPlan,
+    StartRefusal,
+    UpdateResult,
+)
+from wa_gateway.store.housekeeping import HousekeepingCalls
+from wa_gateway.store.transport import Transport
 
 
-class SessionRecord(NamedTuple):
-    """A row of ``whatsapp_sessions``. Times are ISO 8601 strings as the database gave them."""
-
-    id: str
-    user_id: str
-    session_id: str
-    status: SessionStatus
-    pairing_method: str = "qr"
-    qr_code: str | None = None
-    qr_image: str | None = None
-    qr_expires_at: str | None = None
-    pairing_code: str | None = None
-    phone_number: str | None = None
-    server_url: str | None = None
-    status_reason: str | None = None
-    last_activity: str | None = None
-    updated_at: str | None = None
-    account: str = "default"
-    host_id: str | None = None
-    attempt: int = 0
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(**_known_fields(cls._fields, row))
-
-
-class MessageRecord(NamedTuple):
-    """A row of ``whatsapp_messages``."""
-
-    id: str
-    user_id: str
-    whatsapp_session_id: str
-    direction: str
-    phone: str
-    status: str
-    body: str = ""
-    contact_name: str | None = None
-    wpp_message_id: str | None = None
-    send_state: str | None = None
-    error_code: str | None = None
-    origin: str | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(**_known_fields(cls._fields, row))
-
-
-SendOutcome = Literal["send", "replay", "in_flight", "conflict", "not_connected", "rate_limited"]
-
-
-class SendPlan(NamedTuple):
-    outcome: SendOutcome
-    message: MessageRecord | None = None
-    host_token: str | None = None
-    retry_after_s: int = 0
-    host: HostPlacement | None = None
-
-
-class OutboundRequest(NamedTuple):
-    user_id: str
-    session_name: str
-    phone: str
-    body: str
-    contact_name: str | None
-    idempotency_key: str | None
-    request_hash: str
-
-
-class InboundMessage(NamedTuple):
-    session_name: str
-    wpp_message_id: str
-    phone: str
-    body: str
-    contact_name: str | None
-    message_type: str
-    from_me: bool
-    account_phone: str | None
-
-
-class Ack(NamedTuple):
-    session_name: str
-    wpp_message_id: str
-    status: str  # sent, delivered, read or failed
-    phone: str | None
-    body: str | None
-
-
-class PurgedSession(NamedTuple):
-    session_id: str
-    host_id: str | None
-    host_token: str | None
-
-
-class StoredToken(NamedTuple):
-    session_row_id: str
-    session_name: str
-    ciphertext: str
-
-
-class PurgeBatch(NamedTuple):
-    qr_cleared: int
-    deleted: list[PurgedSession]
-
-
-class HostRecord(NamedTuple):
-    id: str
-    name: str
-    url: str
-    secret_key: str
-    capacity: int
-    state: str
-    sessions: int = 0
-    last_health_at: str | None = None
-    last_health_ok: bool | None = None
-    last_error: str | None = None
-
-    @property
-    def placement(self) -> HostPlacement:
-        return HostPlacement(self.id, self.url, self.secret_key)
-
-
-StartOutcome = Literal["ok", "account_limit", "no_capacity"]
-
-
-class PurgePass(NamedTuple):
-    hosts: list[HostRecord]
-    batch: PurgeBatch
-    events_deleted: int
-    tokens: list[StoredToken]
-
-
-class StartPlan(NamedTuple):
-    session: SessionRecord
-    action: StartAction
-    host_token: str | None
-    opened: bool = False  # this call moved the session out of 'disconnected'
-    host: HostPlacement | None = None  # None: the default host (WPP_SERVER_URL)
-
-
-class StartRefusal(NamedTuple):
-    outcome: StartOutcome
-
-
-class EventRecord(NamedTuple):
-    """One host event as logged and applied: ``kind`` says what it changes."""
-
-    session_name: str
-    host_id: str | None
-    attempt: int | None
-    event: str
-    dedup_key: str
-    payload: Mapping[str, Any]
-    kind: Literal["session", "inbound", "ack", "none"]
-    args: Mapping[str, Any]
-
-
-class IngestResult(NamedTuple):
-    stored: bool
-    changed: bool = False
-    seq: int | None = None
-    reason: str | None = None
-
-
-class SessionUpdate(NamedTuple):
-    """What the host said about a session, in our terms (see ``transitions``)."""
-
-    session_name: str
-    status: SessionStatus
-    qr_code: str | None = None
-    qr_image: str | None = None
-    pairing_code: str | None = None
-    phone_number: str | None = None
-    reason: str | None = None
-    host_token: str | None = None
-
-
-class UpdateResult(NamedTuple):
-    session: SessionRecord
-    changed: bool
-
-
-class Store:
+class Store(HousekeepingCalls):
     """Typed calls to the gateway's SQL functions over any :class:`Transport`."""
 
     def __init__(
@@ -304,16 +107,15 @@ class Store:
         )
         return None if row is None else SessionRecord.from_row(row)
 
-    def session_for_host(self, *, user_id: str, session_name: str) -> StartPlan | None:
-        """The user's session with its encrypted host token (service role)."""
+    def session_for_host(self, *, user_id: str, session_name: str) -> SessionOnHost | None:
+        """The user's session with its encrypted host token and its host (service role)."""
         result = self.transport.rpc(
             "gateway_session_for_host", {"p_user_id": user_id, "p_session_name": session_name}
         )
         if result is None:
             return None
-        return StartPlan(
+        return SessionOnHost(
             session=SessionRecord.from_row(result["session"]),
-            action="none",
             host_token=result.get("host_token"),
             host=HostPlacement.from_json(result.get("host")),
         )
@@ -362,7 +164,7 @@ class Store:
     def finish_send(
         self,
         message_id: str,
-        outcome: Literal["sent", "failed", "retryable", "unknown"],
+        outcome: SendResult,
         *,
         wpp_message_id: str | None = None,
         error_code: str | None = None,
@@ -410,63 +212,6 @@ class Store:
         )
         return bool(result and result.get("changed"))
 
-    # --- housekeeping -----------------------------------------------------------------------
-
-    def purge_batch(self, *, qr_ttl_s: int, stale_after_s: int, batch_size: int) -> PurgeBatch:
-        result = self.transport.rpc(
-            "gateway_purge_batch",
-            {
-                "p_qr_ttl_s": qr_ttl_s,
-                "p_stale_after_s": stale_after_s,
-                "p_batch_size": batch_size,
-            },
-        )
-        return _purge_batch(result)
-
-    def purge_first_pass(
-        self,
-        *,
-        qr_ttl_s: int,
-        stale_after_s: int,
-        batch_size: int,
-        retention_s: int,
-        events_batch_size: int,
-        active_key_id: str | None,
-    ) -> PurgePass:
-        """The host pool and the first batch of every housekeeping task, in one round trip;
-        no tokens to re-encrypt when ``active_key_id`` is None."""
-        result = self.transport.rpc(
-            "gateway_purge_first_pass",
-            {
-                "p_qr_ttl_s": qr_ttl_s,
-                "p_stale_after_s": stale_after_s,
-                "p_batch_size": batch_size,
-                "p_retention_s": retention_s,
-                "p_events_batch_size": events_batch_size,
-                "p_active_key_id": active_key_id,
-            },
-        )
-        return PurgePass(
-            hosts=_host_records(result["hosts"]),
-            batch=_purge_batch(result["batch"]),
-            events_deleted=int(result["events_deleted"]),
-            tokens=_stored_tokens(result["tokens"]),
-        )
-
-    def tokens_to_reencrypt(
-        self, *, active_key_id: str, after: str | None, limit: int
-    ) -> list[StoredToken]:
-        """Stored host tokens not under the active key, ordered by session row id."""
-        rows = self.transport.rpc(
-            "gateway_tokens_to_reencrypt",
-            {"p_active_key_id": active_key_id, "p_after": after, "p_limit": limit},
-        )
-        return _stored_tokens(rows)
-
-    def replace_tokens(self, replacements: list[dict[str, str]]) -> int:
-        """Store re-encrypted tokens: ``{session_id, old_token, host_token}``, compare-and-swap."""
-        return int(self.transport.rpc("gateway_replace_tokens", {"p_tokens": replacements}))
-
     # --- events -----------------------------------------------------------------------------
 
     def ingest_event(self, record: EventRecord) -> IngestResult:
@@ -492,80 +237,3 @@ class Store:
             seq=result.get("seq"),
             reason=result.get("reason"),
         )
-
-    def purge_events(self, *, retention_s: int, batch_size: int) -> int:
-        return int(
-            self.transport.rpc(
-                "gateway_purge_events",
-                {"p_retention_s": retention_s, "p_batch_size": batch_size},
-            )
-        )
-
-    # --- the host pool ----------------------------------------------------------------------
-
-    def hosts(self) -> list[HostRecord]:
-        return _host_records(self.transport.rpc("gateway_hosts", {}))
-
-    def put_host(
-        self,
-        name: str,
-        *,
-        url: str | None = None,
-        secret_key: str | None = None,
-        capacity: int | None = None,
-        state: str | None = None,
-    ) -> dict[str, Any]:
-        """Add a host (``url`` given) or change one (only what is given)."""
-        result: dict[str, Any] = self.transport.rpc(
-            "gateway_put_host",
-            {
-                "p_name": name,
-                "p_url": url,
-                "p_secret_key": secret_key,
-                "p_capacity": capacity,
-                "p_state": state,
-            },
-        )
-        return result
-
-    def remove_host(self, name: str) -> bool:
-        return bool(self.transport.rpc("gateway_remove_host", {"p_name": name}))
-
-    def host_sessions(self, host_id: str, *, idle_before: str | None = None) -> list[PurgedSession]:
-        """The sessions holding a browser on a host (only those idle since, if given)."""
-        rows = self.transport.rpc(
-            "gateway_host_sessions", {"p_host_id": host_id, "p_idle_before": idle_before}
-        )
-        return [PurgedSession(r["session_id"], host_id, r.get("host_token")) for r in rows]
-
-    def mark_host(self, host_id: str, *, ok: bool, error: str | None, mark_down: bool) -> int:
-        """Record a health check; marking a host down disconnects its sessions (returned)."""
-        result = self.transport.rpc(
-            "gateway_mark_host",
-            {"p_host_id": host_id, "p_ok": ok, "p_error": error, "p_mark_down": mark_down},
-        )
-        return int(result["sessions_disconnected"])
-
-
-def _purge_batch(result: Mapping[str, Any]) -> PurgeBatch:
-    return PurgeBatch(
-        qr_cleared=int(result["qr_cleared"]),
-        deleted=[
-            PurgedSession(d["session_id"], d.get("host_id"), d.get("host_token"))
-            for d in result["deleted"]
-        ],
-    )
-
-
-def _stored_tokens(rows: list[Mapping[str, Any]]) -> list[StoredToken]:
-    return [StoredToken(r["session_id"], r["name"], r["host_token"]) for r in rows]
-
-
-def _host_records(rows: list[Mapping[str, Any]]) -> list[HostRecord]:
-    return [HostRecord(**_known_fields(HostRecord._fields, r)) for r in rows]
-
-
-def _known_fields(fields: tuple[str, ...], row: Mapping[str, Any]) -> dict[str, Any]:
-    """The columns of a row (as JSON) that a record has ``fields`` for; the database may add
-    columns the gateway does not read."""
-    return {k: v for k, v in row.items() if k in fields}

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from wa_gateway.settings import Settings, SettingsError
-from wa_gateway.store.facade import Store, Transport
+from wa_gateway.store.facade import Store
+from wa_gateway.store.transport import Transport
 
 
 def create_transport(settings: Settings) -> Transport:

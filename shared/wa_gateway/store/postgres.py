@@ -28,8 +28,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from wa_gateway.caller import Caller
 from wa_gateway.errors import StoreUnavailable
-from wa_gateway.tokens import Caller
 
 _FUNCTION_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _PARAMETER_NAME = re.compile(r"^p_[a-z0-9_]+$")

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 from postgrest import APIError, SyncPostgrestClient
 
+from wa_gateway.caller import Caller
 from wa_gateway.errors import StoreUnavailable
-from wa_gateway.tokens import Caller
 
 _UNAVAILABLE_CODES = ("08", "53", "57P01", "PGRST000", "PGRST001", "PGRST002", "PGRST003")
 

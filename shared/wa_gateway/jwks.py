@@ -1,0 +1,146 @@
+"""The project's published signing keys (its JWKS), fetched when needed and cached.
+
+The JWKS is cached for ``ttl_s`` seconds (Supabase's advice: no more than 10 minutes) and
+refetched early when a token names an unknown ``kid``. Every fetch, failed or not, is at most
+once per ``min_refetch_s`` seconds, so a flood of made-up ``kid`` values (or a JWKS endpoint
+that is down) costs at most one request per interval. A failed fetch never serves keys past
+their TTL: tokens that need them are rejected until a fetch succeeds.
+
+Only ES256 (P-256) and RS256 (at least 2048 bits) public keys for verifying signatures are
+kept. PyJWT is imported with the first document parsed, ``requests`` with the first fetch.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import jwt
+
+JWKS_FETCH_TIMEOUT_S = (2.0, 3.0)
+"""Connect and read timeouts of the default JWKS fetch."""
+
+_MIN_RSA_BITS = 2048
+
+
+def fetch_json_with_requests(url: str) -> Any:
+    """GET ``url`` and return its JSON body; raise on a network error or non-2xx."""
+    import requests  # imported here so that importing this module stays cheap
+
+    response = requests.get(
+        url,
+        timeout=JWKS_FETCH_TIMEOUT_S,
+        headers={"Accept": "application/json"},
+        allow_redirects=False,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def _algorithm_for(jwk: dict[str, Any]) -> str | None:
+    """The one algorithm a published JWK may verify, or None if it is unusable."""
+    kty = jwk.get("kty")
+    if kty == "EC" and jwk.get("crv") == "P-256":
+        expected = "ES256"
+    elif kty == "RSA":
+        expected = "RS256"
+    else:
+        return None
+    if jwk.get("alg", expected) != expected:
+        return None
+    if jwk.get("use", "sig") != "sig":
+        return None
+    key_ops = jwk.get("key_ops")
+    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
+        return None
+    if "d" in jwk:  # a private key has no business in a public key set
+        return None
+    return expected
+
+
+def parse_jwks(document: Any) -> dict[str, jwt.PyJWK]:
+    """Map ``kid`` to key for every usable ES256/RS256 key of a JWKS document.
+
+    Keys without a ``kid``, of another type or algorithm, not for verifying
+    signatures, or RSA keys under 2048 bits are skipped; of two keys with the
+    same ``kid`` the first wins. Raises ValueError if the document is not a
+    JWKS at all.
+    """
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("not a JWKS document")
+    import jwt
+
+    keys: dict[str, jwt.PyJWK] = {}
+    for jwk in document["keys"]:
+        if not isinstance(jwk, dict):
+            continue
+        kid = jwk.get("kid")
+        algorithm = _algorithm_for(jwk)
+        if not isinstance(kid, str) or not kid or kid in keys or algorithm is None:
+            continue
+        try:
+            key = jwt.PyJWK(jwk, algorithm=algorithm)
+        except (jwt.PyJWTError, ValueError, TypeError):
+            continue
+        if algorithm == "RS256" and key.key.key_size < _MIN_RSA_BITS:
+            continue
+        keys[kid] = key
+    return keys
+
+
+class JwksCache:
+    """The keys published at ``url``, by ``kid``; thread-safe.
+
+    ``fetch_json``: ``url -> parsed JSON``. ``clock``: seconds since the epoch.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ttl_s: int,
+        min_refetch_s: int,
+        fetch_json: Callable[[str], Any],
+        clock: Callable[[], float],
+    ) -> None:
+        self.url = url
+        self._ttl = ttl_s
+        self._min_refetch = min_refetch_s
+        self._fetch_json = fetch_json
+        self._clock = clock
+        self._lock = threading.Lock()
+        # (keys by kid, time fetched), replaced as a whole so readers need no lock.
+        self._jwks: tuple[dict[str, jwt.PyJWK], float] | None = None
+        self._last_fetch_attempt: float | None = None
+
+    def key_for(self, kid: str) -> jwt.PyJWK | None:
+        """The key named ``kid``, fetching the JWKS if stale or ``kid`` is unknown; None if
+        there is no such key or no fresh JWKS to look in."""
+        keys, fresh = self._cached_keys(self._clock())
+        if fresh and kid in keys:
+            return keys[kid]
+        with self._lock:
+            now = self._clock()
+            keys, fresh = self._cached_keys(now)
+            if fresh and kid in keys:  # another thread fetched it meanwhile
+                return keys[kid]
+            last = self._last_fetch_attempt
+            if last is not None and now - last < self._min_refetch:
+                return keys.get(kid) if fresh else None
+            self._last_fetch_attempt = now
+            try:
+                keys = parse_jwks(self._fetch_json(self.url))
+            except Exception:  # any fetch failure means "no key", never a crash
+                return None
+            self._jwks = (keys, now)
+            return keys.get(kid)
+
+    def _cached_keys(self, now: float) -> tuple[dict[str, jwt.PyJWK], bool]:
+        """The cached keys and whether they are still within their TTL."""
+        cached = self._jwks
+        if cached is None:
+            return {}, False
+        keys, fetched_at = cached
+        return keys, 0 <= now - fetched_at < self._ttl

@@ -1,0 +1,254 @@
+"""The gateway's vocabulary: what the logic reads from and hands to the store.
+
+Plain records (NamedTuples: cheap to import and to build), free of how they are stored. Rows
+come as the database's JSON; ``from_row`` keeps the columns a record has and ignores the rest.
+"""
+
+from collections.abc import Mapping
+from typing import Any, Literal, NamedTuple, Self
+
+SessionStatus = Literal["disconnected", "starting", "pairing", "connected"]
+StartAction = Literal["none", "start", "restart"]
+StartOutcome = Literal["ok", "account_limit", "no_capacity"]
+SendOutcome = Literal["send", "replay", "in_flight", "conflict", "not_connected", "rate_limited"]
+SendResult = Literal["sent", "failed", "retryable", "unknown"]
+
+
+def _known_fields(fields: tuple[str, ...], row: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns of a row (as JSON) that a record has ``fields`` for; the database may add
+    columns the gateway does not read."""
+    return {k: v for k, v in row.items() if k in fields}
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+class HostPlacement(NamedTuple):
+    """A host of the pool a session lives on; ``secret_key`` is encrypted."""
+
+    id: str
+    url: str
+    secret_key: str
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any] | None) -> Self | None:
+        if not value:
+            return None
+        return cls(str(value["id"]), value["url"], value["secret_key"])
+
+
+class SessionRecord(NamedTuple):
+    """A row of ``whatsapp_sessions``. Times are ISO 8601 strings as the database gave them."""
+
+    id: str
+    user_id: str
+    session_id: str
+    status: SessionStatus
+    pairing_method: str = "qr"
+    qr_code: str | None = None
+    qr_image: str | None = None
+    qr_expires_at: str | None = None
+    pairing_code: str | None = None
+    phone_number: str | None = None
+    server_url: str | None = None
+    status_reason: str | None = None
+    last_activity: str | None = None
+    updated_at: str | None = None
+    account: str = "default"
+    host_id: str | None = None
+    attempt: int = 0
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(**_known_fields(cls._fields, row))
+
+
+class SessionOnHost(NamedTuple):
+    """A session with what it takes to reach it on its host: the encrypted host token, and
+    the pool host it lives on (None: the default host, ``WPP_SERVER_URL``)."""
+
+    session: SessionRecord
+    host_token: str | None
+    host: HostPlacement | None = None
+
+
+class StartPlan(NamedTuple):
+    """What a start asks of the host (``action`` "none": nothing, the session stays as it is)."""
+
+    session: SessionRecord
+    action: StartAction
+    host_token: str | None
+    opened: bool = False  # this call moved the session out of 'disconnected'
+    host: HostPlacement | None = None  # None: the default host (WPP_SERVER_URL)
+
+
+class StartRefusal(NamedTuple):
+    outcome: StartOutcome
+
+
+class SessionUpdate(NamedTuple):
+    """What the host said about a session, in our terms (see ``transitions``)."""
+
+    session_name: str
+    status: SessionStatus
+    qr_code: str | None = None
+    qr_image: str | None = None
+    pairing_code: str | None = None
+    phone_number: str | None = None
+    reason: str | None = None
+    host_token: str | None = None
+
+
+class UpdateResult(NamedTuple):
+    session: SessionRecord
+    changed: bool
+
+
+# --- messages -------------------------------------------------------------------------------
+
+
+class MessageRecord(NamedTuple):
+    """A row of ``whatsapp_messages``."""
+
+    id: str
+    user_id: str
+    whatsapp_session_id: str
+    direction: str
+    phone: str
+    status: str
+    body: str = ""
+    contact_name: str | None = None
+    wpp_message_id: str | None = None
+    send_state: str | None = None
+    error_code: str | None = None
+    origin: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(**_known_fields(cls._fields, row))
+
+
+class OutboundRequest(NamedTuple):
+    user_id: str
+    session_name: str
+    phone: str
+    body: str
+    contact_name: str | None
+    idempotency_key: str | None
+    request_hash: str
+
+
+class SendPlan(NamedTuple):
+    outcome: SendOutcome
+    message: MessageRecord | None = None
+    host_token: str | None = None
+    retry_after_s: int = 0
+    host: HostPlacement | None = None
+
+
+class InboundMessage(NamedTuple):
+    session_name: str
+    wpp_message_id: str
+    phone: str
+    body: str
+    contact_name: str | None
+    message_type: str
+    from_me: bool
+    account_phone: str | None
+
+
+class Ack(NamedTuple):
+    session_name: str
+    wpp_message_id: str
+    status: str  # sent, delivered, read or failed
+    phone: str | None
+    body: str | None
+
+
+# --- host events ----------------------------------------------------------------------------
+
+
+class EventRecord(NamedTuple):
+    """One host event as logged and applied: ``kind`` says what it changes."""
+
+    session_name: str
+    host_id: str | None
+    attempt: int | None
+    event: str
+    dedup_key: str
+    payload: Mapping[str, Any]
+    kind: Literal["session", "inbound", "ack", "none"]
+    args: Mapping[str, Any]
+
+
+class IngestResult(NamedTuple):
+    stored: bool
+    changed: bool = False
+    seq: int | None = None
+    reason: str | None = None
+
+
+# --- the host pool and housekeeping ---------------------------------------------------------
+
+
+class HostRecord(NamedTuple):
+    """A row of the host pool, with its health; ``secret_key`` is encrypted."""
+
+    id: str
+    name: str
+    url: str
+    secret_key: str
+    capacity: int
+    state: str
+    sessions: int = 0
+    last_health_at: str | None = None
+    last_health_ok: bool | None = None
+    last_error: str | None = None
+
+    @property
+    def placement(self) -> HostPlacement:
+        return HostPlacement(self.id, self.url, self.secret_key)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(**_known_fields(cls._fields, row))
+
+
+class HostEntry(NamedTuple):
+    """A pool host as an operator set it (added or changed), without its secret key."""
+
+    id: str
+    name: str
+    url: str
+    capacity: int
+    state: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(**_known_fields(cls._fields, row))
+
+
+class PurgedSession(NamedTuple):
+    session_id: str
+    host_id: str | None
+    host_token: str | None
+
+
+class StoredToken(NamedTuple):
+    session_row_id: str
+    session_name: str
+    ciphertext: str
+
+
+class PurgeBatch(NamedTuple):
+    qr_cleared: int
+    deleted: list[PurgedSession]
+
+
+class PurgePass(NamedTuple):
+    hosts: list[HostRecord]
+    batch: PurgeBatch
+    events_deleted: int
+    tokens: list[StoredToken]

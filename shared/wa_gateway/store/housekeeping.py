@@ -1,0 +1,147 @@
+"""The store's housekeeping calls: the purge job's batches and the pool of hosts."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from wa_gateway.records import (
+    HostEntry,
+    HostRecord,
+    PurgeBatch,
+    PurgedSession,
+    PurgePass,
+    StoredToken,
+)
+from wa_gateway.store.transport import Transport
+
+
+class HousekeepingCalls:
+    """The part of :class:`wa_gateway.store.Store` the purge job and the operator's host
+    command use."""
+
+    transport: Transport
+
+    def purge_batch(self, *, qr_ttl_s: int, stale_after_s: int, batch_size: int) -> PurgeBatch:
+        result = self.transport.rpc(
+            "gateway_purge_batch",
+            {
+                "p_qr_ttl_s": qr_ttl_s,
+                "p_stale_after_s": stale_after_s,
+                "p_batch_size": batch_size,
+            },
+        )
+        return _purge_batch(result)
+
+    def purge_first_pass(
+        self,
+        *,
+        qr_ttl_s: int,
+        stale_after_s: int,
+        batch_size: int,
+        retention_s: int,
+        events_batch_size: int,
+        active_key_id: str | None,
+    ) -> PurgePass:
+        """The host pool and the first batch of every housekeeping task, in one round trip;
+        no tokens to re-encrypt when ``active_key_id`` is None."""
+        result = self.transport.rpc(
+            "gateway_purge_first_pass",
+            {
+                "p_qr_ttl_s": qr_ttl_s,
+                "p_stale_after_s": stale_after_s,
+                "p_batch_size": batch_size,
+                "p_retention_s": retention_s,
+                "p_events_batch_size": events_batch_size,
+                "p_active_key_id": active_key_id,
+            },
+        )
+        return PurgePass(
+            hosts=_host_records(result["hosts"]),
+            batch=_purge_batch(result["batch"]),
+            events_deleted=int(result["events_deleted"]),
+            tokens=_stored_tokens(result["tokens"]),
+        )
+
+    def tokens_to_reencrypt(
+        self, *, active_key_id: str, after: str | None, limit: int
+    ) -> list[StoredToken]:
+        """Stored host tokens not under the active key, ordered by session row id."""
+        rows = self.transport.rpc(
+            "gateway_tokens_to_reencrypt",
+            {"p_active_key_id": active_key_id, "p_after": after, "p_limit": limit},
+        )
+        return _stored_tokens(rows)
+
+    def replace_tokens(self, replacements: list[dict[str, str]]) -> int:
+        """Store re-encrypted tokens: ``{session_id, old_token, host_token}``, compare-and-swap."""
+        return int(self.transport.rpc("gateway_replace_tokens", {"p_tokens": replacements}))
+
+    def purge_events(self, *, retention_s: int, batch_size: int) -> int:
+        return int(
+            self.transport.rpc(
+                "gateway_purge_events",
+                {"p_retention_s": retention_s, "p_batch_size": batch_size},
+            )
+        )
+
+    # --- the host pool ----------------------------------------------------------------------
+
+    def hosts(self) -> list[HostRecord]:
+        return _host_records(self.transport.rpc("gateway_hosts", {}))
+
+    def put_host(
+        self,
+        name: str,
+        *,
+        url: str | None = None,
+        secret_key: str | None = None,
+        capacity: int | None = None,
+        state: str | None = None,
+    ) -> HostEntry:
+        """Add a host (``url`` given) or change one (only what is given)."""
+        result = self.transport.rpc(
+            "gateway_put_host",
+            {
+                "p_name": name,
+                "p_url": url,
+                "p_secret_key": secret_key,
+                "p_capacity": capacity,
+                "p_state": state,
+            },
+        )
+        return HostEntry.from_row(result)
+
+    def remove_host(self, name: str) -> bool:
+        return bool(self.transport.rpc("gateway_remove_host", {"p_name": name}))
+
+    def host_sessions(self, host_id: str, *, idle_before: str | None = None) -> list[PurgedSession]:
+        """The sessions holding a browser on a host (only those idle since, if given)."""
+        rows = self.transport.rpc(
+            "gateway_host_sessions", {"p_host_id": host_id, "p_idle_before": idle_before}
+        )
+        return [PurgedSession(r["session_id"], host_id, r.get("host_token")) for r in rows]
+
+    def mark_host(self, host_id: str, *, ok: bool, error: str | None, mark_down: bool) -> int:
+        """Record a health check; marking a host down disconnects its sessions (returned)."""
+        result = self.transport.rpc(
+            "gateway_mark_host",
+            {"p_host_id": host_id, "p_ok": ok, "p_error": error, "p_mark_down": mark_down},
+        )
+        return int(result["sessions_disconnected"])
+
+
+def _purge_batch(result: Mapping[str, Any]) -> PurgeBatch:
+    return PurgeBatch(
+        qr_cleared=int(result["qr_cleared"]),
+        deleted=[
+            PurgedSession(d["session_id"], d.get("host_id"), d.get("host_token"))
+            for d in result["deleted"]
+        ],
+    )
+
+
+def _stored_tokens(rows: list[Mapping[str, Any]]) -> list[StoredToken]:
+    return [StoredToken(r["session_id"], r["name"], r["host_token"]) for r in rows]
+
+
+def _host_records(rows: list[Mapping[str, Any]]) -> list[HostRecord]:
+    return [HostRecord.from_row(r) for r in rows]

@@ -1,0 +1,20 @@
+"""The one thing a store needs of a database connection."""
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from wa_gateway.caller import Caller
+
+
+class Transport(Protocol):
+    """Carries one SQL function call to the database: one round trip, one transaction.
+
+    ``caller`` None runs the call as ``service_role``; otherwise as the caller, with their
+    claims applied exactly as PostgREST applies them, so Row Level Security decides.
+    """
+
+    round_trips: int
+
+    def rpc(self, function: str, params: Mapping[str, Any], *, caller: Caller | None = None) -> Any:
+        """Call ``public.<function>`` with named ``params``; return its JSON result."""
+        ...
