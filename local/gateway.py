@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import importlib.util
 import json
+import os
 import sys
 import threading
 from collections.abc import Callable
