@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 
 from local import devdb
 
@@ -81,3 +82,14 @@ def test_the_cli_gets_a_url_it_can_parse_for_a_socket_or_a_host() -> None:
 
     assert socket == "postgresql://postgres@localhost/wa_test?host=%2Ftmp%2Fpg+dir"
     assert remote == "postgresql://postgres:p%40ss@db.example:6543/postgres"
+
+
+def test_a_database_migrated_by_another_owner_is_refused(make_database: Any) -> None:
+    """A database whose tables a superuser made (as before the migrations ran as postgres)
+    would take later migrations only partly: preparing it says to start afresh instead."""
+    dsn = make_database()
+    with psycopg.connect(devdb.as_role(dsn, devdb.ADMIN_ROLE), autocommit=True) as conn:
+        conn.execute("create table public.made_by_the_superuser (id int)")
+
+    with pytest.raises(RuntimeError, match="made_by_the_superuser"):
+        devdb.prepare(dsn)
