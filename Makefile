@@ -1,4 +1,4 @@
-# One Python for the venv and the Lambda runtime (python3.12): see README "Runtime".
+# One Python for the venv and the Lambda runtime (python3.12): see docs/deploying.md "Runtime".
 PYTHON_VERSION := 3.12
 # pyenv's shims refuse a version that is not selected, so look in its versions folder first.
 PYTHON ?= $(shell ls -d $$HOME/.pyenv/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION) 2>/dev/null | tail -n 1 | grep . \
@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/gateway/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help venv dev unit test lint typecheck purge hosts host-add host-set clean
+.PHONY: help venv supabase-cli dev unit test lint typecheck purge hosts host-add host-set clean
 
 include deploy.mk
 include browser.mk
@@ -31,7 +31,20 @@ $(STAMP): requirements-dev.txt layers/gateway/requirements.txt
 
 venv: $(STAMP)
 
-dev: venv
+# The Supabase CLI, pinned in package.json and package-lock.json: it applies the migrations to
+# the local database and the tests' databases, as `supabase db push` does to a project. npm
+# installs the binary for this platform from the CLI's own packages; nothing is downloaded
+# when it runs.
+CLI_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
+
+$(CLI_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm not found: install Node.js 20 or later" >&2; exit 1; }
+	npm ci --no-audit --no-fund
+	touch $@
+
+supabase-cli: $(CLI_STAMP)
+
+dev: venv supabase-cli
 	$(PY) -m local.stack
 
 lint: venv
@@ -46,7 +59,7 @@ unit: venv
 	$(VENV)/bin/pytest tests/unit -q
 
 # The whole suite: lint, types, the SAM template and layer, then every test.
-test: lint typecheck deploy-check browser
+test: lint typecheck deploy-check browser supabase-cli
 	$(VENV)/bin/pytest
 
 purge: venv
@@ -68,4 +81,4 @@ host-set: venv
 	$(HOSTS) set "$(NAME)" $(if $(STATE),--state "$(STATE)") $(if $(CAPACITY),--capacity "$(CAPACITY)")
 
 clean:
-	rm -rf .local .aws-sam .pytest_cache .mypy_cache .ruff_cache .venv-sam
+	rm -rf .local .aws-sam .pytest_cache .mypy_cache .ruff_cache .venv-sam supabase/.temp

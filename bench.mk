@@ -21,5 +21,5 @@ $(BENCH_STAMP): bench/requirements.txt | venv
 
 bench-deps: $(BENCH_STAMP)
 
-bench: venv sam-build bench-deps
+bench: venv supabase-cli sam-build bench-deps
 	$(PY) -m bench $(BENCH_ARGS)

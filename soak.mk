@@ -10,5 +10,5 @@
 
 .PHONY: soak
 
-soak: venv
+soak: venv supabase-cli
 	$(PY) -m soak $(SOAK_ARGS)

@@ -1,10 +1,19 @@
 -- Makes a plain PostgreSQL look like a Supabase project's database, for the local stack and the
 -- tests only. A real Supabase project already has all of this; the migrations in
 -- supabase/migrations/ assume it and apply unchanged to either. Idempotent.
--- Follows supabase/postgres's initial schema and supabase/auth's helper functions.
+--
+-- Runs as supabase_admin, the superuser (as Supabase's own setup does). Afterwards, as on
+-- Supabase, postgres is not a superuser: it owns the database and what the migrations create,
+-- and the Supabase CLI applies the migrations as postgres.
+-- Follows supabase/postgres's init scripts and migrations (initial schema, demote-postgres,
+-- grant_auth_roles_to_postgres, grant_predefined_roles_to_postgres) and supabase/auth's helper
+-- functions.
 
 do $$
 begin
+  if not exists (select from pg_roles where rolname = 'postgres') then
+    create role postgres login;
+  end if;
   if not exists (select from pg_roles where rolname = 'anon') then
     create role anon nologin noinherit;
   end if;
@@ -17,11 +26,14 @@ begin
   if not exists (select from pg_roles where rolname = 'authenticator') then
     create role authenticator login noinherit;
   end if;
-  if not exists (select from pg_publication where pubname = 'supabase_realtime') then
-    create publication supabase_realtime;
-  end if;
 end
 $$;
+
+alter role supabase_admin superuser createdb createrole replication bypassrls;
+alter role postgres nosuperuser createdb createrole login replication bypassrls;
+grant anon, authenticated, service_role to postgres;
+grant pg_read_all_data, pg_signal_backend to postgres;
+alter role postgres set search_path to "$user", public, extensions;
 
 alter role anon inherit;
 alter role authenticated inherit;
@@ -33,15 +45,44 @@ alter role authenticated set statement_timeout = '8s';
 alter role authenticator set statement_timeout = '8s';
 alter role authenticator set lock_timeout = '8s';
 
-create schema if not exists extensions;
-create schema if not exists auth;
+-- postgres owns the project's database, and so (PostgreSQL 15+) its public schema.
+do $$
+begin
+  execute format('alter database %I owner to postgres', current_database());
+end
+$$;
 
-grant usage on schema public, extensions to anon, authenticated, service_role;
+-- The Realtime publication belongs to postgres, so its migrations can add tables to it.
+do $$
+begin
+  if not exists (select from pg_publication where pubname = 'supabase_realtime') then
+    create publication supabase_realtime;
+  end if;
+end
+$$;
+alter publication supabase_realtime owner to postgres;
+
+create schema if not exists extensions authorization postgres;
+create schema if not exists auth authorization supabase_admin;
+
+grant usage on schema public, extensions to postgres, anon, authenticated, service_role;
 grant usage on schema auth to anon, authenticated, service_role;
+grant all on schema auth, extensions to postgres;
 
-alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
-alter default privileges in schema public grant all on functions to anon, authenticated, service_role;
-alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
+-- What a new object in public grants by default, whoever of the two creates it: everything,
+-- to every API role. Each migration revokes what a role must not have.
+alter default privileges for role postgres in schema public
+  grant all on tables to postgres, anon, authenticated, service_role;
+alter default privileges for role postgres in schema public
+  grant all on functions to postgres, anon, authenticated, service_role;
+alter default privileges for role postgres in schema public
+  grant all on sequences to postgres, anon, authenticated, service_role;
+alter default privileges for role supabase_admin in schema public
+  grant all on tables to postgres, anon, authenticated, service_role;
+alter default privileges for role supabase_admin in schema public
+  grant all on functions to postgres, anon, authenticated, service_role;
+alter default privileges for role supabase_admin in schema public
+  grant all on sequences to postgres, anon, authenticated, service_role;
 
 -- The columns of auth.users that anything here reads; Supabase's table has more.
 create table if not exists auth.users (
@@ -95,13 +136,5 @@ $$;
 
 grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
   to anon, authenticated, service_role;
-
--- The migrations this database has had, like the Supabase CLI's history table.
-create schema if not exists supabase_migrations;
-create table if not exists supabase_migrations.schema_migrations (
-  version text primary key,
-  name text,
-  applied_at timestamptz not null default now()
-);
--- Local only: what each applied file contained, so a changed file is noticed.
-alter table supabase_migrations.schema_migrations add column if not exists checksum text;
+grant all on all tables in schema auth to postgres;
+grant all on all routines in schema auth to postgres;

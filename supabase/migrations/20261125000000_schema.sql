@@ -91,6 +91,9 @@ create index whatsapp_sessions_qr_idx on public.whatsapp_sessions (qr_updated_at
 -- Sessions holding a browser on a host: what placement counts against capacity.
 create index whatsapp_sessions_host_idx
   on public.whatsapp_sessions (host_id) where status <> 'disconnected';
+-- Every session of a host, disconnected ones included, for the foreign key's "on delete set
+-- null" when a host is removed.
+create index whatsapp_sessions_host_id_idx on public.whatsapp_sessions (host_id);
 
 -- Host secrets: one row per session, no client access at all ----------------------------------
 
@@ -162,6 +165,8 @@ create table public.whatsapp_error_logs (
 );
 
 create index whatsapp_error_logs_user_id_idx on public.whatsapp_error_logs (user_id);
+create index whatsapp_error_logs_session_idx
+  on public.whatsapp_error_logs (whatsapp_session_id);
 create index whatsapp_error_logs_created_at_idx on public.whatsapp_error_logs (created_at);
 
 -- The event log --------------------------------------------------------------------------------
@@ -199,13 +204,75 @@ revoke all on table public.wpp_hosts, public.whatsapp_sessions, public.whatsapp_
   public.whatsapp_messages, public.whatsapp_error_logs, public.whatsapp_events,
   public.whatsapp_event_seqs
   from anon, authenticated;
-grant select on table public.whatsapp_sessions, public.whatsapp_messages,
-  public.whatsapp_error_logs, public.whatsapp_events
-  to authenticated;
+-- Users read column by column: a column not granted here is invisible to them through the
+-- REST API, Realtime (which sends a subscriber only the columns its role may select) and any
+-- function that runs as them, and a query naming it (or select *) fails with 42501. A new
+-- column stays private until it is added here.
+--
+-- whatsapp_sessions: what the status answer and the page show, and what RLS and Realtime need.
+-- Private: host_id and server_url (where the host is), attempt, qr_updated_at and qr_count
+-- (the event log's and the purge's bookkeeping), send_tokens and send_tokens_at (the sending
+-- governor), status_reason, connected_at and disconnected_at (not shown to users).
+grant select (
+  id,             -- the primary key: Realtime sends nothing for a table whose key is hidden
+  user_id,        -- the owner: RLS and the page's Realtime filter (user_id=eq.<uid>)
+  account,        -- the user's label for the account
+  session_id,     -- the session's name, answered as "name"
+  status,         -- disconnected, starting, pairing or connected
+  pairing_method, -- whether the QR or the pairing code is the one to show
+  qr_code,        -- the QR, raw, while pairing
+  qr_image,       -- the QR as a PNG data URL, while pairing
+  qr_expires_at,  -- when the QR stops working
+  pairing_code,   -- the code to type on the phone, while pairing by code
+  phone_number,   -- the linked account's own number
+  last_activity,  -- answered by the status function
+  created_at,     -- when the account was added
+  updated_at      -- answered by the status function; orders changes
+) on public.whatsapp_sessions to authenticated;
+
+-- whatsapp_messages: what the page lists and the send answer carries. Private: the outbox's
+-- bookkeeping (idempotency_key, request_hash, send_state, lease_until, attempts).
+grant select (
+  id,                  -- the primary key, and the id send-message answers
+  user_id,             -- the owner: RLS and the page's Realtime filter
+  whatsapp_session_id, -- which of the user's accounts carried the message
+  direction,           -- inbound or outbound
+  phone,               -- the other party
+  contact_name,        -- the other party's name, when known
+  body,                -- the text
+  message_type,        -- chat, image, ...
+  status,              -- queued, sent, delivered, read, failed or received
+  origin,              -- client or owner, for messages that did not come through send-message
+  wpp_message_id,      -- WhatsApp's id for the message
+  error_code,          -- why a send failed
+  created_at,          -- when it was written; the page orders by it
+  updated_at           -- when its status last changed; the page merges by it
+) on public.whatsapp_messages to authenticated;
+
+-- whatsapp_error_logs: written for the user to read, with no secrets in them: every column.
+grant select (
+  id, user_id, whatsapp_session_id, function_name, code, message, context, created_at
+) on public.whatsapp_error_logs to authenticated;
+
+-- whatsapp_events: what a browser replays (seq > last seen, in order). Private: dedup_key
+-- (the attempt and a hash of the event's body, used only to drop duplicates).
+grant select (
+  id,                  -- the primary key
+  user_id,             -- the owner: RLS
+  whatsapp_session_id, -- the session the event is about
+  seq,                 -- its place in the session's log
+  event,               -- the host's event name
+  payload,             -- the event as the host sent it (without the QR image or media bytes)
+  received_at          -- when it arrived
+) on public.whatsapp_events to authenticated;
+
 grant all on table public.wpp_hosts, public.whatsapp_sessions, public.whatsapp_session_secrets,
   public.whatsapp_messages, public.whatsapp_error_logs, public.whatsapp_events,
   public.whatsapp_event_seqs
   to service_role;
+-- Default privileges give the API roles every sequence too: no client needs an id drawn.
+revoke all on sequence public.whatsapp_error_logs_id_seq, public.whatsapp_events_id_seq
+  from anon, authenticated;
 
 alter table public.wpp_hosts enable row level security;
 alter table public.whatsapp_sessions enable row level security;

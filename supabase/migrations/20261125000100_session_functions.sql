@@ -317,14 +317,22 @@ comment on function public.gateway_apply_host_state is
 
 
 
+-- It runs as the caller, who may select only some columns of the table (see the grants in
+-- the schema): it names them, since to_jsonb(s) or select * would be refused (42501).
 create function public.gateway_get_session(p_session_name text)
 returns jsonb
 language plpgsql
 stable
+set search_path = ''
 as $$
 begin
   return (
-    select to_jsonb(s)
+    select jsonb_build_object(
+      'id', s.id, 'user_id', s.user_id, 'account', s.account, 'session_id', s.session_id,
+      'status', s.status, 'pairing_method', s.pairing_method, 'qr_code', s.qr_code,
+      'qr_image', s.qr_image, 'qr_expires_at', s.qr_expires_at, 'pairing_code', s.pairing_code,
+      'phone_number', s.phone_number, 'last_activity', s.last_activity,
+      'created_at', s.created_at, 'updated_at', s.updated_at)
     from public.whatsapp_sessions s
     where s.session_id = p_session_name
       and s.user_id = (select auth.uid())
@@ -333,7 +341,8 @@ end
 $$;
 
 comment on function public.gateway_get_session is
-  'The caller''s session of this name, or null. Runs as the caller, under RLS.';
+  'The caller''s session of this name (the columns users may read), or null. Runs as the '
+  'caller, under RLS.';
 
 
 

@@ -11,6 +11,7 @@
 create function public.gateway_message_rank(p_status text) returns integer
 language sql
 immutable
+set search_path = ''
 as $$
   select case p_status
     when 'queued' then 0 when 'sent' then 1 when 'delivered' then 2 when 'read' then 3
@@ -433,6 +434,7 @@ comment on function public.gateway_ingest_event is
 
 
 revoke execute on function
+  public.gateway_message_rank(text),
   public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision, double precision, integer, timestamptz),
   public.gateway_finish_send(uuid, text, text, text, boolean, timestamptz),
   public.gateway_record_inbound(text, text, text, text, text, text, boolean, text, timestamptz),
@@ -441,6 +443,7 @@ revoke execute on function
     timestamptz)
   from public, anon, authenticated;
 grant execute on function
+  public.gateway_message_rank(text),
   public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision, double precision, integer, timestamptz),
   public.gateway_finish_send(uuid, text, text, text, boolean, timestamptz),
   public.gateway_record_inbound(text, text, text, text, text, text, boolean, text, timestamptz),

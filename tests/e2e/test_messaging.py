@@ -463,7 +463,7 @@ def test_a_user_cannot_send_from_or_read_another_users_session(
     assert len(simulator.outbox(alice_session)) == 1
     with psycopg.connect(database) as conn, conn.transaction(force_rollback=True):
         as_role(conn, "authenticated", bob.id)
-        assert conn.execute("select * from whatsapp_messages").fetchall() == []
+        assert conn.execute("select id from whatsapp_messages").fetchall() == []
         as_role(conn, "authenticated", alice.id)
         mine = conn.execute("select id from whatsapp_messages").fetchall()
         assert [str(r[0]) for r in mine] == [sent["id"]]
