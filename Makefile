@@ -65,7 +65,7 @@ test: lint typecheck deploy-check browser supabase-cli
 purge: venv
 	PYTHONPATH=shared $(PY) -m local.purge
 
-# The WPPConnect host pool (see README "A pool of hosts"); the settings come from the
+# The WPPConnect host pool (see docs/operating.md "The host pool"); the settings come from the
 # environment, the host's secret key from WPP_HOST_SECRET_KEY (or a prompt).
 HOSTS := PYTHONPATH=shared $(PY) -m wa_gateway.hosts_cli
 
