@@ -71,6 +71,20 @@ def issue_access_token(
     return token, claims["exp"]  # type: ignore[return-value]
 
 
+# A legacy API key's issue and expiry times; fixed, so a stack's keys stay the same across
+# restarts (Supabase's keys are made once per project and last about ten years).
+_API_KEY_IAT = 1_767_225_600  # 2026-01-01
+_API_KEY_EXP = _API_KEY_IAT + 10 * 365 * 86400
+
+
+def legacy_api_key(role: str, secret: str) -> str:
+    """A legacy ``anon`` or ``service_role`` API key: a long-lived HS256 JWT signed with the
+    project's JWT secret, with the claims Supabase gives its keys."""
+    claims = {"iss": "supabase", "ref": "local", "role": role, "iat": _API_KEY_IAT}
+    claims["exp"] = _API_KEY_EXP
+    return jwt.encode(claims, secret, algorithm="HS256", headers={"typ": "JWT"})
+
+
 def user_json(user_id: str, email: str) -> dict[str, Any]:
     return {
         "id": user_id,

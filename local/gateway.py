@@ -6,7 +6,8 @@ Lambda container; one invocation at a time, as in Lambda), and its result goes b
 with the URL's CORS applied. Also serves
 the dev sign-in (``/auth/v1/token``, ``/auth/v1/user``, ``/auth/v1/logout``, see
 local.dev_auth), the dev reads the demo page makes (``GET /rest/v1/whatsapp_messages``, see
-local.dev_rest) and the demo page (``web/``, at ``/``).
+local.dev_rest), the Storage API subset in use (``/storage/v1/object/...``, see
+local.dev_storage, bytes in ``DEV_STORAGE_DIR``) and the demo page (``web/``, at ``/``).
 
 Run: ``python -m local.gateway --port 3000`` with the stack's environment (see local.stack).
 """
@@ -27,7 +28,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from local import dev_auth, dev_rest
+from local import dev_auth, dev_rest, dev_storage
 from local.function_url import CorsConfig, HttpResponse, LambdaContext, build_event, to_http
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +80,7 @@ class Gateway:
         issuer: str,
         cors: CorsConfig,
         token_lifetime_s: int = dev_auth.TOKEN_LIFETIME_S,
+        storage_dir: Path | None = None,
     ):
         self.dsn = dsn
         self.jwt_secret = jwt_secret
@@ -87,6 +89,11 @@ class Gateway:
         self.auth = (
             dev_auth.DevAuth(dsn, secret=jwt_secret, issuer=issuer, lifetime_s=token_lifetime_s)
             if dsn and jwt_secret
+            else None
+        )
+        self.storage = (
+            dev_storage.DevStorage(dsn, jwt_secret=jwt_secret, data_dir=storage_dir)
+            if dsn and jwt_secret and storage_dir
             else None
         )
         self.handlers: dict[str, Handler] = {}
@@ -153,6 +160,17 @@ class Gateway:
         )
         return _json(status, answer)
 
+    def storage_call(
+        self, method: str, path: str, query: str, headers: Any, body: bytes
+    ) -> HttpResponse:
+        """The dev stand-in for the Supabase Storage API (local only)."""
+        if self.storage is None:
+            return _json(
+                500,
+                {"statusCode": "500", "error": "Internal", "message": "dev storage is not set up"},
+            )
+        return self.storage.handle(method, path, query, headers, body)
+
 
 def _json(status: int, body: Any) -> HttpResponse:
     return HttpResponse(
@@ -173,6 +191,8 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             "accept-profile",
             "content-profile",
             "prefer",
+            "x-upsert",
+            "cache-control",
         ),
         expose_headers=(*gateway.cors.expose_headers, "x-supabase-api-version"),
     )
@@ -207,7 +227,12 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
         def _dispatch(self) -> None:
             url = urlsplit(self.path)
             length = int(self.headers.get("content-length") or 0)
-            if length > MAX_REQUEST_BYTES:
+            storage = url.path.startswith(dev_storage.PREFIX + "/")
+            if storage and length > dev_storage.MAX_UPLOAD_BYTES:
+                self._send(dev_storage.too_large().response())
+                self.close_connection = True
+                return
+            if not storage and length > MAX_REQUEST_BYTES:
                 self._send(_json(413, {"message": "Request must be smaller than 6291456 bytes"}))
                 self.close_connection = True
                 return
@@ -249,8 +274,14 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 response = gateway.rest_read(url.path, url.query, self.headers.get("authorization"))
                 dev_cors.apply(response, origin)
                 self._send(response)
-            elif url.path.startswith("/rest/v1/") and self.command == "OPTIONS":
+            elif self.command == "OPTIONS" and (url.path.startswith("/rest/v1/") or storage):
                 self._send(dev_cors.preflight(origin))
+            elif storage:
+                response = gateway.storage_call(
+                    self.command, url.path, url.query, self.headers, body
+                )
+                dev_cors.apply(response, origin)
+                self._send(response)
             elif self.command == "GET":
                 self._send_page(url.path.removeprefix("/") or "index.html")
             else:
@@ -295,6 +326,9 @@ def serve(host: str, port: int) -> ThreadingHTTPServer:
         token_lifetime_s=int(
             os.environ.get("DEV_AUTH_TOKEN_LIFETIME_S") or dev_auth.TOKEN_LIFETIME_S
         ),
+        storage_dir=Path(os.environ["DEV_STORAGE_DIR"])
+        if os.environ.get("DEV_STORAGE_DIR")
+        else None,
     )
     server = ThreadingHTTPServer((host, port), make_request_handler(gateway))
     server.daemon_threads = True

@@ -10,7 +10,8 @@ so a test that needs only the database starts only the database):
    or a given database as it is. Bootstrapped, migrated and seeded by ``local.devdb``;
 2. the WPPConnect simulator, as its own process (the real host runs on its own machine);
 3. the gateway, as its own process: the functions behind one port with the environment
-   template.yaml gives them in AWS, the dev sign-in, the demo page.
+   template.yaml gives them in AWS, the dev sign-in, the Storage API stand-in (its bytes in a
+   folder that is kept, or in a scratch folder removed at the end), the demo page.
 
 ``make dev`` also writes ``.local/stack.env`` with the URLs and the local secrets; those are
 random, made once per checkout and kept in ``.local/secrets.json``.
@@ -39,6 +40,7 @@ import psycopg
 import requests
 
 from local import devdb, processes
+from local.dev_auth import legacy_api_key
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DIR = ROOT / ".local"
@@ -59,6 +61,16 @@ class LocalSecrets:
             encryption_key="local1:" + secrets.token_hex(32),
             wpp_secret_key=secrets.token_hex(24),  # also a command-line value: no leading "-"
         )
+
+    @property
+    def service_role_key(self) -> str:
+        """The stack's legacy service-role API key, made from its JWT secret."""
+        return legacy_api_key("service_role", self.jwt_secret)
+
+    @property
+    def anon_key(self) -> str:
+        """The stack's legacy anon API key, made from its JWT secret."""
+        return legacy_api_key("anon", self.jwt_secret)
 
     @classmethod
     def load_or_create(cls, path: Path) -> LocalSecrets:
@@ -229,15 +241,18 @@ def start_gateway(
     port: int | None = None,
     env_overrides: Mapping[str, str] | None = None,
     log_path: Path | None = None,
+    storage_dir: Path | None = None,
 ) -> GatewayProcess:
     """The gateway on 127.0.0.1 (a free port unless ``port``), answering once returned: the
-    functions get ``function_env`` with ``env_overrides`` on top. The caller stops it
-    (``processes.stop``), as a test that starts a gateway of its own does."""
+    functions get ``function_env`` with ``env_overrides`` on top; the Storage stand-in keeps
+    its bytes in ``storage_dir`` (without one, ``/storage/v1/`` answers that it is not set up).
+    The caller stops it (``processes.stop``), as a test that starts a gateway of its own does."""
     port = port or processes.free_port()
     url = f"http://127.0.0.1:{port}"
     env = function_env(dsn=dsn, gateway_url=url, wpp_url=wpp_url, local_secrets=local_secrets)
     env.update(env_overrides or {})
-    process, _ = processes.start_gateway(port=port, env=env, log_path=log_path)
+    gateway_env = {**env, "DEV_STORAGE_DIR": str(storage_dir)} if storage_dir else env
+    process, _ = processes.start_gateway(port=port, env=gateway_env, log_path=log_path)
     return GatewayProcess(url, env, process, log_path)
 
 
@@ -273,6 +288,10 @@ class RunningStack:
             "GATEWAY_URL": self.gateway_url,
             "DATABASE_URL": self.dsn,
             "WPP_URL": self.sim_url,
+            # Where supabase-js or the Storage API find the local stand-ins, and its keys.
+            "SUPABASE_URL": self.gateway_url,
+            "SUPABASE_ANON_KEY": self.local_secrets.anon_key,
+            "SUPABASE_SERVICE_ROLE_KEY": self.local_secrets.service_role_key,
             "SUPABASE_JWT_SECRET": self.local_secrets.jwt_secret,
             "QR_WEBHOOK_VERIFY_TOKEN": self.local_secrets.verify_token,
             "WPP_SECRET_KEY": self.local_secrets.wpp_secret_key,
@@ -292,13 +311,15 @@ def running_stack(
     simulator_args: tuple[str, ...] = (),
     gateway_port: int | None = None,
     env_overrides: Mapping[str, str] | None = None,
+    storage_dir: Path | None = None,
     log_dir: Path | None = None,
     log_prefix: str = "",
 ) -> Iterator[RunningStack]:
     """The database, the simulator and the gateway, all answering once yielded; all stopped
     (and whatever was scratch removed) on exit, also when starting one of them fails.
 
-    The database options are ``local_database``'s; ports default to free ones; the servers
+    The database options are ``local_database``'s; ports default to free ones; stored objects'
+    bytes go to ``storage_dir`` (kept) or a scratch folder (removed); the servers
     log to ``log_dir``/``log_prefix``simulator.log and gateway.log (appended), or nowhere;
     fresh random secrets unless ``local_secrets``.
     """
@@ -334,6 +355,7 @@ def running_stack(
             port=gateway_port,
             env_overrides=env_overrides,
             log_path=log("gateway"),
+            storage_dir=parts.enter_context(_folder(storage_dir, "wa-storage-")),
         )
         parts.callback(processes.stop, gateway.process)
         yield RunningStack(dsn, local_secrets, simulator, gateway)
@@ -355,6 +377,7 @@ def main() -> None:
             simulator_port=wpp_port,
             simulator_data_dir=LOCAL_DIR / "simulator",
             gateway_port=gateway_port,
+            storage_dir=LOCAL_DIR / "storage",
             log_dir=log_dir,
         ) as stack:
             (LOCAL_DIR / "stack.env").write_text(
@@ -366,6 +389,7 @@ def main() -> None:
                 f"  demo page      {gateway_url}/\n"
                 f"  functions      {gateway_url}/<function>/  (start-session, status, ...)\n"
                 f"  dev sign-in    POST {gateway_url}/auth/v1/token?grant_type=password\n"
+                f"  storage        {gateway_url}/storage/v1/object/whatsapp-media/...\n"
                 f"  simulator      {stack.sim_url}  (controls under /_sim/)\n"
                 f"  database       {stack.dsn}\n"
                 f"  settings       {LOCAL_DIR / 'stack.env'}\n"

@@ -122,6 +122,7 @@ class Gateway:
     log_path: Path
     dsn: str
     local_secrets: LocalSecrets
+    storage_dir: Path | None = None  # where the Storage stand-in keeps bytes, if it runs
 
     def fn(self, name: str, path: str = "/") -> str:
         return f"{self.url}/{name}{path}"
@@ -165,10 +166,12 @@ def start_gateway(
     simulator: Simulator,
     local_secrets: LocalSecrets,
     log_path: Path,
+    storage_dir: Path | None = None,
     **overrides: str,
 ) -> tuple[Gateway, Any]:
-    """The functions behind a gateway process of their own, with ``overrides`` in their env;
-    the caller stops the process (``processes.stop``)."""
+    """The functions behind a gateway process of their own, with ``overrides`` in their env
+    (and the Storage stand-in if given a ``storage_dir``); the caller stops the process
+    (``processes.stop``)."""
     log_path.unlink(missing_ok=True)
     started = local_stack.start_gateway(
         dsn=database,
@@ -176,15 +179,27 @@ def start_gateway(
         local_secrets=local_secrets,
         env_overrides=overrides,
         log_path=log_path,
+        storage_dir=storage_dir,
     )
-    return Gateway(started.url, started.env, log_path, database, local_secrets), started.process
+    gateway = Gateway(started.url, started.env, log_path, database, local_secrets, storage_dir)
+    return gateway, started.process
 
 
 @pytest.fixture(scope="session")
 def gateway(
-    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
+    database: str,
+    simulator: Simulator,
+    local_secrets: LocalSecrets,
+    output_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Gateway]:
-    started, process = start_gateway(database, simulator, local_secrets, output_dir / "gateway.log")
+    started, process = start_gateway(
+        database,
+        simulator,
+        local_secrets,
+        output_dir / "gateway.log",
+        storage_dir=tmp_path_factory.mktemp("storage"),
+    )
     yield started
     processes.stop(process)
 
