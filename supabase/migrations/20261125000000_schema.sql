@@ -39,6 +39,7 @@ create table public.whatsapp_sessions (
     check (status in ('disconnected', 'starting', 'pairing', 'connected')),
   pairing_method text not null default 'qr' check (pairing_method in ('qr', 'code')),
   attempt integer not null default 0,
+  host_attempt integer,
   qr_code text,
   qr_image text,
   qr_expires_at timestamptz,
@@ -75,6 +76,9 @@ comment on column public.whatsapp_sessions.qr_image is
   'The QR as a PNG data URL, while pairing by QR.';
 comment on column public.whatsapp_sessions.attempt is
   'Counts starts that opened a new attempt; the event log deduplicates within one attempt.';
+comment on column public.whatsapp_sessions.host_attempt is
+  'The attempt whose webhook URL the host holds: set when a start really launched a browser '
+  'with our body; a start the host answered early leaves it (the host keeps its first body).';
 comment on column public.whatsapp_sessions.send_tokens is
   'The sending governor''s token bucket (with send_tokens_at).';
 

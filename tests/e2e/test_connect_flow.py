@@ -14,6 +14,7 @@ import requests
 from local import devdb
 from tests.conftest import Gateway, Simulator, as_role
 from tests.e2e.flows import assert_error, wait_for_status
+from wa_gateway.sessions import session_name_for
 from wa_gateway.webhook_auth import session_proof
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -40,7 +41,7 @@ def test_alice_links_her_whatsapp_and_bob_sees_none_of_it(
     started = gateway.call("POST", "start-session", token)
     assert started.status_code == 200, started.text
     session = started.json()["session"]
-    assert session["name"] == f"user_{alice_id}"
+    assert session["name"] == session_name_for(alice_id)
     assert session["status"] == "pairing"
     qr = session["qr"]
     assert qr["raw"].startswith("2@") and qr["expires_at"].endswith("Z")
