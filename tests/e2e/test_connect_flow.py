@@ -278,7 +278,10 @@ def test_a_late_event_of_an_earlier_attempt_changes_nothing(
 ) -> None:
     token, first = started_session(gateway, "attempts")
     name = first["name"]
-    gateway.call("POST", "disconnect", token)
+    # The first attempt's browser ends on the host, so the second start launches a new one
+    # with its own webhook URL.
+    simulator.control("POST", f"{name}/expire")
+    wait_for_status(gateway, token, "disconnected")
     again = gateway.call("POST", "start-session", token).json()["session"]
     assert again["status"] in ("starting", "pairing")
     secret = gateway.local_secrets.verify_token
