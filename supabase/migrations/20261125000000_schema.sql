@@ -69,7 +69,8 @@ create table public.whatsapp_sessions (
 
 comment on column public.whatsapp_sessions.session_id is 'The session name on the host.';
 comment on column public.whatsapp_sessions.account is
-  'The user''s label for this WhatsApp account; "default" is user_<uuid> on the host.';
+  'The user''s label for this WhatsApp account; the host session name is derived from the '
+  'user id and this label (sessions.session_name_for).';
 comment on column public.whatsapp_sessions.qr_code is
   'The host''s raw QR string (urlcode), while pairing by QR.';
 comment on column public.whatsapp_sessions.qr_image is
