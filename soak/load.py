@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from soak.stack import Stack, User
+from wa_gateway.sessions import session_name_for
 
 MAX_OPS_PER_WORKER = 200_000  # a bound far above what a run reaches; the deadline ends it
 CONTACTS = [f"55119{n:08d}" for n in range(20)]
@@ -224,7 +225,11 @@ class Load:
                 body = {"event": f"soak-unknown-{n}", "session": user.session, "n": n}
                 headers, op = proof, "webhook storm: unknown event"
             elif kind == 2:
-                body = {"event": "onmessage", "session": f"user_{uuid.uuid4()}", "body": "x"}
+                body = {
+                    "event": "onmessage",
+                    "session": session_name_for(str(uuid.uuid4())),
+                    "body": "x",
+                }
                 headers, op = proof, "webhook storm: unknown session"
             else:
                 body = {"event": "logoutsession", "session": user.session}

@@ -133,3 +133,18 @@ class NoCapacity(ApiError):
 class HostTimeout(_HostFailure):
     status, code = 504, "host_timeout"
     default_message = "The WhatsApp host did not answer in time. Try again shortly."
+
+
+class SessionBusy(ApiError):
+    """The host is still running a pairing the product no longer follows; nothing the host
+    offers stops it, so it ends at its own time limit."""
+
+    status, code = 409, "session_busy"
+    default_message = (
+        "WhatsApp is still showing the previous pairing on the host. It ends within a minute; "
+        "try again then."
+    )
+
+    def __init__(self, retry_after: int, message: str | None = None):
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
+        self.retry_after = max(1, retry_after)

@@ -3,8 +3,8 @@
 Every event for a known session goes into the event log (deduplicated by a hash of its body,
 numbered per session), then changes what it is about: the session's state, an inbound
 message, or a message's delivery status. Duplicates are recognised by the log and change
-nothing; unknown sessions, sessions placed on another host, and an earlier attempt's session
-events other than "connected" (the webhook URL names its attempt) are ignored.
+nothing; unknown sessions, sessions placed on another host, and the session events of an earlier
+attempt whose URL the host no longer holds (the webhook URL names its attempt) are ignored.
 """
 
 from __future__ import annotations

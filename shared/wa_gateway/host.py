@@ -152,6 +152,25 @@ class HostClient:
             raise HostError()  # a 200 we cannot read may not be a logout: the device stays linked
         return True
 
+    def check_connection(self, session: str, token: str) -> bool:
+        """Whether the host has a live client for the session (``check-connection-session``,
+        which is not behind the host's statusConnection and always answers 200)."""
+        path = f"/api/{_seg(session)}/check-connection-session"
+        status, body = self._request("GET", path, token=token)
+        connected = body.get("status") if isinstance(body, dict) else None
+        if status != 200 or not isinstance(connected, bool):
+            raise HostError()
+        return connected
+
+    def clear_session_data(self, session: str) -> None:
+        """Delete the session's browser profile on the host (``clear-session-data``, the secret
+        key in the path, no bearer), so the host can never restore that login. It leaves a
+        running client alone, and a stock host keeps the session's token file."""
+        path = f"/api/{_seg(session)}/{_seg(self._secret_key)}/clear-session-data"
+        status, body = self._request("POST", path)
+        if status != 200 or not isinstance(body, dict) or body.get("success") is not True:
+            raise HostError()
+
     def send_message(self, session: str, token: str, *, phone: str, message: str) -> SentMessage:
         """Send a text. Retried only if the connection never opened: a repeat could send twice."""
         status, body = self._request(

@@ -36,6 +36,15 @@ class HostSession:
             except HostUnauthorized:
                 raise HostError() from None
 
+    def call_if_connected[T](self, operation: Callable[[str], T]) -> T | None:
+        """Run ``operation(token)`` only if ``check-connection-session`` says the session is
+        connected; None otherwise. Every route behind the host's statusConnection needs this:
+        for a session without a live client it answers 404 and then runs its controller anyway,
+        which can still act."""
+        if not self.call(lambda token: self.host.check_connection(self.name, token)):
+            return None
+        return self.call(operation)
+
     @property
     def new_token_ciphertext(self) -> str | None:
         """The token to store, encrypted, if this session got a new one."""

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from wa_gateway.errors import HostError, HostTimeout
 from wa_gateway.host import HostClient
 from wa_gateway.host_directory import host_secret_context
-from wa_gateway.settings import Settings, SettingsError
+from wa_gateway.settings import Settings, SettingsError, check_host_secret_key
 from wa_gateway.store import Store, create_store
 from wa_gateway.webhook_auth import host_verify_token
 
@@ -83,6 +83,7 @@ def _run(args: argparse.Namespace, settings: Settings, store: Store) -> int:
         secret = os.environ.get("WPP_HOST_SECRET_KEY") or getpass.getpass("Host SECRET_KEY: ")
         if not secret:
             raise ValueError("the host's secret key is empty")
+        check_host_secret_key("the host's secret key", secret)
         if not args.no_check:
             _check(url, secret)
         ciphertext = settings.require(["crypto"]).keyring.encrypt(

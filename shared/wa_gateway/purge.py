@@ -1,5 +1,5 @@
 """The purge job, on a schedule: look after the hosts, clear old QR codes, delete
-long-disconnected sessions and close what their hosts still keep of them, forget old events,
+long-disconnected sessions and clear what their hosts still keep of them, forget old events,
 and move stored host tokens to the active encryption key.
 
 * Hosts of the pool are health-checked; one that stops answering is marked ``down`` and its
@@ -49,7 +49,7 @@ class PurgeReport:
     sessions_drained: int = 0
     qr_cleared: int = 0
     sessions_deleted: int = 0
-    host_sessions_closed: int = 0
+    host_sessions_cleared: int = 0
     host_errors: int = 0
     events_deleted: int = 0
     tokens_reencrypted: int = 0
@@ -106,7 +106,7 @@ class Purger:
         self._look_after_hosts(first.hosts, report)
         deleted = self._delete_stale(first.batch, report, remaining_s)
         if deleted:
-            self._close_on_hosts(deleted, {h.id: h for h in first.hosts}, report)
+            self._clear_on_hosts(deleted, {h.id: h for h in first.hosts}, report)
         self._forget_old_events(first.events_deleted, report, remaining_s)
         if self.keyring is not None and first.tokens:
             self._reencrypt_tokens(first.tokens, self.keyring, report, remaining_s)
@@ -189,10 +189,10 @@ class Purger:
                 batch_size=self.batch_size,
             )
 
-    def _close_on_hosts(
+    def _clear_on_hosts(
         self, deleted: list[PurgedSession], pool: dict[str, HostRecord], report: PurgeReport
     ) -> None:
-        """Close, on each host, the deleted sessions that host still keeps."""
+        """Clear, on each host, the deleted sessions that host still keeps."""
         if self.keyring is None:
             return
         by_host: dict[str | None, list[PurgedSession]] = defaultdict(list)
@@ -206,16 +206,27 @@ class Purger:
                 kept = set(self.hosts.client_for(placement).list_sessions())
             except (HostError, HostTimeout, DecryptionError):
                 report.host_errors += 1
-                logger.warning("purge could not list a host's sessions; none closed there")
+                logger.warning("purge could not list a host's sessions; none cleared there")
                 continue
             for gone in sessions:
                 if gone.session_id not in kept:
                     continue
                 try:
-                    if self._close(gone, placement):
-                        report.host_sessions_closed += 1
+                    self._clear(gone, placement)
+                    report.host_sessions_cleared += 1
                 except (HostError, HostTimeout):
                     report.host_errors += 1
+
+    def _clear(self, gone: PurgedSession, placement: HostPlacement | None) -> None:
+        """Make sure the host can never bring a deleted session back (its startAllSession
+        restores every login it keeps a profile for): a connected one is logged out, which
+        unlinks the phone and deletes the profile; any other has its profile deleted."""
+        assert self.keyring is not None
+        client: HostClient = self.hosts.client_for(placement)
+        name = gone.session_id
+        session = HostSession(client, self.keyring, name, gone.host_token)
+        if not session.call_if_connected(lambda token: client.logout_session(name, token)):
+            client.clear_session_data(name)
 
     def _close(self, gone: PurgedSession, placement: HostPlacement | None) -> bool:
         assert self.keyring is not None

@@ -97,6 +97,7 @@ class SessionUpdate(NamedTuple):
     phone_number: str | None = None
     reason: str | None = None
     host_token: str | None = None
+    host_attempt: int | None = None  # the attempt whose webhook URL the host now holds
 
 
 class UpdateResult(NamedTuple):

@@ -6,13 +6,15 @@ Free of Lambda types: the functions parse the request, call these, and shape the
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
 from wa_gateway import qr, transitions, webhook_auth
 from wa_gateway.caller import Caller
 from wa_gateway.crypto import Keyring
-from wa_gateway.errors import AccountLimit, HostError, HostTimeout, NoCapacity
+from wa_gateway.errors import AccountLimit, HostError, HostTimeout, NoCapacity, SessionBusy
 from wa_gateway.host import HostState
 from wa_gateway.host_directory import HostDirectory
 from wa_gateway.host_session import HostSession
@@ -21,12 +23,25 @@ from wa_gateway.store import Store
 from wa_gateway.validation import DEFAULT_ACCOUNT
 
 PairingMethod = Literal["qr", "code"]
+# wppconnect's autoClose (its default, 60 s from a browser's start): the longest a pairing the
+# product no longer follows keeps the host busy.
+HOST_PAIRING_LIMIT_S = 60
 
 
 def session_name_for(user_id: str, account: str = DEFAULT_ACCOUNT) -> str:
-    """The host session name: ``user_<uuid>`` for the default account, else
-    ``user_<uuid>_<account>``."""
-    return f"user_{user_id}" if account == DEFAULT_ACCOUNT else f"user_{user_id}_{account}"
+    """The host session name of a user's account: ``u`` and the user's uuid in lowercase
+    base32 (27 characters) for the default account, plus ``_`` and a digest of the label for
+    another (38). The host's token is bcrypt(name + secret key), and bcrypt reads only the
+    first 72 bytes: a name of at most 40 bytes leaves at least 32 bytes of the secret in them.
+    """
+    name = "u" + _base32(bytes.fromhex(user_id.replace("-", "")))
+    if account == DEFAULT_ACCOUNT:
+        return name
+    return f"{name}_{_base32(hashlib.sha256(account.encode()).digest())[:10]}"
+
+
+def _base32(data: bytes) -> str:
+    return base64.b32encode(data).decode().rstrip("=").lower()
 
 
 @dataclass
@@ -54,7 +69,8 @@ class SessionService:
 
         Idempotent: a connected session, or one with a valid QR or pairing code, is returned
         without calling the host. Otherwise the host is asked to start (it does nothing if
-        already starting) and its answer is applied like any event.
+        already starting) and its answer is applied like any event. A host still running a
+        pairing by the other method is :class:`SessionBusy` until that pairing ends.
         """
         name = session_name_for(caller.user_id, account)
         plan = self.store.begin_start(
@@ -71,11 +87,10 @@ class SessionService:
             return plan.session
 
         host = self._host_session(name, plan.host, plan.host_token)
-        webhook = self._webhook_url(name, plan.host.id if plan.host else None, plan.session.attempt)
+        attempt = plan.session.attempt
+        webhook = self._webhook_url(name, plan.host.id if plan.host else None, attempt)
         try:
-            state = self._start_on_host(
-                host, plan.action, phone if method == "code" else None, webhook
-            )
+            state, anew = self._start_on_host(host, phone if method == "code" else None, webhook)
         except (HostError, HostTimeout) as failure:
             # A start that opened this attempt and failed (the host refused, or never answered
             # even where the start stands) leaves the session disconnected, so it holds no
@@ -86,10 +101,21 @@ class SessionService:
                 )
             raise
 
+        if not anew and _pairs_otherwise(state, method, restarting=plan.action == "restart"):
+            # The host still runs a pairing the user left (cancelled, or by the other method),
+            # and nothing it offers stops that browser: it ends at its autoClose.
+            self.store.apply_host_state(
+                SessionUpdate(
+                    name, "disconnected", reason="host_busy", host_token=host.new_token_ciphertext
+                )
+            )
+            raise SessionBusy(HOST_PAIRING_LIMIT_S)
         update = transitions.from_host_answer(name, state, after_start=True) or SessionUpdate(
             name, "starting"
         )
-        update = qr.with_qr_image(update)._replace(host_token=host.new_token_ciphertext)
+        update = qr.with_qr_image(update)._replace(
+            host_token=host.new_token_ciphertext, host_attempt=attempt if anew else None
+        )
         result = self.store.apply_host_state(update)
         return result.session if result is not None else plan.session
 
@@ -116,37 +142,44 @@ class SessionService:
         return session
 
     def disconnect(self, caller: Caller, account: str = DEFAULT_ACCOUNT) -> SessionRecord | None:
-        """Log the session out of WhatsApp on the host and mark it disconnected. Idempotent."""
+        """End the session and mark it disconnected. Idempotent.
+
+        Connected on the host: logged out (the phone is unlinked). Still pairing: nothing is
+        called on the host, because nothing there stops a pairing browser (close-session fails
+        while a QR shows and leaves the browser running, and a start meanwhile would stick);
+        it ends at its autoClose, and a start before then gets its pairing back. Closed or
+        absent: nothing to do on the host.
+        """
         name = session_name_for(caller.user_id, account)
         found = self.store.session_for_host(user_id=caller.user_id, session_name=name)
         if found is None:
             return None
         host = self._host_session(name, found.host, found.host_token)
-        logged_out = host.call(lambda token: host.host.logout_session(name, token))
-        if not logged_out:
-            # Not connected (still pairing, or already gone): close the browser instead.
-            host.call(lambda token: host.host.close_session(name, token))
-        result = self.store.repair_session(name, "disconnected", reason="logged_out")
+        logged_out = host.call_if_connected(lambda token: host.host.logout_session(name, token))
+        pairing = found.session.status in ("starting", "pairing")
+        reason = "cancelled" if pairing and not logged_out else "logged_out"
+        result = self.store.repair_session(name, "disconnected", reason=reason)
         return result.session if result is not None else found.session
 
     # --- host calls ---------------------------------------------------------------------
 
     def _start_on_host(
-        self, host: HostSession, action: str, phone: str | None, webhook_url: str
-    ) -> HostState:
+        self, host: HostSession, phone: str | None, webhook_url: str
+    ) -> tuple[HostState, bool]:
+        """Ask the host to start; with whether it launched a browser with this webhook URL.
+        A running pairing is never closed first (see :meth:`disconnect`)."""
         name = host.name
         try:
-            if action == "restart":
-                # The host restarts only a closed session: close the other pairing first.
-                host.call(lambda token: host.host.close_session(name, token))
-            return host.call(
+            state = host.call(
                 lambda token: host.host.start_session(
                     name, token, webhook_url=webhook_url, phone=phone
                 )
             )
         except HostTimeout:
-            # A held start that timed out has usually begun: ask where it stands.
-            return host.call(lambda token: host.host.status_session(name, token))
+            # Early answers come at once: a held start that timed out has begun anew. Ask
+            # where it stands.
+            return host.call(lambda token: host.host.status_session(name, token)), True
+        return state, transitions.host_started_anew(state)
 
     def _webhook_url(self, name: str, host_id: str | None, attempt: int) -> str:
         """Where the host posts this session's events: the proof names the session, its host
@@ -161,3 +194,12 @@ class SessionService:
     ) -> HostSession:
         assert self.keyring is not None, "this function was not configured with ENCRYPTION_KEY"
         return HostSession(self.hosts.client_for(placement), self.keyring, name, ciphertext)
+
+
+def _pairs_otherwise(state: HostState, method: PairingMethod, *, restarting: bool) -> bool:
+    """Whether a host that answered a start early is running a pairing other than the one
+    asked for: by the other method, or (for a change of method) one still starting."""
+    running = transitions.pairing_method_of(state)
+    if running is not None:
+        return running != method
+    return restarting and state.status == "INITIALIZING"

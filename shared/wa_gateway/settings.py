@@ -205,6 +205,7 @@ class Settings:
                     raise SettingsError("WPP_SERVER_URL must be set")
                 if not self.wpp_secret_key:
                     raise SettingsError("WPP_SECRET_KEY must be set")
+                check_host_secret_key("WPP_SECRET_KEY", self.wpp_secret_key)
                 if not self.webhook_public_url:
                     raise SettingsError("WEBHOOK_PUBLIC_URL must be set")
             if need == "webhook" and not self.webhook_verify_tokens:
@@ -240,3 +241,14 @@ def _fetch_secret_json(arn: str) -> Mapping[str, Any]:
     if not isinstance(data, dict):
         raise SettingsError("SECRETS_ARN must name a secret holding a JSON object")
     return data
+
+
+# The host's tokens are bcrypt(session name + secret key), and bcrypt reads only 72 bytes: with
+# session names of at most 40 bytes (sessions.session_name_for), 32 bytes of the key count.
+MIN_HOST_SECRET_BYTES = 32
+
+
+def check_host_secret_key(name: str, value: str) -> None:
+    """Refuse a host secret key too short to make the host's tokens hard to forge."""
+    if len(value.encode()) < MIN_HOST_SECRET_BYTES:
+        raise SettingsError(f"{name} must be at least {MIN_HOST_SECRET_BYTES} bytes long")

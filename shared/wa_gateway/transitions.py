@@ -65,6 +65,20 @@ def from_host_answer(
     return SessionUpdate(session_name, status)
 
 
+def host_started_anew(state: HostState) -> bool:
+    """Whether the host's answer to a held start (``waitQrCode``) says it started a new browser
+    with our body, and so posts to the webhook URL we gave it. A fresh start answers with the
+    lowercase ``qrcode``/``phoneCode`` of its first code, or first with null or CLOSED (the
+    state it started from); INITIALIZING, QRCODE, PHONECODE or CONNECTED mean it returned early
+    and keeps the body (and webhook URL) of the start that launched the running browser."""
+    return state.status in (None, "CLOSED", "qrcode", "phoneCode")
+
+
+def pairing_method_of(state: HostState) -> str | None:
+    """The method of the pairing an early start answer shows: "qr", "code", or None."""
+    return {"QRCODE": "qr", "PHONECODE": "code"}.get(state.status or "")
+
+
 def from_event(session_name: str, event: Mapping[str, Any]) -> SessionUpdate | None:
     """Our view of one webhook event, or None for events that don't change a session."""
     name = event.get("event")

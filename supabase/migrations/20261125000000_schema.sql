@@ -39,6 +39,7 @@ create table public.whatsapp_sessions (
     check (status in ('disconnected', 'starting', 'pairing', 'connected')),
   pairing_method text not null default 'qr' check (pairing_method in ('qr', 'code')),
   attempt integer not null default 0,
+  host_attempt integer,
   qr_code text,
   qr_image text,
   qr_expires_at timestamptz,
@@ -68,13 +69,17 @@ create table public.whatsapp_sessions (
 
 comment on column public.whatsapp_sessions.session_id is 'The session name on the host.';
 comment on column public.whatsapp_sessions.account is
-  'The user''s label for this WhatsApp account; "default" is user_<uuid> on the host.';
+  'The user''s label for this WhatsApp account; the host session name is derived from the '
+  'user id and this label (sessions.session_name_for).';
 comment on column public.whatsapp_sessions.qr_code is
   'The host''s raw QR string (urlcode), while pairing by QR.';
 comment on column public.whatsapp_sessions.qr_image is
   'The QR as a PNG data URL, while pairing by QR.';
 comment on column public.whatsapp_sessions.attempt is
   'Counts starts that opened a new attempt; the event log deduplicates within one attempt.';
+comment on column public.whatsapp_sessions.host_attempt is
+  'The attempt whose webhook URL the host holds: set when a start really launched a browser '
+  'with our body; a start the host answered early leaves it (the host keeps its first body).';
 comment on column public.whatsapp_sessions.send_tokens is
   'The sending governor''s token bucket (with send_tokens_at).';
 

@@ -212,7 +212,8 @@ create function public.gateway_apply_host_state(
   p_host_token text default null,
   p_qr_first_ttl_s integer default 60,
   p_qr_next_ttl_s integer default 20,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_host_attempt integer default null
 ) returns jsonb
 language plpgsql
 set search_path = ''
@@ -239,6 +240,13 @@ begin
     values (s.id, p_host_token, p_now)
     on conflict (session_id) do update
       set host_token = excluded.host_token, updated_at = excluded.updated_at;
+  end if;
+
+  -- Which attempt's webhook URL the host holds is a fact about the host, whatever the status.
+  if p_host_attempt is not null and p_host_attempt is distinct from s.host_attempt then
+    update public.whatsapp_sessions set host_attempt = p_host_attempt
+    where id = s.id
+    returning * into s;
   end if;
 
   v_old := array_position(v_order, s.status);
@@ -313,7 +321,8 @@ $$;
 
 comment on function public.gateway_apply_host_state is
   'Applies what the host said about a session (a webhook event or a start/status answer), '
-  'moving it only forward within its epoch; duplicates and late events change nothing.';
+  'moving it only forward within its epoch; duplicates and late events change nothing; '
+  'p_host_attempt records the attempt whose webhook URL the host now holds.';
 
 
 
@@ -420,7 +429,7 @@ revoke execute on function
   public.gateway_start_action(public.whatsapp_sessions, text, timestamptz),
   public.gateway_begin_start(uuid, text, text, text, integer, text, timestamptz),
   public.gateway_mark_disconnected(uuid[], text, timestamptz),
-  public.gateway_apply_host_state(text, text, text, text, text, text, text, text, integer, integer, timestamptz),
+  public.gateway_apply_host_state(text, text, text, text, text, text, text, text, integer, integer, timestamptz, integer),
   public.gateway_session_for_host(uuid, text),
   public.gateway_repair_session(text, text, text, timestamptz)
   from public, anon, authenticated;
@@ -429,7 +438,7 @@ grant execute on function
   public.gateway_start_action(public.whatsapp_sessions, text, timestamptz),
   public.gateway_begin_start(uuid, text, text, text, integer, text, timestamptz),
   public.gateway_mark_disconnected(uuid[], text, timestamptz),
-  public.gateway_apply_host_state(text, text, text, text, text, text, text, text, integer, integer, timestamptz),
+  public.gateway_apply_host_state(text, text, text, text, text, text, text, text, integer, integer, timestamptz, integer),
   public.gateway_session_for_host(uuid, text),
   public.gateway_repair_session(text, text, text, timestamptz)
   to service_role;

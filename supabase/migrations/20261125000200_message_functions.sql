@@ -374,10 +374,11 @@ begin
   end if;
   -- An earlier attempt's late session events (a logout or a QR still in flight when the user
   -- linked again) must not touch the new one: the webhook URL of each attempt names it. Its
-  -- messages and acks are facts all the same, and so is its "connected": a host that was
-  -- still running when the new start came keeps the URL it was started with.
+  -- messages and acks are facts all the same. A host that returned early from a start keeps
+  -- posting to the URL of the attempt that launched its browser (host_attempt): those events
+  -- are the session's current ones.
   if p_attempt is not null and p_attempt < s.attempt and p_kind = 'session'
-      and p_args ->> 'status' <> 'connected' then
+      and p_attempt is distinct from s.host_attempt then
     return jsonb_build_object('stored', false, 'reason', 'other_attempt');
   end if;
   -- The same event twice within one attempt is a duplicate; in the next attempt (a re-link

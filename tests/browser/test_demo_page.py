@@ -47,6 +47,7 @@ from local.stack import LocalSecrets
 from tests.browser.test_dev_auth import SESSION_FIELDS
 from tests.conftest import Gateway, Simulator, start_gateway
 from tests.e2e.flows import wait_for_status
+from wa_gateway.sessions import session_name_for
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -227,7 +228,7 @@ def test_demo_page_links_sends_and_disconnects(
     output_dir: Path,
 ) -> None:
     user = gateway.new_user("browser")
-    name = f"user_{user.id}"
+    name = session_name_for(user.id)
     page = browser_context.new_page()
     steps = Steps(page, output_dir / "browser")
     keys = idempotency_keys(page)
@@ -510,7 +511,7 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
 ) -> None:
     gateway = short_token_gateway
     user = gateway.new_user("realtime")
-    name = f"user_{user.id}"
+    name = session_name_for(user.id)
     page = browser_context.new_page()
     steps = Steps(page, output_dir / "browser" / "realtime")
     realtime = FakeRealtime()

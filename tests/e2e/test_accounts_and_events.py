@@ -23,8 +23,8 @@ def test_a_user_links_several_accounts_by_label(gateway: Gateway, simulator: Sim
     token = gateway.token_for(user)
     default = gateway.call("POST", "start-session", token).json()["session"]
     work = gateway.call("POST", "start-session", token, json={"account": "work"}).json()["session"]
-    assert default["name"] == f"user_{user.id}" and default["account"] == "default"
-    assert work["name"] == f"user_{user.id}_work" and work["account"] == "work"
+    assert default["name"] == session_name_for(user.id) and default["account"] == "default"
+    assert work["name"] == session_name_for(user.id, "work") and work["account"] == "work"
     assert work["qr"]["raw"] != default["qr"]["raw"]
 
     simulator.control("POST", f"{work['name']}/scan")

@@ -14,6 +14,7 @@ import requests
 from local import devdb
 from tests.conftest import Gateway, Simulator, as_role
 from tests.e2e.flows import assert_error, wait_for_status
+from wa_gateway.sessions import session_name_for
 from wa_gateway.webhook_auth import session_proof
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -40,7 +41,7 @@ def test_alice_links_her_whatsapp_and_bob_sees_none_of_it(
     started = gateway.call("POST", "start-session", token)
     assert started.status_code == 200, started.text
     session = started.json()["session"]
-    assert session["name"] == f"user_{alice_id}"
+    assert session["name"] == session_name_for(alice_id)
     assert session["status"] == "pairing"
     qr = session["qr"]
     assert qr["raw"].startswith("2@") and qr["expires_at"].endswith("Z")
@@ -277,7 +278,10 @@ def test_a_late_event_of_an_earlier_attempt_changes_nothing(
 ) -> None:
     token, first = started_session(gateway, "attempts")
     name = first["name"]
-    gateway.call("POST", "disconnect", token)
+    # The first attempt's browser ends on the host, so the second start launches a new one
+    # with its own webhook URL.
+    simulator.control("POST", f"{name}/expire")
+    wait_for_status(gateway, token, "disconnected")
     again = gateway.call("POST", "start-session", token).json()["session"]
     assert again["status"] in ("starting", "pairing")
     secret = gateway.local_secrets.verify_token

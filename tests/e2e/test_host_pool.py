@@ -81,7 +81,7 @@ def pool(make_database: Any, local_secrets: LocalSecrets, output_dir: Path) -> I
     started = []
     for name in ("host-a", "host-b", "host-c"):
         port = processes.free_port()
-        secrets[name] = f"{name}-secret-{port}"
+        secrets[name] = f"{name}-secret-{port}-{'s' * 32}"
         process, url = processes.start_simulator(
             port=port,
             data_dir=data / name,
@@ -199,8 +199,10 @@ def test_hosts_are_unreadable_by_users_and_their_secrets_encrypted(pool: Pool) -
     with psycopg.connect(pool.dsn) as conn:
         keys = [r[0] for r in conn.execute("select secret_key from wpp_hosts").fetchall()]
     assert keys and all(k.startswith("v1.") and "secret" not in k for k in keys)
-    bad = pool.cli("add", "host-x", "http://127.0.0.1:9", "--capacity", "1", secret="s")
+    bad = pool.cli("add", "host-x", "http://127.0.0.1:9", "--capacity", "1", secret="s" * 32)
     assert bad.returncode == 2 and "does not answer" in bad.stderr
+    short = pool.cli("add", "host-y", "http://127.0.0.1:9", "--capacity", "1", secret="s" * 31)
+    assert short.returncode == 2 and "at least 32 bytes" in short.stderr
 
 
 def _host_id(pool: Pool, name: str) -> str:

@@ -411,7 +411,7 @@ def test_disconnect_logs_out_on_the_host_and_is_idempotent(
     assert_error(send(gateway, token), 409, "session_not_connected")
 
 
-def test_disconnect_while_pairing_closes_the_host_session(
+def test_disconnect_while_pairing_leaves_the_pairing_browser_to_its_autoclose(
     gateway: Gateway, simulator: Simulator
 ) -> None:
     user = gateway.new_user("closepairing")
@@ -421,7 +421,8 @@ def test_disconnect_while_pairing_closes_the_host_session(
     assert answer.status_code == 200
     assert answer.json()["session"]["status"] == "disconnected"
     assert answer.json()["session"]["qr"] is None
-    assert simulator.state(session["name"]).get("status") in (None, "CLOSED")
+    # close-session would fail on a real host and leave the browser running all the same.
+    assert simulator.state(session["name"]).get("status") == "QRCODE"
 
 
 def test_disconnect_without_a_session(gateway: Gateway) -> None:

@@ -153,10 +153,10 @@ def test_a_slow_host_is_a_timeout_for_every_call_and_the_rows_follow_what_it_did
         assert_error(fast.call("GET", "status", token, params=refresh), 504, "host_timeout")
         assert_error(fast.call("POST", "disconnect", token), 504, "host_timeout")
         assert_error(fast.call("POST", "start-session", newcomer), 504, "host_timeout")
-    # The host did log out once it got to it: its events bring the row to the same place.
-    wait_until(lambda: simulator.state(name).get("status"), lambda s: s != "CONNECTED", 3)
-    assert simulator.state(name).get("status") in (None, "CLOSED")
-    assert wait_for_status(fast, token, "disconnected", 3)["status"] == "disconnected"
+    # The disconnect timed out on its first question (is the session connected?), so it asked
+    # the host for nothing more: the host and the row both still say connected.
+    assert simulator.state(name).get("status") == "CONNECTED"
+    assert fast.call("GET", "status", token).json()["session"]["status"] == "connected"
     again = fast.call("POST", "start-session", newcomer)
     assert again.status_code == 200 and again.json()["session"]["status"] == "pairing"
     assert outbound_rows(database, user.id) == []

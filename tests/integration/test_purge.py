@@ -153,43 +153,55 @@ def test_it_stops_starting_batches_when_time_runs_low(store: Store, database: st
 
 
 @pytest.mark.usefixtures("clean")
-def test_host_sessions_of_purged_sessions_are_closed(
+def test_purged_sessions_are_logged_out_if_connected_and_their_profile_cleared_otherwise(
     store: Store,
     database: str,
     gateway: Gateway,
     simulator: Simulator,
     local_secrets: LocalSecrets,
 ) -> None:
-    user, _, name = connected_user(gateway, simulator, "purgehost")
-    gateway.call("POST", "disconnect", gateway.token_for(user))
-    simulator.control("POST", f"{name}/restore", {"start": True})  # the host kept it after all
-    assert wait_until(lambda: simulator.state(name).get("status"), lambda s: s == "CONNECTED")
+    names = []
+    for label, start in (("purgelinked", True), ("purgeprofile", False)):
+        user, _, name = connected_user(gateway, simulator, label)
+        gateway.call("POST", "disconnect", gateway.token_for(user))
+        # The host kept the login after all: running, or only its profile.
+        simulator.control("POST", f"{name}/restore", {"start": start})
+        names.append(name)
+    linked = names[0]
+    assert wait_until(lambda: simulator.state(linked).get("status"), lambda s: s == "CONNECTED")
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute(
             "update whatsapp_sessions set disconnected_at = now() - interval '8 days'"
-            " where session_id = %s",
-            (name,),
+            " where session_id = any(%s)",
+            (names,),
         )
     keyring = Keyring.from_setting(local_secrets.encryption_key)
     hosts = HostDirectory(
         Settings(wpp_server_url=simulator.url, wpp_secret_key=local_secrets.wpp_secret_key),
         keyring,
     )
-    report = purger(store, hosts=hosts, keyring=keyring).run()
-    assert report.sessions_deleted == 1 and report.host_sessions_closed == 1
+    with simulator.configured(answer_after_error=True):
+        rejections = simulator.control("GET", "host").json()["unhandledRejections"]
+        report = purger(store, hosts=hosts, keyring=keyring).run()
+        assert simulator.control("GET", "host").json()["unhandledRejections"] == rejections
+    assert report.sessions_deleted == 2 and report.host_sessions_cleared == 2
     assert report.host_errors == 0
-    assert simulator.state(name).get("status") in (None, "CLOSED")
+    assert simulator.state(linked)["exists"] is False  # logged out: the phone is unlinked
+    for name in names:
+        state = simulator.state(name)
+        # No profile is left to restore; the token file stays (a stock host never deletes it).
+        assert state["savedLogin"] is None and state["stored"] is True
 
 
 class _FailingForOne(HostClient):
-    """A host that fails to close one session: a stand-in, since the simulator can't fail
+    """A host that fails to clear one session: a stand-in, since the simulator can't fail
     for one session only."""
 
     def __init__(self, failing: str, others: list[str]):
         super().__init__("http://127.0.0.1:9", "secret")
         self.failing = failing
         self.names = others
-        self.closed: list[str] = []
+        self.cleared: list[str] = []
 
     def list_sessions(self) -> list[str]:
         return [self.failing, *self.names]
@@ -197,11 +209,13 @@ class _FailingForOne(HostClient):
     def generate_token(self, session: str) -> str:
         return "token"
 
-    def close_session(self, session: str, token: str) -> bool:
+    def check_connection(self, session: str, token: str) -> bool:
+        return False
+
+    def clear_session_data(self, session: str) -> None:
         if session == self.failing:
             raise HostError()
-        self.closed.append(session)
-        return True
+        self.cleared.append(session)
 
 
 class _OneHost(HostDirectory):
@@ -221,8 +235,8 @@ def test_a_host_error_for_one_session_does_not_stop_the_others(store: Store, dat
     host = _FailingForOne(names[1], [names[0], names[2]])
     report = purger(store, hosts=_OneHost(host), keyring=Keyring.from_setting("ab" * 32)).run()
     assert report.sessions_deleted == 3
-    assert (report.host_sessions_closed, report.host_errors) == (2, 1)
-    assert sorted(host.closed) == sorted([names[0], names[2]])
+    assert (report.host_sessions_cleared, report.host_errors) == (2, 1)
+    assert sorted(host.cleared) == sorted([names[0], names[2]])
 
 
 @pytest.mark.usefixtures("clean")

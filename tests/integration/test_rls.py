@@ -17,6 +17,7 @@ from psycopg import errors
 
 from local import devdb
 from tests.conftest import as_role
+from wa_gateway.sessions import session_name_for
 
 USER_TABLES = ("whatsapp_sessions", "whatsapp_messages", "whatsapp_error_logs", "whatsapp_events")
 SERVICE_TABLES = ("whatsapp_session_secrets", "wpp_hosts", "whatsapp_event_seqs")
@@ -35,7 +36,7 @@ class World:
 def world(database: str) -> Iterator[World]:
     alice = devdb.create_user(database, f"rls-alice-{uuid.uuid4().hex[:8]}@example.com", "pw").id
     bob = devdb.create_user(database, f"rls-bob-{uuid.uuid4().hex[:8]}@example.com", "pw").id
-    name = f"user_{alice}"
+    name = session_name_for(alice)
     with psycopg.connect(database, autocommit=True) as conn:
         row = conn.execute(
             "insert into whatsapp_sessions (user_id, session_id, status) "

@@ -14,6 +14,7 @@ from local.function_url import LambdaContext, build_event
 from tests.conftest import Gateway, Handler, Simulator
 from tests.e2e.flows import connected_user
 from wa_gateway import runtime
+from wa_gateway.sessions import session_name_for
 
 
 def event(
@@ -162,7 +163,11 @@ def test_each_webhook_event_takes_one_round_trip(
     assert round_trips(qr_webhook, "qr-webhook", webhook(gateway, ack))[0] == 1
 
     # An event for a session nobody has still costs its one call, and no more.
-    unknown = {"event": "status-find", "session": f"user_{uuid.uuid4()}", "status": "inChat"}
+    unknown = {
+        "event": "status-find",
+        "session": session_name_for(str(uuid.uuid4())),
+        "status": "inChat",
+    }
     assert round_trips(qr_webhook, "qr-webhook", webhook(gateway, unknown))[0] == 1
 
 

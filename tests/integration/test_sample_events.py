@@ -118,7 +118,7 @@ def test_the_scheduled_purge_sample(handlers: dict[str, Handler]) -> None:
     context = LambdaContext("purge", "c0ffee00-0000-4000-8000-00000000000f", timeout_ms=300_000)
     report = handlers["purge"](event, context)
     assert report["complete"] is True and report["batches"] >= 1
-    assert {"qr_cleared", "sessions_deleted", "host_sessions_closed", "host_errors"} <= set(report)
+    assert {"qr_cleared", "sessions_deleted", "host_sessions_cleared", "host_errors"} <= set(report)
 
 
 def test_the_pairing_code_sample(handlers: dict[str, Handler], gateway: Gateway) -> None:

@@ -14,6 +14,7 @@ import pytest
 from local import devdb
 from tests.integration.store_helpers import begin
 from wa_gateway.caller import Caller
+from wa_gateway.events import to_record
 from wa_gateway.records import SessionOnHost, SessionUpdate
 from wa_gateway.sessions import session_name_for
 from wa_gateway.store import Store
@@ -255,3 +256,36 @@ def test_claims_travel_intact_whatever_the_user_put_in_them(
     }
     record = store.get_session(Caller(user_id=user.id, claims=claims, token="unused"), name)
     assert record is not None and record.session_id == name
+
+
+def test_session_events_count_for_the_attempt_the_host_holds_and_no_other(
+    store: Store, user: devdb.DevUser
+) -> None:
+    name = open_session(store, user)  # attempt 1, and the host starts a browser with its URL
+    store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@one", host_attempt=1))
+    store.repair_session(name, "disconnected", reason="cancelled")
+    assert begin(store, user.id, name).session.attempt == 2
+    # The host answered the second start early: its browser keeps attempt 1's URL.
+    store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@one"))
+
+    def post(attempt: int, event: dict[str, Any]) -> Any:
+        return store.ingest_event(to_record(name, {**event, "session": name}, attempt=attempt))
+
+    assert post(1, {"event": "status-find", "status": "inChat"}).changed
+    assert status_of(store, user) == "connected"
+    assert post(1, {"event": "logoutsession", "connected": False}).changed
+    assert status_of(store, user) == "disconnected"
+
+    # A third start launches a new browser: attempts 1 and 2 are no longer the host's.
+    begin(store, user.id, name)
+    store.apply_host_state(SessionUpdate(name, "starting", host_attempt=3))
+    for attempt in (1, 2):
+        late = post(attempt, {"event": "status-find", "status": "browserClose"})
+        assert (late.stored, late.reason) == (False, "other_attempt")
+    assert status_of(store, user) == "starting"
+
+
+def status_of(store: Store, user: devdb.DevUser) -> str:
+    session = store.get_session(caller_for(user), session_name_for(user.id))
+    assert session is not None
+    return session.status

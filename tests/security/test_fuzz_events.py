@@ -35,6 +35,7 @@ from tests.security.inprocess import (
     loaded_handlers,
 )
 from wa_gateway.crypto import Keyring
+from wa_gateway.sessions import session_name_for
 from wa_gateway.webhook_auth import session_proof
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
@@ -55,7 +56,7 @@ class World:
 
     def __init__(self, gateway: Gateway, simulator: Simulator, database: str) -> None:
         self.user, self.token, self.session = connected_user(gateway, simulator, "fuzz")
-        self.other_session = f"user_{gateway.new_user('fuzzother').id}"
+        self.other_session = session_name_for(gateway.new_user("fuzzother").id)
         self.verify = gateway.local_secrets.verify_token
         self.issuer = gateway.env["SUPABASE_JWT_ISSUER"]
         self.jwt_secret = gateway.local_secrets.jwt_secret

@@ -16,6 +16,7 @@ import requests
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import assert_error, connected_user
 from tests.security.inprocess import RowCounter, invoke, loaded_handlers
+from wa_gateway.sessions import session_name_for
 from wa_gateway.webhook_auth import session_proof
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -199,7 +200,8 @@ def test_a_flood_of_unknown_events_is_answered_and_stores_nothing_new(
     for i in range(300):
         kind = kinds[i % len(kinds)]
         flood.append(({"event": kind, "session": victim, "n": 1}, proven))  # 5 distinct events
-        flood.append(({"event": kind, "session": f"user_{uuid.uuid4()}"}, proven))  # no session
+        stranger = session_name_for(str(uuid.uuid4()))
+        flood.append(({"event": kind, "session": stranger}, proven))  # no session
         flood.append(({"event": kind, "session": victim}, {"x-verify": "wrong"}))  # unproven
     rows = RowCounter(database, victim)
     try:

@@ -15,12 +15,13 @@ BASE = {
     "DATABASE_URL": "postgresql://u:pw@h/db",
     "SUPABASE_JWT_SECRET": "s" * 40,
     "WPP_SERVER_URL": "http://host:21465/",
-    "WPP_SECRET_KEY": "wpp-secret",
+    "WPP_SECRET_KEY": "wpp-secret-" + "w" * 32,
     "QR_WEBHOOK_VERIFY_TOKEN": "verify-1, verify-2",
     "ENCRYPTION_KEY": KEY,
     "WEBHOOK_PUBLIC_URL": "https://x.lambda-url.on.aws/",
 }
 ALL = ("store", "tokens", "host", "webhook", "crypto")
+SM_SECRET = "from-secrets-manager-" + "m" * 32
 
 
 def test_a_complete_environment_passes() -> None:
@@ -60,6 +61,12 @@ def test_a_short_jwt_secret_is_refused() -> None:
         Settings.load({**BASE, "SUPABASE_JWT_SECRET": "short"}).require(["tokens"])
 
 
+def test_a_wpp_secret_key_bcrypt_would_mostly_ignore_is_refused() -> None:
+    with pytest.raises(SettingsError, match="WPP_SECRET_KEY must be at least 32 bytes"):
+        Settings.load({**BASE, "WPP_SECRET_KEY": "k" * 31}).require(["host"])
+    Settings.load({**BASE, "WPP_SECRET_KEY": "k" * 32}).require(["host"])
+
+
 def test_secrets_can_come_from_secrets_manager() -> None:
     env = {k: v for k, v in BASE.items() if k not in ("WPP_SECRET_KEY", "ENCRYPTION_KEY")}
     env["SECRETS_ARN"] = "arn:aws:secretsmanager:eu-west-1:1:secret:gw"
@@ -67,11 +74,11 @@ def test_secrets_can_come_from_secrets_manager() -> None:
 
     def fetch(arn: str) -> dict[str, str]:
         asked.append(arn)
-        return {"WPP_SECRET_KEY": "from-sm", "ENCRYPTION_KEY": KEY, "DATABASE_URL": "ignored"}
+        return {"WPP_SECRET_KEY": SM_SECRET, "ENCRYPTION_KEY": KEY, "DATABASE_URL": "ignored"}
 
     settings = Settings.load(env, fetch_secrets=fetch).require(ALL)
     assert asked == [env["SECRETS_ARN"]]
-    assert settings.wpp_secret_key == "from-sm"
+    assert settings.wpp_secret_key == SM_SECRET
     assert settings.database_url == BASE["DATABASE_URL"]  # the environment wins
 
 

@@ -92,6 +92,7 @@ class Store(HousekeepingCalls):
                 "p_host_token": update.host_token,
                 "p_qr_first_ttl_s": self._qr_ttls[0],
                 "p_qr_next_ttl_s": self._qr_ttls[1],
+                "p_host_attempt": update.host_attempt,
             },
         )
         if result is None:
