@@ -84,7 +84,7 @@ def context(function: str, event: dict[str, Any], timeout_ms: int = 30_000) -> L
 
 
 def session_proof(secret: str, session: str) -> str:
-    """The URL proof start-session registers for a session (docs/architecture.md: "The webhook's proof")."""
+    """The URL proof start-session registers (docs/architecture.md: "The webhook's proof")."""
     return hmac.new(secret.encode(), session.encode(), hashlib.sha256).hexdigest()
 
 

@@ -41,6 +41,7 @@ def session_json(record: SessionRecord | None) -> dict[str, Any] | None:
         "name": record.session_id,
         "account": record.account,
         "status": record.status,
+        "status_reason": record.status_reason,
         "qr": qr,
         "pairing_code": record.pairing_code
         if pairing and record.pairing_method == "code"

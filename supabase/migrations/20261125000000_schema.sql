@@ -224,6 +224,7 @@ grant select (
   account,        -- the user's label for the account
   session_id,     -- the session's name, answered as "name"
   status,         -- disconnected, starting, pairing or connected
+  status_reason,  -- why it is in that status, in a word the page turns into a sentence
   pairing_method, -- whether the QR or the pairing code is the one to show
   qr_code,        -- the QR, raw, while pairing
   qr_image,       -- the QR as a PNG data URL, while pairing

@@ -338,8 +338,8 @@ begin
   return (
     select jsonb_build_object(
       'id', s.id, 'user_id', s.user_id, 'account', s.account, 'session_id', s.session_id,
-      'status', s.status, 'pairing_method', s.pairing_method, 'qr_code', s.qr_code,
-      'qr_image', s.qr_image, 'qr_expires_at', s.qr_expires_at, 'pairing_code', s.pairing_code,
+      'status', s.status, 'status_reason', s.status_reason, 'pairing_method', s.pairing_method,
+      'qr_code', s.qr_code, 'qr_image', s.qr_image, 'qr_expires_at', s.qr_expires_at, 'pairing_code', s.pairing_code,
       'phone_number', s.phone_number, 'last_activity', s.last_activity,
       'created_at', s.created_at, 'updated_at', s.updated_at)
     from public.whatsapp_sessions s
