@@ -256,3 +256,26 @@ def test_a_send_after_an_unseen_logout_is_refused_without_calling_send_message(
     assert gateway.call("GET", "status", token).json()["session"]["status"] == "disconnected"
     [row] = rows_of(database, user.id, "outbound")
     assert row["status"] == "failed" and row["error_code"] == "session_not_connected"
+
+
+# --- 9. events without a session key ----------------------------------------------------------
+
+
+def test_events_without_a_session_key_are_applied_through_the_urls_proof(
+    gateway: Gateway, simulator: Simulator, database: str
+) -> None:
+    user = gateway.new_user("nosessionkey")
+    token = gateway.token_for(user)
+    with simulator.configured(bug_no_session_after_restart=True, orphan_pairing_browser=False):
+        name = gateway.call("POST", "start-session", token).json()["session"]["name"]
+        assert gateway.call("POST", "disconnect", token).status_code == 200
+        assert gateway.call("POST", "start-session", token).status_code == 200
+        wait_until(lambda: simulator.state(name).get("status"), lambda s: s == "QRCODE", 5)
+        simulator.control("POST", f"{name}/scan")
+        assert wait_for_status(gateway, token, "connected", 5)["status"] == "connected"
+        simulator.control("POST", f"{name}/incoming", {"from": "5511912340010", "body": "oi"})
+        [row] = wait_until(lambda: rows_of(database, user.id, "inbound"), lambda rs: len(rs) == 1)
+    assert row["body"] == "oi"
+    events = simulator.control("GET", f"{name}/events").json()["events"]
+    keyless = {e["event"] for e in events if e["sent"] and "session" not in e["body"]}
+    assert {"qrcode", "status-find"} <= keyless  # the connect sequence came without it
