@@ -97,7 +97,9 @@ class Simulator:
         try:
             yield
         finally:
-            self.control("POST", "faults", {"latency_ms": 0, "error_rate": 0.0, "down": False})
+            self.control(
+                "POST", "faults", {"latency_ms": 0, "error_rate": 0.0, "down": False, "routes": []}
+            )
 
 
 @pytest.fixture(scope="session")

@@ -30,8 +30,9 @@ def receive_event() -> Response:
     result = runtime.events().apply(sender.session_name, body, sender.host_id, sender.attempt)
     outcome = {"stored": result.stored, "changed": result.changed, "reason": result.reason}
     # The event log in the database keeps every stored event; the function's log says at INFO
-    # only what was dropped, so a busy host doesn't double the log volume.
-    log = logger.debug if outcome["stored"] else logger.info
+    # only what was dropped, so a busy host doesn't double the log volume; events of no use
+    # (presence, reactions...) come all the time and are not worth a line either.
+    log = logger.debug if outcome["stored"] or result.reason == "unused" else logger.info
     log("host event", extra={"event": event[:64], **outcome})
     return json_response(200, {"ok": True})
 

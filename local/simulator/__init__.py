@@ -41,10 +41,11 @@ Test controls (no auth, JSON bodies; errors are ``{"error": ...}`` with 400/404/
 - ``GET /_sim/<s>``: the session's internal state (``status``, ``live``, ``urlcode``,
   ``config``, ``savedLogin``, ``start_calls``, ``starts``, ``seen``...).
 - ``POST /_sim/faults`` ``{"latency_ms": 0, "error_rate": 0.0, "down": false,
-  "error_mode": "500" | "garbage" | "mixed"}`` (partial updates; ``GET`` reads them):
-  latency before every ``/api`` request; that fraction of ``/api`` requests answered with
-  500 (or a 200 with a body that is not JSON); ``down`` closes ``/api`` connections without
-  an answer. ``/_sim`` and ``/healthz`` are never affected.
+  "error_mode": "500" | "garbage" | "mixed", "routes": []}`` (partial updates; ``GET`` reads
+  them): latency before every ``/api`` request; that fraction of ``/api`` requests answered
+  with 500 (or a 200 with a body that is not JSON); ``down`` closes ``/api`` connections
+  without an answer; ``routes`` (say ``["send-message"]``) limits all of it to requests
+  with one of those path segments. ``/_sim`` and ``/healthz`` are never affected.
 - ``GET /_sim/in-flight``: ``{"in_flight": n}``, the ``/api`` requests received and not
   answered yet (held by ``latency_ms``, say), so a test can wait until the host is done.
 - ``POST /_sim/config`` (partial updates; ``GET`` reads it): the keys of

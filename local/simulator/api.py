@@ -9,7 +9,7 @@ Bearer routes (``/api/:session/<route>``, the token in ``Authorization`` or in t
 ``logout-session``, ``send-message``, ``send-reply``, ``send-image``, ``send-file``,
 ``send-file-base64``, ``all-unread-messages``, ``all-new-messages``, ``unread-messages``,
 ``get-messages/:phone``, ``message-by-id/:messageId``, ``list-chats`` (POST),
-``download-media`` (POST), ``contact/pn-lid/:pnLid``.
+``download-media`` (POST), ``contact/pn-lid/:pnLid``, ``check-number-status/:phone``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from local.simulator.config import Settings
 from local.simulator.forms import js_truthy
 from local.simulator.host import UNHANDLED_REJECTION_EXIT, HostLog
 from local.simulator.messaging import Messenger, Recipients, SendFailed
+from local.simulator.phones import check_number_status, contact_to_array
 from local.simulator.protocol import NO_ANSWER, Request, Response, cannot, json_response
 from local.simulator.qr import qr_session_png
 from local.simulator.state import Client, SessionManager, Waiter
@@ -47,6 +48,7 @@ Handler = Callable[[Request, str, Client | None], Response]
 _PARAM_ROUTES = {
     ("GET", "get-messages"): "get_messages",
     ("GET", "message-by-id"): "message_by_id",
+    ("GET", "check-number-status"): "check_number_status",
 }
 
 
@@ -505,3 +507,41 @@ class WppApi:
                 "isEnterprise": False,
             }
         return json_response(200, answer)
+
+    def check_number_status(self, req: Request, name: str, client: Client | None) -> Response:
+        """``DeviceController.checkNumberStatus``: the library's profile of one number
+        (``WAPI.checkNumberStatus``): ``id`` is WhatsApp's canonical id when the number
+        exists, the id as asked otherwise; a check that throws answers 500."""
+        checked = self._connected(req, client)
+        if isinstance(checked, Response):
+            return checked
+        contacts = contact_to_array(req.query["param"], False, False, False)
+        if not contacts:
+            return json_response(200, {"status": "success"})
+        if self.settings.draw_number_check_fault():
+            return json_response(
+                500, {"status": "error", "message": "Error on check number status", "error": {}}
+            )
+        contact = contacts[-1]
+        if contact.endswith("@lid"):
+            lid = contact.split("@")[0]
+            canonical = contact if self.messenger.number_of_lid(lid) is not None else None
+        else:
+            canonical = check_number_status(self.settings.config, contact)
+        if canonical is None:
+            profile: dict[str, Any] = {
+                "id": contact,
+                "isBusiness": False,
+                "canReceiveMessage": False,
+                "numberExists": False,
+                "status": 404,
+            }
+        else:
+            profile = {
+                "id": _wid_info(canonical),
+                "isBusiness": False,
+                "canReceiveMessage": True,
+                "numberExists": True,
+                "status": 200,
+            }
+        return json_response(200, {"status": "success", "response": profile})

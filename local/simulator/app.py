@@ -79,15 +79,17 @@ class Simulator:
         return cannot(req.method, req.path)
 
     def _handle_api(self, req: Request) -> Response:
-        faulty = self._inject_faults()
+        faulty = self._inject_faults(req)
         if faulty is not None:
             return faulty
         response = self.api.handle(req)
         self._add_session_key(req, response)
         return response
 
-    def _inject_faults(self) -> Response | None:
+    def _inject_faults(self, req: Request) -> Response | None:
         faults = self.settings.faults
+        if not faults.applies_to(req.segments[1:]):
+            return None
         if faults.latency_ms:
             time.sleep(faults.latency_ms / 1000)
         if faults.down:

@@ -155,6 +155,12 @@ class Faults:
     error_rate: float = 0.0
     down: bool = False
     error_mode: str = "500"
+    # Only requests with one of these path segments (route names such as "send-message")
+    # meet the faults; empty: every /api request does.
+    routes: list[str] = field(default_factory=list)
+
+    def applies_to(self, segments: list[str]) -> bool:
+        return not self.routes or any(s.lower() in self.routes for s in segments)
 
     def validate(self) -> None:
         if not 0.0 <= self.error_rate <= 1.0:

@@ -5,6 +5,10 @@ numbered per session), then changes what it is about: the session's state, an in
 message, or a message's delivery status. Duplicates are recognised by the log and change
 nothing; unknown sessions, sessions placed on another host, and the session events of an earlier
 attempt whose URL the host no longer holds (the webhook URL names its attempt) are ignored.
+Events the gateway has no use for (presence, reactions, calls, acks of incoming messages...)
+are dropped before the database. When an incoming message names its sender by a LID the
+session has not mapped yet, the host is asked for the number behind it
+(:mod:`wa_gateway.contacts`).
 """
 
 from __future__ import annotations
@@ -12,18 +16,40 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from wa_gateway import qr, transitions
-from wa_gateway.message_events import ack_from_event, inbound_from_event
+from wa_gateway.message_events import ack_from_event, inbound_from_event, is_incoming_ack
 from wa_gateway.records import EventRecord, IngestResult
 from wa_gateway.store import Store
+
+if TYPE_CHECKING:
+    from wa_gateway.contacts import ContactLookup
 
 SESSION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MESSAGE_EVENTS = {"onmessage", "onselfmessage", "unreadmessages"}
 MAX_LOGGED_BYTES = 16 * 1024
 _SUMMARY_KEYS = ("event", "id", "type", "from", "to", "ack", "status", "fromMe", "t")
+# Events the host sends by default that change nothing the gateway keeps.
+UNUSED_EVENTS = frozenset(
+    {
+        "onpresencechanged",
+        "onparticipantschanged",
+        "onreactionmessage",
+        "onrevokedmessage",
+        "onpollresponse",
+        "onupdatelabel",
+        "incomingcall",
+        "location",
+    }
+)
+
+
+def is_unused(event: Mapping[str, Any]) -> bool:
+    """True for an event the gateway neither logs nor applies."""
+    name = event.get("event")
+    return name in UNUSED_EVENTS or (name == "onack" and is_incoming_ack(event))
 
 
 class EventPolicy(NamedTuple):
@@ -39,9 +65,15 @@ DEFAULT_POLICY = EventPolicy()
 class EventService:
     """What the webhook does with a host's event: log it once and apply it."""
 
-    def __init__(self, store: Store, policy: EventPolicy = DEFAULT_POLICY) -> None:
+    def __init__(
+        self,
+        store: Store,
+        policy: EventPolicy = DEFAULT_POLICY,
+        contacts: Callable[[], ContactLookup] | None = None,
+    ) -> None:
         self.store = store
         self.policy = policy
+        self._contacts = contacts  # built on first need: only LID senders call the host
 
     def apply(
         self,
@@ -50,14 +82,19 @@ class EventService:
         host_id: str | None = None,
         attempt: int | None = None,
     ) -> IngestResult:
-        """Log and apply one event (see the module docstring); nothing is stored for an event
-        that names no session, or not a well-formed one."""
+        """Log and apply one event (see the module docstring); nothing is stored for an unused
+        event, or one that names no session, or not a well-formed one."""
+        if is_unused(event):
+            return IngestResult(stored=False, reason="unused")
         if not session_name:
             return IngestResult(stored=False, reason="no_session")
         if not SESSION_NAME.match(session_name):
             return IngestResult(stored=False, reason="bad_session_name")
         record = to_record(session_name, event, self.policy, host_id, attempt)
-        return self.store.ingest_event(record)
+        result = self.store.ingest_event(record)
+        if result.lid_lookup is not None and self._contacts is not None:
+            self._contacts().resolve(result.lid_lookup)
+        return result
 
 
 def to_record(

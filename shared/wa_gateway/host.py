@@ -152,16 +152,6 @@ class HostClient:
             raise HostError()  # a 200 we cannot read may not be a logout: the device stays linked
         return True
 
-    def check_connection(self, session: str, token: str) -> bool:
-        """Whether the host has a live client for the session (``check-connection-session``,
-        which is not behind the host's statusConnection and always answers 200)."""
-        path = f"/api/{_seg(session)}/check-connection-session"
-        status, body = self._request("GET", path, token=token)
-        connected = body.get("status") if isinstance(body, dict) else None
-        if status != 200 or not isinstance(connected, bool):
-            raise HostError()
-        return connected
-
     def clear_session_data(self, session: str) -> None:
         """Delete the session's browser profile on the host (``clear-session-data``, the secret
         key in the path, no bearer), so the host can never restore that login. It leaves a
@@ -171,13 +161,16 @@ class HostClient:
         if status != 200 or not isinstance(body, dict) or body.get("success") is not True:
             raise HostError()
 
-    def send_message(self, session: str, token: str, *, phone: str, message: str) -> SentMessage:
-        """Send a text. Retried only if the connection never opened: a repeat could send twice."""
+    def send_message(
+        self, session: str, token: str, *, phone: str, message: str, is_lid: bool = False
+    ) -> SentMessage:
+        """Send a text (to a LID's digits with ``is_lid``). Retried only if the connection
+        never opened: a repeat could send twice."""
+        payload: dict[str, Any] = {"phone": phone, "message": message, "isGroup": False}
+        if is_lid:
+            payload["isLid"] = True
         status, body = self._request(
-            "POST",
-            f"/api/{_seg(session)}/send-message",
-            token=token,
-            json={"phone": phone, "message": message, "isGroup": False},
+            "POST", f"/api/{_seg(session)}/send-message", token=token, json=payload
         )
         if status == 201 and isinstance(body, dict):
             items = body.get("response")
@@ -196,6 +189,45 @@ class HostClient:
         if status >= 500 or status == 400:
             raise HostError(maybe_acted=False)  # wppconnect answers 500 when the send threw
         raise HostError()
+
+    def check_connection(self, session: str, token: str) -> bool:
+        """Whether the host has a live client for the session (``check-connection-session``,
+        the one route that says so without the status middleware's 404-then-run-anyway)."""
+        status, body = self._request(
+            "GET", f"/api/{_seg(session)}/check-connection-session", token=token
+        )
+        if status != 200 or not isinstance(body, dict) or not isinstance(body.get("status"), bool):
+            raise HostError(maybe_acted=False)
+        return body["status"]
+
+    def check_number(self, session: str, token: str, phone: str) -> str | None:
+        """WhatsApp's canonical id of ``phone`` (``check-number-status``), None if it has no
+        account; HostError when the check itself failed. Call it for a connected session only."""
+        status, body = self._request(
+            "GET", f"/api/{_seg(session)}/check-number-status/{_seg(phone)}", token=token
+        )
+        profile = body.get("response") if isinstance(body, dict) else None
+        if status != 200 or not isinstance(profile, dict):
+            raise HostError(maybe_acted=False)
+        exists = profile.get("numberExists")
+        if exists is False:
+            return None
+        wid = profile.get("id")
+        serialized = wid.get("_serialized") if isinstance(wid, dict) else None
+        if exists is not True or not isinstance(serialized, str):
+            raise HostError(maybe_acted=False)
+        return serialized
+
+    def phone_of_lid(self, session: str, token: str, lid: str) -> str | None:
+        """The phone number id (``5511…@c.us``) behind a contact's LID, None if the host cannot
+        tell (``contact/pn-lid``). Call it for a connected session only."""
+        path = f"/api/{_seg(session)}/contact/pn-lid/{_seg(lid + '@lid')}"
+        status, body = self._request("GET", path, token=token)
+        if status != 200 or not isinstance(body, dict):
+            raise HostError(maybe_acted=False)
+        number = body.get("phoneNumber")
+        serialized = number.get("_serialized") if isinstance(number, dict) else None
+        return serialized if isinstance(serialized, str) else None
 
     # --- plumbing -----------------------------------------------------------------------
 

@@ -17,9 +17,12 @@ def host_secret_context(url: str) -> str:
 
 
 class HostDirectory:
-    def __init__(self, settings: Settings, keyring: Keyring | None):
+    def __init__(
+        self, settings: Settings, keyring: Keyring | None, *, read_timeout_s: float | None = None
+    ):
         self._settings = settings
         self._keyring = keyring
+        self._read_timeout_s = read_timeout_s  # None: HOST_READ_TIMEOUT
         self._default: HostClient | None = None
         self._pool: dict[tuple[str, str], HostClient] = {}
         self._lock = threading.Lock()
@@ -62,6 +65,8 @@ class HostDirectory:
             url,
             secret_key,
             connect_timeout_s=s.host_connect_timeout_s,
-            read_timeout_s=s.host_read_timeout_s,
+            read_timeout_s=min(
+                self._read_timeout_s or s.host_read_timeout_s, s.host_read_timeout_s
+            ),
             start_timeout_s=s.host_start_timeout_s,
         )

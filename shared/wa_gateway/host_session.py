@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from wa_gateway.crypto import DecryptionError, Keyring
-from wa_gateway.errors import HostError
+from wa_gateway.errors import HostError, HostTimeout
 from wa_gateway.host import HostClient, HostUnauthorized
 from wa_gateway.observability import logger
 
@@ -41,7 +41,12 @@ class HostSession:
         connected; None otherwise. Every route behind the host's statusConnection needs this:
         for a session without a live client it answers 404 and then runs its controller anyway,
         which can still act."""
-        if not self.call(lambda token: self.host.check_connection(self.name, token)):
+        try:
+            connected = self.call(lambda token: self.host.check_connection(self.name, token))
+        except (HostError, HostTimeout) as failure:
+            failure.maybe_acted = False  # the check itself acts on nothing
+            raise
+        if not connected:
             return None
         return self.call(operation)
 

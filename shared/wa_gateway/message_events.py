@@ -2,8 +2,9 @@
 
 WhatsApp ids look like ``5511987654321@c.us`` (a phone), ``5511987654321:12@c.us`` (a phone's
 device), ``123456789012345@lid`` (a privacy id instead of a phone), ``120363…@g.us`` (a group)
-and ``status@broadcast``. We keep the digits before ``@``/``:``. An ack's ``id`` is an object
-(``{fromMe, remote, id, _serialized}``), a message's ``id`` the serialized string.
+and ``status@broadcast``. We keep the digits before ``@``/``:``: a phone's as ``phone``, a LID's
+as ``contact_lid`` (the store fills in the phone the host maps it to). An ack's ``id`` is an
+object (``{fromMe, remote, id, _serialized}``), a message's ``id`` the serialized string.
 """
 
 from __future__ import annotations
@@ -17,7 +18,18 @@ from wa_gateway.records import Ack, InboundMessage
 MAX_STORED_BODY = 65_536
 _DIGITS = re.compile(r"^[0-9]{5,20}$")
 
-ACK_STATUS = {-1: "failed", 1: "sent", 2: "delivered", 3: "read", 4: "read"}
+# The library's AckType (-7 to 5): 0 (CLOCK, still on the phone) and 5 (PEER) say nothing
+# new; every negative one fails the message, for the reason kept as its failure code.
+ACK_STATUS = {1: "sent", 2: "delivered", 3: "read", 4: "read"}
+ACK_FAILURES = {
+    -7: "md_downgrade",
+    -6: "inactive",
+    -5: "content_unuploadable",
+    -4: "content_too_big",
+    -3: "content_gone",
+    -2: "expired",
+    -1: "failed",
+}
 
 
 def digits_of(jid: Any) -> str | None:
@@ -28,6 +40,15 @@ def digits_of(jid: Any) -> str | None:
         return None
     number = jid.split("@", 1)[0].split(":", 1)[0]
     return number if _DIGITS.match(number) else None
+
+
+def lid_of(jid: Any) -> str | None:
+    """The digits of a privacy id (``NNN@lid``), or None for anything else."""
+    if isinstance(jid, Mapping):
+        jid = jid.get("_serialized")
+    if not isinstance(jid, str) or not jid.endswith("@lid"):
+        return None
+    return digits_of(jid)
 
 
 def serialized_id(value: Any) -> str | None:
@@ -68,8 +89,9 @@ def inbound_from_event(
             return None
     elif _is_group(event, other) and not groups:
         return None
-    phone = digits_of(other)
-    if phone is None:
+    lid = lid_of(other)
+    phone = None if lid is not None else digits_of(other)
+    if phone is None and lid is None:
         return None
     kind = event.get("type") if isinstance(event.get("type"), str) else "chat"
     sender_info = event.get("sender")
@@ -84,8 +106,22 @@ def inbound_from_event(
         contact_name=name[:200] if isinstance(name, str) and not from_me else None,
         message_type=str(kind)[:32],
         from_me=from_me,
-        account_phone=digits_of(sender if from_me else recipient),
+        account_phone=_phone_of(sender if from_me else recipient),
+        contact_lid=lid,
     )
+
+
+def _phone_of(jid: Any) -> str | None:
+    return None if lid_of(jid) is not None else digits_of(jid)
+
+
+def is_incoming_ack(event: Mapping[str, Any]) -> bool:
+    """An ack of a message someone else sent (``id.fromMe`` false): read or played by the
+    owner; nothing the gateway tracks."""
+    raw_id = event.get("id")
+    if isinstance(raw_id, Mapping):
+        return raw_id.get("fromMe") is False
+    return isinstance(raw_id, str) and raw_id.startswith("false_")
 
 
 def ack_from_event(session_name: str, event: Mapping[str, Any]) -> Ack | None:
@@ -95,15 +131,19 @@ def ack_from_event(session_name: str, event: Mapping[str, Any]) -> Ack | None:
     ack = event.get("ack")
     if wpp_id is None or not isinstance(ack, int) or isinstance(ack, bool):
         return None
-    status = ACK_STATUS.get(ack)
-    if status is None:
+    failure = ACK_FAILURES.get(ack)
+    status = "failed" if failure else ACK_STATUS.get(ack)
+    if status is None or is_incoming_ack(event):
         return None
     remote = raw_id.get("remote") if isinstance(raw_id, Mapping) else None
+    to = event.get("to") or remote
     body = event.get("body")
     return Ack(
         session_name=session_name,
         wpp_message_id=wpp_id,
         status=status,
-        phone=digits_of(event.get("to")) or digits_of(remote),
+        phone=_phone_of(to),
         body=body if isinstance(body, str) else None,
+        lid=lid_of(to),
+        failure_code=failure,
     )

@@ -3,11 +3,15 @@
 1. ``gateway_begin_send`` (one round trip) decides: replay a finished send, report one still
    in flight, refuse a reused key with another body, a session that is not connected or an
    empty token bucket; or write the outbox row (queued, with a lease) and go on.
-2. The host is called once.
-3. ``gateway_finish_send`` (one round trip) records what happened. If the host may have sent
-   the message without answering (a timeout), the row stays queued under its lease: a late
-   ``onack`` for the same number and text matches it, and a retry with the same key after the
-   lease sends it only if no ack came.
+2. The host is asked whether the session is connected (``check-connection-session``), and
+   only then to send, once: behind the host's status middleware a call for a dead session is
+   answered 404 and then run all the same.
+3. ``gateway_finish_send`` (one round trip) records what happened, naming the contact by the
+   canonical id the host sent to. If the host may have sent the message without answering (a
+   timeout), the row stays queued under its lease: a late ``onack`` for the same contact and
+   text matches it, and a retry with the same key after the lease sends it only if no ack
+   came. The host's 400 "number does not exist" is such a case unless ``check-number-status``
+   confirms it: the middleware answers so also when its own check threw, and sends anyway.
 """
 
 from __future__ import annotations
@@ -27,9 +31,16 @@ from wa_gateway.errors import (
     SessionNotConnected,
     UnknownRecipient,
 )
-from wa_gateway.host import HostSessionClosed, HostUnknownRecipient
+from wa_gateway.host import (
+    HostClient,
+    HostSessionClosed,
+    HostUnauthorized,
+    HostUnknownRecipient,
+    SentMessage,
+)
 from wa_gateway.host_directory import HostDirectory
 from wa_gateway.host_session import HostSession
+from wa_gateway.message_events import digits_of, lid_of
 from wa_gateway.records import MessageRecord, OutboundRequest, SessionUpdate
 from wa_gateway.sessions import session_name_for
 from wa_gateway.store import Store
@@ -40,6 +51,12 @@ _FINAL_ERRORS: dict[str, type[ApiError]] = {
     SessionNotConnected.code: SessionNotConnected,
     UnknownRecipient.code: UnknownRecipient,
 }
+
+
+UNCONFIRMED_RECIPIENT = (
+    "The WhatsApp host said the number does not exist but could not confirm it, and may have "
+    "sent the message. Retry with the same Idempotency-Key to learn what happened."
+)
 
 
 def request_hash(request: SendRequest) -> str:
@@ -64,7 +81,8 @@ class MessageService:
             OutboundRequest(
                 user_id=caller.user_id,
                 session_name=name,
-                phone=request.phone,
+                phone=None if request.lid else request.phone,
+                contact_lid=request.lid,
                 body=request.message,
                 contact_name=request.contact_name,
                 idempotency_key=idempotency_key,
@@ -88,11 +106,11 @@ class MessageService:
         host = HostSession(self.hosts.client_for(plan.host), self.keyring, name, plan.host_token)
         message_id = plan.message.id
         try:
-            sent = host.call(
-                lambda token: host.host.send_message(
-                    name, token, phone=request.phone, message=request.message
-                )
+            sent = host.call_if_connected(
+                lambda token: _send_confirmed(host.host, name, token, request)
             )
+            if sent is None:
+                raise HostSessionClosed()
         except HostSessionClosed:
             self.store.finish_send(
                 message_id, "failed", error_code=SessionNotConnected.code, session_lost=True
@@ -113,4 +131,29 @@ class MessageService:
                 self.store.apply_host_state(
                     SessionUpdate(name, "connected", host_token=host.new_token_ciphertext)
                 )
-        return self.store.finish_send(message_id, "sent", wpp_message_id=sent.wpp_message_id)
+        return self.store.finish_send(
+            message_id,
+            "sent",
+            wpp_message_id=sent.wpp_message_id,
+            phone=None if lid_of(sent.to) else digits_of(sent.to),
+            contact_lid=lid_of(sent.to),
+        )
+
+
+def _send_confirmed(client: HostClient, name: str, token: str, request: SendRequest) -> SentMessage:
+    """Send; a "does not exist" answer is final only once the host's own number check agrees
+    (the status middleware gives the same 400 when its check merely failed, and then may send
+    anyway)."""
+    target = request.lid or request.phone
+    try:
+        return client.send_message(
+            name, token, phone=target, message=request.message, is_lid=request.lid is not None
+        )
+    except HostUnknownRecipient:
+        try:
+            missing = client.check_number(name, token, target) is None
+        except (HostError, HostTimeout, HostUnauthorized):
+            missing = False
+        if missing:
+            raise
+        raise HostError(UNCONFIRMED_RECIPIENT) from None

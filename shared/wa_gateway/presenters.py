@@ -56,7 +56,7 @@ def message_json(record: MessageRecord) -> dict[str, Any]:
     return {
         "id": record.id,
         "status": record.status,
-        "to": record.phone,
+        "to": record.phone or f"{record.contact_lid}@lid",
         "wpp_message_id": record.wpp_message_id,
         "created_at": iso_utc(record.created_at),
     }

@@ -115,7 +115,7 @@ class MessageRecord(NamedTuple):
     user_id: str
     whatsapp_session_id: str
     direction: str
-    phone: str
+    phone: str | None
     status: str
     body: str = ""
     contact_name: str | None = None
@@ -125,6 +125,8 @@ class MessageRecord(NamedTuple):
     origin: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
+    contact_lid: str | None = None
+    failure_code: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
@@ -134,11 +136,12 @@ class MessageRecord(NamedTuple):
 class OutboundRequest(NamedTuple):
     user_id: str
     session_name: str
-    phone: str
+    phone: str | None
     body: str
     contact_name: str | None
     idempotency_key: str | None
     request_hash: str
+    contact_lid: str | None = None
 
 
 class SendPlan(NamedTuple):
@@ -152,12 +155,13 @@ class SendPlan(NamedTuple):
 class InboundMessage(NamedTuple):
     session_name: str
     wpp_message_id: str
-    phone: str
+    phone: str | None  # None: the sender is known by ``contact_lid`` only
     body: str
     contact_name: str | None
     message_type: str
     from_me: bool
     account_phone: str | None
+    contact_lid: str | None = None
 
 
 class Ack(NamedTuple):
@@ -166,6 +170,8 @@ class Ack(NamedTuple):
     status: str  # sent, delivered, read or failed
     phone: str | None
     body: str | None
+    lid: str | None = None
+    failure_code: str | None = None  # why a failed message failed (expired, ...)
 
 
 # --- host events ----------------------------------------------------------------------------
@@ -189,6 +195,16 @@ class IngestResult(NamedTuple):
     changed: bool = False
     seq: int | None = None
     reason: str | None = None
+    lid_lookup: "LidLookup | None" = None
+
+
+class LidLookup(NamedTuple):
+    """A sender's LID the host is to be asked about, and how to reach the session on it."""
+
+    session_name: str
+    lid: str
+    host_token: str | None
+    host: HostPlacement | None
 
 
 # --- the host pool and housekeeping ---------------------------------------------------------

@@ -15,6 +15,7 @@ from wa_gateway.observability import logger
 from wa_gateway.settings import Need, Settings, SettingsError, known_needs
 
 if TYPE_CHECKING:
+    from wa_gateway.contacts import ContactLookup
     from wa_gateway.events import EventService
     from wa_gateway.host_directory import HostDirectory
     from wa_gateway.messages import MessageService
@@ -112,10 +113,31 @@ def events() -> EventService:
 
     s = settings()
     policy = EventPolicy(groups=s.inbound_groups, status_broadcasts=s.inbound_status_broadcasts)
-    return EventService(store(), policy)
+    return EventService(store(), policy, contacts=contact_lookup)
+
+
+@cache
+def contact_lookup() -> ContactLookup:
+    """The webhook's way to the host, built only when a LID sender needs it."""
+    from wa_gateway.contacts import LOOKUP_READ_TIMEOUT_S, ContactLookup
+    from wa_gateway.host_directory import HostDirectory
+
+    s = settings()
+    hosts = HostDirectory(s, s.keyring_if_set, read_timeout_s=LOOKUP_READ_TIMEOUT_S)
+    return ContactLookup(store=store(), hosts=hosts, keyring=s.keyring_if_set)
 
 
 def reset() -> None:
     """Forget everything built so far (tests that change the environment call this)."""
-    for built in (settings, store, token_verifier, hosts, sessions, messages, purger, events):
+    for built in (
+        settings,
+        store,
+        token_verifier,
+        hosts,
+        sessions,
+        messages,
+        purger,
+        events,
+        contact_lookup,
+    ):
         built.cache_clear()

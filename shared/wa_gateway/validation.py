@@ -89,18 +89,47 @@ MAX_CONTACT_NAME_CHARS = 200
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 
 
+LID_SUFFIX = "@lid"
+_LID = re.compile(r"^([0-9]{5,20})@lid$")
+# The host sends to a LID whatever has more than 14 characters (its contactToArray).
+MAX_SENDABLE_PHONE_DIGITS = 14
+
+
 class SendRequest(NamedTuple):
-    phone: str
+    phone: str  # digits, or "<digits>@lid" for a contact known by their privacy id (LID)
     message: str
     contact_name: str | None = None
     account: str = DEFAULT_ACCOUNT
+
+    @property
+    def lid(self) -> str | None:
+        """The LID's digits when the message goes to a LID, else None."""
+        return self.phone.removesuffix(LID_SUFFIX) if self.phone.endswith(LID_SUFFIX) else None
+
+
+def parse_recipient(value: Any) -> str:
+    """A phone number the host can send to (8 to 14 digits), or a LID as ``<digits>@lid``."""
+    if isinstance(value, str) and value.strip().lower().endswith(LID_SUFFIX):
+        lid = _LID.match(value.strip().lower())
+        if lid is None:
+            raise InvalidPhone("A LID is its digits followed by '@lid', like 123456789012345@lid.")
+        return f"{lid.group(1)}{LID_SUFFIX}"
+    digits = normalize_phone(value)
+    if len(digits) > MAX_SENDABLE_PHONE_DIGITS:
+        raise InvalidPhone(
+            f"The phone number has {len(digits)} digits: the WhatsApp host reads anything longer "
+            f"than {MAX_SENDABLE_PHONE_DIGITS} digits as a privacy id (LID), not a phone "
+            "number, so it cannot send there. Check the number, or write a LID as "
+            "'<digits>@lid'."
+        )
+    return digits
 
 
 def parse_send_request(body: dict[str, Any]) -> SendRequest:
     reject_unknown_fields(body, {"phone", "message", "contactName", "account"})
     if "phone" not in body:
         raise InvalidRequest("'phone' is required.")
-    phone = normalize_phone(body["phone"])
+    phone = parse_recipient(body["phone"])
     message = body.get("message")
     if not isinstance(message, str) or not message.strip():
         raise InvalidRequest("'message' must be a non-empty string.")

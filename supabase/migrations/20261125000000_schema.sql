@@ -120,7 +120,7 @@ create table public.whatsapp_messages (
   user_id uuid not null references auth.users (id) on delete cascade,
   whatsapp_session_id uuid references public.whatsapp_sessions (id) on delete set null,
   direction text not null check (direction in ('inbound', 'outbound')),
-  phone text not null check (phone ~ '^[0-9]{5,20}$'),
+  phone text check (phone ~ '^[0-9]{5,20}$'),
   contact_name text,
   body text not null default '',
   message_type text not null default 'chat',
@@ -135,12 +135,23 @@ create table public.whatsapp_messages (
   attempts integer not null default 0,
   error_code text,
   created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now()
+  updated_at timestamptz not null default now(),
+  contact_lid text check (contact_lid ~ '^[0-9]{5,20}$'),
+  failure_code text check (failure_code ~ '^[a-z_]{1,32}$'),
+  -- A contact known only by their privacy id (LID) has no phone until the host maps it.
+  constraint whatsapp_messages_names_a_contact check (phone is not null or contact_lid is not null)
 );
 
 comment on column public.whatsapp_messages.origin is
   'Who wrote a message that did not come through send-message: owner (the account''s own '
   'number or device) or client.';
+comment on column public.whatsapp_messages.phone is
+  'The other party''s number as WhatsApp names it (its canonical id); null while the contact '
+  'is known only by contact_lid.';
+comment on column public.whatsapp_messages.contact_lid is
+  'The other party''s privacy id (the digits of NNN@lid) when WhatsApp named them by it.';
+comment on column public.whatsapp_messages.failure_code is
+  'Why WhatsApp failed an outbound message (its negative ack): expired, content_too_big, ...';
 comment on column public.whatsapp_messages.send_state is
   'Outbound only: pending (an attempt holds the lease), unknown (the host took the request '
   'and did not answer), retryable (the host refused before sending), done.';
@@ -155,6 +166,11 @@ create unique index whatsapp_messages_idempotency_idx
 create index whatsapp_messages_unmatched_idx
   on public.whatsapp_messages (whatsapp_session_id, phone)
   where wpp_message_id is null and direction = 'outbound';
+
+-- Rows whose phone is filled in once the host maps their contact's LID.
+create index whatsapp_messages_lid_idx
+  on public.whatsapp_messages (whatsapp_session_id, contact_lid)
+  where contact_lid is not null;
 
 -- Error logs -----------------------------------------------------------------------------------
 
@@ -251,6 +267,8 @@ grant select (
   origin,              -- client or owner, for messages that did not come through send-message
   wpp_message_id,      -- WhatsApp's id for the message
   error_code,          -- why a send failed
+  failure_code,        -- why WhatsApp failed a sent message (expired, content_too_big, ...)
+  contact_lid,         -- the other party's privacy id, when WhatsApp named them by it
   created_at,          -- when it was written; the page orders by it
   updated_at           -- when its status last changed; the page merges by it
 ) on public.whatsapp_messages to authenticated;
@@ -306,3 +324,24 @@ create policy "users read their own events" on public.whatsapp_events
 -- Realtime: browsers subscribe to their own session and message rows (RLS applies per
 -- subscriber).
 alter publication supabase_realtime add table public.whatsapp_sessions, public.whatsapp_messages;
+
+-- Contacts' privacy ids ------------------------------------------------------------------------
+
+-- WhatsApp may name a contact by a privacy id (``NNN@lid``) instead of their number; the host
+-- maps one to the other (its contact/pn-lid route). Each LID is asked once per session and its
+-- answer kept here; phone stays null while the host could not tell it (asked again later).
+create table public.whatsapp_contacts (
+  whatsapp_session_id uuid not null
+    references public.whatsapp_sessions (id) on delete cascade,
+  lid text not null check (lid ~ '^[0-9]{5,20}$'),
+  phone text check (phone ~ '^[0-9]{5,20}$'),
+  updated_at timestamptz not null default now(),
+  primary key (whatsapp_session_id, lid)
+);
+
+comment on table public.whatsapp_contacts is
+  'Per session, the phone number behind each contact LID the host has mapped (service only).';
+
+revoke all on table public.whatsapp_contacts from anon, authenticated;
+grant all on table public.whatsapp_contacts to service_role;
+alter table public.whatsapp_contacts enable row level security;

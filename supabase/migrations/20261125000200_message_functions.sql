@@ -24,6 +24,37 @@ comment on function public.gateway_message_rank is
   'The order of outbound delivery states: queued < sent < delivered < read.';
 
 
+create function public.gateway_contact_key(p_session_id uuid, p_phone text, p_lid text)
+returns text
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_phone text := p_phone;
+begin
+  if v_phone is null and p_lid is not null then
+    select c.phone into v_phone from public.whatsapp_contacts c
+    where c.whatsapp_session_id = p_session_id and c.lid = p_lid;
+  end if;
+  if v_phone is null then
+    return case when p_lid is not null then p_lid || '@lid' end;
+  end if;
+  -- A Brazilian mobile is one account with and without its ninth digit: 55, a two-digit area
+  -- code, 9 and eight digits is the same as 55, the area and the eight digits.
+  if v_phone ~ '^55[1-9][0-9]9[0-9]{8}$' then
+    return left(v_phone, 4) || right(v_phone, 8);
+  end if;
+  return v_phone;
+end
+$$;
+
+comment on function public.gateway_contact_key is
+  'One key per WhatsApp contact of a session: numbers that WhatsApp treats as one (a Brazilian '
+  'mobile with or without its ninth digit) and a LID the session''s contacts map to a number '
+  'have the same key. Two (phone, lid) pairs name the same contact when their keys are equal.';
+
+
 create function public.gateway_begin_send(
   p_user_id uuid,
   p_session_name text,
@@ -35,7 +66,8 @@ create function public.gateway_begin_send(
   p_burst double precision,
   p_rate_per_s double precision,
   p_lease_s integer,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_contact_lid text default null
 ) returns jsonb
 language plpgsql
 set search_path = ''
@@ -104,11 +136,12 @@ begin
 
   insert into public.whatsapp_messages (
     user_id, whatsapp_session_id, direction, phone, contact_name, body, status,
-    idempotency_key, request_hash, send_state, lease_until, attempts, created_at, updated_at
+    idempotency_key, request_hash, send_state, lease_until, attempts, created_at, updated_at,
+    contact_lid
   ) values (
     p_user_id, s.id, 'outbound', p_phone, p_contact_name, p_body, 'queued',
     p_idempotency_key, p_request_hash, 'pending', p_now + make_interval(secs => p_lease_s), 1,
-    p_now, p_now
+    p_now, p_now, p_contact_lid
   )
   returning * into m;
 
@@ -131,7 +164,9 @@ create function public.gateway_finish_send(
   p_wpp_message_id text default null,
   p_error_code text default null,
   p_session_lost boolean default false,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_phone text default null,
+  p_contact_lid text default null
 ) returns jsonb
 language plpgsql
 set search_path = ''
@@ -146,8 +181,12 @@ begin
   select * into strict m from public.whatsapp_messages where id = p_message_id for update;
 
   if p_outcome = 'sent' then
+    -- The host sent to WhatsApp's canonical id of the number: the row names the contact by it,
+    -- as the contact's replies and acks will.
     update public.whatsapp_messages set
       wpp_message_id = coalesce(wpp_message_id, p_wpp_message_id),
+      phone = coalesce(p_phone, phone),
+      contact_lid = coalesce(p_contact_lid, contact_lid),
       status = case when public.gateway_message_rank(status) >= 1 then status else 'sent' end,
       send_state = 'done', lease_until = null, error_code = null, updated_at = p_now
     where id = m.id
@@ -176,7 +215,8 @@ $$;
 
 
 comment on function public.gateway_finish_send is
-  'Records what the host did with a send: sent (with its message id), failed for good, '
+  'Records what the host did with a send: sent (with its message id and the canonical id it '
+  'went to), failed for good, '
   'retryable (refused before sending) or unknown (no answer: the row keeps its lease for a '
   'late ack); a lost session is marked disconnected in the same transaction.';
 
@@ -190,17 +230,23 @@ create function public.gateway_record_inbound(
   p_message_type text,
   p_from_me boolean,
   p_account_phone text,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_contact_lid text default null
 ) returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
   c_activity_step constant interval := interval '1 minute';
+  -- A LID the host could not map is asked again after this long.
+  c_lid_retry constant interval := interval '10 minutes';
   s public.whatsapp_sessions;
   v_id uuid;
   v_origin text;
   v_phone_before text;
+  v_phone text := p_phone;
+  v_asked timestamptz;
+  v_lookup boolean := false;
 begin
   select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
   if not found then
@@ -211,16 +257,22 @@ begin
   if p_account_phone is not null and s.phone_number is null and s.status <> 'disconnected' then
     s.phone_number := p_account_phone;
   end if;
-  v_origin := case when p_from_me or p_phone = s.phone_number then 'owner' else 'client' end;
+  -- A sender named by their LID: the number is the one the host mapped it to, if it did.
+  if v_phone is null and p_contact_lid is not null then
+    select c.phone, c.updated_at into v_phone, v_asked from public.whatsapp_contacts c
+    where c.whatsapp_session_id = s.id and c.lid = p_contact_lid;
+    v_lookup := v_phone is null and (v_asked is null or v_asked < p_now - c_lid_retry);
+  end if;
+  v_origin := case when p_from_me or v_phone = s.phone_number then 'owner' else 'client' end;
 
   -- from_me: the owner wrote it on their own phone (the host's onselfmessage).
   insert into public.whatsapp_messages (
     user_id, whatsapp_session_id, direction, phone, contact_name, body, status,
-    wpp_message_id, message_type, origin, created_at, updated_at
+    wpp_message_id, message_type, origin, created_at, updated_at, contact_lid
   ) values (
-    s.user_id, s.id, case when p_from_me then 'outbound' else 'inbound' end, p_phone,
+    s.user_id, s.id, case when p_from_me then 'outbound' else 'inbound' end, v_phone,
     p_contact_name, coalesce(p_body, ''), case when p_from_me then 'sent' else 'received' end,
-    p_wpp_message_id, coalesce(p_message_type, 'chat'), v_origin, p_now, p_now
+    p_wpp_message_id, coalesce(p_message_type, 'chat'), v_origin, p_now, p_now, p_contact_lid
   )
   on conflict (wpp_message_id) do nothing
   returning id into v_id;
@@ -232,13 +284,60 @@ begin
     where id = s.id;
   end if;
 
-  return jsonb_build_object('stored', v_id is not null, 'id', v_id, 'origin', v_origin);
+  -- The host is asked for the number once (gateway_remember_contact keeps its answer); the
+  -- moment of asking is kept now, so a burst from one LID asks once.
+  v_lookup := v_lookup and v_id is not null;
+  if v_lookup then
+    insert into public.whatsapp_contacts (whatsapp_session_id, lid, phone, updated_at)
+    values (s.id, p_contact_lid, null, p_now)
+    on conflict (whatsapp_session_id, lid) do update set updated_at = excluded.updated_at;
+  end if;
+
+  return jsonb_build_object('stored', v_id is not null, 'id', v_id, 'origin', v_origin,
+    'lid_lookup', v_lookup);
 end
 $$;
 
 comment on function public.gateway_record_inbound is
   'Stores a message the host reports (incoming, or written on the owner''s phone) once per '
-  'host message id, as owner or client by who wrote it.';
+  'host message id, as owner or client by who wrote it; a sender named by a LID gets the '
+  'number the session''s contacts map it to, and lid_lookup says when the host must be asked.';
+
+
+create function public.gateway_remember_contact(
+  p_session_name text,
+  p_lid text,
+  p_phone text,
+  p_now timestamptz default now()
+) returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  s public.whatsapp_sessions;
+  v_filled integer := 0;
+begin
+  select * into s from public.whatsapp_sessions where session_id = p_session_name;
+  if not found then
+    return null;
+  end if;
+  insert into public.whatsapp_contacts (whatsapp_session_id, lid, phone, updated_at)
+  values (s.id, p_lid, p_phone, p_now)
+  on conflict (whatsapp_session_id, lid) do update set
+    phone = coalesce(excluded.phone, public.whatsapp_contacts.phone),
+    updated_at = excluded.updated_at;
+  if p_phone is not null then
+    update public.whatsapp_messages set phone = p_phone, updated_at = p_now
+    where whatsapp_session_id = s.id and contact_lid = p_lid and phone is null;
+    get diagnostics v_filled = row_count;
+  end if;
+  return jsonb_build_object('filled', v_filled);
+end
+$$;
+
+comment on function public.gateway_remember_contact is
+  'Keeps the number the host mapped a contact''s LID to (null: it could not tell) and fills it '
+  'in on that contact''s messages that have none yet.';
 
 
 
@@ -248,7 +347,9 @@ create function public.gateway_apply_ack(
   p_status text,
   p_phone text,
   p_body text,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_lid text default null,
+  p_failure_code text default null
 ) returns jsonb
 language plpgsql
 set search_path = ''
@@ -259,6 +360,7 @@ declare
   m public.whatsapp_messages;
   v_matched boolean := false;
   v_target text;
+  v_key text;
 begin
   if p_status not in ('sent', 'delivered', 'read', 'failed') then
     raise exception 'unknown delivery status %', p_status using errcode = '22023';
@@ -277,10 +379,13 @@ begin
     and direction = 'outbound'
   for update;
   if not found then
-    -- The send's answer never came back (a timeout): this ack says it went out after all.
+    -- The send's answer never came back (a timeout): this ack says it went out after all. It
+    -- names WhatsApp's canonical id of the contact, which may differ from the number sent to.
+    v_key := public.gateway_contact_key(s.id, p_phone, p_lid);
     select * into m from public.whatsapp_messages
     where whatsapp_session_id = s.id and direction = 'outbound' and wpp_message_id is null
-      and phone = p_phone and body = p_body and send_state in ('pending', 'unknown', 'retryable')
+      and body = p_body and send_state in ('pending', 'unknown', 'retryable')
+      and public.gateway_contact_key(s.id, phone, contact_lid) = v_key
     order by created_at
     limit 1
     for update;
@@ -289,6 +394,8 @@ begin
     end if;
     v_matched := true;
     m.wpp_message_id := p_wpp_message_id;
+    m.phone := coalesce(p_phone, m.phone);
+    m.contact_lid := coalesce(p_lid, m.contact_lid);
     m.send_state := 'done';
     m.lease_until := null;
     m.error_code := null;
@@ -302,6 +409,7 @@ begin
   if p_status = 'failed' then
     if m.status in ('queued', 'sent') then
       v_target := 'failed';
+      m.failure_code := p_failure_code;
     end if;
   elsif m.status <> 'failed'
       and public.gateway_message_rank(p_status) > public.gateway_message_rank(m.status) then
@@ -315,6 +423,9 @@ begin
   update public.whatsapp_messages set
     status = v_target,
     wpp_message_id = m.wpp_message_id,
+    phone = m.phone,
+    contact_lid = m.contact_lid,
+    failure_code = m.failure_code,
     send_state = m.send_state,
     lease_until = m.lease_until,
     error_code = m.error_code,
@@ -326,7 +437,8 @@ $$;
 
 comment on function public.gateway_apply_ack is
   'Moves an outbound message forward (sent, delivered, read; failed only before delivery), '
-  'never back, whatever order acks arrive in; matches an ack to a send that timed out.';
+  'never back, whatever order acks arrive in; matches an ack to a send that timed out by the '
+  'contact (gateway_contact_key) and the text.';
 
 
 
@@ -353,6 +465,7 @@ declare
   v_result jsonb;
   v_changed boolean := false;
   v_durable text;
+  v_lookup jsonb;
 begin
   if p_kind not in ('session', 'inbound', 'ack', 'none') then
     raise exception 'unknown event kind %', p_kind using errcode = '22023';
@@ -408,12 +521,19 @@ begin
     v_result := public.gateway_record_inbound(
       p_session_name, p_args ->> 'wpp_message_id', p_args ->> 'phone', p_args ->> 'body',
       p_args ->> 'contact_name', p_args ->> 'message_type', (p_args ->> 'from_me')::boolean,
-      p_args ->> 'account_phone', p_now);
+      p_args ->> 'account_phone', p_now, p_args ->> 'contact_lid');
     v_changed := coalesce((v_result ->> 'stored')::boolean, false);
+    if coalesce((v_result ->> 'lid_lookup')::boolean, false) then
+      -- What the function needs to ask the host for the number behind the sender's LID.
+      v_lookup := jsonb_build_object('lid', p_args ->> 'contact_lid',
+        'host_token', (select t.host_token from public.whatsapp_session_secrets t
+                       where t.session_id = s.id),
+        'host', public.gateway_host_of(s.host_id));
+    end if;
   elsif p_kind = 'ack' then
     v_result := public.gateway_apply_ack(
       p_session_name, p_args ->> 'wpp_message_id', p_args ->> 'status', p_args ->> 'phone',
-      p_args ->> 'body', p_now);
+      p_args ->> 'body', p_now, p_args ->> 'lid', p_args ->> 'failure_code');
     v_changed := coalesce((v_result ->> 'changed')::boolean, false);
   end if;
 
@@ -425,7 +545,8 @@ begin
     perform set_config('synchronous_commit', v_durable, true);
   end if;
 
-  return jsonb_build_object('stored', true, 'seq', v_seq, 'changed', v_changed);
+  return jsonb_build_object('stored', true, 'seq', v_seq, 'changed', v_changed,
+    'lid_lookup', v_lookup);
 end
 $$;
 
@@ -436,19 +557,23 @@ comment on function public.gateway_ingest_event is
 
 revoke execute on function
   public.gateway_message_rank(text),
-  public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision, double precision, integer, timestamptz),
-  public.gateway_finish_send(uuid, text, text, text, boolean, timestamptz),
-  public.gateway_record_inbound(text, text, text, text, text, text, boolean, text, timestamptz),
-  public.gateway_apply_ack(text, text, text, text, text, timestamptz),
+  public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision, double precision, integer, timestamptz, text),
+  public.gateway_finish_send(uuid, text, text, text, boolean, timestamptz, text, text),
+  public.gateway_record_inbound(text, text, text, text, text, text, boolean, text, timestamptz, text),
+  public.gateway_remember_contact(text, text, text, timestamptz),
+  public.gateway_apply_ack(text, text, text, text, text, timestamptz, text, text),
+  public.gateway_contact_key(uuid, text, text),
   public.gateway_ingest_event(text, uuid, integer, text, text, jsonb, text, jsonb, integer, integer,
     timestamptz)
   from public, anon, authenticated;
 grant execute on function
   public.gateway_message_rank(text),
-  public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision, double precision, integer, timestamptz),
-  public.gateway_finish_send(uuid, text, text, text, boolean, timestamptz),
-  public.gateway_record_inbound(text, text, text, text, text, text, boolean, text, timestamptz),
-  public.gateway_apply_ack(text, text, text, text, text, timestamptz),
+  public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision, double precision, integer, timestamptz, text),
+  public.gateway_finish_send(uuid, text, text, text, boolean, timestamptz, text, text),
+  public.gateway_record_inbound(text, text, text, text, text, text, boolean, text, timestamptz, text),
+  public.gateway_remember_contact(text, text, text, timestamptz),
+  public.gateway_apply_ack(text, text, text, text, text, timestamptz, text, text),
+  public.gateway_contact_key(uuid, text, text),
   public.gateway_ingest_event(text, uuid, integer, text, text, jsonb, text, jsonb, integer, integer,
     timestamptz)
   to service_role;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import requests
 
 from local import devdb
@@ -39,3 +40,16 @@ def connected_user(
     simulator.control("POST", f"{session['name']}/scan")
     assert wait_for_status(gateway, token, "connected")["status"] == "connected"
     return user, token, session["name"]
+
+
+def rows_of(database: str, user_id: str, direction: str) -> list[dict[str, Any]]:
+    """The user's message rows in one direction, oldest first."""
+    with psycopg.connect(database) as conn:
+        cursor = conn.execute(
+            "select * from whatsapp_messages where user_id = %s and direction = %s"
+            " order by created_at",
+            (user_id, direction),
+        )
+        assert cursor.description is not None
+        names = [c.name for c in cursor.description]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]

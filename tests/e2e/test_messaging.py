@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import requests
 
-from local import processes
-from local.stack import LocalSecrets
-from tests.conftest import Gateway, Simulator, as_role, start_gateway
-from tests.e2e.flows import assert_error, connected_user
+from tests.conftest import Gateway, Simulator, as_role
+from tests.e2e.flows import assert_error, connected_user, rows_of
 from tests.waiting import wait_until
 
 TO = "5511987654321"
@@ -39,18 +35,6 @@ def message_row(database: str, message_id: str) -> dict[str, Any]:
         row = cursor.fetchone()
     assert row is not None
     return dict(zip(names, row, strict=True))
-
-
-def rows_of(database: str, user_id: str, direction: str) -> list[dict[str, Any]]:
-    with psycopg.connect(database) as conn:
-        cursor = conn.execute(
-            "select * from whatsapp_messages where user_id = %s and direction = %s"
-            " order by created_at",
-            (user_id, direction),
-        )
-        assert cursor.description is not None
-        names = [c.name for c in cursor.description]
-        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
 
 # --- sending ---------------------------------------------------------------------------------
@@ -232,23 +216,6 @@ def test_the_governor_limits_a_burst_with_retry_after(
 # --- the host failing -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def fast_gateway(
-    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[Gateway]:
-    """Functions with short host timeouts and a short outbox lease, so failures are quick."""
-    started, process = start_gateway(
-        database,
-        simulator,
-        local_secrets,
-        output_dir / "gateway-fast.log",
-        WPP_READ_TIMEOUT="0.7",
-        SEND_LEASE="2s",
-    )
-    yield started
-    processes.stop(process)
-
-
 def test_a_failing_host_is_a_host_error_and_a_retry_sends_once(
     fast_gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
@@ -270,7 +237,7 @@ def test_a_slow_host_is_a_timeout_and_the_late_ack_completes_the_send(
 ) -> None:
     user, token, name = connected_user(fast_gateway, simulator, "slow")
     key = str(uuid.uuid4())
-    with simulator.faulty(latency_ms=1200):
+    with simulator.faulty(latency_ms=1200, routes=["send-message"]):
         assert_error(send(fast_gateway, token, key=key), 504, "host_timeout")
         in_flight = send(fast_gateway, token, key=key)  # within the lease: no second send
     assert in_flight.status_code == 200 and in_flight.json()["message"]["status"] == "queued"
@@ -289,7 +256,7 @@ def test_a_host_that_hangs_up_mid_request_and_a_retry_after_the_lease(
 ) -> None:
     user, token, name = connected_user(fast_gateway, simulator, "hangup")
     key = str(uuid.uuid4())
-    with simulator.faulty(down=True):
+    with simulator.faulty(down=True, routes=["send-message"]):
         assert_error(send(fast_gateway, token, key=key), 502, "host_error")
     [row] = rows_of(database, user.id, "outbound")
     assert row["send_state"] == "unknown" and simulator.outbox(name) == []

@@ -59,7 +59,7 @@ def host_failing(simulator: Simulator, **faults: Any) -> Iterator[None]:
         try:
             yield
         finally:
-            simulator.control("POST", "faults", {"error_mode": "500"})
+            simulator.control("POST", "faults", {"error_mode": "500", "routes": []})
 
 
 def send(gateway: Gateway, token: str, key: str, message: str = "Olá!") -> requests.Response:
@@ -90,7 +90,7 @@ def test_a_send_the_host_fails_is_a_host_error_and_a_retry_sends_it_once(
 ) -> None:
     user, token, name = connected_user(fast, simulator, f"send{mode}")
     key = str(uuid.uuid4())
-    with host_failing(simulator, error_rate=1.0, error_mode=mode):
+    with host_failing(simulator, error_rate=1.0, error_mode=mode, routes=["send-message"]):
         assert_error(send(fast, token, key), 502, "host_error")
         again = send(fast, token, key)  # a refused send is tried again; one in doubt is not
         if again.status_code == 200:
@@ -207,7 +207,8 @@ def test_the_host_dying_mid_send_and_coming_back_sends_exactly_once(
     simulator, gateway, (running, start) = own_host
     user, token, name = connected_user(gateway, simulator, "dying")
     key = str(uuid.uuid4())
-    simulator.control("POST", "faults", {"latency_ms": 1500})  # the host takes its time ...
+    # The host takes its time over the send ...
+    simulator.control("POST", "faults", {"latency_ms": 1500, "routes": ["send-message"]})
     answers: list[requests.Response] = []
     sender = threading.Thread(target=lambda: answers.append(send(gateway, token, key)))
     sender.start()

@@ -52,6 +52,8 @@ READABLE: dict[str, set[str]] = {
         "origin",
         "wpp_message_id",
         "error_code",
+        "failure_code",
+        "contact_lid",
         "created_at",
         "updated_at",
     },

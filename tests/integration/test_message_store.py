@@ -13,7 +13,7 @@ import pytest
 
 from local import devdb
 from tests.integration.store_helpers import begin
-from wa_gateway.records import Ack, InboundMessage, OutboundRequest, SessionUpdate
+from wa_gateway.records import Ack, EventRecord, InboundMessage, OutboundRequest, SessionUpdate
 from wa_gateway.sessions import session_name_for
 from wa_gateway.store import Store
 from wa_gateway.store.postgres import PostgresTransport
@@ -255,3 +255,142 @@ def test_only_what_exists_nowhere_else_waits_for_the_disk(
         setting = conn.execute("show synchronous_commit").fetchone()
         conn.rollback()
     assert setting == (default if durable else ("off",))
+
+
+# --- canonical ids and contacts' LIDs ---------------------------------------------------------
+
+LID = "123456789012345"
+
+
+def contact_key(database: str, name: str, phone: str | None, lid: str | None) -> str | None:
+    with psycopg.connect(database) as conn:
+        found = conn.execute(
+            "select gateway_contact_key(s.id, %s, %s) from whatsapp_sessions s"
+            " where s.session_id = %s",
+            (phone, lid, name),
+        ).fetchone()
+    assert found is not None
+    return found[0]
+
+
+def test_a_brazilian_mobile_is_one_contact_with_and_without_its_ninth_digit(
+    store: Store, database: str
+) -> None:
+    _, name = connected(store, database)
+    key = contact_key(database, name, "553198877665", None)
+    assert contact_key(database, name, "5531998877665", None) == key
+    assert contact_key(database, name, "5511987654321", None) == contact_key(
+        database, name, "551187654321", None
+    )
+    assert contact_key(database, name, "5531988776650", None) != key  # another mobile
+    assert contact_key(database, name, "14155550100", None) == "14155550100"
+
+
+def test_a_lid_is_the_contact_its_mapped_number_is(store: Store, database: str) -> None:
+    _, name = connected(store, database)
+    assert contact_key(database, name, None, LID) == f"{LID}@lid"
+    store.remember_contact(name, LID, "5531998877665")
+    assert contact_key(database, name, None, LID) == contact_key(
+        database, name, "553198877665", None
+    )
+
+
+def event_record(name: str, event: str, message: InboundMessage) -> EventRecord:
+    return EventRecord(name, None, None, event, uuid.uuid4().hex, {}, "inbound", message._asdict())
+
+
+def inbound_from_lid(name: str, wpp_id: str) -> InboundMessage:
+    return InboundMessage(name, wpp_id, None, "oi", "Ana", "chat", False, None, LID)
+
+
+def test_a_lid_sender_is_asked_about_once_and_its_number_filled_in(
+    store: Store, database: str
+) -> None:
+    user, name = connected(store, database)
+    first = store.ingest_event(event_record(name, "onmessage", inbound_from_lid(name, "f_1")))
+    assert first.lid_lookup is not None and first.lid_lookup.lid == LID
+    second = store.ingest_event(event_record(name, "onmessage", inbound_from_lid(name, "f_2")))
+    assert second.stored and second.lid_lookup is None  # asked already, answer pending
+    assert store.remember_contact(name, LID, "5511912345001") == 2
+    third = store.ingest_event(event_record(name, "onmessage", inbound_from_lid(name, "f_3")))
+    assert third.lid_lookup is None
+    with psycopg.connect(database) as conn:
+        phones = conn.execute(
+            "select phone, contact_lid from whatsapp_messages where user_id = %s", (user.id,)
+        ).fetchall()
+    assert sorted(phones) == [("5511912345001", LID)] * 3
+
+
+def test_a_lid_the_host_could_not_map_is_asked_again_after_ten_minutes(
+    store: Store, database: str
+) -> None:
+    _, name = connected(store, database)
+
+    def record(wpp_id: str, at: datetime) -> bool:
+        args = inbound_from_lid(name, wpp_id)._asdict()
+        result = store.transport.rpc(
+            "gateway_record_inbound",
+            {f"p_{k}": v for k, v in args.items()} | {"p_now": at.isoformat()},
+        )
+        return bool(result["lid_lookup"])
+
+    now = datetime.now().astimezone()
+    assert record("r_1", now) is True
+    store.remember_contact(name, LID, None)  # the host could not tell
+    assert record("r_2", now + timedelta(minutes=5)) is False
+    assert record("r_3", now + timedelta(minutes=11)) is True
+
+
+def test_a_late_ack_naming_the_canonical_id_completes_the_send_and_renames_it(
+    store: Store, database: str
+) -> None:
+    user, name = connected(store, database)
+    request = outbound(user, name, body="late", key="ninth")._replace(phone="5531998877665")
+    plan = store.begin_send(request)
+    assert plan.message is not None
+    store.finish_send(plan.message.id, "unknown", error_code="host_timeout")
+    wpp_id = f"true_{uuid.uuid4().hex}"
+    assert store.apply_ack(Ack(name, wpp_id, "delivered", "553198877665", "late")) is True
+    replay = store.begin_send(request)
+    assert replay.outcome == "replay" and replay.message is not None
+    assert (replay.message.wpp_message_id, replay.message.phone) == (wpp_id, "553198877665")
+
+
+def test_a_late_ack_naming_a_mapped_lid_completes_the_send(store: Store, database: str) -> None:
+    user, name = connected(store, database)
+    store.remember_contact(name, LID, TO)
+    plan = store.begin_send(outbound(user, name, body="via lid", key="lid"))
+    assert plan.message is not None
+    store.finish_send(plan.message.id, "unknown", error_code="host_timeout")
+    wpp_id = f"true_{uuid.uuid4().hex}"
+    assert store.apply_ack(Ack(name, wpp_id, "sent", None, "via lid", lid=LID)) is True
+    replay = store.begin_send(outbound(user, name, body="via lid", key="lid"))
+    assert replay.message is not None and replay.message.contact_lid == LID
+
+
+def test_a_failed_ack_keeps_why(store: Store, database: str) -> None:
+    user, name = connected(store, database)
+    plan = store.begin_send(outbound(user, name))
+    assert plan.message is not None
+    wpp_id = f"true_{uuid.uuid4().hex}"
+    store.finish_send(plan.message.id, "sent", wpp_message_id=wpp_id)
+    failed = Ack(name, wpp_id, "failed", TO, "oi", failure_code="content_too_big")
+    assert store.apply_ack(failed) is True
+    with psycopg.connect(database) as conn:
+        row = conn.execute(
+            "select status, failure_code from whatsapp_messages where id = %s",
+            (plan.message.id,),
+        ).fetchone()
+    assert row == ("failed", "content_too_big")
+
+
+def test_a_sent_message_is_named_by_the_canonical_id_the_host_sent_to(
+    store: Store, database: str
+) -> None:
+    user, name = connected(store, database)
+    plan = store.begin_send(outbound(user, name)._replace(phone="5531998877665"))
+    assert plan.message is not None
+    done = store.finish_send(
+        plan.message.id, "sent", wpp_message_id=f"true_{uuid.uuid4().hex}", phone="553198877665"
+    )
+    assert done.phone == "553198877665"

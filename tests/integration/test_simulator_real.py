@@ -284,6 +284,35 @@ def test_a_throwing_existence_check_answers_400_and_the_host_may_send_anyway(
     ]
 
 
+def test_check_number_status_confirms_a_number_or_answers_500_when_the_check_throws(
+    host: Host, name: str
+) -> None:
+    host.configure(canonical_br_ninth_digit=True)
+    host.connect(name)
+    known = host.call("GET", name, "check-number-status/5531998877665")
+    assert known.status_code == 200
+    profile = known.json()["response"]
+    assert profile["numberExists"] is True
+    assert profile["id"]["_serialized"] == "553198877665@c.us"
+    missing = host.call("GET", name, "check-number-status/5511900000000").json()["response"]
+    assert missing["numberExists"] is False and missing["id"] == "5511900000000@c.us"
+    host.configure(number_check_fail_next=1)
+    failed = host.call("GET", name, "check-number-status/5531998877665")
+    assert failed.status_code == 500 and failed.json()["status"] == "error"
+
+
+def test_faults_can_be_limited_to_some_routes(host: Host, name: str) -> None:
+    host.connect(name)
+    assert host.sim("POST", "faults", {"error_rate": 1.0, "routes": ["send-message"]}).ok
+    try:
+        connected = host.call("GET", name, "check-connection-session")
+        assert connected.status_code == 200 and connected.json()["status"] is True
+        sent = host.call("POST", name, "send-message", {"phone": "5511987650007", "message": "x"})
+        assert sent.status_code == 500
+    finally:
+        host.sim("POST", "faults", {"error_rate": 0.0, "routes": []})
+
+
 # --- 6, 12. canonical ids ---------------------------------------------------------------------
 
 

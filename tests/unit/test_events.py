@@ -6,18 +6,20 @@ from typing import cast
 
 import pytest
 
+from wa_gateway.contacts import ContactLookup
 from wa_gateway.events import EventService
-from wa_gateway.records import EventRecord, IngestResult
+from wa_gateway.records import EventRecord, IngestResult, LidLookup
 from wa_gateway.store import Store
 
 
 class RecordingStore:
     def __init__(self) -> None:
         self.records: list[EventRecord] = []
+        self.lid_lookup: LidLookup | None = None
 
     def ingest_event(self, record: EventRecord) -> IngestResult:
         self.records.append(record)
-        return IngestResult(stored=True, changed=True, seq=1)
+        return IngestResult(stored=True, changed=True, seq=1, lid_lookup=self.lid_lookup)
 
 
 @pytest.fixture()
@@ -44,3 +46,47 @@ def test_an_event_for_a_session_is_logged_with_its_host_and_attempt(store: Recor
     [record] = store.records
     assert (record.session_name, record.host_id, record.attempt) == ("user_x", "h1", 3)
     assert record.kind == "session" and record.args["status"] == "connected"
+
+
+UNUSED = [
+    {"event": name, "id": "x"}
+    for name in (
+        "onpresencechanged",
+        "onparticipantschanged",
+        "onreactionmessage",
+        "onrevokedmessage",
+        "onpollresponse",
+        "onupdatelabel",
+        "incomingcall",
+        "location",
+    )
+] + [{"event": "onack", "ack": 3, "id": {"fromMe": False, "_serialized": "false_1@c.us_3A"}}]
+
+
+@pytest.mark.parametrize("event", UNUSED, ids=lambda e: str(e["event"]))
+def test_events_of_no_use_are_dropped_before_the_database(
+    store: RecordingStore, event: dict[str, object]
+) -> None:
+    result = service(store).apply("user_x", event)
+    assert result == IngestResult(stored=False, reason="unused")
+    assert store.records == []
+
+
+class RecordingLookup:
+    def __init__(self) -> None:
+        self.asked: list[LidLookup] = []
+
+    def resolve(self, lookup: LidLookup) -> str | None:
+        self.asked.append(lookup)
+        return None
+
+
+def test_a_stored_message_from_an_unmapped_lid_asks_for_its_number(store: RecordingStore) -> None:
+    lookup = RecordingLookup()
+    events = EventService(cast(Store, store), contacts=lambda: cast(ContactLookup, lookup))
+    message = {"event": "onmessage", "id": "false_1@lid_3A", "from": "123456789012345@lid"}
+    events.apply("user_x", message)
+    assert lookup.asked == []  # the store did not ask for a lookup
+    store.lid_lookup = LidLookup("user_x", "123456789012345", "v1.k.token", None)
+    events.apply("user_x", {**message, "id": "false_1@lid_3B"})
+    assert lookup.asked == [store.lid_lookup]

@@ -154,3 +154,46 @@ def test_proxy_settings_in_the_environment_are_ignored(
     monkeypatch.delenv("no_proxy", raising=False)
     client(url).health()
     assert [r[1] for r in script.requests] == ["/healthz"]
+
+
+def test_check_connection_reads_the_hosts_boolean(fake_host: tuple[str, Script]) -> None:
+    url, script = fake_host
+    script.body = {"status": False, "message": "Disconnected"}
+    assert client(url).check_connection("s1", "tok") is False
+    assert script.requests[-1][1] == "/api/s1/check-connection-session"
+    script.body = {"status": True, "message": "Connected"}
+    assert client(url).check_connection("s1", "tok") is True
+    script.body = {"message": "what"}
+    with pytest.raises(HostError):
+        client(url).check_connection("s1", "tok")
+
+
+def test_check_number_gives_the_canonical_id_or_none(fake_host: tuple[str, Script]) -> None:
+    url, script = fake_host
+    canonical = {"_serialized": "553198877665@c.us", "user": "553198877665", "server": "c.us"}
+    script.body = {"status": "success", "response": {"numberExists": True, "id": canonical}}
+    assert client(url).check_number("s1", "tok", "5531998877665") == "553198877665@c.us"
+    assert script.requests[-1][1] == "/api/s1/check-number-status/5531998877665"
+    script.body = {"status": "success", "response": {"numberExists": False, "id": "x@c.us"}}
+    assert client(url).check_number("s1", "tok", "5511900000000") is None
+    script.status, script.body = 500, {"status": "error", "message": "Error on check"}
+    with pytest.raises(HostError):
+        client(url).check_number("s1", "tok", "5511900000000")
+
+
+def test_phone_of_lid_asks_pn_lid_for_the_lid(fake_host: tuple[str, Script]) -> None:
+    url, script = fake_host
+    script.body = {"lid": {"_serialized": "1234@lid"}, "phoneNumber": {"_serialized": "55@c.us"}}
+    assert client(url).phone_of_lid("s1", "tok", "123456789012345") == "55@c.us"
+    assert script.requests[-1][1] == "/api/s1/contact/pn-lid/123456789012345%40lid"
+    script.body = {"lid": {"_serialized": "1234@lid"}}
+    assert client(url).phone_of_lid("s1", "tok", "123456789012345") is None
+
+
+def test_a_send_to_a_lid_says_is_lid(fake_host: tuple[str, Script]) -> None:
+    url, script = fake_host
+    script.status = 201
+    script.body = {"status": "success", "response": [{"id": "true_1@lid_3EB0", "to": "1@lid"}]}
+    sent = client(url).send_message("s1", "tok", phone="123456789012345", message="x", is_lid=True)
+    assert sent.to == "1@lid"
+    assert json.loads(script.requests[-1][3])["isLid"] is True

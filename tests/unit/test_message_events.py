@@ -117,3 +117,59 @@ def test_ack_levels(ack: int, status: str) -> None:
 def test_acks_that_say_nothing_new(ack: Any) -> None:
     event = {"event": "onack", "id": {"_serialized": "true_x@c.us_1"}, "ack": ack}
     assert ack_from_event(NAME, event) is None
+
+
+def ack_event(ack: int, *, from_me: bool = True, to: str = "5511987654321@c.us") -> dict[str, Any]:
+    serialized = f"{str(from_me).lower()}_{to}_3EB0"
+    return {
+        "event": "onack",
+        "id": {"fromMe": from_me, "remote": to, "id": "3EB0", "_serialized": serialized},
+        "ack": ack,
+        "body": "Olá",
+        "to": to,
+    }
+
+
+@pytest.mark.parametrize(
+    ("ack", "code"),
+    [
+        (-7, "md_downgrade"),
+        (-6, "inactive"),
+        (-5, "content_unuploadable"),
+        (-4, "content_too_big"),
+        (-3, "content_gone"),
+        (-2, "expired"),
+        (-1, "failed"),
+    ],
+)
+def test_every_negative_ack_fails_the_message_with_a_readable_code(ack: int, code: str) -> None:
+    parsed = ack_from_event(NAME, ack_event(ack))
+    assert parsed is not None
+    assert (parsed.status, parsed.failure_code) == ("failed", code)
+
+
+@pytest.mark.parametrize("ack", [0, 5])
+def test_clock_and_peer_acks_say_nothing_new(ack: int) -> None:
+    assert ack_from_event(NAME, ack_event(ack)) is None
+
+
+def test_acks_of_incoming_messages_are_not_the_gateways_business() -> None:
+    assert ack_from_event(NAME, ack_event(3, from_me=False)) is None
+
+
+def test_an_ack_to_a_lid_names_the_lid_and_no_phone() -> None:
+    parsed = ack_from_event(NAME, ack_event(2, to="123456789012345@lid"))
+    assert parsed is not None
+    assert (parsed.phone, parsed.lid, parsed.status) == (None, "123456789012345", "delivered")
+
+
+def test_a_sender_named_by_a_lid_keeps_the_lid_and_no_phone() -> None:
+    lid = "123456789012345@lid"
+    event = {**ONMESSAGE, "from": lid, "chatId": lid, "sender": {"id": lid, "pushname": "Ana"}}
+    parsed = inbound_from_event(NAME, event)
+    assert parsed is not None
+    assert (parsed.phone, parsed.contact_lid, parsed.contact_name) == (
+        None,
+        "123456789012345",
+        "Ana",
+    )

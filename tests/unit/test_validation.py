@@ -9,6 +9,7 @@ from wa_gateway.validation import (
     StartRequest,
     StatusRequest,
     normalize_phone,
+    parse_send_request,
     parse_start_request,
     parse_status_request,
 )
@@ -84,3 +85,15 @@ def test_status_refuses_another_refresh(raw: str) -> None:
 def test_status_names_a_bad_account() -> None:
     with pytest.raises(InvalidRequest, match="'account'"):
         parse_status_request("true", "Not An Account")
+
+
+def test_a_lid_recipient_is_its_digits_at_lid() -> None:
+    request = parse_send_request({"phone": " 123456789012345@LID ", "message": "oi"})
+    assert (request.phone, request.lid) == ("123456789012345@lid", "123456789012345")
+    assert parse_send_request({"phone": "5511987654321", "message": "oi"}).lid is None
+
+
+def test_a_fifteen_digit_phone_is_refused_saying_why() -> None:
+    with pytest.raises(InvalidPhone) as refused:
+        parse_send_request({"phone": "+55 11 91234 567890", "message": "oi"})
+    assert "14 digits" in refused.value.message and "LID" in refused.value.message

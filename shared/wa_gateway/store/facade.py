@@ -7,6 +7,7 @@ from wa_gateway.records import (
     HostPlacement,
     InboundMessage,
     IngestResult,
+    LidLookup,
     MessageRecord,
     OutboundRequest,
     SendPlan,
@@ -151,6 +152,7 @@ class Store(HousekeepingCalls):
                 "p_burst": self._governor[0],
                 "p_rate_per_s": self._governor[1],
                 "p_lease_s": self._lease_s,
+                "p_contact_lid": request.contact_lid,
             },
         )
         message = result.get("message")
@@ -170,7 +172,10 @@ class Store(HousekeepingCalls):
         wpp_message_id: str | None = None,
         error_code: str | None = None,
         session_lost: bool = False,
+        phone: str | None = None,
+        contact_lid: str | None = None,
     ) -> MessageRecord:
+        """``phone``/``contact_lid``: the canonical id the host sent to, kept on the row."""
         result = self.transport.rpc(
             "gateway_finish_send",
             {
@@ -179,6 +184,8 @@ class Store(HousekeepingCalls):
                 "p_wpp_message_id": wpp_message_id,
                 "p_error_code": error_code,
                 "p_session_lost": session_lost,
+                "p_phone": phone,
+                "p_contact_lid": contact_lid,
             },
         )
         return MessageRecord.from_row(result["message"])
@@ -196,6 +203,7 @@ class Store(HousekeepingCalls):
                 "p_message_type": message.message_type,
                 "p_from_me": message.from_me,
                 "p_account_phone": message.account_phone,
+                "p_contact_lid": message.contact_lid,
             },
         )
         return bool(result and result.get("stored"))
@@ -209,6 +217,8 @@ class Store(HousekeepingCalls):
                 "p_status": ack.status,
                 "p_phone": ack.phone,
                 "p_body": ack.body,
+                "p_lid": ack.lid,
+                "p_failure_code": ack.failure_code,
             },
         )
         return bool(result and result.get("changed"))
@@ -232,9 +242,27 @@ class Store(HousekeepingCalls):
                 "p_qr_next_ttl_s": self._qr_ttls[1],
             },
         )
+        lookup = result.get("lid_lookup")
         return IngestResult(
             stored=bool(result.get("stored")),
             changed=bool(result.get("changed")),
             seq=result.get("seq"),
             reason=result.get("reason"),
+            lid_lookup=LidLookup(
+                session_name=record.session_name,
+                lid=lookup["lid"],
+                host_token=lookup.get("host_token"),
+                host=HostPlacement.from_json(lookup.get("host")),
+            )
+            if lookup
+            else None,
         )
+
+    def remember_contact(self, session_name: str, lid: str, phone: str | None) -> int:
+        """Keep the number the host mapped ``lid`` to (None: it could not tell); returns how
+        many of the contact's messages got it filled in."""
+        result = self.transport.rpc(
+            "gateway_remember_contact",
+            {"p_session_name": session_name, "p_lid": lid, "p_phone": phone},
+        )
+        return int(result["filled"]) if result else 0
