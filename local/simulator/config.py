@@ -137,7 +137,7 @@ KIND_DEFAULTS: dict[str, Any] = {
 }
 FIDELITIES: dict[str, dict[str, Any]] = {"kind": KIND_DEFAULTS, "real": REAL_DEFAULTS}
 # The profile a simulator starts with and returns to on /_sim/reset.
-DEFAULT_FIDELITY = "kind"
+DEFAULT_FIDELITY = "real"
 
 
 def with_fidelity(config: SimConfig, fidelity: str) -> SimConfig:
