@@ -151,6 +151,8 @@ class Store(HousekeepingCalls):
                 "p_rate_per_s": self._governor[1],
                 "p_lease_s": self._lease_s,
             },
+            # Without a key, a second call would queue a second message.
+            repeatable=request.idempotency_key is not None,
         )
         message = result.get("message")
         return SendPlan(
