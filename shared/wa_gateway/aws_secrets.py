@@ -12,10 +12,9 @@ A secret that cannot be read is a ``SettingsError`` naming neither its value nor
 
 from __future__ import annotations
 
+import http.client
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,33 +40,44 @@ def read_secret_json(arn: str, env: Mapping[str, str]) -> Mapping[str, Any]:
     return data
 
 
-def extension_url(arn: str, env: Mapping[str, str]) -> str:
+def extension_path(arn: str) -> str:
+    return "/secretsmanager/get?" + urllib.parse.urlencode({"secretId": arn})
+
+
+def extension_port(env: Mapping[str, str]) -> int:
     port = (env.get("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT") or "").strip()
-    port = port if port.isdigit() else str(EXTENSION_DEFAULT_PORT)
-    query = urllib.parse.urlencode({"secretId": arn})
-    return f"http://localhost:{port}/secretsmanager/get?{query}"
+    return int(port) if port.isdigit() else EXTENSION_DEFAULT_PORT
 
 
 def _through_extension(arn: str, env: Mapping[str, str]) -> str:
     token = env.get("AWS_SESSION_TOKEN") or ""
     if not token:
         raise SettingsError("SECRETS_EXTENSION is set but AWS_SESSION_TOKEN is not")
-    request = urllib.request.Request(  # noqa: S310 (always http://localhost, built above)
-        extension_url(arn, env), headers={"X-Aws-Parameters-Secrets-Token": token}
+    # http.client, not urllib.request: an opener builds an HTTPS context (~15 ms) that a
+    # request to localhost never uses, and no proxy setting may apply here.
+    connection = http.client.HTTPConnection(
+        "localhost", extension_port(env), timeout=EXTENSION_TIMEOUT_S
     )
-    # The endpoint is on localhost: no proxy applies, whatever the environment says.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(request, timeout=EXTENSION_TIMEOUT_S) as response:
-            answer = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raise SettingsError(
-            f"the Parameters and Secrets extension refused SECRETS_ARN (HTTP {exc.code})"
-        ) from None
-    except (OSError, ValueError):
+        connection.request(
+            "GET", extension_path(arn), headers={"X-Aws-Parameters-Secrets-Token": token}
+        )
+        response = connection.getresponse()
+        status, body = response.status, response.read()
+    except OSError:
         raise SettingsError(
             "the Parameters and Secrets extension did not answer for SECRETS_ARN"
         ) from None
+    finally:
+        connection.close()
+    if status != 200:
+        raise SettingsError(
+            f"the Parameters and Secrets extension refused SECRETS_ARN (HTTP {status})"
+        )
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        answer = None
     value = answer.get("SecretString") if isinstance(answer, dict) else None
     if not isinstance(value, str):
         raise SettingsError("SECRETS_ARN must name a secret holding a JSON object")
