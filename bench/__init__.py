@@ -16,6 +16,9 @@ simulator and the local gateway, in scratch folders on free 127.0.0.1 ports, as
     The functions reach the database through ``DATABASE_URL`` (psycopg); what the other way,
     ``SUPABASE_URL`` (supabase-py's PostgREST client), costs a cold start is measured apart,
     as a fresh interpreter importing each transport alone (``cold_transport_import_ms``).
+    So is what reading ``SECRETS_ARN`` adds, both ways (``cold_secrets_arn_extra_ms``):
+    Powertools' parameters utility with a boto3 client, and the Parameters and Secrets
+    extension (a stand-in on localhost, ``local.secrets_extension``).
 ``warm_ms``
     The handlers loaded once in this process, each called 500 times (after a warm-up) with
     events built by ``local.function_url.build_event``; after every call, its floor: a

@@ -78,13 +78,14 @@ def table(results: dict[str, Any]) -> str:
             lines.append(f"  {title}, median ms / ratio:")
         for function, c in shown.items():
             lines.append(f"    {function:<30}{f'{c[median]:.0f}  x{c[ratio]:.2f}':>30}")
-    secrets_extra = results.get("cold_secrets_arn_extra_ms")
-    if secrets_extra is not None:
+    secrets_extra = results.get("cold_secrets_arn_extra_ms") or {}
+    if secrets_extra:
         lines.append(
-            f"  deployed with SECRETS_ARN, each cold start adds {secrets_extra:.0f} ms (Powertools'"
-            " parameters and a boto3 client)"
+            "  deployed with SECRETS_ARN, each cold start adds, before Secrets Manager answers"
+            " (not in the figures above):"
         )
-        lines.append("    before the call to Secrets Manager itself; not in the figures above")
+        for label, ms in secrets_extra.items():
+            lines.append(f"    {label:<50}{ms:>10.0f} ms")
     transports = results.get("cold_transport_import_ms") or {}
     if transports:
         lines.append("  a fresh interpreter importing only the store's transport, median ms:")

@@ -52,6 +52,11 @@ class TokenExpired(ApiError):
     default_message = "The access token has expired. Refresh it or sign in again."
 
 
+class AnonymousUser(ApiError):
+    status, code = 401, "anonymous_user"
+    default_message = "Anonymous sign-ins cannot use WhatsApp here. Sign in with an account."
+
+
 class InvalidVerifyToken(ApiError):
     status, code = 401, "invalid_verify_token"
     default_message = "The webhook proof is missing or wrong."

@@ -57,6 +57,7 @@ def token_verifier() -> TokenVerifier:
         hs256_secrets=s.supabase_jwt_secrets,
         jwks_url=s.supabase_jwks_url,
         issuer=s.supabase_jwt_issuer,
+        allow_anonymous=s.allow_anonymous_users,
     )
 
 

@@ -10,7 +10,6 @@ and nowhere else.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -34,6 +33,12 @@ Need = Literal["store", "tokens", "host", "webhook", "crypto"]
 """What a function may need: the database, token checks, the host, the webhook's proof, the
 encryption key."""
 NEEDS: tuple[Need, ...] = get_args(Need)
+
+SUPABASE_STATEMENT_TIMEOUT_S = 8.0
+"""The statement timeout of a call through Supabase's REST API, which the gateway cannot set:
+the ``authenticated`` role's, and the ``authenticator`` login's that ``service_role`` keeps."""
+DB_HTTP_MARGIN_S = 2.0
+"""How much longer than a statement may run the REST client waits: the commit and the trip."""
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -75,6 +80,11 @@ def _positive(
     return number
 
 
+def is_secret_api_key(key: str) -> bool:
+    """A Supabase secret key (``sb_secret_...``): not a JWT, so never a Bearer token."""
+    return key.startswith("sb_secret_")
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").lower() in {"1", "true", "yes", "on"}
 
@@ -89,6 +99,7 @@ class Settings:
 
     supabase_url: str | None = None
     supabase_service_role_key: str | None = field(default=None, repr=False)
+    supabase_publishable_key: str | None = field(default=None, repr=False)
     supabase_jwt_secrets: tuple[str, ...] = field(default=(), repr=False)
     supabase_jwks_url: str | None = None
     supabase_jwt_issuer: str | None = None
@@ -115,6 +126,7 @@ class Settings:
     drain_idle_after_s: int = 3600
     inbound_groups: bool = False
     inbound_status_broadcasts: bool = False
+    allow_anonymous_users: bool = False
     version: str = "dev"
 
     @classmethod
@@ -127,7 +139,12 @@ class Settings:
         env: dict[str, str] = dict(os.environ if environ is None else environ)
         arn = env.get("SECRETS_ARN")
         if arn:
-            secrets = (fetch_secrets or _fetch_secret_json)(arn)
+            if fetch_secrets is None:
+                from wa_gateway.aws_secrets import read_secret_json
+
+                secrets = read_secret_json(arn, env)
+            else:
+                secrets = fetch_secrets(arn)
             for name in SECRET_NAMES:
                 value = secrets.get(name)
                 if value and not env.get(name):
@@ -152,6 +169,7 @@ class Settings:
         return cls(
             supabase_url=supabase_url,
             supabase_service_role_key=get("SUPABASE_SERVICE_ROLE_KEY"),
+            supabase_publishable_key=get("SUPABASE_PUBLISHABLE_KEY") or get("SUPABASE_ANON_KEY"),
             supabase_jwt_secrets=_split(get("SUPABASE_JWT_SECRET") or ""),
             supabase_jwks_url=jwks_url,
             supabase_jwt_issuer=get("SUPABASE_JWT_ISSUER") or auth_url,
@@ -180,6 +198,7 @@ class Settings:
             drain_idle_after_s=duration("DRAIN_IDLE_AFTER", 3600),
             inbound_groups=_flag(get("INBOUND_GROUPS")),
             inbound_status_broadcasts=_flag(get("INBOUND_STATUS_BROADCASTS")),
+            allow_anonymous_users=_flag(get("ALLOW_ANONYMOUS_USERS")),
             version=get("GATEWAY_VERSION") or "dev",
         )
 
@@ -189,12 +208,8 @@ class Settings:
         ``needs`` holds any of ``NEEDS``; anything else is a ValueError.
         """
         for need in known_needs(needs):
-            if need == "store" and not (
-                self.database_url or (self.supabase_url and self.supabase_service_role_key)
-            ):
-                raise SettingsError(
-                    "DATABASE_URL, or SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY, must be set"
-                )
+            if need == "store":
+                self._require_store()
             if need == "tokens":
                 if not (self.supabase_jwt_secrets or self.supabase_jwks_url):
                     raise SettingsError("SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL must be set")
@@ -216,6 +231,29 @@ class Settings:
                 _ = self.keyring
         return self
 
+    def _require_store(self) -> None:
+        if self.database_url:
+            return
+        if not (self.supabase_url and self.supabase_service_role_key):
+            raise SettingsError(
+                "DATABASE_URL, or SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY, must be set"
+            )
+        # Through the REST API, user reads carry the publishable key, never the service key.
+        publishable = self.supabase_publishable_key
+        if not publishable:
+            raise SettingsError("SUPABASE_PUBLISHABLE_KEY must be set with SUPABASE_URL")
+        if is_secret_api_key(publishable) or publishable == self.supabase_service_role_key:
+            raise SettingsError("SUPABASE_PUBLISHABLE_KEY must be the publishable (or anon) key")
+        if self.supabase_service_role_key.startswith("sb_publishable_"):
+            raise SettingsError("SUPABASE_SERVICE_ROLE_KEY must be a secret or service-role key")
+
+    @property
+    def db_http_timeout_s(self) -> float:
+        """The REST client's read timeout: above the longest a statement may run through the
+        REST API (``DB_TIMEOUT`` or Supabase's own statement timeout, whichever is longer),
+        so the client never gives up on a call the database can still commit."""
+        return max(self.db_timeout_s, SUPABASE_STATEMENT_TIMEOUT_S) + DB_HTTP_MARGIN_S
+
     @cached_property
     def keyring(self) -> Keyring:
         """The keys of ``ENCRYPTION_KEY``; SettingsError if it is not set or not valid."""
@@ -230,17 +268,6 @@ class Settings:
     def keyring_if_set(self) -> Keyring | None:
         """The keyring, or None without ``ENCRYPTION_KEY`` (for parts that can do without)."""
         return self.keyring if self.encryption_key else None
-
-
-def _fetch_secret_json(arn: str) -> Mapping[str, Any]:
-    """Read the secret through Powertools' parameters utility (cached for 5 minutes)."""
-    from aws_lambda_powertools.utilities import parameters
-
-    value = parameters.get_secret(arn, max_age=300)
-    data = json.loads(value) if isinstance(value, str | bytes) else value
-    if not isinstance(data, dict):
-        raise SettingsError("SECRETS_ARN must name a secret holding a JSON object")
-    return data
 
 
 # The host's tokens are bcrypt(session name + secret key), and bcrypt reads only 72 bytes: with

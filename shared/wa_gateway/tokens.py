@@ -1,9 +1,11 @@
 """Verify Supabase access tokens locally, without a network call per request.
 
 ``TokenVerifier.verify`` turns the raw ``Authorization`` bearer token into a
-``Caller`` or raises one of three errors from ``wa_gateway.errors``:
+``Caller`` or raises one of four errors from ``wa_gateway.errors``:
 
 * ``MissingToken`` when there is no token at all;
+* ``AnonymousUser`` when the token is a valid one of an anonymous sign-in
+  (``is_anonymous: true``) and anonymous users are not allowed (the default);
 * ``TokenExpired`` when the token is otherwise valid but past its ``exp``;
 * ``InvalidToken`` for every other failure, always with the default message,
   so a caller never learns which check failed.
@@ -43,7 +45,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from wa_gateway.caller import Caller
-from wa_gateway.errors import InvalidToken, MissingToken, TokenExpired
+from wa_gateway.errors import AnonymousUser, InvalidToken, MissingToken, TokenExpired
 from wa_gateway.jwks import JwksCache, fetch_json_with_requests
 
 if TYPE_CHECKING:
@@ -120,6 +122,7 @@ class TokenVerifier:
     ``jwks_url``: where the ES256/RS256 public keys are published.
     ``issuer``: when set, ``iss`` must equal it (``<SUPABASE_URL>/auth/v1``).
     ``audience``: a value ``aud`` must be or contain.
+    ``allow_anonymous``: accept the tokens of anonymous sign-ins (``is_anonymous: true``).
     ``leeway_s``: clock skew allowed on ``exp``, ``nbf`` and ``iat``.
     ``jwks_ttl_s`` / ``jwks_min_refetch_s``: how long the JWKS is kept, how often it may be
     fetched at most (see ``wa_gateway.jwks``).
@@ -137,6 +140,7 @@ class TokenVerifier:
         jwks_url: str | None = None,
         issuer: str | None = None,
         audience: str = _USER_ROLE,
+        allow_anonymous: bool = False,
         leeway_s: int = 30,
         jwks_ttl_s: int = 600,
         jwks_min_refetch_s: int = 30,
@@ -159,6 +163,7 @@ class TokenVerifier:
         self._secrets = secrets
         self._issuer = issuer
         self._audience = audience
+        self._allow_anonymous = allow_anonymous
         self._leeway = leeway_s
         self._clock = clock
         self._jwks = (
@@ -183,8 +188,9 @@ class TokenVerifier:
     def verify(self, token: str | None) -> Caller:
         """Verify ``token`` and return its caller.
 
-        Raises MissingToken if ``token`` is None or blank, TokenExpired if it is
-        valid in every respect but expired (beyond the leeway), and
+        Raises MissingToken if ``token`` is None or blank, AnonymousUser if it is
+        an anonymous sign-in's (expired or not) and those are not allowed,
+        TokenExpired if it is valid in every respect but expired (beyond the leeway), and
         InvalidToken (default message) for anything else, including malformed
         input and an unreachable JWKS endpoint.
         """
@@ -192,7 +198,7 @@ class TokenVerifier:
             raise MissingToken()
         try:
             return self._verify(token)
-        except (InvalidToken, TokenExpired):
+        except (InvalidToken, TokenExpired, AnonymousUser):
             raise
         except Exception:  # malformed input must never surface as another error type
             raise InvalidToken() from None
@@ -282,6 +288,11 @@ class TokenVerifier:
             raise InvalidToken()
         if claims.get("role") != _USER_ROLE:
             raise InvalidToken()
+        anonymous = claims.get("is_anonymous", False)
+        if not isinstance(anonymous, bool):
+            raise InvalidToken()
+        if anonymous and not self._allow_anonymous:
+            raise AnonymousUser()
         if exp <= now - self._leeway:
             raise TokenExpired()
         return sub.lower()

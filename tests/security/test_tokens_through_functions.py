@@ -293,3 +293,16 @@ def test_a_flood_of_unknown_kids_fetches_the_jwks_at_most_once(world: World) -> 
         token = world.es256(world.claims(), kid=f"kid-{uuid.uuid4().hex}")
         assert_error(call(world, "status", f"Bearer {token}"), 401, "invalid_token")
     assert world.jwks.fetches - before <= 1
+
+
+@pytest.mark.parametrize("function", sorted(CALLS))
+def test_an_anonymous_sign_in_is_refused_with_its_own_code(world: World, function: str) -> None:
+    """A valid token of an anonymous sign-in (role authenticated, is_anonymous true) is not a
+    user's: refused unless ALLOW_ANONYMOUS_USERS, with a code that says why."""
+    for token in (
+        world.hs256(world.claims(is_anonymous=True)),
+        world.es256(world.claims(is_anonymous=True)),
+    ):
+        answer = call(world, function, f"Bearer {token}")
+        assert_error(answer, 401, "anonymous_user")
+        assert "anonym" in answer.json()["error"]["message"].lower()

@@ -1,5 +1,5 @@
 """The supabase-py (PostgREST) transport: the HTTP requests it makes, seen by a local server
-that answers as PostgREST would."""
+that answers as PostgREST (or the API gateway in front of it) would."""
 
 from __future__ import annotations
 
@@ -11,15 +11,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from postgrest import APIError
 
 from local.processes import free_port
 from wa_gateway.caller import Caller
 from wa_gateway.errors import StoreUnavailable
 from wa_gateway.records import SessionUpdate
+from wa_gateway.settings import SettingsError
 from wa_gateway.store import Store
 from wa_gateway.store.postgrest import PostgrestTransport
 
 SERVICE_KEY = "service-role-key-for-tests"
+SECRET_KEY = "sb_secret_" + "s3cr3t" * 5
+PUBLISHABLE_KEY = "sb_publishable_" + "publ1c" * 5
 SESSION_ROW = {
     "id": "0b7c5f7e-0000-4000-8000-000000000001",
     "user_id": "0b7c5f7e-0000-4000-8000-0000000000aa",
@@ -27,6 +31,22 @@ SESSION_ROW = {
     "status": "pairing",
     "qr_code": "2@q",
 }
+DROP = None
+"""An answer that closes the connection without a word."""
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+def error(status: int, code: str | None, message: str = "failed") -> Answer:
+    body: dict[str, Any] = {"message": message, "details": None, "hint": None}
+    if code is not None:
+        body["code"] = code
+    return Answer(status, json.dumps(body).encode())
 
 
 @dataclass
@@ -34,6 +54,8 @@ class Recorded:
     requests: list[dict[str, Any]] = field(default_factory=list)
     status: int = 200
     answer: Any = None
+    script: list[Answer | None] = field(default_factory=list)
+    """Answers to give first, in order; then ``status`` and ``answer``."""
 
 
 @pytest.fixture()
@@ -53,15 +75,21 @@ def postgrest() -> Iterator[tuple[str, Recorded]]:
                     "body": json.loads(self.rfile.read(length) or b"null"),
                 }
             )
-            payload = json.dumps(recorded.answer).encode()
-            self.send_response(recorded.status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(payload)))
+            if recorded.script:
+                answer = recorded.script.pop(0)
+            else:
+                answer = Answer(recorded.status, json.dumps(recorded.answer).encode())
+            if answer is DROP:
+                self.close_connection = True
+                return
+            self.send_response(answer.status)
+            self.send_header("content-type", answer.content_type)
+            self.send_header("content-length", str(len(answer.body)))
             self.end_headers()
-            self.wfile.write(payload)
+            self.wfile.write(answer.body)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}", recorded
     server.shutdown()
     server.server_close()
@@ -87,14 +115,15 @@ def test_service_calls_post_to_rpc_with_the_service_key(
 def test_user_reads_forward_the_users_own_token(postgrest: tuple[str, Recorded]) -> None:
     url, recorded = postgrest
     recorded.answer = SESSION_ROW
-    store = Store(PostgrestTransport(url, SERVICE_KEY))
+    store = Store(PostgrestTransport(url, SERVICE_KEY, publishable_key=PUBLISHABLE_KEY))
     caller = Caller(user_id=SESSION_ROW["user_id"], claims={}, token="user.jwt.token")
     session = store.get_session(caller, SESSION_ROW["session_id"])
     assert session is not None and session.qr_code == "2@q"
     request = recorded.requests[0]
     assert request["path"] == "/rest/v1/rpc/gateway_get_session"
     assert request["headers"]["authorization"] == "Bearer user.jwt.token"
-    assert request["headers"]["apikey"] == SERVICE_KEY
+    assert request["headers"]["apikey"] == PUBLISHABLE_KEY
+    assert SERVICE_KEY not in json.dumps(request["headers"])
     assert request["body"] == {"p_session_name": SESSION_ROW["session_id"]}
 
 
@@ -103,12 +132,14 @@ def test_one_client_serves_service_and_user_calls_without_mixing_tokens(
 ) -> None:
     url, recorded = postgrest
     recorded.answer = None
-    transport = PostgrestTransport(url, SERVICE_KEY)
+    transport = PostgrestTransport(url, SERVICE_KEY, publishable_key=PUBLISHABLE_KEY)
     caller = Caller(user_id=SESSION_ROW["user_id"], claims={}, token="user.jwt.token")
     transport.rpc("gateway_get_session", {"p_session_name": "x"}, caller=caller)
     transport.rpc("gateway_apply_host_state", {"p_session_name": "x", "p_status": "connected"})
     auths = [r["headers"]["authorization"] for r in recorded.requests]
     assert auths == ["Bearer user.jwt.token", f"Bearer {SERVICE_KEY}"]
+    apikeys = [r["headers"]["apikey"] for r in recorded.requests]
+    assert apikeys == [PUBLISHABLE_KEY, SERVICE_KEY]
     assert transport.round_trips == 2
 
 
@@ -124,3 +155,102 @@ def test_an_unreachable_api_is_store_unavailable() -> None:
     transport = PostgrestTransport(f"http://127.0.0.1:{free_port()}", SERVICE_KEY, timeout_s=1)
     with pytest.raises(StoreUnavailable):
         transport.rpc("gateway_get_session", {"p_session_name": "x"})
+
+
+def test_a_secret_key_goes_as_apikey_only(postgrest: tuple[str, Recorded]) -> None:
+    """A secret key is not a JWT: Supabase's gateway refuses it as a Bearer token."""
+    url, recorded = postgrest
+    recorded.answer = None
+    PostgrestTransport(url, SECRET_KEY).rpc("gateway_hosts", {})
+    headers = recorded.requests[0]["headers"]
+    assert headers["apikey"] == SECRET_KEY
+    assert "authorization" not in headers
+
+
+def test_a_user_read_with_a_secret_key_carries_the_publishable_key(
+    postgrest: tuple[str, Recorded],
+) -> None:
+    url, recorded = postgrest
+    recorded.answer = None
+    transport = PostgrestTransport(url, SECRET_KEY, publishable_key=PUBLISHABLE_KEY)
+    caller = Caller(user_id=SESSION_ROW["user_id"], claims={}, token="user.jwt.token")
+    transport.rpc("gateway_get_session", {"p_session_name": "x"}, caller=caller)
+    headers = recorded.requests[0]["headers"]
+    assert headers["apikey"] == PUBLISHABLE_KEY
+    assert headers["authorization"] == "Bearer user.jwt.token"
+    assert SECRET_KEY not in json.dumps(headers)
+
+
+def test_a_user_read_without_a_publishable_key_is_refused_before_sending(
+    postgrest: tuple[str, Recorded],
+) -> None:
+    url, recorded = postgrest
+    caller = Caller(user_id=SESSION_ROW["user_id"], claims={}, token="user.jwt.token")
+    with pytest.raises(SettingsError, match="SUPABASE_PUBLISHABLE_KEY"):
+        PostgrestTransport(url, SECRET_KEY).rpc("gateway_get_session", {}, caller=caller)
+    assert recorded.requests == []
+
+
+# (answer, requests sent for a repeatable call, for a call that is not): see store/failures.py.
+UNAVAILABLE: dict[str, tuple[Answer | None, int, int]] = {
+    "statement timeout": (
+        error(500, "57014", "canceling statement due to statement timeout"),
+        1,
+        1,
+    ),
+    "lock timeout": (error(500, "55P03", "canceling statement due to lock timeout"), 1, 1),
+    "serialization failure": (error(500, "40001", "could not serialize access"), 2, 2),
+    "deadlock": (error(500, "40P01", "deadlock detected"), 2, 2),
+    "database unreachable": (error(503, "PGRST000", "Database connection error"), 2, 2),
+    "connection failed under the call": (error(503, "PGRST001", "Database client error"), 1, 1),
+    "pool wait timed out": (error(504, "PGRST003", "Timed out acquiring connection"), 1, 1),
+    "too many connections": (error(503, "53300", "too many connections"), 1, 1),
+    "the gateway's 502 page": (Answer(502, b"<html>Bad gateway</html>", "text/html"), 1, 1),
+    "the gateway's 520, empty": (Answer(520, b"", "text/plain"), 1, 1),
+    "a non-JSON 400": (Answer(400, b"upstream connect error", "text/plain"), 1, 1),
+    "the gateway's JSON 503": (error(503, None, "upstream unavailable"), 1, 1),
+    "the connection dropped": (DROP, 2, 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNAVAILABLE))
+@pytest.mark.parametrize("repeatable", [True, False])
+def test_unavailable_answers_are_store_unavailable_retried_only_where_safe(
+    postgrest: tuple[str, Recorded], case: str, repeatable: bool
+) -> None:
+    url, recorded = postgrest
+    answer, when_repeatable, otherwise = UNAVAILABLE[case]
+    recorded.script = [answer, answer]
+    transport = PostgrestTransport(url, SERVICE_KEY, timeout_s=2)
+    with pytest.raises(StoreUnavailable):
+        transport.rpc("gateway_begin_send", {"p_body": "hi"}, repeatable=repeatable)
+    assert len(recorded.requests) == (when_repeatable if repeatable else otherwise)
+
+
+def test_a_retried_call_returns_the_second_answer(postgrest: tuple[str, Recorded]) -> None:
+    url, recorded = postgrest
+    recorded.script = [error(500, "40P01", "deadlock detected")]
+    recorded.answer = {"changed": True}
+    transport = PostgrestTransport(url, SERVICE_KEY)
+    assert transport.rpc("gateway_apply_ack", {"p_status": "read"}) == {"changed": True}
+    assert len(recorded.requests) == 2 and transport.round_trips == 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        error(400, "P0001", "a SQL function refused"),
+        error(403, "42501", "permission denied for function"),
+        error(401, None, "Invalid API key"),
+        error(500, "XX000", "internal error"),
+    ],
+    ids=["raise", "grant", "gateway's bad key", "internal"],
+)
+def test_other_errors_are_not_unavailability_and_are_sent_once(
+    postgrest: tuple[str, Recorded], answer: Answer
+) -> None:
+    url, recorded = postgrest
+    recorded.script = [answer]
+    with pytest.raises(APIError):
+        PostgrestTransport(url, SERVICE_KEY).rpc("gateway_hosts", {})
+    assert len(recorded.requests) == 1

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from wa_gateway import runtime
-from wa_gateway.settings import Settings, SettingsError, parse_duration
+from wa_gateway.settings import (
+    SUPABASE_STATEMENT_TIMEOUT_S,
+    Settings,
+    SettingsError,
+    parse_duration,
+)
 
 KEY = "a" * 64
 BASE = {
@@ -214,3 +220,79 @@ def test_the_functions_verify_tokens_against_the_derived_issuer(
     verifier = repr(runtime.token_verifier())
     assert "issuer='https://ref.supabase.co/auth/v1'" in verifier
     assert "jwks_url='https://ref.supabase.co/auth/v1/.well-known/jwks.json'" in verifier
+
+
+REST = {
+    **{k: v for k, v in BASE.items() if k != "DATABASE_URL"},
+    "SUPABASE_URL": "https://ref.supabase.co",
+    "SUPABASE_SERVICE_ROLE_KEY": "sb_secret_" + "k" * 30,
+    "SUPABASE_PUBLISHABLE_KEY": "sb_publishable_" + "p" * 30,
+}
+
+
+def test_the_rest_api_needs_a_publishable_key_for_user_reads() -> None:
+    env = {k: v for k, v in REST.items() if k != "SUPABASE_PUBLISHABLE_KEY"}
+    with pytest.raises(SettingsError, match="SUPABASE_PUBLISHABLE_KEY"):
+        Settings.load(env).require(["store"])
+    assert (
+        Settings.load(REST).require(["store"]).supabase_publishable_key
+        == (REST["SUPABASE_PUBLISHABLE_KEY"])
+    )
+
+
+def test_the_legacy_anon_key_serves_as_the_publishable_key() -> None:
+    env = {k: v for k, v in REST.items() if k != "SUPABASE_PUBLISHABLE_KEY"}
+    settings = Settings.load({**env, "SUPABASE_ANON_KEY": "eyJ.anon.key"}).require(["store"])
+    assert settings.supabase_publishable_key == "eyJ.anon.key"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SUPABASE_PUBLISHABLE_KEY", "sb_secret_" + "x" * 30),
+        ("SUPABASE_PUBLISHABLE_KEY", REST["SUPABASE_SERVICE_ROLE_KEY"]),
+        ("SUPABASE_SERVICE_ROLE_KEY", "sb_publishable_" + "x" * 30),
+    ],
+)
+def test_keys_in_each_others_place_are_refused_without_their_value(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name) as caught:
+        Settings.load({**REST, name: value}).require(["store"])
+    assert value not in str(caught.value)
+
+
+@pytest.mark.parametrize("db_timeout", ["1", "5", "8", "30"])
+def test_the_rest_client_waits_longer_than_any_statement_may_run(db_timeout: str) -> None:
+    """Supabase runs REST calls under an 8 s statement timeout that the gateway cannot lower:
+    a client that gave up first could see a failure for a write that then commits."""
+    settings = Settings.load({**REST, "DB_TIMEOUT": db_timeout})
+    assert settings.db_http_timeout_s > max(settings.db_timeout_s, SUPABASE_STATEMENT_TIMEOUT_S)
+
+
+def test_the_rest_transport_is_built_with_that_timeout() -> None:
+    from wa_gateway.store.factory import create_transport
+    from wa_gateway.store.postgrest import PostgrestTransport
+
+    settings = Settings.load({**REST, "DB_TIMEOUT": "12"}).require(["store"])
+    transport = create_transport(settings)
+    try:
+        assert isinstance(transport, PostgrestTransport)
+        assert transport._http.timeout.read == settings.db_http_timeout_s > 12
+    finally:
+        transport.close()
+
+
+def test_supabase_statement_timeout_is_the_bootstraps() -> None:
+    """The local Supabase-like database sets the same statement timeouts as Supabase."""
+    bootstrap = (Path(__file__).resolve().parents[2] / "local/supabase_bootstrap.sql").read_text()
+    seconds = f"'{SUPABASE_STATEMENT_TIMEOUT_S:g}s'"
+    assert f"alter role authenticated set statement_timeout = {seconds}" in bootstrap
+    assert f"alter role authenticator set statement_timeout = {seconds}" in bootstrap
+
+
+def test_anonymous_users_are_refused_unless_allowed(
+    environment: Callable[[dict[str, str]], None],
+) -> None:
+    environment(BASE)
+    assert runtime.token_verifier()._allow_anonymous is False
+    environment({**BASE, "ALLOW_ANONYMOUS_USERS": "true"})
+    assert runtime.token_verifier()._allow_anonymous is True

@@ -39,6 +39,17 @@ PLAIN_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
     "GATEWAY_VERSION",
+    "SUPABASE_PUBLISHABLE_KEY",
+    "SECRETS_EXTENSION",
+    "SECRETS_MANAGER_TTL",
+}
+# Parameters whose names sound secret but whose values are public.
+PUBLIC_PARAMETERS = {
+    "SupabasePublishableKey",  # the browser holds it too; RLS applies to it
+    "SecretsExtensionLayerArn",  # AWS's published layer
+}
+EXTENSION_LAYER = {
+    "Fn::If": ["HasSecretsExtension", {"Ref": "SecretsExtensionLayerArn"}, {"Ref": "AWS::NoValue"}]
 }
 DB_MARGIN_S = Settings().db_timeout_s
 
@@ -130,7 +141,7 @@ def test_every_function_is_arm64_python312_with_the_layer(template: dict[str, An
     for name, fn in _functions(template).items():
         assert fn["Runtime"] == "python3.12", name
         assert fn["Architectures"] == ["arm64"], name
-        assert fn["Layers"] == [{"Ref": "GatewayLayer"}], name
+        assert fn["Layers"] == [{"Ref": "GatewayLayer"}, EXTENSION_LAYER], name
 
 
 def test_layer_is_built_from_its_requirements_and_shared_code(template: dict[str, Any]) -> None:
@@ -196,7 +207,7 @@ def test_no_secret_in_the_environment(template: dict[str, Any]) -> None:
                 assert not re.fullmatch(r"[A-Za-z0-9+/=_-]{24,}", value), f"{name}: key-like"
     # No parameter carries a secret value: only the secret's ARN.
     for name, param in params.items():
-        if name == SECRETS_PARAMETER:
+        if name == SECRETS_PARAMETER or name in PUBLIC_PARAMETERS:
             continue
         assert not re.search(r"(secret|key|token|password)", name, re.I), name
         assert not param.get("NoEcho"), name
@@ -302,3 +313,28 @@ def test_the_schedule_sends_the_sample_purge_event(template: dict[str, Any]) -> 
     [schedule] = [e["Properties"] for e in purge["Events"].values() if e["Type"] == "ScheduleV2"]
     sample = json.loads((ROOT / "events" / "purge_scheduled.json").read_text())
     assert json.loads(schedule["Input"]) == sample
+
+
+def test_the_secrets_extension_comes_with_its_switch_or_not_at_all(
+    template: dict[str, Any],
+) -> None:
+    """The layer and SECRETS_EXTENSION hang on one condition: a function told to use the
+    extension always has it, and one without it reads the secret with boto3."""
+    param = template["Parameters"]["SecretsExtensionLayerArn"]
+    assert param["Default"] == ""
+    assert re.fullmatch(param["AllowedPattern"], "")
+    published = (
+        "arn:aws:lambda:eu-west-1:123456789012:layer:"
+        "AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:12"
+    )
+    assert re.fullmatch(param["AllowedPattern"], published)
+    assert not re.fullmatch(param["AllowedPattern"], published.replace("-Arm64", ""))
+    assert template["Conditions"]["HasSecretsExtension"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "SecretsExtensionLayerArn"}, ""]}]
+    }
+    for name, fn in _functions(template).items():
+        env = fn["Environment"]["Variables"]
+        assert EXTENSION_LAYER in fn["Layers"], name
+        assert env["SECRETS_EXTENSION"] == {
+            "Fn::If": ["HasSecretsExtension", "true", {"Ref": "AWS::NoValue"}]
+        }, name

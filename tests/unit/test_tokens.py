@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from wa_gateway.caller import Caller
-from wa_gateway.errors import ApiError, InvalidToken, MissingToken, TokenExpired
+from wa_gateway.errors import AnonymousUser, ApiError, InvalidToken, MissingToken, TokenExpired
 from wa_gateway.tokens import MAX_TOKEN_LENGTH, TokenVerifier, bearer_token
 
 SECRET = "legacy-jwt-secret-0123456789-abcdefghijklmnop"
@@ -900,3 +900,36 @@ def test_bearer_token_then_verify(hs_verifier: TokenVerifier) -> None:
     assert hs_verifier.verify(bearer_token(f"Bearer {token}")).user_id == USER_ID
     with pytest.raises(MissingToken):
         hs_verifier.verify(bearer_token("Basic abc"))
+
+
+def test_an_anonymous_sign_in_is_refused_by_default(hs_verifier: TokenVerifier) -> None:
+    with pytest.raises(AnonymousUser):
+        hs_verifier.verify(hs256(claims(is_anonymous=True)))
+    assert hs_verifier.verify(hs256(claims(is_anonymous=False))).user_id == USER_ID
+
+
+def test_an_expired_anonymous_token_is_still_refused_as_anonymous(
+    hs_verifier: TokenVerifier, clock: Clock
+) -> None:
+    """Refreshing it would not help: the answer says what would."""
+    with pytest.raises(AnonymousUser):
+        hs_verifier.verify(hs256(claims(is_anonymous=True, exp=int(NOW) - 3600)))
+
+
+def test_anonymous_sign_ins_are_accepted_when_allowed(clock: Clock) -> None:
+    verifier = TokenVerifier(hs256_secrets=[SECRET], allow_anonymous=True, clock=clock)
+    caller = verifier.verify(hs256(claims(is_anonymous=True)))
+    assert caller.user_id == USER_ID and caller.claims["is_anonymous"] is True
+
+
+@pytest.mark.parametrize("value", ["true", 1, None, "false"])
+def test_is_anonymous_must_be_a_boolean(hs_verifier: TokenVerifier, value: Any) -> None:
+    token = hs256({**claims(), "is_anonymous": value})
+    with pytest.raises(InvalidToken):
+        hs_verifier.verify(token)
+
+
+def test_a_forged_anonymous_token_is_invalid_not_anonymous(hs_verifier: TokenVerifier) -> None:
+    """Only a token that passes every other check is told apart as anonymous."""
+    with pytest.raises(InvalidToken):
+        hs_verifier.verify(hs256(claims(is_anonymous=True), secret="another-" + "x" * 40))

@@ -154,6 +154,8 @@ class Store(HousekeepingCalls):
                 "p_lease_s": self._lease_s,
                 "p_contact_lid": request.contact_lid,
             },
+            # Without a key, a second call would queue a second message.
+            repeatable=request.idempotency_key is not None,
         )
         message = result.get("message")
         return SendPlan(

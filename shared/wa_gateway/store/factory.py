@@ -19,7 +19,8 @@ def create_transport(settings: Settings) -> Transport:
         return PostgrestTransport(
             settings.supabase_url,
             settings.supabase_service_role_key,
-            timeout_s=settings.db_timeout_s,
+            publishable_key=settings.supabase_publishable_key,
+            timeout_s=settings.db_http_timeout_s,
         )
     raise SettingsError("DATABASE_URL, or SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY, must be set")
 

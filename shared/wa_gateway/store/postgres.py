@@ -30,6 +30,12 @@ from psycopg import sql
 
 from wa_gateway.caller import Caller
 from wa_gateway.errors import StoreUnavailable
+from wa_gateway.store.failures import (
+    CONNECTION_LOST,
+    Retry,
+    failure_of_sqlstate,
+    may_send_again,
+)
 
 _FUNCTION_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _PARAMETER_NAME = re.compile(r"^p_[a-z0-9_]+$")
@@ -44,7 +50,14 @@ class PostgresTransport:
         self._lock = threading.Lock()
         self.round_trips = 0
 
-    def rpc(self, function: str, params: Mapping[str, Any], *, caller: Caller | None = None) -> Any:
+    def rpc(
+        self,
+        function: str,
+        params: Mapping[str, Any],
+        *,
+        caller: Caller | None = None,
+        repeatable: bool = True,
+    ) -> Any:
         statement = _statement(function, tuple(params))
         if caller is None:
             role, claims = "service_role", {"role": "service_role"}
@@ -55,18 +68,26 @@ class PostgresTransport:
             _role=role, _claims=json.dumps(claims), _timeout=str(int(self._timeout_s * 1000))
         )
 
-        # A kept connection may have died while the container was frozen or the database
-        # restarted; the calls are idempotent, so one retry on a fresh connection is safe.
         for attempt in (1, 2):
             conn, reused = self._checkout()
             try:
                 row = self._run(conn, statement, values)
-            except psycopg.OperationalError as exc:
-                conn.close()
-                if reused and attempt == 1:
-                    self.close()  # the other kept connections died with this one
-                    continue
-                raise StoreUnavailable() from exc
+            except psycopg.Error as exc:
+                retry = failure_of_sqlstate(exc.sqlstate)
+                lost = conn.closed or conn.broken
+                self._release_after_error(conn)
+                if lost and retry is not Retry.SAFE:
+                    retry = CONNECTION_LOST
+                    if reused:
+                        self.close()  # the other kept connections died with this one
+                if retry is None:
+                    raise
+                # A kept connection may have died while the container was frozen or the
+                # database restarted: tried again on a fresh one if the call is repeatable.
+                again = may_send_again(retry, repeatable=repeatable and reused)
+                if attempt == 2 or not again:
+                    raise StoreUnavailable() from exc
+                continue
             except BaseException:
                 self._release_after_error(conn)
                 raise
