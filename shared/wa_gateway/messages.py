@@ -8,6 +8,9 @@
    the message without answering (a timeout), the row stays queued under its lease: a late
    ``onack`` for the same number and text matches it, and a retry with the same key after the
    lease sends it only if no ack came.
+
+A send with a template or a time is decided by ``send_options.prepare`` instead of step 1;
+the scheduler sends what it claims through step 2 and 3 (``deliver``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from wa_gateway import send_options
 from wa_gateway.caller import Caller
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import (
@@ -30,7 +34,7 @@ from wa_gateway.errors import (
 from wa_gateway.host import HostSessionClosed, HostUnknownRecipient
 from wa_gateway.host_directory import HostDirectory
 from wa_gateway.host_session import HostSession
-from wa_gateway.records import MessageRecord, OutboundRequest, SessionUpdate
+from wa_gateway.records import MessageRecord, OutboundRequest, SendPlan, SessionUpdate
 from wa_gateway.sessions import session_name_for
 from wa_gateway.store import Store
 from wa_gateway.validation import SendRequest
@@ -43,10 +47,14 @@ _FINAL_ERRORS: dict[str, type[ApiError]] = {
 
 
 def request_hash(request: SendRequest) -> str:
-    canonical = json.dumps(
-        [request.account, request.phone, request.message, request.contact_name],
-        ensure_ascii=False,
-    )
+    fields: list[object] = [request.account, request.phone, request.message, request.contact_name]
+    if request.template is not None or request.send_at is not None:
+        fields += [
+            request.template,
+            dict(sorted((request.variables or {}).items())),
+            request.send_at.isoformat() if request.send_at else None,
+        ]
+    canonical = json.dumps(fields, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -60,17 +68,22 @@ class MessageService:
         self, caller: Caller, request: SendRequest, *, idempotency_key: str | None = None
     ) -> MessageRecord:
         name = session_name_for(caller.user_id, request.account)
-        plan = self.store.begin_send(
-            OutboundRequest(
-                user_id=caller.user_id,
-                session_name=name,
-                phone=request.phone,
-                body=request.message,
-                contact_name=request.contact_name,
-                idempotency_key=idempotency_key,
-                request_hash=request_hash(request),
-            )
+        outbound = OutboundRequest(
+            user_id=caller.user_id,
+            session_name=name,
+            phone=request.phone,
+            body=request.message,
+            contact_name=request.contact_name,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash(request),
         )
+        if request.template is not None or request.send_at is not None:
+            prepared = send_options.prepare(self.store, outbound, request)
+            if isinstance(prepared, MessageRecord):
+                return prepared  # scheduled
+            plan = prepared
+        else:
+            plan = self.store.begin_send(outbound)
         if plan.outcome == "conflict":
             raise IdempotencyConflict()
         if plan.outcome == "not_connected":
@@ -83,15 +96,18 @@ class MessageService:
             if plan.message.status == "failed" and error is not None:
                 raise error()
             return plan.message
+        return self.deliver(name, plan)
 
-        assert self.keyring is not None
+    def deliver(self, name: str, plan: SendPlan) -> MessageRecord:
+        """Send an outbox row this caller holds (``plan.outcome`` "send") through the host of
+        session ``name``, and record what happened."""
+        assert self.keyring is not None and plan.message is not None
         host = HostSession(self.hosts.client_for(plan.host), self.keyring, name, plan.host_token)
         message_id = plan.message.id
+        phone, text = plan.message.phone, plan.message.body
         try:
             sent = host.call(
-                lambda token: host.host.send_message(
-                    name, token, phone=request.phone, message=request.message
-                )
+                lambda token: host.host.send_message(name, token, phone=phone, message=text)
             )
         except HostSessionClosed:
             self.store.finish_send(

@@ -58,4 +58,6 @@ def message_json(record: MessageRecord) -> dict[str, Any]:
         "to": record.phone,
         "wpp_message_id": record.wpp_message_id,
         "created_at": iso_utc(record.created_at),
+        "send_at": iso_utc(record.send_at),
+        "template": record.template_name,
     }

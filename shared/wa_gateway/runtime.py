@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from wa_gateway.host_directory import HostDirectory
     from wa_gateway.messages import MessageService
     from wa_gateway.purge import Purger
+    from wa_gateway.scheduler import Scheduler
     from wa_gateway.sessions import SessionService
     from wa_gateway.store import Store
     from wa_gateway.tokens import TokenVerifier
@@ -107,6 +108,13 @@ def purger() -> Purger:
 
 
 @cache
+def scheduler() -> Scheduler:
+    from wa_gateway.scheduler import Scheduler
+
+    return Scheduler(store=store(), messages=messages(), grace_s=settings().schedule_grace_s)
+
+
+@cache
 def events() -> EventService:
     from wa_gateway.events import EventPolicy, EventService
 
@@ -117,5 +125,15 @@ def events() -> EventService:
 
 def reset() -> None:
     """Forget everything built so far (tests that change the environment call this)."""
-    for built in (settings, store, token_verifier, hosts, sessions, messages, purger, events):
+    for built in (
+        settings,
+        store,
+        token_verifier,
+        hosts,
+        sessions,
+        messages,
+        purger,
+        events,
+        scheduler,
+    ):
         built.cache_clear()
