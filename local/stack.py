@@ -355,6 +355,8 @@ def main() -> None:
             simulator_port=wpp_port,
             simulator_data_dir=LOCAL_DIR / "simulator",
             gateway_port=gateway_port,
+            # Scheduled messages go out within 10 s of their time (EventBridge: every minute).
+            env_overrides={"LOCAL_SCHEDULER_EVERY_S": "10"},
             log_dir=log_dir,
         ) as stack:
             (LOCAL_DIR / "stack.env").write_text(

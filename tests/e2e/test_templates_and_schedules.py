@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import requests
 
+from local import processes
 from local.function_url import LambdaContext
-from tests.conftest import Gateway, Handler, Simulator
+from local.stack import LocalSecrets
+from tests.conftest import Gateway, Handler, Simulator, start_gateway
 from tests.e2e.flows import assert_error, connected_user
 from tests.waiting import wait_until
 
@@ -300,3 +303,29 @@ def test_a_scheduled_template_is_rendered_when_scheduled(
     assert answer.json()["message"]["template"] == "remind"
     wait_until(lambda: simulator.outbox(session), message="the scheduled send")
     assert [m["body"] for m in simulator.outbox(session)] == ["Reminder for Caio"]
+
+
+def test_the_local_gateway_runs_the_scheduler_when_asked_as_make_dev_does(
+    gateway: Gateway,
+    simulator: Simulator,
+    database: str,
+    local_secrets: LocalSecrets,
+    output_dir: Path,
+) -> None:
+    ticking, process = start_gateway(
+        database,
+        simulator,
+        local_secrets,
+        output_dir / "gateway-scheduler.log",
+        LOCAL_SCHEDULER_EVERY_S="0.2",
+    )
+    try:
+        _, token, session = connected_user(ticking, simulator)
+        answer = send(ticking, token, {"phone": TO, "message": "tick", "send_at": in_two_minutes()})
+        make_due(database, answer.json()["message"]["id"])
+
+        sent = wait_until(lambda: simulator.outbox(session), within_s=5, message="a pass")
+    finally:
+        processes.stop(process)
+
+    assert [m["body"] for m in sent] == ["tick"]
