@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/gateway/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help venv supabase-cli dev unit test lint typecheck purge hosts host-add host-set clean
+.PHONY: help venv supabase-cli dev unit test lint typecheck purge scheduler hosts host-add host-set clean
 
 include deploy.mk
 include browser.mk
@@ -21,6 +21,7 @@ help:
 	@echo "make bench  the benchmark: cold starts, warm latency, round trips (.local/bench.json)"
 	@echo "make soak   minutes of load through the gateway, with invariant checks (.local/soak.json)"
 	@echo "make purge  run the purge job once against the local stack"
+	@echo "make scheduler  send the scheduled messages that are due, once (make dev: every 10 s)"
 	@echo "make hosts, host-add, host-set   manage the WPPConnect host pool"
 
 $(STAMP): requirements-dev.txt layers/gateway/requirements.txt
@@ -63,7 +64,10 @@ test: lint typecheck deploy-check browser supabase-cli
 	$(VENV)/bin/pytest
 
 purge: venv
-	PYTHONPATH=shared $(PY) -m local.purge
+	PYTHONPATH=shared $(PY) -m local.scheduled_job purge
+
+scheduler: venv
+	PYTHONPATH=shared $(PY) -m local.scheduled_job scheduler
 
 # The WPPConnect host pool (see docs/operating.md "The host pool"); the settings come from the
 # environment, the host's secret key from WPP_HOST_SECRET_KEY (or a prompt).

@@ -7,7 +7,9 @@ with the URL's CORS applied. Also serves
 the dev sign-in (``/auth/v1/token``, ``/auth/v1/user``, ``/auth/v1/logout``, see
 local.dev_auth), the dev reads the demo page makes (``GET /rest/v1/whatsapp_messages``, see
 local.dev_rest), the Storage API subset in use (``/storage/v1/object/...``, see
-local.dev_storage, bytes in ``DEV_STORAGE_DIR``) and the demo page (``web/``, at ``/``).
+local.dev_storage, bytes in ``DEV_STORAGE_DIR``) and the demo page (``web/``, at ``/``). With
+``LOCAL_SCHEDULER_EVERY_S`` set (``make dev`` sets 10), it also runs the scheduler function
+every so many seconds, as EventBridge runs it every minute in AWS.
 
 Run: ``python -m local.gateway --port 3000`` with the stack's environment (see local.stack).
 """
@@ -104,6 +106,7 @@ class Gateway:
         # Powertools' resolver keeps the current event on a class attribute, shared by every
         # function in a process: a process serves one invocation at a time, as Lambda's do.
         self._one_at_a_time = threading.Lock()
+        self._stopping = threading.Event()
 
     def invoke(self, prefix: str, event: dict[str, Any]) -> HttpResponse:
         context = LambdaContext(
@@ -119,6 +122,26 @@ class Gateway:
                 [("content-type", "application/json")],
                 b'{"message":"Internal Server Error"}',
             )
+
+    def run_scheduler_every(self, seconds: float) -> threading.Thread:
+        """Invoke the scheduler function every ``seconds`` (one invocation at a time with the
+        others, as in a Lambda container), on a daemon thread."""
+        handler = load_handler("scheduler")
+        assert handler is not None
+
+        def loop() -> None:
+            event = {"source": "schedule", "job": "scheduler"}
+            while not self._stopping.wait(seconds):
+                context = LambdaContext(function_name="scheduler", aws_request_id="local")
+                try:
+                    with self._one_at_a_time:
+                        handler(event, context)
+                except Exception as exc:  # the function logs its own failures; keep going
+                    print(f"scheduler pass failed: {type(exc).__name__}", file=sys.stderr)
+
+        thread = threading.Thread(target=loop, name="scheduler", daemon=True)
+        thread.start()
+        return thread
 
     def auth_call(
         self, method: str, path: str, query: str, body: bytes, headers: Any
@@ -332,6 +355,9 @@ def serve(host: str, port: int) -> ThreadingHTTPServer:
     )
     server = ThreadingHTTPServer((host, port), make_request_handler(gateway))
     server.daemon_threads = True
+    every = os.environ.get("LOCAL_SCHEDULER_EVERY_S")
+    if every:
+        gateway.run_scheduler_every(float(every))
     return server
 
 

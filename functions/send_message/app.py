@@ -1,13 +1,14 @@
-"""send-message: send a WhatsApp text from the caller's connected session, idempotently."""
+"""send-message: send a WhatsApp text from the caller's connected session, idempotently, now
+or at a time; ``POST /cancel`` cancels a scheduled one."""
 
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from wa_gateway import runtime
+from wa_gateway import runtime, send_options
 from wa_gateway.api import FunctionApp, json_response
 from wa_gateway.presenters import message_json
-from wa_gateway.validation import parse_idempotency_key, parse_send_request
+from wa_gateway.validation import parse_cancel_request, parse_idempotency_key, parse_send_request
 
 app = FunctionApp("send-message", needs=("store", "tokens", "host", "crypto"))
 
@@ -18,6 +19,16 @@ def send_message() -> Response:
     key = parse_idempotency_key(app.header("idempotency-key"))
     request = parse_send_request(app.json_object())
     message = runtime.messages().send(caller, request, idempotency_key=key)
+    return json_response(
+        202 if message.status == "scheduled" else 200, {"message": message_json(message)}
+    )
+
+
+@app.post("/cancel")
+def cancel_message() -> Response:
+    caller = app.caller()
+    message_id = parse_cancel_request(app.json_object())
+    message = send_options.cancel(runtime.store(), caller, message_id)
     return json_response(200, {"message": message_json(message)})
 
 

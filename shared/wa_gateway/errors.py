@@ -82,6 +82,11 @@ class IdempotencyConflict(ApiError):
     default_message = "This Idempotency-Key was already used with a different request body."
 
 
+class NotScheduled(ApiError):
+    status, code = 409, "not_scheduled"
+    default_message = "This message is no longer scheduled: it has been sent or has failed."
+
+
 class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
     default_message = "The request body is too large."
@@ -100,6 +105,16 @@ class MessageTooLong(ApiError):
 class UnknownRecipient(ApiError):
     status, code = 422, "unknown_recipient"
     default_message = "This phone number is not on WhatsApp."
+
+
+class UnknownTemplate(ApiError):
+    status, code = 422, "unknown_template"
+    default_message = "You have no template of that name."
+
+
+class TemplateVariableMissing(ApiError):
+    status, code = 422, "template_variable_missing"
+    default_message = "The template needs a variable the request did not give."
 
 
 class RateLimited(ApiError):

@@ -12,6 +12,9 @@
    text matches it, and a retry with the same key after the lease sends it only if no ack
    came. The host's 400 "number does not exist" is such a case unless ``check-number-status``
    confirms it: the middleware answers so also when its own check threw, and sends anyway.
+
+A send with a template or a time is decided by ``send_options.prepare`` instead of step 1;
+the scheduler sends what it claims through step 2 and 3 (``deliver``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from wa_gateway import send_options
 from wa_gateway.caller import Caller
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import (
@@ -41,7 +45,7 @@ from wa_gateway.host import (
 from wa_gateway.host_directory import HostDirectory
 from wa_gateway.host_session import HostSession
 from wa_gateway.message_events import digits_of, lid_of
-from wa_gateway.records import MessageRecord, OutboundRequest, SessionUpdate
+from wa_gateway.records import MessageRecord, OutboundRequest, SendPlan, SessionUpdate
 from wa_gateway.sessions import session_name_for
 from wa_gateway.store import Store
 from wa_gateway.validation import SendRequest
@@ -60,10 +64,14 @@ UNCONFIRMED_RECIPIENT = (
 
 
 def request_hash(request: SendRequest) -> str:
-    canonical = json.dumps(
-        [request.account, request.phone, request.message, request.contact_name],
-        ensure_ascii=False,
-    )
+    fields: list[object] = [request.account, request.phone, request.message, request.contact_name]
+    if request.template is not None or request.send_at is not None:
+        fields += [
+            request.template,
+            dict(sorted((request.variables or {}).items())),
+            request.send_at.isoformat() if request.send_at else None,
+        ]
+    canonical = json.dumps(fields, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -77,18 +85,23 @@ class MessageService:
         self, caller: Caller, request: SendRequest, *, idempotency_key: str | None = None
     ) -> MessageRecord:
         name = session_name_for(caller.user_id, request.account)
-        plan = self.store.begin_send(
-            OutboundRequest(
-                user_id=caller.user_id,
-                session_name=name,
-                phone=None if request.lid else request.phone,
-                contact_lid=request.lid,
-                body=request.message,
-                contact_name=request.contact_name,
-                idempotency_key=idempotency_key,
-                request_hash=request_hash(request),
-            )
+        outbound = OutboundRequest(
+            user_id=caller.user_id,
+            session_name=name,
+            phone=None if request.lid else request.phone,
+            contact_lid=request.lid,
+            body=request.message,
+            contact_name=request.contact_name,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash(request),
         )
+        if request.template is not None or request.send_at is not None:
+            prepared = send_options.prepare(self.store, outbound, request)
+            if isinstance(prepared, MessageRecord):
+                return prepared  # scheduled
+            plan = prepared
+        else:
+            plan = self.store.begin_send(outbound)
         if plan.outcome == "conflict":
             raise IdempotencyConflict()
         if plan.outcome == "not_connected":
@@ -101,13 +114,19 @@ class MessageService:
             if plan.message.status == "failed" and error is not None:
                 raise error()
             return plan.message
+        return self.deliver(name, plan)
 
-        assert self.keyring is not None
+    def deliver(self, name: str, plan: SendPlan) -> MessageRecord:
+        """Send an outbox row this caller holds (``plan.outcome`` "send") through the host of
+        session ``name``, and record what happened."""
+        assert self.keyring is not None and plan.message is not None
         host = HostSession(self.hosts.client_for(plan.host), self.keyring, name, plan.host_token)
         message_id = plan.message.id
+        lid = plan.message.contact_lid if not plan.message.phone else None
+        target, text = lid or plan.message.phone or "", plan.message.body
         try:
             sent = host.call_if_connected(
-                lambda token: _send_confirmed(host.host, name, token, request)
+                lambda token: _send_confirmed(host.host, name, token, target, text, lid is not None)
             )
             if sent is None:
                 raise HostSessionClosed()
@@ -140,15 +159,14 @@ class MessageService:
         )
 
 
-def _send_confirmed(client: HostClient, name: str, token: str, request: SendRequest) -> SentMessage:
+def _send_confirmed(
+    client: HostClient, name: str, token: str, target: str, text: str, is_lid: bool
+) -> SentMessage:
     """Send; a "does not exist" answer is final only once the host's own number check agrees
     (the status middleware gives the same 400 when its check merely failed, and then may send
     anyway)."""
-    target = request.lid or request.phone
     try:
-        return client.send_message(
-            name, token, phone=target, message=request.message, is_lid=request.lid is not None
-        )
+        return client.send_message(name, token, phone=target, message=text, is_lid=is_lid)
     except HostUnknownRecipient:
         try:
             missing = client.check_number(name, token, target) is None

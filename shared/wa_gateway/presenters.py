@@ -59,4 +59,6 @@ def message_json(record: MessageRecord) -> dict[str, Any]:
         "to": record.phone or f"{record.contact_lid}@lid",
         "wpp_message_id": record.wpp_message_id,
         "created_at": iso_utc(record.created_at),
+        "send_at": iso_utc(record.send_at),
+        "template": record.template_name,
     }

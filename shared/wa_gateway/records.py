@@ -127,6 +127,8 @@ class MessageRecord(NamedTuple):
     updated_at: str | None = None
     contact_lid: str | None = None
     failure_code: str | None = None
+    send_at: str | None = None
+    template_name: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
@@ -269,3 +271,46 @@ class PurgePass(NamedTuple):
     batch: PurgeBatch
     events_deleted: int
     tokens: list[StoredToken]
+
+
+# --- templates and scheduled messages -------------------------------------------------------
+
+PrepareOutcome = Literal[
+    "send",
+    "replay",
+    "in_flight",
+    "conflict",
+    "not_connected",
+    "rate_limited",
+    "scheduled",
+    "unknown_template",
+    "template_variable_missing",
+    "template_variable_unknown",
+    "message_too_long",
+]
+
+
+class PreparedSend(NamedTuple):
+    """What ``gateway_prepare_send`` decided: the outcomes it shares with ``begin_send`` come
+    with their :class:`SendPlan`; "scheduled" with the message; a template's problem with the
+    ``variable`` it is about, or the rendered text's ``length``."""
+
+    outcome: PrepareOutcome
+    plan: SendPlan | None = None
+    message: MessageRecord | None = None
+    variable: str | None = None
+    length: int = 0
+
+
+class ClaimedMessage(NamedTuple):
+    """A due scheduled message the scheduler holds under a lease, with what it takes to send
+    it (as a :class:`SendPlan`'s)."""
+
+    session_name: str
+    plan: SendPlan
+
+
+class ClaimBatch(NamedTuple):
+    claimed: list[ClaimedMessage]
+    failed: int  # past their time by more than the grace, failed with a reason
+    waiting: int  # sessions with due messages that are not connected or out of tokens

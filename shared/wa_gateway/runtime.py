@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from wa_gateway.host_directory import HostDirectory
     from wa_gateway.messages import MessageService
     from wa_gateway.purge import Purger
+    from wa_gateway.scheduler import Scheduler
     from wa_gateway.sessions import SessionService
     from wa_gateway.store import Store
     from wa_gateway.tokens import TokenVerifier
@@ -109,6 +110,13 @@ def purger() -> Purger:
 
 
 @cache
+def scheduler() -> Scheduler:
+    from wa_gateway.scheduler import Scheduler
+
+    return Scheduler(store=store(), messages=messages(), grace_s=settings().schedule_grace_s)
+
+
+@cache
 def events() -> EventService:
     from wa_gateway.events import EventPolicy, EventService
 
@@ -140,5 +148,6 @@ def reset() -> None:
         purger,
         events,
         contact_lookup,
+        scheduler,
     ):
         built.cache_clear()

@@ -124,6 +124,7 @@ class Settings:
     max_accounts_per_user: int = 3
     event_retention_s: int = 30 * 86400
     drain_idle_after_s: int = 3600
+    schedule_grace_s: int = 3600
     inbound_groups: bool = False
     inbound_status_broadcasts: bool = False
     allow_anonymous_users: bool = False
@@ -196,6 +197,7 @@ class Settings:
             ),
             event_retention_s=duration("EVENT_RETENTION", 30 * 86400),
             drain_idle_after_s=duration("DRAIN_IDLE_AFTER", 3600),
+            schedule_grace_s=duration("SCHEDULE_GRACE", 3600),
             inbound_groups=_flag(get("INBOUND_GROUPS")),
             inbound_status_broadcasts=_flag(get("INBOUND_STATUS_BROADCASTS")),
             allow_anonymous_users=_flag(get("ALLOW_ANONYMOUS_USERS")),

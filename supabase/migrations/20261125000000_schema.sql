@@ -125,7 +125,9 @@ create table public.whatsapp_messages (
   body text not null default '',
   message_type text not null default 'chat',
   status text not null
-    check (status in ('queued', 'sent', 'delivered', 'read', 'failed', 'received')),
+    check (status in (
+      'queued', 'sent', 'delivered', 'read', 'failed', 'received', 'scheduled', 'cancelled'
+    )),
   origin text check (origin in ('client', 'owner')),
   wpp_message_id text unique,
   idempotency_key text check (char_length(idempotency_key) between 1 and 255),
@@ -134,6 +136,12 @@ create table public.whatsapp_messages (
   lease_until timestamptz,
   attempts integer not null default 0,
   error_code text,
+  -- Templates, scheduled messages and reports (the *_templates_schedules_reports migration).
+  send_at timestamptz,
+  template_name text,
+  sent_at timestamptz,
+  delivered_at timestamptz,
+  read_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   contact_lid text check (contact_lid ~ '^[0-9]{5,20}$'),
@@ -263,12 +271,17 @@ grant select (
   contact_name,        -- the other party's name, when known
   body,                -- the text
   message_type,        -- chat, image, ...
-  status,              -- queued, sent, delivered, read, failed or received
+  status,              -- scheduled, queued, sent, delivered, read, failed, cancelled, received
   origin,              -- client or owner, for messages that did not come through send-message
   wpp_message_id,      -- WhatsApp's id for the message
   error_code,          -- why a send failed
   failure_code,        -- why WhatsApp failed a sent message (expired, content_too_big, ...)
   contact_lid,         -- the other party's privacy id, when WhatsApp named them by it
+  send_at,             -- when a scheduled message is (or was) due
+  template_name,       -- the template it was written from, if any
+  sent_at,             -- when it reached sent, delivered and read: the reports' times
+  delivered_at,
+  read_at,
   created_at,          -- when it was written; the page orders by it
   updated_at           -- when its status last changed; the page merges by it
 ) on public.whatsapp_messages to authenticated;

@@ -49,7 +49,16 @@ def test_a_sent_message_is_stored_sent_then_read_after_the_hosts_acks(
     )
     assert answer.status_code == 200, answer.text
     message = answer.json()["message"]
-    assert set(message) == {"id", "status", "to", "wpp_message_id", "created_at"}
+    assert set(message) == {
+        "id",
+        "status",
+        "to",
+        "wpp_message_id",
+        "created_at",
+        "send_at",
+        "template",
+    }
+    assert message["send_at"] is None and message["template"] is None
     assert message["status"] == "sent" and message["to"] == TO
     assert message["wpp_message_id"].startswith(f"true_{TO}@c.us_")
     outbox = simulator.outbox(name)

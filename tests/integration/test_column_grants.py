@@ -54,9 +54,15 @@ READABLE: dict[str, set[str]] = {
         "error_code",
         "failure_code",
         "contact_lid",
+        "send_at",
+        "template_name",
+        "sent_at",
+        "delivered_at",
+        "read_at",
         "created_at",
         "updated_at",
     },
+    "whatsapp_templates": {"id", "user_id", "name", "body", "created_at", "updated_at"},
     "whatsapp_error_logs": {
         "id",
         "user_id",
@@ -98,6 +104,7 @@ PRIVATE: dict[str, set[str]] = {
         "lease_until",
         "attempts",
     },
+    "whatsapp_templates": set(),
     "whatsapp_error_logs": set(),
     "whatsapp_events": {"dedup_key"},
 }
@@ -196,6 +203,10 @@ def owner(database: str) -> Iterator[Owner]:
             "insert into whatsapp_error_logs (user_id, whatsapp_session_id, function_name, code,"
             " message) values (%s, %s, 'send-message', 'host_error', 'x')",
             (user, session[0]),
+        )
+        conn.execute(
+            "insert into whatsapp_templates (user_id, name, body) values (%s, 'hi', 'Hi {{n}}')",
+            (user,),
         )
         conn.execute(
             "insert into whatsapp_events (user_id, whatsapp_session_id, seq, event, dedup_key,"

@@ -20,7 +20,15 @@ from wa_gateway.settings import SECRET_NAMES, Settings
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 
-HANDLER_DIRS = {"start_session", "status", "send_message", "disconnect", "qr_webhook", "purge"}
+HANDLER_DIRS = {
+    "start_session",
+    "status",
+    "send_message",
+    "disconnect",
+    "qr_webhook",
+    "purge",
+    "scheduler",
+}
 BROWSER_DIRS = {"start_session", "status", "send_message", "disconnect"}
 URL_DIRS = BROWSER_DIRS | {"qr_webhook"}
 SECRETS_PARAMETER = "SecretsArn"
@@ -34,6 +42,7 @@ PLAIN_ENV = {
     "WEBHOOK_PUBLIC_URL",
     "ALLOWED_ORIGINS",
     "QR_TTL",
+    "SCHEDULE_GRACE",
     "STALE_AFTER",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
@@ -338,3 +347,21 @@ def test_the_secrets_extension_comes_with_its_switch_or_not_at_all(
         assert env["SECRETS_EXTENSION"] == {
             "Fn::If": ["HasSecretsExtension", "true", {"Ref": "AWS::NoValue"}]
         }, name
+
+
+def test_the_scheduler_runs_every_minute_without_url_and_sends_the_sample_event(
+    template: dict[str, Any],
+) -> None:
+    import json
+
+    scheduler = _functions(template)["scheduler"]
+    [schedule] = [
+        e["Properties"] for e in scheduler["Events"].values() if e["Type"] == "ScheduleV2"
+    ]
+    sample = json.loads((ROOT / "events" / "scheduler_scheduled.json").read_text())
+
+    assert "FunctionUrlConfig" not in scheduler
+    assert schedule["ScheduleExpression"] == {"Ref": "SchedulerSchedule"}
+    assert template["Parameters"]["SchedulerSchedule"]["Default"] == "rate(1 minute)"
+    assert scheduler["Environment"]["Variables"]["SCHEDULE_GRACE"] == {"Ref": "ScheduleGrace"}
+    assert json.loads(schedule["Input"]) == sample
