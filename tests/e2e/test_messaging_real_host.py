@@ -1,4 +1,4 @@
-"""Messaging against what wppconnect-server 2.10.4 really does (local/simulator/FIDELITY.md):
+"""Messaging against what wppconnect-server 2.10.4 really does (docs/host-conformance.md):
 senders named by a privacy id (LID), WhatsApp's canonical ids in answers and acks, an
 existence check that throws, acks from -7 to 5 and for incoming messages, events of no use,
 and a phone that logged out while its webhook was lost. Each test turns on the simulator's
