@@ -5,7 +5,8 @@
 Lambda container; one invocation at a time, as in Lambda), and its result goes back as HTTP
 with the URL's CORS applied. Also serves
 the dev sign-in (``/auth/v1/token``, ``/auth/v1/user``, ``/auth/v1/logout``, see
-local.dev_auth), the dev reads the demo page makes (``GET /rest/v1/whatsapp_messages``, see
+local.dev_auth), the dev PostgREST calls the demo page makes (reads under ``GET /rest/v1/``,
+and the template writes, ``POST``/``PATCH``/``DELETE /rest/v1/whatsapp_templates``, see
 local.dev_rest), the Storage API subset in use (``/storage/v1/object/...``, see
 local.dev_storage, bytes in ``DEV_STORAGE_DIR``) and the demo page (``web/``, at ``/``). With
 ``LOCAL_SCHEDULER_EVERY_S`` set (``make dev`` sets 10), it also runs the scheduler function
@@ -183,6 +184,28 @@ class Gateway:
         )
         return _json(status, answer)
 
+    def rest_write(
+        self, method: str, path: str, query: str, headers: Any, body: bytes
+    ) -> HttpResponse:
+        """The dev stand-in for the PostgREST writes the demo page makes (local only)."""
+        if not self.dsn:
+            return _json(503, {"code": "PGRST000", "message": "dev writes need the database"})
+        from wa_gateway import runtime
+
+        status, answer = dev_rest.write(
+            self.dsn,
+            runtime.token_verifier(),
+            method,
+            path,
+            query,
+            headers.get("authorization"),
+            headers.get("prefer"),
+            body,
+        )
+        if answer is None:
+            return HttpResponse(status, [], b"")
+        return _json(status, answer)
+
     def storage_call(
         self, method: str, path: str, query: str, headers: Any, body: bytes
     ) -> HttpResponse:
@@ -218,6 +241,7 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             "cache-control",
         ),
         expose_headers=(*gateway.cors.expose_headers, "x-supabase-api-version"),
+        allow_methods=("GET", "POST", "PATCH", "PUT", "DELETE"),
     )
 
     class RequestHandler(BaseHTTPRequestHandler):
@@ -295,6 +319,10 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 self._send(response)
             elif url.path.startswith("/rest/v1/") and self.command == "GET":
                 response = gateway.rest_read(url.path, url.query, self.headers.get("authorization"))
+                dev_cors.apply(response, origin)
+                self._send(response)
+            elif url.path.startswith("/rest/v1/") and self.command in ("POST", "PATCH", "DELETE"):
+                response = gateway.rest_write(self.command, url.path, url.query, self.headers, body)
                 dev_cors.apply(response, origin)
                 self._send(response)
             elif self.command == "OPTIONS" and (url.path.startswith("/rest/v1/") or storage):

@@ -18,15 +18,19 @@ export const MESSAGE_COLUMNS = [
   "status",
   "created_at",
   "updated_at",
+  "send_at",
+  "template_name",
+  "error_code",
 ];
 
 /** A failure a person can read: `code` is the API's snake_case code (or one of ours). */
 export class ApiError extends Error {
-  constructor(code, message, { status = 0, retryAfter = null } = {}) {
+  constructor(code, message, { status = 0, retryAfter = null, database = null } = {}) {
     super(message || code);
     this.code = code;
     this.status = status;
     this.retryAfter = retryAfter;
+    this.database = database; // a table call the database refused: PostgREST's {code, message}
   }
 
   get authLost() {
@@ -57,6 +61,10 @@ const SENTENCES = {
   invalid_token: "Your sign-in is no longer valid. Sign in again.",
   missing_token: "You're not signed in. Sign in first.",
   not_found: "The service couldn't find that. Reload the page and try again.",
+  unknown_template: "There's no template of that name any more. Reload the page and choose again.",
+  template_variable_missing: (e) =>
+    `Fill in every placeholder of the template. ${e.message || ""}`.trim(),
+  not_scheduled: "That message has already gone out (or is going out now), so it can't be cancelled.",
   network: "Couldn't reach the service. Check your connection and try again.",
   timeout: "The service took too long to answer. Try again in a moment.",
   invalid_credentials: "That email and password don't match an account.",
@@ -218,10 +226,12 @@ export class Client {
 
   // --- The functions -----------------------------------------------------------------------
 
-  async call(name, { method = "POST", body, headers = {} } = {}) {
+  async call(name, { method = "POST", body, headers = {}, path = "" } = {}) {
+    const base = this.url(this.config.functions[name]);
+    const url = path ? `${base.replace(/\/?$/, "/")}${path}` : base;
     return this.authorized(async (token) => {
       const { response, data } = await request(
-        this.url(this.config.functions[name]),
+        url,
         {
           method,
           headers: {
@@ -258,25 +268,43 @@ export class Client {
     return (await this.call("disconnect")).session;
   }
 
-  async sendMessage(phone, message, idempotencyKey) {
+  /** `extra`: `template` and `variables` (then `message` is undefined, so not sent), `send_at`. */
+  async sendMessage(phone, message, idempotencyKey, extra = {}) {
     const data = await this.call("sendMessage", {
-      body: { phone, message },
+      body: { phone, message, ...extra },
       headers: { "idempotency-key": idempotencyKey },
     });
     return data.message;
   }
 
+  /** Cancel a scheduled message: POST <send-message URL>/cancel {"id"}. */
+  async cancelMessage(id) {
+    return (await this.call("sendMessage", { path: "cancel", body: { id } })).message;
+  }
+
   // --- Reads straight from the tables (PostgREST; the local gateway answers the same way) ---
 
   async recentMessages(limit = 50) {
-    return this.authorized(async () => {
-      // supabase-js sends the session's access token itself (refreshed when due).
-      const { data, error, status } = await this.supabase
+    const rows = await this.table((db) =>
+      db
         .from("whatsapp_messages")
         .select(MESSAGE_COLUMNS.join(","))
         .order("created_at", { ascending: false })
-        .limit(limit);
-      if (!error && Array.isArray(data)) return { value: data };
+        .limit(limit),
+    );
+    return Array.isArray(rows) ? rows : [];
+  }
+
+  /**
+   * Run a supabase-js table call as the user: `build(supabase)` returns the query (a read, or
+   * a write of the tables users write). Resolves to its data; a refusal is an ApiError whose
+   * `database` is PostgREST's {code, message} (the database's own code, such as 23514).
+   */
+  async table(build) {
+    return this.authorized(async () => {
+      // supabase-js sends the session's access token itself (refreshed when due).
+      const { data, error, status } = await build(this.supabase);
+      if (!error) return { value: data };
       // PostgREST's messages are for developers; say it in the page's words instead.
       let code = `http_${status}`;
       if (!status) {
@@ -287,7 +315,8 @@ export class Client {
       } else if (status >= 500) {
         code = "store_unavailable";
       }
-      return { error: new ApiError(code, "", { status }) };
+      const database = error && error.code ? { code: error.code, message: error.message } : null;
+      return { error: new ApiError(code, "", { status, database }) };
     });
   }
 

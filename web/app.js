@@ -14,7 +14,23 @@ import {
   whenQrExpires,
 } from "./render.js";
 import { lookForNewQr, nudge, refresh, renderLive, startLive, stopLive } from "./live.js";
+import { loadReport, resetReport, wireReport } from "./report.js";
+import {
+  clearSendAt,
+  renderSendAtHint,
+  scheduleSentence,
+  sendAtField,
+  wireSchedule,
+} from "./schedule.js";
 import { app, mergeMessages, resetState, state } from "./state.js";
+import {
+  chosenTemplate,
+  clearVariables,
+  loadTemplates,
+  resetTemplates,
+  templateSend,
+  wireTemplates,
+} from "./templates.js";
 
 // --- Views ----------------------------------------------------------------------------------
 
@@ -40,12 +56,18 @@ function showSignedIn() {
   renderMessages();
   renderSend();
   startLive();
+  renderSendAtHint();
+  loadTemplates();
+  loadReport();
 }
 
 function resetView() {
   resetState();
   showAlert($("session-error"), "");
   showAlert($("send-error"), "");
+  resetTemplates();
+  resetReport();
+  clearSendAt();
 }
 
 // --- Session --------------------------------------------------------------------------------
@@ -100,25 +122,46 @@ async function send(event) {
   event.preventDefault();
   if (state.sending || Date.now() < state.retryUntil) return;
   const phone = $("send-phone").value.trim();
-  const message = $("send-text").value;
-  if (!phone || !message.trim()) {
+  const template = chosenTemplate();
+  // A template's name and variables instead of a message, and a time to send it at, if any.
+  let filled = null;
+  let extra;
+  try {
+    filled = template ? templateSend(template) : null;
+    extra = filled ? { template: filled.template, variables: filled.variables } : {};
+    Object.assign(extra, sendAtField());
+  } catch (err) {
+    showAlert($("send-error"), err.message);
+    return;
+  }
+  const message = template ? undefined : $("send-text").value;
+  if (!phone || (!template && !message.trim())) {
     showAlert($("send-error"), "Enter a phone number and a message.");
     return;
   }
   // One Idempotency-Key per send attempt; retrying the same send reuses it, so a send that
   // did go through (but whose answer was lost) is not sent twice.
   const pending = state.pendingSend;
-  if (!pending || pending.phone !== phone || pending.message !== message) {
-    state.pendingSend = { key: newIdempotencyKey(), phone, message };
+  const options = JSON.stringify(extra);
+  if (
+    !pending ||
+    pending.phone !== phone ||
+    pending.message !== message ||
+    pending.options !== options
+  ) {
+    state.pendingSend = { key: newIdempotencyKey(), phone, message, options };
   }
   state.sending = true;
   showAlert($("send-error"), "");
   renderSend();
   try {
-    const sent = await app.client.sendMessage(phone, message, state.pendingSend.key);
+    const sent = await app.client.sendMessage(phone, message, state.pendingSend.key, extra);
     state.pendingSend = null;
     $("send-text").value = "";
-    mergeMessages([{ ...sent, direction: "outbound", phone: sent.to, body: message }]);
+    clearVariables();
+    clearSendAt();
+    const body = filled ? filled.preview : message;
+    mergeMessages([{ ...sent, direction: "outbound", phone: sent.to, body }]);
     state.messagesLoaded = true;
     renderMessages();
     nudge();
@@ -129,7 +172,9 @@ async function send(event) {
     if (err instanceof ApiError && err.code === "rate_limited") {
       state.retryUntil = Date.now() + (err.retryAfter || 5) * 1000;
     }
-    if (!(err instanceof ApiError && err.authLost)) showAlert($("send-error"), describe(err));
+    if (!(err instanceof ApiError && err.authLost)) {
+      showAlert($("send-error"), scheduleSentence(err) || describe(err));
+    }
   } finally {
     state.sending = false;
     renderSend();
@@ -193,6 +238,15 @@ function wireEvents() {
     if (!document.hidden && app.client.user) nudge();
   });
   whenQrExpires(lookForNewQr);
+  wireTemplates({ onChoice: renderSend });
+  wireSchedule({
+    onCancelled: (message) => {
+      mergeMessages([message]);
+      renderMessages();
+      nudge();
+    },
+  });
+  wireReport();
 }
 
 // --- Go ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // message list, the send form. Plain DOM; every string from the network is set with
 // textContent, never parsed as HTML (incoming messages are written by strangers).
 
+import { scheduleParts } from "./schedule.js";
 import { app, sortedMessages, state } from "./state.js";
 
 export const $ = (id) => document.getElementById(id);
@@ -22,6 +23,8 @@ const MESSAGE_STATUS = {
   read: "Read",
   failed: "Failed",
   received: "Received",
+  scheduled: "Scheduled",
+  cancelled: "Cancelled",
 };
 
 // --- Session --------------------------------------------------------------------------------
@@ -164,7 +167,7 @@ function messageItem(m) {
   status.className = `message-status status-${m.status}`;
   status.textContent = MESSAGE_STATUS[m.status] || m.status;
 
-  li.append(meta, body, status);
+  li.append(meta, body, status, ...scheduleParts(m));
   return li;
 }
 

@@ -4,7 +4,16 @@
 
 export const MESSAGE_LIMIT = 50;
 const MOTION_WINDOW_MS = 120_000; // a message still "sent" after this no longer counts as moving
-const STATUS_RANK = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 3, received: 3 };
+const STATUS_RANK = {
+  scheduled: 0,
+  queued: 0,
+  sent: 1,
+  delivered: 2,
+  read: 3,
+  failed: 3,
+  received: 3,
+  cancelled: 3,
+};
 
 /** The page's connections: its settings, the API client (once configured), and the Realtime
  * subscription's stop function (while subscribed). */
@@ -83,6 +92,9 @@ export function mergeMessages(rows) {
       status: row.status,
       created_at: row.created_at,
       updated_at: row.updated_at || null,
+      send_at: row.send_at || null,
+      template_name: row.template_name || row.template || null,
+      error_code: row.error_code || null,
     };
     const known = state.messages.get(row.id);
     if (!known) {

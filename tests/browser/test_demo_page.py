@@ -24,6 +24,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,24 +75,31 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture()
-def browser_context(tmp_path: Path) -> Iterator[BrowserContext]:
-    """Debian's Chromium with a fresh profile, headless; no browser download involved."""
+@contextmanager
+def chromium(profile: Path, timezone_id: str = "UTC") -> Iterator[BrowserContext]:
+    """Debian's Chromium with a fresh profile, headless, its clock in ``timezone_id``; no
+    browser download involved."""
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
+            str(profile),
             executable_path=chromium_path(),
             headless=True,
             args=CHROMIUM_ARGS,
             viewport=DESKTOP,
             locale="en-US",
-            timezone_id="UTC",
+            timezone_id=timezone_id,
         )
         context.set_default_timeout(WAIT_MS)
         try:
             yield context
         finally:
             context.close()
+
+
+@pytest.fixture()
+def browser_context(tmp_path: Path) -> Iterator[BrowserContext]:
+    with chromium(tmp_path / "profile") as context:
+        yield context
 
 
 class Steps:

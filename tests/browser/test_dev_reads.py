@@ -1,6 +1,6 @@
 """The local stand-in for the PostgREST read the demo page makes (``local/dev_rest.py``):
 answered like PostgREST, as the signed-in user, so RLS decides what comes back, for the
-queries supabase-js builds (select, eq filters, order, limit)."""
+queries supabase-js builds (select, filters, order, limit), views included."""
 
 from __future__ import annotations
 
@@ -79,3 +79,30 @@ def test_refusals_look_like_postgrest(gateway: Gateway) -> None:
         timeout=10,
     )
     assert unknown.status_code == 404
+
+
+def test_the_report_views_are_read_like_tables_as_their_reader(
+    gateway: Gateway, simulator: Simulator
+) -> None:
+    _, token, _ = connected_user(gateway, simulator, "reporter")
+    sent = gateway.call(
+        "POST", "send-message", token, json={"phone": "5511999990004", "message": "counted"}
+    )
+    assert sent.status_code == 200, sent.text
+    today = sent.json()["message"]["created_at"][:10]
+
+    def view(name: str, query: str, who: str = token) -> requests.Response:
+        return requests.get(
+            f"{gateway.url}/rest/v1/{name}?{query}",
+            headers={"authorization": f"Bearer {who}"},
+            timeout=10,
+        )
+
+    daily = view("whatsapp_report_daily", f"select=day,direction,messages&day=gte.{today}")
+    assert daily.status_code == 200, daily.text
+    assert daily.json() == [{"day": today, "direction": "outbound", "messages": 1}]
+    assert view("whatsapp_report_daily", f"select=day&day=gt.{today}").json() == []
+    delivery = view("whatsapp_report_delivery", "select=sent,delivery_rate")
+    assert delivery.status_code == 200 and delivery.json()[0]["sent"] == 1
+    stranger = gateway.token_for(gateway.new_user("nosy"))
+    assert view("whatsapp_report_daily", "select=messages", stranger).json() == []
