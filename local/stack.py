@@ -91,6 +91,10 @@ def function_env(
         "DATABASE_URL": dsn,
         "SUPABASE_JWT_SECRET": local_secrets.jwt_secret,
         "SUPABASE_JWT_ISSUER": f"{gateway_url}/auth/v1",
+        # Storage only: SUPABASE_URL would also point token checks (JWKS) and the store at the
+        # gateway, which the local stack gives DATABASE_URL and the JWT secret instead.
+        "SUPABASE_STORAGE_URL": f"{gateway_url}/storage/v1",
+        "SUPABASE_SERVICE_ROLE_KEY": local_secrets.service_role_key,
         "WPP_SERVER_URL": wpp_url,
         "WPP_SECRET_KEY": local_secrets.wpp_secret_key,
         "QR_WEBHOOK_VERIFY_TOKEN": local_secrets.verify_token,

@@ -12,7 +12,7 @@ from wa_gateway.observability import logger
 # Lambda's own limit for a function URL request; media events carry whole files in base64.
 MAX_EVENT_BYTES = 6 * 1024 * 1024
 
-app = FunctionApp("qr-webhook", needs=("store", "webhook"), max_body_bytes=MAX_EVENT_BYTES)
+app = FunctionApp("qr-webhook", needs=("store", "webhook", "media"), max_body_bytes=MAX_EVENT_BYTES)
 
 
 @app.post("/")

@@ -1,5 +1,5 @@
-"""send-message: send a WhatsApp text from the caller's connected session, idempotently, now
-or at a time; ``POST /cancel`` cancels a scheduled one."""
+"""send-message: send a WhatsApp text or file from the caller's connected session,
+idempotently, now or (a text) at a time; ``POST /cancel`` cancels a scheduled one."""
 
 from typing import Any
 
@@ -10,7 +10,14 @@ from wa_gateway.api import FunctionApp, json_response
 from wa_gateway.presenters import message_json
 from wa_gateway.validation import parse_cancel_request, parse_idempotency_key, parse_send_request
 
-app = FunctionApp("send-message", needs=("store", "tokens", "host", "crypto"))
+# Lambda's own limit for a function URL request: a file of 4 MiB sent inline, as base64.
+MAX_REQUEST_BYTES = 6 * 1024 * 1024
+
+app = FunctionApp(
+    "send-message",
+    needs=("store", "tokens", "host", "crypto", "media"),
+    max_body_bytes=MAX_REQUEST_BYTES,
+)
 
 
 @app.post("/")

@@ -30,12 +30,17 @@ Test controls (no auth, JSON bodies; errors are ``{"error": ...}`` with 400/404/
   (as if the phone had scanned before), then start the session if it is not running, so
   the restored-login sequence follows; ``"start": false`` only saves the login.
 - ``POST /_sim/<s>/incoming`` ``{"from": "5511...", "body": "oi", "notifyName"?: "Ana",
-  "group"?: true | "<id>@g.us", "author"?, "type"?, "mimetype"?, "base64"?}``: a message
-  from someone else; ``onmessage`` follows. ``"from": "status@broadcast"`` makes a status
+  "group"?: true | "<id>@g.us", "author"?, "type"?, "media"?: {"data": "<base64>",
+  "mime_type", "filename"?}}``: a message from someone else; ``onmessage`` follows. With
+  ``media`` (or the older ``base64`` and ``mimetype``) it is a media message as the library
+  serializes one (``type`` from the type: ``ptt`` for ``audio/ogg; codecs=opus``, ``sticker``
+  for WebP; ``mimetype``, ``size``, ``filename``, ``body`` the caption as ``caption``), its
+  file given by ``download-media``. ``"from": "status@broadcast"`` makes a status
   message (dropped by the default ignore list). Answers ``{"ok", "id", "message"}``.
 - ``POST /_sim/<s>/ack`` ``{"id": "<host message id>", "ack": 3}``: set an ack; ``onack``.
 - ``GET /_sim/<s>/outbox``: ``{"session", "outbox": [{"id", "route", "to", "type", "body",
-  "t", "ack", ...file fields}]}``, every message sent, in order.
+  "t", "ack", ...file fields}]}``, every message sent, in order; a file's fields are
+  ``mime_type``, ``filename``, ``size``, ``sha256`` (and the library's ``mimetype``).
 - ``GET /_sim/<s>/inbox``, ``GET /_sim/<s>/seen`` (chats marked read after a 2xx answer
   to ``onmessage``), ``GET /_sim/<s>/events`` (every event emitted, with delivery results).
 - ``GET /_sim/<s>``: the session's internal state (``status``, ``live``, ``urlcode``,

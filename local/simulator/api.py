@@ -7,8 +7,8 @@ Bearer routes (``/api/:session/<route>``, the token in ``Authorization`` or in t
 ``session:token``): ``start-session``, ``status-session``, ``qrcode-session``,
 ``check-connection-session``, ``close-session``; and behind ``statusConnection`` as well:
 ``logout-session``, ``send-message``, ``send-reply``, ``send-image``, ``send-file``,
-``send-file-base64``, ``all-unread-messages``, ``all-new-messages``, ``unread-messages``,
-``get-messages/:phone``, ``message-by-id/:messageId``, ``list-chats`` (POST),
+``send-file-base64``, ``send-voice-base64``, ``all-unread-messages``, ``all-new-messages``,
+``unread-messages``, ``get-messages/:phone``, ``message-by-id/:messageId``, ``list-chats`` (POST),
 ``download-media`` (POST), ``contact/pn-lid/:pnLid``, ``check-number-status/:phone``.
 """
 
@@ -108,6 +108,7 @@ class WppApi:
             ("POST", "send-image"): self.send_file,
             ("POST", "send-file"): self.send_file,
             ("POST", "send-file-base64"): self.send_file,
+            ("POST", "send-voice-base64"): self.send_file,
             ("GET", "all-unread-messages"): self.all_unread_messages,
             ("GET", "all-new-messages"): self.all_unread_messages,
             ("GET", "unread-messages"): self.all_unread_messages,
@@ -319,6 +320,9 @@ class WppApi:
         return self._send_text(req, name, client, req.body.get("messageId"), "send-reply")
 
     def send_file(self, req: Request, name: str, client: Client | None) -> Response:
+        """``sendFile`` (``send-image``, ``send-file``, ``send-file-base64``) and
+        ``sendVoice64`` (``send-voice-base64``: ``sendPttFromBase64(phone, base64Ptt,
+        'Voice Audio', '')``, a voice note, with no check for a missing file)."""
         checked = self._status_connection(req, client)
         if isinstance(checked, Response):
             return checked
@@ -326,21 +330,29 @@ class WppApi:
         body = req.body
         route = req.segments[-1].lower()
         first = self._unknown(checked, req)
-        upload = req.files[0] if req.files else None
-        path, b64 = body.get("path"), body.get("base64")
-        if not js_truthy(path) and upload is None and not js_truthy(b64):
+        voice = route == "send-voice-base64"
+        upload = req.files[0] if req.files and not voice else None
+        path, b64 = body.get("path"), body.get("base64Ptt" if voice else "base64")
+        if not voice and not js_truthy(path) and upload is None and not js_truthy(b64):
             first = first or json_response(401, {"message": "Sending the file is mandatory"})
-        source = path if js_truthy(path) else b64
+        source = b64 if voice or not js_truthy(path) else path
         caption = body.get("message") if js_truthy(body.get("message")) else body.get("caption")
+        filename = "Voice Audio" if voice else body.get("filename")
         results: list[Any] = []
         for chat_id, exists in checked.targets:
             if not exists:
                 return first or send_error({})
             try:
-                spec = self.messenger.load_file(source, upload, body.get("filename"))
+                spec = self.messenger.load_file(source, upload, filename)
                 results.append(
                     self.messenger.send_file(
-                        client, chat_id, spec, caption, body.get("quotedMessageId"), route
+                        client,
+                        chat_id,
+                        spec,
+                        "" if voice else caption,
+                        body.get("quotedMessageId"),
+                        route,
+                        msg_type="ptt" if voice else None,
                     )
                 )
             except SendFailed as exc:

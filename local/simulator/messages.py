@@ -246,9 +246,13 @@ def ack_payload(message: dict[str, Any], ack: int) -> dict[str, Any]:
 
 
 def message_type_for(mimetype: str) -> str:
-    major = mimetype.split("/")[0]
-    if mimetype == "image/webp":
+    """WhatsApp's message type of a file: an Ogg file in Opus is a voice note (``ptt``)."""
+    base = mimetype.split(";")[0].strip().lower()
+    major = base.split("/")[0]
+    if base == "image/webp":
         return "sticker"
+    if base == "audio/ogg" and "codecs=opus" in mimetype.replace(" ", "").lower():
+        return "ptt"
     if major in ("image", "video", "audio"):
         return major
     return "document"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import mimetypes
 import os
 import re
@@ -67,6 +68,11 @@ class FileSpec:
     filename: str
     mimetype: str
     size: int
+    sha256: str | None = None  # of the bytes, when the library had them
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass
@@ -93,6 +99,29 @@ class SentRecord:
             "ack": self.ack,
             **self.extra,
         }
+
+
+def _incoming_file(spec: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """The file of an incoming message: ``media: {data, mime_type, filename?}`` or the older
+    ``base64`` and ``mimetype``; ``(None, None, None)`` without one."""
+    media = spec.get("media")
+    if media is None:
+        data, mimetype = spec.get("base64"), spec.get("mimetype")
+        if isinstance(data, str) and isinstance(mimetype, str):
+            return data, mimetype, None
+        return None, None, None
+    if not isinstance(media, dict):
+        raise ValueError('"media" must be an object with "data" and "mime_type"')
+    data, mimetype, filename = media.get("data"), media.get("mime_type"), media.get("filename")
+    if not isinstance(data, str) or not isinstance(mimetype, str) or not mimetype:
+        raise ValueError('"media" needs "data" (base64) and "mime_type"')
+    try:
+        base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError('"media.data" must be base64') from None
+    if filename is not None and not isinstance(filename, str):
+        raise ValueError('"media.filename" must be a string')
+    return data, mimetype, filename
 
 
 class Messenger:
@@ -178,7 +207,7 @@ class Messenger:
             mimetype = upload.mimetype
             if not mimetype or mimetype == "application/octet-stream":
                 mimetype = mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
-            return FileSpec(name, mimetype, len(upload.data))
+            return FileSpec(name, mimetype, len(upload.data), _sha256(upload.data))
         if not isinstance(source, str) or not source:
             raise SendFailed({})
         match = _DATA_URI.match(source)
@@ -190,7 +219,7 @@ class Messenger:
                 data = b""
             if not data:
                 raise SendFailed({"code": "empty_file"})
-            return FileSpec(name, mimetype, len(data))
+            return FileSpec(name, mimetype, len(data), _sha256(data))
         if source.startswith(("http://", "https://")):
             # A URL the real host would download; it is accepted here without fetching.
             guessed = mimetypes.guess_type(source.split("?")[0])[0]
@@ -202,11 +231,22 @@ class Messenger:
         raise SendFailed({"code": "empty_file"})
 
     def send_file(
-        self, client: Client, chat_id: str, spec: FileSpec, caption: Any, quoted: Any, route: str
+        self,
+        client: Client,
+        chat_id: str,
+        spec: FileSpec,
+        caption: Any,
+        quoted: Any,
+        route: str,
+        msg_type: str | None = None,
     ) -> dict[str, Any]:
         text = caption if isinstance(caption, str) else ""
-        msg_type = message_type_for(spec.mimetype)
-        media = {"mimetype": spec.mimetype, "filename": spec.filename, "size": spec.size}
+        msg_type = msg_type or message_type_for(spec.mimetype)
+        media: dict[str, Any] = {
+            "mimetype": spec.mimetype,
+            "filename": spec.filename,
+            "size": spec.size,
+        }
         if text:
             media["caption"] = text
         message = outgoing_message(
@@ -217,7 +257,8 @@ class Messenger:
             quoted_msg_id=quoted if isinstance(quoted, str) else None,
             media=media,
         )
-        self._record(client, route, message, media)
+        outbox = {**media, "mime_type": spec.mimetype, "sha256": spec.sha256}
+        self._record(client, route, message, outbox)
         return {"ack": message["ack"], "id": message["id"]}
 
     def _record(
@@ -378,11 +419,13 @@ class Messenger:
             if not isinstance(msg_type, str):
                 raise ValueError('"type" must be a string')
             payload_body = text
-            data = spec.get("base64")
-            mimetype = spec.get("mimetype")
-            if isinstance(data, str) and isinstance(mimetype, str):
+            data, mimetype, filename = _incoming_file(spec)
+            if data is not None and mimetype is not None:
                 msg_type = message_type_for(mimetype)
                 media = {"mimetype": mimetype, "caption": text} if text else {"mimetype": mimetype}
+                media["size"] = len(base64.b64decode(data))
+                if filename is not None:
+                    media["filename"] = filename
                 if config.auto_download:
                     # webhook.autoDownload puts the whole file, as base64, in `body`.
                     payload_body = data

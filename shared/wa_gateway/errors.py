@@ -62,6 +62,11 @@ class InvalidVerifyToken(ApiError):
     default_message = "The webhook proof is missing or wrong."
 
 
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
+    default_message = "You may not use this."
+
+
 class NotFound(ApiError):
     status, code = 404, "not_found"
     default_message = "Nothing is here."
@@ -100,6 +105,15 @@ class InvalidPhone(ApiError):
 class MessageTooLong(ApiError):
     status, code = 422, "message_too_long"
     default_message = "The message is too long."
+
+
+class UnsupportedMedia(ApiError):
+    status, code = 422, "unsupported_media"
+    default_message = (
+        "WhatsApp cannot send this file: send a JPEG, PNG or WebP image, an MP4 or 3GPP video, "
+        "Ogg, MP3, M4A, AAC or AMR audio, or a PDF, text or Office document, whose type is "
+        "what its content is."
+    )
 
 
 class UnknownRecipient(ApiError):

@@ -8,7 +8,8 @@ attempt whose URL the host no longer holds (the webhook URL names its attempt) a
 Events the gateway has no use for (presence, reactions, calls, acks of incoming messages...)
 are dropped before the database. When an incoming message names its sender by a LID the
 session has not mapped yet, the host is asked for the number behind it
-(:mod:`wa_gateway.contacts`).
+(:mod:`wa_gateway.contacts`); when it carries a file, the host is asked for the file
+(:mod:`wa_gateway.incoming_media`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from wa_gateway.store import Store
 
 if TYPE_CHECKING:
     from wa_gateway.contacts import ContactLookup
+    from wa_gateway.incoming_media import IncomingMedia
 
 SESSION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MESSAGE_EVENTS = {"onmessage", "onselfmessage", "unreadmessages"}
@@ -70,10 +72,12 @@ class EventService:
         store: Store,
         policy: EventPolicy = DEFAULT_POLICY,
         contacts: Callable[[], ContactLookup] | None = None,
+        media: Callable[[], IncomingMedia] | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
         self._contacts = contacts  # built on first need: only LID senders call the host
+        self._media = media  # built on first need: only media messages call the host
 
     def apply(
         self,
@@ -94,6 +98,8 @@ class EventService:
         result = self.store.ingest_event(record)
         if result.lid_lookup is not None and self._contacts is not None:
             self._contacts().resolve(result.lid_lookup)
+        if result.media_fetch is not None and self._media is not None:
+            self._media().fetch(result.media_fetch)
         return result
 
 

@@ -62,6 +62,13 @@ class SentMessage(NamedTuple):
     to: str | None
 
 
+class HostMedia(NamedTuple):
+    """A file as the host gives it: base64, and the type it names."""
+
+    base64: str
+    mime_type: str | None
+
+
 class HostState(NamedTuple):
     """What the host says a session is doing, in its own words."""
 
@@ -172,23 +179,66 @@ class HostClient:
         status, body = self._request(
             "POST", f"/api/{_seg(session)}/send-message", token=token, json=payload
         )
-        if status == 201 and isinstance(body, dict):
-            items = body.get("response")
-            first = items[0] if isinstance(items, list) and items else None
-            wpp_id = first.get("id") if isinstance(first, dict) else None
-            if isinstance(wpp_id, dict):
-                wpp_id = wpp_id.get("_serialized")
-            if isinstance(wpp_id, str) and wpp_id:
-                to = first.get("to") if isinstance(first, dict) else None
-                return SentMessage(wpp_id, to if isinstance(to, str) else None)
-            raise HostError()  # a 201 we cannot read: it may have been sent
+        return _sent_from(status, body)
+
+    def send_file(
+        self,
+        session: str,
+        token: str,
+        *,
+        phone: str,
+        data_uri: str,
+        filename: str,
+        caption: str,
+        is_lid: bool = False,
+    ) -> SentMessage:
+        """Send a file (``send-file-base64``; ``data_uri`` is ``data:<type>;base64,...``), with
+        ``caption`` under it. The answer names no recipient: ``to`` is None."""
+        payload: dict[str, Any] = {
+            "phone": phone,
+            "base64": data_uri,
+            "filename": filename,
+            "caption": caption,
+            "isGroup": False,
+        }
+        if is_lid:
+            payload["isLid"] = True
+        path = f"/api/{_seg(session)}/send-file-base64"
+        return _sent_from(
+            *self._request("POST", path, token=token, json=payload, timeout=self._start_timeout)
+        )
+
+    def send_voice(
+        self, session: str, token: str, *, phone: str, data_uri: str, is_lid: bool = False
+    ) -> SentMessage:
+        """Send an Ogg/Opus file as a voice note (``send-voice-base64``)."""
+        payload: dict[str, Any] = {"phone": phone, "base64Ptt": data_uri, "isGroup": False}
+        if is_lid:
+            payload["isLid"] = True
+        path = f"/api/{_seg(session)}/send-voice-base64"
+        return _sent_from(
+            *self._request("POST", path, token=token, json=payload, timeout=self._start_timeout)
+        )
+
+    def download_media(self, session: str, token: str, message_id: str) -> HostMedia | None:
+        """A received file (``download-media``), None when the host cannot give it (no such
+        message, no media, a file it cannot decrypt). Call it for a connected session only."""
+        status, body = self._request(
+            "POST",
+            f"/api/{_seg(session)}/download-media",
+            token=token,
+            json={"messageId": message_id},
+            timeout=self._start_timeout,
+        )
         if status == 404:
             raise HostSessionClosed()
-        if status == 400 and _says_number_missing(body):
-            raise HostUnknownRecipient()
-        if status >= 500 or status == 400:
-            raise HostError(maybe_acted=False)  # wppconnect answers 500 when the send threw
-        raise HostError()
+        if status == 400:
+            return None
+        data = body.get("base64") if isinstance(body, dict) else None
+        mime_type = body.get("mimetype") if isinstance(body, dict) else None
+        if status != 200 or not isinstance(data, str):
+            raise HostError(maybe_acted=False)
+        return HostMedia(data, mime_type if isinstance(mime_type, str) else None)
 
     def check_connection(self, session: str, token: str) -> bool:
         """Whether the host has a live client for the session (``check-connection-session``,
@@ -267,6 +317,28 @@ class HostClient:
         except ValueError:
             body = None
         return response.status_code, body
+
+
+def _sent_from(status: int, body: Any) -> SentMessage:
+    """The message a send route says it sent: its ``response`` holds full Message objects
+    (``send-message``) or ``{ack, id}`` (the file routes)."""
+    if status == 201 and isinstance(body, dict):
+        items = body.get("response")
+        first = items[0] if isinstance(items, list) and items else None
+        wpp_id = first.get("id") if isinstance(first, dict) else None
+        if isinstance(wpp_id, dict):
+            wpp_id = wpp_id.get("_serialized")
+        if isinstance(wpp_id, str) and wpp_id:
+            to = first.get("to") if isinstance(first, dict) else None
+            return SentMessage(wpp_id, to if isinstance(to, str) else None)
+        raise HostError()  # a 201 we cannot read: it may have been sent
+    if status == 404:
+        raise HostSessionClosed()
+    if status == 400 and _says_number_missing(body):
+        raise HostUnknownRecipient()
+    if status >= 500 or status == 400:
+        raise HostError(maybe_acted=False)  # wppconnect answers 500 when the send threw
+    raise HostError()
 
 
 def _state_from(status: int, body: Any) -> HostState:

@@ -50,8 +50,9 @@ class StoredMedia:
 
 
 class MediaStore:
-    def __init__(self, supabase_url: str, service_key: str, *, bucket: str = BUCKET) -> None:
-        self._url = f"{supabase_url.rstrip('/')}/storage/v1"
+    def __init__(self, storage_url: str, service_key: str, *, bucket: str = BUCKET) -> None:
+        """``storage_url``: the Storage API, ``https://<project>.supabase.co/storage/v1``."""
+        self._url = storage_url.rstrip("/")
         self._service_key = service_key
         self._bucket = bucket
         self._session: requests.Session | None = None

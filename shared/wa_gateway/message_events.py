@@ -16,6 +16,8 @@ from typing import Any
 from wa_gateway.records import Ack, InboundMessage
 
 MAX_STORED_BODY = 65_536
+MEDIA_MESSAGE_TYPES = frozenset({"image", "video", "audio", "ptt", "document", "sticker"})
+"""The host's message types that carry a file the gateway keeps (``incoming_media``)."""
 _DIGITS = re.compile(r"^[0-9]{5,20}$")
 
 # The library's AckType (-7 to 5): 0 (CLOCK, still on the phone) and 5 (PEER) say nothing
@@ -67,7 +69,9 @@ def _body(event: Mapping[str, Any], kind: str) -> str:
         return body[:MAX_STORED_BODY] if isinstance(body, str) else ""
     # Media: with autoDownload the host puts the whole file, base64, in `body`; keep the caption.
     caption = event.get("caption")
-    return caption[:MAX_STORED_BODY] if isinstance(caption, str) and caption else f"[{kind}]"
+    if isinstance(caption, str) and caption:
+        return caption[:MAX_STORED_BODY]
+    return "" if kind in MEDIA_MESSAGE_TYPES else f"[{kind}]"
 
 
 def inbound_from_event(
@@ -98,6 +102,11 @@ def inbound_from_event(
     if not isinstance(sender_info, Mapping):
         sender_info = {}
     name = event.get("notifyName") or sender_info.get("pushname") or sender_info.get("name")
+    media = None
+    if kind in MEDIA_MESSAGE_TYPES:
+        from wa_gateway.incoming_media import metadata
+
+        media = metadata(event)
     return InboundMessage(
         session_name=session_name,
         wpp_message_id=wpp_id,
@@ -108,6 +117,7 @@ def inbound_from_event(
         from_me=from_me,
         account_phone=_phone_of(sender if from_me else recipient),
         contact_lid=lid,
+        media=media,
     )
 
 

@@ -15,13 +15,20 @@
 
 A send with a template or a time is decided by ``send_options.prepare`` instead of step 1;
 the scheduler sends what it claims through step 2 and 3 (``deliver``).
+
+A send with a file (``outgoing_media``) is checked, and an upload read from Storage, before
+step 1; the row keeps the file's type, name, size and sha256 (which the Idempotency-Key covers
+instead of the bytes). A file sent inline is stored in the bucket at the row's ``media_path``
+between step 1 and 2, so the row points at it whatever the host does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from wa_gateway import send_options
 from wa_gateway.caller import Caller
@@ -31,6 +38,7 @@ from wa_gateway.errors import (
     HostError,
     HostTimeout,
     IdempotencyConflict,
+    InvalidRequest,
     RateLimited,
     SessionNotConnected,
     UnknownRecipient,
@@ -50,6 +58,10 @@ from wa_gateway.sessions import session_name_for
 from wa_gateway.store import Store
 from wa_gateway.validation import SendRequest
 
+if TYPE_CHECKING:
+    from wa_gateway.media_store import MediaStore
+    from wa_gateway.outgoing_media import OutgoingMedia
+
 # A send that failed for good answers the same error to every retry with its key.
 _FINAL_ERRORS: dict[str, type[ApiError]] = {
     SessionNotConnected.code: SessionNotConnected,
@@ -63,8 +75,10 @@ UNCONFIRMED_RECIPIENT = (
 )
 
 
-def request_hash(request: SendRequest) -> str:
+def request_hash(request: SendRequest, media: OutgoingMedia | None = None) -> str:
     fields: list[object] = [request.account, request.phone, request.message, request.contact_name]
+    if media is not None:
+        fields += [media.sha256, media.mime_type, media.filename]
     if request.template is not None or request.send_at is not None:
         fields += [
             request.template,
@@ -80,11 +94,20 @@ class MessageService:
     store: Store
     hosts: HostDirectory
     keyring: Keyring | None
+    media_store: Callable[[], MediaStore] | None = None  # built when a send first has a file
 
     def send(
         self, caller: Caller, request: SendRequest, *, idempotency_key: str | None = None
     ) -> MessageRecord:
         name = session_name_for(caller.user_id, request.account)
+        media = None
+        if request.media is not None:
+            from wa_gateway import outgoing_media
+
+            assert self.media_store is not None
+            media = outgoing_media.resolve(caller.user_id, request.media, self.media_store())
+            if media.kind == "ptt" and request.message:
+                raise InvalidRequest("A voice note has no caption: send the text apart.")
         outbound = OutboundRequest(
             user_id=caller.user_id,
             session_name=name,
@@ -93,7 +116,8 @@ class MessageService:
             body=request.message,
             contact_name=request.contact_name,
             idempotency_key=idempotency_key,
-            request_hash=request_hash(request),
+            request_hash=request_hash(request, media),
+            media=media.row if media else None,
         )
         if request.template is not None or request.send_at is not None:
             prepared = send_options.prepare(self.store, outbound, request)
@@ -114,11 +138,34 @@ class MessageService:
             if plan.message.status == "failed" and error is not None:
                 raise error()
             return plan.message
-        return self.deliver(name, plan)
+        if media is not None and media.path is None:
+            self._store_inline(plan.message, media)
+        return self.deliver(name, plan, media)
 
-    def deliver(self, name: str, plan: SendPlan) -> MessageRecord:
+    def _store_inline(self, message: MessageRecord, media: OutgoingMedia) -> None:
+        """Put a file sent inline at its row's path (again, on a retry) before the host call;
+        if Storage fails, the send is retryable and nothing went to the host."""
+        from wa_gateway.errors import StoreUnavailable
+        from wa_gateway.media_store import StorageRefused
+        from wa_gateway.media_types import base_type
+
+        if message.media_state == "stored" or message.media_path is None:
+            return
+        assert self.media_store is not None
+        try:
+            self.media_store().upload(
+                message.media_path, media.data, base_type(media.mime_type), upsert=True
+            )
+        except (StorageRefused, StoreUnavailable):
+            self.store.finish_send(message.id, "retryable", error_code=StoreUnavailable.code)
+            raise StoreUnavailable("The file could not be stored. Try again shortly.") from None
+        self.store.record_media(message.id, "stored", path=message.media_path)
+
+    def deliver(
+        self, name: str, plan: SendPlan, media: OutgoingMedia | None = None
+    ) -> MessageRecord:
         """Send an outbox row this caller holds (``plan.outcome`` "send") through the host of
-        session ``name``, and record what happened."""
+        session ``name``, with its file if it has one, and record what happened."""
         assert self.keyring is not None and plan.message is not None
         host = HostSession(self.hosts.client_for(plan.host), self.keyring, name, plan.host_token)
         message_id = plan.message.id
@@ -126,7 +173,9 @@ class MessageService:
         target, text = lid or plan.message.phone or "", plan.message.body
         try:
             sent = host.call_if_connected(
-                lambda token: _send_confirmed(host.host, name, token, target, text, lid is not None)
+                lambda token: _send_confirmed(
+                    host.host, name, token, target, text, lid is not None, media
+                )
             )
             if sent is None:
                 raise HostSessionClosed()
@@ -160,12 +209,24 @@ class MessageService:
 
 
 def _send_confirmed(
-    client: HostClient, name: str, token: str, target: str, text: str, is_lid: bool
+    client: HostClient,
+    name: str,
+    token: str,
+    target: str,
+    text: str,
+    is_lid: bool,
+    media: OutgoingMedia | None = None,
 ) -> SentMessage:
     """Send; a "does not exist" answer is final only once the host's own number check agrees
     (the status middleware gives the same 400 when its check merely failed, and then may send
     anyway)."""
     try:
+        if media is not None:
+            from wa_gateway.outgoing_media import send
+
+            return send(
+                client, name, token, target=target, caption=text, is_lid=is_lid, media=media
+            )
         return client.send_message(name, token, phone=target, message=text, is_lid=is_lid)
     except HostUnknownRecipient:
         try:

@@ -61,4 +61,19 @@ def message_json(record: MessageRecord) -> dict[str, Any]:
         "created_at": iso_utc(record.created_at),
         "send_at": iso_utc(record.send_at),
         "template": record.template_name,
+        "media": _media_json(record),
+    }
+
+
+def _media_json(record: MessageRecord) -> dict[str, Any] | None:
+    if record.media_state is None:
+        return None
+    return {
+        "type": record.message_type,
+        "mime_type": record.mime_type,
+        "filename": record.filename,
+        "size": record.size,
+        "sha256": record.sha256,
+        "path": record.media_path,
+        "state": record.media_state,
     }

@@ -129,6 +129,13 @@ class MessageRecord(NamedTuple):
     failure_code: str | None = None
     send_at: str | None = None
     template_name: str | None = None
+    message_type: str = "chat"
+    mime_type: str | None = None
+    filename: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    media_path: str | None = None
+    media_state: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
@@ -144,6 +151,7 @@ class OutboundRequest(NamedTuple):
     idempotency_key: str | None
     request_hash: str
     contact_lid: str | None = None
+    media: Mapping[str, Any] | None = None  # a file's metadata (``OutgoingMedia.row``)
 
 
 class SendPlan(NamedTuple):
@@ -164,6 +172,7 @@ class InboundMessage(NamedTuple):
     from_me: bool
     account_phone: str | None
     contact_lid: str | None = None
+    media: Mapping[str, Any] | None = None  # a file's metadata (``incoming_media.metadata``)
 
 
 class Ack(NamedTuple):
@@ -198,6 +207,7 @@ class IngestResult(NamedTuple):
     seq: int | None = None
     reason: str | None = None
     lid_lookup: "LidLookup | None" = None
+    media_fetch: "MediaFetch | None" = None
 
 
 class LidLookup(NamedTuple):
@@ -205,6 +215,17 @@ class LidLookup(NamedTuple):
 
     session_name: str
     lid: str
+    host_token: str | None
+    host: HostPlacement | None
+
+
+class MediaFetch(NamedTuple):
+    """A received file to fetch from the host and store at ``path``."""
+
+    session_name: str
+    message_id: str
+    wpp_message_id: str
+    path: str
     host_token: str | None
     host: HostPlacement | None
 

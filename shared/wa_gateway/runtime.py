@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from wa_gateway.contacts import ContactLookup
     from wa_gateway.events import EventService
     from wa_gateway.host_directory import HostDirectory
+    from wa_gateway.incoming_media import IncomingMedia
+    from wa_gateway.media_store import MediaStore
     from wa_gateway.messages import MessageService
     from wa_gateway.purge import Purger
     from wa_gateway.scheduler import Scheduler
@@ -90,7 +92,22 @@ def messages() -> MessageService:
     from wa_gateway.messages import MessageService
 
     s = settings()
-    return MessageService(store=store(), hosts=hosts(), keyring=s.keyring_if_set)
+    return MessageService(
+        store=store(), hosts=hosts(), keyring=s.keyring_if_set, media_store=media_store
+    )
+
+
+@cache
+def media_store() -> MediaStore:
+    """The functions' Storage client, built when a message first carries a file."""
+    from wa_gateway.media_store import MediaStore
+
+    s = settings()
+    if not (s.supabase_storage_url and s.supabase_service_role_key):
+        from wa_gateway.errors import StoreUnavailable
+
+        raise StoreUnavailable("Media storage is not configured.")
+    return MediaStore(s.supabase_storage_url, s.supabase_service_role_key)
 
 
 @cache
@@ -122,7 +139,7 @@ def events() -> EventService:
 
     s = settings()
     policy = EventPolicy(groups=s.inbound_groups, status_broadcasts=s.inbound_status_broadcasts)
-    return EventService(store(), policy, contacts=contact_lookup)
+    return EventService(store(), policy, contacts=contact_lookup, media=incoming_media)
 
 
 @cache
@@ -134,6 +151,21 @@ def contact_lookup() -> ContactLookup:
     s = settings()
     hosts = HostDirectory(s, s.keyring_if_set, read_timeout_s=LOOKUP_READ_TIMEOUT_S)
     return ContactLookup(store=store(), hosts=hosts, keyring=s.keyring_if_set)
+
+
+@cache
+def incoming_media() -> IncomingMedia:
+    """The webhook's way to fetch a received file and store it, built for the first one."""
+    from wa_gateway.host_directory import HostDirectory
+    from wa_gateway.incoming_media import IncomingMedia
+
+    s = settings()
+    return IncomingMedia(
+        store=store(),
+        hosts=HostDirectory(s, s.keyring_if_set),
+        keyring=s.keyring_if_set,
+        media_store=media_store(),
+    )
 
 
 def reset() -> None:
@@ -149,5 +181,7 @@ def reset() -> None:
         events,
         contact_lookup,
         scheduler,
+        media_store,
+        incoming_media,
     ):
         built.cache_clear()

@@ -29,9 +29,9 @@ SECRET_NAMES = (
     "DATABASE_URL",
 )
 
-Need = Literal["store", "tokens", "host", "webhook", "crypto"]
+Need = Literal["store", "tokens", "host", "webhook", "crypto", "media"]
 """What a function may need: the database, token checks, the host, the webhook's proof, the
-encryption key."""
+encryption key, Supabase Storage (for media)."""
 NEEDS: tuple[Need, ...] = get_args(Need)
 
 SUPABASE_STATEMENT_TIMEOUT_S = 8.0
@@ -103,6 +103,7 @@ class Settings:
     supabase_jwt_secrets: tuple[str, ...] = field(default=(), repr=False)
     supabase_jwks_url: str | None = None
     supabase_jwt_issuer: str | None = None
+    supabase_storage_url: str | None = None
     database_url: str | None = field(default=None, repr=False)
     wpp_server_url: str | None = None
     wpp_secret_key: str | None = field(default=None, repr=False)
@@ -174,6 +175,8 @@ class Settings:
             supabase_jwt_secrets=_split(get("SUPABASE_JWT_SECRET") or ""),
             supabase_jwks_url=jwks_url,
             supabase_jwt_issuer=get("SUPABASE_JWT_ISSUER") or auth_url,
+            supabase_storage_url=(get("SUPABASE_STORAGE_URL") or "").rstrip("/")
+            or (f"{supabase_url}/storage/v1" if supabase_url else None),
             database_url=get("DATABASE_URL"),
             wpp_server_url=(get("WPP_SERVER_URL") or "").rstrip("/") or None,
             wpp_secret_key=get("WPP_SECRET_KEY"),
@@ -227,6 +230,13 @@ class Settings:
                     raise SettingsError("WEBHOOK_PUBLIC_URL must be set")
             if need == "webhook" and not self.webhook_verify_tokens:
                 raise SettingsError("QR_WEBHOOK_VERIFY_TOKEN must be set")
+            if need == "media" and not (
+                self.supabase_storage_url and self.supabase_service_role_key
+            ):
+                raise SettingsError(
+                    "SUPABASE_STORAGE_URL (or SUPABASE_URL) and SUPABASE_SERVICE_ROLE_KEY must be "
+                    "set"
+                )
             if need == "crypto":
                 if not self.encryption_key:
                     raise SettingsError("ENCRYPTION_KEY must be set")

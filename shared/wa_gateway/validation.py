@@ -6,9 +6,12 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 from wa_gateway.errors import InvalidPhone, InvalidRequest, MessageTooLong
+
+if TYPE_CHECKING:
+    from wa_gateway.outgoing_media import MediaRequest
 
 _PHONE_NOISE = re.compile(r"[+\s\-()]")
 _ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
@@ -100,7 +103,8 @@ MAX_SENDABLE_PHONE_DIGITS = 14
 
 class SendRequest(NamedTuple):
     """A send: ``message`` is the text, or "" when ``template`` names the caller's template to
-    render with ``variables``; ``send_at`` (aware, UTC) schedules it."""
+    render with ``variables``; ``send_at`` (aware, UTC) schedules it. With ``media``,
+    ``message`` is the file's caption (maybe "")."""
 
     phone: str  # digits, or "<digits>@lid" for a contact known by their privacy id (LID)
     message: str
@@ -109,6 +113,7 @@ class SendRequest(NamedTuple):
     template: str | None = None
     variables: Mapping[str, str] | None = None
     send_at: datetime | None = None
+    media: MediaRequest | None = None
 
     @property
     def lid(self) -> str | None:
@@ -136,14 +141,25 @@ def parse_recipient(value: Any) -> str:
 
 def parse_send_request(body: dict[str, Any], *, now: datetime | None = None) -> SendRequest:
     reject_unknown_fields(
-        body, {"phone", "message", "contactName", "account", "template", "variables", "send_at"}
+        body,
+        {"phone", "message", "contactName", "account", "template", "variables", "send_at", "media"},
     )
     if "phone" not in body:
         raise InvalidRequest("'phone' is required.")
     phone = parse_recipient(body["phone"])
     template, variables = parse_template_fields(body)
     message = body.get("message")
-    if template is not None:
+    media = None
+    if "media" in body:
+        from wa_gateway.outgoing_media import parse_caption, parse_media
+
+        if template is not None or "send_at" in body:
+            raise InvalidRequest(
+                "A file is sent now and as it is: not with 'template' or 'send_at'."
+            )
+        message = parse_caption(message)
+        media = parse_media(body["media"])
+    elif template is not None:
         message = ""
     elif not isinstance(message, str) or not message.strip():
         raise InvalidRequest("'message' must be a non-empty string.")
@@ -166,6 +182,7 @@ def parse_send_request(body: dict[str, Any], *, now: datetime | None = None) -> 
         template,
         variables,
         parse_send_at(body.get("send_at"), now or datetime.now(UTC)),
+        media,
     )
 
 

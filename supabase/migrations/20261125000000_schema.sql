@@ -146,6 +146,14 @@ create table public.whatsapp_messages (
   updated_at timestamptz not null default now(),
   contact_lid text check (contact_lid ~ '^[0-9]{5,20}$'),
   failure_code text check (failure_code ~ '^[a-z_]{1,32}$'),
+  -- Media (the *_media_storage migration): the file a message carries, kept in Storage's
+  -- bucket whatsapp-media at media_path; body is then its caption.
+  mime_type text check (char_length(mime_type) <= 255),
+  filename text check (char_length(filename) <= 255),
+  size bigint check (size >= 0),
+  sha256 text check (sha256 ~ '^[0-9a-f]{64}$'),
+  media_path text check (char_length(media_path) <= 1024),
+  media_state text check (media_state in ('pending', 'stored', 'too_large', 'unavailable')),
   -- A contact known only by their privacy id (LID) has no phone until the host maps it.
   constraint whatsapp_messages_names_a_contact check (phone is not null or contact_lid is not null)
 );
@@ -160,6 +168,10 @@ comment on column public.whatsapp_messages.contact_lid is
   'The other party''s privacy id (the digits of NNN@lid) when WhatsApp named them by it.';
 comment on column public.whatsapp_messages.failure_code is
   'Why WhatsApp failed an outbound message (its negative ack): expired, content_too_big, ...';
+comment on column public.whatsapp_messages.media_state is
+  'Media only: stored (the file is at media_path), pending (not fetched from the host yet), '
+  'too_large (over the bucket''s 16 MiB: metadata only) or unavailable (the host could not '
+  'give the file).';
 comment on column public.whatsapp_messages.send_state is
   'Outbound only: pending (an attempt holds the lease), unknown (the host took the request '
   'and did not answer), retryable (the host refused before sending), done.';
@@ -279,6 +291,12 @@ grant select (
   contact_lid,         -- the other party's privacy id, when WhatsApp named them by it
   send_at,             -- when a scheduled message is (or was) due
   template_name,       -- the template it was written from, if any
+  mime_type,           -- media: the file's type, name, size and digest
+  filename,
+  size,
+  sha256,
+  media_path,          -- media: the object in the bucket whatsapp-media, read by signed URL
+  media_state,         -- media: stored, pending, too_large or unavailable
   sent_at,             -- when it reached sent, delivered and read: the reports' times
   delivered_at,
   read_at,

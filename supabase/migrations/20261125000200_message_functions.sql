@@ -67,7 +67,8 @@ create function public.gateway_begin_send(
   p_rate_per_s double precision,
   p_lease_s integer,
   p_now timestamptz default now(),
-  p_contact_lid text default null
+  p_contact_lid text default null,
+  p_media jsonb default null
 ) returns jsonb
 language plpgsql
 set search_path = ''
@@ -77,6 +78,7 @@ declare
   m public.whatsapp_messages;
   v_token text;
   v_tokens double precision;
+  v_id uuid := gen_random_uuid();
 begin
   -- Every send of a session takes the session's row lock first: concurrent requests with one
   -- key, and the token bucket, are decided one at a time.
@@ -134,14 +136,21 @@ begin
     send_tokens = v_tokens - 1, send_tokens_at = p_now, last_activity = p_now
   where id = s.id;
 
+  -- Media (p_media): a file the caller uploaded stays at its path ('path', already stored);
+  -- one sent inline is stored by the function under the message's own name ('ext').
   insert into public.whatsapp_messages (
-    user_id, whatsapp_session_id, direction, phone, contact_name, body, status,
+    id, user_id, whatsapp_session_id, direction, phone, contact_name, body, status,
     idempotency_key, request_hash, send_state, lease_until, attempts, created_at, updated_at,
-    contact_lid
+    contact_lid, message_type, mime_type, filename, size, sha256, media_path, media_state
   ) values (
-    p_user_id, s.id, 'outbound', p_phone, p_contact_name, p_body, 'queued',
+    v_id, p_user_id, s.id, 'outbound', p_phone, p_contact_name, p_body, 'queued',
     p_idempotency_key, p_request_hash, 'pending', p_now + make_interval(secs => p_lease_s), 1,
-    p_now, p_now, p_contact_lid
+    p_now, p_now, p_contact_lid, coalesce(p_media ->> 'message_type', 'chat'),
+    p_media ->> 'mime_type', p_media ->> 'filename', (p_media ->> 'size')::bigint,
+    p_media ->> 'sha256',
+    coalesce(p_media ->> 'path',
+      public.gateway_media_path(p_user_id, s.id, v_id, p_media ->> 'ext')),
+    case when p_media ? 'path' then 'stored' when p_media is not null then 'pending' end
   )
   returning * into m;
 
@@ -174,6 +183,7 @@ as $$
 declare
   m public.whatsapp_messages;
 begin
+
   if p_outcome not in ('sent', 'failed', 'retryable', 'unknown') then
     raise exception 'unknown send outcome %', p_outcome using errcode = '22023';
   end if;
@@ -231,7 +241,8 @@ create function public.gateway_record_inbound(
   p_from_me boolean,
   p_account_phone text,
   p_now timestamptz default now(),
-  p_contact_lid text default null
+  p_contact_lid text default null,
+  p_media jsonb default null
 ) returns jsonb
 language plpgsql
 set search_path = ''
@@ -268,11 +279,14 @@ begin
   -- from_me: the owner wrote it on their own phone (the host's onselfmessage).
   insert into public.whatsapp_messages (
     user_id, whatsapp_session_id, direction, phone, contact_name, body, status,
-    wpp_message_id, message_type, origin, created_at, updated_at, contact_lid
+    wpp_message_id, message_type, origin, created_at, updated_at, contact_lid,
+    mime_type, filename, size, media_state
   ) values (
     s.user_id, s.id, case when p_from_me then 'outbound' else 'inbound' end, v_phone,
     p_contact_name, coalesce(p_body, ''), case when p_from_me then 'sent' else 'received' end,
-    p_wpp_message_id, coalesce(p_message_type, 'chat'), v_origin, p_now, p_now, p_contact_lid
+    p_wpp_message_id, coalesce(p_message_type, 'chat'), v_origin, p_now, p_now, p_contact_lid,
+    p_media ->> 'mime_type', p_media ->> 'filename', (p_media ->> 'size')::bigint,
+    p_media ->> 'state'
   )
   on conflict (wpp_message_id) do nothing
   returning id into v_id;
@@ -294,7 +308,7 @@ begin
   end if;
 
   return jsonb_build_object('stored', v_id is not null, 'id', v_id, 'origin', v_origin,
-    'lid_lookup', v_lookup);
+    'lid_lookup', v_lookup, 'user_id', s.user_id, 'session_id', s.id);
 end
 $$;
 
@@ -466,6 +480,7 @@ declare
   v_changed boolean := false;
   v_durable text;
   v_lookup jsonb;
+  v_media jsonb;
 begin
   if p_kind not in ('session', 'inbound', 'ack', 'none') then
     raise exception 'unknown event kind %', p_kind using errcode = '22023';
@@ -521,8 +536,17 @@ begin
     v_result := public.gateway_record_inbound(
       p_session_name, p_args ->> 'wpp_message_id', p_args ->> 'phone', p_args ->> 'body',
       p_args ->> 'contact_name', p_args ->> 'message_type', (p_args ->> 'from_me')::boolean,
-      p_args ->> 'account_phone', p_now, p_args ->> 'contact_lid');
+      p_args ->> 'account_phone', p_now, p_args ->> 'contact_lid', p_args -> 'media');
     v_changed := coalesce((v_result ->> 'stored')::boolean, false);
+    if v_changed and p_args -> 'media' ->> 'state' = 'pending' then
+      -- What the function needs to fetch the file from the host and store it.
+      v_media := jsonb_build_object('message_id', v_result ->> 'id',
+        'path', public.gateway_media_path((v_result ->> 'user_id')::uuid, s.id,
+          (v_result ->> 'id')::uuid, p_args -> 'media' ->> 'ext'),
+        'host_token', (select t.host_token from public.whatsapp_session_secrets t
+                       where t.session_id = s.id),
+        'host', public.gateway_host_of(s.host_id));
+    end if;
     if coalesce((v_result ->> 'lid_lookup')::boolean, false) then
       -- What the function needs to ask the host for the number behind the sender's LID.
       v_lookup := jsonb_build_object('lid', p_args ->> 'contact_lid',
@@ -546,7 +570,7 @@ begin
   end if;
 
   return jsonb_build_object('stored', true, 'seq', v_seq, 'changed', v_changed,
-    'lid_lookup', v_lookup);
+    'lid_lookup', v_lookup, 'media', v_media);
 end
 $$;
 
@@ -557,9 +581,9 @@ comment on function public.gateway_ingest_event is
 
 revoke execute on function
   public.gateway_message_rank(text),
-  public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision, double precision, integer, timestamptz, text),
+  public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision, double precision, integer, timestamptz, text, jsonb),
   public.gateway_finish_send(uuid, text, text, text, boolean, timestamptz, text, text),
-  public.gateway_record_inbound(text, text, text, text, text, text, boolean, text, timestamptz, text),
+  public.gateway_record_inbound(text, text, text, text, text, text, boolean, text, timestamptz, text, jsonb),
   public.gateway_remember_contact(text, text, text, timestamptz),
   public.gateway_apply_ack(text, text, text, text, text, timestamptz, text, text),
   public.gateway_contact_key(uuid, text, text),
@@ -568,9 +592,9 @@ revoke execute on function
   from public, anon, authenticated;
 grant execute on function
   public.gateway_message_rank(text),
-  public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision, double precision, integer, timestamptz, text),
+  public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision, double precision, integer, timestamptz, text, jsonb),
   public.gateway_finish_send(uuid, text, text, text, boolean, timestamptz, text, text),
-  public.gateway_record_inbound(text, text, text, text, text, text, boolean, text, timestamptz, text),
+  public.gateway_record_inbound(text, text, text, text, text, text, boolean, text, timestamptz, text, jsonb),
   public.gateway_remember_contact(text, text, text, timestamptz),
   public.gateway_apply_ack(text, text, text, text, text, timestamptz, text, text),
   public.gateway_contact_key(uuid, text, text),

@@ -83,3 +83,64 @@ create policy "users delete their outgoing media" on storage.objects
     and (storage.foldername(name))[1] = (select auth.uid())::text
     and (storage.foldername(name))[2] = 'outgoing'
   );
+
+-- Where the functions keep a message's file: <user id>/<session id>/<message id>.<ext>, in
+-- the folder of the session that sent or received it. Messages carry their file's path
+-- (whatsapp_messages.media_path); a file the user uploaded to send stays where they put it.
+create function public.gateway_media_path(
+  p_user_id uuid, p_session_id uuid, p_message_id uuid, p_ext text
+) returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  select case when p_ext ~ '^[a-z0-9]{1,8}$'
+    then p_user_id::text || '/' || p_session_id::text || '/' || p_message_id::text || '.' || p_ext
+  end
+$$;
+
+comment on function public.gateway_media_path is
+  'The object name of a message''s file in the bucket whatsapp-media; null without a valid '
+  'extension.';
+
+-- What became of a received file: stored (with its path, size and digest), too_large or
+-- unavailable; only a message whose file is still pending changes.
+create function public.gateway_record_media(
+  p_message_id uuid,
+  p_state text,
+  p_path text default null,
+  p_size bigint default null,
+  p_sha256 text default null,
+  p_mime_type text default null
+) returns boolean
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if p_state not in ('stored', 'too_large', 'unavailable', 'pending') then
+    raise exception 'unknown media state %', p_state using errcode = '22023';
+  end if;
+  update public.whatsapp_messages set
+    media_state = p_state,
+    media_path = case when p_state = 'stored' then p_path else media_path end,
+    size = coalesce(p_size, size),
+    sha256 = coalesce(p_sha256, sha256),
+    mime_type = coalesce(p_mime_type, mime_type),
+    updated_at = now()
+  where id = p_message_id and media_state = 'pending';
+  return found;
+end
+$$;
+
+comment on function public.gateway_record_media is
+  'Records what became of a message''s pending file: stored at p_path (with its size, sha256 '
+  'and type), too_large or unavailable.';
+
+revoke execute on function
+  public.gateway_media_path(uuid, uuid, uuid, text),
+  public.gateway_record_media(uuid, text, text, bigint, text, text)
+  from public, anon, authenticated;
+grant execute on function
+  public.gateway_media_path(uuid, uuid, uuid, text),
+  public.gateway_record_media(uuid, text, text, bigint, text, text)
+  to service_role;

@@ -18,7 +18,7 @@ from wa_gateway.media_store import MediaStore, StorageRefused
 
 @pytest.fixture()
 def media(gateway: Gateway) -> MediaStore:
-    return MediaStore(gateway.url, gateway.local_secrets.service_role_key)
+    return MediaStore(f"{gateway.url}/storage/v1", gateway.local_secrets.service_role_key)
 
 
 @pytest.fixture()
@@ -100,7 +100,7 @@ def test_delete_answers_what_existed(media: MediaStore, alice: devdb.DevUser) ->
 
 def test_an_unreachable_storage_is_unavailable_and_the_key_stays_out_of_the_error() -> None:
     key = "sentinel-service-key-" + uuid.uuid4().hex
-    media = MediaStore("http://127.0.0.1:9", key)
+    media = MediaStore("http://127.0.0.1:9/storage/v1", key)
 
     with pytest.raises(StoreUnavailable) as failed:
         media.download("x/outgoing/a.jpg")

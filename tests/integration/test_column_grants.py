@@ -61,6 +61,12 @@ READABLE: dict[str, set[str]] = {
         "read_at",
         "created_at",
         "updated_at",
+        "mime_type",
+        "filename",
+        "size",
+        "sha256",
+        "media_path",
+        "media_state",
     },
     "whatsapp_templates": {"id", "user_id", "name", "body", "created_at", "updated_at"},
     "whatsapp_error_logs": {

@@ -8,6 +8,7 @@ from wa_gateway.records import (
     InboundMessage,
     IngestResult,
     LidLookup,
+    MediaFetch,
     MessageRecord,
     OutboundRequest,
     SendPlan,
@@ -154,6 +155,7 @@ class Store(HousekeepingCalls, SchedulingCalls):
                 "p_rate_per_s": self._governor[1],
                 "p_lease_s": self._lease_s,
                 "p_contact_lid": request.contact_lid,
+                "p_media": dict(request.media) if request.media else None,
             },
             # Without a key, a second call would queue a second message.
             repeatable=request.idempotency_key is not None,
@@ -207,9 +209,36 @@ class Store(HousekeepingCalls, SchedulingCalls):
                 "p_from_me": message.from_me,
                 "p_account_phone": message.account_phone,
                 "p_contact_lid": message.contact_lid,
+                "p_media": dict(message.media) if message.media else None,
             },
         )
         return bool(result and result.get("stored"))
+
+    def record_media(
+        self,
+        message_id: str,
+        state: str,
+        *,
+        path: str | None = None,
+        size: int | None = None,
+        sha256: str | None = None,
+        mime_type: str | None = None,
+    ) -> bool:
+        """What became of a message's pending file (stored at ``path``, too_large or
+        unavailable); False if its file was not pending."""
+        return bool(
+            self.transport.rpc(
+                "gateway_record_media",
+                {
+                    "p_message_id": message_id,
+                    "p_state": state,
+                    "p_path": path,
+                    "p_size": size,
+                    "p_sha256": sha256,
+                    "p_mime_type": mime_type,
+                },
+            )
+        )
 
     def apply_ack(self, ack: Ack) -> bool:
         result = self.transport.rpc(
@@ -246,6 +275,7 @@ class Store(HousekeepingCalls, SchedulingCalls):
             },
         )
         lookup = result.get("lid_lookup")
+        media = result.get("media")
         return IngestResult(
             stored=bool(result.get("stored")),
             changed=bool(result.get("changed")),
@@ -258,6 +288,16 @@ class Store(HousekeepingCalls, SchedulingCalls):
                 host=HostPlacement.from_json(lookup.get("host")),
             )
             if lookup
+            else None,
+            media_fetch=MediaFetch(
+                session_name=record.session_name,
+                message_id=media["message_id"],
+                wpp_message_id=record.args["wpp_message_id"],
+                path=media["path"],
+                host_token=media.get("host_token"),
+                host=HostPlacement.from_json(media.get("host")),
+            )
+            if media
             else None,
         )
 
