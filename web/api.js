@@ -21,6 +21,13 @@ export const MESSAGE_COLUMNS = [
   "send_at",
   "template_name",
   "error_code",
+  "message_type",
+  "mime_type",
+  "filename",
+  "size",
+  "sha256",
+  "media_path",
+  "media_state",
 ];
 
 /** A failure a person can read: `code` is the API's snake_case code (or one of ours). */
@@ -50,6 +57,8 @@ const SENTENCES = {
   idempotency_conflict:
     "This retry doesn't match the message it repeats, so it wasn't sent. Send it as a new message.",
   payload_too_large: "That's too much to send at once. Shorten the message.",
+  unsupported_media: "WhatsApp doesn't take that kind of file. Attach another one.",
+  forbidden: "That isn't yours to use. Reload the page and try again.",
   rate_limited: (e) =>
     e.retryAfter
       ? `You're sending too fast. You can send again in ${e.retryAfter} s.`
@@ -128,7 +137,9 @@ export class Client {
     this.config = config;
     this.local = !config.supabaseUrl;
     const base = this.local ? window.location.origin : config.supabaseUrl.replace(/\/+$/, "");
-    this.supabase = window.supabase.createClient(base, config.supabaseKey || LOCAL_KEY, {
+    this.base = base; // Supabase's URL (Auth, PostgREST, Storage, Realtime)
+    this.apiKey = config.supabaseKey || LOCAL_KEY;
+    this.supabase = window.supabase.createClient(base, this.apiKey, {
       auth: {
         storage: window.sessionStorage, // the sign-in lasts as long as the tab
         storageKey: AUTH_STORAGE_KEY,

@@ -4,6 +4,14 @@
 
 import { ApiError, Client, describe, newIdempotencyKey } from "./api.js";
 import {
+  MAX_CAPTION_CHARS,
+  attachment,
+  clearAttachment,
+  mediaField,
+  mediaSentence,
+  wireAttach,
+} from "./attach.js";
+import {
   $,
   applySession,
   renderMessages,
@@ -14,6 +22,7 @@ import {
   whenQrExpires,
 } from "./render.js";
 import { lookForNewQr, nudge, refresh, renderLive, startLive, stopLive } from "./live.js";
+import { resetMedia } from "./media.js";
 import { loadReport, resetReport, wireReport } from "./report.js";
 import {
   clearSendAt,
@@ -68,6 +77,8 @@ function resetView() {
   resetTemplates();
   resetReport();
   clearSendAt();
+  clearAttachment();
+  resetMedia();
 }
 
 // --- Session --------------------------------------------------------------------------------
@@ -135,29 +146,42 @@ async function send(event) {
     return;
   }
   const message = template ? undefined : $("send-text").value;
-  if (!phone || (!template && !message.trim())) {
+  const file = attachment(); // then the message is its caption
+  if (file && (template || extra.send_at)) {
+    const why = template ? "choose no template" : "clear Send at";
+    showAlert($("send-error"), `A file is sent now and on its own: ${why}, or remove the file.`);
+    return;
+  }
+  if (file && message.length > MAX_CAPTION_CHARS) {
+    showAlert($("send-error"), `A caption can be up to ${MAX_CAPTION_CHARS} characters.`);
+    return;
+  }
+  if (!phone || (!template && !file && !message.trim())) {
     showAlert($("send-error"), "Enter a phone number and a message.");
     return;
   }
   // One Idempotency-Key per send attempt; retrying the same send reuses it, so a send that
   // did go through (but whose answer was lost) is not sent twice.
   const pending = state.pendingSend;
-  const options = JSON.stringify(extra);
+  const options = JSON.stringify({ ...extra, file: file && file.key });
   if (
     !pending ||
     pending.phone !== phone ||
     pending.message !== message ||
     pending.options !== options
   ) {
-    state.pendingSend = { key: newIdempotencyKey(), phone, message, options };
+    const key = newIdempotencyKey();
+    state.pendingSend = { key, phone, message, options, file: file && file.key };
   }
   state.sending = true;
   showAlert($("send-error"), "");
   renderSend();
   try {
+    if (file) extra.media = await mediaField(); // uploaded first when large
     const sent = await app.client.sendMessage(phone, message, state.pendingSend.key, extra);
     state.pendingSend = null;
     $("send-text").value = "";
+    clearAttachment();
     clearVariables();
     clearSendAt();
     const body = filled ? filled.preview : message;
@@ -173,7 +197,7 @@ async function send(event) {
       state.retryUntil = Date.now() + (err.retryAfter || 5) * 1000;
     }
     if (!(err instanceof ApiError && err.authLost)) {
-      showAlert($("send-error"), scheduleSentence(err) || describe(err));
+      showAlert($("send-error"), scheduleSentence(err) || mediaSentence(err) || describe(err));
     }
   } finally {
     state.sending = false;
@@ -247,6 +271,8 @@ function wireEvents() {
     },
   });
   wireReport();
+  wireAttach({ changed: renderSend });
+  $("send-file-button").addEventListener("click", () => $("send-file").click());
 }
 
 // --- Go ------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 // message list, the send form. Plain DOM; every string from the network is set with
 // textContent, never parsed as HTML (incoming messages are written by strangers).
 
+import { attachment } from "./attach.js";
+import { mediaParts } from "./media.js";
 import { scheduleParts } from "./schedule.js";
 import { app, sortedMessages, state } from "./state.js";
 
@@ -162,12 +164,14 @@ function messageItem(m) {
   const body = document.createElement("p");
   body.className = "message-body";
   body.textContent = m.body || "";
+  const media = mediaParts(m);
+  body.hidden = media.length > 0 && !m.body; // a file without a caption
 
   const status = document.createElement("span");
   status.className = `message-status status-${m.status}`;
   status.textContent = MESSAGE_STATUS[m.status] || m.status;
 
-  li.append(meta, body, status, ...scheduleParts(m));
+  li.append(meta, ...media, body, status, ...scheduleParts(m));
   return li;
 }
 
@@ -183,7 +187,8 @@ export function renderSend() {
   const retrying =
     pending &&
     pending.phone === $("send-phone").value.trim() &&
-    pending.message === $("send-text").value;
+    pending.message === $("send-text").value &&
+    (pending.file || null) === (attachment() ? attachment().key : null);
   let label = "Send";
   if (state.sending) label = "Sending…";
   else if (wait > 0) label = `Wait ${wait} s`;

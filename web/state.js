@@ -63,6 +63,9 @@ export function inMotion() {
   if (state.sending) return true;
   const now = Date.now();
   for (const m of state.messages.values()) {
+    if (m.media_state === "pending" && now - Date.parse(m.created_at || 0) < MOTION_WINDOW_MS) {
+      return true; // a received file on its way from the host
+    }
     if (m.direction !== "outbound" || !["queued", "sent"].includes(m.status)) continue;
     if (now - Date.parse(m.created_at || 0) < MOTION_WINDOW_MS) return true;
   }
@@ -75,7 +78,9 @@ export function fingerprint() {
   const session = s
     ? [s.status, s.qr && s.qr.raw, s.pairing_code, s.phone_number].join("|")
     : String(s);
-  const messages = [...state.messages.values()].map((m) => `${m.id}:${m.status}`).join(",");
+  const messages = [...state.messages.values()]
+    .map((m) => `${m.id}:${m.status}:${m.media_state || ""}`)
+    .join(",");
   return `${session}#${messages}`;
 }
 
@@ -95,6 +100,7 @@ export function mergeMessages(rows) {
       send_at: row.send_at || null,
       template_name: row.template_name || row.template || null,
       error_code: row.error_code || null,
+      ...mediaFields(row),
     };
     const known = state.messages.get(row.id);
     if (!known) {
@@ -109,6 +115,20 @@ export function mergeMessages(rows) {
     const keep = sortedMessages().slice(0, MESSAGE_LIMIT);
     state.messages = new Map(keep.map((m) => [m.id, m]));
   }
+}
+
+// A file's columns, from a table row or from the `media` of the send-message answer.
+function mediaFields(row) {
+  const media = row.media || {};
+  return {
+    message_type: row.message_type || media.type || null,
+    mime_type: row.mime_type || media.mime_type || null,
+    filename: row.filename || media.filename || null,
+    size: row.size ?? media.size ?? null,
+    sha256: row.sha256 || media.sha256 || null,
+    media_path: row.media_path || media.path || null,
+    media_state: row.media_state || media.state || null,
+  };
 }
 
 function isNewer(known, incoming) {
