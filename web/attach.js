@@ -296,6 +296,12 @@ export function wireAttach({ changed }) {
   form.addEventListener("dragleave", (event) => {
     if (!form.contains(event.relatedTarget)) form.classList.remove("dropping");
   });
+  // A file dropped beside the form would otherwise replace the page with the file.
+  for (const type of ["dragover", "drop"]) {
+    window.addEventListener(type, (event) => {
+      if (carriesFiles(event) && !form.contains(event.target)) event.preventDefault();
+    });
+  }
   form.addEventListener("drop", (event) => {
     form.classList.remove("dropping");
     if (!carriesFiles(event) || !usable()) return;

@@ -94,22 +94,30 @@ def fetched_digest(page: Page, link: Locator) -> dict[str, Any]:
     return result
 
 
-def drop_file(page: Page, name: str, mime: str, data: bytes) -> None:
-    """Drop a file on the send form, as dragging one from the desktop does."""
-    page.evaluate(
-        """([name, mime, data]) => {
+def drop_file(page: Page, name: str, mime: str, data: bytes, on: str = "#send-form") -> bool:
+    """Drop a file on ``on``, as dragging one from the desktop does; whether the page took
+    the drop (else the browser would open the file in place of the page)."""
+    taken: bool = page.evaluate(
+        """([name, mime, data, on]) => {
             const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
             const transfer = new DataTransfer();
             transfer.items.add(new File([bytes], name, { type: mime }));
-            const form = document.getElementById("send-form");
+            const target = document.querySelector(on);
+            let taken = true;
             for (const type of ["dragenter", "dragover", "drop"]) {
-                form.dispatchEvent(
-                    new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true })
-                );
+                const event = new DragEvent(type, {
+                    dataTransfer: transfer,
+                    bubbles: true,
+                    cancelable: true,
+                });
+                target.dispatchEvent(event);
+                if (type !== "dragenter") taken = taken && event.defaultPrevented;
             }
+            return taken;
         }""",
-        [name, mime, b64(data)],
+        [name, mime, b64(data), on],
     )
+    return taken
 
 
 def record_progress(page: Page) -> None:
@@ -204,7 +212,9 @@ def test_files_sent_and_received_on_the_page(
     steps.run("refused-by-the-gateway", refused_by_the_gateway, allow=("status of 422",))
 
     def image_dropped_and_sent_inline() -> None:
-        drop_file(page, "chart.png", "image/png", image)
+        assert drop_file(page, "chart.png", "image/png", image, on="#templates-card")
+        expect(chip).to_be_hidden()  # beside the form: kept from the browser, not attached
+        assert drop_file(page, "chart.png", "image/png", image)
         expect(chip.locator("#send-file-name")).to_have_text("chart.png")
         expect(chip.locator("#send-file-size")).to_have_text(re.compile(r"KB$|B$"))
         expect(page.locator("#send-text-label")).to_have_text("Caption (optional)")
