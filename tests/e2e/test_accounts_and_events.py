@@ -14,8 +14,7 @@ from tests.integration.store_helpers import begin
 from tests.waiting import wait_until
 from wa_gateway.events import is_unused, to_record
 from wa_gateway.sessions import session_name_for
-from wa_gateway.store import Store
-from wa_gateway.store.postgres import PostgresTransport
+from wa_gateway.store import PostgresTransport, Store
 
 
 def test_a_user_links_several_accounts_by_label(gateway: Gateway, simulator: Simulator) -> None:

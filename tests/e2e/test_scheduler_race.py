@@ -22,8 +22,7 @@ from wa_gateway.messages import MessageService
 from wa_gateway.records import ClaimBatch
 from wa_gateway.scheduler import Scheduler, SchedulerReport
 from wa_gateway.settings import Settings
-from wa_gateway.store import Store
-from wa_gateway.store.postgres import PostgresTransport
+from wa_gateway.store import PostgresTransport, Store
 
 SESSIONS = 50
 PER_SESSION = 20

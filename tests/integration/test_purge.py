@@ -24,8 +24,7 @@ from wa_gateway.purge import Purger
 from wa_gateway.records import HostEntry, HostPlacement, HostRecord, PurgePass, SessionUpdate
 from wa_gateway.sessions import session_name_for
 from wa_gateway.settings import Settings
-from wa_gateway.store import Store
-from wa_gateway.store.postgres import PostgresTransport
+from wa_gateway.store import PostgresTransport, Store
 
 DAY = 86400
 

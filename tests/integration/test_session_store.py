@@ -17,8 +17,7 @@ from wa_gateway.caller import Caller
 from wa_gateway.events import to_record
 from wa_gateway.records import SessionOnHost, SessionUpdate
 from wa_gateway.sessions import session_name_for
-from wa_gateway.store import Store
-from wa_gateway.store.postgres import PostgresTransport
+from wa_gateway.store import PostgresTransport, Store
 from wa_gateway.transitions import from_event
 
 

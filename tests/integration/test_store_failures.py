@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from wa_gateway.errors import StoreUnavailable
-from wa_gateway.store.postgres import PostgresTransport
+from wa_gateway.store import PostgresTransport
 
 # SQLSTATE -> calls sent for it (2: tried again once), or None: raised as it is, not a 503.
 SENT_FOR: dict[str, int | None] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wa_gateway.store.postgres import PostgresTransport
+from wa_gateway.store import PostgresTransport
 
 # Nothing listens here: a name that passed the checks would fail on connecting instead.
 UNREACHABLE = "postgresql://nobody@127.0.0.1:9/none?connect_timeout=1"

@@ -18,8 +18,7 @@ from wa_gateway.caller import Caller
 from wa_gateway.errors import StoreUnavailable
 from wa_gateway.records import SessionUpdate
 from wa_gateway.settings import SettingsError
-from wa_gateway.store import Store
-from wa_gateway.store.postgrest import PostgrestTransport
+from wa_gateway.store import PostgrestTransport, Store
 
 SERVICE_KEY = "service-role-key-for-tests"
 SECRET_KEY = "sb_secret_" + "s3cr3t" * 5

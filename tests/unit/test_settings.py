@@ -269,8 +269,7 @@ def test_the_rest_client_waits_longer_than_any_statement_may_run(db_timeout: str
 
 
 def test_the_rest_transport_is_built_with_that_timeout() -> None:
-    from wa_gateway.store.factory import create_transport
-    from wa_gateway.store.postgrest import PostgrestTransport
+    from wa_gateway.store import PostgrestTransport, create_transport
 
     settings = Settings.load({**REST, "DB_TIMEOUT": "12"}).require(["store"])
     transport = create_transport(settings)
