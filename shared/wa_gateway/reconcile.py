@@ -179,15 +179,18 @@ class Reconciler:
         """One pass over the live sessions, longest unreconciled first, until every one has
         been looked at or time runs short (the rest come first next pass)."""
         started = time.monotonic()
+        pass_started: str | None = None  # the database's time of the first claim
         report = ReconcileReport()
         facts = _HostFacts()
         while remaining_s() > _RESERVE_S:
-            targets, _ = self.store.claim_reconcile(
+            targets, _, now = self.store.claim_reconcile(
                 limit=self.batch_size,
                 lease_s=self.lease_s,
                 ack_window_s=self.ack_window_s,
                 ack_limit=_ACK_LIMIT,
+                pass_started=pass_started,
             )
+            pass_started = pass_started or now  # each session once per pass
             if not targets:
                 break
             self._run_batch(targets, facts, remaining_s, report)
@@ -211,7 +214,7 @@ class Reconciler:
     def reconcile_session(self, session_name: str) -> tuple[SessionRecord, ReconcileApplied]:
         """The same for one session, now (``status?refresh=true``); host and store failures
         are raised. :class:`ReconcileBusy` when a pass holds it; LookupError when it is gone."""
-        targets, busy = self.store.claim_reconcile(
+        targets, busy, _ = self.store.claim_reconcile(
             limit=1,
             lease_s=self.lease_s,
             ack_window_s=self.ack_window_s,

@@ -37,6 +37,7 @@ create function public.gateway_claim_reconcile(
   p_ack_window_s integer,
   p_ack_limit integer,
   p_session_name text default null,
+  p_pass_started timestamptz default null,
   p_now timestamptz default now()
 ) returns jsonb
 language plpgsql
@@ -52,19 +53,21 @@ begin
     where s.session_id = p_session_name;
     perform 1 from public.whatsapp_sessions where id = any(v_ids) for update;
   else
-    -- The live sessions put right longest ago; one a webhook holds now waits for the next pass.
+    -- The live sessions put right longest ago, and not yet by this pass (it started at
+    -- p_pass_started); one a webhook holds now waits for the next pass.
     select array_agg(t.id) into v_ids from (
       select s.id from public.whatsapp_sessions s
       left join public.whatsapp_reconcile_marks m on m.whatsapp_session_id = s.id
       where s.status in ('starting', 'pairing', 'connected')
         and (m.lease_until is null or m.lease_until <= p_now)
+        and (m.reconciled_at is null or m.reconciled_at < coalesce(p_pass_started, p_now))
       order by m.reconciled_at nulls first, s.id
       limit p_limit
       for update of s skip locked
     ) t;
   end if;
   if v_ids is null then
-    return jsonb_build_object('busy', false, 'sessions', '[]'::jsonb);
+    return jsonb_build_object('busy', false, 'sessions', '[]'::jsonb, 'now', p_now);
   end if;
   -- Read again now that the rows are locked: a pass that committed its lease meanwhile keeps
   -- its sessions.
@@ -77,7 +80,7 @@ begin
   select id, p_now + make_interval(secs => p_lease_s) from unnest(v_ids) id
   on conflict (whatsapp_session_id) do update set lease_until = excluded.lease_until;
 
-  return jsonb_build_object('busy', v_busy, 'sessions', coalesce((
+  return jsonb_build_object('busy', v_busy, 'now', p_now, 'sessions', coalesce((
     select jsonb_agg(jsonb_build_object(
       'session', to_jsonb(s),
       'host_token', k.host_token,
@@ -246,13 +249,13 @@ comment on function public.gateway_release_reconcile is
 
 
 revoke execute on function
-  public.gateway_claim_reconcile(integer, integer, integer, integer, text, timestamptz),
+  public.gateway_claim_reconcile(integer, integer, integer, integer, text, timestamptz, timestamptz),
   public.gateway_reconcile_session(text, timestamptz, text, text, text, text, text, text, jsonb,
     jsonb, bigint, text, integer, integer, timestamptz),
   public.gateway_release_reconcile(jsonb)
   from public, anon, authenticated;
 grant execute on function
-  public.gateway_claim_reconcile(integer, integer, integer, integer, text, timestamptz),
+  public.gateway_claim_reconcile(integer, integer, integer, integer, text, timestamptz, timestamptz),
   public.gateway_reconcile_session(text, timestamptz, text, text, text, text, text, text, jsonb,
     jsonb, bigint, text, integer, integer, timestamptz),
   public.gateway_release_reconcile(jsonb)

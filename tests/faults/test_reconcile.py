@@ -9,6 +9,7 @@ a simulator process of the test's own, killed and started again (``startAllSessi
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import threading
@@ -313,3 +314,26 @@ def test_a_host_restart_with_every_event_lost_ends_right_after_one_pass(
         "qr_code": None,
     }
     assert "reconcile.status" in logged_events(database, gone_user.id)
+
+
+def test_a_pass_takes_each_live_session_once_however_many_batches_it_needs(
+    gateway: Gateway, simulator: Simulator, handlers: dict[str, Handler], database: str
+) -> None:
+    from wa_gateway import runtime
+
+    for i in range(3):
+        connected_user(gateway, simulator, f"batched{i}")
+    with psycopg.connect(database) as conn:
+        row = conn.execute(
+            "select count(*) from whatsapp_sessions"
+            " where status in ('starting', 'pairing', 'connected')"
+        ).fetchone()
+    live = row[0] if row else 0
+    small_batches = dataclasses.replace(runtime.reconciler(), batch_size=2)
+    claims_left = iter(range(2 * live + 10))  # time runs out only if sessions come back
+
+    report = small_batches.run(
+        remaining_s=lambda: 60.0 if next(claims_left, None) is not None else 0
+    )
+
+    assert report.checked + report.deferred == live

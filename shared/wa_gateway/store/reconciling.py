@@ -40,9 +40,11 @@ class ReconcileCalls:
         ack_window_s: int,
         ack_limit: int,
         session_name: str | None = None,
-    ) -> tuple[list[ReconcileTarget], bool]:
-        """Live sessions put right longest ago (or the one named), leased to this pass; with
-        whether the one named is leased to another pass."""
+        pass_started: str | None = None,
+    ) -> tuple[list[ReconcileTarget], bool, str]:
+        """Live sessions put right longest ago and not since ``pass_started`` (the database's
+        time of the pass's first claim), or the one named, leased to this pass; with whether the
+        one named is leased to another, and the database's time now."""
         result = self.transport.rpc(
             "gateway_claim_reconcile",
             {
@@ -51,9 +53,11 @@ class ReconcileCalls:
                 "p_ack_window_s": ack_window_s,
                 "p_ack_limit": ack_limit,
                 "p_session_name": session_name,
+                "p_pass_started": pass_started,
             },
         )
-        return [_target(item) for item in result["sessions"]], bool(result["busy"])
+        targets = [_target(item) for item in result["sessions"]]
+        return targets, bool(result["busy"]), str(result["now"])
 
     def apply_reconcile(self, findings: ReconcileFindings) -> ReconcileApplied | None:
         """Apply one session's findings and release its lease (None: the session is gone)."""
