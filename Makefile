@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/gateway/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help venv supabase-cli dev unit test lint typecheck purge scheduler hosts host-add host-set clean
+.PHONY: help venv supabase-cli dev unit test lint typecheck purge scheduler reconcile hosts host-add host-set clean
 
 include deploy.mk
 include browser.mk
@@ -22,6 +22,7 @@ help:
 	@echo "make soak   minutes of load through the gateway, with invariant checks (.local/soak.json)"
 	@echo "make purge  run the purge job once against the local stack"
 	@echo "make scheduler  send the scheduled messages that are due, once (make dev: every 10 s)"
+	@echo "make reconcile  put live sessions right from the host, once (make dev: every 30 s)"
 	@echo "make hosts, host-add, host-set   manage the WPPConnect host pool"
 
 $(STAMP): requirements-dev.txt layers/gateway/requirements.txt
@@ -68,6 +69,9 @@ purge: venv
 
 scheduler: venv
 	PYTHONPATH=shared $(PY) -m local.scheduled_job scheduler
+
+reconcile: venv
+	PYTHONPATH=shared $(PY) -m local.scheduled_job reconcile
 
 # The WPPConnect host pool (see docs/operating.md "The host pool"); the settings come from the
 # environment, the host's secret key from WPP_HOST_SECRET_KEY (or a prompt).

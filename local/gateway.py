@@ -9,8 +9,9 @@ local.dev_auth), the dev PostgREST calls the demo page makes (reads under ``GET 
 and the template writes, ``POST``/``PATCH``/``DELETE /rest/v1/whatsapp_templates``, see
 local.dev_rest), the Storage API subset in use (``/storage/v1/object/...``, see
 local.dev_storage, bytes in ``DEV_STORAGE_DIR``) and the demo page (``web/``, at ``/``). With
-``LOCAL_SCHEDULER_EVERY_S`` set (``make dev`` sets 10), it also runs the scheduler function
-every so many seconds, as EventBridge runs it every minute in AWS.
+``LOCAL_SCHEDULER_EVERY_S`` or ``LOCAL_RECONCILE_EVERY_S`` set (``make dev`` sets 10 and 30),
+it also runs the scheduler or reconcile function every so many seconds, as EventBridge runs
+them in AWS.
 
 Run: ``python -m local.gateway --port 3000`` with the stack's environment (see local.stack).
 """
@@ -57,6 +58,8 @@ FUNCTIONS = {
     "qr-webhook": "qr_webhook",
 }
 BROWSER_FACING = {"start-session", "status", "send-message", "disconnect"}
+# Scheduled functions run periodically when their variable holds a number of seconds.
+PERIODIC_JOBS = {"scheduler": "LOCAL_SCHEDULER_EVERY_S", "reconcile": "LOCAL_RECONCILE_EVERY_S"}
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -124,23 +127,23 @@ class Gateway:
                 b'{"message":"Internal Server Error"}',
             )
 
-    def run_scheduler_every(self, seconds: float) -> threading.Thread:
-        """Invoke the scheduler function every ``seconds`` (one invocation at a time with the
-        others, as in a Lambda container), on a daemon thread."""
-        handler = load_handler("scheduler")
+    def run_job_every(self, job: str, seconds: float) -> threading.Thread:
+        """Invoke the scheduled function ``job`` every ``seconds`` (one invocation at a time
+        with the others, as in a Lambda container), on a daemon thread."""
+        handler = load_handler(job)
         assert handler is not None
 
         def loop() -> None:
-            event = {"source": "schedule", "job": "scheduler"}
+            event = {"source": "schedule", "job": job}
             while not self._stopping.wait(seconds):
-                context = LambdaContext(function_name="scheduler", aws_request_id="local")
+                context = LambdaContext(function_name=job, aws_request_id="local")
                 try:
                     with self._one_at_a_time:
                         handler(event, context)
                 except Exception as exc:  # the function logs its own failures; keep going
-                    print(f"scheduler pass failed: {type(exc).__name__}", file=sys.stderr)
+                    print(f"{job} pass failed: {type(exc).__name__}", file=sys.stderr)
 
-        thread = threading.Thread(target=loop, name="scheduler", daemon=True)
+        thread = threading.Thread(target=loop, name=job, daemon=True)
         thread.start()
         return thread
 
@@ -383,9 +386,9 @@ def serve(host: str, port: int) -> ThreadingHTTPServer:
     )
     server = ThreadingHTTPServer((host, port), make_request_handler(gateway))
     server.daemon_threads = True
-    every = os.environ.get("LOCAL_SCHEDULER_EVERY_S")
-    if every:
-        gateway.run_scheduler_every(float(every))
+    for job, every in PERIODIC_JOBS.items():
+        if os.environ.get(every):
+            gateway.run_job_every(job, float(os.environ[every]))
     return server
 
 

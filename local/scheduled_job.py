@@ -1,9 +1,9 @@
-"""``make purge`` and ``make scheduler``: run a scheduled function once against the local
-stack, as EventBridge would.
+"""``make purge``, ``make scheduler`` and ``make reconcile``: run a scheduled function once
+against the local stack, as EventBridge would.
 
 Reads ``.local/stack.env`` (written by ``make dev``), gives the function the same environment
 the gateway gives the others, and invokes it with its sample event,
-``events/<job>_scheduled.json``. Run: ``python -m local.scheduled_job purge|scheduler``.
+``events/<job>_scheduled.json``. Run: ``python -m local.scheduled_job purge|scheduler|reconcile``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from local.function_url import LambdaContext
 from local.gateway import load_handler
 from local.stack import LOCAL_DIR, ROOT, LocalSecrets, function_env
 
-JOBS = ("purge", "scheduler")
+JOBS = ("purge", "scheduler", "reconcile")
 
 
 def main(argv: list[str]) -> None:

@@ -383,7 +383,7 @@ def main() -> None:
             gateway_port=gateway_port,
             storage_dir=LOCAL_DIR / "storage",
             # Scheduled messages go out within 10 s of their time (EventBridge: every minute).
-            env_overrides={"LOCAL_SCHEDULER_EVERY_S": "10"},
+            env_overrides={"LOCAL_SCHEDULER_EVERY_S": "10", "LOCAL_RECONCILE_EVERY_S": "30"},
             log_dir=log_dir,
         ) as stack:
             (LOCAL_DIR / "stack.env").write_text(

@@ -4,8 +4,9 @@ Starts a local stack of its own (embedded PostgreSQL, the WPPConnect simulator d
 webhooks shuffled and duplicated, the gateway with the send governor raised), links many users,
 then for a bounded time has them all at once send (with idempotency keys, and replays of them),
 read their status, receive messages, and a few disconnect and link again, while a webhook storm
-replays real events, posts unknown ones and unproven ones. It prints held requests per second
-and p50/p99 latency per operation, then checks the invariants:
+replays real events, posts unknown ones and unproven ones; then a phase of sends and incoming
+messages while the host loses 10 % of its webhooks at random, and one reconcile pass. It
+prints held requests per second and p50/p99 latency per operation, then checks the invariants:
 
 * every accepted send is stored once and sent once (against the simulator's outbox);
 * every incoming message the host delivered is stored once (against the simulator's inbox);

@@ -40,6 +40,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--incoming-rate", type=float, default=20.0, help="messages/s arriving")
     parser.add_argument("--storm", type=int, default=2, help="webhook storm threads (default 2)")
     parser.add_argument(
+        "--lost-phase", type=float, default=None,
+        help="seconds of sends and incoming messages with webhooks lost at random, then one"
+        " reconcile pass (default: a third of --duration; 0: none)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--drop-rate", type=float, default=0.1, help="webhooks lost in that phase (default 0.1)"
+    )
+    parser.add_argument(
         "--database-url", default=os.environ.get("TEST_DATABASE_URL"),
         help="a PostgreSQL to make a scratch database in (default: an embedded one)",
     )  # fmt: skip
@@ -61,6 +69,34 @@ def link_all(stack: Stack, users: list[User], rec: Recorder) -> list[User]:
         return list(pool.map(one, users))
 
 
+def lost_webhooks_phase(
+    stack: Stack, users: list[User], rec: Recorder, args: argparse.Namespace, seconds: float
+) -> dict[str, Any]:
+    """Sends and incoming messages while the host loses ``--drop-rate`` of its webhooks at
+    random (never retried, as when the gateway or the network fails for a moment); the
+    reconcile pass after it must leave the same invariants as a run with none lost."""
+    stack.sim("POST", "config", {"webhook_drop_rate": args.drop_rate})
+    try:
+        load = Load(stack, users, rec, deadline=time.monotonic() + seconds)
+        threads = [
+            threading.Thread(target=load.sender, args=(users[i :: args.senders],))
+            for i in range(min(args.senders, len(users)))
+        ]
+        threads.append(threading.Thread(target=load.receiver, args=(args.incoming_rate,)))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(seconds + 120)
+    finally:
+        stack.sim("POST", "config", {"webhook_drop_rate": 0.0})
+    lost = sum(
+        "dropped" in event["results"]
+        for user in users
+        for event in stack.sim("GET", f"{user.session}/events")["events"]
+    )
+    return {"webhooks_lost": lost}
+
+
 def drain(stack: Stack, users: list[User]) -> float:
     """Wait until the host has delivered every webhook (both copies); seconds it took."""
     started = time.monotonic()
@@ -68,7 +104,8 @@ def drain(stack: Stack, users: list[User]) -> float:
         pending = 0
         for user in users:
             for event in stack.sim("GET", f"{user.session}/events")["events"]:
-                if event["sent"] and len(event["results"]) < 2:
+                lost = "dropped" in event["results"]
+                if event["sent"] and len(event["results"]) < 2 and not lost:
                     pending += 1
         if pending == 0:
             time.sleep(1.0)  # acks scheduled after the last sends
@@ -112,7 +149,8 @@ def print_report(
     print(
         f"\nsoak: {args.duration:.0f} s of load, {args.users} users ({args.churners} re-linking),"
         f" {args.senders} senders, {args.incoming_rate:g} incoming/s, {args.storm} storm threads,"
-        " webhooks shuffled and duplicated\n"
+        " webhooks shuffled and duplicated, then a phase losing"
+        f" {args.drop_rate:.0%} of them and one reconcile pass\n"
     )
     head = f"{'operation':<34}{'count':>8}{'ok':>8}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}"
     print(head + f"{'max ms':>9}  other outcomes")
@@ -153,8 +191,15 @@ def main(argv: list[str] | None = None) -> int:
             thread.start()
         for thread in threads:
             thread.join(args.duration + 120)
+        lost_phase = args.duration / 3 if args.lost_phase is None else args.lost_phase
+        reconciled: dict[str, Any] | None = None
+        if lost_phase > 0:
+            drain(stack, users)
+            reconciled = lost_webhooks_phase(stack, steady, rec, args, lost_phase)
         seconds = time.monotonic() - started
         drained_s = drain(stack, users)
+        if reconciled is not None:
+            reconciled = {**reconciled, **stack.reconcile_once()}
         checks = run_checks(stack, users, rec)
         rows = summary(rec, seconds)
     through_gateway = sum(
@@ -172,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(seconds, 1),
         "drain_seconds": round(drained_s, 1),
         "held_requests_per_second": round(held, 1),
+        "reconcile_pass": reconciled,
         "operations": rows,
         "invariants": {c.name: c.as_dict() for c in checks},
         "ok": all(c.ok for c in checks),

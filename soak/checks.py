@@ -57,6 +57,7 @@ def run_checks(stack: Stack, users: list[User], rec: Recorder) -> list[Check]:
         check_sends(rows, outboxes, rec),
         check_inbound(rows, inboxes, rec),
         check_sessions(stack, users, sessions),
+        check_acks(rows, outboxes),
         check_outbox_states(rows),
         check_event_log(gaps),
         check_answers(rec),
@@ -112,6 +113,22 @@ def check_sessions(stack: Stack, users: list[User], sessions: dict[str, str]) ->
         expected = HOST_STATUS.get(str(host), "disconnected")
         if sessions.get(user.session) != expected:
             check.fail(f"{user.session}: stored {sessions.get(user.session)}, host says {host}")
+    return check
+
+
+ACK_STATUS = {1: "sent", 2: "delivered", 3: "read", 4: "read"}
+
+
+def check_acks(rows: list[dict[str, Any]], outboxes: dict[str, Any]) -> Check:
+    check = Check("every sent message's status is its ack on the host")
+    host_ack = {m["id"]: m["ack"] for box in outboxes.values() for m in box}
+    for row in rows:
+        if row["direction"] != "outbound" or row["wpp_message_id"] not in host_ack:
+            continue
+        check.checked += 1
+        expected = ACK_STATUS.get(host_ack[row["wpp_message_id"]])
+        if expected and row["status"] != expected:
+            check.fail(f"{row['wpp_message_id']}: stored {row['status']}, host ack {expected}")
     return check
 
 

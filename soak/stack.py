@@ -3,6 +3,7 @@ simulator and the gateway, on 127.0.0.1 with free ports, removed afterwards."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -69,6 +70,26 @@ class Stack:
             )
             users.append(User(made.id, made.email, token))
         return users
+
+    def reconcile_once(self) -> dict[str, Any]:
+        """One reconcile pass, as EventBridge invokes it, with the gateway's environment."""
+        from local.function_url import LambdaContext
+        from local.gateway import load_handler
+        from wa_gateway import runtime
+
+        saved = dict(os.environ)
+        os.environ.update(self.env)
+        runtime.reset()
+        try:
+            handler = load_handler("reconcile")
+            assert handler is not None
+            context = LambdaContext("reconcile", str(uuid.uuid4()), timeout_ms=240_000)
+            result: dict[str, Any] = handler({"source": "schedule", "job": "reconcile"}, context)
+            return result
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            runtime.reset()
 
     def link(self, user: User, http: requests.Session, timeout_s: float = 30) -> User:
         """Start, scan, and wait until the gateway says connected."""

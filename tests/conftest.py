@@ -221,7 +221,12 @@ def loaded_handlers(env: dict[str, str]) -> Iterator[dict[str, Handler]]:
     runtime.reset()
     try:
         loaded: dict[str, Handler] = {}
-        for prefix, folder in {**FUNCTIONS, "purge": "purge", "scheduler": "scheduler"}.items():
+        for prefix, folder in {
+            **FUNCTIONS,
+            "purge": "purge",
+            "scheduler": "scheduler",
+            "reconcile": "reconcile",
+        }.items():
             handler = load_handler(folder)
             assert handler is not None, folder
             loaded[prefix] = handler

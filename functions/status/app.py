@@ -1,4 +1,5 @@
-"""status: the caller's session; ``?refresh=true`` asks the host and repairs the stored row."""
+"""status: the caller's session; ``?refresh=true`` first puts it right from its host (the
+reconcile of that one session: its state, missed messages and acks)."""
 
 from typing import Any
 
@@ -18,7 +19,7 @@ def read_status() -> Response:
     caller = app.caller()
     request = parse_status_request(app.query("refresh"), app.query("account"))
     if request.refresh:
-        session = runtime.sessions().refresh(caller, request.account)
+        session = runtime.reconciler().refresh(caller, request.account)
     else:
         session = runtime.sessions().status(caller, request.account)
     return json_response(200, {"session": session_json(session)})

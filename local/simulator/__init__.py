@@ -55,7 +55,8 @@ Test controls (no auth, JSON bodies; errors are ``{"error": ...}`` with 400/404/
   answered yet (held by ``latency_ms``, say), so a test can wait until the host is done.
 - ``POST /_sim/config`` (partial updates; ``GET`` reads it): the keys of
   :class:`local.simulator.config.SimConfig`: ``webhook_url``, ``webhook_ignore``,
-  ``webhook_timeout_ms``, ``delivery_mode`` (``normal``, ``shuffle``, ``duplicate``,
+  ``webhook_timeout_ms``, ``webhook_drop_rate`` (that fraction of webhooks lost on the way,
+  never posted), ``delivery_mode`` (``normal``, ``shuffle``, ``duplicate``,
   ``shuffle+duplicate``), ``shuffle_window_ms``, ``x_verify_token``, ``read_message``,
   ``listen_acks``, ``on_self_message``, ``auto_ack``, ``ack_received_ms``,
   ``ack_read_ms``, ``init_delay_ms``, ``connect_delay_ms``, ``autoclose_ms`` (0: never),

@@ -31,6 +31,9 @@ class SimConfig:
     webhook_url: str | None = None
     webhook_ignore: list[str] = field(default_factory=lambda: ["status@broadcast"])
     webhook_timeout_ms: int = 10_000
+    # That fraction of webhooks is lost on the way (a gateway, database or network failing
+    # for a moment; the host never retries): logged as "dropped", never posted.
+    webhook_drop_rate: float = 0.0
     delivery_mode: str = "normal"
     shuffle_window_ms: int = 200
     x_verify_token: str | None = None
@@ -107,6 +110,8 @@ class SimConfig:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigError(f"{name} must not be negative")
+        if not 0.0 <= self.webhook_drop_rate <= 1.0:
+            raise ConfigError("webhook_drop_rate must be between 0 and 1")
         if not 0.0 <= self.number_check_fault_rate <= 1.0:
             raise ConfigError("number_check_fault_rate must be between 0 and 1")
 

@@ -143,6 +143,9 @@ class Webhooks:
             log.warning("webhook %s for %s not sent: the webhook URL is not a string", event, lane)
             record.results.append("error: invalid url")
             return
+        if random.random() < config.webhook_drop_rate:
+            record.results.append("dropped")
+            return
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         copies = 2 if "duplicate" in config.delivery_mode else 1
         deliveries = [_Delivery(url, data, record, on_success) for _ in range(copies)]

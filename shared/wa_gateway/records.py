@@ -335,3 +335,47 @@ class ClaimBatch(NamedTuple):
     claimed: list[ClaimedMessage]
     failed: int  # past their time by more than the grace, failed with a reason
     waiting: int  # sessions with due messages that are not connected or out of tokens
+
+
+# --- reconcile ------------------------------------------------------------------------------
+
+
+class PendingAck(NamedTuple):
+    """An outbound message whose ack may still change (no id: a send whose answer never came)."""
+
+    wpp_message_id: str | None
+    phone: str | None
+    contact_lid: str | None
+    status: str
+
+
+class ReconcileTarget(NamedTuple):
+    """A session leased to one reconcile pass, with what it takes to ask its host."""
+
+    session: SessionRecord
+    host_token: str | None
+    host: HostPlacement | None
+    mark: int | None  # host time (s) up to which this attempt's chats were looked at
+    linked_at: int | None  # when the session last connected (s since the epoch)
+    pending: tuple[PendingAck, ...]
+
+
+class ReconcileFindings(NamedTuple):
+    """What a pass found on the host for one session, to apply in one transaction."""
+
+    session_name: str
+    seen_updated_at: str | None  # the session row as the claim read it
+    update: SessionUpdate | None  # the host's state now, None: nothing to say
+    host_status: str | None
+    inbound: tuple[tuple[InboundMessage, Mapping[str, Any]], ...]  # (message, logged payload)
+    acks: tuple[tuple[Ack, Mapping[str, Any]], ...]
+    mark: int | None
+    host_token: str | None
+
+
+class ReconcileApplied(NamedTuple):
+    session: SessionRecord
+    status_changed: bool
+    stored: int
+    acks: int
+    lid_lookups: tuple[LidLookup, ...]

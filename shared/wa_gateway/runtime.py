@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from wa_gateway.media_store import MediaStore
     from wa_gateway.messages import MessageService
     from wa_gateway.purge import Purger
+    from wa_gateway.reconcile import Reconciler
     from wa_gateway.scheduler import Scheduler
     from wa_gateway.sessions import SessionService
     from wa_gateway.store import Store
@@ -134,6 +135,24 @@ def scheduler() -> Scheduler:
 
 
 @cache
+def reconciler() -> Reconciler:
+    from wa_gateway.events import EventPolicy
+    from wa_gateway.reconcile import Reconciler
+
+    s = settings()
+    return Reconciler(
+        store=store(),
+        hosts=hosts(),
+        keyring=s.keyring_if_set,
+        policy=EventPolicy(groups=s.inbound_groups, status_broadcasts=s.inbound_status_broadcasts),
+        contacts=contact_lookup,
+        concurrency=s.reconcile_concurrency,
+        ack_window_s=s.reconcile_ack_window_s,
+        backfill=s.backfill_on_link,
+    )
+
+
+@cache
 def events() -> EventService:
     from wa_gateway.events import EventPolicy, EventService
 
@@ -183,5 +202,6 @@ def reset() -> None:
         scheduler,
         media_store,
         incoming_media,
+        reconciler,
     ):
         built.cache_clear()

@@ -119,28 +119,6 @@ class SessionService:
         result = self.store.apply_host_state(update)
         return result.session if result is not None else plan.session
 
-    def refresh(self, caller: Caller, account: str = DEFAULT_ACCOUNT) -> SessionRecord | None:
-        """Ask the host how the session is, and repair the stored row if the two disagree."""
-        name = session_name_for(caller.user_id, account)
-        found = self.store.session_for_host(user_id=caller.user_id, session_name=name)
-        if found is None:
-            return None
-        host = self._host_session(name, found.host, found.host_token)
-        state = host.call(lambda token: host.host.status_session(name, token))
-        update = transitions.from_host_answer(name, state, after_start=False)
-        session = found.session
-        if update is not None and update.status != session.status:
-            repaired = self.store.repair_session(name, update.status, reason=update.reason)
-            session = repaired.session if repaired else session
-        if update is not None and (update.qr_code or update.pairing_code):
-            applied = self.store.apply_host_state(qr.with_qr_image(update))
-            session = applied.session if applied else session
-        if host.new_token_ciphertext:
-            self.store.apply_host_state(
-                SessionUpdate(name, session.status, host_token=host.new_token_ciphertext)
-            )
-        return session
-
     def disconnect(self, caller: Caller, account: str = DEFAULT_ACCOUNT) -> SessionRecord | None:
         """End the session and mark it disconnected. Idempotent.
 

@@ -126,6 +126,9 @@ class Settings:
     event_retention_s: int = 30 * 86400
     drain_idle_after_s: int = 3600
     schedule_grace_s: int = 3600
+    reconcile_concurrency: int = 4
+    reconcile_ack_window_s: int = 24 * 3600
+    backfill_on_link: bool = False
     inbound_groups: bool = False
     inbound_status_broadcasts: bool = False
     allow_anonymous_users: bool = False
@@ -201,6 +204,11 @@ class Settings:
             event_retention_s=duration("EVENT_RETENTION", 30 * 86400),
             drain_idle_after_s=duration("DRAIN_IDLE_AFTER", 3600),
             schedule_grace_s=duration("SCHEDULE_GRACE", 3600),
+            reconcile_concurrency=int(
+                _positive("RECONCILE_CONCURRENCY", get("RECONCILE_CONCURRENCY"), 4)
+            ),
+            reconcile_ack_window_s=duration("RECONCILE_ACK_WINDOW", 24 * 3600),
+            backfill_on_link=_flag(get("BACKFILL_ON_LINK")),
             inbound_groups=_flag(get("INBOUND_GROUPS")),
             inbound_status_broadcasts=_flag(get("INBOUND_STATUS_BROADCASTS")),
             allow_anonymous_users=_flag(get("ALLOW_ANONYMOUS_USERS")),

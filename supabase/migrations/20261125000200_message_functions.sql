@@ -456,6 +456,40 @@ comment on function public.gateway_apply_ack is
 
 
 
+create function public.gateway_log_event(
+  p_session public.whatsapp_sessions,
+  p_event text,
+  p_dedup_key text,
+  p_payload jsonb,
+  p_now timestamptz
+) returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_seq bigint;
+begin
+  if exists (select 1 from public.whatsapp_events
+             where whatsapp_session_id = p_session.id and dedup_key = p_dedup_key) then
+    return null;
+  end if;
+  insert into public.whatsapp_event_seqs as q (whatsapp_session_id, last_seq)
+  values (p_session.id, 1)
+  on conflict (whatsapp_session_id) do update set last_seq = q.last_seq + 1
+  returning last_seq into v_seq;
+  insert into public.whatsapp_events (
+    user_id, whatsapp_session_id, seq, event, dedup_key, payload, received_at
+  ) values (p_session.user_id, p_session.id, v_seq, p_event, p_dedup_key, p_payload, p_now);
+  return v_seq;
+end
+$$;
+
+comment on function public.gateway_log_event is
+  'Appends an event to the session''s log under the next seq, once per dedup key; returns its '
+  'seq, or null when that key is logged already.';
+
+
+
 create function public.gateway_ingest_event(
   p_session_name text,
   p_host_id uuid,
@@ -512,19 +546,10 @@ begin
   -- The same event twice within one attempt is a duplicate; in the next attempt (a re-link
   -- sends the same status-find events again) it is new.
   v_key := s.attempt::text || ':' || p_dedup_key;
-  if exists (select 1 from public.whatsapp_events
-             where whatsapp_session_id = s.id and dedup_key = v_key) then
+  v_seq := public.gateway_log_event(s, p_event, v_key, p_payload, p_now);
+  if v_seq is null then
     return jsonb_build_object('stored', false, 'reason', 'duplicate');
   end if;
-
-  insert into public.whatsapp_event_seqs as q (whatsapp_session_id, last_seq)
-  values (s.id, 1)
-  on conflict (whatsapp_session_id) do update set last_seq = q.last_seq + 1
-  returning last_seq into v_seq;
-
-  insert into public.whatsapp_events (
-    user_id, whatsapp_session_id, seq, event, dedup_key, payload, received_at
-  ) values (s.user_id, s.id, v_seq, p_event, v_key, p_payload, p_now);
 
   if p_kind = 'session' then
     v_result := public.gateway_apply_host_state(
@@ -587,6 +612,7 @@ revoke execute on function
   public.gateway_remember_contact(text, text, text, timestamptz),
   public.gateway_apply_ack(text, text, text, text, text, timestamptz, text, text),
   public.gateway_contact_key(uuid, text, text),
+  public.gateway_log_event(public.whatsapp_sessions, text, text, jsonb, timestamptz),
   public.gateway_ingest_event(text, uuid, integer, text, text, jsonb, text, jsonb, integer, integer,
     timestamptz)
   from public, anon, authenticated;
@@ -598,6 +624,7 @@ grant execute on function
   public.gateway_remember_contact(text, text, text, timestamptz),
   public.gateway_apply_ack(text, text, text, text, text, timestamptz, text, text),
   public.gateway_contact_key(uuid, text, text),
+  public.gateway_log_event(public.whatsapp_sessions, text, text, jsonb, timestamptz),
   public.gateway_ingest_event(text, uuid, integer, text, text, jsonb, text, jsonb, integer, integer,
     timestamptz)
   to service_role;

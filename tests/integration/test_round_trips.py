@@ -194,3 +194,31 @@ def test_a_purge_with_little_to_do_takes_one_round_trip(handlers: dict[str, Hand
     trips = runtime.store().round_trips - before
     assert report["complete"] is True and report["batches"] == 1
     assert trips == 1 + report["hosts_checked"]
+
+
+def test_a_refresh_reconciles_its_session_in_two_round_trips(
+    handlers: dict[str, Handler], gateway: Gateway, simulator: Simulator
+) -> None:
+    """Its lease and what to ask the host (one), then all that was found, applied (one)."""
+    _, token, _ = connected_user(gateway, simulator, "trips-refresh")
+    headers = [("host", "localhost"), ("authorization", f"Bearer {token}")]
+    request = build_event(
+        method="GET", path="/", raw_query="refresh=true", headers=headers, body=None
+    )
+    trips, body = round_trips(handlers["status"], "status", request)
+    assert body["session"]["status"] == "connected"
+    assert trips == 2
+
+
+def test_a_reconcile_pass_takes_one_round_trip_per_session_and_one_per_batch(
+    handlers: dict[str, Handler], linked: tuple[str, str]
+) -> None:
+    before = runtime.store().round_trips
+    report = handlers["reconcile"](
+        {"source": "schedule", "job": "reconcile"},
+        LambdaContext("reconcile", "r1", timeout_ms=240_000),
+    )
+    trips = runtime.store().round_trips - before
+    assert report["checked"] >= 1 and not report["errors"] and not report["deferred"]
+    batches = report["checked"] // 50 + 1
+    assert trips == batches + report["checked"]

@@ -22,11 +22,12 @@ from wa_gateway.records import (
     UpdateResult,
 )
 from wa_gateway.store.housekeeping import HousekeepingCalls
+from wa_gateway.store.reconciling import ReconcileCalls
 from wa_gateway.store.scheduling import SchedulingCalls
 from wa_gateway.store.transport import Transport
 
 
-class Store(HousekeepingCalls, SchedulingCalls):
+class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls):
     """Typed calls to the gateway's SQL functions over any :class:`Transport`."""
 
     def __init__(
