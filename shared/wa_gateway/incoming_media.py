@@ -23,7 +23,7 @@ from typing import Any
 from wa_gateway import media_types
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import HostError, HostTimeout, StoreUnavailable
-from wa_gateway.host import HostMedia, HostSessionClosed
+from wa_gateway.host_answers import HostMedia, HostSessionClosed
 from wa_gateway.host_directory import HostDirectory
 from wa_gateway.host_session import HostSession
 from wa_gateway.media_store import MediaStore, StorageRefused

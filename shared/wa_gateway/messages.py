@@ -43,8 +43,8 @@ from wa_gateway.errors import (
     SessionNotConnected,
     UnknownRecipient,
 )
-from wa_gateway.host import (
-    HostClient,
+from wa_gateway.host import HostClient
+from wa_gateway.host_answers import (
     HostSessionClosed,
     HostUnauthorized,
     HostUnknownRecipient,

@@ -26,7 +26,8 @@ from wa_gateway.errors import (
     UnsupportedMedia,
 )
 from wa_gateway.file_signatures import sniff
-from wa_gateway.host import HostClient, SentMessage
+from wa_gateway.host import HostClient
+from wa_gateway.host_answers import SentMessage
 from wa_gateway.media_store import MediaStore, StorageRefused
 
 MAX_FILENAME_CHARS = 255

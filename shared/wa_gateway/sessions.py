@@ -15,7 +15,7 @@ from wa_gateway import qr, transitions, webhook_auth
 from wa_gateway.caller import Caller
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import AccountLimit, HostError, HostTimeout, NoCapacity, SessionBusy
-from wa_gateway.host import HostState
+from wa_gateway.host_answers import HostState
 from wa_gateway.host_directory import HostDirectory
 from wa_gateway.host_session import HostSession
 from wa_gateway.records import HostPlacement, SessionRecord, SessionUpdate, StartRefusal

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from wa_gateway import qr
-from wa_gateway.host import HostState
+from wa_gateway.host_answers import HostState
 from wa_gateway.records import SessionStatus, SessionUpdate
 
 # wppconnect's statusFind values (see WPPConnect's StatusFind enum) and what each means for us.

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from wa_gateway.host import HostState
+from wa_gateway.host_answers import HostState
 from wa_gateway.transitions import from_event, from_host_answer
 
 NAME = "user_x"
