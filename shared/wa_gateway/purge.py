@@ -26,13 +26,8 @@ from wa_gateway.host import HostClient
 from wa_gateway.host_directory import HostDirectory
 from wa_gateway.host_session import HostSession
 from wa_gateway.observability import logger
-from wa_gateway.records import (
-    HostPlacement,
-    HostRecord,
-    PurgeBatch,
-    PurgedSession,
-    StoredToken,
-)
+from wa_gateway.pass_records import PurgeBatch, PurgedSession, StoredToken
+from wa_gateway.records import HostPlacement, HostRecord
 from wa_gateway.settings import SettingsError
 from wa_gateway.store import Store
 

@@ -54,16 +54,8 @@ from wa_gateway.host_directory import HostDirectory
 from wa_gateway.host_session import HostSession
 from wa_gateway.message_events import ack_from_event, inbound_from_event, serialized_id
 from wa_gateway.observability import logger
-from wa_gateway.records import (
-    Ack,
-    InboundMessage,
-    PendingAck,
-    ReconcileApplied,
-    ReconcileFindings,
-    ReconcileTarget,
-    SessionRecord,
-    SessionUpdate,
-)
+from wa_gateway.pass_records import PendingAck, ReconcileApplied, ReconcileFindings, ReconcileTarget
+from wa_gateway.records import Ack, InboundMessage, SessionRecord, SessionUpdate
 from wa_gateway.sessions import session_name_for
 from wa_gateway.store import Store
 from wa_gateway.validation import DEFAULT_ACCOUNT

@@ -1,7 +1,7 @@
 """The store: every read and write of gateway state, as calls to the SQL functions in
 ``supabase/migrations``. One façade (:class:`Store`), two transports that carry the same calls:
 psycopg to PostgreSQL (``DATABASE_URL``) and supabase-py's PostgREST client (``SUPABASE_URL``).
-The records it reads and writes are in ``wa_gateway.records``.
+The records it reads and writes are in ``wa_gateway.records`` and ``wa_gateway.pass_records``.
 """
 
 from typing import TYPE_CHECKING, Any

@@ -3,14 +3,8 @@
 from collections.abc import Mapping
 from typing import Any
 
-from wa_gateway.records import (
-    HostEntry,
-    HostRecord,
-    PurgeBatch,
-    PurgedSession,
-    PurgePass,
-    StoredToken,
-)
+from wa_gateway.pass_records import PurgeBatch, PurgedSession, PurgePass, StoredToken
+from wa_gateway.records import HostEntry, HostRecord
 from wa_gateway.store.transport import Transport
 
 

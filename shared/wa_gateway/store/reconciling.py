@@ -3,15 +3,8 @@
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from wa_gateway.records import (
-    HostPlacement,
-    LidLookup,
-    PendingAck,
-    ReconcileApplied,
-    ReconcileFindings,
-    ReconcileTarget,
-    SessionRecord,
-)
+from wa_gateway.pass_records import PendingAck, ReconcileApplied, ReconcileFindings, ReconcileTarget
+from wa_gateway.records import HostPlacement, LidLookup, SessionRecord
 from wa_gateway.store.transport import Transport
 
 

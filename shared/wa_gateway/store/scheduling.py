@@ -4,9 +4,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, get_args
 
+from wa_gateway.pass_records import ClaimBatch, ClaimedMessage
 from wa_gateway.records import (
-    ClaimBatch,
-    ClaimedMessage,
     HostPlacement,
     MessageRecord,
     OutboundRequest,
