@@ -28,6 +28,7 @@ HANDLER_DIRS = {
     "qr_webhook",
     "purge",
     "scheduler",
+    "reconcile",
 }
 BROWSER_DIRS = {"start_session", "status", "send_message", "disconnect"}
 URL_DIRS = BROWSER_DIRS | {"qr_webhook"}
