@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from local.dev_auth import issue_access_token
+from local.gateway import ROOT
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import connected_user
 from tests.security.inprocess import (
@@ -533,3 +534,16 @@ def test_the_purge_runs_whatever_its_scheduled_event_holds(
     report = invoke(handlers["purge"], event, "purge", timeout_ms=300_000)
     assert isinstance(report, dict) and report["complete"] is True
     assert report["batches"] >= 1 and report["host_errors"] == 0
+
+
+@pytest.mark.parametrize("field", ["headers", "queryStringParameters"])
+@pytest.mark.parametrize("value", [False, 0, "", []], ids=["false", "zero", "empty", "list"])
+def test_a_map_field_that_is_not_a_map_is_refused_even_when_falsy(
+    handlers: dict[str, Handler], field: str, value: Any
+) -> None:
+    event = json.loads((ROOT / "events" / "send_message.json").read_text())
+    event[field] = value
+    status, body = assert_contract_answer(
+        invoke(handlers["send-message"], event, "send-message"), []
+    )
+    assert status == 400 and body["error"]["code"] == "invalid_request", body
