@@ -195,8 +195,11 @@ def _is_url_event(event: Any) -> bool:
     """True when the fields the resolver reads have the types a function URL gives them."""
 
     def strings(value: Any) -> bool:
-        return isinstance(value, dict) and all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        """A map of strings, or absent (None); any other falsy value (false, 0, "", []) is
+        not one, and the resolver would fail on it."""
+        return value is None or (
+            isinstance(value, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
         )
 
     if not isinstance(event, dict):
@@ -210,8 +213,8 @@ def _is_url_event(event: Any) -> bool:
         and isinstance(context, dict)
         and isinstance(context.get("stage"), str)
         and isinstance(event.get("rawPath"), str)
-        and strings(event.get("headers") or {})
-        and strings(event.get("queryStringParameters") or {})
+        and strings(event.get("headers"))
+        and strings(event.get("queryStringParameters"))
         and isinstance(cookies, list)
         and all(isinstance(c, str) for c in cookies)
     )

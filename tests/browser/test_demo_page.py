@@ -292,6 +292,18 @@ def test_demo_page_links_sends_and_disconnects(
 
     steps.run("pairing-cancelled", cancelled)
 
+    def still_pairing_on_the_host() -> None:
+        # Nothing the host offers stops a pairing browser: it runs on until its autoClose,
+        # and a QR pairing meanwhile is refused as busy.
+        assert simulator.state(name)["status"] == "PHONECODE"
+        page.click("#connect-qr")
+        expect(page.locator("#session-error")).to_contain_text("busy")
+        expect(page.locator("#session-status")).to_have_attribute("data-status", "disconnected")
+        simulator.control("POST", f"{name}/expire")  # the host's autoClose, now
+        assert simulator.state(name)["status"] == "CLOSED"
+
+    steps.run("pairing-busy", still_pairing_on_the_host, allow=("status of 409",))
+
     def qr_shown() -> None:
         page.click("#connect-qr")
         expect(page.locator("#session-status")).to_have_attribute("data-status", "pairing")

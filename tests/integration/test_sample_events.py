@@ -40,8 +40,10 @@ def test_every_sample_event_parses_as_payload_2() -> None:
     assert files
     for path in files:
         event = json.loads(path.read_text())
-        if event.get("source") == "schedule":  # the purge schedule's Input, not a URL event
-            assert event == {"source": "schedule", "job": "purge"}
+        if event.get("source") == "schedule":  # a schedule's Input, not a URL event
+            job = path.name.removesuffix("_scheduled.json")
+            assert job in {"purge", "scheduler"}, path.name
+            assert event == {"source": "schedule", "job": job}, path.name
             continue
         assert event["version"] == "2.0", path.name
         assert event["requestContext"]["stage"] == "$default", path.name
@@ -162,5 +164,6 @@ def test_a_missing_setting_stops_the_function_at_start_up_with_one_clear_line(
 
 def test_events_folder_has_a_sample_per_function() -> None:
     names = {p.stem for p in Path(EVENTS).glob("*.json")}
-    for folder in ("start_session", "status", "qr_webhook", "send_message", "disconnect", "purge"):
+    folders = ("start_session", "status", "qr_webhook", "send_message", "disconnect", "purge")
+    for folder in (*folders, "scheduler"):
         assert any(n.startswith(folder) for n in names), folder
