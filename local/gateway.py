@@ -366,6 +366,12 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
     return RequestHandler
 
 
+class _Server(ThreadingHTTPServer):
+    # The standard library's listen backlog is 5: a burst of browser or test requests (16 at
+    # once with one Idempotency-Key) would be reset by the kernel instead of waiting its turn.
+    request_queue_size = 128
+
+
 def serve(host: str, port: int) -> ThreadingHTTPServer:
     """Build the gateway from the environment and return its (not yet serving) server."""
     from wa_gateway import runtime  # the functions' own settings, read from this environment
@@ -384,7 +390,7 @@ def serve(host: str, port: int) -> ThreadingHTTPServer:
         if os.environ.get("DEV_STORAGE_DIR")
         else None,
     )
-    server = ThreadingHTTPServer((host, port), make_request_handler(gateway))
+    server = _Server((host, port), make_request_handler(gateway))
     server.daemon_threads = True
     for job, every in PERIODIC_JOBS.items():
         if os.environ.get(every):
