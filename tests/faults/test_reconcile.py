@@ -3,8 +3,9 @@ put right by one reconcile pass: incoming messages stored exactly once and in or
 current, every session in the host's state, and each change in the event log.
 
 Webhooks are lost with the simulator's ``webhook_drop_rate`` (posted nowhere, as when the
-function, the database or the network fails for the moment of the post); the host restart is
-a simulator process of the test's own, killed and started again (``startAllSession``).
+network fails for the moment of the post), or refused by qr-webhook itself (503: its database
+cannot take them); the host restart is a simulator process of the test's own, killed and
+started again (``startAllSession``).
 """
 
 from __future__ import annotations
@@ -337,3 +338,50 @@ def test_a_pass_takes_each_live_session_once_however_many_batches_it_needs(
     )
 
     assert report.checked + report.deferred == live
+
+
+def test_one_pass_after_qr_webhook_refused_every_event_with_503_puts_everything_right(
+    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
+) -> None:
+    """The outage as the host sees it when the function itself fails: a database that cannot
+    take the events (their log table locked) makes qr-webhook answer 503 to every one, and the
+    host never posts them again."""
+    gateway, process = start_gateway(
+        database, simulator, local_secrets, output_dir / "gateway-refusing.log", DB_TIMEOUT="0.2"
+    )
+    try:
+        users = [connected_user(gateway, simulator, f"refused{i}") for i in range(3)]
+        names = [name for _, _, name in users]
+        with simulator.configured(auto_ack=False):
+            for _, token, name in users:
+                for i in range(5):
+                    send(gateway, token, f"out {name} {i}")
+            with psycopg.connect(database) as locker:
+                locker.execute("lock table public.whatsapp_events in exclusive mode")
+                arrived = {name: incoming(simulator, name, 10, "refused") for name in names}
+                for name in names:
+                    for sent in simulator.outbox(name):
+                        simulator.control("POST", f"{name}/ack", {"id": sent["id"], "ack": 3})
+                wait_until(lambda: all_delivered_or_lost(simulator, names), within_s=60)
+                locker.rollback()
+        answers = [
+            result
+            for name in names
+            for event in simulator.control("GET", f"{name}/events").json()["events"]
+            if event["event"] in ("onmessage", "onack") and event["sent"]
+            for result in event["results"]
+        ]
+        assert answers and set(answers) == {"503"}, set(answers)
+        for user, _, _ in users:
+            assert rows_of(database, user.id, "inbound") == []
+
+        with loaded_handlers(gateway.env) as handlers:
+            report = run_pass(handlers["reconcile"])
+
+        assert report["messages"] >= 30 and report["acks"] >= 15
+        for user, _, name in users:
+            assert_inbound_exactly(database, user.id, arrived[name])
+            assert [r["status"] for r in rows_of(database, user.id, "outbound")] == ["read"] * 5
+            assert session_row(database, name)["status"] == "connected"
+    finally:
+        processes.stop(process)
