@@ -183,7 +183,8 @@ create function public.gateway_prepare_send(
   p_burst double precision,
   p_rate_per_s double precision,
   p_lease_s integer,
-  p_now timestamptz default now()
+  p_now timestamptz default now(),
+  p_contact_lid text default null
 ) returns jsonb
 language plpgsql
 set search_path = ''
@@ -231,7 +232,7 @@ begin
   if p_send_at is null then
     v_result := public.gateway_begin_send(
       p_user_id, p_session_name, p_idempotency_key, p_request_hash, p_phone, v_body,
-      p_contact_name, p_burst, p_rate_per_s, p_lease_s, p_now);
+      p_contact_name, p_burst, p_rate_per_s, p_lease_s, p_now, p_contact_lid);
     if p_template is not null and m.id is null and v_result ->> 'outcome' = 'send' then
       update public.whatsapp_messages set template_name = p_template
       where id = (v_result -> 'message' ->> 'id')::uuid
@@ -248,11 +249,11 @@ begin
     return jsonb_build_object('outcome', 'not_connected');
   end if;
   insert into public.whatsapp_messages (
-    user_id, whatsapp_session_id, direction, phone, contact_name, body, status, send_at,
-    template_name, idempotency_key, request_hash, created_at, updated_at
+    user_id, whatsapp_session_id, direction, phone, contact_lid, contact_name, body, status,
+    send_at, template_name, idempotency_key, request_hash, created_at, updated_at
   ) values (
-    p_user_id, s.id, 'outbound', p_phone, p_contact_name, v_body, 'scheduled', p_send_at,
-    p_template, p_idempotency_key, p_request_hash, p_now, p_now
+    p_user_id, s.id, 'outbound', p_phone, p_contact_lid, p_contact_name, v_body, 'scheduled',
+    p_send_at, p_template, p_idempotency_key, p_request_hash, p_now, p_now
   )
   returning * into m;
   return jsonb_build_object('outcome', 'scheduled', 'message', to_jsonb(m));
@@ -505,7 +506,7 @@ revoke execute on function
   public.gateway_stamp_message_times(),
   public.gateway_render_template(uuid, text, jsonb),
   public.gateway_prepare_send(uuid, text, text, text, text, text, text, text, jsonb, timestamptz,
-    integer, double precision, double precision, integer, timestamptz),
+    integer, double precision, double precision, integer, timestamptz, text),
   public.gateway_cancel_scheduled(uuid, uuid, timestamptz),
   public.gateway_claim_scheduled(integer, double precision, double precision, integer, integer,
     timestamptz)
@@ -515,7 +516,7 @@ grant execute on function
   public.gateway_stamp_message_times(),
   public.gateway_render_template(uuid, text, jsonb),
   public.gateway_prepare_send(uuid, text, text, text, text, text, text, text, jsonb, timestamptz,
-    integer, double precision, double precision, integer, timestamptz),
+    integer, double precision, double precision, integer, timestamptz, text),
   public.gateway_cancel_scheduled(uuid, uuid, timestamptz),
   public.gateway_claim_scheduled(integer, double precision, double precision, integer, integer,
     timestamptz)

@@ -329,3 +329,26 @@ def test_the_local_gateway_runs_the_scheduler_when_asked_as_make_dev_does(
         processes.stop(process)
 
     assert [m["body"] for m in sent] == ["tick"]
+
+
+def test_a_contact_known_only_by_lid_gets_templates_and_scheduled_messages_at_the_lid(
+    gateway: Gateway, simulator: Simulator, database: str, handlers: dict[str, Handler]
+) -> None:
+    user, token, session = connected_user(gateway, simulator, "lidtemplate")
+    add_template(database, user.id, "hello", "Olá {{name}}")
+    lid = "123456789012345"
+
+    now = send(
+        gateway, token, {"phone": f"{lid}@lid", "template": "hello", "variables": {"name": "Ana"}}
+    )
+    assert now.status_code == 200, now.text
+    later = send(
+        gateway, token, {"phone": f"{lid}@lid", "message": "oi", "send_at": in_two_minutes()}
+    )
+    assert later.status_code == 202, later.text
+    assert row(database, later.json()["message"]["id"], "phone, contact_lid") == (None, lid)
+    make_due(database, later.json()["message"]["id"])
+    scheduler_pass(handlers)
+
+    sent = [entry["to"] for entry in simulator.outbox(session)]
+    assert sent == [f"{lid}@lid", f"{lid}@lid"]

@@ -55,6 +55,7 @@ class SchedulingCalls:
                 "p_idempotency_key": request.idempotency_key,
                 "p_request_hash": request.request_hash,
                 "p_phone": request.phone,
+                "p_contact_lid": request.contact_lid,
                 "p_body": request.body,
                 "p_contact_name": request.contact_name,
                 "p_template": template,
