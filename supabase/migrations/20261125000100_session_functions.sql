@@ -201,6 +201,24 @@ comment on function public.gateway_mark_disconnected is
 
 
 
+create function public.gateway_store_host_token(
+  p_session_id uuid,
+  p_host_token text,
+  p_now timestamptz
+) returns void
+language sql
+set search_path = ''
+as $$
+  insert into public.whatsapp_session_secrets (session_id, host_token, updated_at)
+  values (p_session_id, p_host_token, p_now)
+  on conflict (session_id) do update
+    set host_token = excluded.host_token, updated_at = excluded.updated_at;
+$$;
+
+comment on function public.gateway_store_host_token is
+  'Keeps a session''s host token (encrypted by the functions), replacing the one it had.';
+
+
 create function public.gateway_apply_host_state(
   p_session_name text,
   p_status text,
@@ -236,10 +254,7 @@ begin
   end if;
 
   if p_host_token is not null then
-    insert into public.whatsapp_session_secrets (session_id, host_token, updated_at)
-    values (s.id, p_host_token, p_now)
-    on conflict (session_id) do update
-      set host_token = excluded.host_token, updated_at = excluded.updated_at;
+    perform public.gateway_store_host_token(s.id, p_host_token, p_now);
   end if;
 
   -- Which attempt's webhook URL the host holds is a fact about the host, whatever the status.
@@ -429,6 +444,7 @@ revoke execute on function
   public.gateway_start_action(public.whatsapp_sessions, text, timestamptz),
   public.gateway_begin_start(uuid, text, text, text, integer, text, timestamptz),
   public.gateway_mark_disconnected(uuid[], text, timestamptz),
+  public.gateway_store_host_token(uuid, text, timestamptz),
   public.gateway_apply_host_state(text, text, text, text, text, text, text, text, integer, integer, timestamptz, integer),
   public.gateway_session_for_host(uuid, text),
   public.gateway_repair_session(text, text, text, timestamptz)
@@ -438,6 +454,7 @@ grant execute on function
   public.gateway_start_action(public.whatsapp_sessions, text, timestamptz),
   public.gateway_begin_start(uuid, text, text, text, integer, text, timestamptz),
   public.gateway_mark_disconnected(uuid[], text, timestamptz),
+  public.gateway_store_host_token(uuid, text, timestamptz),
   public.gateway_apply_host_state(text, text, text, text, text, text, text, text, integer, integer, timestamptz, integer),
   public.gateway_session_for_host(uuid, text),
   public.gateway_repair_session(text, text, text, timestamptz)

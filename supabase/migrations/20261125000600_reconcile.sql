@@ -152,10 +152,7 @@ begin
   end if;
 
   if p_host_token is not null then
-    insert into public.whatsapp_session_secrets (session_id, host_token, updated_at)
-    values (s.id, p_host_token, p_now)
-    on conflict (session_id) do update
-      set host_token = excluded.host_token, updated_at = excluded.updated_at;
+    perform public.gateway_store_host_token(s.id, p_host_token, p_now);
   end if;
 
   -- The host's answer is a fresh look, applied as the truth, unless the session changed since
