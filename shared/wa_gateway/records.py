@@ -163,6 +163,18 @@ class SendPlan(NamedTuple):
     retry_after_s: int = 0
     host: HostPlacement | None = None
 
+    @classmethod
+    def from_json(cls, result: Mapping[str, Any]) -> Self:
+        """What ``gateway_begin_send`` (and the calls that go on as it) answered."""
+        message = result.get("message")
+        return cls(
+            outcome=result["outcome"],
+            message=MessageRecord.from_row(message) if message else None,
+            host_token=result.get("host_token"),
+            retry_after_s=int(result.get("retry_after") or 0),
+            host=HostPlacement.from_json(result.get("host")),
+        )
+
 
 class InboundMessage(NamedTuple):
     session_name: str

@@ -161,14 +161,7 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls):
             # Without a key, a second call would queue a second message.
             repeatable=request.idempotency_key is not None,
         )
-        message = result.get("message")
-        return SendPlan(
-            outcome=result["outcome"],
-            message=MessageRecord.from_row(message) if message else None,
-            host_token=result.get("host_token"),
-            retry_after_s=int(result.get("retry_after") or 0),
-            host=HostPlacement.from_json(result.get("host")),
-        )
+        return SendPlan.from_json(result)
 
     def finish_send(
         self,

@@ -2,11 +2,10 @@
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, get_args
+from typing import get_args
 
 from wa_gateway.pass_records import ClaimBatch, ClaimedMessage
 from wa_gateway.records import (
-    HostPlacement,
     MessageRecord,
     OutboundRequest,
     PreparedSend,
@@ -14,18 +13,6 @@ from wa_gateway.records import (
     SendPlan,
 )
 from wa_gateway.store.transport import Transport
-
-
-def _plan(result: Mapping[str, Any]) -> SendPlan:
-    message = result.get("message")
-    return SendPlan(
-        outcome=result["outcome"],
-        message=MessageRecord.from_row(message) if message else None,
-        host_token=result.get("host_token"),
-        retry_after_s=int(result.get("retry_after") or 0),
-        host=HostPlacement.from_json(result.get("host")),
-    )
-
 
 _SEND_OUTCOMES = set(get_args(SendOutcome))
 
@@ -70,7 +57,7 @@ class SchedulingCalls:
         message = result.get("message")
         return PreparedSend(
             outcome=result["outcome"],
-            plan=_plan(result) if result["outcome"] in _SEND_OUTCOMES else None,
+            plan=SendPlan.from_json(result) if result["outcome"] in _SEND_OUTCOMES else None,
             message=MessageRecord.from_row(message) if message else None,
             variable=result.get("variable"),
             length=int(result.get("length") or 0),
@@ -100,7 +87,9 @@ class SchedulingCalls:
         )
         return ClaimBatch(
             claimed=[
-                ClaimedMessage(item["session_name"], _plan({"outcome": "send", **item}))
+                ClaimedMessage(
+                    item["session_name"], SendPlan.from_json({"outcome": "send", **item})
+                )
                 for item in result["claimed"]
             ],
             failed=int(result["failed"]),
