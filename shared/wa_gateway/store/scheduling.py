@@ -53,6 +53,8 @@ class SchedulingCalls:
                 "p_rate_per_s": self._governor[1],
                 "p_lease_s": self._lease_s,
             },
+            # Without a key, a second call would queue (or schedule) a second message.
+            repeatable=request.idempotency_key is not None,
         )
         message = result.get("message")
         return PreparedSend(

@@ -1,0 +1,51 @@
+"""A call that may queue a message is sent to the database again only when a repeat cannot
+queue a second one: when the request carries an Idempotency-Key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from wa_gateway.caller import Caller
+from wa_gateway.records import OutboundRequest
+from wa_gateway.store import Store
+
+
+class RecordingTransport:
+    round_trips = 0
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, bool]] = []
+
+    def rpc(
+        self,
+        function: str,
+        params: Mapping[str, Any],
+        *,
+        caller: Caller | None = None,
+        repeatable: bool = True,
+    ) -> Any:
+        self.calls.append((function, repeatable))
+        return {"outcome": "not_connected"}
+
+
+def outbound(key: str | None) -> OutboundRequest:
+    return OutboundRequest("u1", "u1name", "5511987654321", "oi", None, key, "hash")
+
+
+@pytest.mark.parametrize("key", [None, "k-1"])
+def test_a_send_is_repeatable_only_with_an_idempotency_key(key: str | None) -> None:
+    transport = RecordingTransport()
+    store = Store(transport)
+
+    store.begin_send(outbound(key))
+    store.prepare_send(
+        outbound(key), template="hello", variables={"name": "Ana"}, send_at=None, max_chars=4096
+    )
+
+    assert transport.calls == [
+        ("gateway_begin_send", key is not None),
+        ("gateway_prepare_send", key is not None),
+    ]
