@@ -16,7 +16,7 @@ from wa_gateway.settings import Need, Settings, SettingsError, known_needs
 
 if TYPE_CHECKING:
     from wa_gateway.contacts import ContactLookup
-    from wa_gateway.events import EventService
+    from wa_gateway.events import EventPolicy, EventService
     from wa_gateway.host_directory import HostDirectory
     from wa_gateway.incoming_media import IncomingMedia
     from wa_gateway.media_store import MediaStore
@@ -136,7 +136,6 @@ def scheduler() -> Scheduler:
 
 @cache
 def reconciler() -> Reconciler:
-    from wa_gateway.events import EventPolicy
     from wa_gateway.reconcile import Reconciler
 
     s = settings()
@@ -144,7 +143,7 @@ def reconciler() -> Reconciler:
         store=store(),
         hosts=hosts(),
         keyring=s.keyring_if_set,
-        policy=EventPolicy(groups=s.inbound_groups, status_broadcasts=s.inbound_status_broadcasts),
+        policy=event_policy(),
         contacts=contact_lookup,
         concurrency=s.reconcile_concurrency,
         ack_window_s=s.reconcile_ack_window_s,
@@ -154,11 +153,18 @@ def reconciler() -> Reconciler:
 
 @cache
 def events() -> EventService:
-    from wa_gateway.events import EventPolicy, EventService
+    from wa_gateway.events import EventService
+
+    return EventService(store(), event_policy(), contacts=contact_lookup, media=incoming_media)
+
+
+@cache
+def event_policy() -> EventPolicy:
+    """Which inbound messages are kept, for the webhook and for reconcile alike."""
+    from wa_gateway.events import EventPolicy
 
     s = settings()
-    policy = EventPolicy(groups=s.inbound_groups, status_broadcasts=s.inbound_status_broadcasts)
-    return EventService(store(), policy, contacts=contact_lookup, media=incoming_media)
+    return EventPolicy(groups=s.inbound_groups, status_broadcasts=s.inbound_status_broadcasts)
 
 
 @cache
@@ -198,6 +204,7 @@ def reset() -> None:
         messages,
         purger,
         events,
+        event_policy,
         contact_lookup,
         scheduler,
         media_store,
