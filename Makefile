@@ -52,6 +52,7 @@ dev: venv supabase-cli
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	PYTHONPATH=shared $(VENV)/bin/lint-imports --no-cache --no-logo  # no import cycles in the layer
 
 typecheck: venv
 	$(VENV)/bin/mypy
@@ -75,7 +76,7 @@ reconcile: venv
 
 # The WPPConnect host pool (see docs/operating.md "The host pool"); the settings come from the
 # environment, the host's secret key from WPP_HOST_SECRET_KEY (or a prompt).
-HOSTS := PYTHONPATH=shared $(PY) -m wa_gateway.hosts_cli
+HOSTS := PYTHONPATH=shared $(PY) -m wa_gateway.host.cli
 
 hosts: venv
 	$(HOSTS) list

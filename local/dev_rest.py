@@ -37,9 +37,9 @@ from urllib.parse import parse_qsl
 import psycopg
 from psycopg import sql
 
-from wa_gateway.caller import Caller
+from wa_gateway.auth.caller import Caller
+from wa_gateway.auth.tokens import TokenVerifier, bearer_token
 from wa_gateway.errors import ApiError
-from wa_gateway.tokens import TokenVerifier, bearer_token
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 MAX_ROWS = 1000

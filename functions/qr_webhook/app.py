@@ -4,8 +4,9 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from wa_gateway import runtime, webhook_auth
+from wa_gateway import runtime
 from wa_gateway.api import FunctionApp, json_response
+from wa_gateway.auth import webhook_proof
 from wa_gateway.errors import ApiError, InvalidRequest
 from wa_gateway.observability import logger
 
@@ -37,8 +38,8 @@ def receive_event() -> Response:
     return json_response(200, {"ok": True})
 
 
-def authenticate(body_session: str | None) -> webhook_auth.WebhookCaller:
-    return webhook_auth.authenticate(
+def authenticate(body_session: str | None) -> webhook_proof.WebhookCaller:
+    return webhook_proof.authenticate(
         app.settings.webhook_verify_tokens,
         header_token=app.header("x-verify"),
         query_session=app.query("session"),

@@ -5,8 +5,9 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from wa_gateway import runtime, send_options
+from wa_gateway import runtime
 from wa_gateway.api import FunctionApp, json_response
+from wa_gateway.messaging import send_options
 from wa_gateway.presenters import message_json
 from wa_gateway.validation import parse_cancel_request, parse_idempotency_key, parse_send_request
 

@@ -26,7 +26,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from wa_gateway import runtime
-from wa_gateway.caller import Caller
+from wa_gateway.auth.caller import Caller
+from wa_gateway.auth.tokens import bearer_token
 from wa_gateway.errors import (
     ApiError,
     InvalidJson,
@@ -37,7 +38,6 @@ from wa_gateway.errors import (
 )
 from wa_gateway.observability import logger, metrics
 from wa_gateway.settings import Need
-from wa_gateway.tokens import bearer_token
 
 MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"

@@ -18,7 +18,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from wa_gateway.settings import SettingsError
+from wa_gateway.errors import SettingsError
 
 EXTENSION_DEFAULT_PORT = 2773
 EXTENSION_TIMEOUT_S = 5.0

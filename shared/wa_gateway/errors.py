@@ -11,6 +11,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 
+class SettingsError(Exception):
+    """A setting is missing or malformed. The message names it and never holds its value."""
+
+
 class ApiError(Exception):
     """Base of every error that becomes an HTTP answer."""
 

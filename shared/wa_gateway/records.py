@@ -89,7 +89,7 @@ class StartRefusal(NamedTuple):
 
 
 class SessionUpdate(NamedTuple):
-    """What the host said about a session, in our terms (see ``transitions``)."""
+    """What the host said about a session, in our terms (see ``sessions.transitions``)."""
 
     session_name: str
     status: SessionStatus

@@ -11,22 +11,23 @@ from collections.abc import Iterable
 from functools import cache
 from typing import TYPE_CHECKING
 
+from wa_gateway.errors import SettingsError
 from wa_gateway.observability import logger
-from wa_gateway.settings import Need, Settings, SettingsError, known_needs
+from wa_gateway.settings import Need, Settings, known_needs
 
 if TYPE_CHECKING:
-    from wa_gateway.contacts import ContactLookup
-    from wa_gateway.events import EventPolicy, EventService
-    from wa_gateway.host_directory import HostDirectory
-    from wa_gateway.incoming_media import IncomingMedia
-    from wa_gateway.media_store import MediaStore
-    from wa_gateway.messages import MessageService
-    from wa_gateway.purge import Purger
-    from wa_gateway.reconcile import Reconciler
-    from wa_gateway.scheduler import Scheduler
-    from wa_gateway.sessions import SessionService
+    from wa_gateway.auth.tokens import TokenVerifier
+    from wa_gateway.events.contacts import ContactLookup
+    from wa_gateway.events.service import EventPolicy, EventService
+    from wa_gateway.host.directory import HostDirectory
+    from wa_gateway.jobs.purge import Purger
+    from wa_gateway.jobs.reconcile import Reconciler
+    from wa_gateway.jobs.scheduler import Scheduler
+    from wa_gateway.media.incoming import IncomingMedia
+    from wa_gateway.media.storage import MediaStore
+    from wa_gateway.messaging.service import MessageService
+    from wa_gateway.sessions.service import SessionService
     from wa_gateway.store import Store
-    from wa_gateway.tokens import TokenVerifier
 
 
 @cache
@@ -54,7 +55,7 @@ def store() -> Store:
 
 @cache
 def token_verifier() -> TokenVerifier:
-    from wa_gateway.tokens import TokenVerifier
+    from wa_gateway.auth.tokens import TokenVerifier
 
     s = settings()
     return TokenVerifier(
@@ -67,7 +68,7 @@ def token_verifier() -> TokenVerifier:
 
 @cache
 def hosts() -> HostDirectory:
-    from wa_gateway.host_directory import HostDirectory
+    from wa_gateway.host.directory import HostDirectory
 
     s = settings()
     return HostDirectory(s, s.keyring_if_set)
@@ -75,7 +76,7 @@ def hosts() -> HostDirectory:
 
 @cache
 def sessions() -> SessionService:
-    from wa_gateway.sessions import SessionService
+    from wa_gateway.sessions.service import SessionService
 
     s = settings()
     return SessionService(
@@ -90,7 +91,7 @@ def sessions() -> SessionService:
 
 @cache
 def messages() -> MessageService:
-    from wa_gateway.messages import MessageService
+    from wa_gateway.messaging.service import MessageService
 
     s = settings()
     return MessageService(
@@ -101,7 +102,7 @@ def messages() -> MessageService:
 @cache
 def media_store() -> MediaStore:
     """The functions' Storage client, built when a message first carries a file."""
-    from wa_gateway.media_store import MediaStore
+    from wa_gateway.media.storage import MediaStore
 
     s = settings()
     if not (s.supabase_storage_url and s.supabase_service_role_key):
@@ -113,7 +114,7 @@ def media_store() -> MediaStore:
 
 @cache
 def purger() -> Purger:
-    from wa_gateway.purge import Purger
+    from wa_gateway.jobs.purge import Purger
 
     s = settings()
     return Purger(
@@ -129,14 +130,14 @@ def purger() -> Purger:
 
 @cache
 def scheduler() -> Scheduler:
-    from wa_gateway.scheduler import Scheduler
+    from wa_gateway.jobs.scheduler import Scheduler
 
     return Scheduler(store=store(), messages=messages(), grace_s=settings().schedule_grace_s)
 
 
 @cache
 def reconciler() -> Reconciler:
-    from wa_gateway.reconcile import Reconciler
+    from wa_gateway.jobs.reconcile import Reconciler
 
     s = settings()
     return Reconciler(
@@ -153,7 +154,7 @@ def reconciler() -> Reconciler:
 
 @cache
 def events() -> EventService:
-    from wa_gateway.events import EventService
+    from wa_gateway.events.service import EventService
 
     return EventService(store(), event_policy(), contacts=contact_lookup, media=incoming_media)
 
@@ -161,7 +162,7 @@ def events() -> EventService:
 @cache
 def event_policy() -> EventPolicy:
     """Which inbound messages are kept, for the webhook and for reconcile alike."""
-    from wa_gateway.events import EventPolicy
+    from wa_gateway.events.service import EventPolicy
 
     s = settings()
     return EventPolicy(groups=s.inbound_groups, status_broadcasts=s.inbound_status_broadcasts)
@@ -170,8 +171,8 @@ def event_policy() -> EventPolicy:
 @cache
 def contact_lookup() -> ContactLookup:
     """The webhook's way to the host, built only when a LID sender needs it."""
-    from wa_gateway.contacts import LOOKUP_READ_TIMEOUT_S, ContactLookup
-    from wa_gateway.host_directory import HostDirectory
+    from wa_gateway.events.contacts import LOOKUP_READ_TIMEOUT_S, ContactLookup
+    from wa_gateway.host.directory import HostDirectory
 
     s = settings()
     hosts = HostDirectory(s, s.keyring_if_set, read_timeout_s=LOOKUP_READ_TIMEOUT_S)
@@ -181,8 +182,8 @@ def contact_lookup() -> ContactLookup:
 @cache
 def incoming_media() -> IncomingMedia:
     """The webhook's way to fetch a received file and store it, built for the first one."""
-    from wa_gateway.host_directory import HostDirectory
-    from wa_gateway.incoming_media import IncomingMedia
+    from wa_gateway.host.directory import HostDirectory
+    from wa_gateway.media.incoming import IncomingMedia
 
     s = settings()
     return IncomingMedia(

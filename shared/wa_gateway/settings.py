@@ -19,6 +19,7 @@ from functools import cached_property
 from typing import Any, Literal, cast, get_args
 
 from wa_gateway.crypto import Keyring
+from wa_gateway.errors import SettingsError
 
 SECRET_NAMES = (
     "SUPABASE_SERVICE_ROLE_KEY",
@@ -42,10 +43,6 @@ DB_HTTP_MARGIN_S = 2.0
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class SettingsError(Exception):
-    """A setting is missing or malformed. The message names it and never holds its value."""
 
 
 def parse_duration(name: str, value: str) -> int:

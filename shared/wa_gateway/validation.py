@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 from wa_gateway.errors import InvalidPhone, InvalidRequest, MessageTooLong
 
 if TYPE_CHECKING:
-    from wa_gateway.outgoing_media import MediaRequest
+    from wa_gateway.media.outgoing import MediaRequest
 
 _PHONE_NOISE = re.compile(r"[+\s\-()]")
 _ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
@@ -151,7 +151,7 @@ def parse_send_request(body: dict[str, Any], *, now: datetime | None = None) -> 
     message = body.get("message")
     media = None
     if "media" in body:
-        from wa_gateway.outgoing_media import parse_caption, parse_media
+        from wa_gateway.media.outgoing import parse_caption, parse_media
 
         if template is not None or "send_at" in body:
             raise InvalidRequest(

@@ -48,7 +48,7 @@ from local.stack import LocalSecrets
 from tests.browser.test_dev_auth import SESSION_FIELDS
 from tests.conftest import Gateway, Simulator, start_gateway
 from tests.e2e.flows import wait_for_status
-from wa_gateway.sessions import session_name_for
+from wa_gateway.sessions.service import session_name_for
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -12,8 +12,8 @@ from tests.conftest import Gateway, Simulator, as_role
 from tests.e2e.flows import assert_error, connected_user, wait_for_status
 from tests.integration.store_helpers import begin
 from tests.waiting import wait_until
-from wa_gateway.events import is_unused, to_record
-from wa_gateway.sessions import session_name_for
+from wa_gateway.events.service import is_unused, to_record
+from wa_gateway.sessions.service import session_name_for
 from wa_gateway.store import PostgresTransport, Store
 
 

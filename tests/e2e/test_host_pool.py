@@ -23,11 +23,11 @@ from local import processes
 from local.stack import LocalSecrets
 from tests.conftest import Gateway, Simulator, start_gateway
 from tests.e2e.flows import assert_error, wait_for_status
-from wa_gateway.host_directory import HostDirectory
-from wa_gateway.purge import Purger
+from wa_gateway.auth.webhook_proof import session_proof
+from wa_gateway.host.directory import HostDirectory
+from wa_gateway.jobs.purge import Purger
 from wa_gateway.settings import Settings
 from wa_gateway.store import create_store
-from wa_gateway.webhook_auth import session_proof
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ class Pool:
         if secret:
             env["WPP_HOST_SECRET_KEY"] = secret
         return subprocess.run(
-            [sys.executable, "-m", "wa_gateway.hosts_cli", *args],
+            [sys.executable, "-m", "wa_gateway.host.cli", *args],
             env=env,
             capture_output=True,
             text=True,

@@ -1,4 +1,4 @@
-"""The functions' Storage client (``wa_gateway.media_store``) against the local Storage API:
+"""The functions' Storage client (``wa_gateway.media.storage``) against the local Storage API:
 the service key writes anywhere in the bucket, within the bucket's limits."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import requests
 from local import devdb
 from tests.conftest import Gateway
 from wa_gateway.errors import StoreUnavailable
-from wa_gateway.media_store import MediaStore, StorageRefused
+from wa_gateway.media.storage import MediaStore, StorageRefused
 
 
 @pytest.fixture()

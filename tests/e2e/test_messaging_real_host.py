@@ -18,7 +18,7 @@ from tests.e2e.conftest import FAST_LEASE_S
 from tests.e2e.flows import assert_error, connected_user, rows_of, wait_for_status
 from tests.faults.outbox import assert_outbox_consistent
 from tests.waiting import wait_until
-from wa_gateway.host import HostClient
+from wa_gateway.host.client import HostClient
 
 LID = "123456789012345"
 LID_PHONE = "5511912345001"

@@ -17,10 +17,10 @@ import psycopg
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import wait_for_status
 from tests.waiting import wait_until
-from wa_gateway.host_directory import HostDirectory
-from wa_gateway.messages import MessageService
+from wa_gateway.host.directory import HostDirectory
+from wa_gateway.jobs.scheduler import Scheduler, SchedulerReport
+from wa_gateway.messaging.service import MessageService
 from wa_gateway.pass_records import ClaimBatch
-from wa_gateway.scheduler import Scheduler, SchedulerReport
 from wa_gateway.settings import Settings
 from wa_gateway.store import PostgresTransport, Store
 

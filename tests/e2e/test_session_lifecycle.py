@@ -15,10 +15,10 @@ import requests
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import assert_error, wait_for_status
 from tests.waiting import wait_until
-from wa_gateway.host import HostClient
-from wa_gateway.host_answers import HostUnauthorized
-from wa_gateway.sessions import session_name_for
-from wa_gateway.webhook_auth import session_proof
+from wa_gateway.auth.webhook_proof import session_proof
+from wa_gateway.host.answers import HostUnauthorized
+from wa_gateway.host.client import HostClient
+from wa_gateway.sessions.service import session_name_for
 
 REAL_PAIRING = {"orphan_pairing_browser": True, "answer_after_error": True}
 

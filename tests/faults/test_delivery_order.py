@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import connected_user, wait_for_status
 from tests.waiting import wait_until
-from wa_gateway.events import is_unused
+from wa_gateway.events.service import is_unused
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 

@@ -18,12 +18,12 @@ from tests.integration.store_helpers import begin
 from tests.waiting import wait_until
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import HostError, StoreUnavailable
-from wa_gateway.host import HostClient
-from wa_gateway.host_directory import HostDirectory
+from wa_gateway.host.client import HostClient
+from wa_gateway.host.directory import HostDirectory
+from wa_gateway.jobs.purge import Purger
 from wa_gateway.pass_records import PurgePass
-from wa_gateway.purge import Purger
 from wa_gateway.records import HostEntry, HostPlacement, HostRecord, SessionUpdate
-from wa_gateway.sessions import session_name_for
+from wa_gateway.sessions.service import session_name_for
 from wa_gateway.settings import Settings
 from wa_gateway.store import PostgresTransport, Store
 

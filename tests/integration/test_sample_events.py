@@ -17,7 +17,7 @@ from local.function_url import LambdaContext
 from local.gateway import ROOT
 from tests.conftest import Gateway, Handler, Simulator
 from tests.e2e.flows import connected_user
-from wa_gateway.webhook_auth import session_proof
+from wa_gateway.auth.webhook_proof import session_proof
 
 EVENTS = ROOT / "events"
 FUNCTIONS = ROOT / "functions"

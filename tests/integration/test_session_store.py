@@ -13,12 +13,12 @@ import pytest
 
 from local import devdb
 from tests.integration.store_helpers import begin
-from wa_gateway.caller import Caller
-from wa_gateway.events import to_record
+from wa_gateway.auth.caller import Caller
+from wa_gateway.events.service import to_record
 from wa_gateway.records import SessionOnHost, SessionUpdate
-from wa_gateway.sessions import session_name_for
+from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.transitions import from_event
 from wa_gateway.store import PostgresTransport, Store
-from wa_gateway.transitions import from_event
 
 
 @pytest.fixture(scope="module")

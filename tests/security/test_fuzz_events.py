@@ -36,9 +36,9 @@ from tests.security.inprocess import (
     loaded_handlers,
 )
 from tests.waiting import wait_until
+from wa_gateway.auth.webhook_proof import session_proof
 from wa_gateway.crypto import Keyring
-from wa_gateway.sessions import session_name_for
-from wa_gateway.webhook_auth import session_proof
+from wa_gateway.sessions.service import session_name_for
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 FUZZ = settings(

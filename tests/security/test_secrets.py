@@ -29,7 +29,7 @@ from tests.conftest import Gateway, Simulator, start_gateway
 from tests.e2e.flows import connected_user
 from tests.security.inprocess import invoke, loaded_handlers
 from tests.waiting import wait_until
-from wa_gateway.webhook_auth import session_proof
+from wa_gateway.auth.webhook_proof import session_proof
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")

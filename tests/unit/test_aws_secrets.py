@@ -9,7 +9,7 @@ import pytest
 
 from local.secrets_extension import SecretsExtensionStandIn
 from wa_gateway.aws_secrets import EXTENSION_DEFAULT_PORT, extension_port, read_secret_json
-from wa_gateway.settings import SettingsError
+from wa_gateway.errors import SettingsError
 
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:wa-gateway/prod-AbCdEf"
 TOKEN = "session-token-for-tests"

@@ -6,8 +6,8 @@ from typing import cast
 
 import pytest
 
-from wa_gateway.contacts import ContactLookup
-from wa_gateway.events import EventService
+from wa_gateway.events.contacts import ContactLookup
+from wa_gateway.events.service import EventService
 from wa_gateway.records import EventRecord, IngestResult, LidLookup
 from wa_gateway.store import Store
 

@@ -13,8 +13,8 @@ import pytest
 
 from local.processes import free_port
 from wa_gateway.errors import HostError, HostTimeout
-from wa_gateway.host import HostClient
-from wa_gateway.host_answers import HostUnauthorized
+from wa_gateway.host.answers import HostUnauthorized
+from wa_gateway.host.client import HostClient
 
 SECRET = "host-secret-key-value"
 

@@ -7,9 +7,9 @@ import base64
 import pytest
 
 from wa_gateway.errors import Forbidden, InvalidRequest, PayloadTooLarge, UnsupportedMedia
-from wa_gateway.file_signatures import sniff
-from wa_gateway.media_types import MAX_INLINE_BYTES
-from wa_gateway.outgoing_media import InlineMedia, checked, own_upload, parse_media
+from wa_gateway.media.outgoing import InlineMedia, checked, own_upload, parse_media
+from wa_gateway.media.signatures import sniff
+from wa_gateway.media.types import MAX_INLINE_BYTES
 
 USER = "0b7c4a52-5a0e-4c3e-9d2f-3f1f0f6c1a11"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from wa_gateway.message_events import ack_from_event, digits_of, inbound_from_event
+from wa_gateway.events.host_messages import ack_from_event, digits_of, inbound_from_event
 
 NAME = "user_x"
 ONMESSAGE: dict[str, Any] = {

@@ -14,10 +14,9 @@ import pytest
 from postgrest import APIError
 
 from local.processes import free_port
-from wa_gateway.caller import Caller
-from wa_gateway.errors import StoreUnavailable
+from wa_gateway.auth.caller import Caller
+from wa_gateway.errors import SettingsError, StoreUnavailable
 from wa_gateway.records import SessionUpdate
-from wa_gateway.settings import SettingsError
 from wa_gateway.store import PostgrestTransport, Store
 
 SERVICE_KEY = "service-role-key-for-tests"

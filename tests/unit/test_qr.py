@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from wa_gateway import qr
 from wa_gateway.records import SessionUpdate
+from wa_gateway.sessions import qr
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(200))).decode()
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from wa_gateway.caller import Caller
+from wa_gateway.auth.caller import Caller
 from wa_gateway.records import OutboundRequest
 from wa_gateway.store import Store
 

@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from wa_gateway.caller import Caller
+from wa_gateway.auth.caller import Caller
+from wa_gateway.auth.tokens import MAX_TOKEN_LENGTH, TokenVerifier, bearer_token
 from wa_gateway.errors import AnonymousUser, ApiError, InvalidToken, MissingToken, TokenExpired
-from wa_gateway.tokens import MAX_TOKEN_LENGTH, TokenVerifier, bearer_token
 
 SECRET = "legacy-jwt-secret-0123456789-abcdefghijklmnop"
 SECRET_NEXT = "rotated-jwt-secret-9876543210-zyxwvutsrqponml"
@@ -860,7 +860,7 @@ def test_bad_configuration(kwargs: dict[str, Any]) -> None:
 
 
 def test_module_does_not_import_requests() -> None:
-    code = "import sys, wa_gateway.tokens; sys.exit('requests' in sys.modules)"
+    code = "import sys, wa_gateway.auth.tokens; sys.exit('requests' in sys.modules)"
     shared = Path(__file__).resolve().parents[2] / "shared"
     env = {**os.environ, "PYTHONPATH": str(shared)}
     assert subprocess.run([sys.executable, "-c", code], env=env, check=False).returncode == 0

@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from wa_gateway.host_answers import HostState
-from wa_gateway.transitions import from_event, from_host_answer
+from wa_gateway.host.answers import HostState
+from wa_gateway.sessions.transitions import from_event, from_host_answer
 
 NAME = "user_x"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -6,13 +6,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from wa_gateway.errors import InvalidVerifyToken
-from wa_gateway.webhook_auth import (
+from wa_gateway.auth.webhook_proof import (
     authenticate,
     host_verify_token,
     session_proof,
     session_webhook_url,
 )
+from wa_gateway.errors import InvalidVerifyToken
 
 SECRETS = ("current-secret-value", "previous-secret-value")
 

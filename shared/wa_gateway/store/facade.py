@@ -1,6 +1,6 @@
 """What the gateway's logic asks of the database, and nothing of how it gets there."""
 
-from wa_gateway.caller import Caller
+from wa_gateway.auth.caller import Caller
 from wa_gateway.records import (
     Ack,
     EventRecord,

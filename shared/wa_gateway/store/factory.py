@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from wa_gateway.settings import Settings, SettingsError
+from wa_gateway.errors import SettingsError
+from wa_gateway.settings import Settings
 from wa_gateway.store.facade import Store
 from wa_gateway.store.transport import Transport
 

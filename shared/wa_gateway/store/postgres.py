@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from wa_gateway.caller import Caller
+from wa_gateway.auth.caller import Caller
 from wa_gateway.errors import StoreUnavailable
 from wa_gateway.store.failures import (
     CONNECTION_LOST,

@@ -28,9 +28,9 @@ from typing import Any
 import httpx
 from postgrest import SyncPostgrestClient
 
-from wa_gateway.caller import Caller
-from wa_gateway.errors import StoreUnavailable
-from wa_gateway.settings import SettingsError, is_secret_api_key
+from wa_gateway.auth.caller import Caller
+from wa_gateway.errors import SettingsError, StoreUnavailable
+from wa_gateway.settings import is_secret_api_key
 from wa_gateway.store.failures import CONNECTION_LOST, Retry, failure_of_answer, may_send_again
 
 _CONNECTION_LOST = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from wa_gateway.caller import Caller
+from wa_gateway.auth.caller import Caller
 
 
 class Transport(Protocol):

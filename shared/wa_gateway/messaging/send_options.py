@@ -10,7 +10,7 @@ template has changed since.
 
 from __future__ import annotations
 
-from wa_gateway.caller import Caller
+from wa_gateway.auth.caller import Caller
 from wa_gateway.errors import (
     InvalidRequest,
     MessageTooLong,

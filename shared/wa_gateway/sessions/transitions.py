@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from wa_gateway import qr
-from wa_gateway.host_answers import HostState
+from wa_gateway.host.answers import HostState
 from wa_gateway.records import SessionStatus, SessionUpdate
+from wa_gateway.sessions import qr
 
 # wppconnect's statusFind values (see WPPConnect's StatusFind enum) and what each means for us.
 STATUS_FIND: dict[str, SessionStatus] = {

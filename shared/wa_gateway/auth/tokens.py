@@ -21,7 +21,7 @@ Signatures:
   the algorithm the key was published for.
 * Anything else (``none``, other algorithms, unknown ``kid``) is rejected.
 
-How the JWKS is fetched and cached is in ``wa_gateway.jwks``.
+How the JWKS is fetched and cached is in ``wa_gateway.auth.jwks``.
 
 Keep one verifier per process (module level) so the cache survives warm
 invocations. HS256 is checked with the standard library; PyJWT (and with it
@@ -44,9 +44,9 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeGuard
 
-from wa_gateway.caller import Caller
+from wa_gateway.auth.caller import Caller
+from wa_gateway.auth.jwks import JwksCache, fetch_json_with_requests
 from wa_gateway.errors import AnonymousUser, InvalidToken, MissingToken, TokenExpired
-from wa_gateway.jwks import JwksCache, fetch_json_with_requests
 
 if TYPE_CHECKING:
     import jwt
@@ -125,7 +125,7 @@ class TokenVerifier:
     ``allow_anonymous``: accept the tokens of anonymous sign-ins (``is_anonymous: true``).
     ``leeway_s``: clock skew allowed on ``exp``, ``nbf`` and ``iat``.
     ``jwks_ttl_s`` / ``jwks_min_refetch_s``: how long the JWKS is kept, how often it may be
-    fetched at most (see ``wa_gateway.jwks``).
+    fetched at most (see ``wa_gateway.auth.jwks``).
     ``fetch_json``: ``url -> parsed JSON``; defaults to a GET with ``requests``.
     ``clock``: seconds since the epoch; used for the claims and the cache.
 

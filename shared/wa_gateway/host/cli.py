@@ -1,10 +1,10 @@
 """Operator command for the pool of WPPConnect hosts.
 
-    python -m wa_gateway.hosts_cli list
-    python -m wa_gateway.hosts_cli add NAME URL --capacity N     # secret: $WPP_HOST_SECRET_KEY
-    python -m wa_gateway.hosts_cli set NAME [--capacity N] [--state active|draining|down]
-    python -m wa_gateway.hosts_cli remove NAME
-    python -m wa_gateway.hosts_cli webhook NAME                   # what to configure on the host
+    python -m wa_gateway.host.cli list
+    python -m wa_gateway.host.cli add NAME URL --capacity N     # secret: $WPP_HOST_SECRET_KEY
+    python -m wa_gateway.host.cli set NAME [--capacity N] [--state active|draining|down]
+    python -m wa_gateway.host.cli remove NAME
+    python -m wa_gateway.host.cli webhook NAME                   # what to configure on the host
 
 It uses the functions' own settings from the environment (``DATABASE_URL``, or
 ``SUPABASE_URL`` with ``SUPABASE_SERVICE_ROLE_KEY``; ``ENCRYPTION_KEY`` to encrypt a host's
@@ -22,12 +22,12 @@ import os
 import sys
 from urllib.parse import urlsplit
 
-from wa_gateway.errors import HostError, HostTimeout
-from wa_gateway.host import HostClient
-from wa_gateway.host_directory import host_secret_context
-from wa_gateway.settings import Settings, SettingsError, check_host_secret_key
+from wa_gateway.auth.webhook_proof import host_verify_token
+from wa_gateway.errors import HostError, HostTimeout, SettingsError
+from wa_gateway.host.client import HostClient
+from wa_gateway.host.directory import host_secret_context
+from wa_gateway.settings import Settings, check_host_secret_key
 from wa_gateway.store import Store, create_store
-from wa_gateway.webhook_auth import host_verify_token
 
 STATES = ("active", "draining", "down")
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 
 from wa_gateway.crypto import Keyring
-from wa_gateway.host import HostClient
+from wa_gateway.errors import SettingsError
+from wa_gateway.host.client import HostClient
 from wa_gateway.records import HostPlacement
-from wa_gateway.settings import Settings, SettingsError
+from wa_gateway.settings import Settings
 
 
 def host_secret_context(url: str) -> str:

@@ -4,7 +4,7 @@ The host posts each webhook once and never retries, so an event that meets a fai
 database or network is gone: an incoming message, an ack, a logout. A pass leases the live
 sessions (``starting``, ``pairing``, ``connected``) put right longest ago, in batches, and for
 each asks its host (at most ``concurrency`` sessions of one host at a time) for its state, the
-messages it missed and the acks of what it sent (``session_reconcile``).
+messages it missed and the acks of what it sent (``reconcile_session``).
 
 No session is skipped without asking its host: a webhook that failed leaves no trace the
 gateway can see, so a recent ``last_activity`` proves that events arrived, not that none was
@@ -22,21 +22,21 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from wa_gateway.caller import Caller
+from wa_gateway.auth.caller import Caller
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import ApiError
-from wa_gateway.events import DEFAULT_POLICY, EventPolicy
-from wa_gateway.host_directory import HostDirectory
+from wa_gateway.events.service import DEFAULT_POLICY, EventPolicy
+from wa_gateway.host.directory import HostDirectory
+from wa_gateway.jobs.reconcile_session import HostFacts, Outcome, host_key, reconcile_one
 from wa_gateway.observability import logger
 from wa_gateway.pass_records import ReconcileApplied, ReconcileTarget
 from wa_gateway.records import SessionRecord
-from wa_gateway.session_reconcile import HostFacts, Outcome, host_key, reconcile_one
-from wa_gateway.sessions import session_name_for
+from wa_gateway.sessions.service import session_name_for
 from wa_gateway.store import Store
 from wa_gateway.validation import DEFAULT_ACCOUNT
 
 if TYPE_CHECKING:
-    from wa_gateway.contacts import ContactLookup
+    from wa_gateway.events.contacts import ContactLookup
 
 # Stop starting sessions when less than this is left of the invocation.
 _RESERVE_S = 30.0

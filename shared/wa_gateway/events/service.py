@@ -8,8 +8,8 @@ attempt whose URL the host no longer holds (the webhook URL names its attempt) a
 Events the gateway has no use for (presence, reactions, calls, acks of incoming messages...)
 are dropped before the database. When an incoming message names its sender by a LID the
 session has not mapped yet, the host is asked for the number behind it
-(:mod:`wa_gateway.contacts`); when it carries a file, the host is asked for the file
-(:mod:`wa_gateway.incoming_media`).
+(:mod:`wa_gateway.events.contacts`); when it carries a file, the host is asked for the file
+(:mod:`wa_gateway.media.incoming`).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from wa_gateway import qr, transitions
-from wa_gateway.message_events import ack_from_event, inbound_from_event, is_incoming_ack
+from wa_gateway.events.host_messages import ack_from_event, inbound_from_event, is_incoming_ack
 from wa_gateway.records import EventRecord, IngestResult
+from wa_gateway.sessions import qr, transitions
 from wa_gateway.store import Store
 
 if TYPE_CHECKING:
-    from wa_gateway.contacts import ContactLookup
-    from wa_gateway.incoming_media import IncomingMedia
+    from wa_gateway.events.contacts import ContactLookup
+    from wa_gateway.media.incoming import IncomingMedia
 
 SESSION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MESSAGE_EVENTS = {"onmessage", "onselfmessage", "unreadmessages"}

@@ -4,7 +4,7 @@ Either inline, ``{"data": "<base64>", "mime_type", "filename"?}`` (decoded at mo
 uploaded to the bucket first, ``{"path": "<user id>/outgoing/<name>", "mime_type"?,
 "filename"?}`` (at most 16 MiB, read with the service key once the path is known to be in the
 caller's own outgoing folder). The declared type must be one WhatsApp takes
-(``media_types``) and what the bytes are (``file_signatures``); an Ogg file declared
+(``media.types``) and what the bytes are (``media.signatures``); an Ogg file declared
 ``audio/ogg; codecs=opus`` goes as a voice note.
 """
 
@@ -16,7 +16,6 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from wa_gateway import media_types
 from wa_gateway.errors import (
     Forbidden,
     InvalidRequest,
@@ -25,10 +24,11 @@ from wa_gateway.errors import (
     PayloadTooLarge,
     UnsupportedMedia,
 )
-from wa_gateway.file_signatures import sniff
-from wa_gateway.host import HostClient
-from wa_gateway.host_answers import SentMessage
-from wa_gateway.media_store import MediaStore, StorageRefused
+from wa_gateway.host.answers import SentMessage
+from wa_gateway.host.client import HostClient
+from wa_gateway.media import types as media_types
+from wa_gateway.media.signatures import sniff
+from wa_gateway.media.storage import MediaStore, StorageRefused
 
 MAX_FILENAME_CHARS = 255
 MAX_PATH_CHARS = 1024

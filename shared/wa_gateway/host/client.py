@@ -2,18 +2,18 @@
 each answer means in the gateway's terms.
 
 Connect and read timeouts stay well under the function's timeout. What the answers come back
-as (records, and the exceptions for the host's refusals) is in ``host_answers``; the HTTP
+as (records, and the exceptions for the host's refusals) is in ``host.answers``; the HTTP
 under it (the session, retries, failures as :class:`HostError` or :class:`HostTimeout` that
-name no URL) in ``host_http``.
+name no URL) in ``host.http``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from wa_gateway import host_http
 from wa_gateway.errors import HostError
-from wa_gateway.host_answers import (
+from wa_gateway.host import http as host_http
+from wa_gateway.host.answers import (
     HostMedia,
     HostSessionClosed,
     HostState,
@@ -22,7 +22,7 @@ from wa_gateway.host_answers import (
     sent_from,
     state_from,
 )
-from wa_gateway.host_http import seg
+from wa_gateway.host.http import seg
 
 if TYPE_CHECKING:
     import requests

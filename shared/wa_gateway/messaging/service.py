@@ -16,7 +16,7 @@
 A send with a template or a time is decided by ``send_options.prepare`` instead of step 1;
 the scheduler sends what it claims through step 2 and 3 (``deliver``).
 
-A send with a file (``outgoing_media``) is checked, and an upload read from Storage, before
+A send with a file (``media.outgoing``) is checked, and an upload read from Storage, before
 step 1; the row keeps the file's type, name, size and sha256 (which the Idempotency-Key covers
 instead of the bytes). A file sent inline is stored in the bucket at the row's ``media_path``
 between step 1 and 2, so the row points at it whatever the host does.
@@ -30,8 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from wa_gateway import send_options
-from wa_gateway.caller import Caller
+from wa_gateway.auth.caller import Caller
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import (
     ApiError,
@@ -43,24 +42,25 @@ from wa_gateway.errors import (
     SessionNotConnected,
     UnknownRecipient,
 )
-from wa_gateway.host import HostClient
-from wa_gateway.host_answers import (
+from wa_gateway.events.host_messages import digits_of, lid_of
+from wa_gateway.host.answers import (
     HostSessionClosed,
     HostUnauthorized,
     HostUnknownRecipient,
     SentMessage,
 )
-from wa_gateway.host_directory import HostDirectory
-from wa_gateway.host_session import HostSession
-from wa_gateway.message_events import digits_of, lid_of
+from wa_gateway.host.client import HostClient
+from wa_gateway.host.directory import HostDirectory
+from wa_gateway.host.session import HostSession
+from wa_gateway.messaging import send_options
 from wa_gateway.records import MessageRecord, OutboundRequest, SendPlan, SessionUpdate
-from wa_gateway.sessions import session_name_for
+from wa_gateway.sessions.service import session_name_for
 from wa_gateway.store import Store
 from wa_gateway.validation import SendRequest
 
 if TYPE_CHECKING:
-    from wa_gateway.media_store import MediaStore
-    from wa_gateway.outgoing_media import OutgoingMedia
+    from wa_gateway.media.outgoing import OutgoingMedia
+    from wa_gateway.media.storage import MediaStore
 
 # A send that failed for good answers the same error to every retry with its key.
 _FINAL_ERRORS: dict[str, type[ApiError]] = {
@@ -102,7 +102,7 @@ class MessageService:
         name = session_name_for(caller.user_id, request.account)
         media = None
         if request.media is not None:
-            from wa_gateway import outgoing_media
+            from wa_gateway.media import outgoing as outgoing_media
 
             assert self.media_store is not None
             media = outgoing_media.resolve(caller.user_id, request.media, self.media_store())
@@ -146,8 +146,8 @@ class MessageService:
         """Put a file sent inline at its row's path (again, on a retry) before the host call;
         if Storage fails, the send is retryable and nothing went to the host."""
         from wa_gateway.errors import StoreUnavailable
-        from wa_gateway.media_store import StorageRefused
-        from wa_gateway.media_types import base_type
+        from wa_gateway.media.storage import StorageRefused
+        from wa_gateway.media.types import base_type
 
         if message.media_state == "stored" or message.media_path is None:
             return
@@ -222,7 +222,7 @@ def _send_confirmed(
     anyway)."""
     try:
         if media is not None:
-            from wa_gateway.outgoing_media import send
+            from wa_gateway.media.outgoing import send
 
             return send(
                 client, name, token, target=target, caption=text, is_lid=is_lid, media=media

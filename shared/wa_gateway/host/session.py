@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from wa_gateway.crypto import DecryptionError, Keyring
 from wa_gateway.errors import HostError, HostTimeout
-from wa_gateway.host import HostClient
-from wa_gateway.host_answers import HostUnauthorized
+from wa_gateway.host.answers import HostUnauthorized
+from wa_gateway.host.client import HostClient
 from wa_gateway.observability import logger
 
 

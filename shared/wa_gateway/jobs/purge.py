@@ -21,14 +21,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from wa_gateway.crypto import DecryptionError, Keyring
-from wa_gateway.errors import HostError, HostTimeout, StoreUnavailable
-from wa_gateway.host import HostClient
-from wa_gateway.host_directory import HostDirectory
-from wa_gateway.host_session import HostSession
+from wa_gateway.errors import HostError, HostTimeout, SettingsError, StoreUnavailable
+from wa_gateway.host.client import HostClient
+from wa_gateway.host.directory import HostDirectory
+from wa_gateway.host.session import HostSession
 from wa_gateway.observability import logger
 from wa_gateway.pass_records import PurgeBatch, PurgedSession, StoredToken
 from wa_gateway.records import HostPlacement, HostRecord
-from wa_gateway.settings import SettingsError
 from wa_gateway.store import Store
 
 BATCH_SIZE = 1000

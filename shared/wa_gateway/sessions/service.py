@@ -11,14 +11,15 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
-from wa_gateway import qr, transitions, webhook_auth
-from wa_gateway.caller import Caller
+from wa_gateway.auth import webhook_proof
+from wa_gateway.auth.caller import Caller
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import AccountLimit, HostError, HostTimeout, NoCapacity, SessionBusy
-from wa_gateway.host_answers import HostState
-from wa_gateway.host_directory import HostDirectory
-from wa_gateway.host_session import HostSession
+from wa_gateway.host.answers import HostState
+from wa_gateway.host.directory import HostDirectory
+from wa_gateway.host.session import HostSession
 from wa_gateway.records import HostPlacement, SessionRecord, SessionUpdate, StartRefusal
+from wa_gateway.sessions import qr, transitions
 from wa_gateway.store import Store
 from wa_gateway.validation import DEFAULT_ACCOUNT
 
@@ -163,7 +164,7 @@ class SessionService:
         """Where the host posts this session's events: the proof names the session, its host
         and this attempt, so no other session, host or attempt can use it."""
         assert self.webhook_url and self.webhook_secret
-        return webhook_auth.session_webhook_url(
+        return webhook_proof.session_webhook_url(
             self.webhook_url, name, self.webhook_secret, host_id=host_id, attempt=attempt
         )
 

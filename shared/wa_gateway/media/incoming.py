@@ -20,16 +20,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from wa_gateway import media_types
 from wa_gateway.crypto import Keyring
-from wa_gateway.errors import HostError, HostTimeout, StoreUnavailable
-from wa_gateway.host_answers import HostMedia, HostSessionClosed
-from wa_gateway.host_directory import HostDirectory
-from wa_gateway.host_session import HostSession
-from wa_gateway.media_store import MediaStore, StorageRefused
+from wa_gateway.errors import HostError, HostTimeout, SettingsError, StoreUnavailable
+from wa_gateway.host.answers import HostMedia, HostSessionClosed
+from wa_gateway.host.directory import HostDirectory
+from wa_gateway.host.session import HostSession
+from wa_gateway.media import types as media_types
+from wa_gateway.media.storage import MediaStore, StorageRefused
 from wa_gateway.observability import logger
 from wa_gateway.records import MediaFetch
-from wa_gateway.settings import SettingsError
 from wa_gateway.store import Store
 
 

@@ -1,6 +1,6 @@
 """The media types the gateway sends and keeps: those WhatsApp accepts and the bucket
 ``whatsapp-media`` allows, each with the kind of WhatsApp message it makes, the extension of
-its stored file, and the file formats (``file_signatures``) its bytes may have.
+its stored file, and the file formats (``media.signatures``) its bytes may have.
 
 A type is compared without its parameters (``audio/ogg; codecs=opus`` is ``audio/ogg``), and
 Storage keeps it so; ``codecs=opus`` makes an Ogg file a voice note (``ptt``).

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wa_gateway.errors import ApiError
-from wa_gateway.messages import MessageService
+from wa_gateway.messaging.service import MessageService
 from wa_gateway.observability import logger
 from wa_gateway.store import Store
 

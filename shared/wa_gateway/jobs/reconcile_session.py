@@ -30,24 +30,41 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from wa_gateway import qr, transitions
 from wa_gateway.errors import ApiError
-from wa_gateway.events import loggable
-from wa_gateway.host_session import HostSession
-from wa_gateway.message_events import ack_from_event, inbound_from_event, serialized_id
+from wa_gateway.events.host_messages import ack_from_event, inbound_from_event, serialized_id
+from wa_gateway.events.service import loggable
+from wa_gateway.host.session import HostSession
 from wa_gateway.pass_records import PendingAck, ReconcileApplied, ReconcileFindings, ReconcileTarget
 from wa_gateway.records import Ack, InboundMessage, SessionUpdate
+from wa_gateway.sessions import qr, transitions
 
 if TYPE_CHECKING:
-    from wa_gateway.reconcile import Reconciler
+    from wa_gateway.crypto import Keyring
+    from wa_gateway.events.contacts import ContactLookup
+    from wa_gateway.events.service import EventPolicy
+    from wa_gateway.host.directory import HostDirectory
+    from wa_gateway.store import Store
 
 # Chats whose last message is this recent are read again next pass: a message of the same
 # second as the listing, or one whose time the host set a little behind, is not missed.
 _SETTLE_S = 120
 _PAGE = 50  # messages per get-messages call
 _MAX_PAGES = 20  # per chat and pass: the mark does not move past a chat not read to the end
+
+
+class ReconcileParts(Protocol):
+    """What one session's reconcile uses of the pass that runs it (``Reconciler``)."""
+
+    store: Store
+    hosts: HostDirectory
+    keyring: Keyring | None
+    policy: EventPolicy
+    contacts: Callable[[], ContactLookup] | None
+    backfill: bool
+
+    def clock(self) -> float: ...
 
 
 class Outcome(NamedTuple):
@@ -101,7 +118,7 @@ class _CountingHost:
         return answer
 
 
-def reconcile_one(r: Reconciler, target: ReconcileTarget, facts: HostFacts) -> Outcome:
+def reconcile_one(r: ReconcileParts, target: ReconcileTarget, facts: HostFacts) -> Outcome:
     """Ask the session's host what it holds and apply all of it in one transaction
     (``gateway_reconcile_session``), with ``r``'s settings. Host and store failures are
     raised; ``facts`` is the pass's, asked only for a session found closed."""
@@ -171,7 +188,7 @@ class _ChatReader:
 
     def __init__(
         self,
-        reconciler: Reconciler,
+        reconciler: ReconcileParts,
         host: _CountingHost,
         host_session: HostSession,
         target: ReconcileTarget,

@@ -13,13 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wa_gateway.crypto import Keyring
-from wa_gateway.errors import HostError, HostTimeout
-from wa_gateway.host_directory import HostDirectory
-from wa_gateway.host_session import HostSession
-from wa_gateway.message_events import digits_of
+from wa_gateway.errors import HostError, HostTimeout, SettingsError
+from wa_gateway.events.host_messages import digits_of
+from wa_gateway.host.directory import HostDirectory
+from wa_gateway.host.session import HostSession
 from wa_gateway.observability import logger
 from wa_gateway.records import LidLookup
-from wa_gateway.settings import SettingsError
 from wa_gateway.store import Store
 
 # The webhook answers the host after the lookup: it must stay short whatever the host does.

@@ -17,7 +17,7 @@ from wa_gateway.records import Ack, InboundMessage
 
 MAX_STORED_BODY = 65_536
 MEDIA_MESSAGE_TYPES = frozenset({"image", "video", "audio", "ptt", "document", "sticker"})
-"""The host's message types that carry a file the gateway keeps (``incoming_media``)."""
+"""The host's message types that carry a file the gateway keeps (``media.incoming``)."""
 _DIGITS = re.compile(r"^[0-9]{5,20}$")
 
 # The library's AckType (-7 to 5): 0 (CLOCK, still on the phone) and 5 (PEER) say nothing
@@ -104,7 +104,7 @@ def inbound_from_event(
     name = event.get("notifyName") or sender_info.get("pushname") or sender_info.get("name")
     media = None
     if kind in MEDIA_MESSAGE_TYPES:
-        from wa_gateway.incoming_media import metadata
+        from wa_gateway.media.incoming import metadata
 
         media = metadata(event)
     return InboundMessage(

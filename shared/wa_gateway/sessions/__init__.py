@@ -1,0 +1,5 @@
+"""Linking WhatsApp: start, status and disconnect (``service``), the one map from the host's
+words to our statuses (``transitions``), and QR codes (``qr``).
+
+Nothing is imported here: each path imports the one module it uses.
+"""
