@@ -3,12 +3,12 @@
 ``http://127.0.0.1:3000/<function>/...`` becomes the function-URL event AWS would send (path
 ``/...``), the function's handler runs in this process (imported once, so warm like a reused
 Lambda container; one invocation at a time, as in Lambda), and its result goes back as HTTP
-with the URL's CORS applied. Also serves
-the dev sign-in (``/auth/v1/token``, ``/auth/v1/user``, ``/auth/v1/logout``, see
-local.dev_auth), the dev PostgREST calls the demo page makes (reads under ``GET /rest/v1/``,
-and the template writes, ``POST``/``PATCH``/``DELETE /rest/v1/whatsapp_templates``, see
-local.dev_rest), the Storage API subset in use (``/storage/v1/object/...``, see
-local.dev_storage, bytes in ``DEV_STORAGE_DIR``) and the demo page (``web/``, at ``/``). With
+with the URL's CORS applied. Also serves,
+on the same port, the stand-ins for Supabase's APIs an app calls with supabase-js or
+supabase-py: Auth's sign-in (``/auth/v1/``, local.dev_auth), PostgREST (``/rest/v1/``,
+local.dev_rest) and Storage (``/storage/v1/``, local.dev_storage, bytes in
+``DEV_STORAGE_DIR``); and the demo page (``web/``, at ``/``). Bodies are read by
+``Content-Length`` or chunked, within the caps (local.http_body). With
 ``LOCAL_SCHEDULER_EVERY_S`` or ``LOCAL_RECONCILE_EVERY_S`` set (``make dev`` sets 10 and 30),
 it also runs the scheduler or reconcile function every so many seconds, as EventBridge runs
 them in AWS.
@@ -63,6 +63,10 @@ BROWSER_FACING = {"start-session", "status", "send-message", "disconnect"}
 PERIODIC_JOBS = {"scheduler": "LOCAL_SCHEDULER_EVERY_S", "reconcile": "LOCAL_RECONCILE_EVERY_S"}
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+# The Auth routes the dev sign-in serves; Auth's router answers any other path with this.
+AUTH_ROUTES = {"/auth/v1/token", "/auth/v1/user", "/auth/v1/logout"}
+NOT_FOUND = b"404 page not found\n"
 
 
 def load_handler(folder: str) -> Handler | None:
@@ -169,8 +173,10 @@ class Gateway:
         elif path == "/auth/v1/logout" and method == "POST":
             scope = params.get("scope", ["global"])[0]
             answer = self.auth.logout(headers.get("authorization"), scope, version)
-        else:
-            return _json(404, {"code": 404, "error_code": "not_found", "msg": "Not Found"})
+        elif path in AUTH_ROUTES:  # what Auth's router answers a route's other methods
+            return HttpResponse(405, [], b"")
+        else:  # and a route it does not have
+            return HttpResponse(404, [("content-type", "text/plain; charset=utf-8")], NOT_FOUND)
         status, data, extra = answer
         if data is None:
             return HttpResponse(status, extra, b"")

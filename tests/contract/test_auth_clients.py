@@ -4,6 +4,7 @@ in, the user, refresh (two tabs at once, as Auth's reuse interval allows), sign 
 from __future__ import annotations
 
 import pytest
+import requests
 from supabase_auth.errors import AuthApiError
 
 from local import devdb
@@ -55,3 +56,10 @@ def test_supabase_py_signs_in_reads_the_user_sets_and_refreshes_the_session(
     with pytest.raises(AuthApiError) as refused:
         client.auth.refresh_session()
     assert refused.value.code == "refresh_token_not_found"
+
+
+def test_what_the_dev_sign_in_leaves_out_is_auths_unknown_route(gateway: Gateway) -> None:
+    for path in ("signup", "otp", "admin/users", "settings"):
+        answer = requests.post(f"{gateway.url}/auth/v1/{path}", json={}, timeout=10)
+        assert (answer.status_code, answer.text) == (404, "404 page not found\n"), path
+    assert requests.get(f"{gateway.url}/auth/v1/token", timeout=10).status_code == 405
