@@ -36,7 +36,7 @@ venv: $(STAMP)
 # The Supabase CLI, pinned in package.json and package-lock.json: it applies the migrations to
 # the local database and the tests' databases, as `supabase db push` does to a project. npm
 # installs the binary for this platform from the CLI's own packages; nothing is downloaded
-# when it runs.
+# when it runs. The same install brings supabase-js, which tests/contract runs with Node.
 CLI_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
 
 $(CLI_STAMP): package.json package-lock.json

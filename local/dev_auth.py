@@ -5,10 +5,13 @@
   session shape (``access_token``, ``token_type``, ``expires_in``, ``expires_at``,
   ``refresh_token``, ``user``); the access token is HS256 with Supabase's claims, signed with
   the stack's ``SUPABASE_JWT_SECRET`` (a legacy-secret project).
-* Refresh tokens rotate: each one works once; the answer carries the next. Using one again
-  is refused (``refresh_token_already_used``) and, as Supabase Auth's reuse detection does,
-  ends the whole session.
-* ``GET /auth/v1/user``: the signed-in user, while the token's session is alive.
+* Refresh tokens rotate: each use answers the next one. As in Supabase Auth, a used token
+  whose next one is still the session's current token gets that current token back (two tabs
+  refreshing at once, or a client that lost the answer), and any used token works again
+  within the reuse interval (10 s) of its use; past that, using it again is refused
+  (``refresh_token_already_used``) and ends the whole session, as Auth's reuse detection does.
+* ``GET /auth/v1/user``: the signed-in user, while the token's session is alive, with the
+  fields of Auth's user (``created_at``, ``last_sign_in_at``, ...) from ``auth.users``.
 * ``POST /auth/v1/logout?scope=global|local|others``: ends sessions (their refresh tokens stop
   working); 204.
 
@@ -20,6 +23,7 @@ this process's memory, so restarting the gateway signs everyone out. Local only.
 
 from __future__ import annotations
 
+import datetime
 import re
 import secrets
 import threading
@@ -29,10 +33,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+import psycopg
 
 from local import devdb
 
 TOKEN_LIFETIME_S = 3600
+# Supabase Auth's default GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL.
+REFRESH_TOKEN_REUSE_INTERVAL_S = 10
 API_VERSION = "2024-01-01"  # the one error shape Supabase Auth has versioned so far
 API_VERSION_HEADER = "x-supabase-api-version"
 
@@ -85,39 +92,83 @@ def legacy_api_key(role: str, secret: str) -> str:
     return jwt.encode(claims, secret, algorithm="HS256", headers={"typ": "JWT"})
 
 
-def user_json(user_id: str, email: str) -> dict[str, Any]:
+def user_json(record: dict[str, Any], last_sign_in_at: str) -> dict[str, Any]:
+    """A user as Supabase Auth answers one, from their ``auth.users`` row; dev users are
+    confirmed from the start."""
+    created = record["created_at"]
     return {
-        "id": user_id,
-        "aud": "authenticated",
-        "role": "authenticated",
-        "email": email,
-        "app_metadata": {"provider": "email", "providers": ["email"]},
-        "user_metadata": {"email": email},
-        "is_anonymous": False,
+        "id": record["id"],
+        "aud": record["aud"],
+        "role": record["role"],
+        "email": record["email"],
+        "email_confirmed_at": created,
+        "phone": "",
+        "confirmed_at": created,
+        "last_sign_in_at": last_sign_in_at,
+        "app_metadata": record["app_metadata"],
+        "user_metadata": record["user_metadata"],
+        "identities": [],
+        "created_at": created,
+        "updated_at": record["updated_at"],
+        "is_anonymous": record["is_anonymous"],
     }
+
+
+def _user_record(dsn: str, user_id: str) -> dict[str, Any] | None:
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        row = conn.execute(
+            "select id::text, coalesce(aud, 'authenticated'), coalesce(role, 'authenticated'),"
+            " email, coalesce(raw_app_meta_data, '{}'), coalesce(raw_user_meta_data, '{}'),"
+            " is_anonymous, to_json(created_at)#>>'{}', to_json(updated_at)#>>'{}'"
+            " from auth.users where id = %s",
+            (user_id,),
+        ).fetchone()
+    if row is None:
+        return None
+    keys = ("id", "aud", "role", "email", "app_metadata", "user_metadata", "is_anonymous")
+    return dict(zip((*keys, "created_at", "updated_at"), row, strict=True))
+
+
+def _now_iso() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
 class _Session:
     user_id: str
     email: str
+    signed_in_at: str
     ended: bool = False
-    refresh_tokens: list[str] = field(default_factory=list)
+    refresh_tokens: list[str] = field(default_factory=list)  # the last one is current
+
+
+@dataclass
+class _RefreshToken:
+    session_id: str
+    parent: str | None
+    used_at: float | None = None  # monotonic time of its use; None while current
 
 
 class DevAuth:
     """Sessions and rotating refresh tokens, kept in memory; thread-safe."""
 
     def __init__(
-        self, dsn: str, *, secret: str, issuer: str, lifetime_s: int = TOKEN_LIFETIME_S
+        self,
+        dsn: str,
+        *,
+        secret: str,
+        issuer: str,
+        lifetime_s: int = TOKEN_LIFETIME_S,
+        reuse_interval_s: float = REFRESH_TOKEN_REUSE_INTERVAL_S,
     ) -> None:
         self.dsn = dsn
         self.secret = secret
         self.issuer = issuer
         self.lifetime_s = lifetime_s
+        self.reuse_interval_s = reuse_interval_s
         self._lock = threading.Lock()
         self._sessions: dict[str, _Session] = {}
-        self._refresh: dict[str, tuple[str, bool]] = {}  # token -> (session id, used)
+        self._refresh: dict[str, _RefreshToken] = {}
 
     # --- grants ---------------------------------------------------------------------------
 
@@ -136,10 +187,13 @@ class DevAuth:
         user = devdb.check_password(self.dsn, email.strip().lower(), password)
         if user is None:
             return _error(400, "invalid_credentials", "Invalid login credentials", api_version)
+        record = _user_record(self.dsn, user.id)
+        if record is None:
+            return _error(400, "invalid_credentials", "Invalid login credentials", api_version)
         session_id = str(uuid.uuid4())
         with self._lock:
-            self._sessions[session_id] = _Session(user.id, user.email)
-            return 200, self._issue(session_id), []
+            self._sessions[session_id] = _Session(user.id, user.email, _now_iso())
+            return 200, self._issue(session_id, record), []
 
     def _refresh_grant(self, body: Any, api_version: str | None) -> Answer:
         presented = body.get("refresh_token") if isinstance(body, dict) else None
@@ -147,7 +201,7 @@ class DevAuth:
             return _error(400, "validation_failed", "refresh_token required", api_version)
         with self._lock:
             known = self._refresh.get(presented)
-            session = self._sessions.get(known[0]) if known else None
+            session = self._sessions.get(known.session_id) if known else None
             if known is None or session is None or session.ended:
                 return _error(
                     400,
@@ -155,20 +209,43 @@ class DevAuth:
                     "Invalid Refresh Token: Refresh Token Not Found",
                     api_version,
                 )
-            session_id, used = known
-            if used:  # a stolen or replayed token: end the session it belongs to
-                session.ended = True
+        # Read outside the lock: the user's row for the answer (the database may be slow).
+        record = _user_record(self.dsn, session.user_id)
+        with self._lock:
+            if session.ended or record is None:
                 return _error(
                     400,
-                    "refresh_token_already_used",
-                    "Invalid Refresh Token: Already Used",
+                    "refresh_token_not_found",
+                    "Invalid Refresh Token: Refresh Token Not Found",
                     api_version,
                 )
-            self._refresh[presented] = (session_id, True)
-            return 200, self._issue(session_id), []
+            current = session.refresh_tokens[-1]
+            if known.used_at is None:
+                known.used_at = time.monotonic()
+                return 200, self._issue(known.session_id, record, parent=presented), []
+            if self._refresh[current].parent == presented:
+                # Its next token is still current: the client missed that answer; give it again.
+                return 200, self._issue(known.session_id, record, refresh=current), []
+            if time.monotonic() - known.used_at < self.reuse_interval_s:
+                return 200, self._issue(known.session_id, record, parent=presented), []
+            session.ended = True  # a replayed token: end the session it belongs to
+            return _error(
+                400,
+                "refresh_token_already_used",
+                "Invalid Refresh Token: Already Used",
+                api_version,
+            )
 
-    def _issue(self, session_id: str) -> dict[str, Any]:
-        """A new access and refresh token for a live session (the lock held)."""
+    def _issue(
+        self,
+        session_id: str,
+        record: dict[str, Any],
+        *,
+        parent: str | None = None,
+        refresh: str | None = None,
+    ) -> dict[str, Any]:
+        """A new access token for a live session, with ``refresh`` as its refresh token or a
+        new one made current (the lock held)."""
         session = self._sessions[session_id]
         access, expires_at = issue_access_token(
             user_id=session.user_id,
@@ -178,16 +255,17 @@ class DevAuth:
             lifetime_s=self.lifetime_s,
             session_id=session_id,
         )
-        refresh = secrets.token_urlsafe(24)
-        self._refresh[refresh] = (session_id, False)
-        session.refresh_tokens.append(refresh)
+        if refresh is None:
+            refresh = secrets.token_urlsafe(24)
+            self._refresh[refresh] = _RefreshToken(session_id, parent)
+            session.refresh_tokens.append(refresh)
         return {
             "access_token": access,
             "token_type": "bearer",
             "expires_in": self.lifetime_s,
             "expires_at": expires_at,
             "refresh_token": refresh,
-            "user": user_json(session.user_id, session.email),
+            "user": user_json(record, session.signed_in_at),
         }
 
     # --- the signed-in user ----------------------------------------------------------------
@@ -204,7 +282,12 @@ class DevAuth:
                 "Session from session_id claim in JWT does not exist",
                 api_version,
             )
-        return 200, user_json(session.user_id, session.email), []
+        record = _user_record(self.dsn, session.user_id)
+        if record is None:
+            return _error(
+                404, "user_not_found", "User from sub claim in JWT does not exist", api_version
+            )
+        return 200, user_json(record, session.signed_in_at), []
 
     def logout(self, authorization: str | None, scope: str, api_version: str | None) -> Answer:
         if scope not in ("global", "local", "others"):

@@ -3,12 +3,12 @@
 ``http://127.0.0.1:3000/<function>/...`` becomes the function-URL event AWS would send (path
 ``/...``), the function's handler runs in this process (imported once, so warm like a reused
 Lambda container; one invocation at a time, as in Lambda), and its result goes back as HTTP
-with the URL's CORS applied. Also serves
-the dev sign-in (``/auth/v1/token``, ``/auth/v1/user``, ``/auth/v1/logout``, see
-local.dev_auth), the dev PostgREST calls the demo page makes (reads under ``GET /rest/v1/``,
-and the template writes, ``POST``/``PATCH``/``DELETE /rest/v1/whatsapp_templates``, see
-local.dev_rest), the Storage API subset in use (``/storage/v1/object/...``, see
-local.dev_storage, bytes in ``DEV_STORAGE_DIR``) and the demo page (``web/``, at ``/``). With
+with the URL's CORS applied. Also serves,
+on the same port, the stand-ins for Supabase's APIs an app calls with supabase-js or
+supabase-py: Auth's sign-in (``/auth/v1/``, local.dev_auth), PostgREST (``/rest/v1/``,
+local.dev_rest) and Storage (``/storage/v1/``, local.dev_storage, bytes in
+``DEV_STORAGE_DIR``); and the demo page (``web/``, at ``/``). Bodies are read by
+``Content-Length`` or chunked, within the caps (local.http_body). With
 ``LOCAL_SCHEDULER_EVERY_S`` or ``LOCAL_RECONCILE_EVERY_S`` set (``make dev`` sets 10 and 30),
 it also runs the scheduler or reconcile function every so many seconds, as EventBridge runs
 them in AWS.
@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from local import dev_auth, dev_rest, dev_storage
 from local.function_url import CorsConfig, HttpResponse, LambdaContext, build_event, to_http
+from local.http_body import BodyRefused, read_body
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
@@ -62,6 +63,10 @@ BROWSER_FACING = {"start-session", "status", "send-message", "disconnect"}
 PERIODIC_JOBS = {"scheduler": "LOCAL_SCHEDULER_EVERY_S", "reconcile": "LOCAL_RECONCILE_EVERY_S"}
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+# The Auth routes the dev sign-in serves; Auth's router answers any other path with this.
+AUTH_ROUTES = {"/auth/v1/token", "/auth/v1/user", "/auth/v1/logout"}
+NOT_FOUND = b"404 page not found\n"
 
 
 def load_handler(folder: str) -> Handler | None:
@@ -102,6 +107,7 @@ class Gateway:
             if dsn and jwt_secret and storage_dir
             else None
         )
+        self.rest = dev_rest.DevRest(dsn, jwt_secret=jwt_secret) if dsn and jwt_secret else None
         self.handlers: dict[str, Handler] = {}
         for prefix, folder in FUNCTIONS.items():
             handler = load_handler(folder)
@@ -167,8 +173,10 @@ class Gateway:
         elif path == "/auth/v1/logout" and method == "POST":
             scope = params.get("scope", ["global"])[0]
             answer = self.auth.logout(headers.get("authorization"), scope, version)
-        else:
-            return _json(404, {"code": 404, "error_code": "not_found", "msg": "Not Found"})
+        elif path in AUTH_ROUTES:  # what Auth's router answers a route's other methods
+            return HttpResponse(405, [], b"")
+        else:  # and a route it does not have
+            return HttpResponse(404, [("content-type", "text/plain; charset=utf-8")], NOT_FOUND)
         status, data, extra = answer
         if data is None:
             return HttpResponse(status, extra, b"")
@@ -176,38 +184,13 @@ class Gateway:
         response.headers += extra
         return response
 
-    def rest_read(self, path: str, query: str, authorization: str | None) -> HttpResponse:
-        """The dev stand-in for the PostgREST reads the demo page makes (local only)."""
-        if not self.dsn:
-            return _json(503, {"code": "PGRST000", "message": "dev reads need the database"})
-        from wa_gateway import runtime  # the functions' own verifier, built from this env
-
-        status, answer = dev_rest.read(
-            self.dsn, runtime.token_verifier(), path, query, authorization
-        )
-        return _json(status, answer)
-
-    def rest_write(
+    def rest_call(
         self, method: str, path: str, query: str, headers: Any, body: bytes
     ) -> HttpResponse:
-        """The dev stand-in for the PostgREST writes the demo page makes (local only)."""
-        if not self.dsn:
-            return _json(503, {"code": "PGRST000", "message": "dev writes need the database"})
-        from wa_gateway import runtime
-
-        status, answer = dev_rest.write(
-            self.dsn,
-            runtime.token_verifier(),
-            method,
-            path,
-            query,
-            headers.get("authorization"),
-            headers.get("prefer"),
-            body,
-        )
-        if answer is None:
-            return HttpResponse(status, [], b"")
-        return _json(status, answer)
+        """The dev stand-in for PostgREST (local only)."""
+        if self.rest is None:
+            return _json(503, {"code": "PGRST000", "message": "dev REST needs the local database"})
+        return self.rest.handle(method, path, query, headers, body)
 
     def storage_call(
         self, method: str, path: str, query: str, headers: Any, body: bytes
@@ -243,8 +226,8 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             "x-upsert",
             "cache-control",
         ),
-        expose_headers=(*gateway.cors.expose_headers, "x-supabase-api-version"),
-        allow_methods=("GET", "POST", "PATCH", "PUT", "DELETE"),
+        expose_headers=(*gateway.cors.expose_headers, "x-supabase-api-version", "content-range"),
+        allow_methods=("GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"),
     )
 
     class RequestHandler(BaseHTTPRequestHandler):
@@ -274,19 +257,29 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
         def do_OPTIONS(self) -> None:
             self._dispatch()
 
+        def do_HEAD(self) -> None:
+            self._dispatch()
+
         def _dispatch(self) -> None:
             url = urlsplit(self.path)
-            length = int(self.headers.get("content-length") or 0)
             storage = url.path.startswith(dev_storage.PREFIX + "/")
-            if storage and length > dev_storage.MAX_UPLOAD_BYTES:
-                self._send(dev_storage.too_large().response())
-                self.close_connection = True
+            try:
+                body = read_body(
+                    self.headers,
+                    self.rfile,
+                    dev_storage.MAX_UPLOAD_BYTES if storage else MAX_REQUEST_BYTES,
+                )
+            except BodyRefused as refused:
+                self.close_connection = True  # the rest of the body is still on the wire
+                if refused.status == 413:
+                    self._send(
+                        dev_storage.too_large().response()
+                        if storage
+                        else _json(413, {"message": "Request must be smaller than 6291456 bytes"})
+                    )
+                else:
+                    self._send(_json(400, {"message": refused.message}))
                 return
-            if not storage and length > MAX_REQUEST_BYTES:
-                self._send(_json(413, {"message": "Request must be smaller than 6291456 bytes"}))
-                self.close_connection = True
-                return
-            body = self.rfile.read(length) if length else b""
             parts = url.path.split("/", 2)
             prefix = parts[1] if len(parts) > 1 else ""
             rest = "/" + parts[2] if len(parts) > 2 else "/"
@@ -320,23 +313,19 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 response = gateway.auth_call(self.command, url.path, url.query, body, self.headers)
                 dev_cors.apply(response, origin)
                 self._send(response)
-            elif url.path.startswith("/rest/v1/") and self.command == "GET":
-                response = gateway.rest_read(url.path, url.query, self.headers.get("authorization"))
-                dev_cors.apply(response, origin)
-                self._send(response)
-            elif url.path.startswith("/rest/v1/") and self.command in ("POST", "PATCH", "DELETE"):
-                response = gateway.rest_write(self.command, url.path, url.query, self.headers, body)
-                dev_cors.apply(response, origin)
-                self._send(response)
             elif self.command == "OPTIONS" and (url.path.startswith("/rest/v1/") or storage):
                 self._send(dev_cors.preflight(origin))
+            elif url.path.startswith("/rest/v1/"):
+                response = gateway.rest_call(self.command, url.path, url.query, self.headers, body)
+                dev_cors.apply(response, origin)
+                self._send(response)
             elif storage:
                 response = gateway.storage_call(
                     self.command, url.path, url.query, self.headers, body
                 )
                 dev_cors.apply(response, origin)
                 self._send(response)
-            elif self.command == "GET":
+            elif self.command in ("GET", "HEAD"):
                 self._send_page(url.path.removeprefix("/") or "index.html")
             else:
                 self._send(_json(404, {"message": "Not Found"}))

@@ -5,11 +5,13 @@ supabase-js sends."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import jwt
 import requests
 
+from local import dev_auth, devdb
 from tests.conftest import Gateway
 
 VERSIONED = {"apikey": "local", "x-supabase-api-version": "2024-01-01"}
@@ -59,16 +61,46 @@ def test_sessions_look_like_supabase_auth_and_refresh_tokens_rotate(gateway: Gat
     status = gateway.call("GET", "status", renewed["access_token"])
     assert status.status_code == 200, status.text
 
-    # A used refresh token is refused, and replaying it ends the session it belonged to.
+    # A used refresh token whose next one is still the session's current token (a second tab,
+    # or a client that lost the answer) gets that current token back, as Supabase Auth does.
     again = token(gateway, "refresh_token", {"refresh_token": session["refresh_token"]})
-    assert again.status_code == 400
-    assert again.json() == {
-        "code": "refresh_token_already_used",
-        "message": "Invalid Refresh Token: Already Used",
-    }
-    assert again.headers["x-supabase-api-version"] == "2024-01-01"
-    latest = token(gateway, "refresh_token", {"refresh_token": renewed["refresh_token"]})
-    assert latest.status_code == 400 and latest.json()["code"] == "refresh_token_not_found"
+    assert again.status_code == 200, again.text
+    assert again.json()["refresh_token"] == renewed["refresh_token"]
+
+
+def test_an_old_refresh_token_replayed_after_the_reuse_interval_ends_the_session(
+    database: str,
+) -> None:
+    """Past Auth's reuse interval (10 s; none here), a used token that is not the parent of
+    the current one is a replay: refused, and the session ends."""
+    user = devdb.create_user(database, f"replay-{uuid.uuid4().hex[:8]}@example.com", "password")
+    auth = dev_auth.DevAuth(database, secret="s" * 32, issuer="local", reuse_interval_s=0)
+    version = "2024-01-01"
+    status, first, _ = auth.token(
+        "password", {"email": user.email, "password": "password"}, version
+    )
+    assert status == 200 and first is not None
+    status, second, _ = auth.token(
+        "refresh_token", {"refresh_token": first["refresh_token"]}, version
+    )
+    assert status == 200 and second is not None
+    status, third, _ = auth.token(
+        "refresh_token", {"refresh_token": second["refresh_token"]}, version
+    )
+    assert status == 200 and third is not None
+
+    status, replayed, headers = auth.token(
+        "refresh_token", {"refresh_token": first["refresh_token"]}, version
+    )
+    assert (status, replayed) == (
+        400,
+        {"code": "refresh_token_already_used", "message": "Invalid Refresh Token: Already Used"},
+    )
+    assert headers == [("x-supabase-api-version", "2024-01-01")]
+    status, latest, _ = auth.token(
+        "refresh_token", {"refresh_token": third["refresh_token"]}, version
+    )
+    assert status == 400 and latest is not None and latest["code"] == "refresh_token_not_found"
 
 
 def test_user_and_sign_out(gateway: Gateway) -> None:

@@ -58,7 +58,12 @@ def test_refusals_look_like_postgrest(gateway: Gateway) -> None:
     expired = gateway.token_for(gateway.new_user("late"), lifetime_s=-120)
     answer = read(gateway, expired)
     assert answer.status_code == 401 and answer.json()["code"] == "PGRST303"
-    for query in ("order=created_at", "limit=x", "phone=like.1", "id=eq.not-a-uuid"):
+    for query in (
+        "select=id&order=created_at.up",
+        "limit=x",
+        "select=id&phone=cs.1",
+        "select=id&id=eq.not-a-uuid",
+    ):
         answer = read(gateway, token, query)
         assert answer.status_code == 400, query
         assert set(answer.json()) == {"code", "details", "hint", "message"}
