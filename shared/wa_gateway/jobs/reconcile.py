@@ -37,6 +37,7 @@ from wa_gateway.validation import DEFAULT_ACCOUNT
 
 if TYPE_CHECKING:
     from wa_gateway.events.contacts import ContactLookup
+    from wa_gateway.media.incoming import IncomingMedia
 
 # Stop starting sessions when less than this is left of the invocation.
 _RESERVE_S = 30.0
@@ -82,6 +83,7 @@ class Reconciler:
     keyring: Keyring | None
     policy: EventPolicy = DEFAULT_POLICY
     contacts: Callable[[], ContactLookup] | None = None
+    media: Callable[[], IncomingMedia] | None = None
     concurrency: int = 4  # sessions of one host at a time
     ack_window_s: int = 24 * 3600
     backfill: bool = False

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from wa_gateway.events.contacts import ContactLookup
     from wa_gateway.events.service import EventPolicy
     from wa_gateway.host.directory import HostDirectory
+    from wa_gateway.media.incoming import IncomingMedia
     from wa_gateway.store import Store
 
 # Chats whose last message is this recent are read again next pass: a message of the same
@@ -69,6 +70,7 @@ class ReconcileParts(Protocol):
     keyring: Keyring | None
     policy: EventPolicy
     contacts: Callable[[], ContactLookup] | None
+    media: Callable[[], IncomingMedia] | None
     backfill: bool
 
     def clock(self) -> float: ...
@@ -172,6 +174,10 @@ def reconcile_one(r: ReconcileParts, target: ReconcileTarget, facts: HostFacts) 
         lookup = r.contacts()
         for lid in applied.lid_lookups:
             lookup.resolve(lid)
+    if applied is not None and applied.media_fetches and r.media is not None:
+        media = r.media()
+        for fetch in applied.media_fetches:
+            media.fetch(fetch)
     return Outcome(applied, host.calls, read_chats)
 
 
