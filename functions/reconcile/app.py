@@ -8,7 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from wa_gateway import runtime
 from wa_gateway.observability import logger, metrics
 
-runtime.configure("reconcile", needs=("store", "host", "crypto"))
+runtime.configure("reconcile", needs=("store", "host", "crypto", "media"))
 
 
 @logger.inject_lambda_context(clear_state=True)

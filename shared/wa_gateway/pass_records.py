@@ -11,6 +11,7 @@ from wa_gateway.records import (
     HostRecord,
     InboundMessage,
     LidLookup,
+    MediaFetch,
     SendPlan,
     SessionRecord,
     SessionUpdate,
@@ -34,6 +35,17 @@ class StoredToken(NamedTuple):
 class PurgeBatch(NamedTuple):
     qr_cleared: int
     deleted: list[PurgedSession]
+
+
+class PurgeLimits(NamedTuple):
+    """What a purge clears, and how much at a time."""
+
+    qr_ttl_s: int  # QR codes older than this are cleared
+    stale_after_s: int  # sessions disconnected for longer than this are deleted
+    batch_size: int  # sessions (and tokens to re-encrypt) per batch
+    retention_s: int  # events older than this are forgotten
+    events_batch_size: int
+    active_key_id: str | None  # tokens under another key are re-encrypted (None: none)
 
 
 class PurgePass(NamedTuple):
@@ -72,6 +84,18 @@ class PendingAck(NamedTuple):
     status: str
 
 
+class ReconcileClaim(NamedTuple):
+    """What a pass claims: a batch of the live sessions put right longest ago (and not since
+    ``pass_started``, the database's time of the pass's first claim), or the one named."""
+
+    batch_size: int
+    lease_s: int
+    ack_window_s: int  # outbound messages younger than this may still change
+    ack_limit: int  # at most this many of them a session
+    session_name: str | None
+    pass_started: str | None
+
+
 class ReconcileTarget(NamedTuple):
     """A session leased to one reconcile pass, with what it takes to ask its host."""
 
@@ -83,6 +107,19 @@ class ReconcileTarget(NamedTuple):
     pending: tuple[PendingAck, ...]
 
 
+class FoundMessage(NamedTuple):
+    """A message the host has and the database missed, with the host's JSON of it (what the
+    event log keeps as ``reconcile.message``)."""
+
+    message: InboundMessage
+    payload: Mapping[str, Any]
+
+
+class FoundAck(NamedTuple):
+    ack: Ack
+    payload: Mapping[str, Any]  # what the event log keeps as ``reconcile.ack``
+
+
 class ReconcileFindings(NamedTuple):
     """What a pass found on the host for one session, to apply in one transaction."""
 
@@ -90,8 +127,8 @@ class ReconcileFindings(NamedTuple):
     seen_updated_at: str | None  # the session row as the claim read it
     update: SessionUpdate | None  # the host's state now, None: nothing to say
     host_status: str | None
-    inbound: tuple[tuple[InboundMessage, Mapping[str, Any]], ...]  # (message, logged payload)
-    acks: tuple[tuple[Ack, Mapping[str, Any]], ...]
+    inbound: tuple[FoundMessage, ...]  # oldest first
+    acks: tuple[FoundAck, ...]
     mark: int | None
     host_token: str | None
 
@@ -102,3 +139,4 @@ class ReconcileApplied(NamedTuple):
     stored: int
     acks: int
     lid_lookups: tuple[LidLookup, ...]
+    media_fetches: tuple[MediaFetch, ...] = ()

@@ -7,6 +7,7 @@ What the scheduled passes (the purge, the scheduler, reconcile) claim and apply 
 """
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Literal, NamedTuple, Self
 
 SessionStatus = Literal["disconnected", "starting", "pairing", "connected"]
@@ -88,6 +89,17 @@ class StartRefusal(NamedTuple):
     outcome: StartOutcome
 
 
+class StartRequest(NamedTuple):
+    """What a start asks of the store: the session to create or lock, and its limits."""
+
+    user_id: str
+    session_name: str
+    account: str
+    method: str  # qr or code
+    max_accounts: int
+    default_server_url: str | None  # the host of a session the pool does not place
+
+
 class SessionUpdate(NamedTuple):
     """What the host said about a session, in our terms (see ``sessions.transitions``)."""
 
@@ -144,6 +156,19 @@ class MessageRecord(NamedTuple):
         return cls(**_known_fields(cls._fields, row))
 
 
+class OutgoingFile(NamedTuple):
+    """What the outbox row keeps of a file to send (``OutgoingMedia.file``): the caller's
+    upload stays at ``path``; a file sent inline is stored under the message's name, ``ext``."""
+
+    message_type: str  # image, sticker, video, audio, ptt or document
+    mime_type: str
+    filename: str
+    size: int
+    sha256: str
+    path: str | None
+    ext: str | None
+
+
 class OutboundRequest(NamedTuple):
     user_id: str
     session_name: str
@@ -153,7 +178,28 @@ class OutboundRequest(NamedTuple):
     idempotency_key: str | None
     request_hash: str
     contact_lid: str | None = None
-    media: Mapping[str, Any] | None = None  # a file's metadata (``OutgoingMedia.row``)
+    media: OutgoingFile | None = None
+
+
+class FinishedSend(NamedTuple):
+    """What the host did with a send, for the outbox row."""
+
+    message_id: str
+    outcome: SendResult
+    wpp_message_id: str | None
+    error_code: str | None
+    session_lost: bool  # the host said the session is gone: it is marked disconnected
+    phone: str | None  # the canonical id the host sent to
+    contact_lid: str | None
+
+
+class SendOptions(NamedTuple):
+    """A send's template and time (``gateway_prepare_send``)."""
+
+    template: str | None
+    variables: Mapping[str, str] | None
+    send_at: datetime | None
+    max_chars: int  # the longest text a rendered template may give
 
 
 class SendPlan(NamedTuple):
@@ -176,6 +222,17 @@ class SendPlan(NamedTuple):
         )
 
 
+class IncomingFile(NamedTuple):
+    """A received file as the host describes it (``media.incoming.metadata``), before it is
+    fetched: kept at ``<user id>/<session id>/<message id>.<ext>``."""
+
+    mime_type: str | None
+    filename: str | None
+    size: int | None
+    ext: str | None
+    state: str  # pending (to fetch) or too_large
+
+
 class InboundMessage(NamedTuple):
     session_name: str
     wpp_message_id: str
@@ -186,7 +243,7 @@ class InboundMessage(NamedTuple):
     from_me: bool
     account_phone: str | None
     contact_lid: str | None = None
-    media: Mapping[str, Any] | None = None  # a file's metadata (``incoming_media.metadata``)
+    media: IncomingFile | None = None
 
 
 class Ack(NamedTuple):
@@ -203,7 +260,7 @@ class Ack(NamedTuple):
 
 
 class EventRecord(NamedTuple):
-    """One host event as logged and applied: ``kind`` says what it changes."""
+    """One host event as logged and applied: ``kind`` says what it changes, ``args`` how."""
 
     session_name: str
     host_id: str | None
@@ -212,7 +269,7 @@ class EventRecord(NamedTuple):
     dedup_key: str
     payload: Mapping[str, Any]
     kind: Literal["session", "inbound", "ack", "none"]
-    args: Mapping[str, Any]
+    args: "SessionUpdate | InboundMessage | Ack | None"
 
 
 class IngestResult(NamedTuple):
@@ -232,6 +289,13 @@ class LidLookup(NamedTuple):
     host_token: str | None
     host: HostPlacement | None
 
+    @classmethod
+    def from_json(cls, session_name: str, lid: str, access: Mapping[str, Any]) -> Self:
+        """``access``: the session's ``host_token`` and ``host``, as the database gave them."""
+        return cls(
+            session_name, lid, access.get("host_token"), HostPlacement.from_json(access.get("host"))
+        )
+
 
 class MediaFetch(NamedTuple):
     """A received file to fetch from the host and store at ``path``."""
@@ -242,6 +306,21 @@ class MediaFetch(NamedTuple):
     path: str
     host_token: str | None
     host: HostPlacement | None
+
+    @classmethod
+    def from_json(
+        cls, session_name: str, item: Mapping[str, Any], access: Mapping[str, Any]
+    ) -> Self:
+        """``item``: the message's ``message_id``, ``wpp_message_id`` and ``path``; ``access``
+        as :meth:`LidLookup.from_json`'s."""
+        return cls(
+            session_name,
+            str(item["message_id"]),
+            item["wpp_message_id"],
+            item["path"],
+            access.get("host_token"),
+            HostPlacement.from_json(access.get("host")),
+        )
 
 
 # --- the host pool --------------------------------------------------------------------------

@@ -146,6 +146,7 @@ def reconciler() -> Reconciler:
         keyring=s.keyring_if_set,
         policy=event_policy(),
         contacts=contact_lookup,
+        media=incoming_media,
         concurrency=s.reconcile_concurrency,
         ack_window_s=s.reconcile_ack_window_s,
         backfill=s.backfill_on_link,

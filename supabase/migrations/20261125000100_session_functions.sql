@@ -12,6 +12,40 @@
 -- again on every call, while PL/pgSQL keeps its plan for the connection (a status read: 0.29 ->
 -- 0.20 ms on the local socket).
 
+-- Records ----------------------------------------------------------------------------------------
+-- A function that takes more than a few values takes them as one record, in jsonb, and reads it
+-- through the record's type (jsonb_populate_record), once, where the function starts: a key the
+-- type has no attribute for would not be read, so every key the functions send is an attribute
+-- of the type (the store builds each record in one place, and a test compares the two).
+
+create type public.gateway_start_request as (
+  user_id uuid,
+  session_name text,
+  account text,
+  method text,             -- qr or code
+  max_accounts integer,    -- the user's limit of accounts
+  default_server_url text  -- the host of a session placed nowhere else (no pool)
+);
+
+comment on type public.gateway_start_request is
+  'What start-session asks of gateway_begin_start.';
+
+-- What the host said about a session, in the gateway's words (sessions/transitions.py).
+create type public.gateway_session_update as (
+  session_name text,
+  status text,
+  qr_code text,
+  qr_image text,
+  pairing_code text,
+  phone_number text,
+  reason text,
+  host_token text,        -- a new encrypted host token to keep, if the host gave one
+  host_attempt integer    -- the attempt whose webhook URL the host now holds
+);
+
+comment on type public.gateway_session_update is
+  'What the host said about a session, for gateway_apply_host_state.';
+
 create function public.gateway_host_of(p_host_id uuid) returns jsonb
 language plpgsql
 stable
@@ -28,6 +62,24 @@ $$;
 
 comment on function public.gateway_host_of is
   'The pool host a session lives on, for the functions that call it (null: the default host).';
+
+
+
+create function public.gateway_host_access(p_session public.whatsapp_sessions) returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  return jsonb_build_object(
+    'host_token', (select k.host_token from public.whatsapp_session_secrets k
+                   where k.session_id = p_session.id),
+    'host', public.gateway_host_of(p_session.host_id));
+end
+$$;
+
+comment on function public.gateway_host_access is
+  'What it takes to call a session''s host: its encrypted host token and its host.';
 
 
 
@@ -59,56 +111,52 @@ comment on function public.gateway_start_action is
 
 
 create function public.gateway_begin_start(
-  p_user_id uuid,
-  p_session_name text,
-  p_account text,
-  p_method text,
-  p_max_accounts integer,
-  p_default_server_url text,
+  p_start jsonb,
   p_now timestamptz default now()
 ) returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
+  r constant public.gateway_start_request :=
+    jsonb_populate_record(null::public.gateway_start_request, p_start);
   s public.whatsapp_sessions;
   h public.wpp_hosts;
   v_action text;
-  v_token text;
   v_opened boolean := false;
 begin
-  if p_method not in ('qr', 'code') then
-    raise exception 'unknown pairing method %', p_method using errcode = '22023';
+  if r.method not in ('qr', 'code') then
+    raise exception 'unknown pairing method %', r.method using errcode = '22023';
   end if;
 
   -- The common repeat (connected, or a QR or code still valid) is answered from a plain
   -- read: no row lock, so no write and no wait for the commit to reach the disk.
-  select * into s from public.whatsapp_sessions where session_id = p_session_name;
-  if found and s.user_id = p_user_id and s.account = p_account
-      and public.gateway_start_action(s, p_method, p_now) = 'none' then
+  select * into s from public.whatsapp_sessions where session_id = r.session_name;
+  if found and s.user_id = r.user_id and s.account = r.account
+      and public.gateway_start_action(s, r.method, p_now) = 'none' then
     v_action := 'none';
   else
-    select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
+    select * into s from public.whatsapp_sessions where session_id = r.session_name for update;
     if not found then
       -- A new account: one at a time per user, so two concurrent starts can't pass the limit.
-      perform pg_advisory_xact_lock(hashtextextended('gateway_accounts:' || p_user_id::text, 0));
-      if (select count(*) from public.whatsapp_sessions where user_id = p_user_id)
-          >= p_max_accounts then
+      perform pg_advisory_xact_lock(hashtextextended('gateway_accounts:' || r.user_id::text, 0));
+      if (select count(*) from public.whatsapp_sessions where user_id = r.user_id)
+          >= r.max_accounts then
         return jsonb_build_object('outcome', 'account_limit');
       end if;
       insert into public.whatsapp_sessions (user_id, session_id, account, pairing_method)
-      values (p_user_id, p_session_name, p_account, p_method)
+      values (r.user_id, r.session_name, r.account, r.method)
       on conflict (session_id) do nothing;
       select * into strict s from public.whatsapp_sessions
-      where session_id = p_session_name
+      where session_id = r.session_name
       for update;
     end if;
 
-    if s.user_id <> p_user_id or s.account <> p_account then
+    if s.user_id <> r.user_id or s.account <> r.account then
       raise exception 'session belongs to another user or account' using errcode = '42501';
     end if;
 
-    v_action := public.gateway_start_action(s, p_method, p_now);
+    v_action := public.gateway_start_action(s, r.method, p_now);
 
     if v_action = 'start' and s.status = 'disconnected' then
       -- A new attempt needs a host: its own if that one is active and has room, else the
@@ -131,7 +179,7 @@ begin
         s.server_url := h.url;
       else
         s.host_id := null;
-        s.server_url := p_default_server_url;
+        s.server_url := r.default_server_url;
       end if;
     end if;
 
@@ -140,7 +188,7 @@ begin
       update public.whatsapp_sessions set
         status = 'starting',
         attempt = attempt + 1,
-        pairing_method = p_method,
+        pairing_method = r.method,
         qr_code = null, qr_image = null, qr_expires_at = null, qr_updated_at = null, qr_count = 0,
         pairing_code = null,
         status_reason = null,
@@ -153,12 +201,9 @@ begin
     end if;
   end if;
 
-  select host_token into v_token from public.whatsapp_session_secrets where session_id = s.id;
-
   return jsonb_build_object(
-    'outcome', 'ok', 'session', to_jsonb(s), 'action', v_action, 'opened', v_opened,
-    'host_token', v_token, 'host', public.gateway_host_of(s.host_id)
-  );
+    'outcome', 'ok', 'session', to_jsonb(s), 'action', v_action, 'opened', v_opened
+  ) || public.gateway_host_access(s);
 end
 $$;
 
@@ -220,46 +265,40 @@ comment on function public.gateway_store_host_token is
 
 
 create function public.gateway_apply_host_state(
-  p_session_name text,
-  p_status text,
-  p_qr_code text default null,
-  p_qr_image text default null,
-  p_pairing_code text default null,
-  p_phone_number text default null,
-  p_reason text default null,
-  p_host_token text default null,
+  p_update jsonb,
   p_qr_first_ttl_s integer default 60,
   p_qr_next_ttl_s integer default 20,
-  p_now timestamptz default now(),
-  p_host_attempt integer default null
+  p_now timestamptz default now()
 ) returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
+  u constant public.gateway_session_update :=
+    jsonb_populate_record(null::public.gateway_session_update, p_update);
   s public.whatsapp_sessions;
   n public.whatsapp_sessions;
   v_order constant text[] := array['starting', 'pairing', 'connected', 'disconnected'];
   v_old integer;
   v_new integer;
 begin
-  v_new := array_position(v_order, p_status);
+  v_new := array_position(v_order, u.status);
   if v_new is null then
-    raise exception 'unknown session status %', p_status using errcode = '22023';
+    raise exception 'unknown session status %', u.status using errcode = '22023';
   end if;
 
-  select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
+  select * into s from public.whatsapp_sessions where session_id = u.session_name for update;
   if not found then
     return null;
   end if;
 
-  if p_host_token is not null then
-    perform public.gateway_store_host_token(s.id, p_host_token, p_now);
+  if u.host_token is not null then
+    perform public.gateway_store_host_token(s.id, u.host_token, p_now);
   end if;
 
   -- Which attempt's webhook URL the host holds is a fact about the host, whatever the status.
-  if p_host_attempt is not null and p_host_attempt is distinct from s.host_attempt then
-    update public.whatsapp_sessions set host_attempt = p_host_attempt
+  if u.host_attempt is not null and u.host_attempt is distinct from s.host_attempt then
+    update public.whatsapp_sessions set host_attempt = u.host_attempt
     where id = s.id
     returning * into s;
   end if;
@@ -268,45 +307,45 @@ begin
   if s.status = 'disconnected' or v_new < v_old then
     return jsonb_build_object('session', to_jsonb(s), 'changed', false);
   end if;
-  if p_status = 'disconnected' then
-    select * into n from public.gateway_mark_disconnected(array[s.id], p_reason, p_now);
+  if u.status = 'disconnected' then
+    select * into n from public.gateway_mark_disconnected(array[s.id], u.reason, p_now);
     return jsonb_build_object('session', to_jsonb(n), 'changed', true);
   end if;
 
   n := s;
   if v_new > v_old then
-    n.status := p_status;
+    n.status := u.status;
     n.last_activity := p_now;
-    if p_status <> 'pairing' then
+    if u.status <> 'pairing' then
       n.qr_code := null;
       n.qr_image := null;
       n.qr_expires_at := null;
       n.pairing_code := null;
     end if;
-    if p_status = 'connected' then
+    if u.status = 'connected' then
       n.connected_at := p_now;
       n.status_reason := null;
     end if;
   end if;
 
-  if n.status = 'pairing' and p_status = 'pairing' then
-    if p_qr_code is not null and p_qr_code is distinct from s.qr_code then
-      n.qr_code := p_qr_code;
-      n.qr_image := p_qr_image;
+  if n.status = 'pairing' and u.status = 'pairing' then
+    if u.qr_code is not null and u.qr_code is distinct from s.qr_code then
+      n.qr_code := u.qr_code;
+      n.qr_image := u.qr_image;
       n.qr_updated_at := p_now;
       n.qr_expires_at := p_now + make_interval(secs => case when s.qr_count = 0
         then p_qr_first_ttl_s else p_qr_next_ttl_s end);
       n.qr_count := s.qr_count + 1;
       n.last_activity := p_now;
     end if;
-    if p_pairing_code is not null and p_pairing_code is distinct from s.pairing_code then
-      n.pairing_code := p_pairing_code;
+    if u.pairing_code is not null and u.pairing_code is distinct from s.pairing_code then
+      n.pairing_code := u.pairing_code;
       n.last_activity := p_now;
     end if;
   end if;
 
-  if p_phone_number is not null and n.status <> 'disconnected' then
-    n.phone_number := p_phone_number;
+  if u.phone_number is not null and n.status <> 'disconnected' then
+    n.phone_number := u.phone_number;
   end if;
 
   if n is not distinct from s then
@@ -337,7 +376,7 @@ $$;
 comment on function public.gateway_apply_host_state is
   'Applies what the host said about a session (a webhook event or a start/status answer), '
   'moving it only forward within its epoch; duplicates and late events change nothing; '
-  'p_host_attempt records the attempt whose webhook URL the host now holds.';
+  'its host_attempt records the attempt whose webhook URL the host now holds.';
 
 
 
@@ -378,10 +417,8 @@ set search_path = ''
 as $$
 begin
   return (
-    select jsonb_build_object(
-      'session', to_jsonb(s), 'host_token', k.host_token, 'host', public.gateway_host_of(s.host_id))
+    select jsonb_build_object('session', to_jsonb(s)) || public.gateway_host_access(s)
     from public.whatsapp_sessions s
-    left join public.whatsapp_session_secrets k on k.session_id = s.id
     where s.session_id = p_session_name and s.user_id = p_user_id
   );
 end
@@ -441,21 +478,23 @@ comment on function public.gateway_repair_session is
 
 revoke execute on function
   public.gateway_host_of(uuid),
+  public.gateway_host_access(public.whatsapp_sessions),
   public.gateway_start_action(public.whatsapp_sessions, text, timestamptz),
-  public.gateway_begin_start(uuid, text, text, text, integer, text, timestamptz),
+  public.gateway_begin_start(jsonb, timestamptz),
   public.gateway_mark_disconnected(uuid[], text, timestamptz),
   public.gateway_store_host_token(uuid, text, timestamptz),
-  public.gateway_apply_host_state(text, text, text, text, text, text, text, text, integer, integer, timestamptz, integer),
+  public.gateway_apply_host_state(jsonb, integer, integer, timestamptz),
   public.gateway_session_for_host(uuid, text),
   public.gateway_repair_session(text, text, text, timestamptz)
   from public, anon, authenticated;
 grant execute on function
   public.gateway_host_of(uuid),
+  public.gateway_host_access(public.whatsapp_sessions),
   public.gateway_start_action(public.whatsapp_sessions, text, timestamptz),
-  public.gateway_begin_start(uuid, text, text, text, integer, text, timestamptz),
+  public.gateway_begin_start(jsonb, timestamptz),
   public.gateway_mark_disconnected(uuid[], text, timestamptz),
   public.gateway_store_host_token(uuid, text, timestamptz),
-  public.gateway_apply_host_state(text, text, text, text, text, text, text, text, integer, integer, timestamptz, integer),
+  public.gateway_apply_host_state(jsonb, integer, integer, timestamptz),
   public.gateway_session_for_host(uuid, text),
   public.gateway_repair_session(text, text, text, timestamptz)
   to service_role;

@@ -8,6 +8,88 @@
 -- every subscriber, each time; and host events do not wait for their commit to reach the disk,
 -- except where the reasons beside gateway_ingest_event's code say so.
 
+-- Records (read through their types: see the session functions' migration) ---------------------
+
+-- A file a message carries, as send-message checked it: the caller's upload stays at its path;
+-- a file sent inline is stored under the message's own name, with its extension.
+create type public.gateway_outgoing_file as (
+  message_type text,  -- image, sticker, video, audio, ptt or document
+  mime_type text,
+  filename text,
+  size bigint,
+  sha256 text,
+  path text,          -- the caller's upload, or null
+  ext text            -- for a file sent inline
+);
+
+create type public.gateway_outbound_request as (
+  user_id uuid,
+  session_name text,
+  phone text,
+  body text,
+  contact_name text,
+  idempotency_key text,
+  request_hash text,
+  contact_lid text,
+  media public.gateway_outgoing_file
+);
+
+-- What the host did with a send (gateway_finish_send).
+create type public.gateway_finished_send as (
+  message_id uuid,
+  outcome text,           -- sent, failed, retryable or unknown
+  wpp_message_id text,
+  error_code text,
+  session_lost boolean,   -- the host said the session is gone: it is disconnected too
+  phone text,             -- the canonical id the host sent to
+  contact_lid text
+);
+
+-- A received file as the host describes it, before it is fetched.
+create type public.gateway_incoming_file as (
+  mime_type text,
+  filename text,
+  size bigint,
+  ext text,    -- where it will be kept: <user id>/<session id>/<message id>.<ext>
+  state text   -- pending (to fetch) or too_large
+);
+
+create type public.gateway_inbound_message as (
+  session_name text,
+  wpp_message_id text,
+  phone text,
+  body text,
+  contact_name text,
+  message_type text,
+  from_me boolean,        -- written on the owner's own phone
+  account_phone text,     -- the session's own number, as the message names it
+  contact_lid text,
+  media public.gateway_incoming_file
+);
+
+create type public.gateway_ack as (
+  session_name text,
+  wpp_message_id text,
+  status text,            -- sent, delivered, read or failed
+  phone text,
+  body text,
+  lid text,
+  failure_code text
+);
+
+-- A host event: logged as it came (payload), applied by kind with its record (args: a
+-- gateway_session_update, gateway_inbound_message or gateway_ack).
+create type public.gateway_host_event as (
+  session_name text,
+  host_id uuid,           -- the pool host whose webhook URL it came by
+  attempt integer,        -- the attempt whose webhook URL it came by
+  event text,
+  dedup_key text,
+  payload jsonb,
+  kind text,              -- session, inbound, ack or none
+  args jsonb
+);
+
 create function public.gateway_message_rank(p_status text) returns integer
 language sql
 immutable
@@ -56,41 +138,35 @@ comment on function public.gateway_contact_key is
 
 
 create function public.gateway_begin_send(
-  p_user_id uuid,
-  p_session_name text,
-  p_idempotency_key text,
-  p_request_hash text,
-  p_phone text,
-  p_body text,
-  p_contact_name text,
+  p_send jsonb,
   p_burst double precision,
   p_rate_per_s double precision,
   p_lease_s integer,
-  p_now timestamptz default now(),
-  p_contact_lid text default null,
-  p_media jsonb default null
+  p_now timestamptz default now()
 ) returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
+  r constant public.gateway_outbound_request :=
+    jsonb_populate_record(null::public.gateway_outbound_request, p_send);
+  f constant public.gateway_outgoing_file := r.media;
   s public.whatsapp_sessions;
   m public.whatsapp_messages;
-  v_token text;
   v_tokens double precision;
   v_id uuid := gen_random_uuid();
 begin
   -- Every send of a session takes the session's row lock first: concurrent requests with one
   -- key, and the token bucket, are decided one at a time.
   select * into s from public.whatsapp_sessions
-  where session_id = p_session_name and user_id = p_user_id
+  where session_id = r.session_name and user_id = r.user_id
   for update;
 
-  if p_idempotency_key is not null then
+  if r.idempotency_key is not null then
     select * into m from public.whatsapp_messages
-    where user_id = p_user_id and idempotency_key = p_idempotency_key;
+    where user_id = r.user_id and idempotency_key = r.idempotency_key;
     if found then
-      if m.request_hash is distinct from p_request_hash then
+      if m.request_hash is distinct from r.request_hash then
         return jsonb_build_object('outcome', 'conflict');
       end if;
       if m.send_state = 'done' or m.wpp_message_id is not null then
@@ -110,9 +186,8 @@ begin
         attempts = attempts + 1, updated_at = p_now
       where id = m.id
       returning * into m;
-      select host_token into v_token from public.whatsapp_session_secrets where session_id = s.id;
-      return jsonb_build_object('outcome', 'send', 'message', to_jsonb(m), 'host_token', v_token,
-        'host', public.gateway_host_of(s.host_id));
+      return jsonb_build_object('outcome', 'send', 'message', to_jsonb(m))
+        || public.gateway_host_access(s);
     end if;
   end if;
 
@@ -136,27 +211,24 @@ begin
     send_tokens = v_tokens - 1, send_tokens_at = p_now, last_activity = p_now
   where id = s.id;
 
-  -- Media (p_media): a file the caller uploaded stays at its path ('path', already stored);
-  -- one sent inline is stored by the function under the message's own name ('ext').
+  -- Media: a file the caller uploaded stays at its path (already stored); one sent inline is
+  -- stored by the function under the message's own name.
   insert into public.whatsapp_messages (
     id, user_id, whatsapp_session_id, direction, phone, contact_name, body, status,
     idempotency_key, request_hash, send_state, lease_until, attempts, created_at, updated_at,
     contact_lid, message_type, mime_type, filename, size, sha256, media_path, media_state
   ) values (
-    v_id, p_user_id, s.id, 'outbound', p_phone, p_contact_name, p_body, 'queued',
-    p_idempotency_key, p_request_hash, 'pending', p_now + make_interval(secs => p_lease_s), 1,
-    p_now, p_now, p_contact_lid, coalesce(p_media ->> 'message_type', 'chat'),
-    p_media ->> 'mime_type', p_media ->> 'filename', (p_media ->> 'size')::bigint,
-    p_media ->> 'sha256',
-    coalesce(p_media ->> 'path',
-      public.gateway_media_path(p_user_id, s.id, v_id, p_media ->> 'ext')),
-    case when p_media ? 'path' then 'stored' when p_media is not null then 'pending' end
+    v_id, r.user_id, s.id, 'outbound', r.phone, r.contact_name, r.body, 'queued',
+    r.idempotency_key, r.request_hash, 'pending', p_now + make_interval(secs => p_lease_s), 1,
+    p_now, p_now, r.contact_lid, coalesce(f.message_type, 'chat'),
+    f.mime_type, f.filename, f.size, f.sha256,
+    coalesce(f.path, public.gateway_media_path(r.user_id, s.id, v_id, f.ext)),
+    case when f.path is not null then 'stored' when f.mime_type is not null then 'pending' end
   )
   returning * into m;
 
-  select host_token into v_token from public.whatsapp_session_secrets where session_id = s.id;
-  return jsonb_build_object('outcome', 'send', 'message', to_jsonb(m), 'host_token', v_token,
-    'host', public.gateway_host_of(s.host_id));
+  return jsonb_build_object('outcome', 'send', 'message', to_jsonb(m))
+    || public.gateway_host_access(s);
 end
 $$;
 
@@ -168,35 +240,31 @@ comment on function public.gateway_begin_send is
 
 
 create function public.gateway_finish_send(
-  p_message_id uuid,
-  p_outcome text,
-  p_wpp_message_id text default null,
-  p_error_code text default null,
-  p_session_lost boolean default false,
-  p_now timestamptz default now(),
-  p_phone text default null,
-  p_contact_lid text default null
+  p_finished jsonb,
+  p_now timestamptz default now()
 ) returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
+  r constant public.gateway_finished_send :=
+    jsonb_populate_record(null::public.gateway_finished_send, p_finished);
   m public.whatsapp_messages;
 begin
 
-  if p_outcome not in ('sent', 'failed', 'retryable', 'unknown') then
-    raise exception 'unknown send outcome %', p_outcome using errcode = '22023';
+  if r.outcome not in ('sent', 'failed', 'retryable', 'unknown') then
+    raise exception 'unknown send outcome %', r.outcome using errcode = '22023';
   end if;
 
-  select * into strict m from public.whatsapp_messages where id = p_message_id for update;
+  select * into strict m from public.whatsapp_messages where id = r.message_id for update;
 
-  if p_outcome = 'sent' then
+  if r.outcome = 'sent' then
     -- The host sent to WhatsApp's canonical id of the number: the row names the contact by it,
     -- as the contact's replies and acks will.
     update public.whatsapp_messages set
-      wpp_message_id = coalesce(wpp_message_id, p_wpp_message_id),
-      phone = coalesce(p_phone, phone),
-      contact_lid = coalesce(p_contact_lid, contact_lid),
+      wpp_message_id = coalesce(wpp_message_id, r.wpp_message_id),
+      phone = coalesce(r.phone, phone),
+      contact_lid = coalesce(r.contact_lid, contact_lid),
       status = case when public.gateway_message_rank(status) >= 1 then status else 'sent' end,
       send_state = 'done', lease_until = null, error_code = null, updated_at = p_now
     where id = m.id
@@ -204,16 +272,16 @@ begin
   elsif m.wpp_message_id is null then
     -- A late ack may already have matched this row; then it was sent after all.
     update public.whatsapp_messages set
-      status = case when p_outcome = 'unknown' then 'queued' else 'failed' end,
-      send_state = case p_outcome when 'failed' then 'done' else p_outcome end,
-      lease_until = case when p_outcome = 'unknown' then lease_until end,
-      error_code = p_error_code,
+      status = case when r.outcome = 'unknown' then 'queued' else 'failed' end,
+      send_state = case r.outcome when 'failed' then 'done' else r.outcome end,
+      lease_until = case when r.outcome = 'unknown' then lease_until end,
+      error_code = r.error_code,
       updated_at = p_now
     where id = m.id
     returning * into m;
   end if;
 
-  if p_session_lost then
+  if coalesce(r.session_lost, false) then
     perform public.gateway_mark_disconnected(
       array[m.whatsapp_session_id], 'host_disconnected', p_now);
   end if;
@@ -232,17 +300,8 @@ comment on function public.gateway_finish_send is
 
 
 create function public.gateway_record_inbound(
-  p_session_name text,
-  p_wpp_message_id text,
-  p_phone text,
-  p_body text,
-  p_contact_name text,
-  p_message_type text,
-  p_from_me boolean,
-  p_account_phone text,
-  p_now timestamptz default now(),
-  p_contact_lid text default null,
-  p_media jsonb default null
+  p_message jsonb,
+  p_now timestamptz default now()
 ) returns jsonb
 language plpgsql
 set search_path = ''
@@ -251,30 +310,34 @@ declare
   c_activity_step constant interval := interval '1 minute';
   -- A LID the host could not map is asked again after this long.
   c_lid_retry constant interval := interval '10 minutes';
+  r constant public.gateway_inbound_message :=
+    jsonb_populate_record(null::public.gateway_inbound_message, p_message);
+  f constant public.gateway_incoming_file := r.media;
   s public.whatsapp_sessions;
   v_id uuid;
   v_origin text;
   v_phone_before text;
-  v_phone text := p_phone;
+  v_phone text := r.phone;
+  v_fetch jsonb;
   v_asked timestamptz;
   v_lookup boolean := false;
 begin
-  select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
+  select * into s from public.whatsapp_sessions where session_id = r.session_name for update;
   if not found then
     return null;
   end if;
   v_phone_before := s.phone_number;
 
-  if p_account_phone is not null and s.phone_number is null and s.status <> 'disconnected' then
-    s.phone_number := p_account_phone;
+  if r.account_phone is not null and s.phone_number is null and s.status <> 'disconnected' then
+    s.phone_number := r.account_phone;
   end if;
   -- A sender named by their LID: the number is the one the host mapped it to, if it did.
-  if v_phone is null and p_contact_lid is not null then
+  if v_phone is null and r.contact_lid is not null then
     select c.phone, c.updated_at into v_phone, v_asked from public.whatsapp_contacts c
-    where c.whatsapp_session_id = s.id and c.lid = p_contact_lid;
+    where c.whatsapp_session_id = s.id and c.lid = r.contact_lid;
     v_lookup := v_phone is null and (v_asked is null or v_asked < p_now - c_lid_retry);
   end if;
-  v_origin := case when p_from_me or v_phone = s.phone_number then 'owner' else 'client' end;
+  v_origin := case when r.from_me or v_phone = s.phone_number then 'owner' else 'client' end;
 
   -- from_me: the owner wrote it on their own phone (the host's onselfmessage).
   insert into public.whatsapp_messages (
@@ -282,11 +345,10 @@ begin
     wpp_message_id, message_type, origin, created_at, updated_at, contact_lid,
     mime_type, filename, size, media_state
   ) values (
-    s.user_id, s.id, case when p_from_me then 'outbound' else 'inbound' end, v_phone,
-    p_contact_name, coalesce(p_body, ''), case when p_from_me then 'sent' else 'received' end,
-    p_wpp_message_id, coalesce(p_message_type, 'chat'), v_origin, p_now, p_now, p_contact_lid,
-    p_media ->> 'mime_type', p_media ->> 'filename', (p_media ->> 'size')::bigint,
-    p_media ->> 'state'
+    s.user_id, s.id, case when r.from_me then 'outbound' else 'inbound' end, v_phone,
+    r.contact_name, coalesce(r.body, ''), case when r.from_me then 'sent' else 'received' end,
+    r.wpp_message_id, coalesce(r.message_type, 'chat'), v_origin, p_now, p_now, r.contact_lid,
+    f.mime_type, f.filename, f.size, f.state
   )
   on conflict (wpp_message_id) do nothing
   returning id into v_id;
@@ -303,19 +365,26 @@ begin
   v_lookup := v_lookup and v_id is not null;
   if v_lookup then
     insert into public.whatsapp_contacts (whatsapp_session_id, lid, phone, updated_at)
-    values (s.id, p_contact_lid, null, p_now)
+    values (s.id, r.contact_lid, null, p_now)
     on conflict (whatsapp_session_id, lid) do update set updated_at = excluded.updated_at;
   end if;
 
+  -- A file to fetch from the host: where to keep it.
+  if v_id is not null and f.state = 'pending' then
+    v_fetch := jsonb_build_object('message_id', v_id, 'wpp_message_id', r.wpp_message_id,
+      'path', public.gateway_media_path(s.user_id, s.id, v_id, f.ext));
+  end if;
+
   return jsonb_build_object('stored', v_id is not null, 'id', v_id, 'origin', v_origin,
-    'lid_lookup', v_lookup, 'user_id', s.user_id, 'session_id', s.id);
+    'lid_lookup', case when v_lookup then r.contact_lid end, 'media', v_fetch);
 end
 $$;
 
 comment on function public.gateway_record_inbound is
   'Stores a message the host reports (incoming, or written on the owner''s phone) once per '
   'host message id, as owner or client by who wrote it; a sender named by a LID gets the '
-  'number the session''s contacts map it to, and lid_lookup says when the host must be asked.';
+  'number the session''s contacts map it to, and lid_lookup names the LID when the host must '
+  'be asked; media says where to keep a file to fetch from the host.';
 
 
 create function public.gateway_remember_contact(
@@ -356,31 +425,26 @@ comment on function public.gateway_remember_contact is
 
 
 create function public.gateway_apply_ack(
-  p_session_name text,
-  p_wpp_message_id text,
-  p_status text,
-  p_phone text,
-  p_body text,
-  p_now timestamptz default now(),
-  p_lid text default null,
-  p_failure_code text default null
+  p_ack jsonb,
+  p_now timestamptz default now()
 ) returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
   c_activity_step constant interval := interval '1 minute';
+  a constant public.gateway_ack := jsonb_populate_record(null::public.gateway_ack, p_ack);
   s public.whatsapp_sessions;
   m public.whatsapp_messages;
   v_matched boolean := false;
   v_target text;
   v_key text;
 begin
-  if p_status not in ('sent', 'delivered', 'read', 'failed') then
-    raise exception 'unknown delivery status %', p_status using errcode = '22023';
+  if a.status not in ('sent', 'delivered', 'read', 'failed') then
+    raise exception 'unknown delivery status %', a.status using errcode = '22023';
   end if;
 
-  select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
+  select * into s from public.whatsapp_sessions where session_id = a.session_name for update;
   if not found then
     return null;
   end if;
@@ -389,16 +453,16 @@ begin
   end if;
 
   select * into m from public.whatsapp_messages
-  where wpp_message_id = p_wpp_message_id and whatsapp_session_id = s.id
+  where wpp_message_id = a.wpp_message_id and whatsapp_session_id = s.id
     and direction = 'outbound'
   for update;
   if not found then
     -- The send's answer never came back (a timeout): this ack says it went out after all. It
     -- names WhatsApp's canonical id of the contact, which may differ from the number sent to.
-    v_key := public.gateway_contact_key(s.id, p_phone, p_lid);
+    v_key := public.gateway_contact_key(s.id, a.phone, a.lid);
     select * into m from public.whatsapp_messages
     where whatsapp_session_id = s.id and direction = 'outbound' and wpp_message_id is null
-      and body = p_body and send_state in ('pending', 'unknown', 'retryable')
+      and body = a.body and send_state in ('pending', 'unknown', 'retryable')
       and public.gateway_contact_key(s.id, phone, contact_lid) = v_key
     order by created_at
     limit 1
@@ -407,9 +471,9 @@ begin
       return jsonb_build_object('changed', false);
     end if;
     v_matched := true;
-    m.wpp_message_id := p_wpp_message_id;
-    m.phone := coalesce(p_phone, m.phone);
-    m.contact_lid := coalesce(p_lid, m.contact_lid);
+    m.wpp_message_id := a.wpp_message_id;
+    m.phone := coalesce(a.phone, m.phone);
+    m.contact_lid := coalesce(a.lid, m.contact_lid);
     m.send_state := 'done';
     m.lease_until := null;
     m.error_code := null;
@@ -420,14 +484,14 @@ begin
 
   -- Forward only: queued < sent < delivered < read; failed only before delivery, and final.
   v_target := m.status;
-  if p_status = 'failed' then
+  if a.status = 'failed' then
     if m.status in ('queued', 'sent') then
       v_target := 'failed';
-      m.failure_code := p_failure_code;
+      m.failure_code := a.failure_code;
     end if;
   elsif m.status <> 'failed'
-      and public.gateway_message_rank(p_status) > public.gateway_message_rank(m.status) then
-    v_target := p_status;
+      and public.gateway_message_rank(a.status) > public.gateway_message_rank(m.status) then
+    v_target := a.status;
   end if;
 
   if not v_matched and v_target = m.status then
@@ -491,14 +555,7 @@ comment on function public.gateway_log_event is
 
 
 create function public.gateway_ingest_event(
-  p_session_name text,
-  p_host_id uuid,
-  p_attempt integer,
-  p_event text,
-  p_dedup_key text,
-  p_payload jsonb,
-  p_kind text,
-  p_args jsonb,
+  p_event jsonb,
   p_qr_first_ttl_s integer default 60,
   p_qr_next_ttl_s integer default 20,
   p_now timestamptz default now()
@@ -507,6 +564,8 @@ language plpgsql
 set search_path = ''
 as $$
 declare
+  e constant public.gateway_host_event :=
+    jsonb_populate_record(null::public.gateway_host_event, p_event);
   s public.whatsapp_sessions;
   v_seq bigint;
   v_key text;
@@ -516,8 +575,8 @@ declare
   v_lookup jsonb;
   v_media jsonb;
 begin
-  if p_kind not in ('session', 'inbound', 'ack', 'none') then
-    raise exception 'unknown event kind %', p_kind using errcode = '22023';
+  if e.kind not in ('session', 'inbound', 'ack', 'none') then
+    raise exception 'unknown event kind %', e.kind using errcode = '22023';
   end if;
   -- Only what exists nowhere else waits for its commit to reach the disk (see the end). The
   -- rest commits asynchronously: a crash of the database server within a few hundred
@@ -526,12 +585,12 @@ begin
   v_durable := current_setting('synchronous_commit');
   perform set_config('synchronous_commit', 'off', true);
 
-  select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
+  select * into s from public.whatsapp_sessions where session_id = e.session_name for update;
   if not found then
     return jsonb_build_object('stored', false, 'reason', 'unknown_session');
   end if;
   -- A session moved to another host no longer listens to the old one.
-  if p_host_id is not null and s.host_id is distinct from p_host_id then
+  if e.host_id is not null and s.host_id is distinct from e.host_id then
     return jsonb_build_object('stored', false, 'reason', 'other_host');
   end if;
   -- An earlier attempt's late session events (a logout or a QR still in flight when the user
@@ -539,57 +598,42 @@ begin
   -- messages and acks are facts all the same. A host that returned early from a start keeps
   -- posting to the URL of the attempt that launched its browser (host_attempt): those events
   -- are the session's current ones.
-  if p_attempt is not null and p_attempt < s.attempt and p_kind = 'session'
-      and p_attempt is distinct from s.host_attempt then
+  if e.attempt is not null and e.attempt < s.attempt and e.kind = 'session'
+      and e.attempt is distinct from s.host_attempt then
     return jsonb_build_object('stored', false, 'reason', 'other_attempt');
   end if;
   -- The same event twice within one attempt is a duplicate; in the next attempt (a re-link
   -- sends the same status-find events again) it is new.
-  v_key := s.attempt::text || ':' || p_dedup_key;
-  v_seq := public.gateway_log_event(s, p_event, v_key, p_payload, p_now);
+  v_key := s.attempt::text || ':' || e.dedup_key;
+  v_seq := public.gateway_log_event(s, e.event, v_key, e.payload, p_now);
   if v_seq is null then
     return jsonb_build_object('stored', false, 'reason', 'duplicate');
   end if;
 
-  if p_kind = 'session' then
-    v_result := public.gateway_apply_host_state(
-      p_session_name, p_args ->> 'status', p_args ->> 'qr_code', p_args ->> 'qr_image',
-      p_args ->> 'pairing_code', null, p_args ->> 'reason', null,
-      p_qr_first_ttl_s, p_qr_next_ttl_s, p_now);
+  if e.kind = 'session' then
+    v_result := public.gateway_apply_host_state(e.args, p_qr_first_ttl_s, p_qr_next_ttl_s, p_now);
     v_changed := coalesce((v_result ->> 'changed')::boolean, false);
-  elsif p_kind = 'inbound' then
-    v_result := public.gateway_record_inbound(
-      p_session_name, p_args ->> 'wpp_message_id', p_args ->> 'phone', p_args ->> 'body',
-      p_args ->> 'contact_name', p_args ->> 'message_type', (p_args ->> 'from_me')::boolean,
-      p_args ->> 'account_phone', p_now, p_args ->> 'contact_lid', p_args -> 'media');
+  elsif e.kind = 'inbound' then
+    v_result := public.gateway_record_inbound(e.args, p_now);
     v_changed := coalesce((v_result ->> 'stored')::boolean, false);
-    if v_changed and p_args -> 'media' ->> 'state' = 'pending' then
+    if jsonb_typeof(v_result -> 'media') = 'object' then
       -- What the function needs to fetch the file from the host and store it.
-      v_media := jsonb_build_object('message_id', v_result ->> 'id',
-        'path', public.gateway_media_path((v_result ->> 'user_id')::uuid, s.id,
-          (v_result ->> 'id')::uuid, p_args -> 'media' ->> 'ext'),
-        'host_token', (select t.host_token from public.whatsapp_session_secrets t
-                       where t.session_id = s.id),
-        'host', public.gateway_host_of(s.host_id));
+      v_media := (v_result -> 'media') || public.gateway_host_access(s);
     end if;
-    if coalesce((v_result ->> 'lid_lookup')::boolean, false) then
+    if v_result ->> 'lid_lookup' is not null then
       -- What the function needs to ask the host for the number behind the sender's LID.
-      v_lookup := jsonb_build_object('lid', p_args ->> 'contact_lid',
-        'host_token', (select t.host_token from public.whatsapp_session_secrets t
-                       where t.session_id = s.id),
-        'host', public.gateway_host_of(s.host_id));
+      v_lookup := jsonb_build_object('lid', v_result ->> 'lid_lookup')
+        || public.gateway_host_access(s);
     end if;
-  elsif p_kind = 'ack' then
-    v_result := public.gateway_apply_ack(
-      p_session_name, p_args ->> 'wpp_message_id', p_args ->> 'status', p_args ->> 'phone',
-      p_args ->> 'body', p_now, p_args ->> 'lid', p_args ->> 'failure_code');
+  elsif e.kind = 'ack' then
+    v_result := public.gateway_apply_ack(e.args, p_now);
     v_changed := coalesce((v_result ->> 'changed')::boolean, false);
   end if;
 
   -- An incoming message, and an ack that is the only record that a send whose answer never
   -- came went out (without it, a retry after the lease would send the message again), commit
   -- as the database is configured to.
-  if (p_kind = 'inbound' and v_changed)
+  if (e.kind = 'inbound' and v_changed)
       or coalesce((v_result ->> 'matched')::boolean, false) then
     perform set_config('synchronous_commit', v_durable, true);
   end if;
@@ -600,31 +644,29 @@ end
 $$;
 
 comment on function public.gateway_ingest_event is
-  'Logs a host event once per session (deduplicated by p_dedup_key, numbered by seq) and '
+  'Logs a host event once per session (deduplicated by its dedup_key, numbered by seq) and '
   'applies it (session state, an inbound message or an ack), all in one transaction.';
 
 
 revoke execute on function
   public.gateway_message_rank(text),
-  public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision, double precision, integer, timestamptz, text, jsonb),
-  public.gateway_finish_send(uuid, text, text, text, boolean, timestamptz, text, text),
-  public.gateway_record_inbound(text, text, text, text, text, text, boolean, text, timestamptz, text, jsonb),
+  public.gateway_begin_send(jsonb, double precision, double precision, integer, timestamptz),
+  public.gateway_finish_send(jsonb, timestamptz),
+  public.gateway_record_inbound(jsonb, timestamptz),
   public.gateway_remember_contact(text, text, text, timestamptz),
-  public.gateway_apply_ack(text, text, text, text, text, timestamptz, text, text),
+  public.gateway_apply_ack(jsonb, timestamptz),
   public.gateway_contact_key(uuid, text, text),
   public.gateway_log_event(public.whatsapp_sessions, text, text, jsonb, timestamptz),
-  public.gateway_ingest_event(text, uuid, integer, text, text, jsonb, text, jsonb, integer, integer,
-    timestamptz)
+  public.gateway_ingest_event(jsonb, integer, integer, timestamptz)
   from public, anon, authenticated;
 grant execute on function
   public.gateway_message_rank(text),
-  public.gateway_begin_send(uuid, text, text, text, text, text, text, double precision, double precision, integer, timestamptz, text, jsonb),
-  public.gateway_finish_send(uuid, text, text, text, boolean, timestamptz, text, text),
-  public.gateway_record_inbound(text, text, text, text, text, text, boolean, text, timestamptz, text, jsonb),
+  public.gateway_begin_send(jsonb, double precision, double precision, integer, timestamptz),
+  public.gateway_finish_send(jsonb, timestamptz),
+  public.gateway_record_inbound(jsonb, timestamptz),
   public.gateway_remember_contact(text, text, text, timestamptz),
-  public.gateway_apply_ack(text, text, text, text, text, timestamptz, text, text),
+  public.gateway_apply_ack(jsonb, timestamptz),
   public.gateway_contact_key(uuid, text, text),
   public.gateway_log_event(public.whatsapp_sessions, text, text, jsonb, timestamptz),
-  public.gateway_ingest_event(text, uuid, integer, text, text, jsonb, text, jsonb, integer, integer,
-    timestamptz)
+  public.gateway_ingest_event(jsonb, integer, integer, timestamptz)
   to service_role;

@@ -298,36 +298,45 @@ comment on function public.gateway_mark_host is
 
 
 
+-- What a purge clears and how much at a time (read through its type: see the session
+-- functions' migration).
+create type public.gateway_purge_limits as (
+  qr_ttl_s integer,           -- QR codes older than this are cleared
+  stale_after_s integer,      -- sessions disconnected for longer than this are deleted
+  batch_size integer,         -- sessions (and tokens to re-encrypt) per batch
+  retention_s integer,        -- events older than this are forgotten
+  events_batch_size integer,  -- events per batch
+  active_key_id text          -- tokens under another key are re-encrypted (null: none)
+);
+
 -- The purge's first pass, which on most runs is all there is to do, is one round trip instead
 -- of four: the host pool, the first batch of stale sessions, of old events, and of host tokens
 -- to re-encrypt, each as its own function does it.
 create function public.gateway_purge_first_pass(
-  p_qr_ttl_s integer,
-  p_stale_after_s integer,
-  p_batch_size integer,
-  p_retention_s integer,
-  p_events_batch_size integer,
-  p_active_key_id text,
+  p_limits jsonb,
   p_now timestamptz default now()
 ) returns jsonb
 language plpgsql
 volatile
 set search_path = ''
 as $$
+declare
+  l constant public.gateway_purge_limits :=
+    jsonb_populate_record(null::public.gateway_purge_limits, p_limits);
 begin
   return jsonb_build_object(
     'hosts', public.gateway_hosts(),
-    'batch', public.gateway_purge_batch(p_qr_ttl_s, p_stale_after_s, p_batch_size, p_now),
-    'events_deleted', public.gateway_purge_events(p_retention_s, p_events_batch_size, p_now),
-    'tokens', case when p_active_key_id is null then '[]'::jsonb
-                   else public.gateway_tokens_to_reencrypt(p_active_key_id, null, p_batch_size)
+    'batch', public.gateway_purge_batch(l.qr_ttl_s, l.stale_after_s, l.batch_size, p_now),
+    'events_deleted', public.gateway_purge_events(l.retention_s, l.events_batch_size, p_now),
+    'tokens', case when l.active_key_id is null then '[]'::jsonb
+                   else public.gateway_tokens_to_reencrypt(l.active_key_id, null, l.batch_size)
               end);
 end
 $$;
 
 comment on function public.gateway_purge_first_pass is
   'The purge''s first round trip: the host pool and the first batch of each housekeeping task '
-  '(p_active_key_id null: no token re-encryption).';
+  '(active_key_id null: no token re-encryption).';
 
 
 revoke execute on function
@@ -340,7 +349,7 @@ revoke execute on function
   public.gateway_remove_host(text),
   public.gateway_host_sessions(uuid, timestamptz),
   public.gateway_mark_host(uuid, boolean, text, boolean, timestamptz),
-  public.gateway_purge_first_pass(integer, integer, integer, integer, integer, text, timestamptz)
+  public.gateway_purge_first_pass(jsonb, timestamptz)
   from public, anon, authenticated;
 grant execute on function
   public.gateway_purge_batch(integer, integer, integer, timestamptz),
@@ -352,5 +361,5 @@ grant execute on function
   public.gateway_remove_host(text),
   public.gateway_host_sessions(uuid, timestamptz),
   public.gateway_mark_host(uuid, boolean, text, boolean, timestamptz),
-  public.gateway_purge_first_pass(integer, integer, integer, integer, integer, text, timestamptz)
+  public.gateway_purge_first_pass(jsonb, timestamptz)
   to service_role;

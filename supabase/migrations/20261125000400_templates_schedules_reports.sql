@@ -168,47 +168,50 @@ comment on function public.gateway_render_template is
   'needs one, and no other is accepted); the outcome names what is wrong.';
 
 
+-- A template and a time to send at, the options of a send beyond gateway_begin_send's (read
+-- through its type: see the session functions' migration).
+create type public.gateway_send_options as (
+  template text,        -- the caller's template to render, by name
+  variables jsonb,      -- its placeholders' values
+  send_at timestamptz,  -- when to send; null: now
+  max_chars integer     -- the longest text a rendered template may give
+);
+
 create function public.gateway_prepare_send(
-  p_user_id uuid,
-  p_session_name text,
-  p_idempotency_key text,
-  p_request_hash text,
-  p_phone text,
-  p_body text,
-  p_contact_name text,
-  p_template text,
-  p_variables jsonb,
-  p_send_at timestamptz,
-  p_max_chars integer,
+  p_send jsonb,
+  p_options jsonb,
   p_burst double precision,
   p_rate_per_s double precision,
   p_lease_s integer,
-  p_now timestamptz default now(),
-  p_contact_lid text default null
+  p_now timestamptz default now()
 ) returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
+  r constant public.gateway_outbound_request :=
+    jsonb_populate_record(null::public.gateway_outbound_request, p_send);
+  o constant public.gateway_send_options :=
+    jsonb_populate_record(null::public.gateway_send_options, p_options);
   s public.whatsapp_sessions;
   m public.whatsapp_messages;
   v_rendered jsonb;
-  v_body text := p_body;
+  v_body text := r.body;
   v_result jsonb;
 begin
   -- The session's row lock first, as in gateway_begin_send: requests with one key are decided
   -- one at a time.
   select * into s from public.whatsapp_sessions
-  where session_id = p_session_name and user_id = p_user_id
+  where session_id = r.session_name and user_id = r.user_id
   for update;
 
   -- A retry with a key already used answers from the stored row: the text rendered the first
   -- time stands, even if the template has changed (or gone) since.
-  if p_idempotency_key is not null then
+  if r.idempotency_key is not null then
     select * into m from public.whatsapp_messages
-    where user_id = p_user_id and idempotency_key = p_idempotency_key;
+    where user_id = r.user_id and idempotency_key = r.idempotency_key;
     if found then
-      if m.request_hash is distinct from p_request_hash then
+      if m.request_hash is distinct from r.request_hash then
         return jsonb_build_object('outcome', 'conflict');
       end if;
       if m.send_at is not null then
@@ -218,23 +221,22 @@ begin
     end if;
   end if;
 
-  if p_template is not null and m.id is null then
-    v_rendered := public.gateway_render_template(p_user_id, p_template, p_variables);
+  if o.template is not null and m.id is null then
+    v_rendered := public.gateway_render_template(r.user_id, o.template, o.variables);
     if v_rendered ->> 'outcome' <> 'ok' then
       return v_rendered;
     end if;
     v_body := v_rendered ->> 'body';
-    if char_length(v_body) > p_max_chars then
+    if char_length(v_body) > o.max_chars then
       return jsonb_build_object('outcome', 'message_too_long', 'length', char_length(v_body));
     end if;
   end if;
 
-  if p_send_at is null then
-    v_result := public.gateway_begin_send(
-      p_user_id, p_session_name, p_idempotency_key, p_request_hash, p_phone, v_body,
-      p_contact_name, p_burst, p_rate_per_s, p_lease_s, p_now, p_contact_lid);
-    if p_template is not null and m.id is null and v_result ->> 'outcome' = 'send' then
-      update public.whatsapp_messages set template_name = p_template
+  if o.send_at is null then
+    v_result := public.gateway_begin_send(p_send || jsonb_build_object('body', v_body),
+      p_burst, p_rate_per_s, p_lease_s, p_now);
+    if o.template is not null and m.id is null and v_result ->> 'outcome' = 'send' then
+      update public.whatsapp_messages set template_name = o.template
       where id = (v_result -> 'message' ->> 'id')::uuid
       returning * into m;
       v_result := v_result || jsonb_build_object('message', to_jsonb(m));
@@ -252,8 +254,8 @@ begin
     user_id, whatsapp_session_id, direction, phone, contact_lid, contact_name, body, status,
     send_at, template_name, idempotency_key, request_hash, created_at, updated_at
   ) values (
-    p_user_id, s.id, 'outbound', p_phone, p_contact_lid, p_contact_name, v_body, 'scheduled',
-    p_send_at, p_template, p_idempotency_key, p_request_hash, p_now, p_now
+    r.user_id, s.id, 'outbound', r.phone, r.contact_lid, r.contact_name, v_body, 'scheduled',
+    o.send_at, o.template, r.idempotency_key, r.request_hash, p_now, p_now
   )
   returning * into m;
   return jsonb_build_object('outcome', 'scheduled', 'message', to_jsonb(m));
@@ -321,7 +323,6 @@ declare
   v_expired integer;
   v_waiting integer := 0;
   v_tokens double precision;
-  v_token text;
   v_host jsonb;
 begin
   -- Sessions with something due, each locked by one pass at a time: a session another pass
@@ -372,8 +373,7 @@ begin
       continue;
     end if;
 
-    select host_token into v_token from public.whatsapp_session_secrets where session_id = s.id;
-    v_host := public.gateway_host_of(s.host_id);
+    v_host := public.gateway_host_access(s);
     v_taken := 0;
     for m in
       select * from public.whatsapp_messages
@@ -393,8 +393,7 @@ begin
       where id = m.id
       returning * into m;
       v_claimed := v_claimed || jsonb_build_array(jsonb_build_object(
-        'message', to_jsonb(m), 'session_name', s.session_id, 'host_token', v_token,
-        'host', v_host));
+        'message', to_jsonb(m), 'session_name', s.session_id) || v_host);
       v_taken := v_taken + 1;
     end loop;
     v_count := v_count + v_taken;
@@ -505,8 +504,8 @@ revoke execute on function
   public.gateway_touch_updated_at(),
   public.gateway_stamp_message_times(),
   public.gateway_render_template(uuid, text, jsonb),
-  public.gateway_prepare_send(uuid, text, text, text, text, text, text, text, jsonb, timestamptz,
-    integer, double precision, double precision, integer, timestamptz, text),
+  public.gateway_prepare_send(jsonb, jsonb, double precision, double precision, integer,
+    timestamptz),
   public.gateway_cancel_scheduled(uuid, uuid, timestamptz),
   public.gateway_claim_scheduled(integer, double precision, double precision, integer, integer,
     timestamptz)
@@ -515,8 +514,8 @@ grant execute on function
   public.gateway_touch_updated_at(),
   public.gateway_stamp_message_times(),
   public.gateway_render_template(uuid, text, jsonb),
-  public.gateway_prepare_send(uuid, text, text, text, text, text, text, text, jsonb, timestamptz,
-    integer, double precision, double precision, integer, timestamptz, text),
+  public.gateway_prepare_send(jsonb, jsonb, double precision, double precision, integer,
+    timestamptz),
   public.gateway_cancel_scheduled(uuid, uuid, timestamptz),
   public.gateway_claim_scheduled(integer, double precision, double precision, integer, integer,
     timestamptz)

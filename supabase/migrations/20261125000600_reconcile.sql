@@ -31,38 +31,72 @@ grant all on table public.whatsapp_reconcile_marks to service_role;
 alter table public.whatsapp_reconcile_marks enable row level security;
 
 
+-- Records (read through their types: see the session functions' migration) ---------------------
+
+-- What a pass claims: a batch of the live sessions put right longest ago, or the one named.
+create type public.gateway_reconcile_claim as (
+  batch_size integer,       -- sessions at most
+  lease_s integer,          -- how long the pass holds them
+  ack_window_s integer,     -- outbound messages younger than this may still change
+  ack_limit integer,        -- at most this many of them a session
+  session_name text,        -- this session only, whatever its status (a status refresh)
+  pass_started timestamptz  -- sessions put right since the pass started are not taken again
+);
+
+-- A message the host has and the database missed, with the host's own JSON of it (logged as
+-- a reconcile.message event); an ack likewise (reconcile.ack).
+create type public.gateway_found_message as (
+  message public.gateway_inbound_message,
+  payload jsonb
+);
+
+create type public.gateway_found_ack as (
+  ack public.gateway_ack,
+  payload jsonb
+);
+
+-- What a pass found on the host for one session, applied in one transaction.
+create type public.gateway_reconcile_findings as (
+  session_name text,
+  seen_updated_at timestamptz,             -- the session row's updated_at the claim read
+  update public.gateway_session_update,    -- the host's state now (null: nothing to say)
+  host_status text,                        -- the host's own word for it, for the event log
+  inbound public.gateway_found_message[],  -- oldest first
+  acks public.gateway_found_ack[],
+  mark bigint,                             -- the host time the session's chats are read to
+  host_token text                          -- a new encrypted host token, if the host gave one
+);
+
+
 create function public.gateway_claim_reconcile(
-  p_limit integer,
-  p_lease_s integer,
-  p_ack_window_s integer,
-  p_ack_limit integer,
-  p_session_name text default null,
-  p_pass_started timestamptz default null,
+  p_claim jsonb,
   p_now timestamptz default now()
 ) returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
+  c constant public.gateway_reconcile_claim :=
+    jsonb_populate_record(null::public.gateway_reconcile_claim, p_claim);
   v_ids uuid[];
   v_busy boolean := false;
 begin
-  if p_session_name is not null then
+  if c.session_name is not null then
     -- One session, whatever its status (status?refresh=true): waits for a webhook holding it.
     select array_agg(s.id) into v_ids from public.whatsapp_sessions s
-    where s.session_id = p_session_name;
+    where s.session_id = c.session_name;
     perform 1 from public.whatsapp_sessions where id = any(v_ids) for update;
   else
     -- The live sessions put right longest ago, and not yet by this pass (it started at
-    -- p_pass_started); one a webhook holds now waits for the next pass.
+    -- c.pass_started); one a webhook holds now waits for the next pass.
     select array_agg(t.id) into v_ids from (
       select s.id from public.whatsapp_sessions s
       left join public.whatsapp_reconcile_marks m on m.whatsapp_session_id = s.id
       where s.status in ('starting', 'pairing', 'connected')
         and (m.lease_until is null or m.lease_until <= p_now)
-        and (m.reconciled_at is null or m.reconciled_at < coalesce(p_pass_started, p_now))
+        and (m.reconciled_at is null or m.reconciled_at < coalesce(c.pass_started, p_now))
       order by m.reconciled_at nulls first, s.id
-      limit p_limit
+      limit c.batch_size
       for update of s skip locked
     ) t;
   end if;
@@ -74,17 +108,15 @@ begin
   select coalesce(array_agg(s.id), '{}') into v_ids from public.whatsapp_sessions s
   left join public.whatsapp_reconcile_marks m on m.whatsapp_session_id = s.id
   where s.id = any(v_ids) and (m.lease_until is null or m.lease_until <= p_now);
-  v_busy := p_session_name is not null and cardinality(v_ids) = 0;
+  v_busy := c.session_name is not null and cardinality(v_ids) = 0;
 
   insert into public.whatsapp_reconcile_marks (whatsapp_session_id, lease_until)
-  select id, p_now + make_interval(secs => p_lease_s) from unnest(v_ids) id
+  select id, p_now + make_interval(secs => c.lease_s) from unnest(v_ids) id
   on conflict (whatsapp_session_id) do update set lease_until = excluded.lease_until;
 
   return jsonb_build_object('busy', v_busy, 'now', p_now, 'sessions', coalesce((
-    select jsonb_agg(jsonb_build_object(
+    select jsonb_agg(public.gateway_host_access(s) || jsonb_build_object(
       'session', to_jsonb(s),
-      'host_token', k.host_token,
-      'host', public.gateway_host_of(s.host_id),
       'mark', case when m.attempt = s.attempt then m.host_t end,
       'linked_at', floor(extract(epoch from s.connected_at))::bigint,
       -- Outbound messages whose ack may still change: sent and not yet read or failed, and
@@ -96,16 +128,15 @@ begin
           select o.wpp_message_id, o.phone, o.contact_lid, o.status
           from public.whatsapp_messages o
           where o.whatsapp_session_id = s.id and o.direction = 'outbound'
-            and o.created_at > p_now - make_interval(secs => p_ack_window_s)
+            and o.created_at > p_now - make_interval(secs => c.ack_window_s)
             and ((o.wpp_message_id is not null and o.status in ('queued', 'sent', 'delivered'))
                  or (o.wpp_message_id is null and o.send_state = 'unknown'))
           order by o.created_at
-          limit p_ack_limit
+          limit c.ack_limit
         ) o), '[]'::jsonb)
     ) order by m.reconciled_at nulls first, s.id)
     from public.whatsapp_sessions s
     join public.whatsapp_reconcile_marks m on m.whatsapp_session_id = s.id
-    left join public.whatsapp_session_secrets k on k.session_id = s.id
     where s.id = any(v_ids)), '[]'::jsonb));
 end
 $$;
@@ -117,18 +148,7 @@ comment on function public.gateway_claim_reconcile is
 
 
 create function public.gateway_reconcile_session(
-  p_session_name text,
-  p_seen_updated_at timestamptz,
-  p_status text,
-  p_reason text,
-  p_qr_code text,
-  p_qr_image text,
-  p_pairing_code text,
-  p_host_status text,
-  p_inbound jsonb,
-  p_acks jsonb,
-  p_mark bigint,
-  p_host_token text,
+  p_findings jsonb,
   p_qr_first_ttl_s integer default 60,
   p_qr_next_ttl_s integer default 20,
   p_now timestamptz default now()
@@ -137,78 +157,83 @@ language plpgsql
 set search_path = ''
 as $$
 declare
+  f constant public.gateway_reconcile_findings :=
+    jsonb_populate_record(null::public.gateway_reconcile_findings, p_findings);
+  u constant public.gateway_session_update := f.update;
   s public.whatsapp_sessions;
   v_result jsonb;
-  v_item jsonb;
-  v_i bigint;
+  v_found public.gateway_found_message;
+  v_ack public.gateway_found_ack;
+  v_i integer := 0;
   v_status_changed boolean := false;
   v_stored integer := 0;
   v_acks integer := 0;
   v_lids jsonb := '[]'::jsonb;
+  v_media jsonb := '[]'::jsonb;
 begin
-  select * into s from public.whatsapp_sessions where session_id = p_session_name for update;
+  select * into s from public.whatsapp_sessions where session_id = f.session_name for update;
   if not found then
     return null;
   end if;
 
-  if p_host_token is not null then
-    perform public.gateway_store_host_token(s.id, p_host_token, p_now);
+  if f.host_token is not null then
+    perform public.gateway_store_host_token(s.id, f.host_token, p_now);
   end if;
 
   -- The host's answer is a fresh look, applied as the truth, unless the session changed since
   -- the pass read it: then a webhook came after the look, and the next pass looks again.
-  if p_status is not null and s.updated_at <= p_seen_updated_at then
-    if p_status <> s.status then
-      v_result := public.gateway_repair_session(p_session_name, p_status, p_reason, p_now);
+  if u.status is not null and s.updated_at <= f.seen_updated_at then
+    if u.status <> s.status then
+      v_result := public.gateway_repair_session(f.session_name, u.status, u.reason, p_now);
       v_status_changed := coalesce((v_result ->> 'changed')::boolean, false);
     end if;
-    if p_status = 'pairing' and (p_qr_code is not null or p_pairing_code is not null) then
-      v_result := public.gateway_apply_host_state(p_session_name, 'pairing', p_qr_code,
-        p_qr_image, p_pairing_code, null, null, null, p_qr_first_ttl_s, p_qr_next_ttl_s, p_now);
+    if u.status = 'pairing' and (u.qr_code is not null or u.pairing_code is not null) then
+      v_result := public.gateway_apply_host_state(to_jsonb(u), p_qr_first_ttl_s,
+        p_qr_next_ttl_s, p_now);
       v_status_changed := v_status_changed or coalesce((v_result ->> 'changed')::boolean, false);
     end if;
     if v_status_changed then
       perform public.gateway_log_event(s, 'reconcile.status',
         s.attempt || ':reconcile.status:' || extract(epoch from p_now)::text,
-        jsonb_build_object('status', p_status, 'reason', p_reason, 'host_status', p_host_status),
+        jsonb_build_object('status', u.status, 'reason', u.reason, 'host_status', f.host_status),
         p_now);
     end if;
   end if;
 
   -- Missed messages, oldest first: each stored once by its host message id, as the webhook
-  -- stores it (a webhook racing this pass inserts nothing twice).
-  for v_item, v_i in select value, ordinality from jsonb_array_elements(p_inbound)
-      with ordinality loop
-    v_result := public.gateway_record_inbound(
-      p_session_name, v_item ->> 'wpp_message_id', v_item ->> 'phone', v_item ->> 'body',
-      v_item ->> 'contact_name', v_item ->> 'message_type', (v_item ->> 'from_me')::boolean,
-      v_item ->> 'account_phone', p_now + v_i * interval '1 microsecond',
-      v_item ->> 'contact_lid');
+  -- stores it (a webhook racing this pass inserts nothing twice), its file fetched as the
+  -- webhook's is (media), its sender's LID asked about as the webhook's is (lid_lookups).
+  foreach v_found in array coalesce(f.inbound, '{}') loop
+    v_i := v_i + 1;
+    v_result := public.gateway_record_inbound(to_jsonb(v_found.message),
+      p_now + v_i * interval '1 microsecond');
     if coalesce((v_result ->> 'stored')::boolean, false) then
       v_stored := v_stored + 1;
       perform public.gateway_log_event(s, 'reconcile.message',
-        s.attempt || ':reconcile.message:' || (v_item ->> 'wpp_message_id'), v_item -> 'payload', p_now);
+        s.attempt || ':reconcile.message:' || (v_found.message).wpp_message_id, v_found.payload,
+        p_now);
     end if;
-    if coalesce((v_result ->> 'lid_lookup')::boolean, false) then
-      v_lids := v_lids || to_jsonb(v_item ->> 'contact_lid');
+    if v_result ->> 'lid_lookup' is not null then
+      v_lids := v_lids || (v_result -> 'lid_lookup');
+    end if;
+    if jsonb_typeof(v_result -> 'media') = 'object' then
+      v_media := v_media || jsonb_build_array(v_result -> 'media');
     end if;
   end loop;
 
-  for v_item in select value from jsonb_array_elements(p_acks) loop
-    v_result := public.gateway_apply_ack(
-      p_session_name, v_item ->> 'wpp_message_id', v_item ->> 'status', v_item ->> 'phone',
-      v_item ->> 'body', p_now, v_item ->> 'lid', v_item ->> 'failure_code');
+  foreach v_ack in array coalesce(f.acks, '{}') loop
+    v_result := public.gateway_apply_ack(to_jsonb(v_ack.ack), p_now);
     if coalesce((v_result ->> 'changed')::boolean, false) then
       v_acks := v_acks + 1;
       perform public.gateway_log_event(s, 'reconcile.ack',
-        s.attempt || ':reconcile.ack:' || (v_item ->> 'wpp_message_id') || ':' || (v_item ->> 'status'),
-        v_item -> 'payload', p_now);
+        s.attempt || ':reconcile.ack:' || (v_ack.ack).wpp_message_id || ':' || (v_ack.ack).status,
+        v_ack.payload, p_now);
     end if;
   end loop;
 
   update public.whatsapp_reconcile_marks m set
     attempt = s.attempt,
-    host_t = case when p_mark is not null then p_mark
+    host_t = case when f.mark is not null then f.mark
                   when m.attempt = s.attempt then m.host_t end,
     reconciled_at = p_now,
     lease_until = null
@@ -216,18 +241,17 @@ begin
 
   select * into s from public.whatsapp_sessions where id = s.id;
   return jsonb_build_object('session', to_jsonb(s), 'status_changed', v_status_changed,
-    'stored', v_stored, 'acks', v_acks, 'lid_lookups', v_lids,
-    'host_token', (select k.host_token from public.whatsapp_session_secrets k
-                   where k.session_id = s.id),
-    'host', public.gateway_host_of(s.host_id));
+    'stored', v_stored, 'acks', v_acks, 'lid_lookups', v_lids, 'media', v_media)
+    || public.gateway_host_access(s);
 end
 $$;
 
 comment on function public.gateway_reconcile_session is
   'Applies one reconcile pass''s findings for a session in one transaction: the host''s state '
   '(unless a webhook changed the session since the pass read it), missed inbound messages and '
-  'acks through the webhook''s own functions, each change logged as a reconcile.* event; '
-  'then moves the session''s mark and releases its lease.';
+  'acks through the webhook''s own functions (with the files to fetch and the LIDs to ask '
+  'about, as the webhook''s), each change logged as a reconcile.* event; then moves the '
+  'session''s mark and releases its lease.';
 
 
 create function public.gateway_release_reconcile(p_session_names jsonb)
@@ -246,14 +270,12 @@ comment on function public.gateway_release_reconcile is
 
 
 revoke execute on function
-  public.gateway_claim_reconcile(integer, integer, integer, integer, text, timestamptz, timestamptz),
-  public.gateway_reconcile_session(text, timestamptz, text, text, text, text, text, text, jsonb,
-    jsonb, bigint, text, integer, integer, timestamptz),
+  public.gateway_claim_reconcile(jsonb, timestamptz),
+  public.gateway_reconcile_session(jsonb, integer, integer, timestamptz),
   public.gateway_release_reconcile(jsonb)
   from public, anon, authenticated;
 grant execute on function
-  public.gateway_claim_reconcile(integer, integer, integer, integer, text, timestamptz, timestamptz),
-  public.gateway_reconcile_session(text, timestamptz, text, text, text, text, text, text, jsonb,
-    jsonb, bigint, text, integer, integer, timestamptz),
+  public.gateway_claim_reconcile(jsonb, timestamptz),
+  public.gateway_reconcile_session(jsonb, integer, integer, timestamptz),
   public.gateway_release_reconcile(jsonb)
   to service_role;

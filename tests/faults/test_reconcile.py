@@ -10,7 +10,9 @@ started again (``startAllSession``).
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import shutil
 import tempfile
 import threading
@@ -21,6 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import requests
 
 from local import processes
 from local.function_url import LambdaContext
@@ -184,6 +187,61 @@ def test_webhooks_shuffled_and_duplicated_during_the_pass_store_nothing_twice(
         for chat in {i.split("_")[1] for i in lost[name]}:
             in_chat = [i for i in lost[name] if f"_{chat}_" in i]
             assert [i for i in stored_lost if f"_{chat}_" in i] == in_chat
+
+
+@pytest.mark.parametrize(
+    ("data", "mime", "filename", "ext"),
+    [
+        (b"%PDF-1.7\n" + bytes(range(256)) * 400, "application/pdf", "price list.pdf", "pdf"),
+        (b"\xff\xd8\xff\xe0" + bytes(range(256)) * 300, "image/jpeg", None, "jpg"),
+    ],
+    ids=["document", "image"],
+)
+def test_a_file_whose_webhook_was_lost_is_stored_and_fetched_by_one_pass(
+    gateway: Gateway,
+    simulator: Simulator,
+    reconcile: Handler,
+    database: str,
+    data: bytes,
+    mime: str,
+    filename: str | None,
+    ext: str,
+) -> None:
+    """As the webhook keeps a file: its type, name and size on the row, then the file itself
+    fetched from the host (``download-media``: the host's ``get-messages`` gives the message
+    without its file) and kept under the message in the bucket."""
+    user, token, name = connected_user(gateway, simulator, "lostfile")
+    media = {"data": base64.b64encode(data).decode(), "mime_type": mime}
+    if filename:
+        media["filename"] = filename
+    with simulator.configured(webhook_drop_rate=1.0):
+        wpp_id = simulator.control(
+            "POST", f"{name}/incoming", {"from": "5511955554444", "media": media, "body": "see"}
+        ).json()["id"]
+        wait_until(lambda: all_delivered_or_lost(simulator, [name]), within_s=10)
+    assert rows_of(database, user.id, "inbound") == []
+    # What get-messages gives for it (the host's chat as the library serializes it): no file.
+    inbox = simulator.control("GET", f"{name}/inbox").json()["inbox"]
+    [held] = [message for message in inbox if message["id"] == wpp_id]
+    assert held["mimetype"] == mime and held["body"] != media["data"]
+
+    report = run_pass(reconcile)
+
+    assert report["messages"] >= 1
+    [row] = rows_of(database, user.id, "inbound")
+    assert row["wpp_message_id"] == wpp_id and row["body"] == "see"
+    assert (row["mime_type"], row["filename"], row["size"]) == (mime, filename, len(data))
+    assert row["media_state"] == "stored"
+    assert row["media_path"] == f"{user.id}/{row['whatsapp_session_id']}/{row['id']}.{ext}"
+    assert row["sha256"] == hashlib.sha256(data).hexdigest()
+    kept = requests.get(
+        f"{gateway.url}/storage/v1/object/authenticated/whatsapp-media/{row['media_path']}",
+        headers={"apikey": gateway.local_secrets.anon_key, "Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert kept.status_code == 200 and hashlib.sha256(kept.content).digest() == (
+        hashlib.sha256(data).digest()
+    )
 
 
 def test_a_logout_on_the_phone_and_a_new_qr_no_webhook_reported_are_put_right(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from local import devdb
-from wa_gateway.records import StartPlan, StartRefusal
+from wa_gateway.records import StartPlan, StartRefusal, StartRequest
 from wa_gateway.store import Store
 
 
@@ -16,11 +16,4 @@ def new_user(database: str, label: str) -> devdb.DevUser:
 
 def begin(store: Store, user_id: str, name: str, method: str = "qr") -> StartPlan | StartRefusal:
     """start-session's first step for a user's default account, on the default host."""
-    return store.begin_start(
-        user_id=user_id,
-        session_name=name,
-        account="default",
-        method=method,
-        max_accounts=3,
-        default_server_url="h",
-    )
+    return store.begin_start(StartRequest(user_id, name, "default", method, 3, "h"))

@@ -16,6 +16,7 @@ from tests.integration.store_helpers import begin
 from wa_gateway.records import Ack, EventRecord, InboundMessage, OutboundRequest, SessionUpdate
 from wa_gateway.sessions.service import session_name_for
 from wa_gateway.store import PostgresTransport, Store
+from wa_gateway.store.sql_records import sql_record
 
 TO = "5511987654321"
 
@@ -172,19 +173,12 @@ def test_messages_and_acks_move_last_activity_in_minute_steps(store: Store, data
     version, since = _activity(database, name)
 
     def inbound(at: datetime) -> None:
+        message = InboundMessage(
+            name, f"false_{uuid.uuid4().hex}", TO, "oi", None, "chat", False, None
+        )
         stored = transport.rpc(
             "gateway_record_inbound",
-            {
-                "p_session_name": name,
-                "p_wpp_message_id": f"false_{uuid.uuid4().hex}",
-                "p_phone": TO,
-                "p_body": "oi",
-                "p_contact_name": None,
-                "p_message_type": "chat",
-                "p_from_me": False,
-                "p_account_phone": None,
-                "p_now": at.isoformat(),
-            },
+            {"p_message": sql_record(message), "p_now": at.isoformat()},
         )
         assert stored["stored"] is True
 
@@ -200,11 +194,7 @@ def test_messages_and_acks_move_last_activity_in_minute_steps(store: Store, data
     changed = transport.rpc(
         "gateway_apply_ack",
         {
-            "p_session_name": name,
-            "p_wpp_message_id": wpp_id,
-            "p_status": "delivered",
-            "p_phone": TO,
-            "p_body": "oi",
+            "p_ack": sql_record(Ack(name, wpp_id, "delivered", TO, "oi")),
             "p_now": (since + timedelta(seconds=59)).isoformat(),
         },
     )
@@ -231,25 +221,24 @@ def test_only_what_exists_nowhere_else_waits_for_the_disk(
     commit need not wait for the WAL flush; an incoming message, or an ack completing a send
     whose answer never came, commits as the database is configured to."""
     user, name = connected(store, database)
-    args: dict[str, object] = {"status": "connected"}
+    args: SessionUpdate | InboundMessage | Ack = SessionUpdate(name, "connected")
     if kind == "inbound":
-        args = {"wpp_message_id": f"false_{uuid.uuid4().hex}", "phone": TO, "body": "oi"}
+        args = InboundMessage(
+            name, f"false_{uuid.uuid4().hex}", TO, "oi", None, "chat", False, None
+        )
     elif kind.endswith("ack"):
         body = f"sent {uuid.uuid4().hex}"
         if kind == "matched ack":
             plan = store.begin_send(outbound(user, name, body=body))
             assert plan.message is not None
             store.finish_send(plan.message.id, "unknown", error_code="host_timeout")
-        wpp_id = f"true_{uuid.uuid4().hex}"
-        args = {"wpp_message_id": wpp_id, "status": "delivered", "phone": TO, "body": body}
+        args = Ack(name, f"true_{uuid.uuid4().hex}", "delivered", TO, body)
+    event = EventRecord(name, None, None, kind, uuid.uuid4().hex, {}, kind.split()[-1], args)
     with psycopg.connect(database) as conn:  # one transaction, rolled back
         default = conn.execute("show synchronous_commit").fetchone()
         conn.execute("set local role service_role")
         conn.execute(
-            "select public.gateway_ingest_event(p_session_name => %s, p_host_id => null,"
-            " p_attempt => null, p_event => %s, p_dedup_key => %s, p_payload => '{}',"
-            " p_kind => %s, p_args => %s::jsonb)",
-            (name, kind, uuid.uuid4().hex, kind.split()[-1], json.dumps(args)),
+            "select public.gateway_ingest_event(%s::jsonb)", (json.dumps(sql_record(event)),)
         )
         setting = conn.execute("show synchronous_commit").fetchone()
         conn.rollback()
@@ -295,7 +284,7 @@ def test_a_lid_is_the_contact_its_mapped_number_is(store: Store, database: str) 
 
 
 def event_record(name: str, event: str, message: InboundMessage) -> EventRecord:
-    return EventRecord(name, None, None, event, uuid.uuid4().hex, {}, "inbound", message._asdict())
+    return EventRecord(name, None, None, event, uuid.uuid4().hex, {}, "inbound", message)
 
 
 def inbound_from_lid(name: str, wpp_id: str) -> InboundMessage:
@@ -326,10 +315,9 @@ def test_a_lid_the_host_could_not_map_is_asked_again_after_ten_minutes(
     _, name = connected(store, database)
 
     def record(wpp_id: str, at: datetime) -> bool:
-        args = inbound_from_lid(name, wpp_id)._asdict()
+        message = sql_record(inbound_from_lid(name, wpp_id))
         result = store.transport.rpc(
-            "gateway_record_inbound",
-            {f"p_{k}": v for k, v in args.items()} | {"p_now": at.isoformat()},
+            "gateway_record_inbound", {"p_message": message, "p_now": at.isoformat()}
         )
         return bool(result["lid_lookup"])
 

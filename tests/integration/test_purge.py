@@ -21,7 +21,7 @@ from wa_gateway.errors import HostError, StoreUnavailable
 from wa_gateway.host.client import HostClient
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.jobs.purge import Purger
-from wa_gateway.pass_records import PurgePass
+from wa_gateway.pass_records import PurgeLimits, PurgePass
 from wa_gateway.records import HostEntry, HostPlacement, HostRecord, SessionUpdate
 from wa_gateway.sessions.service import session_name_for
 from wa_gateway.settings import Settings
@@ -285,7 +285,7 @@ class _FirstPassFails(Store):
         self.host = host
         self.marked: list[tuple[str, bool]] = []
 
-    def purge_first_pass(self, **kwargs: Any) -> PurgePass:
+    def purge_first_pass(self, limits: PurgeLimits) -> PurgePass:
         raise StoreUnavailable()
 
     def hosts(self) -> list[HostRecord]:

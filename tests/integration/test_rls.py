@@ -198,9 +198,13 @@ def test_no_client_role_writes_directly(
 @pytest.mark.parametrize(
     "call",
     [
-        "select gateway_begin_start(%(uid)s, %(name)s, 'default', 'qr', 3, null)",
-        "select gateway_apply_host_state(%(name)s, 'connected')",
-        "select gateway_ingest_event(%(name)s, null, null, 'x', 'k', '{}', 'none', '{}')",
+        "select gateway_begin_start(jsonb_build_object('user_id', %(uid)s::uuid,"
+        " 'session_name', %(name)s::text, 'account', 'default', 'method', 'qr',"
+        " 'max_accounts', 3))",
+        "select gateway_apply_host_state(jsonb_build_object('session_name', %(name)s::text,"
+        " 'status', 'connected'))",
+        "select gateway_ingest_event(jsonb_build_object('session_name', %(name)s::text,"
+        " 'event', 'x', 'dedup_key', 'k', 'payload', '{}'::jsonb, 'kind', 'none'))",
         "select gateway_hosts()",
         "select gateway_put_host('evil', 'http://evil', 'v1.k.x', 1, null)",
         "select gateway_session_for_host(%(uid)s, %(name)s)",

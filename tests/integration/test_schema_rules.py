@@ -95,7 +95,8 @@ def test_a_disconnected_session_cannot_be_inserted_with_a_pairing_code(
 
 def host_event(p: Pairing) -> None:
     p.conn.execute(
-        "select gateway_apply_host_state(%s, 'disconnected', p_reason => 'logged_out')",
+        "select gateway_apply_host_state(jsonb_build_object("
+        " 'session_name', %s::text, 'status', 'disconnected', 'reason', 'logged_out'))",
         (p.name,),
     )
 
@@ -113,7 +114,9 @@ def send_finds_the_session_gone(p: Pairing) -> None:
     ).fetchone()
     assert message is not None
     p.conn.execute(
-        "select gateway_finish_send(%s, 'failed', p_session_lost => true)", (message[0],)
+        "select gateway_finish_send(jsonb_build_object("
+        " 'message_id', %s::uuid, 'outcome', 'failed', 'session_lost', true))",
+        (message[0],),
     )
 
 
@@ -161,20 +164,51 @@ CREATE_FUNCTION = re.compile(
 )
 
 
+def public_functions(database: str) -> list[tuple[str, int, str]]:
+    """Every function in ``public``: its name, how many parameters it takes, its body."""
+    with psycopg.connect(database) as conn:
+        return conn.execute(
+            "select proname, pronargs, prosrc from pg_proc"
+            " where pronamespace = 'public'::regnamespace"
+        ).fetchall()
+
+
 def test_every_sql_function_is_defined_once_across_the_migrations(database: str) -> None:
     defined_in: defaultdict[str, list[str]] = defaultdict(list)
     for path in devdb.migration_files():
         for name in CREATE_FUNCTION.findall(path.read_text()):
             defined_in[name.lower()].append(path.name)
-    with psycopg.connect(database) as conn:
-        overloads = Counter(
-            name
-            for (name,) in conn.execute(
-                "select proname from pg_proc where pronamespace = 'public'::regnamespace"
-            )
-        )
+    overloads = Counter(name for name, _, _ in public_functions(database))
 
     assert overloads, "the migrations define no function"
     assert set(defined_in) == set(overloads)
     redefined = {name: files for name, files in defined_in.items() if len(files) != overloads[name]}
     assert redefined == {}, "a function is created again: edit its one definition instead"
+
+
+MAX_PARAMETERS = 6  # more, and a function takes a record instead (see the README's layout)
+RECORD_READ = re.compile(r"jsonb_populate_record\(\s*null::public\.\w+,\s*(p_\w+)\s*\)")
+
+
+def test_no_sql_function_takes_more_than_six_values(database: str) -> None:
+    long = {name: count for name, count, _ in public_functions(database) if count > MAX_PARAMETERS}
+
+    assert long == {}
+
+
+def test_a_record_is_read_only_through_its_type(database: str) -> None:
+    """A function that reads a record parameter through its type never picks keys out of it by
+    hand (``p_x ->> 'key'``): a key read so is one the type-and-builder test cannot see."""
+    readers = {
+        name: (RECORD_READ.findall(body), body) for name, _, body in public_functions(database)
+    }
+    assert {"gateway_record_inbound", "gateway_reconcile_session"} <= {
+        name for name, (params, _) in readers.items() if params
+    }
+    by_hand = {
+        name: param
+        for name, (params, body) in readers.items()
+        for param in params
+        if re.search(rf"\b{param}\s*->", body)
+    }
+    assert by_hand == {}

@@ -8,7 +8,7 @@ import pytest
 
 from wa_gateway.events.contacts import ContactLookup
 from wa_gateway.events.service import EventService
-from wa_gateway.records import EventRecord, IngestResult, LidLookup
+from wa_gateway.records import EventRecord, IngestResult, LidLookup, SessionUpdate
 from wa_gateway.store import Store
 
 
@@ -45,7 +45,7 @@ def test_an_event_for_a_session_is_logged_with_its_host_and_attempt(store: Recor
     assert result.stored
     [record] = store.records
     assert (record.session_name, record.host_id, record.attempt) == ("user_x", "h1", 3)
-    assert record.kind == "session" and record.args["status"] == "connected"
+    assert record.kind == "session" and record.args == SessionUpdate("user_x", "connected")
 
 
 UNUSED = [

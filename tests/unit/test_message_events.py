@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from wa_gateway.events.host_messages import ack_from_event, digits_of, inbound_from_event
+from wa_gateway.records import IncomingFile
 
 NAME = "user_x"
 ONMESSAGE: dict[str, Any] = {
@@ -59,7 +60,7 @@ def test_media_keeps_its_caption_not_the_base64_file() -> None:
     assert message is not None and message.body == "look" and message.message_type == "image"
     bare = inbound_from_event(NAME, {**event, "caption": None})
     assert bare is not None and bare.body == ""
-    assert bare.media is not None and bare.media["mime_type"] is None
+    assert bare.media is not None and bare.media.mime_type is None
 
 
 def test_media_carries_its_metadata_and_a_file_over_the_limit_is_not_fetched() -> None:
@@ -71,15 +72,11 @@ def test_media_carries_its_metadata_and_a_file_over_the_limit_is_not_fetched() -
         "size": 1234,
     }
     message = inbound_from_event(NAME, event)
-    assert message is not None and message.media == {
-        "mime_type": "application/pdf",
-        "filename": "menu.pdf",
-        "size": 1234,
-        "ext": "pdf",
-        "state": "pending",
-    }
+    assert message is not None and message.media == IncomingFile(
+        mime_type="application/pdf", filename="menu.pdf", size=1234, ext="pdf", state="pending"
+    )
     big = inbound_from_event(NAME, {**event, "size": 17 * 1024 * 1024})
-    assert big is not None and big.media is not None and big.media["state"] == "too_large"
+    assert big is not None and big.media is not None and big.media.state == "too_large"
 
 
 def test_groups_and_status_broadcasts_only_when_asked() -> None:

@@ -105,8 +105,8 @@ def test_service_calls_post_to_rpc_with_the_service_key(
     assert request["path"] == "/rest/v1/rpc/gateway_apply_host_state"
     assert request["headers"]["apikey"] == SERVICE_KEY
     assert request["headers"]["authorization"] == f"Bearer {SERVICE_KEY}"
-    assert request["body"]["p_session_name"] == SESSION_ROW["session_id"]
-    assert request["body"]["p_status"] == "connected"
+    assert request["body"]["p_update"]["session_name"] == SESSION_ROW["session_id"]
+    assert request["body"]["p_update"]["status"] == "connected"
     assert request["body"]["p_qr_first_ttl_s"] == 60
 
 
@@ -133,7 +133,7 @@ def test_one_client_serves_service_and_user_calls_without_mixing_tokens(
     transport = PostgrestTransport(url, SERVICE_KEY, publishable_key=PUBLISHABLE_KEY)
     caller = Caller(user_id=SESSION_ROW["user_id"], claims={}, token="user.jwt.token")
     transport.rpc("gateway_get_session", {"p_session_name": "x"}, caller=caller)
-    transport.rpc("gateway_apply_host_state", {"p_session_name": "x", "p_status": "connected"})
+    transport.rpc("gateway_apply_host_state", {"p_update": {"session_name": "x"}})
     auths = [r["headers"]["authorization"] for r in recorded.requests]
     assert auths == ["Bearer user.jwt.token", f"Bearer {SERVICE_KEY}"]
     apikeys = [r["headers"]["apikey"] for r in recorded.requests]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from wa_gateway.auth.caller import Caller
-from wa_gateway.records import OutboundRequest
+from wa_gateway.records import OutboundRequest, SendOptions
 from wa_gateway.store import Store
 
 
@@ -41,9 +41,7 @@ def test_a_send_is_repeatable_only_with_an_idempotency_key(key: str | None) -> N
     store = Store(transport)
 
     store.begin_send(outbound(key))
-    store.prepare_send(
-        outbound(key), template="hello", variables={"name": "Ana"}, send_at=None, max_chars=4096
-    )
+    store.prepare_send(outbound(key), SendOptions("hello", {"name": "Ana"}, None, 4096))
 
     assert transport.calls == [
         ("gateway_begin_send", key is not None),

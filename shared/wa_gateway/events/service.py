@@ -21,7 +21,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from wa_gateway.events.host_messages import ack_from_event, inbound_from_event, is_incoming_ack
-from wa_gateway.records import EventRecord, IngestResult
+from wa_gateway.records import (
+    Ack,
+    EventRecord,
+    InboundMessage,
+    IngestResult,
+    SessionUpdate,
+)
 from wa_gateway.sessions import qr, transitions
 from wa_gateway.store import Store
 
@@ -112,21 +118,21 @@ def to_record(
 ) -> EventRecord:
     name = str(event.get("event"))[:64]
     kind: Any = "none"
-    args: dict[str, Any] = {}
+    args: SessionUpdate | InboundMessage | Ack | None = None
     if name in MESSAGE_EVENTS:
-        message = inbound_from_event(
+        args = inbound_from_event(
             session_name, event, groups=policy.groups, status_broadcasts=policy.status_broadcasts
         )
-        if message is not None:
-            kind, args = "inbound", message._asdict()
+        kind = "inbound"
     elif name == "onack":
-        ack = ack_from_event(session_name, event)
-        if ack is not None:
-            kind, args = "ack", ack._asdict()
+        args = ack_from_event(session_name, event)
+        kind = "ack"
     else:
         update = transitions.from_event(session_name, event)
-        if update is not None:
-            kind, args = "session", qr.with_qr_image(update)._asdict()
+        args = None if update is None else qr.with_qr_image(update)
+        kind = "session"
+    if args is None:
+        kind = "none"
     return EventRecord(
         session_name=session_name,
         host_id=host_id,

@@ -26,7 +26,7 @@ from wa_gateway.host.client import HostClient
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.host.session import HostSession
 from wa_gateway.observability import logger
-from wa_gateway.pass_records import PurgeBatch, PurgedSession, StoredToken
+from wa_gateway.pass_records import PurgeBatch, PurgedSession, PurgeLimits, StoredToken
 from wa_gateway.records import HostPlacement, HostRecord
 from wa_gateway.store import Store
 
@@ -83,12 +83,14 @@ class Purger:
         # other call to the database.
         try:
             first = self.store.purge_first_pass(
-                qr_ttl_s=self.qr_ttl_s,
-                stale_after_s=self.stale_after_s,
-                batch_size=self.batch_size,
-                retention_s=self.event_retention_s,
-                events_batch_size=self.events_batch_size,
-                active_key_id=self._rotating_to(),
+                PurgeLimits(
+                    qr_ttl_s=self.qr_ttl_s,
+                    stale_after_s=self.stale_after_s,
+                    batch_size=self.batch_size,
+                    retention_s=self.event_retention_s,
+                    events_batch_size=self.events_batch_size,
+                    active_key_id=self._rotating_to(),
+                )
             )
         except StoreUnavailable:
             # It could not finish (a batch ran past the statement timeout, or the database is

@@ -29,7 +29,7 @@ from wa_gateway.events.service import DEFAULT_POLICY, EventPolicy
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.jobs.reconcile_session import HostFacts, Outcome, host_key, reconcile_one
 from wa_gateway.observability import logger
-from wa_gateway.pass_records import ReconcileApplied, ReconcileTarget
+from wa_gateway.pass_records import ReconcileApplied, ReconcileClaim, ReconcileTarget
 from wa_gateway.records import SessionRecord
 from wa_gateway.sessions.service import session_name_for
 from wa_gateway.store import Store
@@ -37,6 +37,7 @@ from wa_gateway.validation import DEFAULT_ACCOUNT
 
 if TYPE_CHECKING:
     from wa_gateway.events.contacts import ContactLookup
+    from wa_gateway.media.incoming import IncomingMedia
 
 # Stop starting sessions when less than this is left of the invocation.
 _RESERVE_S = 30.0
@@ -82,6 +83,7 @@ class Reconciler:
     keyring: Keyring | None
     policy: EventPolicy = DEFAULT_POLICY
     contacts: Callable[[], ContactLookup] | None = None
+    media: Callable[[], IncomingMedia] | None = None
     concurrency: int = 4  # sessions of one host at a time
     ack_window_s: int = 24 * 3600
     backfill: bool = False
@@ -97,13 +99,7 @@ class Reconciler:
         report = ReconcileReport()
         facts = HostFacts()
         while remaining_s() > _RESERVE_S:
-            targets, _, now = self.store.claim_reconcile(
-                limit=self.batch_size,
-                lease_s=self.lease_s,
-                ack_window_s=self.ack_window_s,
-                ack_limit=_ACK_LIMIT,
-                pass_started=pass_started,
-            )
+            targets, _, now = self._claim(self.batch_size, pass_started=pass_started)
             pass_started = pass_started or now  # each session once per pass
             if not targets:
                 break
@@ -128,13 +124,7 @@ class Reconciler:
     def reconcile_session(self, session_name: str) -> tuple[SessionRecord, ReconcileApplied]:
         """The same for one session, now (``status?refresh=true``); host and store failures
         are raised. :class:`ReconcileBusy` when a pass holds it; LookupError when it is gone."""
-        targets, busy, _ = self.store.claim_reconcile(
-            limit=1,
-            lease_s=self.lease_s,
-            ack_window_s=self.ack_window_s,
-            ack_limit=_ACK_LIMIT,
-            session_name=session_name,
-        )
+        targets, busy, _ = self._claim(1, session_name=session_name)
         if busy:
             raise ReconcileBusy()
         if not targets:
@@ -148,6 +138,19 @@ class Reconciler:
         if outcome.applied is None:
             raise LookupError(session_name)
         return outcome.applied.session, outcome.applied
+
+    def _claim(
+        self, batch_size: int, *, session_name: str | None = None, pass_started: str | None = None
+    ) -> tuple[list[ReconcileTarget], bool, str]:
+        claim = ReconcileClaim(
+            batch_size=batch_size,
+            lease_s=self.lease_s,
+            ack_window_s=self.ack_window_s,
+            ack_limit=_ACK_LIMIT,
+            session_name=session_name,
+            pass_started=pass_started,
+        )
+        return self.store.claim_reconcile(claim)
 
     def _run_batch(
         self,

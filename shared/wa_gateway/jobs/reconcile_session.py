@@ -36,8 +36,15 @@ from wa_gateway.errors import ApiError
 from wa_gateway.events.host_messages import ack_from_event, inbound_from_event, serialized_id
 from wa_gateway.events.service import loggable
 from wa_gateway.host.session import HostSession
-from wa_gateway.pass_records import PendingAck, ReconcileApplied, ReconcileFindings, ReconcileTarget
-from wa_gateway.records import Ack, InboundMessage, SessionUpdate
+from wa_gateway.pass_records import (
+    FoundAck,
+    FoundMessage,
+    PendingAck,
+    ReconcileApplied,
+    ReconcileFindings,
+    ReconcileTarget,
+)
+from wa_gateway.records import SessionUpdate
 from wa_gateway.sessions import qr, transitions
 
 if TYPE_CHECKING:
@@ -45,6 +52,7 @@ if TYPE_CHECKING:
     from wa_gateway.events.contacts import ContactLookup
     from wa_gateway.events.service import EventPolicy
     from wa_gateway.host.directory import HostDirectory
+    from wa_gateway.media.incoming import IncomingMedia
     from wa_gateway.store import Store
 
 # Chats whose last message is this recent are read again next pass: a message of the same
@@ -62,6 +70,7 @@ class ReconcileParts(Protocol):
     keyring: Keyring | None
     policy: EventPolicy
     contacts: Callable[[], ContactLookup] | None
+    media: Callable[[], IncomingMedia] | None
     backfill: bool
 
     def clock(self) -> float: ...
@@ -128,8 +137,8 @@ def reconcile_one(r: ReconcileParts, target: ReconcileTarget, facts: HostFacts) 
     host_session = HostSession(r.hosts.client_for(target.host), r.keyring, name, target.host_token)
     host = _CountingHost(host_session)
     update: SessionUpdate | None = None
-    inbound: list[tuple[InboundMessage, Mapping[str, Any]]] = []
-    acks: list[tuple[Ack, Mapping[str, Any]]] = []
+    inbound: list[FoundMessage] = []
+    acks: list[FoundAck] = []
     mark: int | None = None
     read_chats = False
 
@@ -165,6 +174,10 @@ def reconcile_one(r: ReconcileParts, target: ReconcileTarget, facts: HostFacts) 
         lookup = r.contacts()
         for lid in applied.lid_lookups:
             lookup.resolve(lid)
+    if applied is not None and applied.media_fetches and r.media is not None:
+        media = r.media()
+        for fetch in applied.media_fetches:
+            media.fetch(fetch)
     return Outcome(applied, host.calls, read_chats)
 
 
@@ -209,9 +222,7 @@ class _ChatReader:
 
     def read(
         self, chats: Sequence[Mapping[str, Any]]
-    ) -> tuple[
-        list[tuple[InboundMessage, Mapping[str, Any]]], list[tuple[Ack, Mapping[str, Any]]], int
-    ]:
+    ) -> tuple[list[FoundMessage], list[FoundAck], int]:
         behind: dict[str, int] = {}
         newest = self.mark
         for chat in chats:
@@ -226,8 +237,8 @@ class _ChatReader:
         unmatched_chats = _chats_of(p for p in self.target.pending if p.wpp_message_id is None)
         ack_chats = _chats_of(pending.values())
 
-        inbound: dict[str, tuple[int, InboundMessage, Mapping[str, Any]]] = {}
-        acks: dict[str, tuple[Ack, Mapping[str, Any]]] = {}
+        inbound: dict[str, tuple[int, FoundMessage]] = {}
+        acks: dict[str, FoundAck] = {}
         complete = True
         for chat_id in sorted({*behind, *ack_chats, *unmatched_chats}):
             messages, covered = self._messages_of(chat_id, down_to=self.mark)
@@ -241,7 +252,7 @@ class _ChatReader:
         ordered = sorted(inbound.values(), key=lambda item: item[0])
         settled = min(newest, self.now - _SETTLE_S)
         mark = max(self.mark, settled) if complete else self.mark
-        return [(m, p) for _, m, p in ordered], list(acks.values()), mark
+        return [found for _, found in ordered], list(acks.values()), mark
 
     def _wanted(self, chat_id: str) -> bool:
         if chat_id.endswith(("@c.us", "@lid")):
@@ -281,8 +292,8 @@ class _ChatReader:
         message: Mapping[str, Any],
         unmatched_chat: bool,
         pending: Mapping[str, PendingAck],
-        inbound: dict[str, tuple[int, InboundMessage, Mapping[str, Any]]],
-        acks: dict[str, tuple[Ack, Mapping[str, Any]]],
+        inbound: dict[str, tuple[int, FoundMessage]],
+        acks: dict[str, FoundAck],
     ) -> None:
         wpp_id = serialized_id(message.get("id"))
         t = message.get("t")
@@ -293,7 +304,7 @@ class _ChatReader:
             if wpp_id in pending or (unmatched_chat and t >= self.floor):
                 ack = ack_from_event(self.name, {**message, "event": "onack"})
                 if ack is not None:
-                    acks[wpp_id] = (ack, {"id": wpp_id, "ack": message.get("ack")})
+                    acks[wpp_id] = FoundAck(ack, {"id": wpp_id, "ack": message.get("ack")})
             return
         if t <= self.mark or t < self.floor or wpp_id in inbound:
             return
@@ -304,7 +315,7 @@ class _ChatReader:
             status_broadcasts=self.r.policy.status_broadcasts,
         )
         if found is not None:
-            inbound[wpp_id] = (t, found, loggable(message))
+            inbound[wpp_id] = (t, FoundMessage(found, loggable(message)))
 
 
 def _chats_of(pending: Iterable[PendingAck]) -> set[str]:

@@ -28,23 +28,23 @@ from wa_gateway.host.session import HostSession
 from wa_gateway.media import types as media_types
 from wa_gateway.media.storage import MediaStore, StorageRefused
 from wa_gateway.observability import logger
-from wa_gateway.records import MediaFetch
+from wa_gateway.records import IncomingFile, MediaFetch
 from wa_gateway.store import Store
 
 
-def metadata(event: Mapping[str, Any]) -> dict[str, Any]:
+def metadata(event: Mapping[str, Any]) -> IncomingFile:
     """What the message row keeps of a media message's file, from the host's Message."""
     mime_type = _text(event.get("mimetype"))
     size = event.get("size")
     size = size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
     too_large = size is not None and size > media_types.MAX_MEDIA_BYTES
-    return {
-        "mime_type": mime_type,
-        "filename": _text(event.get("filename")),
-        "size": size,
-        "ext": media_types.extension_for(mime_type),
-        "state": "too_large" if too_large else "pending",
-    }
+    return IncomingFile(
+        mime_type=mime_type,
+        filename=_text(event.get("filename")),
+        size=size,
+        ext=media_types.extension_for(mime_type),
+        state="too_large" if too_large else "pending",
+    )
 
 
 def _text(value: Any) -> str | None:

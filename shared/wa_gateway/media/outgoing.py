@@ -29,6 +29,7 @@ from wa_gateway.host.client import HostClient
 from wa_gateway.media import types as media_types
 from wa_gateway.media.signatures import sniff
 from wa_gateway.media.storage import MediaStore, StorageRefused
+from wa_gateway.records import OutgoingFile
 
 MAX_FILENAME_CHARS = 255
 MAX_PATH_CHARS = 1024
@@ -62,17 +63,17 @@ class OutgoingMedia(NamedTuple):
     path: str | None  # the caller's upload; None for a file sent inline
 
     @property
-    def row(self) -> dict[str, Any]:
-        """What ``gateway_begin_send`` writes on the outbox row (``p_media``)."""
-        where = {"path": self.path} if self.path else {"ext": self.ext}
-        return {
-            "message_type": self.kind,
-            "mime_type": self.mime_type,
-            "filename": self.filename,
-            "size": len(self.data),
-            "sha256": self.sha256,
-            **where,
-        }
+    def file(self) -> OutgoingFile:
+        """What the outbox row keeps of the file."""
+        return OutgoingFile(
+            message_type=self.kind,
+            mime_type=self.mime_type,
+            filename=self.filename,
+            size=len(self.data),
+            sha256=self.sha256,
+            path=self.path,
+            ext=None if self.path else self.ext,
+        )
 
     @property
     def data_uri(self) -> str:

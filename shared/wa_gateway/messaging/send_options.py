@@ -19,7 +19,7 @@ from wa_gateway.errors import (
     TemplateVariableMissing,
     UnknownTemplate,
 )
-from wa_gateway.records import MessageRecord, OutboundRequest, SendPlan
+from wa_gateway.records import MessageRecord, OutboundRequest, SendOptions, SendPlan
 from wa_gateway.store import Store
 from wa_gateway.validation import MAX_MESSAGE_CHARS, SendRequest
 
@@ -31,10 +31,7 @@ def prepare(
     the scheduled message itself. Raises the contract's error for a template problem."""
     prepared = store.prepare_send(
         outbound,
-        template=request.template,
-        variables=request.variables,
-        send_at=request.send_at,
-        max_chars=MAX_MESSAGE_CHARS,
+        SendOptions(request.template, request.variables, request.send_at, MAX_MESSAGE_CHARS),
     )
     if prepared.outcome == "unknown_template":
         raise UnknownTemplate(f"You have no template named '{request.template}'.")

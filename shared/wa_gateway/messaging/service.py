@@ -117,7 +117,7 @@ class MessageService:
             contact_name=request.contact_name,
             idempotency_key=idempotency_key,
             request_hash=request_hash(request, media),
-            media=media.row if media else None,
+            media=media.file if media else None,
         )
         if request.template is not None or request.send_at is not None:
             prepared = send_options.prepare(self.store, outbound, request)

@@ -18,7 +18,13 @@ from wa_gateway.errors import AccountLimit, HostError, HostTimeout, NoCapacity, 
 from wa_gateway.host.answers import HostState
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.host.session import HostSession
-from wa_gateway.records import HostPlacement, SessionRecord, SessionUpdate, StartRefusal
+from wa_gateway.records import (
+    HostPlacement,
+    SessionRecord,
+    SessionUpdate,
+    StartRefusal,
+    StartRequest,
+)
 from wa_gateway.sessions import qr, transitions
 from wa_gateway.store import Store
 from wa_gateway.validation import DEFAULT_ACCOUNT
@@ -75,12 +81,14 @@ class SessionService:
         """
         name = session_name_for(caller.user_id, account)
         plan = self.store.begin_start(
-            user_id=caller.user_id,
-            session_name=name,
-            account=account,
-            method=method,
-            max_accounts=self.max_accounts,
-            default_server_url=self.hosts.default_url,
+            StartRequest(
+                user_id=caller.user_id,
+                session_name=name,
+                account=account,
+                method=method,
+                max_accounts=self.max_accounts,
+                default_server_url=self.hosts.default_url,
+            )
         )
         if isinstance(plan, StartRefusal):
             raise NoCapacity() if plan.outcome == "no_capacity" else AccountLimit()

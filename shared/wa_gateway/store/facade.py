@@ -4,6 +4,7 @@ from wa_gateway.auth.caller import Caller
 from wa_gateway.records import (
     Ack,
     EventRecord,
+    FinishedSend,
     HostPlacement,
     InboundMessage,
     IngestResult,
@@ -19,11 +20,13 @@ from wa_gateway.records import (
     SessionUpdate,
     StartPlan,
     StartRefusal,
+    StartRequest,
     UpdateResult,
 )
 from wa_gateway.store.housekeeping import HousekeepingCalls
 from wa_gateway.store.reconciling import ReconcileCalls
 from wa_gateway.store.scheduling import SchedulingCalls
+from wa_gateway.store.sql_records import sql_record
 from wa_gateway.store.transport import Transport
 
 
@@ -41,36 +44,21 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls):
         send_lease_s: int = 30,
     ):
         self.transport = transport
-        self._qr_ttls = (qr_first_ttl_s, qr_next_ttl_s)
-        self._governor = (send_burst, send_rate_per_s)
-        self._lease_s = send_lease_s
+        # The settings some calls pass beside their record, as those calls name them.
+        self._qr_ttls = {"p_qr_first_ttl_s": qr_first_ttl_s, "p_qr_next_ttl_s": qr_next_ttl_s}
+        self._governor = {
+            "p_burst": send_burst,
+            "p_rate_per_s": send_rate_per_s,
+            "p_lease_s": send_lease_s,
+        }
 
     @property
     def round_trips(self) -> int:
         return self.transport.round_trips
 
-    def begin_start(
-        self,
-        *,
-        user_id: str,
-        session_name: str,
-        account: str,
-        method: str,
-        max_accounts: int,
-        default_server_url: str | None,
-    ) -> StartPlan | StartRefusal:
+    def begin_start(self, request: StartRequest) -> StartPlan | StartRefusal:
         """Create or lock the session, place it on a host if it needs one, and decide."""
-        result = self.transport.rpc(
-            "gateway_begin_start",
-            {
-                "p_user_id": user_id,
-                "p_session_name": session_name,
-                "p_account": account,
-                "p_method": method,
-                "p_max_accounts": max_accounts,
-                "p_default_server_url": default_server_url,
-            },
-        )
+        result = self.transport.rpc("gateway_begin_start", {"p_start": sql_record(request)})
         if result["outcome"] != "ok":
             return StartRefusal(result["outcome"])
         return StartPlan(
@@ -84,20 +72,7 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls):
     def apply_host_state(self, update: SessionUpdate) -> UpdateResult | None:
         """Apply ``update`` if it moves the session forward; None if no such session."""
         result = self.transport.rpc(
-            "gateway_apply_host_state",
-            {
-                "p_session_name": update.session_name,
-                "p_status": update.status,
-                "p_qr_code": update.qr_code,
-                "p_qr_image": update.qr_image,
-                "p_pairing_code": update.pairing_code,
-                "p_phone_number": update.phone_number,
-                "p_reason": update.reason,
-                "p_host_token": update.host_token,
-                "p_qr_first_ttl_s": self._qr_ttls[0],
-                "p_qr_next_ttl_s": self._qr_ttls[1],
-                "p_host_attempt": update.host_attempt,
-            },
+            "gateway_apply_host_state", {"p_update": sql_record(update), **self._qr_ttls}
         )
         if result is None:
             return None
@@ -144,20 +119,7 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls):
     def begin_send(self, request: OutboundRequest) -> SendPlan:
         result = self.transport.rpc(
             "gateway_begin_send",
-            {
-                "p_user_id": request.user_id,
-                "p_session_name": request.session_name,
-                "p_idempotency_key": request.idempotency_key,
-                "p_request_hash": request.request_hash,
-                "p_phone": request.phone,
-                "p_body": request.body,
-                "p_contact_name": request.contact_name,
-                "p_burst": self._governor[0],
-                "p_rate_per_s": self._governor[1],
-                "p_lease_s": self._lease_s,
-                "p_contact_lid": request.contact_lid,
-                "p_media": dict(request.media) if request.media else None,
-            },
+            {"p_send": sql_record(request), **self._governor},
             # Without a key, a second call would queue a second message.
             repeatable=request.idempotency_key is not None,
         )
@@ -175,37 +137,15 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls):
         contact_lid: str | None = None,
     ) -> MessageRecord:
         """``phone``/``contact_lid``: the canonical id the host sent to, kept on the row."""
-        result = self.transport.rpc(
-            "gateway_finish_send",
-            {
-                "p_message_id": message_id,
-                "p_outcome": outcome,
-                "p_wpp_message_id": wpp_message_id,
-                "p_error_code": error_code,
-                "p_session_lost": session_lost,
-                "p_phone": phone,
-                "p_contact_lid": contact_lid,
-            },
+        finished = FinishedSend(
+            message_id, outcome, wpp_message_id, error_code, session_lost, phone, contact_lid
         )
+        result = self.transport.rpc("gateway_finish_send", {"p_finished": sql_record(finished)})
         return MessageRecord.from_row(result["message"])
 
     def record_inbound(self, message: InboundMessage) -> bool:
         """Store an incoming message; False if already stored or the session is unknown."""
-        result = self.transport.rpc(
-            "gateway_record_inbound",
-            {
-                "p_session_name": message.session_name,
-                "p_wpp_message_id": message.wpp_message_id,
-                "p_phone": message.phone,
-                "p_body": message.body,
-                "p_contact_name": message.contact_name,
-                "p_message_type": message.message_type,
-                "p_from_me": message.from_me,
-                "p_account_phone": message.account_phone,
-                "p_contact_lid": message.contact_lid,
-                "p_media": dict(message.media) if message.media else None,
-            },
-        )
+        result = self.transport.rpc("gateway_record_inbound", {"p_message": sql_record(message)})
         return bool(result and result.get("stored"))
 
     def record_media(
@@ -235,18 +175,7 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls):
         )
 
     def apply_ack(self, ack: Ack) -> bool:
-        result = self.transport.rpc(
-            "gateway_apply_ack",
-            {
-                "p_session_name": ack.session_name,
-                "p_wpp_message_id": ack.wpp_message_id,
-                "p_status": ack.status,
-                "p_phone": ack.phone,
-                "p_body": ack.body,
-                "p_lid": ack.lid,
-                "p_failure_code": ack.failure_code,
-            },
-        )
+        result = self.transport.rpc("gateway_apply_ack", {"p_ack": sql_record(ack)})
         return bool(result and result.get("changed"))
 
     # --- events -----------------------------------------------------------------------------
@@ -254,19 +183,7 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls):
     def ingest_event(self, record: EventRecord) -> IngestResult:
         """Log a host event once and apply it, in one round trip."""
         result = self.transport.rpc(
-            "gateway_ingest_event",
-            {
-                "p_session_name": record.session_name,
-                "p_host_id": record.host_id,
-                "p_attempt": record.attempt,
-                "p_event": record.event,
-                "p_dedup_key": record.dedup_key,
-                "p_payload": dict(record.payload),
-                "p_kind": record.kind,
-                "p_args": dict(record.args),
-                "p_qr_first_ttl_s": self._qr_ttls[0],
-                "p_qr_next_ttl_s": self._qr_ttls[1],
-            },
+            "gateway_ingest_event", {"p_event": sql_record(record), **self._qr_ttls}
         )
         lookup = result.get("lid_lookup")
         media = result.get("media")
@@ -275,24 +192,10 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls):
             changed=bool(result.get("changed")),
             seq=result.get("seq"),
             reason=result.get("reason"),
-            lid_lookup=LidLookup(
-                session_name=record.session_name,
-                lid=lookup["lid"],
-                host_token=lookup.get("host_token"),
-                host=HostPlacement.from_json(lookup.get("host")),
-            )
+            lid_lookup=LidLookup.from_json(record.session_name, lookup["lid"], lookup)
             if lookup
             else None,
-            media_fetch=MediaFetch(
-                session_name=record.session_name,
-                message_id=media["message_id"],
-                wpp_message_id=record.args["wpp_message_id"],
-                path=media["path"],
-                host_token=media.get("host_token"),
-                host=HostPlacement.from_json(media.get("host")),
-            )
-            if media
-            else None,
+            media_fetch=MediaFetch.from_json(record.session_name, media, media) if media else None,
         )
 
     def remember_contact(self, session_name: str, lid: str, phone: str | None) -> int:

@@ -3,8 +3,9 @@
 from collections.abc import Mapping
 from typing import Any
 
-from wa_gateway.pass_records import PurgeBatch, PurgedSession, PurgePass, StoredToken
+from wa_gateway.pass_records import PurgeBatch, PurgedSession, PurgeLimits, PurgePass, StoredToken
 from wa_gateway.records import HostEntry, HostRecord
+from wa_gateway.store.sql_records import sql_record
 from wa_gateway.store.transport import Transport
 
 
@@ -25,29 +26,10 @@ class HousekeepingCalls:
         )
         return _purge_batch(result)
 
-    def purge_first_pass(
-        self,
-        *,
-        qr_ttl_s: int,
-        stale_after_s: int,
-        batch_size: int,
-        retention_s: int,
-        events_batch_size: int,
-        active_key_id: str | None,
-    ) -> PurgePass:
+    def purge_first_pass(self, limits: PurgeLimits) -> PurgePass:
         """The host pool and the first batch of every housekeeping task, in one round trip;
-        no tokens to re-encrypt when ``active_key_id`` is None."""
-        result = self.transport.rpc(
-            "gateway_purge_first_pass",
-            {
-                "p_qr_ttl_s": qr_ttl_s,
-                "p_stale_after_s": stale_after_s,
-                "p_batch_size": batch_size,
-                "p_retention_s": retention_s,
-                "p_events_batch_size": events_batch_size,
-                "p_active_key_id": active_key_id,
-            },
-        )
+        no tokens to re-encrypt when ``limits.active_key_id`` is None."""
+        result = self.transport.rpc("gateway_purge_first_pass", {"p_limits": sql_record(limits)})
         return PurgePass(
             hosts=_host_records(result["hosts"]),
             batch=_purge_batch(result["batch"]),

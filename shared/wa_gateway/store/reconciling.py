@@ -3,8 +3,15 @@
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from wa_gateway.pass_records import PendingAck, ReconcileApplied, ReconcileFindings, ReconcileTarget
-from wa_gateway.records import HostPlacement, LidLookup, SessionRecord
+from wa_gateway.pass_records import (
+    PendingAck,
+    ReconcileApplied,
+    ReconcileClaim,
+    ReconcileFindings,
+    ReconcileTarget,
+)
+from wa_gateway.records import HostPlacement, LidLookup, MediaFetch, SessionRecord
+from wa_gateway.store.sql_records import sql_record
 from wa_gateway.store.transport import Transport
 
 
@@ -23,74 +30,33 @@ class ReconcileCalls:
     """The part of :class:`wa_gateway.store.Store` for reconcile passes."""
 
     transport: Transport
-    _qr_ttls: tuple[int, int]
+    _qr_ttls: dict[str, int]
 
-    def claim_reconcile(
-        self,
-        *,
-        limit: int,
-        lease_s: int,
-        ack_window_s: int,
-        ack_limit: int,
-        session_name: str | None = None,
-        pass_started: str | None = None,
-    ) -> tuple[list[ReconcileTarget], bool, str]:
-        """Live sessions put right longest ago and not since ``pass_started`` (the database's
-        time of the pass's first claim), or the one named, leased to this pass; with whether the
-        one named is leased to another, and the database's time now."""
-        result = self.transport.rpc(
-            "gateway_claim_reconcile",
-            {
-                "p_limit": limit,
-                "p_lease_s": lease_s,
-                "p_ack_window_s": ack_window_s,
-                "p_ack_limit": ack_limit,
-                "p_session_name": session_name,
-                "p_pass_started": pass_started,
-            },
-        )
+    def claim_reconcile(self, claim: ReconcileClaim) -> tuple[list[ReconcileTarget], bool, str]:
+        """The sessions ``claim`` names, leased to this pass; with whether the one named is
+        leased to another, and the database's time now."""
+        result = self.transport.rpc("gateway_claim_reconcile", {"p_claim": sql_record(claim)})
         targets = [_target(item) for item in result["sessions"]]
         return targets, bool(result["busy"]), str(result["now"])
 
     def apply_reconcile(self, findings: ReconcileFindings) -> ReconcileApplied | None:
         """Apply one session's findings and release its lease (None: the session is gone)."""
-        update = findings.update
         result = self.transport.rpc(
-            "gateway_reconcile_session",
-            {
-                "p_session_name": findings.session_name,
-                "p_seen_updated_at": findings.seen_updated_at,
-                "p_status": update.status if update else None,
-                "p_reason": update.reason if update else None,
-                "p_qr_code": update.qr_code if update else None,
-                "p_qr_image": update.qr_image if update else None,
-                "p_pairing_code": update.pairing_code if update else None,
-                "p_host_status": findings.host_status,
-                "p_inbound": [
-                    {**message._asdict(), "payload": dict(payload)}
-                    for message, payload in findings.inbound
-                ],
-                "p_acks": [
-                    {**ack._asdict(), "payload": dict(payload)} for ack, payload in findings.acks
-                ],
-                "p_mark": findings.mark,
-                "p_host_token": findings.host_token,
-                "p_qr_first_ttl_s": self._qr_ttls[0],
-                "p_qr_next_ttl_s": self._qr_ttls[1],
-            },
+            "gateway_reconcile_session", {"p_findings": sql_record(findings), **self._qr_ttls}
         )
         if result is None:
             return None
         name = findings.session_name
-        host = HostPlacement.from_json(result.get("host"))
         return ReconcileApplied(
             session=SessionRecord.from_row(result["session"]),
             status_changed=bool(result["status_changed"]),
             stored=int(result["stored"]),
             acks=int(result["acks"]),
             lid_lookups=tuple(
-                LidLookup(name, lid, result.get("host_token"), host)
-                for lid in result.get("lid_lookups") or ()
+                LidLookup.from_json(name, lid, result) for lid in result.get("lid_lookups") or ()
+            ),
+            media_fetches=tuple(
+                MediaFetch.from_json(name, item, result) for item in result.get("media") or ()
             ),
         )
 

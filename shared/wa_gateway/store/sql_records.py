@@ -1,0 +1,73 @@
+"""Records into SQL: the one way the store turns a record into what a SQL function takes.
+
+A SQL function that takes more than a few values takes them as one record, in ``jsonb``, and
+reads it through a composite type with the record's fields as attributes
+(``jsonb_populate_record``). That read skips, without a word, a key the type has no attribute
+for; so every record sent is one of :data:`SQL_TYPES`, and sent whole: each of its fields, a
+nested record as an object, a tuple of records as an array. A test compares each record's
+fields with its type's attributes, both ways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from wa_gateway.pass_records import (
+    FoundAck,
+    FoundMessage,
+    PurgeLimits,
+    ReconcileClaim,
+    ReconcileFindings,
+)
+from wa_gateway.records import (
+    Ack,
+    EventRecord,
+    FinishedSend,
+    InboundMessage,
+    IncomingFile,
+    OutboundRequest,
+    OutgoingFile,
+    SendOptions,
+    SessionUpdate,
+    StartRequest,
+)
+
+SQL_TYPES: dict[type[Any], str] = {
+    StartRequest: "gateway_start_request",
+    SessionUpdate: "gateway_session_update",
+    OutgoingFile: "gateway_outgoing_file",
+    OutboundRequest: "gateway_outbound_request",
+    FinishedSend: "gateway_finished_send",
+    SendOptions: "gateway_send_options",
+    IncomingFile: "gateway_incoming_file",
+    InboundMessage: "gateway_inbound_message",
+    Ack: "gateway_ack",
+    EventRecord: "gateway_host_event",
+    PurgeLimits: "gateway_purge_limits",
+    ReconcileClaim: "gateway_reconcile_claim",
+    FoundMessage: "gateway_found_message",
+    FoundAck: "gateway_found_ack",
+    ReconcileFindings: "gateway_reconcile_findings",
+}
+"""Each record the store sends, and the SQL type (in ``public``) that reads it."""
+
+
+def sql_record(record: NamedTuple) -> dict[str, Any]:
+    """``record`` as the JSON object its SQL type reads: every field, by name."""
+    if type(record) not in SQL_TYPES:
+        raise TypeError(f"{type(record).__name__} is not a record the SQL functions read")
+    return {field: _value(value) for field, value in record._asdict().items()}
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        if hasattr(value, "_asdict"):
+            return sql_record(value)  # type: ignore[arg-type]  # a NamedTuple
+        return [_value(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): _value(item) for key, item in value.items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
