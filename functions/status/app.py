@@ -10,9 +10,8 @@ from wa_gateway.api import FunctionApp, json_response
 from wa_gateway.presenters import session_json
 from wa_gateway.validation import parse_status_request
 
-# The host (and Storage, for a file a refresh finds) is only called for ?refresh=true; its
-# client is built on first use.
-app = FunctionApp("status", needs=("store", "tokens", "host", "crypto", "media"))
+# The host is only called for ?refresh=true; its client is built on first use.
+app = FunctionApp("status", needs=("store", "tokens", "host", "crypto"))
 
 
 @app.get("/")

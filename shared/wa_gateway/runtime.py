@@ -191,7 +191,7 @@ def incoming_media() -> IncomingMedia:
         store=store(),
         hosts=HostDirectory(s, s.keyring_if_set),
         keyring=s.keyring_if_set,
-        media_store=media_store(),
+        media_store=media_store,
     )
 
 

@@ -8,7 +8,8 @@ session's host for the file by the real server's ``download-media`` route, only 
 middleware), never trusting a file in the webhook's body (the host's autoDownload); it stores
 the bytes at ``<user id>/<session id>/<message id>.<ext>`` and records their size and sha256.
 Nothing here raises: a host that cannot give the file leaves the message ``unavailable``, one
-that cannot be reached now, or a Storage failure, leaves it ``pending``.
+that cannot be reached now, or a Storage failure (or no Storage configured), leaves it
+``pending``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,14 +57,15 @@ class IncomingMedia:
     store: Store
     hosts: HostDirectory
     keyring: Keyring | None
-    media_store: MediaStore
+    media_store: Callable[[], MediaStore]  # StoreUnavailable when Storage is not configured
 
     def fetch(self, job: MediaFetch) -> str:
         """Fetch the file of ``job`` from the host and store it; the state it left the
         message in (stored, pending, too_large or unavailable). Never raises."""
         try:
+            storage = self.media_store()  # before the host is asked: nowhere to keep it
             media = self._download(job)
-            state = "pending" if media is None else self._keep(job, media)
+            state = "pending" if media is None else self._keep(job, media, storage)
         except (HostError, HostTimeout, HostSessionClosed, StoreUnavailable, SettingsError) as exc:
             logger.info("media not fetched", extra={"reason": type(exc).__name__})
             state = "pending"
@@ -86,7 +88,7 @@ class IncomingMedia:
             return None
         return answer[0]
 
-    def _keep(self, job: MediaFetch, media: HostMedia) -> str:
+    def _keep(self, job: MediaFetch, media: HostMedia, storage: MediaStore) -> str:
         try:
             data = base64.b64decode(media.base64, validate=True)
         except (binascii.Error, ValueError):
@@ -100,7 +102,7 @@ class IncomingMedia:
             self.store.record_media(job.message_id, "unavailable", mime_type=media.mime_type)
             return "unavailable"
         try:
-            self.media_store.upload(job.path, data, media_types.base_type(mime_type), upsert=True)
+            storage.upload(job.path, data, media_types.base_type(mime_type), upsert=True)
         except StorageRefused as refusal:
             logger.info("media refused by storage", extra={"status": refusal.status})
             self.store.record_media(job.message_id, "unavailable", mime_type=mime_type)
