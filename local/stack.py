@@ -101,6 +101,13 @@ def function_env(
         "ENCRYPTION_KEY": local_secrets.encryption_key,
         "WEBHOOK_PUBLIC_URL": f"{gateway_url}/qr-webhook/",
         "ALLOWED_ORIGINS": f"{gateway_url},http://localhost:{gateway_url.rsplit(':', 1)[-1]}",
+        # Functions start the delivery worker as in AWS, through Lambda's asynchronous Invoke,
+        # which the gateway answers; boto3 wants credentials to sign it with, any will do.
+        "DELIVERY_FUNCTION": "delivery",
+        "AWS_ENDPOINT_URL_LAMBDA": gateway_url,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_SERVICE_NAME": "wa-gateway-local",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "GATEWAY_VERSION": _version(),
