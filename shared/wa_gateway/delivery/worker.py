@@ -148,7 +148,8 @@ class Deliverer:
             except ApiError as error:
                 logger.warning("forgetting notifications failed", extra={"code": error.code})
         report.seconds = time.monotonic() - started
-        logger.info("delivery run", extra=report.as_dict())
+        busy = report.endpoints or report.forgotten
+        (logger.info if busy else logger.debug)("delivery run", extra=report.as_dict())
         return report
 
     def _serve(
