@@ -232,6 +232,7 @@ def loaded_handlers(env: dict[str, str]) -> Iterator[dict[str, Handler]]:
             "purge": "purge",
             "scheduler": "scheduler",
             "reconcile": "reconcile",
+            "delivery": "delivery",
         }.items():
             handler = load_handler(folder)
             assert handler is not None, folder

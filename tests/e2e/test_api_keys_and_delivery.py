@@ -6,7 +6,7 @@ lease; a slow endpoint beside a fast one. Through the gateway, the simulator and
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,11 +35,16 @@ def receiver() -> Iterator[EndpointReceiver]:
 
 @pytest.fixture(scope="module")
 def delivering(
-    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
+    make_database: Callable[[], str],
+    simulator: Simulator,
+    local_secrets: LocalSecrets,
+    output_dir: Path,
 ) -> Iterator[Gateway]:
-    """A gateway that delivers to local endpoints, retrying every second for 8 seconds."""
+    """A gateway that delivers to local endpoints, retrying every second for 8 seconds, on a
+    database of its own (another gateway's worker, which refuses local endpoints, would take
+    its endpoints' deliveries)."""
     started, process = start_gateway(
-        database,
+        make_database(),
         simulator,
         local_secrets,
         output_dir / "gateway-delivery.log",
@@ -230,8 +235,9 @@ def test_an_endpoint_down_longer_keeps_failed_deliveries_that_replay_delivers_in
 
 
 def test_a_worker_that_dies_mid_delivery_leaves_its_lease_and_the_next_delivers(
-    delivering: Gateway, simulator: Simulator, receiver: EndpointReceiver, database: str
+    delivering: Gateway, simulator: Simulator, receiver: EndpointReceiver
 ) -> None:
+    database = delivering.dsn
     _, token, session = connected_user(delivering, simulator, "dead")
     endpoint = add_endpoint(delivering, token, f"{receiver.url}/dead", ["message.received"])
     incoming(simulator, session, "before")
