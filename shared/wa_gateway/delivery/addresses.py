@@ -79,10 +79,8 @@ def why_refused(address: IpAddress, *, allow_local: bool) -> str | None:
             inner = address.teredo[1]
         if inner is None and address in _NAT64:
             inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if inner is not None:
-            reason = why_refused(inner, allow_local=allow_local)
-            if reason:
-                return reason
+        if inner is not None:  # what it reaches is the IPv4 address it carries
+            return why_refused(inner, allow_local=allow_local)
     if address.is_loopback:
         return None if allow_local else "a loopback address"
     if address in METADATA:
@@ -93,10 +91,10 @@ def why_refused(address: IpAddress, *, allow_local: bool) -> str | None:
         return "a link-local address"
     if address.is_multicast:
         return "a multicast address"
-    if address.is_private:
-        return "a private address"
     if address.is_reserved:
         return "a reserved address"
+    if address.is_private:
+        return "a private address"
     if not address.is_global:
         return "an address that is not public"
     return None
