@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,11 @@ def normalize_phone(value: Any, field: str = "phone") -> str:
     if not _DIGITS.match(digits):
         raise InvalidPhone()
     return digits
+
+
+def is_plain_text(value: str) -> bool:
+    """True for text without control characters (C0 or C1): names and notes users give."""
+    return not any(unicodedata.category(c) == "Cc" for c in value)
 
 
 def reject_unknown_fields(body: dict[str, Any], known: set[str]) -> None:

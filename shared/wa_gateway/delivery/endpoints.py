@@ -14,7 +14,7 @@ from wa_gateway.delivery.addresses import Unreachable, address_for, parse_url
 from wa_gateway.errors import EndpointNotAllowed, InvalidRequest, LimitReached
 from wa_gateway.presenters import iso_utc
 from wa_gateway.store.transport import Transport
-from wa_gateway.validation import reject_unknown_fields
+from wa_gateway.validation import is_plain_text, reject_unknown_fields
 
 EVENTS = ("message.received", "message.sent", "message.status", "session.status")
 STATUSES = ("pending", "delivered", "failed")
@@ -49,7 +49,7 @@ def parse_new_endpoint(body: Mapping[str, Any], *, allow_local: bool) -> NewEndp
     if description is not None and (
         not isinstance(description, str)
         or len(description) > MAX_DESCRIPTION
-        or any(ord(c) < 32 or ord(c) == 127 for c in description)
+        or not is_plain_text(description)
     ):
         raise InvalidRequest(f"'description' must be text of at most {MAX_DESCRIPTION} characters.")
     return NewEndpoint(url, [e for e in EVENTS if e in events], description or None)

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 from wa_gateway.errors import InvalidRequest, LimitReached
 from wa_gateway.keys import api_key
 from wa_gateway.store.transport import Transport
-from wa_gateway.validation import reject_unknown_fields
+from wa_gateway.validation import is_plain_text, reject_unknown_fields
 
 SCOPES = ("send", "read", "sessions")
 """What a key may do: send (send-message), read (status), sessions (start-session,
@@ -27,7 +27,7 @@ def parse_new_key(body: dict[str, Any]) -> NewKey:
         not isinstance(name, str)
         or not name.strip()
         or len(name) > MAX_NAME
-        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or not is_plain_text(name)
     ):
         raise InvalidRequest(f"'name' must be 1 to {MAX_NAME} characters of text.")
     scopes = body.get("scopes")
