@@ -6,58 +6,20 @@ lease; a slow endpoint beside a fast one. Through the gateway, the simulator and
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from local import processes
 from local.endpoint_receiver import EndpointReceiver, Received
-from local.stack import LocalSecrets
-from tests.conftest import Gateway, Simulator, start_gateway
+from tests.conftest import DELIVERY_RETRY_FOR_S as RETRY_FOR_S
+from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import assert_error, connected_user
 from tests.waiting import wait_until
 from wa_gateway.delivery.store import DeliveryCalls
 from wa_gateway.store import PostgresTransport
-
-RETRY_FOR_S = 8
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[EndpointReceiver]:
-    with EndpointReceiver() as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def delivering(
-    make_database: Callable[[], str],
-    simulator: Simulator,
-    local_secrets: LocalSecrets,
-    output_dir: Path,
-) -> Iterator[Gateway]:
-    """A gateway that delivers to local endpoints, retrying every second for 8 seconds, on a
-    database of its own (another gateway's worker, which refuses local endpoints, would take
-    its endpoints' deliveries)."""
-    started, process = start_gateway(
-        make_database(),
-        simulator,
-        local_secrets,
-        output_dir / "gateway-delivery.log",
-        ALLOW_LOCAL_ENDPOINTS="true",
-        LOCAL_DELIVERY_EVERY_S="0.3",
-        DELIVERY_RETRY_BASE="1s",
-        DELIVERY_RETRY_MAX="1s",
-        DELIVERY_RETRY_FOR=f"{RETRY_FOR_S}s",
-        DELIVERY_TIMEOUT="2",
-        DELIVERY_LEASE="6s",
-    )
-    yield started
-    processes.stop(process)
 
 
 def make_key(gateway: Gateway, token: str, scopes: list[str], name: str = "backend") -> Any:

@@ -88,7 +88,15 @@ READABLE: dict[str, set[str]] = {
         "payload",
         "received_at",
     },
-    "whatsapp_api_keys": {"id", "user_id", "name", "prefix", "scopes", "created_at", "last_used_at"},
+    "whatsapp_api_keys": {
+        "id",
+        "user_id",
+        "name",
+        "prefix",
+        "scopes",
+        "created_at",
+        "last_used_at",
+    },
     "whatsapp_endpoints": {"id", "user_id", "url", "events", "description", "created_at"},
     "whatsapp_notifications": {"id", "user_id", "type", "body", "created_at"},
     "whatsapp_deliveries": {
