@@ -191,10 +191,13 @@ class Gateway:
                 return
             self._delivery_running += 1
 
+        handler = self._delivery_handler
+        assert handler is not None
+
         def invocation() -> None:
             context = LambdaContext(DELIVERY_FUNCTION, str(uuid.uuid4()), timeout_ms=120_000)
             try:
-                self._delivery_handler({"source": source}, context)
+                handler({"source": source}, context)
             except Exception as exc:  # the function logs its own failures; keep going
                 print(f"delivery run failed: {type(exc).__name__}", file=sys.stderr)
             finally:

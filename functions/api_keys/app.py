@@ -27,7 +27,7 @@ def create_key() -> Response:
 @app.get("/")
 def list_keys() -> Response:
     caller = app.caller()
-    return json_response(200, {"keys": runtime.api_keys().list(caller.user_id)})
+    return json_response(200, {"keys": runtime.api_keys().owned(caller.user_id)})
 
 
 @app.delete("/<key_id>")
@@ -49,7 +49,7 @@ def create_endpoint() -> Response:
 @app.get("/endpoints")
 def list_endpoints() -> Response:
     caller = app.caller()
-    return json_response(200, {"endpoints": runtime.endpoints().list(caller.user_id)})
+    return json_response(200, {"endpoints": runtime.endpoints().owned(caller.user_id)})
 
 
 @app.delete("/endpoints/<endpoint_id>")

@@ -209,11 +209,13 @@ def key_callers() -> KeyCallers:
 
     s = settings()
     built = store()
-    if not isinstance(built.transport, KeyedTransport):
-        built.transport = KeyedTransport(
+    keyed = built.transport
+    if not isinstance(keyed, KeyedTransport):
+        keyed = KeyedTransport(
             built.transport, burst=s.api_key_burst, rate_per_s=s.api_key_rate_per_minute / 60
         )
-    return KeyCallers(built.transport)
+        built.transport = keyed
+    return KeyCallers(keyed)
 
 
 @cache

@@ -147,7 +147,7 @@ class Endpoints:
             )
         return {**endpoint_json(result["endpoint"]), "secret": secret}
 
-    def list(self, user_id: str) -> list[dict[str, Any]]:
+    def owned(self, user_id: str) -> list[dict[str, Any]]:
         rows = self.transport.rpc("gateway_endpoints", {"p_record": {"user_id": user_id}})
         return [endpoint_json(row) for row in rows]
 

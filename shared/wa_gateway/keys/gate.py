@@ -76,6 +76,10 @@ class KeyedTransport:
     def round_trips(self) -> int:
         return self.inner.round_trips
 
+    @round_trips.setter
+    def round_trips(self, value: int) -> None:
+        self.inner.round_trips = value
+
     def check(self, key_hash: str, scope: str) -> Any:
         """A key's first call in a container, which only learns its owner: the whole check
         (and the count), answering ``{"user_id"}`` or the refusal."""

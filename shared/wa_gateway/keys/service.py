@@ -69,7 +69,7 @@ class ApiKeys:
             raise LimitReached(f"You have {self.max_keys} API keys, the most allowed. Revoke one.")
         return {**result["key"], "secret": key}
 
-    def list(self, user_id: str) -> list[dict[str, Any]]:
+    def owned(self, user_id: str) -> list[dict[str, Any]]:
         keys: list[dict[str, Any]] = self.transport.rpc(
             "gateway_api_keys", {"p_record": {"user_id": user_id}}
         )
