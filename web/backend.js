@@ -259,8 +259,11 @@ async function loadEndpoints() {
 
 // --- wiring ---------------------------------------------------------------------------------
 
+/** The card shows only where the api-keys function is configured (`functions.apiKeys`). */
 export async function loadBackend() {
-  await Promise.all([loadKeys(), loadEndpoints()]);
+  const configured = Boolean(app.client.config.functions.apiKeys);
+  $("backend-card").hidden = !configured;
+  if (configured) await Promise.all([loadKeys(), loadEndpoints()]);
 }
 
 export function resetBackend() {
