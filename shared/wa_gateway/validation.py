@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -32,6 +31,8 @@ def normalize_phone(value: Any, field: str = "phone") -> str:
 
 def is_plain_text(value: str) -> bool:
     """True for text without control characters (C0 or C1): names and notes users give."""
+    import unicodedata  # only the api-keys function's paths ask: no cost to the others
+
     return not any(unicodedata.category(c) == "Cc" for c in value)
 
 
