@@ -20,8 +20,9 @@ if str(ROOT / "shared") not in sys.path:
 
 import psycopg  # noqa: E402
 
-from bench import cold, layer, purge_load, report, warm, wire  # noqa: E402
+from bench import cold, keys_and_delivery, layer, purge_load, report, warm, wire  # noqa: E402
 from bench.events import (  # noqa: E402
+    context,
     disconnect_event,
     scheduled_event,
     send_event,
@@ -35,6 +36,7 @@ from bench.webhooks import WebhookMix  # noqa: E402
 OUT = ROOT / ".local"
 WIRE_REPEATS = 5
 WIRE_DELAY_S = 0.03
+DELIVERY_USERS = 8  # users with an endpoint each, for delivery latency and throughput
 RTT_MS = 1.0  # Lambda to its database (Supabase's pooler) in one region: about a millisecond
 
 
@@ -55,6 +57,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cycle", type=int, default=50, help="pairings cycled by disconnect")
     parser.add_argument("--fresh-starts", type=int, default=10, help="warm fresh start-sessions")
     parser.add_argument("--rtt-n", type=int, default=200, help="warm calls per function at RTT_MS")
+    parser.add_argument(
+        "--delivery-latency-n", type=int, default=200, help="host events timed to an endpoint"
+    )
+    parser.add_argument("--delivery-n", type=int, default=2000, help="deliveries for throughput")
     parser.add_argument("--quick", action="store_true", help="a smoke run: small counts")
     parser.add_argument("--output", type=Path, default=OUT / "bench.json")
     args = parser.parse_args(argv)
@@ -62,6 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.cold_runs, args.no_pyc_runs, args.warm_n, args.warmup = 2, 1, 50, 5
         args.events, args.purge_n, args.linked_disconnects, args.cycle = 300, 5000, 2, 10
         args.fresh_starts, args.rtt_n = 3, 20
+        args.delivery_latency_n, args.delivery_n = 20, 200
     return args
 
 
@@ -93,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     with local_stack(OUT) as stack:
         cold_n = 1 + args.cold_runs + args.no_pyc_runs  # + the -X importtime run
         wire_n = 1 + 2 * WIRE_REPEATS
-        linked_n = 2 + cold_n + args.linked_disconnects
+        linked_n = 2 + cold_n + args.linked_disconnects + DELIVERY_USERS
         pairing_n = 1 + 5 + args.cycle + wire_n
         fresh_n = cold_n + args.fresh_starts + wire_n
         pool = stack.new_users(linked_n + pairing_n + fresh_n, "bench")
@@ -102,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         pairing = stack.start(take(pool, pairing_n))
         fresh = take(pool, fresh_n)
         status_user, sender = linked[0], linked[1]
+        delivery_users = take(linked[-DELIVERY_USERS:], DELIVERY_USERS)
+        del linked[-DELIVERY_USERS:]
         account_phone = account_phone_of(stack, sender)
+        status_key = keys_and_delivery.make_key(stack, status_user, ["read"])
 
         provider = cold.ColdEvents(
             stack,
@@ -110,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             send_user=sender,
             fresh=take(fresh, cold_n),
             linked=linked[2 : 2 + cold_n],
+            status_key=status_key,
         )
         results.update(
             cold.measure(
@@ -133,7 +144,16 @@ def main(argv: list[str] | None = None) -> int:
             fresh=take(fresh, args.fresh_starts),
         )
         wire_pairing = pairing[6 + args.cycle :]
-        in_process(stack, args, users, wire_pairing, fresh, results, progress)
+        in_process(stack, args, users, wire_pairing, fresh, results, progress, status_key)
+        results.update(
+            keys_and_delivery.delivery(
+                stack,
+                delivery_users,
+                latency_n=args.delivery_latency_n,
+                throughput_n=args.delivery_n,
+                progress=progress,
+            )
+        )
 
     results["layer_mb"] = layer_info.get("layer_mb")
     results["layer"] = layer_info
@@ -171,6 +191,7 @@ def in_process(
     wire_fresh: list[User],
     results: dict[str, Any],
     progress: Progress,
+    status_key: str,
 ) -> None:
     """The handlers loaded once in this process, as the gateway (a warm container) has them."""
     from local.gateway import load_handler
@@ -202,6 +223,16 @@ def in_process(
                 seed=11,
             )
             throughput = warm.throughput(invoke, mix, args.events, counts)
+            progress(f"the key path: status with a token and with an API key, x{args.warm_n}")
+            results["key_path"] = keys_and_delivery.key_path(
+                handlers["status"],
+                lambda: status_event(users.status.token),
+                lambda: status_event(status_key),
+                lambda event: context("status", event),
+                lambda: runtime.store().round_trips,
+                n=args.warm_n,
+                warmup=args.warmup,
+            )
             progress("round trips on the wire (a protocol proxy, with injected latency)")
             on_wire = wire_phase(stack, handlers, meter, users, wire_pairing, wire_fresh, mix)
             progress(f"warm again, {RTT_MS} ms from the database (a proxy process) x{args.rtt_n}")
@@ -345,6 +376,8 @@ KEY_ORDER = (
     "warm_ms",
     "db_round_trips",
     "webhook_events_per_s",
+    "delivery_latency_ms",
+    "deliveries_per_s",
     "purge_100k_s",
     "layer_mb",
     "peak_rss_mb",

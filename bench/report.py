@@ -10,6 +10,8 @@ TARGETS: dict[str, Any] = {
     "warm_ratio_max": 1.5,
     "db_round_trips_max": {"status": 1, "qr-webhook": 1, "send-message": 2, "start-session": 2},
     "webhook_events_per_s_min": 1000,
+    "delivery_latency_p50_ms_max": 2000,
+    "key_path_ratio_max": 1.5,
     "purge_100k_s_max": 10.0,
     "purge_batch_s_max": 1.0,
     "layer_mb_max": 60,  # deploy.mk's LAYER_BUDGET_MB
@@ -141,6 +143,31 @@ def table(results: dict[str, Any]) -> str:
             f"    {label:<40} counted {w['counted_by_transport']}, on the wire "
             f"{w['transactions']} tx, {w['statements']} statements, {w['syncs']} syncs, "
             f"waits {w['network_round_trips']}"
+        )
+
+    key = results.get("key_path") or {}
+    latency = results.get("delivery_latency_ms") or {}
+    if key or latency:
+        rule("API keys and event delivery")
+    if key:
+        value = f"{key['key']['p50']:.2f} / {key['token']['p50']:.2f}  x{key['ratio_p50']:.2f}"
+        limit = t["key_path_ratio_max"]
+        row("status p50: key / token (ms)", value, f"<= {limit}", key["ratio_p50"] <= limit)
+        lines.append(
+            f"    p99 {key['key']['p99']:.2f} / {key['token']['p99']:.2f} ms; database round"
+            f" trips per call {key['key']['db_round_trips']} / {key['token']['db_round_trips']}"
+        )
+    if latency:
+        limit = t["delivery_latency_p50_ms_max"]
+        value = f"{latency['p50']:.1f} / {latency['p99']:.1f}"
+        row(
+            "host event -> endpoint p50 / p99 ms", value, f"p50 <= {limit}", latency["p50"] <= limit
+        )
+        tp = results.get("delivery_throughput") or {}
+        lines.append(
+            f"    deliveries_per_s {results.get('deliveries_per_s')}"
+            f" ({tp.get('deliveries')} over {tp.get('endpoints')} endpoints"
+            f" in {tp.get('seconds')} s)"
         )
 
     rule("Throughput, purge, size, memory")

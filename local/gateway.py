@@ -11,7 +11,12 @@ local.dev_rest) and Storage (``/storage/v1/``, local.dev_storage, bytes in
 ``Content-Length`` or chunked, within the caps (local.http_body). With
 ``LOCAL_SCHEDULER_EVERY_S`` or ``LOCAL_RECONCILE_EVERY_S`` set (``make dev`` sets 10 and 30),
 it also runs the scheduler or reconcile function every so many seconds, as EventBridge runs
-them in AWS.
+them in AWS. The delivery worker runs beside the functions, as its own Lambda would (not one at
+a time with them: it waits on users' endpoints), up to 4 invocations at once: when a function
+kicks it (the gateway answers Lambda's asynchronous Invoke, ``POST
+/2015-03-31/functions/delivery/invocations``, which the functions reach through
+``AWS_ENDPOINT_URL_LAMBDA``), and every ``LOCAL_DELIVERY_EVERY_S`` seconds (default 60, its
+schedule in AWS).
 
 Run: ``python -m local.gateway --port 3000`` with the stack's environment (see local.stack).
 """
@@ -25,6 +30,7 @@ import json
 import os
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -57,8 +63,14 @@ FUNCTIONS = {
     "send-message": "send_message",
     "disconnect": "disconnect",
     "qr-webhook": "qr_webhook",
+    "api-keys": "api_keys",
 }
-BROWSER_FACING = {"start-session", "status", "send-message", "disconnect"}
+BROWSER_FACING = {"start-session", "status", "send-message", "disconnect", "api-keys"}
+# The methods a browser may use, where a function's URL allows more than GET and POST.
+CORS_METHODS = {"api-keys": ("GET", "POST", "DELETE")}
+DELIVERY_FUNCTION = "delivery"
+INVOKE_PATH = f"/2015-03-31/functions/{DELIVERY_FUNCTION}/invocations"
+DELIVERY_INVOCATIONS = 4
 # Scheduled functions run periodically when their variable holds a number of seconds.
 PERIODIC_JOBS = {"scheduler": "LOCAL_SCHEDULER_EVERY_S", "reconcile": "LOCAL_RECONCILE_EVERY_S"}
 
@@ -117,6 +129,14 @@ class Gateway:
         # function in a process: a process serves one invocation at a time, as Lambda's do.
         self._one_at_a_time = threading.Lock()
         self._stopping = threading.Event()
+        self._delivery_handler: Handler | None = None
+        self._delivery_state = threading.Lock()
+        self._delivery_running = 0
+        self._delivery_again = False
+        self.cors_of = {
+            prefix: dataclasses.replace(cors, allow_methods=methods)
+            for prefix, methods in CORS_METHODS.items()
+        }
 
     def invoke(self, prefix: str, event: dict[str, Any]) -> HttpResponse:
         context = LambdaContext(
@@ -152,6 +172,57 @@ class Gateway:
         thread = threading.Thread(target=loop, name=job, daemon=True)
         thread.start()
         return thread
+
+    def run_delivery_worker(self, every_s: float) -> threading.Thread:
+        """The delivery function, invoked on each kick (``kick``) and every ``every_s``
+        seconds, beside the other functions, as Lambda invokes it: each invocation on a thread
+        of its own, at most ``DELIVERY_INVOCATIONS`` at once (its reserved concurrency in
+        AWS); a kick beyond that makes one more invocation when one ends."""
+        handler = load_handler(DELIVERY_FUNCTION)
+        assert handler is not None
+        self._delivery_handler = handler
+
+        def schedule() -> None:
+            while not self._stopping.wait(every_s):
+                self._invoke_delivery("schedule")
+
+        thread = threading.Thread(target=schedule, name=DELIVERY_FUNCTION, daemon=True)
+        thread.start()
+        return thread
+
+    def _invoke_delivery(self, source: str) -> None:
+        with self._delivery_state:
+            if self._delivery_running >= DELIVERY_INVOCATIONS:
+                self._delivery_again = True
+                return
+            self._delivery_running += 1
+
+        handler = self._delivery_handler
+        assert handler is not None
+
+        def invocation() -> None:
+            context = LambdaContext(DELIVERY_FUNCTION, str(uuid.uuid4()), timeout_ms=120_000)
+            try:
+                handler({"source": source}, context)
+            except Exception as exc:  # the function logs its own failures; keep going
+                print(f"delivery run failed: {type(exc).__name__}", file=sys.stderr)
+            finally:
+                with self._delivery_state:
+                    self._delivery_running -= 1
+                    again, self._delivery_again = self._delivery_again, False
+            if again:
+                self._invoke_delivery("kick")
+
+        threading.Thread(target=invocation, name=DELIVERY_FUNCTION, daemon=True).start()
+
+    def kick(self, headers: Any) -> HttpResponse:
+        """Lambda's asynchronous Invoke of the delivery function: queued, answered 202."""
+        if (headers.get("x-amz-invocation-type") or "").lower() != "event":
+            return _json(400, {"Type": "User", "message": "Only Event invocations are served."})
+        if self._delivery_handler is None:
+            return _json(404, {"Type": "User", "message": "The delivery function is not running."})
+        self._invoke_delivery("kick")
+        return HttpResponse(202, [("content-type", "application/json")], b"")
 
     def auth_call(
         self, method: str, path: str, query: str, body: bytes, headers: Any
@@ -287,12 +358,13 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
 
             if prefix in gateway.handlers:
                 browser = prefix in BROWSER_FACING
+                cors = gateway.cors_of.get(prefix, gateway.cors)
                 if (
                     self.command == "OPTIONS"
                     and browser
                     and self.headers.get("access-control-request-method")
                 ):
-                    self._send(gateway.cors.preflight(origin))
+                    self._send(cors.preflight(origin))
                     return
                 event = build_event(
                     method=self.command,
@@ -305,8 +377,10 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 )
                 response = gateway.invoke(prefix, event)
                 if browser:
-                    gateway.cors.apply(response, origin)
+                    cors.apply(response, origin)
                 self._send(response)
+            elif url.path == INVOKE_PATH and self.command == "POST":
+                self._send(gateway.kick(self.headers))
             elif url.path.startswith("/auth/v1/") and self.command == "OPTIONS":
                 self._send(dev_cors.preflight(origin))
             elif url.path.startswith("/auth/v1/"):
@@ -384,6 +458,8 @@ def serve(host: str, port: int) -> ThreadingHTTPServer:
     for job, every in PERIODIC_JOBS.items():
         if os.environ.get(every):
             gateway.run_job_every(job, float(os.environ[every]))
+    if settings.database_url and settings.encryption_key:
+        gateway.run_delivery_worker(float(os.environ.get("LOCAL_DELIVERY_EVERY_S") or 60))
     return server
 
 

@@ -41,6 +41,7 @@ import requests
 
 from local import devdb, processes
 from local.dev_auth import legacy_api_key
+from local.endpoint_receiver import EndpointReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DIR = ROOT / ".local"
@@ -101,6 +102,13 @@ def function_env(
         "ENCRYPTION_KEY": local_secrets.encryption_key,
         "WEBHOOK_PUBLIC_URL": f"{gateway_url}/qr-webhook/",
         "ALLOWED_ORIGINS": f"{gateway_url},http://localhost:{gateway_url.rsplit(':', 1)[-1]}",
+        # Functions start the delivery worker as in AWS, through Lambda's asynchronous Invoke,
+        # which the gateway answers; boto3 wants credentials to sign it with, any will do.
+        "DELIVERY_FUNCTION": "delivery",
+        "AWS_ENDPOINT_URL_LAMBDA": gateway_url,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_SERVICE_NAME": "wa-gateway-local",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "GATEWAY_VERSION": _version(),
@@ -374,18 +382,28 @@ def main() -> None:
     LOCAL_DIR.mkdir(exist_ok=True)
     log_dir = LOCAL_DIR / "logs"
     try:
-        with running_stack(
-            local_secrets=LocalSecrets.load_or_create(LOCAL_DIR / "secrets.json"),
-            database_url=os.environ.get("DATABASE_URL"),
-            pg_data_dir=LOCAL_DIR / "pgdata",
-            simulator_port=wpp_port,
-            simulator_data_dir=LOCAL_DIR / "simulator",
-            gateway_port=gateway_port,
-            storage_dir=LOCAL_DIR / "storage",
-            # Scheduled messages go out within 10 s of their time (EventBridge: every minute).
-            env_overrides={"LOCAL_SCHEDULER_EVERY_S": "10", "LOCAL_RECONCILE_EVERY_S": "30"},
-            log_dir=log_dir,
-        ) as stack:
+        with (
+            running_stack(
+                local_secrets=LocalSecrets.load_or_create(LOCAL_DIR / "secrets.json"),
+                database_url=os.environ.get("DATABASE_URL"),
+                pg_data_dir=LOCAL_DIR / "pgdata",
+                simulator_port=wpp_port,
+                simulator_data_dir=LOCAL_DIR / "simulator",
+                gateway_port=gateway_port,
+                storage_dir=LOCAL_DIR / "storage",
+                # Scheduled messages go out within 10 s of their time (EventBridge: every minute);
+                # events may go to the test endpoint receiver on this machine, and retries are
+                # swept every 5 s (the worker's schedule in AWS: every minute).
+                env_overrides={
+                    "LOCAL_SCHEDULER_EVERY_S": "10",
+                    "LOCAL_RECONCILE_EVERY_S": "30",
+                    "LOCAL_DELIVERY_EVERY_S": "5",
+                    "ALLOW_LOCAL_ENDPOINTS": "true",
+                },
+                log_dir=log_dir,
+            ) as stack,
+            _receiver(int(os.environ.get("RECEIVER_PORT", "3100"))) as receiver,
+        ):
             (LOCAL_DIR / "stack.env").write_text(
                 "".join(f"{key}={value}\n" for key, value in stack.settings().items())
             )
@@ -397,6 +415,7 @@ def main() -> None:
                 f"  dev sign-in    POST {gateway_url}/auth/v1/token?grant_type=password\n"
                 f"  storage        {gateway_url}/storage/v1/object/whatsapp-media/...\n"
                 f"  simulator      {stack.sim_url}  (controls under /_sim/)\n"
+                f"  test endpoint  {receiver.url}/<any path>  (prints the events it gets)\n"
                 f"  database       {stack.dsn}\n"
                 f"  settings       {LOCAL_DIR / 'stack.env'}\n"
                 f"  logs           {log_dir}/\n"
@@ -410,6 +429,13 @@ def main() -> None:
         pass
     finally:
         print("Local stack stopped.", file=sys.stderr)
+
+
+@contextmanager
+def _receiver(port: int) -> Iterator[EndpointReceiver]:
+    """The test endpoint receiver ``make dev`` runs, printing every event it gets."""
+    with EndpointReceiver(port, echo=True) as receiver:
+        yield receiver
 
 
 def _interrupt(signum: int, frame: object) -> None:

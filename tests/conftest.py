@@ -27,6 +27,7 @@ import requests
 from local import devdb, processes
 from local import stack as local_stack
 from local.dev_auth import issue_access_token
+from local.endpoint_receiver import EndpointReceiver
 from local.stack import LocalSecrets, local_database, simulator_process
 
 
@@ -212,6 +213,44 @@ def gateway(
     processes.stop(process)
 
 
+DELIVERY_RETRY_FOR_S = 8
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[EndpointReceiver]:
+    """A test endpoint for event delivery (local.endpoint_receiver)."""
+    with EndpointReceiver() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def delivering(
+    make_database: Callable[[], str],
+    simulator: Simulator,
+    local_secrets: LocalSecrets,
+    output_dir: Path,
+) -> Iterator[Gateway]:
+    """A gateway that delivers events to local endpoints (``ALLOW_LOCAL_ENDPOINTS``), sweeping
+    every 0.3 s and retrying every second for 8 seconds, with a 2 s timeout; on a database of
+    its own (another gateway's worker, which refuses local endpoints, would take its
+    endpoints' deliveries)."""
+    started, process = start_gateway(
+        make_database(),
+        simulator,
+        local_secrets,
+        output_dir / "gateway-delivery.log",
+        ALLOW_LOCAL_ENDPOINTS="true",
+        LOCAL_DELIVERY_EVERY_S="0.3",
+        DELIVERY_RETRY_BASE="1s",
+        DELIVERY_RETRY_MAX="1s",
+        DELIVERY_RETRY_FOR=f"{DELIVERY_RETRY_FOR_S}s",
+        DELIVERY_TIMEOUT="2",
+        DELIVERY_LEASE="6s",
+    )
+    yield started
+    processes.stop(process)
+
+
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -232,6 +271,7 @@ def loaded_handlers(env: dict[str, str]) -> Iterator[dict[str, Handler]]:
             "purge": "purge",
             "scheduler": "scheduler",
             "reconcile": "reconcile",
+            "delivery": "delivery",
         }.items():
             handler = load_handler(folder)
             assert handler is not None, folder

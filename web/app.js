@@ -3,6 +3,7 @@
 // page knows is in state.js, how it shows it in render.js, how it stays current in live.js.
 
 import { ApiError, Client, describe, newIdempotencyKey } from "./api.js";
+import { loadBackend, resetBackend, wireBackend } from "./backend.js";
 import {
   MAX_CAPTION_CHARS,
   attachment,
@@ -68,6 +69,7 @@ function showSignedIn() {
   renderSendAtHint();
   loadTemplates();
   loadReport();
+  loadBackend();
 }
 
 function resetView() {
@@ -76,6 +78,7 @@ function resetView() {
   showAlert($("send-error"), "");
   resetTemplates();
   resetReport();
+  resetBackend();
   clearSendAt();
   clearAttachment();
   resetMedia();
@@ -271,6 +274,7 @@ function wireEvents() {
     },
   });
   wireReport();
+  wireBackend();
   wireAttach({ changed: renderSend });
   $("send-file-button").addEventListener("click", () => $("send-file").click());
 }

@@ -16,6 +16,7 @@
  *       status: "https://<id>.lambda-url.<region>.on.aws/",
  *       sendMessage: "https://<id>.lambda-url.<region>.on.aws/",
  *       disconnect: "https://<id>.lambda-url.<region>.on.aws/",
+ *       apiKeys: "https://<id>.lambda-url.<region>.on.aws/",
  *     },
  *   };
  */
@@ -28,5 +29,6 @@ window.WA_CONFIG = {
     status: "/status/",
     sendMessage: "/send-message/",
     disconnect: "/disconnect/",
+    apiKeys: "/api-keys/",
   },
 };

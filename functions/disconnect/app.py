@@ -9,7 +9,7 @@ from wa_gateway.api import FunctionApp, json_response
 from wa_gateway.presenters import session_json
 from wa_gateway.validation import parse_disconnect_request
 
-app = FunctionApp("disconnect", needs=("store", "tokens", "host", "crypto"))
+app = FunctionApp("disconnect", needs=("store", "tokens", "host", "crypto"), key_scope="sessions")
 
 
 @app.post("/")

@@ -24,4 +24,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(
         name="reconcile-errors", unit=MetricUnit.Count, value=sum(report.errors.values())
     )
+    runtime.start_deliveries()  # what the pass sent or found, told to users' endpoints now
     return report.as_dict()

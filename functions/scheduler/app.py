@@ -19,4 +19,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     metrics.add_metric(name="scheduler-sent", unit=MetricUnit.Count, value=report.sent)
     metrics.add_metric(name="scheduler-failed", unit=MetricUnit.Count, value=report.failed)
+    runtime.start_deliveries()  # what the pass sent or found, told to users' endpoints now
     return report.as_dict()

@@ -18,6 +18,7 @@ app = FunctionApp(
     "send-message",
     needs=("store", "tokens", "host", "crypto", "media"),
     max_body_bytes=MAX_REQUEST_BYTES,
+    key_scope="send",
 )
 
 

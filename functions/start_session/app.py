@@ -9,7 +9,11 @@ from wa_gateway.api import FunctionApp, json_response
 from wa_gateway.presenters import session_json
 from wa_gateway.validation import parse_start_request
 
-app = FunctionApp("start-session", needs=("store", "tokens", "host", "webhook", "crypto"))
+app = FunctionApp(
+    "start-session",
+    needs=("store", "tokens", "host", "webhook", "crypto"),
+    key_scope="sessions",
+)
 
 
 @app.post("/")

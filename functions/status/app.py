@@ -11,7 +11,7 @@ from wa_gateway.presenters import session_json
 from wa_gateway.validation import parse_status_request
 
 # The host is only called for ?refresh=true; its client is built on first use.
-app = FunctionApp("status", needs=("store", "tokens", "host", "crypto"))
+app = FunctionApp("status", needs=("store", "tokens", "host", "crypto"), key_scope="read")
 
 
 @app.get("/")

@@ -26,10 +26,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from wa_gateway import runtime
-from wa_gateway.auth.caller import Caller
+from wa_gateway.auth.caller import API_KEY_PREFIX, Caller
 from wa_gateway.auth.tokens import bearer_token
 from wa_gateway.errors import (
     ApiError,
+    InsufficientScope,
     InvalidJson,
     InvalidRequest,
     InvalidToken,
@@ -60,10 +61,19 @@ class FunctionApp:
     """One Lambda function: its routes, its handler, and the request helpers routes use."""
 
     def __init__(
-        self, name: str, *, needs: Iterable[Need] = (), max_body_bytes: int = MAX_BODY_BYTES
+        self,
+        name: str,
+        *,
+        needs: Iterable[Need] = (),
+        max_body_bytes: int = MAX_BODY_BYTES,
+        key_scope: str | None = None,
     ):
+        """``key_scope``: the API key scope its routes need (``send``, ``read``,
+        ``sessions``); None: only a user's access token will do."""
         self.name = name
         self.max_body_bytes = max_body_bytes
+        self.key_scope = key_scope
+        self._key_request = False
         self.settings = runtime.configure(name, needs)
         self.resolver = LambdaFunctionUrlResolver()
         self._one_at_a_time = threading.Lock()
@@ -73,6 +83,7 @@ class FunctionApp:
         self.resolver.get("/health")(self._health)
         self.get = self.resolver.get
         self.post = self.resolver.post
+        self.delete = self.resolver.delete
         self.handler: Callable[[dict[str, Any], Any], dict[str, Any]] = (
             logger.inject_lambda_context(
                 correlation_id_path=correlation_paths.LAMBDA_FUNCTION_URL, clear_state=True
@@ -95,11 +106,17 @@ class FunctionApp:
         return value if isinstance(value, str) else None
 
     def caller(self) -> Caller:
-        """The signed-in user, from ``Authorization: Bearer <Supabase access token>``."""
+        """The signed-in user, from ``Authorization: Bearer <Supabase access token>``, or the
+        owner of ``Authorization: Bearer wak_...`` within the key's scopes."""
         header = self.header("authorization")
         token = bearer_token(header)
         if header and token is None:
             raise InvalidToken()
+        if token is not None and token.startswith(API_KEY_PREFIX):
+            if self.key_scope is None:
+                raise InsufficientScope("API keys cannot do this: sign in.")
+            self._key_request = True
+            return runtime.key_callers().caller(token, self.key_scope)
         return runtime.token_verifier().verify(token)
 
     def json_object(self, *, required: bool = True) -> dict[str, Any]:
@@ -148,7 +165,14 @@ class FunctionApp:
             return _to_lambda(error_response(InvalidRequest("Not a function URL request.")))
         # The resolver holds the request it handles: one at a time, as Lambda runs them.
         with self._one_at_a_time:
-            return self.resolver.resolve(event, context)
+            try:
+                answer = self.resolver.resolve(event, context)
+            finally:
+                if self._key_request:
+                    self._key_request = False
+                    runtime.key_callers().end_request()
+        runtime.start_deliveries()
+        return answer
 
     def _health(self) -> Response:
         return json_response(

@@ -71,6 +71,11 @@ class Forbidden(ApiError):
     default_message = "You may not use this."
 
 
+class InsufficientScope(ApiError):
+    status, code = 403, "insufficient_scope"
+    default_message = "This API key may not do this: it lacks the scope."
+
+
 class NotFound(ApiError):
     status, code = 404, "not_found"
     default_message = "Nothing is here."
@@ -96,6 +101,11 @@ class NotScheduled(ApiError):
     default_message = "This message is no longer scheduled: it has been sent or has failed."
 
 
+class LimitReached(ApiError):
+    status, code = 409, "limit_reached"
+    default_message = "You have as many of these as allowed. Delete one first."
+
+
 class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
     default_message = "The request body is too large."
@@ -118,6 +128,11 @@ class UnsupportedMedia(ApiError):
         "Ogg, MP3, M4A, AAC or AMR audio, or a PDF, text or Office document, whose type is "
         "what its content is."
     )
+
+
+class EndpointNotAllowed(ApiError):
+    status, code = 422, "endpoint_not_allowed"
+    default_message = "Events are posted only to https URLs of public addresses."
 
 
 class UnknownRecipient(ApiError):

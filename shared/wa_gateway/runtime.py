@@ -7,6 +7,7 @@ the QR renderer, and Lambda's init stays short.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from functools import cache
 from typing import TYPE_CHECKING
@@ -17,12 +18,17 @@ from wa_gateway.settings import Need, Settings, known_needs
 
 if TYPE_CHECKING:
     from wa_gateway.auth.tokens import TokenVerifier
+    from wa_gateway.delivery.endpoints import Endpoints
+    from wa_gateway.delivery.kick import DeliveryKick
+    from wa_gateway.delivery.worker import Deliverer
     from wa_gateway.events.contacts import ContactLookup
     from wa_gateway.events.service import EventPolicy, EventService
     from wa_gateway.host.directory import HostDirectory
     from wa_gateway.jobs.purge import Purger
     from wa_gateway.jobs.reconcile import Reconciler
     from wa_gateway.jobs.scheduler import Scheduler
+    from wa_gateway.keys.callers import KeyCallers
+    from wa_gateway.keys.service import ApiKeys
     from wa_gateway.media.incoming import IncomingMedia
     from wa_gateway.media.storage import MediaStore
     from wa_gateway.messaging.service import MessageService
@@ -195,6 +201,90 @@ def incoming_media() -> IncomingMedia:
     )
 
 
+@cache
+def key_callers() -> KeyCallers:
+    """Callers from API keys, built for a container's first key: from then on the store's
+    calls go through the key gate (``wa_gateway.keys.gate``), which passes every call of a
+    request without a key through unchanged."""
+    from wa_gateway.keys.callers import KeyCallers
+    from wa_gateway.keys.gate import KeyedTransport
+
+    s = settings()
+    built = store()
+    keyed = built.transport
+    if not isinstance(keyed, KeyedTransport):
+        keyed = KeyedTransport(
+            built.transport, burst=s.api_key_burst, rate_per_s=s.api_key_rate_per_minute / 60
+        )
+        built.transport = keyed
+    return KeyCallers(keyed)
+
+
+@cache
+def api_keys() -> ApiKeys:
+    from wa_gateway.keys.service import ApiKeys
+
+    return ApiKeys(store().transport, max_keys=settings().max_api_keys)
+
+
+@cache
+def endpoints() -> Endpoints:
+    from wa_gateway.delivery.endpoints import Endpoints
+
+    s = settings()
+    return Endpoints(
+        store().transport,
+        s.keyring,
+        max_endpoints=s.max_endpoints,
+        allow_local=s.allow_local_endpoints,
+    )
+
+
+@cache
+def deliverer() -> Deliverer:
+    from wa_gateway.delivery.store import DeliveryCalls
+    from wa_gateway.delivery.worker import Deliverer, DeliveryPolicy
+
+    s = settings()
+    return Deliverer(
+        DeliveryCalls(store().transport),
+        s.keyring,
+        DeliveryPolicy(
+            timeout_s=s.delivery_timeout_s,
+            retry_base_s=s.delivery_retry_base_s,
+            retry_max_s=s.delivery_retry_max_s,
+            retry_for_s=s.delivery_retry_for_s,
+            lease_s=s.delivery_lease_s,
+            concurrency=s.delivery_concurrency,
+            allow_local=s.allow_local_endpoints,
+            retention_s=s.event_retention_s,
+        ),
+    )
+
+
+@cache
+def delivery_kick() -> DeliveryKick | None:
+    """How a function starts the delivery worker at once (an asynchronous invocation of
+    ``DELIVERY_FUNCTION``); None without one: the worker's schedule delivers."""
+    name = settings().delivery_function
+    if not name:
+        return None
+    from wa_gateway.delivery.kick import DeliveryKick
+
+    return DeliveryKick(name)
+
+
+def start_deliveries() -> None:
+    """Start the delivery worker if this request's calls queued deliveries (and forget it)."""
+    transport = sys.modules.get("wa_gateway.store.transport")
+    if transport is None or not transport.deliveries_queued.get():
+        return  # no store call, or nothing queued: the common case costs a lookup
+    transport.deliveries_queued.set(False)
+    kick = delivery_kick()
+    if kick is not None:
+        kick()
+
+
 def reset() -> None:
     """Forget everything built so far (tests that change the environment call this)."""
     for built in (
@@ -212,5 +302,10 @@ def reset() -> None:
         media_store,
         incoming_media,
         reconciler,
+        key_callers,
+        api_keys,
+        endpoints,
+        deliverer,
+        delivery_kick,
     ):
         built.cache_clear()

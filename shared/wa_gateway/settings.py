@@ -129,6 +129,18 @@ class Settings:
     inbound_groups: bool = False
     inbound_status_broadcasts: bool = False
     allow_anonymous_users: bool = False
+    api_key_burst: float = 60
+    api_key_rate_per_minute: float = 300
+    max_api_keys: int = 20
+    max_endpoints: int = 10
+    allow_local_endpoints: bool = False
+    delivery_function: str | None = None
+    delivery_timeout_s: float = 10.0
+    delivery_retry_base_s: int = 5
+    delivery_retry_max_s: int = 3600
+    delivery_retry_for_s: int = 3 * 86400
+    delivery_lease_s: int = 60
+    delivery_concurrency: int = 8
     version: str = "dev"
 
     @classmethod
@@ -209,6 +221,22 @@ class Settings:
             inbound_groups=_flag(get("INBOUND_GROUPS")),
             inbound_status_broadcasts=_flag(get("INBOUND_STATUS_BROADCASTS")),
             allow_anonymous_users=_flag(get("ALLOW_ANONYMOUS_USERS")),
+            api_key_burst=_positive("API_KEY_BURST", get("API_KEY_BURST"), 60),
+            api_key_rate_per_minute=_positive(
+                "API_KEY_RATE_PER_MINUTE", get("API_KEY_RATE_PER_MINUTE"), 300
+            ),
+            max_api_keys=int(_positive("MAX_API_KEYS", get("MAX_API_KEYS"), 20)),
+            max_endpoints=int(_positive("MAX_ENDPOINTS", get("MAX_ENDPOINTS"), 10)),
+            allow_local_endpoints=_flag(get("ALLOW_LOCAL_ENDPOINTS")),
+            delivery_function=get("DELIVERY_FUNCTION"),
+            delivery_timeout_s=seconds("DELIVERY_TIMEOUT", 10.0),
+            delivery_retry_base_s=max(1, duration("DELIVERY_RETRY_BASE", 5)),
+            delivery_retry_max_s=max(1, duration("DELIVERY_RETRY_MAX", 3600)),
+            delivery_retry_for_s=duration("DELIVERY_RETRY_FOR", 3 * 86400),
+            delivery_lease_s=max(1, duration("DELIVERY_LEASE", 60)),
+            delivery_concurrency=int(
+                _positive("DELIVERY_CONCURRENCY", get("DELIVERY_CONCURRENCY"), 8)
+            ),
             version=get("GATEWAY_VERSION") or "dev",
         )
 

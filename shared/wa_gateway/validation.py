@@ -29,6 +29,13 @@ def normalize_phone(value: Any, field: str = "phone") -> str:
     return digits
 
 
+def is_plain_text(value: str) -> bool:
+    """True for text without control characters (C0 or C1): names and notes users give."""
+    import unicodedata  # only the api-keys function's paths ask: no cost to the others
+
+    return not any(unicodedata.category(c) == "Cc" for c in value)
+
+
 def reject_unknown_fields(body: dict[str, Any], known: set[str]) -> None:
     unknown = set(body) - known
     if unknown:

@@ -88,6 +88,33 @@ READABLE: dict[str, set[str]] = {
         "payload",
         "received_at",
     },
+    "whatsapp_api_keys": {
+        "id",
+        "user_id",
+        "name",
+        "prefix",
+        "scopes",
+        "created_at",
+        "last_used_at",
+    },
+    "whatsapp_endpoints": {"id", "user_id", "url", "events", "description", "created_at"},
+    "whatsapp_notifications": {"id", "user_id", "type", "body", "created_at"},
+    "whatsapp_deliveries": {
+        "id",
+        "endpoint_id",
+        "user_id",
+        "notification_id",
+        "seq",
+        "status",
+        "attempts",
+        "queued_at",
+        "next_attempt_at",
+        "last_attempt_at",
+        "last_status",
+        "last_error",
+        "delivered_at",
+        "created_at",
+    },
 }
 
 PRIVATE: dict[str, set[str]] = {
@@ -113,6 +140,10 @@ PRIVATE: dict[str, set[str]] = {
     "whatsapp_templates": set(),
     "whatsapp_error_logs": set(),
     "whatsapp_events": {"dedup_key"},
+    "whatsapp_api_keys": {"key_hash"},
+    "whatsapp_endpoints": {"secret", "last_seq", "next_due_at", "lease_until", "lease_token"},
+    "whatsapp_notifications": set(),
+    "whatsapp_deliveries": set(),
 }
 
 
@@ -219,9 +250,34 @@ def owner(database: str) -> Iterator[Owner]:
             " payload) values (%s, %s, 1, 'status-find', %s, '{}')",
             (user, session[0], uuid.uuid4().hex),
         )
+        conn.execute(
+            "insert into whatsapp_api_keys (user_id, name, prefix, key_hash, scopes)"
+            " values (%s, 'backend', 'wak_abcdef', %s, '{send}')",
+            (user, uuid.uuid4().hex * 2),
+        )
+        endpoint = uuid.uuid4()
+        conn.execute(
+            "insert into whatsapp_endpoints (id, user_id, url, events, secret)"
+            " values (%s, %s, 'https://example.com/hook', '{message.received}', 'v1.k.x')",
+            (endpoint, user),
+        )
+        notification = conn.execute(
+            "insert into whatsapp_notifications (user_id, type, body)"
+            " values (%s, 'message.received', '{}') returning id",
+            (user,),
+        ).fetchone()
+        assert notification is not None
+        conn.execute(
+            "insert into whatsapp_deliveries (endpoint_id, user_id, notification_id, seq)"
+            " values (%s, %s, %s, 1)",
+            (endpoint, user, notification[0]),
+        )
     yield Owner(user, other)
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute("delete from whatsapp_sessions where user_id = %s", (user,))
+        conn.execute("delete from whatsapp_endpoints where user_id = %s", (user,))
+        conn.execute("delete from whatsapp_notifications where user_id = %s", (user,))
+        conn.execute("delete from whatsapp_api_keys where user_id = %s", (user,))
         conn.execute("delete from wpp_hosts where id = %s", (host[0],))
 
 

@@ -19,8 +19,22 @@ from local import devdb
 from tests.conftest import as_role
 from wa_gateway.sessions.service import session_name_for
 
-USER_TABLES = ("whatsapp_sessions", "whatsapp_messages", "whatsapp_error_logs", "whatsapp_events")
-SERVICE_TABLES = ("whatsapp_session_secrets", "wpp_hosts", "whatsapp_event_seqs")
+USER_TABLES = (
+    "whatsapp_sessions",
+    "whatsapp_messages",
+    "whatsapp_error_logs",
+    "whatsapp_events",
+    "whatsapp_api_keys",
+    "whatsapp_endpoints",
+    "whatsapp_notifications",
+    "whatsapp_deliveries",
+)
+SERVICE_TABLES = (
+    "whatsapp_session_secrets",
+    "wpp_hosts",
+    "whatsapp_event_seqs",
+    "whatsapp_api_key_buckets",
+)
 ALL_TABLES = (*USER_TABLES, *SERVICE_TABLES)
 
 
@@ -68,6 +82,33 @@ def world(database: str) -> Iterator[World]:
         conn.execute(
             "insert into whatsapp_event_seqs (whatsapp_session_id, last_seq) values (%s, 1)",
             (sid,),
+        )
+        key = conn.execute(
+            "insert into whatsapp_api_keys (user_id, name, prefix, key_hash, scopes)"
+            " values (%s, 'backend', 'wak_abcdef', %s, '{read}') returning id",
+            (alice, uuid.uuid4().hex * 2),
+        ).fetchone()
+        assert key is not None
+        conn.execute(
+            "insert into whatsapp_api_key_buckets (key_id, tokens, at) values (%s, 1, now())",
+            (key[0],),
+        )
+        endpoint = uuid.uuid4()
+        conn.execute(
+            "insert into whatsapp_endpoints (id, user_id, url, events, secret)"
+            " values (%s, %s, 'https://example.com/hook', '{message.received}', 'v1.k.x')",
+            (endpoint, alice),
+        )
+        notification = conn.execute(
+            "insert into whatsapp_notifications (user_id, type, body)"
+            " values (%s, 'message.received', '{}') returning id",
+            (alice,),
+        ).fetchone()
+        assert notification is not None
+        conn.execute(
+            "insert into whatsapp_deliveries (endpoint_id, user_id, notification_id, seq)"
+            " values (%s, %s, %s, 1)",
+            (endpoint, alice, notification[0]),
         )
         # A pool host makes every start use the pool: it exists only while these tests run.
         host = f"rls-{uuid.uuid4().hex[:8]}"
@@ -160,6 +201,36 @@ WRITES = {
         "insert": "insert into whatsapp_event_seqs values (%(sid)s, 5)",
         "update": "update whatsapp_event_seqs set last_seq = 9 where whatsapp_session_id = %(sid)s",
         "delete": "delete from whatsapp_event_seqs where whatsapp_session_id = %(sid)s",
+    },
+    "whatsapp_api_keys": {
+        "insert": "insert into whatsapp_api_keys (user_id, name, prefix, key_hash, scopes)"
+        " values (%(uid)s, 'x', 'wak_abcdef', repeat('a', 64), '{send}')",
+        "update": "update whatsapp_api_keys set scopes = '{send,read,sessions}'",
+        "delete": "delete from whatsapp_api_keys",
+    },
+    "whatsapp_api_key_buckets": {
+        "insert": "insert into whatsapp_api_key_buckets select id, 99, now()"
+        " from whatsapp_api_keys",
+        "update": "update whatsapp_api_key_buckets set tokens = 99",
+        "delete": "delete from whatsapp_api_key_buckets",
+    },
+    "whatsapp_endpoints": {
+        "insert": "insert into whatsapp_endpoints (id, user_id, url, events, secret) values"
+        " (gen_random_uuid(), %(uid)s, 'https://x.example', '{session.status}', 'v1.k.x')",
+        "update": "update whatsapp_endpoints set url = 'https://evil.example'",
+        "delete": "delete from whatsapp_endpoints",
+    },
+    "whatsapp_notifications": {
+        "insert": "insert into whatsapp_notifications (user_id, type, body)"
+        " values (%(uid)s, 'session.status', '{}')",
+        "update": "update whatsapp_notifications set body = '{}'",
+        "delete": "delete from whatsapp_notifications",
+    },
+    "whatsapp_deliveries": {
+        "insert": "insert into whatsapp_deliveries (endpoint_id, user_id, notification_id, seq)"
+        " select endpoint_id, user_id, notification_id, 99 from whatsapp_deliveries",
+        "update": "update whatsapp_deliveries set status = 'pending'",
+        "delete": "delete from whatsapp_deliveries",
     },
     "wpp_hosts": {
         "insert": "insert into wpp_hosts (name, url, secret_key, capacity)"

@@ -124,6 +124,27 @@ def test_the_scheduled_purge_sample(handlers: dict[str, Handler]) -> None:
     assert {"qr_cleared", "sessions_deleted", "host_sessions_cleared", "host_errors"} <= set(report)
 
 
+def test_the_api_keys_samples_and_the_scheduled_delivery(
+    handlers: dict[str, Handler], gateway: Gateway
+) -> None:
+    bearer = {"<a Supabase access token>": gateway.token_for(gateway.new_user("sample-keys"))}
+    status, body = invoke(handlers["api-keys"], sample("api_keys_create.json", **bearer))
+    assert status == 201 and body["key"]["secret"].startswith("wak_")
+    assert body["key"]["scopes"] == ["send", "read"]
+    status, body = invoke(handlers["api-keys"], sample("api_keys_endpoint_create.json", **bearer))
+    assert status == 201 and body["endpoint"]["secret"].startswith("whsec_")
+    endpoint = {"<an endpoint id>": body["endpoint"]["id"]}
+    status, body = invoke(
+        handlers["api-keys"], sample("api_keys_deliveries.json", **bearer, **endpoint)
+    )
+    assert (status, body) == (200, {"deliveries": []})
+
+    event = json.loads((EVENTS / "delivery_scheduled.json").read_text())
+    context = LambdaContext("delivery", "c0ffee00-0000-4000-8000-000000000023", timeout_ms=60_000)
+    report = handlers["delivery"](event, context)
+    assert {"endpoints", "delivered", "failed_attempts", "forgotten"} <= set(report)
+
+
 def test_the_pairing_code_sample(handlers: dict[str, Handler], gateway: Gateway) -> None:
     bearer = {"<a Supabase access token>": gateway.token_for(gateway.new_user("sample-code"))}
     status, body = invoke(handlers["start-session"], sample("start_session_code.json", **bearer))

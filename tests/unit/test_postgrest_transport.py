@@ -38,6 +38,7 @@ class Answer:
     status: int
     body: bytes
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def error(status: int, code: str | None, message: str = "failed") -> Answer:
@@ -83,6 +84,8 @@ def postgrest() -> Iterator[tuple[str, Recorded]]:
             self.send_response(answer.status)
             self.send_header("content-type", answer.content_type)
             self.send_header("content-length", str(len(answer.body)))
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(answer.body)
 
@@ -252,3 +255,43 @@ def test_other_errors_are_not_unavailability_and_are_sent_once(
     with pytest.raises(APIError):
         PostgrestTransport(url, SERVICE_KEY).rpc("gateway_hosts", {})
     assert len(recorded.requests) == 1
+
+
+def test_a_call_that_queued_deliveries_says_so_through_its_header(
+    postgrest: tuple[str, Recorded],
+) -> None:
+    """PostgREST turns ``response.headers`` (set by gateway_notify) into a header; a key's
+    request goes as one RPC to gateway_keyed_call, as the service."""
+    import contextvars
+
+    from wa_gateway.keys.gate import KeyCheck, KeyedTransport, owe
+    from wa_gateway.store.transport import deliveries_queued
+
+    url, recorded = postgrest
+    recorded.script = [
+        Answer(200, b"true"),
+        Answer(200, b"true", headers={"x-gateway-deliveries": "queued"}),
+        Answer(200, b'{"result": {"stored": true}}'),
+    ]
+    transport = PostgrestTransport(url, SERVICE_KEY, publishable_key=PUBLISHABLE_KEY)
+
+    def request() -> tuple[bool, bool]:
+        transport.rpc("gateway_record_media", {"p_message_id": "x"})
+        first = deliveries_queued.get()
+        transport.rpc("gateway_record_media", {"p_message_id": "y"})
+        return first, deliveries_queued.get()
+
+    assert contextvars.copy_context().run(request) == (False, True)
+    keyed = KeyedTransport(transport, burst=5, rate_per_s=1)
+
+    def keyed_request() -> object:
+        owe(KeyCheck("a" * 64, SESSION_ROW["user_id"], "send"))
+        return keyed.rpc("gateway_ingest_event", {"p_session_name": "x"})
+
+    assert contextvars.copy_context().run(keyed_request) == {"stored": True}
+    last = recorded.requests[-1]
+    assert last["path"] == "/rest/v1/rpc/gateway_keyed_call"
+    assert last["headers"]["authorization"] == f"Bearer {SERVICE_KEY}"
+    assert last["body"]["p_call"]["function"] == "gateway_ingest_event"
+    assert last["body"]["p_call"]["params"] == {"p_session_name": "x"}
+    assert last["body"]["p_call"]["scope"] == "send" and last["body"]["p_call"]["count"]

@@ -295,3 +295,33 @@ def test_anonymous_users_are_refused_unless_allowed(
     assert runtime.token_verifier()._allow_anonymous is False
     environment({**BASE, "ALLOW_ANONYMOUS_USERS": "true"})
     assert runtime.token_verifier()._allow_anonymous is True
+
+
+def test_api_key_and_delivery_settings_have_defaults_and_are_read() -> None:
+    defaults = Settings.load(BASE)
+    assert (defaults.api_key_burst, defaults.api_key_rate_per_minute) == (60, 300)
+    assert (defaults.delivery_retry_base_s, defaults.delivery_retry_max_s) == (5, 3600)
+    assert defaults.delivery_retry_for_s == 3 * 86400 and defaults.delivery_timeout_s == 10
+    assert not defaults.allow_local_endpoints and defaults.delivery_function is None
+    given = Settings.load(
+        {
+            **BASE,
+            "DELIVERY_RETRY_FOR": "2h",
+            "DELIVERY_TIMEOUT": "2.5",
+            "ALLOW_LOCAL_ENDPOINTS": "true",
+            "DELIVERY_FUNCTION": "stack-delivery",
+            "MAX_ENDPOINTS": "3",
+        }
+    )
+    assert given.delivery_retry_for_s == 7200 and given.delivery_timeout_s == 2.5
+    assert given.allow_local_endpoints and given.delivery_function == "stack-delivery"
+    assert given.max_endpoints == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("DELIVERY_RETRY_FOR", "3 days"), ("DELIVERY_TIMEOUT", "0"), ("API_KEY_BURST", "-1")],
+)
+def test_a_malformed_delivery_or_key_setting_is_refused(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.load({**BASE, name: value})

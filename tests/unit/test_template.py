@@ -29,8 +29,10 @@ HANDLER_DIRS = {
     "purge",
     "scheduler",
     "reconcile",
+    "api_keys",
+    "delivery",
 }
-BROWSER_DIRS = {"start_session", "status", "send_message", "disconnect"}
+BROWSER_DIRS = {"start_session", "status", "send_message", "disconnect", "api_keys"}
 URL_DIRS = BROWSER_DIRS | {"qr_webhook"}
 SECRETS_PARAMETER = "SecretsArn"
 # Non-secret settings the template may set as plain environment values.
@@ -52,6 +54,7 @@ PLAIN_ENV = {
     "SUPABASE_PUBLISHABLE_KEY",
     "SECRETS_EXTENSION",
     "SECRETS_MANAGER_TTL",
+    "DELIVERY_FUNCTION",
 }
 # Parameters whose names sound secret but whose values are public.
 PUBLIC_PARAMETERS = {
@@ -366,3 +369,29 @@ def test_the_scheduler_runs_every_minute_without_url_and_sends_the_sample_event(
     assert template["Parameters"]["SchedulerSchedule"]["Default"] == "rate(1 minute)"
     assert scheduler["Environment"]["Variables"]["SCHEDULE_GRACE"] == {"Ref": "ScheduleGrace"}
     assert json.loads(schedule["Input"]) == sample
+
+
+def test_the_delivery_worker_is_kicked_by_the_functions_and_sweeps_every_minute(
+    template: dict[str, Any],
+) -> None:
+    import json
+
+    functions = _functions(template)
+    delivery = functions["delivery"]
+    name = {"Fn::Sub": "${AWS::StackName}-delivery"}
+    [schedule] = [e["Properties"] for e in delivery["Events"].values() if e["Type"] == "ScheduleV2"]
+    sample = json.loads((ROOT / "events" / "delivery_scheduled.json").read_text())
+    assert "FunctionUrlConfig" not in delivery and delivery["FunctionName"] == name
+    assert json.loads(schedule["Input"]) == sample
+    assert template["Parameters"]["DeliverySchedule"]["Default"] == "rate(1 minute)"
+    assert delivery["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+    invoke = {"LambdaInvokePolicy": {"FunctionName": name}}
+    for folder in ("start_session", "status", "send_message", "disconnect", "qr_webhook",
+                   "api_keys", "scheduler", "reconcile"):  # fmt: skip
+        assert functions[folder]["Environment"]["Variables"]["DELIVERY_FUNCTION"] == name
+        assert invoke in functions[folder]["Policies"], folder
+    assert functions["api_keys"]["FunctionUrlConfig"]["Cors"]["AllowMethods"] == [
+        "GET",
+        "POST",
+        "DELETE",
+    ]

@@ -6,11 +6,14 @@ Each call is one transaction sent as one query string, so one network round trip
     begin;
     set local role ...; set local request.jwt.claims = ...; set local statement_timeout = ...;
     select public.<function>(...);
+    select current_setting('response.headers', true);
     commit;
 
 the role and claims PostgREST applies to every request (it uses ``set_config``, which a
 prepared statement needs; plain ``set local`` costs less), so Row Level Security sees the same
-either way. Both are transaction-local, so nothing leaks between calls, and no prepared
+either way. The last select reads what PostgREST would turn into response headers: the
+transaction's note that it queued deliveries to users' endpoints (``DELIVERIES_HEADER``). Both
+are transaction-local, so nothing leaks between calls, and no prepared
 statements are used, which keeps the pooler's transaction mode happy.
 Connections are kept and reused across warm invocations: one per concurrent caller, which in
 Lambda means one.
@@ -36,6 +39,7 @@ from wa_gateway.store.failures import (
     failure_of_sqlstate,
     may_send_again,
 )
+from wa_gateway.store.transport import DELIVERIES_HEADER, deliveries_queued
 
 _FUNCTION_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _PARAMETER_NAME = re.compile(r"^p_[a-z0-9_]+$")
@@ -101,13 +105,16 @@ class PostgresTransport:
         self.round_trips += 1
         with psycopg.ClientCursor(conn) as cursor:
             cursor.execute(statement, values)
-            row = None
-            while True:  # begin, the three sets, the call, commit: keep the call's row
+            rows = []
+            while True:  # begin, the three sets, the call, the headers, commit
                 if cursor.description is not None:
-                    row = cursor.fetchone()
+                    rows.append(cursor.fetchone())
                 if not cursor.nextset():
                     break
-        return row
+        call, headers = rows
+        if headers and headers[0] and DELIVERIES_HEADER in headers[0]:
+            deliveries_queued.set(True)
+        return call
 
     def _release_after_error(self, conn: psycopg.Connection[Any]) -> None:
         if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
@@ -174,7 +181,8 @@ def _statement(function: str, names: tuple[str, ...]) -> bytes:
     return (
         sql.SQL(
             "begin; set local role %(_role)s; set local request.jwt.claims = %(_claims)s;"
-            " set local statement_timeout = %(_timeout)s; {call}; commit"
+            " set local statement_timeout = %(_timeout)s; {call};"
+            " select current_setting('response.headers', true); commit"
         )
         .format(call=call)
         .as_bytes(None)

@@ -32,6 +32,7 @@ from wa_gateway.auth.caller import Caller
 from wa_gateway.errors import SettingsError, StoreUnavailable
 from wa_gateway.settings import is_secret_api_key
 from wa_gateway.store.failures import CONNECTION_LOST, Retry, failure_of_answer, may_send_again
+from wa_gateway.store.transport import DELIVERIES_HEADER, deliveries_queued
 
 _CONNECTION_LOST = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
@@ -72,7 +73,7 @@ class PostgrestTransport:
             limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=30),
             # Retries only a connection that could not be made: nothing was sent.
             transport=httpx.HTTPTransport(retries=1),
-            event_hooks={"response": [_judge_answer]},
+            event_hooks={"response": [_judge_answer, _note_deliveries]},
             trust_env=False,
         )
         self._service_client = self._client(service_headers(service_key))
@@ -114,6 +115,12 @@ class PostgrestTransport:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _note_deliveries(response: httpx.Response) -> None:
+    """A call whose transaction queued deliveries to users' endpoints says so in a header."""
+    if response.is_success and DELIVERIES_HEADER in response.headers:
+        deliveries_queued.set(True)
 
 
 def _judge_answer(response: httpx.Response) -> None:

@@ -1,9 +1,18 @@
 """The one thing a store needs of a database connection."""
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 from wa_gateway.auth.caller import Caller
+
+DELIVERIES_HEADER = "x-gateway-deliveries"
+"""What a transaction that queued deliveries to users' endpoints says (``gateway_notify``
+sets it as PostgREST's ``response.headers``): the function that made it starts the worker."""
+
+deliveries_queued: ContextVar[bool] = ContextVar("wa_gateway_deliveries_queued", default=False)
+"""Set by a transport when a call of this request queued deliveries; the function reads it once
+the request is answered (``wa_gateway.runtime.start_deliveries``)."""
 
 
 class Transport(Protocol):
