@@ -49,6 +49,25 @@ class HostClient:
     def __repr__(self) -> str:
         return f"HostClient({self.base_url!r})"
 
+    @property
+    def read_timeout_s(self) -> float:
+        return self._timeout[1]
+
+    def with_read_timeout(self, read_timeout_s: float) -> HostClient:
+        """This client, waiting at most ``read_timeout_s`` for an answer (never longer than
+        it does now), on the same connections."""
+        return HostClient(
+            self.base_url,
+            self._secret_key,
+            connect_timeout_s=self._timeout[0],
+            read_timeout_s=min(read_timeout_s, self.read_timeout_s),
+            start_timeout_s=self._start_timeout[1],
+            session=self._http,
+        )
+
+    def shares_connections_with(self, other: HostClient) -> bool:
+        return self._http is other._http
+
     # --- routes -------------------------------------------------------------------------
 
     def generate_token(self, session: str) -> str:
