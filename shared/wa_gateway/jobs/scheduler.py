@@ -44,6 +44,10 @@ class SchedulerReport:
             "claims": self.claims,
         }
 
+    def counts(self) -> dict[str, int]:
+        """The metrics of a pass (``scheduler-<name>``)."""
+        return {"sent": self.sent, "failed": self.failed}
+
 
 @dataclass
 class Scheduler:
