@@ -108,13 +108,57 @@ create trigger whatsapp_messages_stamp_times
 
 -- Scheduled messages --------------------------------------------------------------------------
 
--- What the scheduler looks at: messages waiting for their time, and scheduled messages whose
--- send did not finish (the pass died, the host refused or did not answer) and may be retried.
+-- The rule of what the scheduler has yet to send, written here alone (the index below and
+-- gateway_due_messages use it): a message waiting for its time, or a scheduled message whose
+-- send did not finish (the pass died, the host refused or did not answer: no host message id,
+-- the send not settled) and may be tried again.
+create function public.gateway_awaits_scheduler(
+  p_status text,
+  p_wpp_message_id text,
+  p_send_state text
+) returns boolean
+language sql
+immutable
+set search_path = ''
+as $$
+  select p_status = 'scheduled'
+    or (p_wpp_message_id is null and p_send_state in ('pending', 'unknown', 'retryable')
+        and p_status in ('queued', 'failed'))
+$$;
+
+comment on function public.gateway_awaits_scheduler is
+  'Whether a message with a send_at has yet to be sent by the scheduler.';
+
+-- What the scheduler looks at; the claims' conditions name the same function, so the
+-- planner knows they fall within this index.
 create index whatsapp_messages_scheduled_idx
   on public.whatsapp_messages (whatsapp_session_id, send_at)
   where send_at is not null
-    and (status = 'scheduled'
-         or (wpp_message_id is null and send_state in ('pending', 'unknown', 'retryable')));
+    and public.gateway_awaits_scheduler(status, wpp_message_id, send_state);
+
+-- The messages due by p_due_by, of one session (or of all, p_session_id null): awaiting the
+-- scheduler and held by no pass's lease at p_now. A scheduled message holds no lease.
+create function public.gateway_due_messages(
+  p_session_id uuid,
+  p_due_by timestamptz,
+  p_now timestamptz
+) returns setof public.whatsapp_messages
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  return query
+    select * from public.whatsapp_messages m
+    where (p_session_id is null or m.whatsapp_session_id = p_session_id)
+      and m.send_at <= p_due_by
+      and public.gateway_awaits_scheduler(m.status, m.wpp_message_id, m.send_state)
+      and coalesce(m.lease_until, '-infinity') <= p_now;
+end
+$$;
+
+comment on function public.gateway_due_messages is
+  'The scheduler''s messages due by p_due_by (of one session, or all) that no pass holds.';
 
 create function public.gateway_render_template(
   p_user_id uuid,
@@ -195,6 +239,7 @@ declare
     jsonb_populate_record(null::public.gateway_send_options, p_options);
   s public.whatsapp_sessions;
   m public.whatsapp_messages;
+  k record;
   v_rendered jsonb;
   v_body text := r.body;
   v_result jsonb;
@@ -205,20 +250,16 @@ begin
   where session_id = r.session_name and user_id = r.user_id
   for update;
 
-  -- A retry with a key already used answers from the stored row: the text rendered the first
-  -- time stands, even if the template has changed (or gone) since.
-  if r.idempotency_key is not null then
-    select * into m from public.whatsapp_messages
-    where user_id = r.user_id and idempotency_key = r.idempotency_key;
-    if found then
-      if m.request_hash is distinct from r.request_hash then
-        return jsonb_build_object('outcome', 'conflict');
-      end if;
-      if m.send_at is not null then
-        return jsonb_build_object('outcome', 'replay', 'message', to_jsonb(m));
-      end if;
-      v_body := m.body;
-    end if;
+  -- A retry with a key already used answers from the stored row, as gateway_begin_send's
+  -- does; one still to send keeps the text rendered the first time, even if the template has
+  -- changed (or gone) since.
+  select * into k from public.gateway_keyed_message(r, p_now);
+  if k.answer is not null then
+    return k.answer;
+  end if;
+  m := k.message;
+  if m.id is not null then
+    v_body := m.body;
   end if;
 
   if o.template is not null and m.id is null then
@@ -330,13 +371,7 @@ begin
   -- message of a locked session is then this pass's to decide.
   for s in
     select * from public.whatsapp_sessions
-    where id in (
-      select whatsapp_session_id from public.whatsapp_messages
-      where send_at is not null and send_at <= p_now
-        and (status = 'scheduled'
-             or (wpp_message_id is null and send_state in ('pending', 'unknown', 'retryable')
-                 and status in ('queued', 'failed')
-                 and coalesce(lease_until, '-infinity') <= p_now)))
+    where id in (select d.whatsapp_session_id from public.gateway_due_messages(null, p_now, p_now) d)
     order by id
     for update skip locked
   loop
@@ -348,12 +383,8 @@ begin
       error_code = case when s.status <> 'connected' then 'session_not_connected'
                         else coalesce(error_code, 'schedule_expired') end,
       updated_at = p_now
-    where whatsapp_session_id = s.id and send_at is not null
-      and send_at <= p_now - make_interval(secs => p_grace_s)
-      and (status = 'scheduled'
-           or (wpp_message_id is null and send_state in ('pending', 'unknown', 'retryable')
-               and status in ('queued', 'failed')
-               and coalesce(lease_until, '-infinity') <= p_now));
+    where id in (select d.id from public.gateway_due_messages(
+      s.id, p_now - make_interval(secs => p_grace_s), p_now) d);
     get diagnostics v_expired = row_count;
     v_failed := v_failed + v_expired;
 
@@ -363,11 +394,7 @@ begin
     end if;
 
     -- The governor: as many as the session's bucket holds now, the rest on a later claim.
-    v_tokens := least(
-      p_burst,
-      coalesce(s.send_tokens, p_burst)
-        + greatest(0, extract(epoch from p_now - coalesce(s.send_tokens_at, p_now))) * p_rate_per_s
-    );
+    v_tokens := public.gateway_send_tokens(s, p_burst, p_rate_per_s, p_now);
     if v_tokens < 1 then
       v_waiting := v_waiting + 1;
       continue;
@@ -377,11 +404,7 @@ begin
     v_taken := 0;
     for m in
       select * from public.whatsapp_messages
-      where whatsapp_session_id = s.id and send_at is not null and send_at <= p_now
-        and (status = 'scheduled'
-             or (wpp_message_id is null and send_state in ('pending', 'unknown', 'retryable')
-                 and status in ('queued', 'failed')
-                 and coalesce(lease_until, '-infinity') <= p_now))
+      where id in (select d.id from public.gateway_due_messages(s.id, p_now, p_now) d)
       order by send_at, created_at
       limit least(floor(v_tokens)::integer, p_limit - v_count)
       for update
@@ -501,6 +524,8 @@ grant select on table public.whatsapp_report_daily, public.whatsapp_report_deliv
 -- Functions: service_role only (the trigger functions run whoever writes the row). ----------
 
 revoke execute on function
+  public.gateway_awaits_scheduler(text, text, text),
+  public.gateway_due_messages(uuid, timestamptz, timestamptz),
   public.gateway_touch_updated_at(),
   public.gateway_stamp_message_times(),
   public.gateway_render_template(uuid, text, jsonb),
@@ -510,13 +535,5 @@ revoke execute on function
   public.gateway_claim_scheduled(integer, double precision, double precision, integer, integer,
     timestamptz)
   from public, anon, authenticated;
-grant execute on function
-  public.gateway_touch_updated_at(),
-  public.gateway_stamp_message_times(),
-  public.gateway_render_template(uuid, text, jsonb),
-  public.gateway_prepare_send(jsonb, jsonb, double precision, double precision, integer,
-    timestamptz),
-  public.gateway_cancel_scheduled(uuid, uuid, timestamptz),
-  public.gateway_claim_scheduled(integer, double precision, double precision, integer, integer,
-    timestamptz)
-  to service_role;
+-- service_role, which the functions call as, runs every function of the gateway.
+grant execute on all functions in schema public to service_role;
