@@ -75,7 +75,7 @@ create policy "users replace their outgoing media" on storage.objects
     and (storage.foldername(name))[2] = 'outgoing'
   );
 
--- Received media stays until the functions remove it; a user deletes only their own uploads.
+-- A user deletes only their own uploads; what their WhatsApp received is not theirs to delete.
 create policy "users delete their outgoing media" on storage.objects
   for delete to authenticated
   using (

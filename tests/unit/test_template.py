@@ -2,8 +2,8 @@
 
 `make deploy-check` lints and builds the template with the SAM CLI; these tests check what
 cfn-lint cannot know: handlers on disk, one shared layer, no secret in the environment, CORS
-from a parameter, purge on a schedule without a URL, timeouts above the host client's, and
-every setting each function checks at start-up.
+from a parameter, purge on a schedule without a URL, timeouts above one host call at its
+limits, and every setting each function checks at start-up.
 """
 
 from __future__ import annotations
