@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from wa_gateway.auth.caller import Caller
-from wa_gateway.records import OutboundRequest, SendOptions
+from wa_gateway.send_records import OutboundRequest, SendOptions
 from wa_gateway.store import Store
 
 

@@ -3,15 +3,11 @@
 from wa_gateway.auth.caller import Caller
 from wa_gateway.records import (
     EventRecord,
-    FinishedSend,
     HostPlacement,
     IngestResult,
     LidLookup,
     MediaFetch,
     MessageRecord,
-    OutboundRequest,
-    SendPlan,
-    SendResult,
     SessionOnHost,
     SessionRecord,
     SessionStatus,
@@ -21,6 +17,7 @@ from wa_gateway.records import (
     StartRequest,
     UpdateResult,
 )
+from wa_gateway.send_records import FinishedSend, OutboundRequest, SendPlan, SendResult
 from wa_gateway.store.housekeeping import HousekeepingCalls
 from wa_gateway.store.reconciling import ReconcileCalls
 from wa_gateway.store.scheduling import SchedulingCalls

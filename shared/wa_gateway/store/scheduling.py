@@ -3,8 +3,8 @@
 from typing import get_args
 
 from wa_gateway.pass_records import ClaimBatch, ClaimedMessage
-from wa_gateway.records import (
-    MessageRecord,
+from wa_gateway.records import MessageRecord
+from wa_gateway.send_records import (
     OutboundRequest,
     PreparedSend,
     SendOptions,
