@@ -164,23 +164,28 @@ comment on function public.gateway_send_tokens is
   'The tokens a session''s sending governor holds at p_now.';
 
 
--- A send that carries an Idempotency-Key already used, whichever function is asked
--- (gateway_begin_send, or gateway_prepare_send for a template or a time): the same key with
--- another request is a conflict; a message that went out, or that waits for its time, answers
--- as it is (replay); one an attempt still holds under its lease is in flight. Any other (its
--- attempt failed before sending, or its lease ran out without the host's message id) comes
--- back with no answer: the message this attempt sends. A new key finds no message.
-create function public.gateway_keyed_message(
+-- How every send starts, whichever function is asked (gateway_begin_send, or
+-- gateway_prepare_send for a template or a time): it takes the session's row lock, so
+-- concurrent requests with one key, and the token bucket, are decided one at a time. Then a
+-- key already used: the same key with another request is a conflict; a message that went out,
+-- or that waits for its time, answers as it is (replay); one an attempt still holds under its
+-- lease is in flight. Any other (its attempt failed before sending, or its lease ran out
+-- without the host's message id) comes back with no answer: the message this attempt sends.
+-- A new key finds no message.
+create function public.gateway_open_send(
   p_request public.gateway_outbound_request,
   p_now timestamptz,
+  out session public.whatsapp_sessions,
   out message public.whatsapp_messages,
   out answer jsonb
 )
 language plpgsql
-stable
 set search_path = ''
 as $$
 begin
+  select * into session from public.whatsapp_sessions s
+  where s.session_id = p_request.session_name and s.user_id = p_request.user_id
+  for update;
   if p_request.idempotency_key is null then
     return;
   end if;
@@ -200,9 +205,9 @@ begin
 end
 $$;
 
-comment on function public.gateway_keyed_message is
-  'The message a send''s Idempotency-Key already names, and the answer it gets as it is '
-  '(conflict, replay, in_flight), or none when this attempt is to send it.';
+comment on function public.gateway_open_send is
+  'A send''s session, locked, and the message its Idempotency-Key already names with the '
+  'answer it gets as it is (conflict, replay, in_flight), or none when this attempt sends it.';
 
 
 create function public.gateway_begin_send(
@@ -225,16 +230,11 @@ declare
   v_tokens double precision;
   v_id uuid := gen_random_uuid();
 begin
-  -- Every send of a session takes the session's row lock first: concurrent requests with one
-  -- key, and the token bucket, are decided one at a time.
-  select * into s from public.whatsapp_sessions
-  where session_id = r.session_name and user_id = r.user_id
-  for update;
-
-  select * into k from public.gateway_keyed_message(r, p_now);
+  select * into k from public.gateway_open_send(r, p_now);
   if k.answer is not null then
     return k.answer;
   end if;
+  s := k.session;
   if s.id is null or s.status <> 'connected' then
     return jsonb_build_object('outcome', 'not_connected');
   end if;
@@ -704,7 +704,7 @@ revoke execute on function
   public.gateway_message_rank(text),
   public.gateway_send_tokens(public.whatsapp_sessions, double precision, double precision,
     timestamptz),
-  public.gateway_keyed_message(public.gateway_outbound_request, timestamptz),
+  public.gateway_open_send(public.gateway_outbound_request, timestamptz),
   public.gateway_begin_send(jsonb, double precision, double precision, integer, timestamptz),
   public.gateway_finish_send(jsonb, timestamptz),
   public.gateway_record_inbound(jsonb, timestamptz),

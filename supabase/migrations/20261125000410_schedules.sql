@@ -88,19 +88,14 @@ declare
   v_body text := r.body;
   v_result jsonb;
 begin
-  -- The session's row lock first, as in gateway_begin_send: requests with one key are decided
-  -- one at a time.
-  select * into s from public.whatsapp_sessions
-  where session_id = r.session_name and user_id = r.user_id
-  for update;
-
   -- A retry with a key already used answers from the stored row, as gateway_begin_send's
   -- does; one still to send keeps the text rendered the first time, even if the template has
   -- changed (or gone) since.
-  select * into k from public.gateway_keyed_message(r, p_now);
+  select * into k from public.gateway_open_send(r, p_now);
   if k.answer is not null then
     return k.answer;
   end if;
+  s := k.session;
   m := k.message;
   if m.id is not null then
     v_body := m.body;

@@ -223,7 +223,7 @@ def test_an_idempotency_key_is_looked_up_and_judged_in_one_function(database: st
         for name, _, body in public_functions(database)
         if re.search(r"idempotency_key\s*=", body)
     }
-    assert lookups == {"gateway_keyed_message"}
+    assert lookups == {"gateway_open_send"}
 
 
 def test_the_scheduler_finds_what_is_due_through_its_partial_index(database: str) -> None:
