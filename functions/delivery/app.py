@@ -4,24 +4,17 @@ every minute by its schedule, which also forgets old notifications. No URL."""
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from wa_gateway import runtime
-from wa_gateway.observability import logger, metrics
-
-runtime.configure("delivery", needs=("store", "crypto"))
+from wa_gateway.job_app import JobApp
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    logger.append_keys(function="delivery")
+def delivery_options(event: Any) -> dict[str, Any]:
+    """A kick delivers what is pending; the schedule's run also sweeps old notifications."""
     kicked = isinstance(event, dict) and event.get("source") == "kick"
-    report = runtime.deliverer().run(
-        remaining_s=lambda: context.get_remaining_time_in_millis() / 1000, sweep=not kicked
-    )
-    metrics.add_metric(name="delivery-delivered", unit=MetricUnit.Count, value=report.delivered)
-    metrics.add_metric(
-        name="delivery-failed-attempts", unit=MetricUnit.Count, value=report.failed_attempts
-    )
-    return report.as_dict()
+    return {"sweep": not kicked}
+
+
+app = JobApp(
+    "delivery", needs=("store", "crypto"), runner=runtime.deliverer, options=delivery_options
+)
+handler = app.handler

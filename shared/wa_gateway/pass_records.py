@@ -12,10 +12,10 @@ from wa_gateway.records import (
     InboundMessage,
     LidLookup,
     MediaFetch,
-    SendPlan,
     SessionRecord,
     SessionUpdate,
 )
+from wa_gateway.send_records import SendPlan
 
 # --- the purge ------------------------------------------------------------------------------
 

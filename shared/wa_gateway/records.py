@@ -2,19 +2,16 @@
 
 Plain records (NamedTuples: cheap to import and to build), free of how they are stored. Rows
 come as the database's JSON; ``from_row`` keeps the columns a record has and ignores the rest.
-What the scheduled passes (the purge, the scheduler, reconcile) claim and apply is in
-``pass_records``.
+What a send asks and is told is in ``send_records``; what the scheduled passes (the purge,
+the scheduler, reconcile) claim and apply is in ``pass_records``.
 """
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, Literal, NamedTuple, Self
 
 SessionStatus = Literal["disconnected", "starting", "pairing", "connected"]
 StartAction = Literal["none", "start", "restart"]
 StartOutcome = Literal["ok", "account_limit", "no_capacity"]
-SendOutcome = Literal["send", "replay", "in_flight", "conflict", "not_connected", "rate_limited"]
-SendResult = Literal["sent", "failed", "retryable", "unknown"]
 
 
 def _known_fields(fields: tuple[str, ...], row: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,72 +153,6 @@ class MessageRecord(NamedTuple):
         return cls(**_known_fields(cls._fields, row))
 
 
-class OutgoingFile(NamedTuple):
-    """What the outbox row keeps of a file to send (``OutgoingMedia.file``): the caller's
-    upload stays at ``path``; a file sent inline is stored under the message's name, ``ext``."""
-
-    message_type: str  # image, sticker, video, audio, ptt or document
-    mime_type: str
-    filename: str
-    size: int
-    sha256: str
-    path: str | None
-    ext: str | None
-
-
-class OutboundRequest(NamedTuple):
-    user_id: str
-    session_name: str
-    phone: str | None
-    body: str
-    contact_name: str | None
-    idempotency_key: str | None
-    request_hash: str
-    contact_lid: str | None = None
-    media: OutgoingFile | None = None
-
-
-class FinishedSend(NamedTuple):
-    """What the host did with a send, for the outbox row."""
-
-    message_id: str
-    outcome: SendResult
-    wpp_message_id: str | None
-    error_code: str | None
-    session_lost: bool  # the host said the session is gone: it is marked disconnected
-    phone: str | None  # the canonical id the host sent to
-    contact_lid: str | None
-
-
-class SendOptions(NamedTuple):
-    """A send's template and time (``gateway_prepare_send``)."""
-
-    template: str | None
-    variables: Mapping[str, str] | None
-    send_at: datetime | None
-    max_chars: int  # the longest text a rendered template may give
-
-
-class SendPlan(NamedTuple):
-    outcome: SendOutcome
-    message: MessageRecord | None = None
-    host_token: str | None = None
-    retry_after_s: int = 0
-    host: HostPlacement | None = None
-
-    @classmethod
-    def from_json(cls, result: Mapping[str, Any]) -> Self:
-        """What ``gateway_begin_send`` (and the calls that go on as it) answered."""
-        message = result.get("message")
-        return cls(
-            outcome=result["outcome"],
-            message=MessageRecord.from_row(message) if message else None,
-            host_token=result.get("host_token"),
-            retry_after_s=int(result.get("retry_after") or 0),
-            host=HostPlacement.from_json(result.get("host")),
-        )
-
-
 class IncomingFile(NamedTuple):
     """A received file as the host describes it (``media.incoming.metadata``), before it is
     fetched: kept at ``<user id>/<session id>/<message id>.<ext>``."""
@@ -361,32 +292,3 @@ class HostEntry(NamedTuple):
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
         return cls(**_known_fields(cls._fields, row))
-
-
-# --- templates and scheduled messages -------------------------------------------------------
-
-PrepareOutcome = Literal[
-    "send",
-    "replay",
-    "in_flight",
-    "conflict",
-    "not_connected",
-    "rate_limited",
-    "scheduled",
-    "unknown_template",
-    "template_variable_missing",
-    "template_variable_unknown",
-    "message_too_long",
-]
-
-
-class PreparedSend(NamedTuple):
-    """What ``gateway_prepare_send`` decided: the outcomes it shares with ``begin_send`` come
-    with their :class:`SendPlan`; "scheduled" with the message; a template's problem with the
-    ``variable`` it is about, or the rendered text's ``length``."""
-
-    outcome: PrepareOutcome
-    plan: SendPlan | None = None
-    message: MessageRecord | None = None
-    variable: str | None = None
-    length: int = 0

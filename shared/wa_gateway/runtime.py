@@ -3,6 +3,12 @@
 Nothing here connects or imports a module until a request needs it (each part imports its own
 module when first built): a status read never loads the host client, the messaging code or
 the QR renderer, and Lambda's init stays short.
+
+One way to hand a part to another: a part every call of its user needs is passed built (the
+store, the host directory); a part only some calls need (Storage for a file, the LID lookup,
+the fetch of a received file) is passed as its provider, the function here that builds it
+(``media_store``, not ``media_store()``), and built by the first call that needs it. Each part
+exists once per container: one store, one host directory (one pool of connections per host).
 """
 
 from __future__ import annotations
@@ -177,27 +183,19 @@ def event_policy() -> EventPolicy:
 
 @cache
 def contact_lookup() -> ContactLookup:
-    """The webhook's way to the host, built only when a LID sender needs it."""
-    from wa_gateway.events.contacts import LOOKUP_READ_TIMEOUT_S, ContactLookup
-    from wa_gateway.host.directory import HostDirectory
+    """The way to ask a host for a LID's number, built only when a LID sender needs it."""
+    from wa_gateway.events.contacts import ContactLookup
 
-    s = settings()
-    hosts = HostDirectory(s, s.keyring_if_set, read_timeout_s=LOOKUP_READ_TIMEOUT_S)
-    return ContactLookup(store=store(), hosts=hosts, keyring=s.keyring_if_set)
+    return ContactLookup(store=store(), hosts=hosts(), keyring=settings().keyring_if_set)
 
 
 @cache
 def incoming_media() -> IncomingMedia:
-    """The webhook's way to fetch a received file and store it, built for the first one."""
-    from wa_gateway.host.directory import HostDirectory
+    """The way to fetch a received file and store it, built for the first one."""
     from wa_gateway.media.incoming import IncomingMedia
 
-    s = settings()
     return IncomingMedia(
-        store=store(),
-        hosts=HostDirectory(s, s.keyring_if_set),
-        keyring=s.keyring_if_set,
-        media_store=media_store,
+        store=store(), hosts=hosts(), keyring=settings().keyring_if_set, media_store=media_store
     )
 
 

@@ -136,7 +136,8 @@ create table public.whatsapp_messages (
   lease_until timestamptz,
   attempts integer not null default 0,
   error_code text,
-  -- Templates, scheduled messages and reports (the *_templates_schedules_reports migration).
+  -- Scheduled messages, templates and reports (the *_schedules, *_templates, *_reports
+  -- migrations).
   send_at timestamptz,
   template_name text,
   sent_at timestamptz,

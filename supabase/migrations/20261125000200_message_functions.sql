@@ -137,6 +137,79 @@ comment on function public.gateway_contact_key is
   'have the same key. Two (phone, lid) pairs name the same contact when their keys are equal.';
 
 
+-- The sending governor: a token bucket per session, of p_burst tokens refilled at
+-- p_rate_per_s, kept on the session row (send_tokens at send_tokens_at). What it holds now;
+-- a send takes one token, and is refused below one.
+create function public.gateway_send_tokens(
+  p_session public.whatsapp_sessions,
+  p_burst double precision,
+  p_rate_per_s double precision,
+  p_now timestamptz
+) returns double precision
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  return least(
+    p_burst,
+    coalesce(p_session.send_tokens, p_burst)
+      + greatest(0, extract(epoch from p_now - coalesce(p_session.send_tokens_at, p_now)))
+        * p_rate_per_s
+  );
+end
+$$;
+
+comment on function public.gateway_send_tokens is
+  'The tokens a session''s sending governor holds at p_now.';
+
+
+-- How every send starts, whichever function is asked (gateway_begin_send, or
+-- gateway_prepare_send for a template or a time): it takes the session's row lock, so
+-- concurrent requests with one key, and the token bucket, are decided one at a time. Then a
+-- key already used: the same key with another request is a conflict; a message that went out,
+-- or that waits for its time, answers as it is (replay); one an attempt still holds under its
+-- lease is in flight. Any other (its attempt failed before sending, or its lease ran out
+-- without the host's message id) comes back with no answer: the message this attempt sends.
+-- A new key finds no message.
+create function public.gateway_open_send(
+  p_request public.gateway_outbound_request,
+  p_now timestamptz,
+  out session public.whatsapp_sessions,
+  out message public.whatsapp_messages,
+  out answer jsonb
+)
+language plpgsql
+set search_path = ''
+as $$
+begin
+  select * into session from public.whatsapp_sessions s
+  where s.session_id = p_request.session_name and s.user_id = p_request.user_id
+  for update;
+  if p_request.idempotency_key is null then
+    return;
+  end if;
+  select * into message from public.whatsapp_messages m
+  where m.user_id = p_request.user_id and m.idempotency_key = p_request.idempotency_key;
+  if not found then
+    return;
+  end if;
+  if message.request_hash is distinct from p_request.request_hash then
+    answer := jsonb_build_object('outcome', 'conflict');
+  elsif message.send_at is not null or message.send_state = 'done'
+      or message.wpp_message_id is not null then
+    answer := jsonb_build_object('outcome', 'replay', 'message', to_jsonb(message));
+  elsif message.lease_until > p_now then
+    answer := jsonb_build_object('outcome', 'in_flight', 'message', to_jsonb(message));
+  end if;
+end
+$$;
+
+comment on function public.gateway_open_send is
+  'A send''s session, locked, and the message its Idempotency-Key already names with the '
+  'answer it gets as it is (conflict, replay, in_flight), or none when this attempt sends it.';
+
+
 create function public.gateway_begin_send(
   p_send jsonb,
   p_burst double precision,
@@ -153,53 +226,32 @@ declare
   f constant public.gateway_outgoing_file := r.media;
   s public.whatsapp_sessions;
   m public.whatsapp_messages;
+  k record;
   v_tokens double precision;
   v_id uuid := gen_random_uuid();
 begin
-  -- Every send of a session takes the session's row lock first: concurrent requests with one
-  -- key, and the token bucket, are decided one at a time.
-  select * into s from public.whatsapp_sessions
-  where session_id = r.session_name and user_id = r.user_id
-  for update;
-
-  if r.idempotency_key is not null then
-    select * into m from public.whatsapp_messages
-    where user_id = r.user_id and idempotency_key = r.idempotency_key;
-    if found then
-      if m.request_hash is distinct from r.request_hash then
-        return jsonb_build_object('outcome', 'conflict');
-      end if;
-      if m.send_state = 'done' or m.wpp_message_id is not null then
-        return jsonb_build_object('outcome', 'replay', 'message', to_jsonb(m));
-      end if;
-      if m.lease_until > p_now then
-        return jsonb_build_object('outcome', 'in_flight', 'message', to_jsonb(m));
-      end if;
-      -- An earlier attempt failed before sending, or its lease ran out without the host's
-      -- message id ever arriving: this attempt finishes it.
-      if s.id is null or s.status <> 'connected' then
-        return jsonb_build_object('outcome', 'not_connected');
-      end if;
-      update public.whatsapp_messages set
-        status = 'queued', send_state = 'pending', error_code = null,
-        lease_until = p_now + make_interval(secs => p_lease_s),
-        attempts = attempts + 1, updated_at = p_now
-      where id = m.id
-      returning * into m;
-      return jsonb_build_object('outcome', 'send', 'message', to_jsonb(m))
-        || public.gateway_host_access(s);
-    end if;
+  select * into k from public.gateway_open_send(r, p_now);
+  if k.answer is not null then
+    return k.answer;
   end if;
-
+  s := k.session;
   if s.id is null or s.status <> 'connected' then
     return jsonb_build_object('outcome', 'not_connected');
   end if;
+  if (k.message).id is not null then
+    -- An earlier attempt failed before sending, or its lease ran out without the host's
+    -- message id ever arriving: this attempt finishes it.
+    update public.whatsapp_messages set
+      status = 'queued', send_state = 'pending', error_code = null,
+      lease_until = p_now + make_interval(secs => p_lease_s),
+      attempts = attempts + 1, updated_at = p_now
+    where id = (k.message).id
+    returning * into m;
+    return jsonb_build_object('outcome', 'send', 'message', to_jsonb(m))
+      || public.gateway_host_access(s);
+  end if;
 
-  v_tokens := least(
-    p_burst,
-    coalesce(s.send_tokens, p_burst)
-      + greatest(0, extract(epoch from p_now - coalesce(s.send_tokens_at, p_now))) * p_rate_per_s
-  );
+  v_tokens := public.gateway_send_tokens(s, p_burst, p_rate_per_s, p_now);
   if v_tokens < 1 then
     update public.whatsapp_sessions set send_tokens = v_tokens, send_tokens_at = p_now
     where id = s.id;
@@ -650,6 +702,9 @@ comment on function public.gateway_ingest_event is
 
 revoke execute on function
   public.gateway_message_rank(text),
+  public.gateway_send_tokens(public.whatsapp_sessions, double precision, double precision,
+    timestamptz),
+  public.gateway_open_send(public.gateway_outbound_request, timestamptz),
   public.gateway_begin_send(jsonb, double precision, double precision, integer, timestamptz),
   public.gateway_finish_send(jsonb, timestamptz),
   public.gateway_record_inbound(jsonb, timestamptz),
@@ -659,14 +714,5 @@ revoke execute on function
   public.gateway_log_event(public.whatsapp_sessions, text, text, jsonb, timestamptz),
   public.gateway_ingest_event(jsonb, integer, integer, timestamptz)
   from public, anon, authenticated;
-grant execute on function
-  public.gateway_message_rank(text),
-  public.gateway_begin_send(jsonb, double precision, double precision, integer, timestamptz),
-  public.gateway_finish_send(jsonb, timestamptz),
-  public.gateway_record_inbound(jsonb, timestamptz),
-  public.gateway_remember_contact(text, text, text, timestamptz),
-  public.gateway_apply_ack(jsonb, timestamptz),
-  public.gateway_contact_key(uuid, text, text),
-  public.gateway_log_event(public.whatsapp_sessions, text, text, jsonb, timestamptz),
-  public.gateway_ingest_event(jsonb, integer, integer, timestamptz)
-  to service_role;
+-- service_role, which the functions call as, runs every function of the gateway.
+grant execute on all functions in schema public to service_role;

@@ -351,15 +351,5 @@ revoke execute on function
   public.gateway_mark_host(uuid, boolean, text, boolean, timestamptz),
   public.gateway_purge_first_pass(jsonb, timestamptz)
   from public, anon, authenticated;
-grant execute on function
-  public.gateway_purge_batch(integer, integer, integer, timestamptz),
-  public.gateway_purge_events(integer, integer, timestamptz),
-  public.gateway_tokens_to_reencrypt(text, uuid, integer),
-  public.gateway_replace_tokens(jsonb),
-  public.gateway_hosts(),
-  public.gateway_put_host(text, text, text, integer, text),
-  public.gateway_remove_host(text),
-  public.gateway_host_sessions(uuid, timestamptz),
-  public.gateway_mark_host(uuid, boolean, text, boolean, timestamptz),
-  public.gateway_purge_first_pass(jsonb, timestamptz)
-  to service_role;
+-- service_role, which the functions call as, runs every function of the gateway.
+grant execute on all functions in schema public to service_role;

@@ -75,7 +75,7 @@ create policy "users replace their outgoing media" on storage.objects
     and (storage.foldername(name))[2] = 'outgoing'
   );
 
--- Received media stays until the functions remove it; a user deletes only their own uploads.
+-- A user deletes only their own uploads; what their WhatsApp received is not theirs to delete.
 create policy "users delete their outgoing media" on storage.objects
   for delete to authenticated
   using (
@@ -140,7 +140,5 @@ revoke execute on function
   public.gateway_media_path(uuid, uuid, uuid, text),
   public.gateway_record_media(uuid, text, text, bigint, text, text)
   from public, anon, authenticated;
-grant execute on function
-  public.gateway_media_path(uuid, uuid, uuid, text),
-  public.gateway_record_media(uuid, text, text, bigint, text, text)
-  to service_role;
+-- service_role, which the functions call as, runs every function of the gateway.
+grant execute on all functions in schema public to service_role;

@@ -59,16 +59,6 @@ def test_the_user_reads_what_the_service_stored_under_their_id(
     assert read.status_code == 200 and read.content == b"OggS"
 
 
-def test_a_signed_url_needs_no_credentials(media: MediaStore, alice: devdb.DevUser) -> None:
-    path = received(alice, "report.pdf")
-    media.upload(path, b"%PDF-1.7", "application/pdf")
-
-    url = media.signed_url(path, expires_in_s=60)
-    fetched = requests.get(url, timeout=10)
-
-    assert fetched.status_code == 200 and fetched.content == b"%PDF-1.7"
-
-
 def test_refusals_carry_the_status_storage_names(media: MediaStore, alice: devdb.DevUser) -> None:
     path = received(alice)
     media.upload(path, b"\xff\xd8", "image/jpeg")

@@ -37,8 +37,10 @@ class RecordingStore(Store):
 
     claims: list[tuple[str, datetime]]
 
-    def claim_scheduled(self, *, limit: int, grace_s: int) -> ClaimBatch:
-        batch = super().claim_scheduled(limit=limit, grace_s=grace_s)
+    def claim_scheduled(
+        self, *, limit: int, grace_s: int, lease_s: int | None = None
+    ) -> ClaimBatch:
+        batch = super().claim_scheduled(limit=limit, grace_s=grace_s, lease_s=lease_s)
         for claimed in batch.claimed:
             message = claimed.plan.message
             assert message is not None and message.updated_at is not None
@@ -195,3 +197,44 @@ def test_a_pass_that_dies_after_claiming_leaves_its_messages_to_the_next_once_th
     assert after_lease.errors == {}
     assert [m["body"] for m in simulator.outbox(name)] == ["orphan"]
     assert still_due(database, [user_id]) == 0
+
+
+def test_a_pass_slower_than_the_send_lease_keeps_its_messages_from_an_overlapping_pass(
+    gateway: Gateway, simulator: Simulator, database: str
+) -> None:
+    """A pass holds what it claimed for as long as it may still send it (the time its
+    invocation has left), not for a send's lease: another pass that starts meanwhile takes
+    none of it, however slowly the host answers."""
+    user_id, name = linked_session(gateway, simulator, "slowpass")
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(
+            "insert into whatsapp_messages (user_id, whatsapp_session_id, direction, phone, body,"
+            " status, send_at) select user_id, id, 'outbound', %s, 'slow ' || n, 'scheduled',"
+            " now() - interval '1 second' from whatsapp_sessions, generate_series(1, 6) n"
+            " where session_id = %s",
+            (TO, name),
+        )
+    settings = Settings.load(gateway.env)
+
+    def a_pass() -> Scheduler:
+        store = Store(PostgresTransport(gateway.dsn), send_rate_per_s=100.0, send_lease_s=1)
+        hosts = HostDirectory(settings, settings.keyring)
+        return Scheduler(store, MessageService(store, hosts, settings.keyring))
+
+    reports: list[SchedulerReport] = []
+    with simulator.faulty(latency_ms=500, routes=["send-message"]):
+        slow = threading.Thread(target=lambda: reports.append(a_pass().run()))
+        slow.start()
+        # The slow pass has claimed all six, and a send's lease (1 s) has run out since.
+        wait_until(lambda: still_due(database, [user_id]), lambda n: n == 6, within_s=10)
+        wait_until(
+            lambda: simulator.control("GET", "in-flight").json()["in_flight"], bool, within_s=10
+        )
+        time.sleep(1.5)
+        overlapping = a_pass().run()
+        slow.join()
+
+    bodies = Counter(m["body"] for m in simulator.outbox(name))
+    assert overlapping.sent == 0
+    assert sorted(bodies) == [f"slow {n}" for n in range(1, 7)] and set(bodies.values()) == {1}
+    assert [r.sent for r in reports] == [6]

@@ -13,7 +13,8 @@ import pytest
 
 from local import devdb
 from tests.integration.store_helpers import begin
-from wa_gateway.records import Ack, EventRecord, InboundMessage, OutboundRequest, SessionUpdate
+from wa_gateway.records import Ack, EventRecord, InboundMessage, SessionUpdate
+from wa_gateway.send_records import OutboundRequest
 from wa_gateway.sessions.service import session_name_for
 from wa_gateway.store import PostgresTransport, Store
 from wa_gateway.store.sql_records import sql_record
@@ -34,6 +35,13 @@ def connected(store: Store, database: str) -> tuple[devdb.DevUser, str]:
     begin(store, user.id, name)
     store.apply_host_state(SessionUpdate(name, "connected"))
     return user, name
+
+
+def applied(store: Store, fact: InboundMessage | Ack) -> bool:
+    """What the webhook does with an incoming message or an ack: True if it changed anything."""
+    kind = "ack" if isinstance(fact, Ack) else "inbound"
+    event = EventRecord(fact.session_name, None, None, kind, uuid.uuid4().hex, {}, kind, fact)
+    return store.ingest_event(event).changed
 
 
 def outbound(
@@ -87,8 +95,8 @@ def test_inbound_messages_are_stored_once(store: Store, database: str) -> None:
     message = InboundMessage(
         name, f"false_{uuid.uuid4().hex}", TO, "oi", "Ana", "chat", False, "5511912345678"
     )
-    assert store.record_inbound(message) is True
-    assert store.record_inbound(message) is False
+    assert applied(store, message) is True
+    assert applied(store, message) is False
 
 
 ACK_ORDERS = list(itertools.permutations(["sent", "delivered", "read"]))
@@ -102,8 +110,8 @@ def test_acks_in_any_order_end_at_read(store: Store, database: str, order: tuple
     wpp_id = f"true_{uuid.uuid4().hex}"
     store.finish_send(plan.message.id, "sent", wpp_message_id=wpp_id)
     for status in (*order, *order):
-        store.apply_ack(Ack(name, wpp_id, status, TO, "oi"))
-    assert store.apply_ack(Ack(name, wpp_id, "failed", TO, "oi")) is False
+        applied(store, Ack(name, wpp_id, status, TO, "oi"))
+    assert applied(store, Ack(name, wpp_id, "failed", TO, "oi")) is False
     replay_status = _status(store, database, plan.message.id)
     assert replay_status == "read"
 
@@ -114,8 +122,8 @@ def test_failed_only_before_delivery(store: Store, database: str) -> None:
     assert plan.message is not None
     wpp_id = f"true_{uuid.uuid4().hex}"
     store.finish_send(plan.message.id, "sent", wpp_message_id=wpp_id)
-    assert store.apply_ack(Ack(name, wpp_id, "failed", TO, "oi")) is True
-    assert store.apply_ack(Ack(name, wpp_id, "read", TO, "oi")) is False
+    assert applied(store, Ack(name, wpp_id, "failed", TO, "oi")) is True
+    assert applied(store, Ack(name, wpp_id, "read", TO, "oi")) is False
     assert _status(store, database, plan.message.id) == "failed"
 
 
@@ -125,7 +133,7 @@ def test_a_late_ack_completes_a_send_that_timed_out(store: Store, database: str)
     assert plan.message is not None
     store.finish_send(plan.message.id, "unknown", error_code="host_timeout")
     wpp_id = f"true_{uuid.uuid4().hex}"
-    assert store.apply_ack(Ack(name, wpp_id, "delivered", TO, "late")) is True
+    assert applied(store, Ack(name, wpp_id, "delivered", TO, "late")) is True
     replay = store.begin_send(outbound(user, name, body="late", key="late"))
     assert replay.outcome == "replay" and replay.message is not None
     assert (replay.message.wpp_message_id, replay.message.status) == (wpp_id, "delivered")
@@ -337,7 +345,7 @@ def test_a_late_ack_naming_the_canonical_id_completes_the_send_and_renames_it(
     assert plan.message is not None
     store.finish_send(plan.message.id, "unknown", error_code="host_timeout")
     wpp_id = f"true_{uuid.uuid4().hex}"
-    assert store.apply_ack(Ack(name, wpp_id, "delivered", "553198877665", "late")) is True
+    assert applied(store, Ack(name, wpp_id, "delivered", "553198877665", "late")) is True
     replay = store.begin_send(request)
     assert replay.outcome == "replay" and replay.message is not None
     assert (replay.message.wpp_message_id, replay.message.phone) == (wpp_id, "553198877665")
@@ -350,7 +358,7 @@ def test_a_late_ack_naming_a_mapped_lid_completes_the_send(store: Store, databas
     assert plan.message is not None
     store.finish_send(plan.message.id, "unknown", error_code="host_timeout")
     wpp_id = f"true_{uuid.uuid4().hex}"
-    assert store.apply_ack(Ack(name, wpp_id, "sent", None, "via lid", lid=LID)) is True
+    assert applied(store, Ack(name, wpp_id, "sent", None, "via lid", lid=LID)) is True
     replay = store.begin_send(outbound(user, name, body="via lid", key="lid"))
     assert replay.message is not None and replay.message.contact_lid == LID
 
@@ -362,7 +370,7 @@ def test_a_failed_ack_keeps_why(store: Store, database: str) -> None:
     wpp_id = f"true_{uuid.uuid4().hex}"
     store.finish_send(plan.message.id, "sent", wpp_message_id=wpp_id)
     failed = Ack(name, wpp_id, "failed", TO, "oi", failure_code="content_too_big")
-    assert store.apply_ack(failed) is True
+    assert applied(store, failed) is True
     with psycopg.connect(database) as conn:
         row = conn.execute(
             "select status, failure_code from whatsapp_messages where id = %s",

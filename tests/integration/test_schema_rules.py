@@ -3,6 +3,7 @@ path disconnected it, and every SQL function has one definition in the migration
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections import Counter, defaultdict
@@ -212,3 +213,28 @@ def test_a_record_is_read_only_through_its_type(database: str) -> None:
         if re.search(rf"\b{param}\s*->", body)
     }
     assert by_hand == {}
+
+
+def test_an_idempotency_key_is_looked_up_and_judged_in_one_function(database: str) -> None:
+    """What a reused key answers (conflict, replay, in flight) is decided in one place, for
+    a plain send and for one with a template or a time alike."""
+    lookups = {
+        name
+        for name, _, body in public_functions(database)
+        if re.search(r"idempotency_key\s*=", body)
+    }
+    assert lookups == {"gateway_open_send"}
+
+
+def test_the_scheduler_finds_what_is_due_through_its_partial_index(database: str) -> None:
+    """The rule of what awaits the scheduler is one function, named by the index's predicate
+    and by the claims: the planner matches the two, so a claim reads the small index."""
+    with psycopg.connect(database) as conn:
+        conn.execute("set enable_seqscan = off")
+        [(plan,)] = conn.execute(
+            "explain (format json) select * from public.whatsapp_messages m"
+            " where m.whatsapp_session_id = gen_random_uuid() and m.send_at <= now()"
+            " and public.gateway_awaits_scheduler(m.status, m.wpp_message_id, m.send_state)"
+        ).fetchall()
+
+    assert "whatsapp_messages_scheduled_idx" in json.dumps(plan)

@@ -3,31 +3,23 @@ queue a second one: when the request carries an Idempotency-Key."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from wa_gateway.auth.caller import Caller
-from wa_gateway.records import OutboundRequest, SendOptions
+from wa_gateway.send_records import OutboundRequest, SendOptions
 from wa_gateway.store import Store
+from wa_gateway.store.transport import Call, Transport
 
 
-class RecordingTransport:
+class RecordingTransport(Transport):
     round_trips = 0
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, bool]] = []
 
-    def rpc(
-        self,
-        function: str,
-        params: Mapping[str, Any],
-        *,
-        caller: Caller | None = None,
-        repeatable: bool = True,
-    ) -> Any:
-        self.calls.append((function, repeatable))
+    def send(self, call: Call) -> Any:
+        self.calls.append((call.function, call.repeatable))
         return {"outcome": "not_connected"}
 
 

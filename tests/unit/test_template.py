@@ -2,7 +2,8 @@
 
 `make deploy-check` lints and builds the template with the SAM CLI; these tests check what
 cfn-lint cannot know: handlers on disk, one shared layer, no secret in the environment, CORS
-from a parameter, purge on a schedule without a URL, and timeouts above the host client's.
+from a parameter, purge on a schedule without a URL, timeouts above one host call at its
+limits, and every setting each function checks at start-up.
 """
 
 from __future__ import annotations
@@ -395,3 +396,81 @@ def test_the_delivery_worker_is_kicked_by_the_functions_and_sweeps_every_minute(
         "POST",
         "DELETE",
     ]
+
+
+# What each parameter is set to in the deployment the next test imagines: every required one
+# given, every optional one left empty (its default).
+DEPLOYED = {
+    "SupabaseUrl": "https://abcd1234.supabase.co",
+    "WppServerUrl": "https://wpp.example.com",
+    "SecretsArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:wa-gateway-AbCdEf",
+    "SupabasePublishableKey": "sb_publishable_" + "p" * 24,
+    "AllowedOrigins": ["https://app.example.com"],
+    "AWS::StackName": "wa-gateway",
+}
+# The secret as deploying.md has it written (DATABASE_URL left out: the REST API is used).
+SECRET = {
+    "SUPABASE_SERVICE_ROLE_KEY": "sb_secret_" + "s" * 32,
+    "SUPABASE_JWT_SECRET": "j" * 40,
+    "WPP_SECRET_KEY": "wpp-secret-" + "w" * 32,
+    "QR_WEBHOOK_VERIFY_TOKEN": "verify-token",
+    "ENCRYPTION_KEY": "a" * 64,
+}
+
+
+def _deployed(template: dict[str, Any], value: Any) -> Any:
+    """A template value as CloudFormation resolves it in that deployment (None: no value)."""
+    if isinstance(value, str | int | float):
+        return value
+    if "Ref" in value:
+        name = value["Ref"]
+        if name == "AWS::NoValue":
+            return None
+        return DEPLOYED.get(name, template["Parameters"].get(name, {}).get("Default"))
+    if "Fn::If" in value:
+        condition, then, otherwise = value["Fn::If"]
+        chosen = then if _deployed(template, template["Conditions"][condition]) else otherwise
+        return _deployed(template, chosen)
+    if "Fn::Not" in value:
+        return not _deployed(template, value["Fn::Not"][0])
+    if "Fn::Equals" in value:
+        left, right = (_deployed(template, side) for side in value["Fn::Equals"])
+        return left == right
+    if "Fn::GetAtt" in value:
+        return f"https://{value['Fn::GetAtt'][0].lower()}.lambda-url.eu-west-1.on.aws/"
+    if "Fn::Join" in value:
+        separator, items = value["Fn::Join"]
+        return separator.join(_deployed(template, items))
+    if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+        return re.sub(
+            r"\$\{([^}]+)\}", lambda m: str(_deployed(template, {"Ref": m[1]})), value["Fn::Sub"]
+        )
+    raise AssertionError(f"cannot resolve {value}")
+
+
+def _needs(handler_dir: str) -> list[str]:
+    """The ``needs`` its handler module gives its app (FunctionApp or JobApp)."""
+    tree = ast.parse((ROOT / "functions" / handler_dir / "app.py").read_text())
+    [needs] = [
+        keyword.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        for keyword in node.keywords
+        if keyword.arg == "needs"
+    ]
+    return list(ast.literal_eval(needs))
+
+
+@pytest.mark.parametrize("handler_dir", sorted(HANDLER_DIRS))
+def test_every_function_deployed_has_what_it_needs_to_start(
+    template: dict[str, Any], handler_dir: str
+) -> None:
+    """The settings a function checks at start-up, from the template's environment and the
+    secret: a function the template leaves without one stops at its first cold start."""
+    variables = _functions(template)[handler_dir]["Environment"]["Variables"]
+    env = {name: _deployed(template, value) for name, value in variables.items()}
+    env = {name: str(value) for name, value in env.items() if value is not None}
+
+    settings = Settings.load(env, fetch_secrets=lambda arn: SECRET)
+
+    settings.require(_needs(handler_dir))  # type: ignore[arg-type]

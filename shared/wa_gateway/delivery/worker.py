@@ -84,6 +84,10 @@ class DeliveryReport:
                     code = outcome.error or "failed"
                     self.errors[code] = self.errors.get(code, 0) + 1
 
+    def counts(self) -> dict[str, int]:
+        """The metrics of a run (``delivery-<name>``)."""
+        return {"delivered": self.delivered, "failed-attempts": self.failed_attempts}
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "endpoints": self.endpoints,

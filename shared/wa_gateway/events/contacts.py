@@ -37,7 +37,7 @@ class ContactLookup:
             return None  # without the session's token the host cannot be asked
         try:
             host = HostSession(
-                self.hosts.client_for(lookup.host),
+                self.hosts.client_for(lookup.host, read_timeout_s=LOOKUP_READ_TIMEOUT_S),
                 self.keyring,
                 lookup.session_name,
                 lookup.host_token,

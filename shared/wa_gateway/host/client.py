@@ -23,12 +23,16 @@ from wa_gateway.host.answers import (
     state_from,
 )
 from wa_gateway.host.http import seg
+from wa_gateway.host.read_back import ReadBackRoutes
 
 if TYPE_CHECKING:
     import requests
 
 
-class HostClient:
+class HostClient(ReadBackRoutes):
+    """The host's routes (the read-back ones in :class:`ReadBackRoutes`), each call one HTTP
+    request with this client's timeouts."""
+
     def __init__(
         self,
         base_url: str,
@@ -48,6 +52,25 @@ class HostClient:
 
     def __repr__(self) -> str:
         return f"HostClient({self.base_url!r})"
+
+    @property
+    def read_timeout_s(self) -> float:
+        return self._timeout[1]
+
+    def with_read_timeout(self, read_timeout_s: float) -> HostClient:
+        """This client, waiting at most ``read_timeout_s`` for an answer (never longer than
+        it does now), on the same connections."""
+        return HostClient(
+            self.base_url,
+            self._secret_key,
+            connect_timeout_s=self._timeout[0],
+            read_timeout_s=min(read_timeout_s, self.read_timeout_s),
+            start_timeout_s=self._start_timeout[1],
+            session=self._http,
+        )
+
+    def shares_connections_with(self, other: HostClient) -> bool:
+        return self._http is other._http
 
     # --- routes -------------------------------------------------------------------------
 
@@ -228,56 +251,6 @@ class HostClient:
         number = body.get("phoneNumber")
         serialized = number.get("_serialized") if isinstance(number, dict) else None
         return serialized if isinstance(serialized, str) else None
-
-    # Reading back what the host holds (reconcile). None of these marks anything read on the
-    # phone: listChats is WPP.chat.list, getMessages WPP.chat.getMessages, getMessageById
-    # WPP.chat.getMessageById (wppconnect's retriever layer and wapi functions); only
-    # callWebHook's readMessage and the send-seen routes call sendSeen. Connected sessions only.
-
-    def uptime_s(self) -> float | None:
-        """How long the host process has been up (``/healthz``), None if it does not say."""
-        status, body = self._request("GET", "/healthz")
-        if status != 200 or not isinstance(body, dict):
-            raise HostError(maybe_acted=False)
-        uptime = body.get("uptime")
-        return float(uptime) if isinstance(uptime, int | float) else None
-
-    def list_chats(self, session: str, token: str) -> list[dict[str, Any]]:
-        """Every chat with its last message's time ``t`` (``list-chats``, POST, unwrapped)."""
-        status, body = self._request(
-            "POST", f"/api/{seg(session)}/list-chats", token=token, json={}
-        )
-        if status != 200 or not isinstance(body, list):
-            raise HostError(maybe_acted=False)
-        return [chat for chat in body if isinstance(chat, dict)]
-
-    def chat_messages(
-        self, session: str, token: str, *, chat: str, count: int, before: str | None = None
-    ) -> list[dict[str, Any]]:
-        """The last ``count`` messages of a chat, oldest first, or the ``count`` before the
-        message ``before`` (``get-messages/:chatId``; the id must be a full chat id)."""
-        query = f"?count={count}" + (f"&direction=before&id={seg(before)}" if before else "")
-        status, body = self._request(
-            "GET", f"/api/{seg(session)}/get-messages/{seg(chat)}{query}", token=token
-        )
-        items = body.get("response") if isinstance(body, dict) else None
-        if status != 200 or not isinstance(items, list):
-            raise HostError(maybe_acted=False)
-        return [item for item in items if isinstance(item, dict)]
-
-    def message_by_id(self, session: str, token: str, *, id: str) -> dict[str, Any] | None:
-        """One message as the host has it now (``message-by-id``), None if it has no such id
-        (the controller throws: 400)."""
-        status, body = self._request(
-            "GET", f"/api/{seg(session)}/message-by-id/{seg(id)}", token=token
-        )
-        if status == 400:
-            return None
-        answer = body.get("response") if isinstance(body, dict) else None
-        data = answer.get("data") if isinstance(answer, dict) else None
-        if status not in (200, 201) or not isinstance(data, dict):
-            raise HostError(maybe_acted=False)
-        return data
 
     # --- plumbing -----------------------------------------------------------------------
 

@@ -1,5 +1,8 @@
 """The host clients of a container: the default host (``WPP_SERVER_URL``) and, when the pool
-table has hosts, one client per pool host, each built once and reused while warm."""
+table has hosts, one client per pool host, each built once and reused while warm. A container
+has one directory (``runtime.hosts``), so one pool of connections per host, whichever part
+calls it; a part that must not wait long (the webhook's LID lookup) asks for a shorter read
+timeout on the same connections."""
 
 from __future__ import annotations
 
@@ -18,12 +21,9 @@ def host_secret_context(url: str) -> str:
 
 
 class HostDirectory:
-    def __init__(
-        self, settings: Settings, keyring: Keyring | None, *, read_timeout_s: float | None = None
-    ):
+    def __init__(self, settings: Settings, keyring: Keyring | None):
         self._settings = settings
         self._keyring = keyring
-        self._read_timeout_s = read_timeout_s  # None: HOST_READ_TIMEOUT
         self._default: HostClient | None = None
         self._pool: dict[tuple[str, str], HostClient] = {}
         self._lock = threading.Lock()
@@ -32,10 +32,15 @@ class HostDirectory:
     def default_url(self) -> str | None:
         return self._settings.wpp_server_url
 
-    def client_for(self, placement: HostPlacement | None) -> HostClient:
-        """The client of the host a session lives on (None: the default host)."""
-        if placement is None:
-            return self.default()
+    def client_for(
+        self, placement: HostPlacement | None, *, read_timeout_s: float | None = None
+    ) -> HostClient:
+        """The client of the host a session lives on (None: the default host); with
+        ``read_timeout_s``, one that waits at most that long for an answer."""
+        client = self.default() if placement is None else self._pool_client(placement)
+        return client if read_timeout_s is None else client.with_read_timeout(read_timeout_s)
+
+    def _pool_client(self, placement: HostPlacement) -> HostClient:
         key = (placement.url, placement.secret_key)
         with self._lock:
             client = self._pool.get(key)
@@ -66,8 +71,6 @@ class HostDirectory:
             url,
             secret_key,
             connect_timeout_s=s.host_connect_timeout_s,
-            read_timeout_s=min(
-                self._read_timeout_s or s.host_read_timeout_s, s.host_read_timeout_s
-            ),
+            read_timeout_s=s.host_read_timeout_s,
             start_timeout_s=s.host_start_timeout_s,
         )

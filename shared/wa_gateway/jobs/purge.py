@@ -55,6 +55,14 @@ class PurgeReport:
     def as_dict(self) -> dict[str, int | float | bool]:
         return asdict(self)
 
+    def counts(self) -> dict[str, int]:
+        """The metrics of a run (``purge-<name>``)."""
+        return {
+            "sessions-deleted": self.sessions_deleted,
+            "qr-cleared": self.qr_cleared,
+            "host-errors": self.host_errors,
+        }
+
 
 @dataclass
 class Purger:

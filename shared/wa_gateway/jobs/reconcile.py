@@ -73,6 +73,15 @@ class ReconcileReport:
             "seconds": round(self.seconds, 3),
         }
 
+    def counts(self) -> dict[str, int]:
+        """The metrics of a pass (``reconcile-<name>``)."""
+        return {
+            "repaired": self.repaired,
+            "messages": self.messages,
+            "acks": self.acks,
+            "errors": sum(self.errors.values()),
+        }
+
 
 @dataclass
 class Reconciler:

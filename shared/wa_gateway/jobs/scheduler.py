@@ -3,10 +3,12 @@
 Each pass claims due messages in batches (``gateway_claim_scheduled``, one round trip): a
 session at a time per pass (its row locked with ``skip locked``, so two passes that overlap
 share the work and never send one message twice), as many of its messages as its token bucket
-holds (the governor of a direct send), each moved to ``queued`` under a lease as a direct
-send's outbox row. It then sends each through the same host path as a direct send
-(``MessageService.deliver``). A pass that dies leaves its claimed rows under their leases; once
-a lease runs out a later pass takes them again, unless a late ack showed they went out.
+holds (the governor of a direct send), each moved to ``queued`` as a direct send's outbox row,
+under a lease as long as the pass may still run (the time its invocation has left): however
+slowly the host answers, no other pass takes a message this one may still send. It then sends
+each through the same host path as a direct send (``MessageService.deliver``). A pass that dies
+leaves its claimed rows under their leases; once a lease runs out a later pass takes them
+again, unless a late ack showed they went out.
 A message whose session is not connected waits, up to ``grace_s`` past its time, and then
 fails with ``session_not_connected``; one held back that long for any other reason fails with
 its last error or ``schedule_expired``.
@@ -14,6 +16,7 @@ its last error or ``schedule_expired``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +33,7 @@ _RESERVE_S = 15.0
 @dataclass
 class SchedulerReport:
     sent: int = 0
-    failed: int = 0  # refused by the host, or past their time by more than the grace
+    failed: int = 0  # past their time by more than the grace (the host's refusals: errors)
     errors: dict[str, int] = field(default_factory=dict)
     waiting_sessions: int = 0
     claims: int = 0
@@ -44,6 +47,10 @@ class SchedulerReport:
             "claims": self.claims,
         }
 
+    def counts(self) -> dict[str, int]:
+        """The metrics of a pass (``scheduler-<name>``)."""
+        return {"sent": self.sent, "failed": self.failed}
+
 
 @dataclass
 class Scheduler:
@@ -56,7 +63,9 @@ class Scheduler:
         """One pass: claim and send until nothing due can be sent now, or time runs short."""
         report = SchedulerReport()
         while remaining_s() > _RESERVE_S:
-            batch = self.store.claim_scheduled(limit=self.batch_size, grace_s=self.grace_s)
+            batch = self.store.claim_scheduled(
+                limit=self.batch_size, grace_s=self.grace_s, lease_s=math.ceil(remaining_s())
+            )
             report.claims += 1
             report.failed += batch.failed
             report.waiting_sessions = batch.waiting

@@ -14,13 +14,11 @@ share the store with the functions in the local stack) never pick up a request's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, NamedTuple
 
-from wa_gateway.auth.caller import Caller
 from wa_gateway.errors import InsufficientScope, InvalidToken, RateLimited
-from wa_gateway.store.transport import Transport
+from wa_gateway.store.transport import Call, Transport
 
 
 class KeyCheck(NamedTuple):
@@ -64,7 +62,7 @@ def refused(answer: Any) -> KeyRefused | None:
     return None
 
 
-class KeyedTransport:
+class KeyedTransport(Transport):
     """A transport that sends the calls of a key's request through ``gateway_keyed_call``;
     every other call goes to ``inner`` unchanged."""
 
@@ -86,26 +84,20 @@ class KeyedTransport:
         call = {"key_hash": key_hash, "scope": scope, "count": True, **self._rate}
         return self.inner.rpc("gateway_keyed_call", {"p_call": call})
 
-    def rpc(
-        self,
-        function: str,
-        params: Mapping[str, Any],
-        *,
-        caller: Caller | None = None,
-        repeatable: bool = True,
-    ) -> Any:
+    def send(self, call: Call) -> Any:
+        function, params, caller, repeatable = call
         owed = _PENDING.get()
         as_user = caller is not None and caller.api_key is not None
         if owed is None and not as_user:
-            return self.inner.rpc(function, params, caller=caller, repeatable=repeatable)
-        call: dict[str, Any] = {"function": function, "params": dict(params), "as_user": as_user}
+            return self.inner.send(call)
+        keyed: dict[str, Any] = {"function": function, "params": dict(params), "as_user": as_user}
         if owed is not None:
             _PENDING.set(None)
-            call.update(owed._asdict(), count=True, **self._rate)
+            keyed.update(owed._asdict(), count=True, **self._rate)
         else:
             assert caller is not None and caller.api_key is not None
-            call.update(key_hash=caller.api_key, user_id=caller.user_id)
-        answer = self.inner.rpc("gateway_keyed_call", {"p_call": call}, repeatable=repeatable)
+            keyed.update(key_hash=caller.api_key, user_id=caller.user_id)
+        answer = self.inner.rpc("gateway_keyed_call", {"p_call": keyed}, repeatable=repeatable)
         refusal = refused(answer)
         if refusal is not None:
             raise refusal_error(refusal, owed.scope if owed else None)

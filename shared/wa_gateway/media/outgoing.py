@@ -29,7 +29,7 @@ from wa_gateway.host.client import HostClient
 from wa_gateway.media import types as media_types
 from wa_gateway.media.signatures import sniff
 from wa_gateway.media.storage import MediaStore, StorageRefused
-from wa_gateway.records import OutgoingFile
+from wa_gateway.send_records import OutgoingFile
 
 MAX_FILENAME_CHARS = 255
 MAX_PATH_CHARS = 1024

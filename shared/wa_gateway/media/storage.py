@@ -78,16 +78,6 @@ class MediaStore:
         mime_type = answer.headers.get("content-type") or "application/octet-stream"
         return StoredMedia(answer.content, mime_type)
 
-    def signed_url(self, path: str, expires_in_s: int) -> str:
-        """A URL anyone may GET the object from for ``expires_in_s`` seconds."""
-        answer = self._call(
-            "POST",
-            f"/object/sign/{self._bucket}/{_quoted(path)}",
-            json={"expiresIn": expires_in_s},
-        )
-        signed: str = answer.json()["signedURL"]
-        return self._url + quote(signed, safe=_PATH_SAFE + "?&")
-
     def delete(self, paths: Sequence[str]) -> list[str]:
         """Remove these objects; return the paths that existed and are now gone."""
         answer = self._call("DELETE", f"/object/{self._bucket}", json={"prefixes": list(paths)})

@@ -19,7 +19,8 @@ from wa_gateway.errors import (
     TemplateVariableMissing,
     UnknownTemplate,
 )
-from wa_gateway.records import MessageRecord, OutboundRequest, SendOptions, SendPlan
+from wa_gateway.records import MessageRecord
+from wa_gateway.send_records import OutboundRequest, SendOptions, SendPlan
 from wa_gateway.store import Store
 from wa_gateway.validation import MAX_MESSAGE_CHARS, SendRequest
 

@@ -2,18 +2,12 @@
 
 from wa_gateway.auth.caller import Caller
 from wa_gateway.records import (
-    Ack,
     EventRecord,
-    FinishedSend,
     HostPlacement,
-    InboundMessage,
     IngestResult,
     LidLookup,
     MediaFetch,
     MessageRecord,
-    OutboundRequest,
-    SendPlan,
-    SendResult,
     SessionOnHost,
     SessionRecord,
     SessionStatus,
@@ -23,6 +17,7 @@ from wa_gateway.records import (
     StartRequest,
     UpdateResult,
 )
+from wa_gateway.send_records import FinishedSend, OutboundRequest, SendPlan, SendResult
 from wa_gateway.store.housekeeping import HousekeepingCalls
 from wa_gateway.store.reconciling import ReconcileCalls
 from wa_gateway.store.scheduling import SchedulingCalls
@@ -143,11 +138,6 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls):
         result = self.transport.rpc("gateway_finish_send", {"p_finished": sql_record(finished)})
         return MessageRecord.from_row(result["message"])
 
-    def record_inbound(self, message: InboundMessage) -> bool:
-        """Store an incoming message; False if already stored or the session is unknown."""
-        result = self.transport.rpc("gateway_record_inbound", {"p_message": sql_record(message)})
-        return bool(result and result.get("stored"))
-
     def record_media(
         self,
         message_id: str,
@@ -173,10 +163,6 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls):
                 },
             )
         )
-
-    def apply_ack(self, ack: Ack) -> bool:
-        result = self.transport.rpc("gateway_apply_ack", {"p_ack": sql_record(ack)})
-        return bool(result and result.get("changed"))
 
     # --- events -----------------------------------------------------------------------------
 

@@ -31,7 +31,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from wa_gateway.auth.caller import Caller
 from wa_gateway.errors import StoreUnavailable
 from wa_gateway.store.failures import (
     CONNECTION_LOST,
@@ -39,13 +38,13 @@ from wa_gateway.store.failures import (
     failure_of_sqlstate,
     may_send_again,
 )
-from wa_gateway.store.transport import DELIVERIES_HEADER, deliveries_queued
+from wa_gateway.store.transport import DELIVERIES_HEADER, Call, Transport, deliveries_queued
 
 _FUNCTION_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _PARAMETER_NAME = re.compile(r"^p_[a-z0-9_]+$")
 
 
-class PostgresTransport:
+class PostgresTransport(Transport):
     def __init__(self, dsn: str, *, timeout_s: float = 5.0, max_idle: int = 4):
         self._dsn = dsn
         self._timeout_s = timeout_s
@@ -54,20 +53,15 @@ class PostgresTransport:
         self._lock = threading.Lock()
         self.round_trips = 0
 
-    def rpc(
-        self,
-        function: str,
-        params: Mapping[str, Any],
-        *,
-        caller: Caller | None = None,
-        repeatable: bool = True,
-    ) -> Any:
-        statement = _statement(function, tuple(params))
-        if caller is None:
+    def send(self, call: Call) -> Any:
+        statement = _statement(call.function, tuple(call.params))
+        if call.caller is None:
             role, claims = "service_role", {"role": "service_role"}
         else:
-            role, claims = "authenticated", {**caller.claims, "role": "authenticated"}
-        values = {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in params.items()}
+            role, claims = "authenticated", {**call.caller.claims, "role": "authenticated"}
+        values = {
+            k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in call.params.items()
+        }
         values.update(
             _role=role, _claims=json.dumps(claims), _timeout=str(int(self._timeout_s * 1000))
         )
@@ -88,7 +82,7 @@ class PostgresTransport:
                     raise
                 # A kept connection may have died while the container was frozen or the
                 # database restarted: tried again on a fresh one if the call is repeatable.
-                again = may_send_again(retry, repeatable=repeatable and reused)
+                again = may_send_again(retry, repeatable=call.repeatable and reused)
                 if attempt == 2 or not again:
                     raise StoreUnavailable() from exc
                 continue

@@ -22,17 +22,15 @@ across Lambda freezes); its read timeout is above the database's statement timeo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
 from postgrest import SyncPostgrestClient
 
-from wa_gateway.auth.caller import Caller
 from wa_gateway.errors import SettingsError, StoreUnavailable
 from wa_gateway.settings import is_secret_api_key
 from wa_gateway.store.failures import CONNECTION_LOST, Retry, failure_of_answer, may_send_again
-from wa_gateway.store.transport import DELIVERIES_HEADER, deliveries_queued
+from wa_gateway.store.transport import DELIVERIES_HEADER, Call, Transport, deliveries_queued
 
 _CONNECTION_LOST = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
@@ -56,7 +54,7 @@ def user_headers(publishable_key: str, access_token: str) -> dict[str, str]:
     return {"apikey": publishable_key, "Authorization": f"Bearer {access_token}"}
 
 
-class PostgrestTransport:
+class PostgrestTransport(Transport):
     def __init__(
         self,
         supabase_url: str,
@@ -84,32 +82,25 @@ class PostgrestTransport:
             self._rest_url, headers=headers, http_client=self._http, retry_enabled=False
         )
 
-    def rpc(
-        self,
-        function: str,
-        params: Mapping[str, Any],
-        *,
-        caller: Caller | None = None,
-        repeatable: bool = True,
-    ) -> Any:
-        if caller is None:
+    def send(self, call: Call) -> Any:
+        if call.caller is None:
             client = self._service_client
         elif self._publishable_key:
-            client = self._client(user_headers(self._publishable_key, caller.token))
+            client = self._client(user_headers(self._publishable_key, call.caller.token))
         else:
             raise SettingsError("SUPABASE_PUBLISHABLE_KEY must be set to read as a user")
         cause: Exception
         for attempt in (1, 2):
             self.round_trips += 1
             try:
-                return client.rpc(function, dict(params)).execute().data
+                return client.rpc(call.function, dict(call.params)).execute().data
             except _FailedAnswer as exc:
                 retry, cause = exc.retry, exc
             except _CONNECTION_LOST as exc:
                 retry, cause = CONNECTION_LOST, exc
             except httpx.HTTPError as exc:  # a timeout, or no connection even after a retry
                 retry, cause = Retry.NEVER, exc
-            if attempt == 2 or not may_send_again(retry, repeatable=repeatable):
+            if attempt == 2 or not may_send_again(retry, repeatable=call.repeatable):
                 raise StoreUnavailable() from cause
         raise AssertionError("unreachable")
 

@@ -3,8 +3,8 @@
 from typing import get_args
 
 from wa_gateway.pass_records import ClaimBatch, ClaimedMessage
-from wa_gateway.records import (
-    MessageRecord,
+from wa_gateway.records import MessageRecord
+from wa_gateway.send_records import (
     OutboundRequest,
     PreparedSend,
     SendOptions,
@@ -50,11 +50,15 @@ class SchedulingCalls:
         message = result.get("message")
         return result["outcome"], MessageRecord.from_row(message) if message else None
 
-    def claim_scheduled(self, *, limit: int, grace_s: int) -> ClaimBatch:
-        """Due scheduled messages, each now queued under a lease for this caller to send."""
+    def claim_scheduled(
+        self, *, limit: int, grace_s: int, lease_s: int | None = None
+    ) -> ClaimBatch:
+        """Due scheduled messages, each now queued for this caller to send, under a lease of
+        ``lease_s`` (None: a send's)."""
+        lease = {} if lease_s is None else {"p_lease_s": lease_s}
         result = self.transport.rpc(
             "gateway_claim_scheduled",
-            {"p_limit": limit, "p_grace_s": grace_s, **self._governor},
+            {"p_limit": limit, "p_grace_s": grace_s, **self._governor, **lease},
         )
         return ClaimBatch(
             claimed=[

@@ -24,15 +24,12 @@ from wa_gateway.pass_records import (
 from wa_gateway.records import (
     Ack,
     EventRecord,
-    FinishedSend,
     InboundMessage,
     IncomingFile,
-    OutboundRequest,
-    OutgoingFile,
-    SendOptions,
     SessionUpdate,
     StartRequest,
 )
+from wa_gateway.send_records import FinishedSend, OutboundRequest, OutgoingFile, SendOptions
 
 SQL_TYPES: dict[type[Any], str] = {
     StartRequest: "gateway_start_request",
