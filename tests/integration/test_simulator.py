@@ -17,7 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +26,7 @@ import bcrypt
 import pytest
 import requests
 
+from local.threaded_server import ThreadedServer
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,10 +82,8 @@ class Receiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = ThreadedServer(Handler).start()
+        self.base = self.server.url
 
     def url_for(self, session: str) -> str:
         return f"{self.base}/hook?session={session}&verify=proof-{session}"
@@ -225,10 +224,9 @@ class Host:
 def receiver() -> Iterator[Receiver]:
     hooks = Receiver()
     yield hooks
-    hooks.server.shutdown()
     # Closed, so late webhooks (acks due after the last test) are refused at once instead
     # of waiting for an answer and holding up the simulator's exit.
-    hooks.server.server_close()
+    hooks.server.stop()
 
 
 @pytest.fixture(scope="module")
