@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from local import processes
 from local.stack import LocalSecrets
-from tests.conftest import Gateway, Simulator, start_gateway
+from tests.conftest import Gateway, Simulator, own_gateway
 
 FAST_LEASE_S = 2
 
@@ -19,13 +18,12 @@ def fast_gateway(
     database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
 ) -> Iterator[Gateway]:
     """Functions with short host timeouts and a short outbox lease, so failures are quick."""
-    started, process = start_gateway(
+    with own_gateway(
         database,
         simulator,
         local_secrets,
         output_dir / "gateway-fast.log",
         WPP_READ_TIMEOUT="0.7",
         SEND_LEASE=f"{FAST_LEASE_S}s",
-    )
-    yield started
-    processes.stop(process)
+    ) as started:
+        yield started

@@ -24,10 +24,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from local import devdb, processes
+from local import devdb
 from local.stack import LocalSecrets
 from local.threaded_server import ThreadedServer
-from tests.conftest import Gateway, Simulator, start_gateway
+from tests.conftest import Gateway, Simulator, own_gateway
 from tests.e2e.flows import assert_error, connected_user
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -118,19 +118,18 @@ def world(
     database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
 ) -> Iterator[World]:
     jwks = Jwks()
-    gateway, process = start_gateway(
-        database,
-        simulator,
-        local_secrets,
-        output_dir / "gateway-tokens.log",
-        SUPABASE_JWKS_URL=jwks.url,
-    )
     try:
-        victim, victim_token, victim_session = connected_user(gateway, simulator, "victim")
-        intruder = gateway.new_user("intruder")
-        yield World(gateway, jwks, victim, victim_token, victim_session, intruder)
+        with own_gateway(
+            database,
+            simulator,
+            local_secrets,
+            output_dir / "gateway-tokens.log",
+            SUPABASE_JWKS_URL=jwks.url,
+        ) as gateway:
+            victim, victim_token, victim_session = connected_user(gateway, simulator, "victim")
+            intruder = gateway.new_user("intruder")
+            yield World(gateway, jwks, victim, victim_token, victim_session, intruder)
     finally:
-        processes.stop(process)
         jwks.close()
 
 
