@@ -14,7 +14,7 @@ import pytest
 from local import devdb
 from tests.integration.store_helpers import begin
 from wa_gateway.records import Ack, EventRecord, InboundMessage, OutboundRequest, SessionUpdate
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 from wa_gateway.store import PostgresTransport, Store
 
 TO = "5511987654321"

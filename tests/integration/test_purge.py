@@ -23,7 +23,7 @@ from wa_gateway.host.directory import HostDirectory
 from wa_gateway.jobs.purge import Purger
 from wa_gateway.pass_records import PurgePass
 from wa_gateway.records import HostEntry, HostPlacement, HostRecord, SessionUpdate
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 from wa_gateway.settings import Settings
 from wa_gateway.store import PostgresTransport, Store
 

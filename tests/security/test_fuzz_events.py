@@ -37,7 +37,7 @@ from tests.security.inprocess import (
 from tests.waiting import wait_until
 from wa_gateway.auth.webhook_proof import session_proof
 from wa_gateway.crypto import Keyring
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 FUZZ = settings(

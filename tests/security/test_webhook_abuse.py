@@ -18,7 +18,7 @@ from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import assert_error, connected_user
 from tests.security.inprocess import RowCounter, invoke
 from wa_gateway.auth.webhook_proof import session_proof
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
