@@ -201,14 +201,7 @@ def in_process(
                         stack, invoke, users, n=args.warm_n, warmup=args.warmup, progress=progress
                     )
                 progress(f"throughput: {args.events} qr-webhook events on one core")
-                mix = WebhookMix(
-                    stack.secrets.verify_token,
-                    pairing=users.qr_sessions,
-                    connected=users.sender.session or "",
-                    account_phone=users.account_phone,
-                    sent=sent,
-                    seed=11,
-                )
+                mix = warm.webhook_mix(stack, users, sent, seed=11)
                 with machine.phase("webhook throughput"):
                     throughput = warm.throughput(invoke, mix, args.events, counts, stack.dsn)
                 progress("round trips on the wire (a protocol proxy, with injected latency)")

@@ -184,6 +184,21 @@ class WarmUsers:
     fresh: list[User]  # never started
 
 
+def webhook_mix(
+    stack: Stack, users: WarmUsers, sent: list[tuple[str, str, str]], seed: int = 7
+) -> WebhookMix:
+    """The host's events for the bench's sessions: QR codes for the pairing ones, the rest for
+    the sender's, acking what it ``sent``."""
+    return WebhookMix(
+        stack.secrets.verify_token,
+        pairing=users.qr_sessions,
+        connected=users.sender.session or "",
+        account_phone=users.account_phone,
+        sent=sent,
+        seed=seed,
+    )
+
+
 def run_calls(
     invoke: Invoker,
     function: str,
@@ -297,13 +312,7 @@ def measure(
     counts.add("send-message", calls)
 
     progress(f"warm: qr-webhook (mix {MIX}) x{n}")
-    mix = WebhookMix(
-        stack.secrets.verify_token,
-        pairing=users.qr_sessions,
-        connected=users.sender.session or "",
-        account_phone=users.account_phone,
-        sent=sent,
-    )
+    mix = webhook_mix(stack, users, sent)
     by_kind: dict[str, list[Call]] = {}
     calls = []
     for i, (kind, event) in enumerate(mix.sequence(total)):
