@@ -13,23 +13,24 @@ from typing import Any
 
 import pytest
 
+from local.function_url import build_event
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import connected_user
 
 ROOT = Path(__file__).resolve().parents[2]
+# Nothing but the function is imported in that interpreter: the event comes built.
 FIRST_REQUEST = """
 import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("app", sys.argv[1])
 app = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(app)
-from local.function_url import LambdaContext, build_event
-request = json.loads(sys.argv[2])
-event = build_event(
-    method=request["method"], path="/", raw_query="", headers=request["headers"],
-    body=json.dumps(request["body"]).encode() if request["body"] is not None else None,
-)
-answer = app.handler(event, LambdaContext("first", "first"))
-loaded = sorted(name for name in sys.modules if name.startswith("wa_gateway."))
+class Context:
+    function_name, aws_request_id, memory_limit_in_mb = "first", "first", 256
+    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:first"
+    def get_remaining_time_in_millis(self):
+        return 20000
+answer = app.handler(json.loads(sys.argv[2]), Context())
+loaded = sorted(name for name in sys.modules if name.startswith("wa_gateway.") or name == "uuid")
 print(json.dumps({"status": answer["statusCode"], "loaded": loaded}))
 """
 # What no path below needs: the scheduled passes, and files (the messages here carry none).
@@ -45,10 +46,16 @@ def first_request(
         **gateway.env,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "shared"), str(ROOT)]),
     }
-    request = {"method": method, "headers": list(headers.items()), "body": body}
+    event = build_event(
+        method=method,
+        path="/",
+        raw_query="",
+        headers=list(headers.items()),
+        body=None if body is None else json.dumps(body).encode(),
+    )
     app = ROOT / "functions" / function / "app.py"
     done = subprocess.run(
-        [sys.executable, "-c", FIRST_REQUEST, str(app), json.dumps(request)],
+        [sys.executable, "-c", FIRST_REQUEST, str(app), json.dumps(event)],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -82,6 +89,7 @@ def test_a_status_read_loads_nothing_of_the_host_messaging_or_events(
     assert "wa_gateway.sessions.accounts" in loaded  # the path ran
     assert under(loaded, "wa_gateway.host", "wa_gateway.messaging", "wa_gateway.events") == []
     assert under(loaded, "wa_gateway.sessions.service", *NEVER) == []
+    assert "uuid" not in loaded  # only a cancel reads a message id
 
 
 def test_a_webhook_event_loads_nothing_of_the_host_or_messaging(
@@ -114,3 +122,4 @@ def test_a_text_send_loads_nothing_of_starting_sessions(
     assert "wa_gateway.messaging.service" in loaded
     assert under(loaded, "wa_gateway.sessions.service", "wa_gateway.sessions.qr", *NEVER) == []
     assert under(loaded, "wa_gateway.auth.webhook_proof") == []
+    assert "uuid" not in loaded
