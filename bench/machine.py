@@ -34,6 +34,25 @@ def _machine_busy_ticks() -> int:
     return user + nice + system + irq + softirq + steal
 
 
+def _idle_ticks_per_cpu() -> dict[int, int]:
+    idle: dict[int, int] = {}
+    for line in Path("/proc/stat").read_text().splitlines()[1:]:
+        name, *fields = line.split()
+        if not name.startswith("cpu"):
+            break
+        idle[int(name[3:])] = int(fields[3]) + int(fields[4])  # idle + iowait
+    return idle
+
+
+def idlest_cpu(allowed: set[int], over_s: float = 0.3) -> int:
+    """The allowed core that was idle the longest over the last ``over_s`` seconds: a process
+    pinned to a core that another is keeping busy measures that other process."""
+    before = _idle_ticks_per_cpu()
+    time.sleep(over_s)
+    after = _idle_ticks_per_cpu()
+    return max(sorted(allowed), key=lambda cpu: after.get(cpu, 0) - before.get(cpu, 0))
+
+
 def _processes() -> dict[int, tuple[int, int]]:
     """Every process: pid -> (parent pid, utime + stime ticks, its own and its waited-for
     children's)."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import events, sqlstats
+from bench.machine import idlest_cpu
 from bench.probes import Floor, FloorProbe, HostMeter, percentile, summary_ms
 from bench.stack import Stack, User
 from bench.webhooks import MIX, WebhookMix
@@ -387,19 +388,21 @@ STATS_WAIT_S = 5.0
 def throughput(
     invoke: Invoker, mix: WebhookMix, n: int, counts: Counts, dsn: str
 ) -> dict[str, Any]:
-    """qr-webhook events per second, in-process, one after another, this process pinned to one
-    core (the database server runs where the scheduler puts it): the median of three passes
-    over a third of the events each, so that a few seconds of other work on the machine move one
-    pass rather than the figure. Per kind of event: its mean time, split into the gateway's own
-    code, the server's SQL (PostgreSQL's function statistics, ``bench.sqlstats``) and the rest
-    of the wait for the database (the commit, the socket, the scheduler)."""
+    """qr-webhook events per second, in-process, one after another, this process pinned to the
+    core that was idlest just before (the database server runs where the scheduler puts it):
+    the median of three passes over a third of the events each, so that a few seconds of other
+    work on the machine move one pass rather than the figure. Per kind of event: its mean time,
+    split into the gateway's own code, the server's SQL (PostgreSQL's function statistics,
+    ``bench.sqlstats``) and the rest of the wait for the database (the commit, the socket, the
+    scheduler)."""
     _reconnect_store()  # a connection opened after track_functions was set
     batch = mix.sequence(n + 50)
     for _, event in batch[:50]:
         _ok(invoke("qr-webhook", event)[0])
     stats_before = sqlstats.snapshot(dsn)
     cpus = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(cpus)})
+    core = idlest_cpu(cpus)
+    os.sched_setaffinity(0, {core})
     by_kind: dict[str, list[Call]] = {}
     rates: list[float] = []
     size = n // THROUGHPUT_PASSES
@@ -434,6 +437,7 @@ def throughput(
     return {
         "events_per_s": round(statistics.median(rates)),
         "passes_events_per_s": [round(r) for r in rates],
+        "core": core,
         "n": measured,
         "mix": MIX,
         "by_event": by_event,
