@@ -89,7 +89,7 @@ def stack(database: str, output_dir: Path) -> Iterator[Stack]:
             local,
             output_dir / "gateway-sentinel.log",
             SUPABASE_SERVICE_ROLE_KEY=service_key,
-            WPP_READ_TIMEOUT="0.6",
+            WPP_READ_TIMEOUT="2",
             SEND_LEASE="1s",
             POWERTOOLS_LOG_LEVEL="DEBUG",
         ) as gateway,
@@ -134,7 +134,7 @@ def drive(stack: Stack) -> None:
     for faults in (
         {"error_rate": 1.0, "error_mode": "500"},
         {"error_rate": 1.0, "error_mode": "garbage"},
-        {"latency_ms": 800},
+        {"latency_ms": 4000},
         {"down": True},
     ):
         with sim.faulty(**faults):
@@ -143,7 +143,7 @@ def drive(stack: Stack) -> None:
             stack.call("POST", "start-session", gw.token_for(gw.new_user("sentinelfault")))
     wait_until(
         lambda: sim.in_flight() == 0 and sim.settled(name),
-        within_s=5,
+        within_s=15,
         message="the held requests answered, and every ack and event delivered",
     )
 

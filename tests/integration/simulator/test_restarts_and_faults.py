@@ -38,7 +38,7 @@ def test_wait_qr_code_on_a_restored_login_answers_once_connected_or_hangs_with_t
     host.sim("POST", f"{other}/restore", {"start": False})
     with pytest.raises(requests.ReadTimeout):
         host.call("POST", other, "start-session", {"waitQrCode": True}, timeout=0.5)
-    assert host.status(other)["status"] == "CONNECTED"
+    assert wait_until(lambda: host.status(other)["status"] == "CONNECTED")
 
 
 def test_show_all_sessions_and_start_all_check_the_secret(host: Host, name: str) -> None:
