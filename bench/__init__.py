@@ -33,13 +33,22 @@ simulator and the local gateway, in scratch folders on free 127.0.0.1 ports, as
     (``db_round_trips_wire``, :mod:`bench.wire`).
 ``webhook_events_per_s``
     qr-webhook over a realistic event mix (:mod:`bench.webhooks`), in-process, sequential,
-    the process pinned to one core; the median of three passes.
+    the process pinned to one core; the median of three passes. Per kind of event, its mean
+    time split into the gateway's own code, the server's SQL (PostgreSQL's function
+    statistics, :mod:`bench.sqlstats`) and the rest of the wait for the database: the commit
+    (an incoming message waits for the write-ahead log to reach the disk) and the socket.
 ``purge_100k_s``
     100,000 stale sessions inserted by one statement, then one scheduled purge, timed, with
     each batch's time (:mod:`bench.purge_load`).
 ``layer_mb``, ``peak_rss_mb``
     The built layer unzipped (:mod:`bench.layer`); ``ru_maxrss`` of each cold-start runner
     after its first request.
+
+``environment``
+    The 1-minute load average before and after, and for each phase (cold starts, warm, the
+    throughput, warm at 1 ms) how many cores were busy, with the bench and its servers and
+    with everything else on the machine (:mod:`bench.machine`): figures taken while others
+    used the machine say more about the machine than about the product.
 
 Results: a table on stdout and ``.local/bench.json``.
 """

@@ -20,7 +20,16 @@ if str(ROOT / "shared") not in sys.path:
 
 import psycopg  # noqa: E402
 
-from bench import cold, keys_and_delivery, layer, purge_load, report, warm, wire  # noqa: E402
+from bench import (  # noqa: E402
+    cold,
+    keys_and_delivery,
+    layer,
+    purge_load,
+    report,
+    sqlstats,
+    warm,
+    wire,
+)
 from bench.events import (  # noqa: E402
     context,
     disconnect_event,
@@ -29,6 +38,7 @@ from bench.events import (  # noqa: E402
     start_event,
     status_event,
 )
+from bench.machine import MachineMeter  # noqa: E402
 from bench.probes import FloorProbe, HostMeter, stdout_to  # noqa: E402
 from bench.stack import FUNCTIONS, Stack, User, local_stack  # noqa: E402
 from bench.webhooks import WebhookMix  # noqa: E402
@@ -98,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     layer_info = layer.measure()
     progress("starting the local stack (embedded PostgreSQL, simulator, gateway)")
     with local_stack(OUT) as stack:
+        sqlstats.enable(stack.dsn)
+        machine = MachineMeter(postgres_data_dir(stack.dsn))
         cold_n = 1 + args.cold_runs + args.no_pyc_runs  # + the -X importtime run
         wire_n = 1 + 2 * WIRE_REPEATS
         linked_n = 2 + cold_n + args.linked_disconnects + DELIVERY_USERS
@@ -122,16 +134,17 @@ def main(argv: list[str] | None = None) -> int:
             linked=linked[2 : 2 + cold_n],
             status_key=status_key,
         )
-        results.update(
-            cold.measure(
-                stack,
-                provider,
-                runs=args.cold_runs,
-                no_pyc_runs=args.no_pyc_runs,
-                out_dir=OUT,
-                progress=progress,
+        with machine.phase("cold starts"):
+            results.update(
+                cold.measure(
+                    stack,
+                    provider,
+                    runs=args.cold_runs,
+                    no_pyc_runs=args.no_pyc_runs,
+                    out_dir=OUT,
+                    progress=progress,
+                )
             )
-        )
 
         users = warm.WarmUsers(
             status=status_user,
@@ -144,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             fresh=take(fresh, args.fresh_starts),
         )
         wire_pairing = pairing[6 + args.cycle :]
-        in_process(stack, args, users, wire_pairing, fresh, results, progress, status_key)
+        in_process(stack, args, users, wire_pairing, fresh, results, progress, machine, status_key)
         results.update(
             keys_and_delivery.delivery(
                 stack,
@@ -163,8 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "bench_seconds": round(time.monotonic() - progress.started, 1),
-        # Other work on the machine skews every figure: the 1-minute load, before and after.
+        # Other work on the machine skews every figure: the 1-minute load, before and after,
+        # and how busy the machine was during each phase, with the bench and with the rest.
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "phases": machine.phases,
     }
     ordered = order(results)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -173,6 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     shown = args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output
     print(f"\nWritten: {shown} and .local/bench-importtime-<function>.txt")
     return 0
+
+
+def postgres_data_dir(dsn: str) -> Path | None:
+    """The embedded server's folder (its socket is there), to count its processes as the
+    bench's own; None for a server of its own (``TEST_DATABASE_URL``), counted as others."""
+    host = str(psycopg.conninfo.conninfo_to_dict(dsn).get("host") or "")
+    return Path(host) if host.startswith("/") and Path(host, "postmaster.pid").exists() else None
 
 
 def account_phone_of(stack: Stack, user: User) -> str:
@@ -191,75 +213,70 @@ def in_process(
     wire_fresh: list[User],
     results: dict[str, Any],
     progress: Progress,
+    machine: MachineMeter,
     status_key: str,
 ) -> None:
     """The handlers loaded once in this process, as the gateway (a warm container) has them."""
-    from local.gateway import load_handler
+    from local.gateway import handlers_in_process
     from wa_gateway import runtime
 
-    os.environ.update(stack.env)
-    runtime.reset()
-    handlers = {}
-    for function, folder in FUNCTIONS.items():
-        handler = load_handler(folder)
-        assert handler is not None, folder
-        handlers[function] = handler
-    meter = HostMeter(stack.sim_url)
-    meter.install()
-    probe = FloorProbe(stack.dsn, stack.sim_url)
-    invoke = warm.Invoker(handlers, meter, probe)
-    try:
-        with stdout_to(OUT / "bench-functions.log"):
-            warm_ms, extra, counts, sent = warm.measure(
-                stack, invoke, users, n=args.warm_n, warmup=args.warmup, progress=progress
-            )
-            progress(f"throughput: {args.events} qr-webhook events on one core")
-            mix = WebhookMix(
-                stack.secrets.verify_token,
-                pairing=users.qr_sessions,
-                connected=users.sender.session or "",
-                account_phone=users.account_phone,
-                sent=sent,
-                seed=11,
-            )
-            throughput = warm.throughput(invoke, mix, args.events, counts)
-            progress(f"the key path: status with a token and with an API key, x{args.warm_n}")
-            results["key_path"] = keys_and_delivery.key_path(
-                handlers["status"],
-                lambda: status_event(users.status.token),
-                lambda: status_event(status_key),
-                lambda event: context("status", event),
-                lambda: runtime.store().round_trips,
-                n=args.warm_n,
-                warmup=args.warmup,
-            )
-            progress("round trips on the wire (a protocol proxy, with injected latency)")
-            on_wire = wire_phase(stack, handlers, meter, users, wire_pairing, wire_fresh, mix)
-            progress(f"warm again, {RTT_MS} ms from the database (a proxy process) x{args.rtt_n}")
-            rtt = rtt_phase(stack, handlers, meter, users, mix, n=args.rtt_n, warmup=args.warmup)
-            purge = purge_load.measure(
-                stack.dsn,
-                invoke,
-                n=args.purge_n,
-                key_id=stack.secrets.encryption_key.split(":", 1)[0],
-                progress=progress,
-            )
-    finally:
-        probe.close()
-        meter.uninstall()
+    with handlers_in_process(stack.env) as handlers:
+        meter = HostMeter(stack.sim_url)
+        meter.install()
+        probe = FloorProbe(stack.dsn, stack.sim_url)
+        invoke = warm.Invoker(handlers, meter, probe)
+        try:
+            with stdout_to(OUT / "bench-functions.log"):
+                with machine.phase("warm"):
+                    warm_ms, extra, counts, sent = warm.measure(
+                        stack, invoke, users, n=args.warm_n, warmup=args.warmup, progress=progress
+                    )
+                progress(f"throughput: {args.events} qr-webhook events on one core")
+                mix = warm.webhook_mix(stack, users, sent, seed=11)
+                with machine.phase("webhook throughput"):
+                    throughput = warm.throughput(invoke, mix, args.events, counts, stack.dsn)
+                progress(f"the key path: status with a token and with an API key, x{args.warm_n}")
+                results["key_path"] = keys_and_delivery.key_path(
+                    handlers["status"],
+                    lambda: status_event(users.status.token),
+                    lambda: status_event(status_key),
+                    lambda event: context("status", event),
+                    lambda: runtime.store().round_trips,
+                    n=args.warm_n,
+                    warmup=args.warmup,
+                )
+                progress("round trips on the wire (a protocol proxy, with injected latency)")
+                on_wire = wire_phase(stack, handlers, meter, users, wire_pairing, wire_fresh, mix)
+                progress(
+                    f"warm again, {RTT_MS} ms from the database (a proxy process) x{args.rtt_n}"
+                )
+                with machine.phase("warm at 1 ms"):
+                    rtt = rtt_phase(
+                        stack, handlers, meter, users, mix, n=args.rtt_n, warmup=args.warmup
+                    )
+                purge = purge_load.measure(
+                    stack.dsn,
+                    invoke,
+                    n=args.purge_n,
+                    key_id=stack.secrets.encryption_key.split(":", 1)[0],
+                    progress=progress,
+                )
+        finally:
+            probe.close()
+            meter.uninstall()
 
-    detail = counts.as_json()
-    results["warm_ms"] = warm_ms
-    results["warm_extra"] = extra
-    results["db_round_trips"] = per_function(detail["db"])
-    results["db_round_trips_detail"] = detail["db"]
-    results["host_calls_detail"] = detail["host"]
-    results["db_round_trips_wire"] = on_wire
-    results["warm_ms_at_rtt"] = {"rtt_ms": RTT_MS, **rtt}
-    results["webhook_events_per_s"] = throughput["events_per_s"]
-    results["webhook_throughput"] = throughput
-    results["purge_100k_s"] = purge["purge_100k_s"]
-    results["purge_100k"] = purge
+        detail = counts.as_json()
+        results["warm_ms"] = warm_ms
+        results["warm_extra"] = extra
+        results["db_round_trips"] = per_function(detail["db"])
+        results["db_round_trips_detail"] = detail["db"]
+        results["host_calls_detail"] = detail["host"]
+        results["db_round_trips_wire"] = on_wire
+        results["warm_ms_at_rtt"] = {"rtt_ms": RTT_MS, **rtt}
+        results["webhook_events_per_s"] = throughput["events_per_s"]
+        results["webhook_throughput"] = throughput
+        results["purge_100k_s"] = purge["purge_100k_s"]
+        results["purge_100k"] = purge
 
 
 def per_function(detail: dict[str, Any]) -> dict[str, int]:

@@ -31,6 +31,25 @@ def _mark(ok: bool | None) -> str:
     return "  -  " if ok is None else (" ok  " if ok else " MISS")
 
 
+def machine(environment: dict[str, Any], lines: list[str]) -> None:
+    """How busy the machine was in each phase: a slow machine, or a slow product."""
+    phases = environment.get("phases") or {}
+    if not phases:
+        return
+    title = (
+        f"The machine ({environment.get('cpus')} cores): 1-minute load and CPU in use, in cores"
+        " (the bench with its servers / everything else)"
+    )
+    lines.append(title)
+    lines.append("-" * len(title))
+    for name, p in phases.items():
+        load = " -> ".join(f"{v:.2f}" for v in p["load_1m"])
+        lines.append(
+            f"{name:<22}{p['seconds']:>7.1f} s   load {load:<14}busy {p['busy_cores']:.2f}:"
+            f" bench {p['bench_cores']:.2f}, others {p['other_cores']:.2f}"
+        )
+
+
 def table(results: dict[str, Any]) -> str:
     t = TARGETS
     lines: list[str] = []
@@ -43,6 +62,7 @@ def table(results: dict[str, Any]) -> str:
         lines.append(title)
         lines.append("-" * len(title))
 
+    machine(results.get("environment") or {}, lines)
     cold = results.get("cold_init_ms") or {}
     base = results.get("cold_baseline") or {}
     rule(
@@ -126,6 +146,11 @@ def table(results: dict[str, Any]) -> str:
             value = f"{w['p50']:.2f} / {w['p99']:.2f} / {w['floor_p50']:.2f}  x{w['ratio']:.2f}"
             limit = t["warm_ratio_max"]
             row(f"{function} n={w['n']}", value, f"<= {limit}", w["ratio"] <= limit)
+            for kind, k in (w.get("by_event_p50") or {}).items():
+                lines.append(
+                    f"    {kind:<30}p50 {k['p50']:.2f} ms, waiting for the database"
+                    f" {k['db_wait_p50']:.2f} (n={k['n']})"
+                )
 
     trips = results.get("db_round_trips") or {}
     wire = results.get("db_round_trips_wire") or {}
@@ -179,8 +204,22 @@ def table(results: dict[str, Any]) -> str:
     if tp.get("passes_events_per_s"):
         passes = ", ".join(f"{r:,}" for r in tp["passes_events_per_s"])
         lines.append(f"    {'passes (the median is the figure)':<40}{passes:>20}")
+    server = tp.get("server") or {}
+    if server:
+        lines.append(
+            f"    the server's SQL per event: {server['server_ms_per_event']:.3f} ms"
+            f" (PostgreSQL's function statistics, {server['events']} events)"
+        )
+    lines.append(
+        f"    {'per event, mean ms':<30}{'each':>8}{'own code':>10}{'SQL':>8}{'commit+wire':>13}"
+    )
     for kind, k in (tp.get("by_event") or {}).items():
-        lines.append(f"    {kind:<30}{k['events_per_s']:>30,}/s  ({k['mean_ms']:.2f} ms each)")
+        sql = "-" if k.get("sql_ms") is None else f"{k['sql_ms']:.2f}"
+        rest = "-" if k.get("commit_and_wire_ms") is None else f"{k['commit_and_wire_ms']:.2f}"
+        lines.append(
+            f"    {kind + ' (' + format(k['events_per_s'], ',') + '/s)':<30}{k['mean_ms']:>8.2f}"
+            f"{k['own_ms']:>10.2f}{sql:>8}{rest:>13}"
+        )
     purge = results.get("purge_100k") or {}
     seconds = results.get("purge_100k_s")
     limit = t["purge_100k_s_max"]

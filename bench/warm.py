@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import events
+from bench import events, sqlstats
+from bench.machine import idlest_cpu
 from bench.probes import Floor, FloorProbe, HostMeter, percentile, summary_ms
 from bench.stack import Stack, User
 from bench.webhooks import MIX, WebhookMix
@@ -184,6 +185,21 @@ class WarmUsers:
     fresh: list[User]  # never started
 
 
+def webhook_mix(
+    stack: Stack, users: WarmUsers, sent: list[tuple[str, str, str]], seed: int = 7
+) -> WebhookMix:
+    """The host's events for the bench's sessions: QR codes for the pairing ones, the rest for
+    the sender's, acking what it ``sent``."""
+    return WebhookMix(
+        stack.secrets.verify_token,
+        pairing=users.qr_sessions,
+        connected=users.sender.session or "",
+        account_phone=users.account_phone,
+        sent=sent,
+        seed=seed,
+    )
+
+
 def run_calls(
     invoke: Invoker,
     function: str,
@@ -297,13 +313,7 @@ def measure(
     counts.add("send-message", calls)
 
     progress(f"warm: qr-webhook (mix {MIX}) x{n}")
-    mix = WebhookMix(
-        stack.secrets.verify_token,
-        pairing=users.qr_sessions,
-        connected=users.sender.session or "",
-        account_phone=users.account_phone,
-        sent=sent,
-    )
+    mix = webhook_mix(stack, users, sent)
     by_kind: dict[str, list[Call]] = {}
     calls = []
     for i, (kind, event) in enumerate(mix.sequence(total)):
@@ -372,17 +382,27 @@ def measure(
 
 
 THROUGHPUT_PASSES = 3
+STATS_WAIT_S = 5.0
 
 
-def throughput(invoke: Invoker, mix: WebhookMix, n: int, counts: Counts) -> dict[str, Any]:
-    """qr-webhook events per second, in-process, one after another, pinned to one core: the
-    median of three passes over a third of the events each, so that a few seconds of other
-    work on the machine move one pass rather than the figure."""
+def throughput(
+    invoke: Invoker, mix: WebhookMix, n: int, counts: Counts, dsn: str
+) -> dict[str, Any]:
+    """qr-webhook events per second, in-process, one after another, this process pinned to the
+    core that was idlest just before (the database server runs where the scheduler puts it):
+    the median of three passes over a third of the events each, so that a few seconds of other
+    work on the machine move one pass rather than the figure. Per kind of event: its mean time,
+    split into the gateway's own code, the server's SQL (PostgreSQL's function statistics,
+    ``bench.sqlstats``) and the rest of the wait for the database (the commit, the socket, the
+    scheduler)."""
+    _reconnect_store()  # a connection opened after track_functions was set
     batch = mix.sequence(n + 50)
     for _, event in batch[:50]:
         _ok(invoke("qr-webhook", event)[0])
+    stats_before = sqlstats.snapshot(dsn)
     cpus = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(cpus)})
+    core = idlest_cpu(cpus)
+    os.sched_setaffinity(0, {core})
     by_kind: dict[str, list[Call]] = {}
     rates: list[float] = []
     size = n // THROUGHPUT_PASSES
@@ -398,20 +418,53 @@ def throughput(invoke: Invoker, mix: WebhookMix, n: int, counts: Counts) -> dict
         os.sched_setaffinity(0, cpus)
     for kind, got in by_kind.items():
         counts.add(f"qr-webhook: {kind}", got)
+    measured = size * THROUGHPUT_PASSES
+    server = _server_time(dsn, stats_before, measured)
+    by_event: dict[str, Any] = {}
+    for kind, got in by_kind.items():
+        mean_ms = statistics.fmean(c.ns for c in got) / 1e6
+        db_ms = statistics.fmean(c.db_wait_ns for c in got) / 1e6
+        sql_ms = (server.get("by_event_server_ms") or {}).get(kind)
+        by_event[kind] = {
+            "n": len(got),
+            "mean_ms": round(mean_ms, 3),
+            "events_per_s": round(1e3 / mean_ms),
+            "own_ms": round(mean_ms - db_ms, 3),
+            "db_wait_ms": round(db_ms, 3),
+            "sql_ms": sql_ms,
+            "commit_and_wire_ms": None if sql_ms is None else round(db_ms - sql_ms, 3),
+        }
     return {
         "events_per_s": round(statistics.median(rates)),
         "passes_events_per_s": [round(r) for r in rates],
-        "n": size * THROUGHPUT_PASSES,
+        "core": core,
+        "n": measured,
         "mix": MIX,
-        "by_event": {
-            kind: {
-                "n": len(got),
-                "mean_ms": summary_ms([c.ns for c in got])["mean"],
-                "events_per_s": round(1e9 / (sum(c.ns for c in got) / len(got))),
-            }
-            for kind, got in by_kind.items()
-        },
+        "by_event": by_event,
+        "server": server,
     }
+
+
+def _reconnect_store() -> None:
+    """Close the store's kept connections: the next call opens a new one (whose backend reads
+    the database's settings anew; one that ends reports its statistics)."""
+    from wa_gateway import runtime
+
+    close = getattr(getattr(runtime.store(), "transport", None), "close", None)
+    if callable(close):
+        close()
+
+
+def _server_time(dsn: str, before: sqlstats.Snapshot, events: int) -> dict[str, Any]:
+    """The server's time per event over the passes: the backend reports its statistics when
+    its connection ends, so the store's connections are closed first."""
+    _reconnect_store()
+    deadline = time.monotonic() + STATS_WAIT_S
+    while True:
+        after = sqlstats.snapshot(dsn)
+        if sqlstats.calls_since(before, after) >= events or time.monotonic() > deadline:
+            return sqlstats.per_event(before, after)
+        time.sleep(0.05)
 
 
 def at_rtt(
@@ -421,6 +474,7 @@ def at_rtt(
     time (what a Lambda function has to its database), the floor through the same proxy."""
     total = n + warmup
     out: dict[str, Any] = {}
+    webhooks = mix.sequence(total)
     batches: dict[str, tuple[list[dict[str, Any]], Callable[[Any], None]]] = {
         "status": (
             [events.status_event(users.status.token) for _ in range(total)],
@@ -434,14 +488,33 @@ def at_rtt(
             [events.send_event(users.sender.token, f"RTT {i}") for i in range(total)],
             lambda a: None if (a.get("message") or {}).get("status") == "sent" else _fail(a),
         ),
-        "qr-webhook": ([event for _, event in mix.sequence(total)], _ok),
+        "qr-webhook": ([event for _, event in webhooks], _ok),
         "purge": ([events.scheduled_event() for _ in range(total)], _purge_ok),
     }
     for function, (batch, check) in batches.items():
         floor = FLOORS[function]
         calls = run_calls(invoke, function, batch, warmup=warmup, check=check, floor=floor)
         out[function] = aggregate(calls, floor)
+        if function == "qr-webhook":
+            out[function]["by_event_p50"] = by_event_p50(
+                [kind for kind, _ in webhooks[warmup:]], calls
+            )
     return out
+
+
+def by_event_p50(kinds: list[str], calls: list[Call]) -> dict[str, dict[str, float]]:
+    """Per kind of event: the p50 of the call and of its wait for the database (ms)."""
+    grouped: dict[str, list[Call]] = {}
+    for kind, call in zip(kinds, calls, strict=True):
+        grouped.setdefault(kind, []).append(call)
+    return {
+        kind: {
+            "n": len(got),
+            "p50": _p50_ms([c.ns for c in got]),
+            "db_wait_p50": _p50_ms([c.db_wait_ns for c in got]),
+        }
+        for kind, got in grouped.items()
+    }
 
 
 def _fail(answer: Any) -> None:

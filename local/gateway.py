@@ -31,7 +31,8 @@ import os
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
@@ -92,6 +93,33 @@ def load_handler(folder: str) -> Handler | None:
     spec.loader.exec_module(module)
     handler: Handler = module.handler
     return handler
+
+
+# The scheduled functions, which EventBridge invokes (no URL).
+SCHEDULED = ("purge", "scheduler", "reconcile", "delivery")
+
+
+@contextmanager
+def handlers_in_process(env: Mapping[str, str]) -> Iterator[dict[str, Handler]]:
+    """Every function's handler (by URL prefix; the scheduled ones by name) imported in this
+    process, as a fresh Lambda container imports it, with ``env`` added to the process
+    environment; the environment and the layer's shared parts are put back afterwards."""
+    from wa_gateway import runtime
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    runtime.reset()
+    try:
+        loaded: dict[str, Handler] = {}
+        for name, folder in {**FUNCTIONS, **{job: job for job in SCHEDULED}}.items():
+            handler = load_handler(folder)
+            assert handler is not None, folder
+            loaded[name] = handler
+        yield loaded
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        runtime.reset()
 
 
 class Gateway:

@@ -6,10 +6,11 @@ session token, and 401 otherwise. For the tests and the bench; it counts what it
 from __future__ import annotations
 
 import json
-import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from local.threaded_server import ThreadedServer
 
 TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"  # noqa: S105 (a header name)
 
@@ -52,9 +53,8 @@ class SecretsExtensionStandIn:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadedServer(Handler).start()
         self.port = self._server.server_port
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
     def env(self) -> dict[str, str]:
         """The environment a function with the extension attached runs with."""
@@ -65,5 +65,4 @@ class SecretsExtensionStandIn:
         }
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()

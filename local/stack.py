@@ -2,7 +2,7 @@
 
 ``running_stack()`` starts the three and stops them on exit; ``make dev`` (``python -m
 local.stack``), the tests' fixtures, the benchmark and the soak all start them through it (the
-fixtures through its parts, ``local_database``, ``simulator_process`` and ``start_gateway``,
+fixtures through its parts, ``local_database``, ``simulator_process`` and ``gateway_process``,
 so a test that needs only the database starts only the database):
 
 1. the database: the embedded PostgreSQL (``pgserver``) in a folder that is kept, or in a
@@ -196,10 +196,48 @@ def _folder(path: Path | None, prefix: str) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-@dataclass(frozen=True)
+@dataclass
 class SimulatorProcess:
-    url: str
-    process: subprocess.Popen[bytes]
+    """The WPPConnect simulator as its own process on 127.0.0.1:``port``, its sessions in
+    ``data_dir``: ``start()`` runs it and returns once it answers, ``stop()`` ends it, and
+    ``start()`` again runs a new one on the same port and folder, as a host restarts."""
+
+    port: int
+    data_dir: Path
+    secret_key: str
+    log_path: Path | None = None
+    args: tuple[str, ...] = ()
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> SimulatorProcess:
+        self.process = processes.start_module(
+            "local.simulator",
+            [
+                "--host=127.0.0.1",
+                f"--port={self.port}",
+                f"--data-dir={self.data_dir}",
+                f"--secret-key={self.secret_key}",
+                *self.args,
+            ],
+            env={},
+            ready_url=f"{self.url}/healthz",
+            log_path=self.log_path,
+        )
+        return self
+
+    def stop(self) -> int | None:
+        """End the process (SIGTERM, then SIGKILL if it lingers); its exit code."""
+        if self.process is None:
+            return None
+        processes.stop(self.process)
+        return self.process.returncode
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def configure(self, config: Mapping[str, Any]) -> None:
         """Change the simulator's ``/_sim/config`` (timers, delays, delivery, acks)."""
@@ -218,23 +256,18 @@ def simulator_process(
     args: tuple[str, ...] = (),
 ) -> Iterator[SimulatorProcess]:
     """The WPPConnect simulator on 127.0.0.1 (a free port unless ``port``), answering once
-    yielded, with ``config`` applied; stopped on exit. Without ``data_dir`` its sessions live
-    in a scratch folder, removed at the end."""
+    yielded, with ``config`` applied; stopped on exit (also after a restart by the caller).
+    Without ``data_dir`` its sessions live in a scratch folder, removed at the end."""
     with _folder(data_dir, "wa-sim-") as folder:
-        process, url = processes.start_simulator(
-            port=port or processes.free_port(),
-            data_dir=folder,
-            secret_key=secret_key,
-            log_path=log_path,
-            extra_args=args,
-        )
+        started = SimulatorProcess(
+            port or processes.free_port(), folder, secret_key, log_path, args
+        ).start()
         try:
-            started = SimulatorProcess(url, process)
             if config:
                 started.configure(config)
             yield started
         finally:
-            processes.stop(process)
+            started.stop()
 
 
 @dataclass(frozen=True)
@@ -245,7 +278,8 @@ class GatewayProcess:
     log_path: Path | None
 
 
-def start_gateway(
+@contextmanager
+def gateway_process(
     *,
     dsn: str,
     wpp_url: str,
@@ -254,18 +288,27 @@ def start_gateway(
     env_overrides: Mapping[str, str] | None = None,
     log_path: Path | None = None,
     storage_dir: Path | None = None,
-) -> GatewayProcess:
-    """The gateway on 127.0.0.1 (a free port unless ``port``), answering once returned: the
-    functions get ``function_env`` with ``env_overrides`` on top; the Storage stand-in keeps
-    its bytes in ``storage_dir`` (without one, ``/storage/v1/`` answers that it is not set up).
-    The caller stops it (``processes.stop``), as a test that starts a gateway of its own does."""
+) -> Iterator[GatewayProcess]:
+    """The gateway on 127.0.0.1 (a free port unless ``port``), answering once yielded, stopped
+    on exit: the functions get ``function_env`` with ``env_overrides`` on top; the Storage
+    stand-in keeps its bytes in ``storage_dir`` (without one, ``/storage/v1/`` answers that it
+    is not set up)."""
     port = port or processes.free_port()
     url = f"http://127.0.0.1:{port}"
     env = function_env(dsn=dsn, gateway_url=url, wpp_url=wpp_url, local_secrets=local_secrets)
     env.update(env_overrides or {})
     gateway_env = {**env, "DEV_STORAGE_DIR": str(storage_dir)} if storage_dir else env
-    process, _ = processes.start_gateway(port=port, env=gateway_env, log_path=log_path)
-    return GatewayProcess(url, env, process, log_path)
+    process = processes.start_module(
+        "local.gateway",
+        ["--host=127.0.0.1", f"--port={port}"],
+        env=gateway_env,
+        ready_url=f"{url}/status/health",
+        log_path=log_path,
+    )
+    try:
+        yield GatewayProcess(url, env, process, log_path)
+    finally:
+        processes.stop(process)
 
 
 # --- the whole stack ---------------------------------------------------------------------
@@ -292,7 +335,7 @@ class RunningStack:
         return self.gateway.env
 
     def all_running(self) -> bool:
-        return all(p.poll() is None for p in (self.simulator.process, self.gateway.process))
+        return self.simulator.running() and self.gateway.process.poll() is None
 
     def settings(self) -> dict[str, str]:
         """What a client of the stack needs (``make dev`` writes it to .local/stack.env)."""
@@ -360,16 +403,17 @@ def running_stack(
                 args=simulator_args,
             )
         )
-        gateway = start_gateway(
-            dsn=dsn,
-            wpp_url=simulator.url,
-            local_secrets=local_secrets,
-            port=gateway_port,
-            env_overrides=env_overrides,
-            log_path=log("gateway"),
-            storage_dir=parts.enter_context(_folder(storage_dir, "wa-storage-")),
+        gateway = parts.enter_context(
+            gateway_process(
+                dsn=dsn,
+                wpp_url=simulator.url,
+                local_secrets=local_secrets,
+                port=gateway_port,
+                env_overrides=env_overrides,
+                log_path=log("gateway"),
+                storage_dir=parts.enter_context(_folder(storage_dir, "wa-storage-")),
+            )
         )
-        parts.callback(processes.stop, gateway.process)
         yield RunningStack(dsn, local_secrets, simulator, gateway)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from soak.stack import Stack, User
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 
 MAX_OPS_PER_WORKER = 200_000  # a bound far above what a run reaches; the deadline ends it
 CONTACTS = [f"55119{n:08d}" for n in range(20)]

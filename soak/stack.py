@@ -3,7 +3,6 @@ simulator and the gateway, on 127.0.0.1 with free ports, removed afterwards."""
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -74,22 +73,13 @@ class Stack:
     def reconcile_once(self) -> dict[str, Any]:
         """One reconcile pass, as EventBridge invokes it, with the gateway's environment."""
         from local.function_url import LambdaContext
-        from local.gateway import load_handler
-        from wa_gateway import runtime
+        from local.gateway import handlers_in_process
 
-        saved = dict(os.environ)
-        os.environ.update(self.env)
-        runtime.reset()
-        try:
-            handler = load_handler("reconcile")
-            assert handler is not None
+        with handlers_in_process(self.env) as handlers:
             context = LambdaContext("reconcile", str(uuid.uuid4()), timeout_ms=240_000)
-            result: dict[str, Any] = handler({"source": "schedule", "job": "reconcile"}, context)
+            event = {"source": "schedule", "job": "reconcile"}
+            result: dict[str, Any] = handlers["reconcile"](event, context)
             return result
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-            runtime.reset()
 
     def link(self, user: User, http: requests.Session, timeout_s: float = 30) -> User:
         """Start, scan, and wait until the gateway says connected."""

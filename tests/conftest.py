@@ -6,13 +6,16 @@
 * ``gateway``: the functions behind the local gateway, as its own process.
 
 Each is a part of ``local.stack.running_stack`` (what ``make dev``, the bench and the soak
-run), started by the same code; a test that needs only the database starts only that.
+run), started by the same code; a test that needs only the database starts only that. A test
+that needs a host or a gateway of its own (other settings, a host it kills) starts it with
+``own_simulator`` or ``own_gateway``, the same code again.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -24,11 +27,17 @@ import psycopg
 import pytest
 import requests
 
-from local import devdb, processes
-from local import stack as local_stack
+from local import devdb
 from local.dev_auth import issue_access_token
 from local.endpoint_receiver import EndpointReceiver
-from local.stack import LocalSecrets, local_database, simulator_process
+from local.gateway import handlers_in_process
+from local.stack import (
+    LocalSecrets,
+    SimulatorProcess,
+    gateway_process,
+    local_database,
+    simulator_process,
+)
 
 
 @pytest.fixture(scope="session")
@@ -52,8 +61,11 @@ def local_secrets() -> LocalSecrets:
 
 @dataclass
 class Simulator:
-    url: str
-    process: Any
+    host: SimulatorProcess
+
+    @property
+    def url(self) -> str:
+        return self.host.url
 
     def control(self, method: str, path: str, body: Any = None) -> requests.Response:
         response = requests.request(method, f"{self.url}/_sim/{path}", json=body, timeout=10)
@@ -116,12 +128,25 @@ def output_dir() -> Path:
     return path
 
 
+@contextmanager
+def own_simulator(
+    secret_key: str, log_path: Path, *, data_dir: Path | None = None, **options: Any
+) -> Iterator[Simulator]:
+    """A simulator process of the calling test alone (``local.stack.simulator_process``'s
+    options: ``config``, ``args``, ``port``), logging to ``log_path`` (emptied first), its
+    sessions in ``data_dir`` or a scratch folder; ``simulator.host.stop()`` and ``start()``
+    restart it on the same port and folder. Stopped on exit."""
+    log_path.unlink(missing_ok=True)
+    with simulator_process(
+        secret_key=secret_key, log_path=log_path, data_dir=data_dir, **options
+    ) as host:
+        yield Simulator(host)
+
+
 @pytest.fixture(scope="session")
 def simulator(local_secrets: LocalSecrets, output_dir: Path) -> Iterator[Simulator]:
-    with simulator_process(
-        secret_key=local_secrets.wpp_secret_key, log_path=output_dir / "simulator.log"
-    ) as started:
-        yield Simulator(started.url, started.process)
+    with own_simulator(local_secrets.wpp_secret_key, output_dir / "simulator.log") as started:
+        yield started
 
 
 @dataclass
@@ -132,6 +157,10 @@ class Gateway:
     dsn: str
     local_secrets: LocalSecrets
     storage_dir: Path | None = None  # where the Storage stand-in keeps bytes, if it runs
+    process: subprocess.Popen[bytes] | None = None
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def fn(self, name: str, path: str = "/") -> str:
         return f"{self.url}/{name}{path}"
@@ -170,28 +199,36 @@ class Gateway:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def start_gateway(
+@contextmanager
+def own_gateway(
     database: str,
     simulator: Simulator,
     local_secrets: LocalSecrets,
     log_path: Path,
     storage_dir: Path | None = None,
     **overrides: str,
-) -> tuple[Gateway, Any]:
-    """The functions behind a gateway process of their own, with ``overrides`` in their env
-    (and the Storage stand-in if given a ``storage_dir``); the caller stops the process
-    (``processes.stop``)."""
+) -> Iterator[Gateway]:
+    """The functions behind a gateway process of their own (``local.stack.gateway_process``),
+    with ``overrides`` in their env, logging to ``log_path`` (emptied first), with the Storage
+    stand-in if given a ``storage_dir``. Stopped on exit."""
     log_path.unlink(missing_ok=True)
-    started = local_stack.start_gateway(
+    with gateway_process(
         dsn=database,
         wpp_url=simulator.url,
         local_secrets=local_secrets,
         env_overrides=overrides,
         log_path=log_path,
         storage_dir=storage_dir,
-    )
-    gateway = Gateway(started.url, started.env, log_path, database, local_secrets, storage_dir)
-    return gateway, started.process
+    ) as started:
+        yield Gateway(
+            started.url,
+            started.env,
+            log_path,
+            database,
+            local_secrets,
+            storage_dir,
+            started.process,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -202,15 +239,14 @@ def gateway(
     output_dir: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Gateway]:
-    started, process = start_gateway(
+    with own_gateway(
         database,
         simulator,
         local_secrets,
         output_dir / "gateway.log",
         storage_dir=tmp_path_factory.mktemp("storage"),
-    )
-    yield started
-    processes.stop(process)
+    ) as started:
+        yield started
 
 
 DELIVERY_RETRY_FOR_S = 8
@@ -234,7 +270,7 @@ def delivering(
     every 0.3 s and retrying every second for 8 seconds, with a 2 s timeout; on a database of
     its own (another gateway's worker, which refuses local endpoints, would take its
     endpoints' deliveries)."""
-    started, process = start_gateway(
+    with own_gateway(
         make_database(),
         simulator,
         local_secrets,
@@ -246,47 +282,17 @@ def delivering(
         DELIVERY_RETRY_FOR=f"{DELIVERY_RETRY_FOR_S}s",
         DELIVERY_TIMEOUT="2",
         DELIVERY_LEASE="6s",
-    )
-    yield started
-    processes.stop(process)
+    ) as started:
+        yield started
 
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-@contextmanager
-def loaded_handlers(env: dict[str, str]) -> Iterator[dict[str, Handler]]:
-    """Every function's handler imported in this process, as a fresh Lambda container imports
-    it, with ``env`` (the process environment is restored afterwards)."""
-    from local.gateway import FUNCTIONS, load_handler
-    from wa_gateway import runtime
-
-    saved = dict(os.environ)
-    os.environ.update(env)
-    runtime.reset()
-    try:
-        loaded: dict[str, Handler] = {}
-        for prefix, folder in {
-            **FUNCTIONS,
-            "purge": "purge",
-            "scheduler": "scheduler",
-            "reconcile": "reconcile",
-            "delivery": "delivery",
-        }.items():
-            handler = load_handler(folder)
-            assert handler is not None, folder
-            loaded[prefix] = handler
-        yield loaded
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        runtime.reset()
-
-
 @pytest.fixture(scope="module")
 def handlers(gateway: Gateway) -> Iterator[dict[str, Handler]]:
     """Every function's handler in this process, with the gateway's environment."""
-    with loaded_handlers(gateway.env) as loaded:
+    with handlers_in_process(gateway.env) as loaded:
         yield loaded
 
 

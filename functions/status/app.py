@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from wa_gateway import runtime
 from wa_gateway.api import FunctionApp, json_response
 from wa_gateway.presenters import session_json
+from wa_gateway.sessions.accounts import stored_session
 from wa_gateway.validation import parse_status_request
 
 # The host is only called for ?refresh=true; its client is built on first use.
@@ -21,7 +22,7 @@ def read_status() -> Response:
     if request.refresh:
         session = runtime.reconciler().refresh(caller, request.account)
     else:
-        session = runtime.sessions().status(caller, request.account)
+        session = stored_session(runtime.store(), caller, request.account)
     return json_response(200, {"session": session_json(session)})
 
 

@@ -74,15 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    serving = threading.Thread(target=server.serve_forever, name="sim-http", daemon=True)
-    serving.start()
+    server.start("sim-http")
     print(f"simulator listening on http://{args.host}:{server.server_port}", flush=True)
     if not args.no_start_all:
         app.start_all_on_boot()
     while not stop.wait(0.1):
         pass
-    server.shutdown()
-    server.server_close()
+    server.stop()
     app.close()
     return 0
 

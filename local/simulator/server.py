@@ -9,25 +9,23 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.simulator.app import Simulator
 from local.simulator.forms import BodyError, parse_body
 from local.simulator.protocol import Request, Response, html_response
+from local.threaded_server import ThreadedServer
 
 log = logging.getLogger(__name__)
 
 BODY_LIMIT = 50 * 1024 * 1024
 
 
-class SimulatorHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
+class SimulatorHTTPServer(ThreadedServer):
     def __init__(self, address: tuple[str, int], app: Simulator) -> None:
         self.app = app
-        super().__init__(address, SimulatorHandler)
+        super().__init__(SimulatorHandler, address)
 
 
 class SimulatorHandler(BaseHTTPRequestHandler):

@@ -316,7 +316,7 @@ class Settings:
 
 
 # The host's tokens are bcrypt(session name + secret key), and bcrypt reads only 72 bytes: with
-# session names of at most 40 bytes (sessions.session_name_for), 32 bytes of the key count.
+# session names of at most 40 bytes (sessions.accounts.session_name_for), 32 bytes of the key count.
 MIN_HOST_SECRET_BYTES = 32
 
 

@@ -43,12 +43,11 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from local import processes
 from local.stack import LocalSecrets
 from tests.browser.test_dev_auth import SESSION_FIELDS
-from tests.conftest import Gateway, Simulator, start_gateway
+from tests.conftest import Gateway, Simulator, own_gateway
 from tests.e2e.flows import wait_for_status
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -504,15 +503,14 @@ def short_token_gateway(
     database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
 ) -> Iterator[Gateway]:
     """A gateway of its own whose dev sign-in issues 30 s access tokens."""
-    started, process = start_gateway(
+    with own_gateway(
         database,
         simulator,
         local_secrets,
         output_dir / "gateway-short-tokens.log",
         DEV_AUTH_TOKEN_LIFETIME_S=str(SHORT_TOKEN_LIFETIME_S),
-    )
-    yield started
-    processes.stop(process)
+    ) as started:
+        yield started
 
 
 def stored_session(page: Page) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from tests.browser.test_page_templates_schedules_reports import sends
 from tests.conftest import Gateway, Simulator
 from tests.e2e.test_media import b64, pdf, sha
 from wa_gateway.media import types as media_types
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TO = "5511987650002"

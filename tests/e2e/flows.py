@@ -9,11 +9,16 @@ import requests
 
 from local import devdb
 from tests.conftest import Gateway, Simulator
-from tests.waiting import wait_until
+from tests.waiting import PATIENCE_S, wait_until
 
 
 def wait_for_status(
-    gateway: Gateway, token: str, wanted: str, within_s: float = 1.0, *, with_qr: bool = False
+    gateway: Gateway,
+    token: str,
+    wanted: str,
+    within_s: float = PATIENCE_S,
+    *,
+    with_qr: bool = False,
 ) -> Any:
     return wait_until(
         lambda: gateway.call("GET", "status", token).json()["session"],
@@ -33,13 +38,22 @@ def assert_error(answer: requests.Response, status: int, code: str) -> None:
 def connected_user(
     gateway: Gateway, simulator: Simulator, label: str = "linked"
 ) -> tuple[devdb.DevUser, str, str]:
-    """A new user whose WhatsApp is linked: (user, access token, session name)."""
+    """A new user whose WhatsApp is linked: (user, access token, session name). The phone scans
+    once the host shows the QR code: a start may answer before the host has drawn it."""
     user = gateway.new_user(label)
     token = gateway.token_for(user)
-    session = gateway.call("POST", "start-session", token).json()["session"]
-    simulator.control("POST", f"{session['name']}/scan")
+    started = gateway.call("POST", "start-session", token)
+    assert started.status_code == 200, started.text
+    name = started.json()["session"]["name"]
+    wait_until(
+        lambda: simulator.state(name).get("status"),
+        lambda s: s == "QRCODE",
+        PATIENCE_S,
+        message=f"the host showing {name}'s QR code",
+    )
+    simulator.control("POST", f"{name}/scan")
     assert wait_for_status(gateway, token, "connected")["status"] == "connected"
-    return user, token, session["name"]
+    return user, token, name
 
 
 def rows_of(database: str, user_id: str, direction: str) -> list[dict[str, Any]]:

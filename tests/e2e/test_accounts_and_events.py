@@ -13,7 +13,7 @@ from tests.e2e.flows import assert_error, connected_user, wait_for_status
 from tests.integration.store_helpers import begin
 from tests.waiting import wait_until
 from wa_gateway.events.service import is_unused, to_record
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 from wa_gateway.store import PostgresTransport, Store
 
 

@@ -15,7 +15,7 @@ from local import devdb
 from tests.conftest import Gateway, Simulator, as_role
 from tests.e2e.flows import assert_error, wait_for_status
 from wa_gateway.auth.webhook_proof import session_proof
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

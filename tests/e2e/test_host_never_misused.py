@@ -21,10 +21,10 @@ import psycopg
 import pytest
 import requests
 
-from local import processes
 from local.function_url import LambdaContext
-from local.stack import LocalSecrets, simulator_process
-from tests.conftest import Gateway, Simulator, loaded_handlers, start_gateway
+from local.gateway import handlers_in_process
+from local.stack import LocalSecrets
+from tests.conftest import Gateway, Simulator, own_gateway, own_simulator
 from tests.e2e.flows import assert_error, wait_for_status
 from tests.waiting import wait_until
 
@@ -38,19 +38,17 @@ def fragile_host(
 ) -> Iterator[tuple[Simulator, Gateway]]:
     """A simulator of this test alone that behaves like 2.10.4 and exits on a misuse, and a
     gateway in front of it."""
-    with simulator_process(
-        secret_key=local_secrets.wpp_secret_key,
-        log_path=output_dir / "simulator-fragile.log",
-        config={"exit_on_unhandled_rejection": True, "answer_after_error": True},
-    ) as started:
-        simulator = Simulator(started.url, started.process)
-        gateway, process = start_gateway(
+    with (
+        own_simulator(
+            local_secrets.wpp_secret_key,
+            output_dir / "simulator-fragile.log",
+            config={"exit_on_unhandled_rejection": True, "answer_after_error": True},
+        ) as simulator,
+        own_gateway(
             database, simulator, local_secrets, output_dir / "gateway-fragile.log"
-        )
-        try:
-            yield simulator, gateway
-        finally:
-            processes.stop(process)
+        ) as gateway,
+    ):
+        yield simulator, gateway
 
 
 def send(gateway: Gateway, token: str, phone: str) -> requests.Response:
@@ -58,7 +56,7 @@ def send(gateway: Gateway, token: str, phone: str) -> requests.Response:
 
 
 def host_alive(simulator: Simulator) -> dict[str, Any]:
-    assert simulator.process.poll() is None, "the host exited"
+    assert simulator.host.running(), "the host exited"
     log: dict[str, Any] = simulator.control("GET", "host").json()
     return log
 
@@ -106,7 +104,7 @@ def test_no_product_operation_makes_the_host_act_on_a_session_it_does_not_hold(
             " where session_id = %s",
             (name,),
         )
-    with loaded_handlers(gateway.env) as handlers:
+    with handlers_in_process(gateway.env) as handlers:
         report = handlers["purge"](
             {"source": "schedule", "job": "purge"}, LambdaContext("purge", "r-fragile")
         )

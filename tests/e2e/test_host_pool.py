@@ -5,13 +5,13 @@ webhooks accepted only for its own sessions."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from local import processes
 from local.stack import LocalSecrets
-from tests.conftest import Gateway, Simulator, start_gateway
+from tests.conftest import Gateway, Simulator, own_gateway, own_simulator
 from tests.e2e.flows import assert_error, wait_for_status
 from wa_gateway.auth.webhook_proof import session_proof
 from wa_gateway.host.directory import HostDirectory
@@ -75,33 +74,20 @@ class Pool:
 @pytest.fixture(scope="module")
 def pool(make_database: Any, local_secrets: LocalSecrets, output_dir: Path) -> Iterator[Pool]:
     dsn = make_database()
-    data = Path(tempfile.mkdtemp(prefix="wa-pool-"))
-    sims: dict[str, Simulator] = {}
-    secrets: dict[str, str] = {}
-    started = []
-    for name in ("host-a", "host-b", "host-c"):
-        port = processes.free_port()
-        secrets[name] = f"{name}-secret-{port}-{'s' * 32}"
-        process, url = processes.start_simulator(
-            port=port,
-            data_dir=data / name,
-            secret_key=secrets[name],
-            log_path=output_dir / f"simulator-{name}.log",
+    secrets = {name: f"{name}-secret-{uuid.uuid4().hex}" for name in ("host-a", "host-b", "host-c")}
+    with ExitStack() as started:
+        sims = {
+            name: started.enter_context(own_simulator(secret, output_dir / f"simulator-{name}.log"))
+            for name, secret in secrets.items()
+        }
+        gateway = started.enter_context(
+            own_gateway(dsn, sims["host-a"], local_secrets, output_dir / "gateway-pool.log")
         )
-        started.append(process)
-        sims[name] = Simulator(url, process)
-    gateway, gateway_process = start_gateway(
-        dsn, sims["host-a"], local_secrets, output_dir / "gateway-pool.log"
-    )
-    pool = Pool(gateway, dsn, sims)
-    for name, sim in sims.items():
-        added = pool.cli("add", name, sim.url, "--capacity", "2", secret=secrets[name])
-        assert added.returncode == 0, added.stderr
-    yield pool
-    processes.stop(gateway_process)
-    for process in started:
-        processes.stop(process)
-    shutil.rmtree(data, ignore_errors=True)
+        pool = Pool(gateway, dsn, sims)
+        for name, sim in sims.items():
+            added = pool.cli("add", name, sim.url, "--capacity", "2", secret=secrets[name])
+            assert added.returncode == 0, added.stderr
+        yield pool
 
 
 def start(pool: Pool, label: str) -> tuple[str, Any]:
@@ -147,7 +133,7 @@ def test_the_pool_fills_evenly_refuses_beyond_capacity_and_replaces_after_a_host
 
     # host-a dies: the purge marks it down and disconnects its sessions.
     on_a = [n for n in sessions if host_of(pool, n) == "host-a"]
-    processes.stop(pool.hosts["host-a"].process)
+    pool.hosts["host-a"].host.stop()
     report = pool.purger().run()
     assert (report.hosts_marked_down, report.sessions_disconnected) == (1, 2)
     for name in on_a:

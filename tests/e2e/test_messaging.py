@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from tests.conftest import Gateway, Simulator, as_role
+from tests.e2e.conftest import FAST_LEASE_S, SLOW_HOST_MS
 from tests.e2e.flows import assert_error, connected_user, rows_of
 from tests.waiting import wait_until
 
@@ -231,9 +232,10 @@ def test_the_governor_limits_a_burst_with_retry_after(
 
 
 def test_a_failing_host_is_a_host_error_and_a_retry_sends_once(
-    fast_gateway: Gateway, simulator: Simulator, database: str
+    fast_gateway: Gateway, gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
-    user, token, name = connected_user(fast_gateway, simulator, "hosterr")
+    user, _, name = connected_user(gateway, simulator, "hosterr")
+    token = fast_gateway.token_for(user)
     key = str(uuid.uuid4())
     with simulator.faulty(error_rate=1.0):
         assert_error(send(fast_gateway, token, key=key), 502, "host_error")
@@ -247,17 +249,20 @@ def test_a_failing_host_is_a_host_error_and_a_retry_sends_once(
 
 
 def test_a_slow_host_is_a_timeout_and_the_late_ack_completes_the_send(
-    fast_gateway: Gateway, simulator: Simulator, database: str
+    fast_gateway: Gateway, gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
-    user, token, name = connected_user(fast_gateway, simulator, "slow")
+    user, _, name = connected_user(gateway, simulator, "slow")
+    token = fast_gateway.token_for(user)
     key = str(uuid.uuid4())
-    with simulator.faulty(latency_ms=1200, routes=["send-message"]):
+    with simulator.faulty(latency_ms=SLOW_HOST_MS, routes=["send-message"]):
         assert_error(send(fast_gateway, token, key=key), 504, "host_timeout")
         in_flight = send(fast_gateway, token, key=key)  # within the lease: no second send
     assert in_flight.status_code == 200 and in_flight.json()["message"]["status"] == "queued"
     [row] = rows_of(database, user.id, "outbound")
     settled = wait_until(
-        lambda: message_row(database, row["id"]), lambda r: r["wpp_message_id"] is not None, 5
+        lambda: message_row(database, row["id"]),
+        lambda r: r["wpp_message_id"] is not None,
+        SLOW_HOST_MS / 1000 + 5,
     )
     assert settled["wpp_message_id"] == simulator.outbox(name)[0]["id"]
     done = send(fast_gateway, token, key=key)
@@ -266,9 +271,10 @@ def test_a_slow_host_is_a_timeout_and_the_late_ack_completes_the_send(
 
 
 def test_a_host_that_hangs_up_mid_request_and_a_retry_after_the_lease(
-    fast_gateway: Gateway, simulator: Simulator, database: str
+    fast_gateway: Gateway, gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
-    user, token, name = connected_user(fast_gateway, simulator, "hangup")
+    user, _, name = connected_user(gateway, simulator, "hangup")
+    token = fast_gateway.token_for(user)
     key = str(uuid.uuid4())
     with simulator.faulty(down=True, routes=["send-message"]):
         assert_error(send(fast_gateway, token, key=key), 502, "host_error")
@@ -278,7 +284,7 @@ def test_a_host_that_hangs_up_mid_request_and_a_retry_after_the_lease(
     retried = wait_until(
         lambda: send(fast_gateway, token, key=key),
         lambda a: a.json()["message"]["status"] == "sent",
-        6,
+        FAST_LEASE_S + 4,
     )
     assert retried.json()["message"]["status"] == "sent"
     assert len(simulator.outbox(name)) == 1

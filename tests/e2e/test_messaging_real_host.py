@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.conftest import Gateway, Simulator
-from tests.e2e.conftest import FAST_LEASE_S
+from tests.e2e.conftest import FAST_LEASE_S, SLOW_HOST_MS
 from tests.e2e.flows import assert_error, connected_user, rows_of, wait_for_status
 from tests.faults.outbox import assert_outbox_consistent
 from tests.waiting import wait_until
@@ -124,9 +124,14 @@ def test_a_fifteen_digit_number_is_refused_because_the_host_would_send_it_to_a_l
 
 @pytest.mark.parametrize("host_sends_anyway", [True, False])
 def test_a_does_not_exist_answer_the_number_check_contradicts_is_not_final(
-    fast_gateway: Gateway, simulator: Simulator, database: str, host_sends_anyway: bool
+    fast_gateway: Gateway,
+    gateway: Gateway,
+    simulator: Simulator,
+    database: str,
+    host_sends_anyway: bool,
 ) -> None:
-    user, token, name = connected_user(fast_gateway, simulator, "notproof")
+    user, _, name = connected_user(gateway, simulator, "notproof")
+    token = fast_gateway.token_for(user)
     key = str(uuid.uuid4())
     with simulator.configured(number_check_fail_next=1, answer_after_error=host_sends_anyway):
         first = send(fast_gateway, token, "5511987650006", "maybe", key)
@@ -160,12 +165,13 @@ def test_a_number_the_check_confirms_missing_is_unknown_recipient_for_good(
 
 
 def test_a_late_ack_naming_the_canonical_number_completes_a_timed_out_send(
-    fast_gateway: Gateway, simulator: Simulator, database: str
+    fast_gateway: Gateway, gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
-    user, token, name = connected_user(fast_gateway, simulator, "ninth")
+    user, _, name = connected_user(gateway, simulator, "ninth")
+    token = fast_gateway.token_for(user)
     key = str(uuid.uuid4())
     with simulator.configured(canonical_br_ninth_digit=True):
-        with simulator.faulty(latency_ms=1200, routes=["send-message"]):
+        with simulator.faulty(latency_ms=SLOW_HOST_MS, routes=["send-message"]):
             assert_error(
                 send(fast_gateway, token, "5531998877665", "late", key), 504, "host_timeout"
             )
@@ -173,7 +179,7 @@ def test_a_late_ack_naming_the_canonical_number_completes_a_timed_out_send(
         settled = wait_until(
             lambda: rows_of(database, user.id, "outbound")[0],
             lambda r: r["wpp_message_id"] is not None,
-            5,
+            SLOW_HOST_MS / 1000 + 5,
         )
         assert settled["id"] == row["id"] and settled["phone"] == "553198877665"
         wait_until(lambda: simulator.settled(name), bool, 5)

@@ -18,7 +18,7 @@ from tests.waiting import wait_until
 from wa_gateway.auth.webhook_proof import session_proof
 from wa_gateway.host.answers import HostUnauthorized
 from wa_gateway.host.client import HostClient
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 
 REAL_PAIRING = {"orphan_pairing_browser": True, "answer_after_error": True}
 

@@ -12,10 +12,9 @@ from typing import Any
 import psycopg
 import requests
 
-from local import processes
 from local.function_url import LambdaContext
 from local.stack import LocalSecrets
-from tests.conftest import Gateway, Handler, Simulator, start_gateway
+from tests.conftest import Gateway, Handler, Simulator, own_gateway
 from tests.e2e.flows import assert_error, connected_user
 from tests.waiting import wait_until
 
@@ -312,21 +311,18 @@ def test_the_local_gateway_runs_the_scheduler_when_asked_as_make_dev_does(
     local_secrets: LocalSecrets,
     output_dir: Path,
 ) -> None:
-    ticking, process = start_gateway(
+    with own_gateway(
         database,
         simulator,
         local_secrets,
         output_dir / "gateway-scheduler.log",
         LOCAL_SCHEDULER_EVERY_S="0.2",
-    )
-    try:
+    ) as ticking:
         _, token, session = connected_user(ticking, simulator)
         answer = send(ticking, token, {"phone": TO, "message": "tick", "send_at": in_two_minutes()})
         make_due(database, answer.json()["message"]["id"])
 
         sent = wait_until(lambda: simulator.outbox(session), within_s=5, message="a pass")
-    finally:
-        processes.stop(process)
 
     assert [m["body"] for m in sent] == ["tick"]
 

@@ -26,15 +26,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 import requests
 
-from local import devdb, processes
+from local import devdb
 from local.stack import LocalSecrets
-from tests.conftest import Gateway, Simulator, start_gateway
+from tests.conftest import Gateway, Simulator, own_gateway
 from tests.e2e.flows import assert_error, connected_user
 from tests.faults.outbox import assert_outbox_consistent, outbound_rows
 from tests.waiting import wait_until
@@ -83,8 +82,8 @@ def own_db() -> Iterator[OwnDatabase]:
 @pytest.fixture(scope="module")
 def gateway(
     own_db: OwnDatabase, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[tuple[Gateway, Any]]:
-    started, process = start_gateway(
+) -> Iterator[Gateway]:
+    with own_gateway(
         own_db.dsn,
         simulator,
         local_secrets,
@@ -93,9 +92,8 @@ def gateway(
         SEND_LEASE=f"{LEASE_S}s",
         SEND_BURST="1000",
         SEND_RATE_PER_MINUTE="60000",
-    )
-    yield started, process
-    processes.stop(process)
+    ) as started:
+        yield started
 
 
 def cold_starts(gateway: Gateway) -> int:
@@ -103,9 +101,9 @@ def cold_starts(gateway: Gateway) -> int:
 
 
 def test_the_database_down_is_503_and_nothing_is_half_written(
-    own_db: OwnDatabase, gateway: tuple[Gateway, Any], simulator: Simulator
+    own_db: OwnDatabase, gateway: Gateway, simulator: Simulator
 ) -> None:
-    gw, process = gateway
+    gw = gateway
     user, token, name = connected_user(gw, simulator, "dbdown")
     newcomer_user = gw.new_user("dbdownnew")
     newcomer = gw.token_for(newcomer_user)
@@ -148,7 +146,7 @@ def test_the_database_down_is_503_and_nothing_is_half_written(
     first = gw.call("GET", "status", token)
     assert first.status_code == 200, first.text
     assert first.json()["session"]["status"] == "connected"
-    assert process.poll() is None and cold_starts(gw) == imports
+    assert gw.running() and cold_starts(gw) == imports
     after_rows = assert_outbox_consistent(own_db.dsn, user.id, simulator, name)
     assert [r["id"] for r in after_rows] == [r["id"] for r in before_rows]
     with psycopg.connect(own_db.dsn) as conn:
@@ -163,10 +161,10 @@ def test_the_database_down_is_503_and_nothing_is_half_written(
 
 
 def test_the_first_request_after_a_quiet_restart_is_served(
-    own_db: OwnDatabase, gateway: tuple[Gateway, Any], simulator: Simulator
+    own_db: OwnDatabase, gateway: Gateway, simulator: Simulator
 ) -> None:
     """Every connection the functions kept died with the server; none of them is used twice."""
-    gw, process = gateway
+    gw = gateway
     token = gw.token_for(gw.new_user("dbquiet"))
     with ThreadPoolExecutor(max_workers=6) as pool:
         assert all(a.ok for a in pool.map(lambda _: gw.call("GET", "status", token), range(24)))
@@ -176,13 +174,13 @@ def test_the_first_request_after_a_quiet_restart_is_served(
     for _ in range(3):
         answer = gw.call("GET", "status", token)
         assert answer.status_code == 200, answer.text
-    assert process.poll() is None and cold_starts(gw) == imports
+    assert gw.running() and cold_starts(gw) == imports
 
 
 def test_a_restart_mid_run_answers_200_or_503_and_loses_no_send(
-    own_db: OwnDatabase, gateway: tuple[Gateway, Any], simulator: Simulator
+    own_db: OwnDatabase, gateway: Gateway, simulator: Simulator
 ) -> None:
-    gw, process = gateway
+    gw = gateway
     users = [connected_user(gw, simulator, f"dbload{i}") for i in range(3)]
     answers: list[tuple[str, str, int, str]] = []  # (kind, key, status, code)
     lock = threading.Lock()
@@ -233,7 +231,7 @@ def test_a_restart_mid_run_answers_200_or_503_and_loses_no_send(
     assert set(statuses) <= {(200, ""), (503, "store_unavailable")}, statuses
     assert statuses[(503, "store_unavailable")] > 0, "the outage was not seen"
     assert statuses[(200, "")] > 0
-    assert process.poll() is None
+    assert gw.running()
 
     # Every send answered 503 completes with a retry of its key, once the lease is over.
     refused = [key for kind, key, status, _ in answers if kind == "send" and status == 503]

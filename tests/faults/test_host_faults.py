@@ -10,8 +10,6 @@ completes the operation, a send exactly once. (tests/e2e/test_messaging.py cover
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -22,9 +20,8 @@ from typing import Any
 import pytest
 import requests
 
-from local import processes
 from local.stack import LocalSecrets
-from tests.conftest import Gateway, Simulator, start_gateway
+from tests.conftest import Gateway, Simulator, own_gateway, own_simulator
 from tests.e2e.flows import assert_error, connected_user, wait_for_status
 from tests.faults.outbox import assert_outbox_consistent, outbound_rows
 from tests.waiting import wait_until
@@ -33,6 +30,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 
 TO = "5511987654321"
 LEASE_S = 1
+# Short, yet longer than a busy machine's host takes to answer (each call checks a bcrypt token).
+FAST_TIMEOUT_S = 2
+SLOW_HOST_MS = 4000
 
 
 @pytest.fixture(scope="module")
@@ -40,17 +40,16 @@ def fast(
     database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
 ) -> Iterator[Gateway]:
     """Functions with short host timeouts and a short outbox lease, so failures are quick."""
-    gateway, process = start_gateway(
+    with own_gateway(
         database,
         simulator,
         local_secrets,
         output_dir / "gateway-faults.log",
-        WPP_READ_TIMEOUT="0.6",
-        WPP_START_TIMEOUT="0.6",
+        WPP_READ_TIMEOUT=str(FAST_TIMEOUT_S),
+        WPP_START_TIMEOUT=str(FAST_TIMEOUT_S),
         SEND_LEASE=f"{LEASE_S}s",
-    )
-    yield gateway
-    processes.stop(process)
+    ) as gateway:
+        yield gateway
 
 
 @contextmanager
@@ -149,7 +148,7 @@ def test_a_slow_host_is_a_timeout_for_every_call_and_the_rows_follow_what_it_did
     user, token, name = connected_user(fast, simulator, "slowall")
     newcomer = fast.token_for(fast.new_user("slowstart"))
     refresh = {"refresh": "true"}
-    with host_failing(simulator, latency_ms=1000):
+    with host_failing(simulator, latency_ms=SLOW_HOST_MS):
         assert_error(fast.call("GET", "status", token, params=refresh), 504, "host_timeout")
         assert_error(fast.call("POST", "disconnect", token), 504, "host_timeout")
         assert_error(fast.call("POST", "start-session", newcomer), 504, "host_timeout")
@@ -168,43 +167,26 @@ def test_a_slow_host_is_a_timeout_for_every_call_and_the_rows_follow_what_it_did
 @pytest.fixture()
 def own_host(
     database: str, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[tuple[Simulator, Gateway, list[Any]]]:
+) -> Iterator[tuple[Simulator, Gateway]]:
     """A simulator process of this test alone (it gets killed), and a gateway in front of it."""
-    port = processes.free_port()
-    data_dir = Path(tempfile.mkdtemp(prefix="wa-sim-dying-"))
-
-    def start() -> Any:
-        process, _ = processes.start_simulator(
-            port=port,
-            data_dir=data_dir,
-            secret_key=local_secrets.wpp_secret_key,
-            log_path=output_dir / "simulator-dying.log",
-        )
-        return process
-
-    running = [start()]
-    simulator = Simulator(f"http://127.0.0.1:{port}", running[0])
-    gateway, gateway_process = start_gateway(
-        database,
-        simulator,
-        local_secrets,
-        output_dir / "gateway-dying.log",
-        WPP_READ_TIMEOUT="3",
-        SEND_LEASE=f"{LEASE_S}s",
-    )
-    try:
-        yield simulator, gateway, [running, start]
-    finally:
-        processes.stop(gateway_process)
-        for process in running:
-            processes.stop(process)
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with (
+        own_simulator(local_secrets.wpp_secret_key, output_dir / "simulator-dying.log") as host,
+        own_gateway(
+            database,
+            host,
+            local_secrets,
+            output_dir / "gateway-dying.log",
+            WPP_READ_TIMEOUT="3",
+            SEND_LEASE=f"{LEASE_S}s",
+        ) as gateway,
+    ):
+        yield host, gateway
 
 
 def test_the_host_dying_mid_send_and_coming_back_sends_exactly_once(
-    own_host: tuple[Simulator, Gateway, list[Any]], database: str
+    own_host: tuple[Simulator, Gateway], database: str
 ) -> None:
-    simulator, gateway, (running, start) = own_host
+    simulator, gateway = own_host
     user, token, name = connected_user(gateway, simulator, "dying")
     key = str(uuid.uuid4())
     # The host takes its time over the send ...
@@ -213,14 +195,14 @@ def test_the_host_dying_mid_send_and_coming_back_sends_exactly_once(
     sender = threading.Thread(target=lambda: answers.append(send(gateway, token, key)))
     sender.start()
     wait_until(simulator.in_flight, lambda n: n == 1, message="the host holding the send")
-    processes.stop(running[-1])  # ... and dies before it answers
+    simulator.host.stop()  # ... and dies before it answers
     sender.join(10)
     assert len(answers) == 1
     assert_error(answers[0], 502, "host_error")
     [row] = assert_outbox_consistent(database, user.id)
     assert row["status"] == "queued" and row["send_state"] == "unknown"
 
-    running.append(start())  # the host restarts and restores its stored logins
+    simulator.host.start()  # the host restarts and restores its stored logins
     assert wait_for_status(gateway, token, "connected", 5)["status"] == "connected"
     wait_until(lambda: simulator.state(name).get("status"), lambda s: s == "CONNECTED", 5)
     done = sent_once(gateway, token, key)

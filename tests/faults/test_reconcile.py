@@ -14,7 +14,6 @@ import base64
 import dataclasses
 import hashlib
 import shutil
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -25,10 +24,10 @@ import psycopg
 import pytest
 import requests
 
-from local import processes
 from local.function_url import LambdaContext
+from local.gateway import handlers_in_process
 from local.stack import LocalSecrets
-from tests.conftest import Gateway, Handler, Simulator, loaded_handlers, start_gateway
+from tests.conftest import Gateway, Handler, Simulator, own_gateway, own_simulator
 from tests.e2e.flows import connected_user, rows_of, wait_for_status
 from tests.waiting import wait_until
 
@@ -311,48 +310,34 @@ def test_nothing_from_before_the_link_is_imported(
 @pytest.fixture()
 def own_host(
     database: str, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[tuple[Simulator, Gateway, Path, list[Any], Any]]:
-    port = processes.free_port()
-    data_dir = Path(tempfile.mkdtemp(prefix="wa-sim-reconcile-"))
-
-    def start() -> Any:
-        process, _ = processes.start_simulator(
-            port=port,
-            data_dir=data_dir,
-            secret_key=local_secrets.wpp_secret_key,
-            log_path=output_dir / "simulator-reconcile.log",
-        )
-        return process
-
-    running = [start()]
-    simulator = Simulator(f"http://127.0.0.1:{port}", running[0])
-    gateway, gateway_process = start_gateway(
-        database, simulator, local_secrets, output_dir / "gateway-reconcile.log"
-    )
-    try:
-        yield simulator, gateway, data_dir, running, start
-    finally:
-        processes.stop(gateway_process)
-        for process in running:
-            processes.stop(process)
-        shutil.rmtree(data_dir, ignore_errors=True)
+) -> Iterator[tuple[Simulator, Gateway]]:
+    """A host of this test alone (it restarts), and a gateway in front of it."""
+    with (
+        own_simulator(
+            local_secrets.wpp_secret_key, output_dir / "simulator-reconcile.log"
+        ) as simulator,
+        own_gateway(
+            database, simulator, local_secrets, output_dir / "gateway-reconcile.log"
+        ) as gateway,
+    ):
+        yield simulator, gateway
 
 
 def test_a_host_restart_with_every_event_lost_ends_right_after_one_pass(
-    own_host: tuple[Simulator, Gateway, Path, list[Any], Any], database: str
+    own_host: tuple[Simulator, Gateway], database: str
 ) -> None:
-    simulator, gateway, data_dir, running, start = own_host
+    simulator, gateway = own_host
+    data_dir = simulator.host.data_dir
     users = [connected_user(gateway, simulator, f"restart{i}") for i in range(3)]
     names = [name for _, _, name in users]
     gone_user, _, gone = users[2]
 
-    processes.stop(running[-1])
+    simulator.host.stop()
     # One session's stored login and token are gone with the old machine.
     shutil.rmtree(data_dir / "userDataDir" / gone, ignore_errors=True)
     for token_file in (data_dir / "tokens").glob(f"{gone}*"):
         token_file.unlink()
-    running.append(start())  # startAllSession restores the others
-    simulator.process = running[-1]
+    simulator.host.start()  # startAllSession restores the others
     simulator.control("POST", "config", {"webhook_drop_rate": 1.0})
     for name in names[:2]:
         wait_until(
@@ -361,7 +346,7 @@ def test_a_host_restart_with_every_event_lost_ends_right_after_one_pass(
     arrived = {name: incoming(simulator, name, 5, "after restart") for name in names[:2]}
     wait_until(lambda: all_delivered_or_lost(simulator, names[:2]), within_s=10)
 
-    with loaded_handlers(gateway.env) as loaded:
+    with handlers_in_process(gateway.env) as loaded:
         run_pass(loaded["reconcile"])
 
     for user, token, name in users[:2]:
@@ -404,10 +389,9 @@ def test_one_pass_after_qr_webhook_refused_every_event_with_503_puts_everything_
     """The outage as the host sees it when the function itself fails: a database that cannot
     take the events (their log table locked) makes qr-webhook answer 503 to every one, and the
     host never posts them again."""
-    gateway, process = start_gateway(
+    with own_gateway(
         database, simulator, local_secrets, output_dir / "gateway-refusing.log", DB_TIMEOUT="0.2"
-    )
-    try:
+    ) as gateway:
         users = [connected_user(gateway, simulator, f"refused{i}") for i in range(3)]
         names = [name for _, _, name in users]
         with simulator.configured(auto_ack=False):
@@ -433,7 +417,7 @@ def test_one_pass_after_qr_webhook_refused_every_event_with_503_puts_everything_
         for user, _, _ in users:
             assert rows_of(database, user.id, "inbound") == []
 
-        with loaded_handlers(gateway.env) as handlers:
+        with handlers_in_process(gateway.env) as handlers:
             report = run_pass(handlers["reconcile"])
 
         assert report["messages"] >= 30 and report["acks"] >= 15
@@ -441,5 +425,3 @@ def test_one_pass_after_qr_webhook_refused_every_event_with_503_puts_everything_
             assert_inbound_exactly(database, user.id, arrived[name])
             assert [r["status"] for r in rows_of(database, user.id, "outbound")] == ["read"] * 5
             assert session_row(database, name)["status"] == "connected"
-    finally:
-        processes.stop(process)

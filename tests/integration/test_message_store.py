@@ -15,7 +15,7 @@ from local import devdb
 from tests.integration.store_helpers import begin
 from wa_gateway.records import Ack, EventRecord, InboundMessage, SessionUpdate
 from wa_gateway.send_records import OutboundRequest
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 from wa_gateway.store import PostgresTransport, Store
 from wa_gateway.store.sql_records import sql_record
 

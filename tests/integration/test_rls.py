@@ -17,7 +17,7 @@ from psycopg import errors
 
 from local import devdb
 from tests.conftest import as_role
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 
 USER_TABLES = (
     "whatsapp_sessions",

@@ -14,7 +14,7 @@ from local.function_url import LambdaContext, build_event
 from tests.conftest import Gateway, Handler, Simulator
 from tests.e2e.flows import connected_user
 from wa_gateway import runtime
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 
 
 def event(

@@ -16,7 +16,7 @@ from tests.integration.store_helpers import begin
 from wa_gateway.auth.caller import Caller
 from wa_gateway.events.service import to_record
 from wa_gateway.records import SessionOnHost, SessionUpdate
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 from wa_gateway.sessions.transitions import from_event
 from wa_gateway.store import PostgresTransport, Store
 

@@ -12,7 +12,6 @@ from typing import Any
 import psycopg
 
 from local.function_url import LambdaContext
-from tests.conftest import loaded_handlers
 from wa_gateway import errors
 
 Handler = Callable[[Any, Any], Any]
@@ -24,7 +23,6 @@ __all__ = [
     "assert_error_shape",
     "contract_codes",
     "invoke",
-    "loaded_handlers",
 ]
 
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from local.dev_auth import issue_access_token
-from local.gateway import ROOT
+from local.gateway import ROOT, handlers_in_process
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import connected_user
 from tests.security.inprocess import (
@@ -33,12 +33,11 @@ from tests.security.inprocess import (
     RowCounter,
     assert_contract_answer,
     invoke,
-    loaded_handlers,
 )
 from tests.waiting import wait_until
 from wa_gateway.auth.webhook_proof import session_proof
 from wa_gateway.crypto import Keyring
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 FUZZ = settings(
@@ -98,7 +97,7 @@ def world(gateway: Gateway, simulator: Simulator, database: str) -> Iterator[Wor
 def handlers(gateway: Gateway) -> Iterator[dict[str, Handler]]:
     # A governor that lets the fuzzer's valid sends through, so they reach the host.
     env = {**gateway.env, "SEND_BURST": "100000", "SEND_RATE_PER_MINUTE": "100000"}
-    with loaded_handlers(env) as loaded:
+    with handlers_in_process(env) as loaded:
         yield loaded
 
 

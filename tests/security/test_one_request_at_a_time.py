@@ -11,22 +11,15 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import Gateway
-from tests.security.inprocess import Handler, invoke, loaded_handlers
+from tests.security.inprocess import Handler, invoke
 from wa_gateway import runtime
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
-
-
-@pytest.fixture(scope="module")
-def handlers(gateway: Gateway) -> Iterator[dict[str, Handler]]:
-    with loaded_handlers(gateway.env) as loaded:
-        yield loaded
 
 
 def send_event(token: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -26,10 +26,10 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from local.gateway import FUNCTIONS
+from local.gateway import FUNCTIONS, handlers_in_process
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import connected_user
-from tests.security.inprocess import assert_error_shape, loaded_handlers
+from tests.security.inprocess import assert_error_shape
 
 ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTION = ROOT / "openapi.yaml"
@@ -59,7 +59,7 @@ def test_the_description_has_every_route_of_every_function(gateway: Gateway) -> 
     described = yaml.safe_load(DESCRIPTION.read_text())["paths"]
     documented = {(method.upper(), path) for path, item in described.items() for method in item}
     expected: set[tuple[str, str]] = set()
-    with loaded_handlers(gateway.env) as handlers:
+    with handlers_in_process(gateway.env) as handlers:
         for prefix in FUNCTIONS:
             app = handlers[prefix].__globals__["app"]
             for method, path in declared_routes(app.resolver):

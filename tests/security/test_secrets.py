@@ -9,10 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,10 +22,11 @@ import pytest
 import requests
 
 from local import processes
+from local.gateway import handlers_in_process
 from local.stack import LocalSecrets
-from tests.conftest import Gateway, Simulator, start_gateway
+from tests.conftest import Gateway, Simulator, own_gateway, own_simulator
 from tests.e2e.flows import connected_user
-from tests.security.inprocess import invoke, loaded_handlers
+from tests.security.inprocess import invoke
 from tests.waiting import wait_until
 from wa_gateway.auth.webhook_proof import session_proof
 
@@ -73,28 +72,7 @@ def stack(database: str, output_dir: Path) -> Iterator[Stack]:
     db_password = sentinel("dbpassword")
     # Local PostgreSQL trusts the socket, so a password in the URL is accepted and ignored.
     dsn = psycopg.conninfo.make_conninfo(database, password=db_password)
-    port = processes.free_port()
-    data_dir = Path(tempfile.mkdtemp(prefix="wa-sim-sentinel-"))
     simulator_log = output_dir / "simulator-sentinel.log"
-    simulator_log.unlink(missing_ok=True)
-    process, url = processes.start_simulator(
-        port=port,
-        data_dir=data_dir,
-        secret_key=local.wpp_secret_key,
-        log_path=simulator_log,
-        extra_args=("--log-level=INFO",),
-    )
-    simulator = Simulator(url, process)
-    gateway, gateway_process = start_gateway(
-        dsn,
-        simulator,
-        local,
-        output_dir / "gateway-sentinel.log",
-        SUPABASE_SERVICE_ROLE_KEY=service_key,
-        WPP_READ_TIMEOUT="0.6",
-        SEND_LEASE="1s",
-        POWERTOOLS_LOG_LEVEL="DEBUG",
-    )
     values = {
         "SUPABASE_JWT_SECRET": local.jwt_secret,
         "QR_WEBHOOK_VERIFY_TOKEN": local.verify_token,
@@ -103,12 +81,20 @@ def stack(database: str, output_dir: Path) -> Iterator[Stack]:
         "SUPABASE_SERVICE_ROLE_KEY": service_key,
         "DATABASE_URL password": db_password,
     }
-    try:
-        yield Stack(gateway, simulator, simulator_log, values)
-    finally:
-        processes.stop(gateway_process)
-        processes.stop(process)
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with (
+        own_simulator(local.wpp_secret_key, simulator_log, args=("--log-level=INFO",)) as host,
+        own_gateway(
+            dsn,
+            host,
+            local,
+            output_dir / "gateway-sentinel.log",
+            SUPABASE_SERVICE_ROLE_KEY=service_key,
+            WPP_READ_TIMEOUT="2",
+            SEND_LEASE="1s",
+            POWERTOOLS_LOG_LEVEL="DEBUG",
+        ) as gateway,
+    ):
+        yield Stack(gateway, host, simulator_log, values)
 
 
 TO = "5511987654321"
@@ -148,7 +134,7 @@ def drive(stack: Stack) -> None:
     for faults in (
         {"error_rate": 1.0, "error_mode": "500"},
         {"error_rate": 1.0, "error_mode": "garbage"},
-        {"latency_ms": 800},
+        {"latency_ms": 4000},
         {"down": True},
     ):
         with sim.faulty(**faults):
@@ -157,12 +143,12 @@ def drive(stack: Stack) -> None:
             stack.call("POST", "start-session", gw.token_for(gw.new_user("sentinelfault")))
     wait_until(
         lambda: sim.in_flight() == 0 and sim.settled(name),
-        within_s=5,
+        within_s=15,
         message="the held requests answered, and every ack and event delivered",
     )
 
     # The host gone for good: connections refused, for calls with the secret key in the URL too.
-    processes.stop(sim.process)
+    sim.host.stop()
     newcomer = gw.token_for(gw.new_user("sentinelgone"))
     stack.call("POST", "start-session", newcomer)
     stack.call("GET", "status", token, params={"refresh": "true"})
@@ -272,7 +258,7 @@ def test_library_logs_name_no_secret_when_the_runtime_logs_everything(
     root.addHandler(captured)
     root.setLevel(logging.DEBUG)
     try:
-        with loaded_handlers(env) as handlers:
+        with handlers_in_process(env) as handlers:
             token = gateway.token_for(gateway.new_user("rootlog"))
             start = {
                 "version": "2.0",

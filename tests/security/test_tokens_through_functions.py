@@ -9,12 +9,11 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from local import devdb, processes
+from local import devdb
 from local.stack import LocalSecrets
-from tests.conftest import Gateway, Simulator, start_gateway
+from local.threaded_server import ThreadedServer
+from tests.conftest import Gateway, Simulator, own_gateway
 from tests.e2e.flows import assert_error, connected_user
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -65,9 +65,8 @@ class Jwks:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/auth/v1/.well-known/jwks.json"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = ThreadedServer(Handler).start()
+        self.url = f"{self.server.url}/auth/v1/.well-known/jwks.json"
 
     def public_pem(self) -> bytes:
         return self.key.public_key().public_bytes(
@@ -75,8 +74,7 @@ class Jwks:
         )
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 @dataclass
@@ -120,19 +118,18 @@ def world(
     database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
 ) -> Iterator[World]:
     jwks = Jwks()
-    gateway, process = start_gateway(
-        database,
-        simulator,
-        local_secrets,
-        output_dir / "gateway-tokens.log",
-        SUPABASE_JWKS_URL=jwks.url,
-    )
     try:
-        victim, victim_token, victim_session = connected_user(gateway, simulator, "victim")
-        intruder = gateway.new_user("intruder")
-        yield World(gateway, jwks, victim, victim_token, victim_session, intruder)
+        with own_gateway(
+            database,
+            simulator,
+            local_secrets,
+            output_dir / "gateway-tokens.log",
+            SUPABASE_JWKS_URL=jwks.url,
+        ) as gateway:
+            victim, victim_token, victim_session = connected_user(gateway, simulator, "victim")
+            intruder = gateway.new_user("intruder")
+            yield World(gateway, jwks, victim, victim_token, victim_session, intruder)
     finally:
-        processes.stop(process)
         jwks.close()
 
 

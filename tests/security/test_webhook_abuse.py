@@ -13,11 +13,12 @@ import psycopg
 import pytest
 import requests
 
+from local.gateway import handlers_in_process
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import assert_error, connected_user
-from tests.security.inprocess import RowCounter, invoke, loaded_handlers
+from tests.security.inprocess import RowCounter, invoke
 from wa_gateway.auth.webhook_proof import session_proof
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -181,12 +182,12 @@ def test_the_functions_own_limit_answers_in_the_contract(gateway: Gateway) -> No
         "body": body,
         "isBase64Encoded": False,
     }
-    with loaded_handlers(gateway.env) as handlers:
+    with handlers_in_process(gateway.env) as handlers:
         result = invoke(handlers["qr-webhook"], event, "qr-webhook")
     assert result["statusCode"] == 413
     assert json.loads(result["body"])["error"]["code"] == "payload_too_large"
     headers["x-verify"] = "wrong"  # unproven: it learns nothing, not even the size
-    with loaded_handlers(gateway.env) as handlers:
+    with handlers_in_process(gateway.env) as handlers:
         result = invoke(handlers["qr-webhook"], event, "qr-webhook")
     assert result["statusCode"] == 401
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from local.processes import free_port
+from local.threaded_server import serving
 from wa_gateway.errors import HostError, HostTimeout
 from wa_gateway.host.answers import HostUnauthorized
 from wa_gateway.host.client import HostClient
@@ -52,12 +52,8 @@ def fake_host() -> Iterator[tuple[str, Script]]:
 
         do_GET = do_POST = _answer
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", script
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as server:
+        yield server.url, script
 
 
 def client(url: str, read_timeout_s: float = 2.0) -> HostClient:

@@ -4,16 +4,16 @@ that answers as PostgREST (or the API gateway in front of it) would."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 from postgrest import APIError
 
 from local.processes import free_port
+from local.threaded_server import serving
 from wa_gateway.auth.caller import Caller
 from wa_gateway.errors import SettingsError, StoreUnavailable
 from wa_gateway.records import SessionUpdate
@@ -89,11 +89,8 @@ def postgrest() -> Iterator[tuple[str, Recorded]]:
             self.end_headers()
             self.wfile.write(answer.body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", recorded
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as server:
+        yield server.url, recorded
 
 
 def test_service_calls_post_to_rpc_with_the_service_key(

@@ -13,7 +13,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from local.threaded_server import ThreadedServer
 from wa_gateway.auth.caller import Caller
 from wa_gateway.auth.tokens import MAX_TOKEN_LENGTH, TokenVerifier, bearer_token
 from wa_gateway.errors import AnonymousUser, ApiError, InvalidToken, MissingToken, TokenExpired
@@ -83,10 +84,8 @@ class JwksServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}{JWKS_PATH}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.httpd = ThreadedServer(Handler).start()
+        self.url = f"{self.httpd.url}{JWKS_PATH}"
 
     def reset(self, *jwks: dict[str, Any]) -> None:
         self.document = {"keys": list(jwks)}
@@ -94,8 +93,7 @@ class JwksServer:
         self.requests = 0
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.httpd.stop()
 
 
 def public_jwk(private_key: Any, kid: str, **extra: Any) -> dict[str, Any]:

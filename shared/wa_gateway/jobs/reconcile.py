@@ -31,7 +31,7 @@ from wa_gateway.jobs.reconcile_session import HostFacts, Outcome, host_key, reco
 from wa_gateway.observability import logger
 from wa_gateway.pass_records import ReconcileApplied, ReconcileClaim, ReconcileTarget
 from wa_gateway.records import SessionRecord
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 from wa_gateway.store import Store
 from wa_gateway.validation import DEFAULT_ACCOUNT
 

@@ -55,7 +55,7 @@ from wa_gateway.host.session import HostSession
 from wa_gateway.messaging import send_options
 from wa_gateway.records import MessageRecord, SessionUpdate
 from wa_gateway.send_records import OutboundRequest, SendPlan
-from wa_gateway.sessions.service import session_name_for
+from wa_gateway.sessions.accounts import session_name_for
 from wa_gateway.store import Store
 from wa_gateway.validation import SendRequest
 

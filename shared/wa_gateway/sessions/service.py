@@ -1,13 +1,11 @@
-"""Session use cases: start (pairing by QR or by code), status (with a fresh look at the host),
-disconnect.
+"""Session use cases: start (pairing by QR or by code) and disconnect. (A status read needs
+none of this: ``accounts.stored_session``.)
 
 Free of Lambda types: the functions parse the request, call these, and shape the answer.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,6 +24,7 @@ from wa_gateway.records import (
     StartRequest,
 )
 from wa_gateway.sessions import qr, transitions
+from wa_gateway.sessions.accounts import session_name_for
 from wa_gateway.store import Store
 from wa_gateway.validation import DEFAULT_ACCOUNT
 
@@ -33,22 +32,6 @@ PairingMethod = Literal["qr", "code"]
 # wppconnect's autoClose (its default, 60 s from a browser's start): the longest a pairing the
 # product no longer follows keeps the host busy.
 HOST_PAIRING_LIMIT_S = 60
-
-
-def session_name_for(user_id: str, account: str = DEFAULT_ACCOUNT) -> str:
-    """The host session name of a user's account: ``u`` and the user's uuid in lowercase
-    base32 (27 characters) for the default account, plus ``_`` and a digest of the label for
-    another (38). The host's token is bcrypt(name + secret key), and bcrypt reads only the
-    first 72 bytes: a name of at most 40 bytes leaves at least 32 bytes of the secret in them.
-    """
-    name = "u" + _base32(bytes.fromhex(user_id.replace("-", "")))
-    if account == DEFAULT_ACCOUNT:
-        return name
-    return f"{name}_{_base32(hashlib.sha256(account.encode()).digest())[:10]}"
-
-
-def _base32(data: bytes) -> str:
-    return base64.b32encode(data).decode().rstrip("=").lower()
 
 
 @dataclass
@@ -59,10 +42,6 @@ class SessionService:
     webhook_url: str | None
     webhook_secret: str | None
     max_accounts: int = 3
-
-    def status(self, caller: Caller, account: str = DEFAULT_ACCOUNT) -> SessionRecord | None:
-        """The caller's session as stored, read under their identity."""
-        return self.store.get_session(caller, session_name_for(caller.user_id, account))
 
     def start(
         self,

@@ -10,11 +10,13 @@ forward (see ``gateway_apply_host_state``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wa_gateway.host.answers import HostState
 from wa_gateway.records import SessionStatus, SessionUpdate
 from wa_gateway.sessions import qr
+
+if TYPE_CHECKING:  # the webhook's path reads events, never the host's answers
+    from wa_gateway.host.answers import HostState
 
 # wppconnect's statusFind values (see WPPConnect's StatusFind enum) and what each means for us.
 STATUS_FIND: dict[str, SessionStatus] = {

@@ -1,10 +1,6 @@
-"""The simulator's fidelity options: each one shows what wppconnect-server 2.10.4 really does
-(the simulator's default), and a test that compares it with a fixed server turns the option
-off by name. Over real HTTP against the simulator running as its own process."""
-
-# The fixtures come from test_simulator (one simulator process per module): tests name them
-# as arguments, which the linter reads as redefining the imports.
-# ruff: noqa: F811
+"""The simulator's fidelity options: each one shows what wppconnect-server 2.10.4 really does (the
+simulator's default), and a test that compares it with a fixed server turns the option off by
+name. Over real HTTP against the simulator running as its own process."""
 
 from __future__ import annotations
 
@@ -18,18 +14,14 @@ import requests
 
 from local.simulator.config import DEFAULT_FIDELITY, FIDELITIES, KIND_DEFAULTS, REAL_DEFAULTS
 from local.simulator.host import UNHANDLED_REJECTION_EXIT
-from tests.integration.test_simulator import (  # noqa: F401 - fixtures used by name
+from tests.integration.simulator.host_client import (
     DISCONNECTED,
     SECRET,
     Host,
     Receiver,
-    SimProcess,
-    host,
-    name,
-    receiver,
-    simulator,
-    wait_until,
+    start_host,
 )
+from tests.waiting import wait_until
 
 CLOSE_FAILED = {"status": False, "message": "Error closing session", "error": {}}
 
@@ -71,7 +63,7 @@ def test_the_fidelity_switch_sets_every_option_and_reset_returns_to_the_starting
 
 
 def test_the_command_line_can_start_a_real_simulator(tmp_path: Path) -> None:
-    process = SimProcess(tmp_path, "--no-start-all", "--fidelity", "real")
+    process = start_host(tmp_path, "--no-start-all", "--fidelity", "real")
     try:
         config = Host(process.url).sim("GET", "config").json()
         assert {key: config[key] for key in REAL_DEFAULTS} == REAL_DEFAULTS
@@ -247,8 +239,8 @@ def test_tokens_ignore_everything_after_the_72nd_byte_of_session_and_secret(
     assert borrowed.status_code == 200
     short = "short"
     secret_1, secret_2 = "K" * 70 + "1", "K" * 70 + "2"
-    first = SimProcess(tmp_path / "one", "--no-start-all", "--secret-key", secret_1)
-    second = SimProcess(tmp_path / "two", "--no-start-all", "--secret-key", secret_2)
+    first = start_host(tmp_path / "one", "--no-start-all", secret_key=secret_1)
+    second = start_host(tmp_path / "two", "--no-start-all", secret_key=secret_2)
     try:
         made = requests.post(f"{first.url}/api/{short}/{secret_1}/generate-token", timeout=10)
         token = made.json()["token"]
@@ -354,7 +346,7 @@ def test_brazilian_mobiles_of_area_31_and_up_lose_the_ninth_digit(
 def test_logout_and_clear_leave_the_token_and_start_all_relaunches_everything(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    first = SimProcess(tmp_path, "--no-start-all")
+    first = start_host(tmp_path, "--no-start-all")
     host = Host(first.url)
     host.configure(init_delay_ms=20, connect_delay_ms=50)
     logged_out, cleared, closed = (f"d{uuid.uuid4().hex[:8]}" for _ in range(3))
@@ -370,7 +362,7 @@ def test_logout_and_clear_leave_the_token_and_start_all_relaunches_everything(
     assert sorted(listed) == sorted([logged_out, cleared, closed])
     assert first.stop() == 0
 
-    second = SimProcess(tmp_path)  # startAllSession at boot
+    second = start_host(tmp_path)  # startAllSession at boot
     host.url, host.http = second.url, requests.Session()
     try:
         assert wait_until(lambda: host.status(closed)["status"] == "CONNECTED", within_s=3.0)
@@ -519,13 +511,12 @@ def test_after_a_404_the_host_logs_an_unhandled_rejection_and_stays_up(
 
 
 def test_a_host_without_the_rejection_handler_exits_after_its_404(tmp_path: Path) -> None:
-    process = SimProcess(tmp_path, "--no-start-all")
+    process = start_host(tmp_path, "--no-start-all")
     host = Host(process.url)
     host.configure(answer_after_error=True, exit_on_unhandled_rejection=True)
     answer = host.call("POST", "gone", "send-message", {"phone": "5511987654321"})
     assert answer.status_code == 404 and answer.json()["status"] == "Disconnected"
-    assert process.process.wait(10) == UNHANDLED_REJECTION_EXIT
-    process.log.close()
+    assert process.process is not None and process.process.wait(10) == UNHANDLED_REJECTION_EXIT
     lines = (tmp_path / "host-events.log").read_text().splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["unhandledRejection", "exit"]
 
