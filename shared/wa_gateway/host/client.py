@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING, Any
 from wa_gateway.errors import HostError
 from wa_gateway.host import http as host_http
 from wa_gateway.host.answers import (
+    HostChatUnreadable,
     HostMedia,
+    HostRefusedMedia,
     HostSessionClosed,
     HostState,
     HostUnauthorized,
     SentMessage,
+    is_refused_token,
     sent_from,
     state_from,
 )
@@ -170,9 +173,11 @@ class HostClient:
             *self._request("POST", path, token=token, json=payload, timeout=self._start_timeout)
         )
 
-    def download_media(self, session: str, token: str, message_id: str) -> HostMedia | None:
-        """A received file (``download-media``), None when the host cannot give it (no such
-        message, no media, a file it cannot decrypt). Call it for a connected session only."""
+    def download_media(self, session: str, token: str, message_id: str) -> HostMedia:
+        """A received file (``download-media``). :class:`HostRefusedMedia` when the host did
+        not give it: transient for its "Decrypt file error" (the CDN or the decryption failed,
+        or it could not find the message), final otherwise (the message has no file). Call
+        it for a connected session only."""
         status, body = self._request(
             "POST",
             f"/api/{seg(session)}/download-media",
@@ -183,7 +188,8 @@ class HostClient:
         if status == 404:
             raise HostSessionClosed()
         if status == 400:
-            return None
+            message = body.get("message") if isinstance(body, dict) else None
+            raise HostRefusedMedia(transient=message == "Decrypt file error")
         data = body.get("base64") if isinstance(body, dict) else None
         mime_type = body.get("mimetype") if isinstance(body, dict) else None
         if status != 200 or not isinstance(data, str):
@@ -255,11 +261,15 @@ class HostClient:
         self, session: str, token: str, *, chat: str, count: int, before: str | None = None
     ) -> list[dict[str, Any]]:
         """The last ``count`` messages of a chat, oldest first, or the ``count`` before the
-        message ``before`` (``get-messages/:chatId``; the id must be a full chat id)."""
+        message ``before`` (``get-messages/:chatId``; the id must be a full chat id, as the
+        host has it). :class:`HostChatUnreadable` when the route's controller threw (its 401
+        with its own body, not the auth middleware's)."""
         query = f"?count={count}" + (f"&direction=before&id={seg(before)}" if before else "")
         status, body = self._request(
             "GET", f"/api/{seg(session)}/get-messages/{seg(chat)}{query}", token=token
         )
+        if status == 401:
+            raise HostChatUnreadable()
         items = body.get("response") if isinstance(body, dict) else None
         if status != 200 or not isinstance(items, list):
             raise HostError(maybe_acted=False)
@@ -298,6 +308,6 @@ class HostClient:
             json=json,
             timeout=timeout or self._timeout,
         )
-        if status == 401:
+        if status == 401 and is_refused_token(body):
             raise HostUnauthorized()
         return status, body
