@@ -8,10 +8,13 @@ on the same port, the stand-ins for Supabase's APIs an app calls with supabase-j
 supabase-py: Auth's sign-in (``/auth/v1/``, local.dev_auth), PostgREST (``/rest/v1/``,
 local.dev_rest) and Storage (``/storage/v1/``, local.dev_storage, bytes in
 ``DEV_STORAGE_DIR``); and the demo page (``web/``, at ``/``). Bodies are read by
-``Content-Length`` or chunked, within the caps (local.http_body). With
-``LOCAL_SCHEDULER_EVERY_S`` or ``LOCAL_RECONCILE_EVERY_S`` set (``make dev`` sets 10 and 30),
-it also runs the scheduler or reconcile function every so many seconds, as EventBridge runs
-them in AWS.
+``Content-Length`` or chunked, within the caps (local.http_body). It also stands in for
+Lambda's asynchronous Invoke (``/_lambda/2015-03-31/functions/<name>/invocations`` with
+``X-Amz-Invocation-Type: Event``, what boto3 sends with ``AWS_ENDPOINT_URL_LAMBDA`` pointing
+here): it answers 202 at once and runs the function (``media``) beside the others, as a
+container of its own would. With ``LOCAL_SCHEDULER_EVERY_S``, ``LOCAL_RECONCILE_EVERY_S`` or
+``LOCAL_MEDIA_EVERY_S`` set (``make dev`` sets 10, 30 and 15), it also runs the scheduler,
+reconcile or media function every so many seconds, as EventBridge runs them in AWS.
 
 Run: ``python -m local.gateway --port 3000`` with the stack's environment (see local.stack).
 """
@@ -25,6 +28,7 @@ import json
 import os
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -60,7 +64,15 @@ FUNCTIONS = {
 }
 BROWSER_FACING = {"start-session", "status", "send-message", "disconnect"}
 # Scheduled functions run periodically when their variable holds a number of seconds.
-PERIODIC_JOBS = {"scheduler": "LOCAL_SCHEDULER_EVERY_S", "reconcile": "LOCAL_RECONCILE_EVERY_S"}
+PERIODIC_JOBS = {
+    "scheduler": "LOCAL_SCHEDULER_EVERY_S",
+    "reconcile": "LOCAL_RECONCILE_EVERY_S",
+    "media": "LOCAL_MEDIA_EVERY_S",
+}
+# Functions started asynchronously (Lambda's Invoke, InvocationType Event): name -> folder.
+# Each runs one invocation at a time, beside the functions with URLs (its own container).
+ASYNC_FUNCTIONS = {"media": "media"}
+LAMBDA_PREFIX = "/_lambda/2015-03-31/functions/"
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -117,6 +129,9 @@ class Gateway:
         # function in a process: a process serves one invocation at a time, as Lambda's do.
         self._one_at_a_time = threading.Lock()
         self._stopping = threading.Event()
+        # The asynchronously started functions, each in a container of its own.
+        self._async: dict[str, tuple[Handler, threading.Lock]] = {}
+        self._async_lock = threading.Lock()
 
     def invoke(self, prefix: str, event: dict[str, Any]) -> HttpResponse:
         context = LambdaContext(
@@ -135,23 +150,61 @@ class Gateway:
 
     def run_job_every(self, job: str, seconds: float) -> threading.Thread:
         """Invoke the scheduled function ``job`` every ``seconds`` (one invocation at a time
-        with the others, as in a Lambda container), on a daemon thread."""
-        handler = load_handler(job)
-        assert handler is not None
+        with the others of its container, as in Lambda), on a daemon thread."""
+        handler, lock = self._container(job)
 
         def loop() -> None:
             event = {"source": "schedule", "job": job}
             while not self._stopping.wait(seconds):
-                context = LambdaContext(function_name=job, aws_request_id="local")
-                try:
-                    with self._one_at_a_time:
-                        handler(event, context)
-                except Exception as exc:  # the function logs its own failures; keep going
-                    print(f"{job} pass failed: {type(exc).__name__}", file=sys.stderr)
+                self._run_job(job, handler, lock, event)
 
         thread = threading.Thread(target=loop, name=job, daemon=True)
         thread.start()
         return thread
+
+    def _container(self, job: str) -> tuple[Handler, threading.Lock]:
+        """A scheduled or started function's handler and the lock of its container: the
+        functions started asynchronously have their own, the others share the URLs'."""
+        folder = ASYNC_FUNCTIONS.get(job)
+        if folder is None:
+            handler = load_handler(job)
+            assert handler is not None
+            return handler, self._one_at_a_time
+        with self._async_lock:
+            if job not in self._async:
+                handler = load_handler(folder)
+                assert handler is not None
+                self._async[job] = (handler, threading.Lock())
+            return self._async[job]
+
+    @staticmethod
+    def _run_job(job: str, handler: Handler, lock: threading.Lock, event: Any) -> None:
+        context = LambdaContext(function_name=job, aws_request_id=str(uuid.uuid4()))
+        try:
+            with lock:
+                handler(event, context)
+        except Exception as exc:  # the function logs its own failures; keep going
+            print(f"{job} pass failed: {type(exc).__name__}", file=sys.stderr)
+
+    def invoke_async(self, path: str, headers: Any, body: bytes) -> HttpResponse:
+        """Lambda's Invoke API for ``InvocationType: Event``: 202 at once, then the function
+        runs on a thread of its own with the payload as its event."""
+        name = path.removeprefix(LAMBDA_PREFIX).removesuffix("/invocations")
+        if name not in ASYNC_FUNCTIONS:
+            return _lambda_error(404, "ResourceNotFoundException", f"Function not found: {name}")
+        if (headers.get("x-amz-invocation-type") or "RequestResponse") != "Event":
+            return _lambda_error(
+                400, "InvalidParameterValueException", "Only Event invocations run here"
+            )
+        try:
+            event = json.loads(body or b"{}")
+        except ValueError:
+            return _lambda_error(400, "InvalidRequestContentException", "Could not parse JSON")
+        handler, lock = self._container(name)
+        threading.Thread(
+            target=self._run_job, args=(name, handler, lock, event), daemon=True
+        ).start()
+        return HttpResponse(202, [("x-amzn-requestid", str(uuid.uuid4()))], b"")
 
     def auth_call(
         self, method: str, path: str, query: str, body: bytes, headers: Any
@@ -202,6 +255,12 @@ class Gateway:
                 {"statusCode": "500", "error": "Internal", "message": "dev storage is not set up"},
             )
         return self.storage.handle(method, path, query, headers, body)
+
+
+def _lambda_error(status: int, kind: str, message: str) -> HttpResponse:
+    response = _json(status, {"Type": "User", "message": message})
+    response.headers.append(("x-amzn-errortype", kind))
+    return response
 
 
 def _json(status: int, body: Any) -> HttpResponse:
@@ -307,6 +366,8 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 if browser:
                     gateway.cors.apply(response, origin)
                 self._send(response)
+            elif url.path.startswith(LAMBDA_PREFIX) and self.command == "POST":
+                self._send(gateway.invoke_async(url.path, self.headers, body))
             elif url.path.startswith("/auth/v1/") and self.command == "OPTIONS":
                 self._send(dev_cors.preflight(origin))
             elif url.path.startswith("/auth/v1/"):

@@ -101,6 +101,13 @@ def function_env(
         "ENCRYPTION_KEY": local_secrets.encryption_key,
         "WEBHOOK_PUBLIC_URL": f"{gateway_url}/qr-webhook/",
         "ALLOWED_ORIGINS": f"{gateway_url},http://localhost:{gateway_url.rsplit(':', 1)[-1]}",
+        # Files are fetched by the media function, started at once through Lambda's Invoke
+        # API, which the local gateway stands in for; boto3 signs with these placeholders.
+        "MEDIA_FUNCTION_NAME": "media",
+        "AWS_ENDPOINT_URL_LAMBDA": f"{gateway_url}/_lambda",
+        "AWS_DEFAULT_REGION": "local",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
         "POWERTOOLS_SERVICE_NAME": "wa-gateway-local",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "GATEWAY_VERSION": _version(),
@@ -382,8 +389,13 @@ def main() -> None:
             simulator_data_dir=LOCAL_DIR / "simulator",
             gateway_port=gateway_port,
             storage_dir=LOCAL_DIR / "storage",
-            # Scheduled messages go out within 10 s of their time (EventBridge: every minute).
-            env_overrides={"LOCAL_SCHEDULER_EVERY_S": "10", "LOCAL_RECONCILE_EVERY_S": "30"},
+            # Scheduled messages go out within 10 s of their time (EventBridge: every minute);
+            # files that could not be fetched at once are tried again within 15 s.
+            env_overrides={
+                "LOCAL_SCHEDULER_EVERY_S": "10",
+                "LOCAL_RECONCILE_EVERY_S": "30",
+                "LOCAL_MEDIA_EVERY_S": "15",
+            },
             log_dir=log_dir,
         ) as stack:
             (LOCAL_DIR / "stack.env").write_text(

@@ -16,7 +16,7 @@ from typing import Any, get_type_hints
 SERVER_VERSION = "2.10.4"
 DEFAULT_SECRET_KEY = "THISISMYSECURETOKEN"  # noqa: S105 - the server's documented default
 DELIVERY_MODES = ("normal", "shuffle", "duplicate", "shuffle+duplicate", "concurrent")
-ERROR_MODES = ("500", "garbage", "mixed")
+ERROR_MODES = ("500", "garbage", "mixed", "throw")
 
 
 class ConfigError(ValueError):

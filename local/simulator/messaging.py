@@ -488,12 +488,13 @@ class Messenger:
             with self.manager.lock:
                 if self.manager.client(client.name) is not client or client.epoch != epoch:
                     return
+                # Posted first, so an event log read after the chat shows it decrypted has it.
+                self._emit_incoming(client, message)
                 with self._lock:
                     inbox = self._inbox.get(client.name, [])
                     for i, held in enumerate(inbox):
                         if held["id"] == stored["id"]:
                             inbox[i] = stored
-                self._emit_incoming(client, message)
 
         self.scheduler.call_later(delay_ms / 1000, run)
 

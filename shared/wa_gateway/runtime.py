@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from wa_gateway.events.contacts import ContactLookup
     from wa_gateway.events.service import EventPolicy, EventService
     from wa_gateway.host.directory import HostDirectory
+    from wa_gateway.jobs.media import MediaPass
     from wa_gateway.jobs.purge import Purger
     from wa_gateway.jobs.reconcile import Reconciler
     from wa_gateway.jobs.scheduler import Scheduler
     from wa_gateway.media.incoming import IncomingMedia
+    from wa_gateway.media.kick import MediaKick
     from wa_gateway.media.storage import MediaStore
     from wa_gateway.messaging.service import MessageService
     from wa_gateway.sessions.service import SessionService
@@ -125,6 +127,8 @@ def purger() -> Purger:
         stale_after_s=s.stale_after_s,
         event_retention_s=s.event_retention_s,
         drain_idle_after_s=s.drain_idle_after_s,
+        message_retention_s=s.message_retention_s,
+        media_store=media_store if s.supabase_storage_url and s.supabase_service_role_key else None,
     )
 
 
@@ -146,10 +150,12 @@ def reconciler() -> Reconciler:
         keyring=s.keyring_if_set,
         policy=event_policy(),
         contacts=contact_lookup,
-        media=incoming_media,
+        media=media_kick,
         concurrency=s.reconcile_concurrency,
         ack_window_s=s.reconcile_ack_window_s,
         backfill=s.backfill_on_link,
+        max_chats=s.reconcile_chats_per_session,
+        max_lookups=s.reconcile_lookups_per_session,
     )
 
 
@@ -157,7 +163,7 @@ def reconciler() -> Reconciler:
 def events() -> EventService:
     from wa_gateway.events.service import EventService
 
-    return EventService(store(), event_policy(), contacts=contact_lookup, media=incoming_media)
+    return EventService(store(), event_policy(), contacts=contact_lookup, media=media_kick)
 
 
 @cache
@@ -181,8 +187,33 @@ def contact_lookup() -> ContactLookup:
 
 
 @cache
+def media_kick() -> MediaKick | None:
+    """What starts the media function for files just stored (None without
+    ``MEDIA_FUNCTION_NAME``: the schedule fetches them); built for the first file."""
+    name = settings().media_function_name
+    if name is None:
+        return None
+    from wa_gateway.media.kick import MediaKick
+
+    return MediaKick(name)
+
+
+@cache
+def media_pass() -> MediaPass:
+    from wa_gateway.jobs.media import MediaPass
+
+    s = settings()
+    return MediaPass(
+        store=store(),
+        fetcher=incoming_media,
+        retry_s=s.media_retry_after_s,
+        max_attempts=s.media_fetch_attempts,
+    )
+
+
+@cache
 def incoming_media() -> IncomingMedia:
-    """The webhook's way to fetch a received file and store it, built for the first one."""
+    """The media function's way to fetch a received file and store it."""
     from wa_gateway.host.directory import HostDirectory
     from wa_gateway.media.incoming import IncomingMedia
 
@@ -210,6 +241,8 @@ def reset() -> None:
         contact_lookup,
         scheduler,
         media_store,
+        media_kick,
+        media_pass,
         incoming_media,
         reconciler,
     ):

@@ -125,6 +125,12 @@ class Settings:
     schedule_grace_s: int = 3600
     reconcile_concurrency: int = 4
     reconcile_ack_window_s: int = 24 * 3600
+    reconcile_chats_per_session: int = 100
+    reconcile_lookups_per_session: int = 50
+    media_function_name: str | None = None
+    media_fetch_attempts: int = 5
+    media_retry_after_s: int = 30
+    message_retention_s: int = 0
     backfill_on_link: bool = False
     inbound_groups: bool = False
     inbound_status_broadcasts: bool = False
@@ -162,6 +168,12 @@ class Settings:
 
         def seconds(name: str, default: float) -> float:
             return _positive(name, get(name), default, "a positive number of seconds, such as 5")
+
+        def count(name: str, default: int) -> int:
+            value = _positive(name, get(name), default, "a positive whole number")
+            if value != int(value):
+                raise SettingsError(f"{name} must be a positive whole number")
+            return int(value)
 
         supabase_url = (get("SUPABASE_URL") or "").rstrip("/") or None
         auth_url = f"{supabase_url}/auth/v1" if supabase_url else None
@@ -205,6 +217,12 @@ class Settings:
                 _positive("RECONCILE_CONCURRENCY", get("RECONCILE_CONCURRENCY"), 4)
             ),
             reconcile_ack_window_s=duration("RECONCILE_ACK_WINDOW", 24 * 3600),
+            reconcile_chats_per_session=count("RECONCILE_CHATS_PER_SESSION", 100),
+            reconcile_lookups_per_session=count("RECONCILE_LOOKUPS_PER_SESSION", 50),
+            media_function_name=get("MEDIA_FUNCTION_NAME"),
+            media_fetch_attempts=count("MEDIA_FETCH_ATTEMPTS", 5),
+            media_retry_after_s=max(1, duration("MEDIA_RETRY_AFTER", 30)),
+            message_retention_s=duration("MESSAGE_RETENTION", 0),
             backfill_on_link=_flag(get("BACKFILL_ON_LINK")),
             inbound_groups=_flag(get("INBOUND_GROUPS")),
             inbound_status_broadcasts=_flag(get("INBOUND_STATUS_BROADCASTS")),

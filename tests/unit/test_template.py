@@ -29,6 +29,7 @@ HANDLER_DIRS = {
     "purge",
     "scheduler",
     "reconcile",
+    "media",
 }
 BROWSER_DIRS = {"start_session", "status", "send_message", "disconnect"}
 URL_DIRS = BROWSER_DIRS | {"qr_webhook"}
@@ -43,6 +44,8 @@ PLAIN_ENV = {
     "WEBHOOK_PUBLIC_URL",
     "ALLOWED_ORIGINS",
     "QR_TTL",
+    "MESSAGE_RETENTION",
+    "MEDIA_FUNCTION_NAME",
     "SCHEDULE_GRACE",
     "STALE_AFTER",
     "POWERTOOLS_SERVICE_NAME",
@@ -366,3 +369,26 @@ def test_the_scheduler_runs_every_minute_without_url_and_sends_the_sample_event(
     assert template["Parameters"]["SchedulerSchedule"]["Default"] == "rate(1 minute)"
     assert scheduler["Environment"]["Variables"]["SCHEDULE_GRACE"] == {"Ref": "ScheduleGrace"}
     assert json.loads(schedule["Input"]) == sample
+
+
+def test_the_media_function_runs_every_minute_and_the_functions_that_store_files_start_it(
+    template: dict[str, Any],
+) -> None:
+    import json
+
+    fns = _functions(template)
+    media = fns["media"]
+    [schedule] = [e["Properties"] for e in media["Events"].values() if e["Type"] == "ScheduleV2"]
+    sample = json.loads((ROOT / "events" / "media_scheduled.json").read_text())
+
+    assert "FunctionUrlConfig" not in media
+    assert schedule["ScheduleExpression"] == {"Ref": "MediaSchedule"}
+    assert template["Parameters"]["MediaSchedule"]["Default"] == "rate(1 minute)"
+    assert json.loads(schedule["Input"]) == sample
+    assert media["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+    for name in ("qr_webhook", "reconcile", "status"):
+        fn = fns[name]
+        assert fn["Environment"]["Variables"]["MEDIA_FUNCTION_NAME"] == {"Ref": "MediaFunction"}
+        assert {"LambdaInvokePolicy": {"FunctionName": {"Ref": "MediaFunction"}}} in fn[
+            "Policies"
+        ], name
