@@ -56,14 +56,14 @@ class PurgeReport:
     host_sessions_cleared: int = 0
     host_errors: int = 0
     events_deleted: int = 0
-    messages_deleted: int = 0
-    files_deleted: int = 0
-    storage_errors: int = 0
     tokens_reencrypted: int = 0
     tokens_unreadable: int = 0
     batches: int = 0
     complete: bool = True
     seconds: float = 0.0
+    messages_deleted: int = 0
+    files_deleted: int = 0
+    storage_errors: int = 0
 
     def as_dict(self) -> dict[str, int | float | bool]:
         return asdict(self)
