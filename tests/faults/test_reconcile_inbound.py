@@ -203,3 +203,30 @@ def stored_host_token(database: str, name: str) -> str | None:
             (name,),
         ).fetchone()
     return row[0] if row else None
+
+
+def test_a_session_read_past_its_deadline_keeps_what_it_read_and_the_next_pass_goes_on(
+    gateway: Gateway, simulator: Simulator, handlers: dict[str, Handler], database: str
+) -> None:
+    """A host slow to give each chat: the pass stops reading the session at its deadline
+    (here 3 s, what the invocation has left), keeps the chats it read, and the next passes
+    read the rest, each message once."""
+    from wa_gateway import runtime
+
+    user, _, name = connected_user(gateway, simulator, "deadline")
+    senders = [f"55119444420{i:02d}" for i in range(8)]
+    with simulator.configured(webhook_drop_rate=1.0, ciphertext_first=False):
+        wanted = [incoming(simulator, name, s, f"{s} {n}") for s in senders for n in range(2)]
+        wait_until(lambda: all_delivered_or_lost(simulator, [name]), within_s=10)
+
+    reconciler = runtime.reconciler()
+    with simulator.faulty(latency_ms=2000, routes=["get-messages"]):
+        reconciler.run(remaining_s=lambda: 33.0)  # 3 s above the pass's reserve
+    first = len(rows_of(database, user.id, "inbound"))
+
+    # Two chats at most (2 s each) in its 3 s; at least the one it started with.
+    assert 0 < first < len(wanted), first
+    for _ in range(3):
+        run_pass(handlers["reconcile"])
+    rows = rows_of(database, user.id, "inbound")
+    assert sorted(r["wpp_message_id"] for r in rows) == sorted(wanted)
