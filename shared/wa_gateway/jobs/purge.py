@@ -1,6 +1,11 @@
 """The purge job, on a schedule: look after the hosts, clear old QR codes, delete
 long-disconnected sessions and clear what their hosts still keep of them, forget old events,
-and move stored host tokens to the active encryption key.
+delete messages older than the retention (``MESSAGE_RETENTION``; none unless set) and the
+files of every deleted message, and move stored host tokens to the active encryption key.
+
+* A message's files go with it, whatever deleted it (the retention, or a user's account
+  deleted): the database keeps their names (``whatsapp_media_trash``) and the purge deletes
+  them through Storage, then the names. A session purged keeps its messages, and so their files.
 
 * Hosts of the pool are health-checked; one that stops answering is marked ``down`` and its
   sessions ``disconnected`` (reason ``host_down``), so their next start places them anew. A
@@ -19,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from wa_gateway.crypto import DecryptionError, Keyring
 from wa_gateway.errors import HostError, HostTimeout, SettingsError, StoreUnavailable
@@ -30,7 +36,11 @@ from wa_gateway.pass_records import PurgeBatch, PurgedSession, PurgeLimits, Stor
 from wa_gateway.records import HostPlacement, HostRecord
 from wa_gateway.store import Store
 
+if TYPE_CHECKING:
+    from wa_gateway.media.storage import MediaStore
+
 BATCH_SIZE = 1000
+FILES_PER_CALL = 100  # object names per Storage delete
 TIME_RESERVE_S = 10.0
 HEALTH_ATTEMPTS = 3
 
@@ -51,6 +61,9 @@ class PurgeReport:
     batches: int = 0
     complete: bool = True
     seconds: float = 0.0
+    messages_deleted: int = 0
+    files_deleted: int = 0
+    storage_errors: int = 0
 
     def as_dict(self) -> dict[str, int | float | bool]:
         return asdict(self)
@@ -73,6 +86,8 @@ class Purger:
     stale_after_s: int
     event_retention_s: int = 30 * 86400
     drain_idle_after_s: int = 3600
+    message_retention_s: int = 0  # 0: messages are kept
+    media_store: Callable[[], MediaStore] | None = None  # None: Storage is not configured
     batch_size: int = BATCH_SIZE
     health_pause_s: float = 1.0
 
@@ -98,6 +113,8 @@ class Purger:
                     retention_s=self.event_retention_s,
                     events_batch_size=self.events_batch_size,
                     active_key_id=self._rotating_to(),
+                    message_retention_s=self.message_retention_s,
+                    files_batch_size=FILES_PER_CALL,
                 )
             )
         except StoreUnavailable:
@@ -112,6 +129,8 @@ class Purger:
         if deleted:
             self._clear_on_hosts(deleted, {h.id: h for h in first.hosts}, report)
         self._forget_old_events(first.events_deleted, report, remaining_s)
+        self._delete_old_messages(first.messages_deleted, report, remaining_s)
+        self._delete_files_of_deleted_messages(first.trash, report, remaining_s)
         if self.keyring is not None and first.tokens:
             self._reencrypt_tokens(first.tokens, self.keyring, report, remaining_s)
         report.seconds = round(time.monotonic() - started, 3)
@@ -254,6 +273,48 @@ class Purger:
             deleted = self.store.purge_events(
                 retention_s=self.event_retention_s, batch_size=self.events_batch_size
             )
+
+    def _delete_old_messages(
+        self, deleted: int, report: PurgeReport, remaining_s: Callable[[], float]
+    ) -> None:
+        """Counts the first batch of messages older than the retention, then runs more while
+        batches come back full."""
+        while True:
+            report.messages_deleted += deleted
+            if deleted < self.batch_size:
+                return
+            if remaining_s() < TIME_RESERVE_S:
+                report.complete = False
+                return
+            deleted = self.store.purge_messages(
+                retention_s=self.message_retention_s, batch_size=self.batch_size
+            )
+
+    def _delete_files_of_deleted_messages(
+        self, paths: list[str], report: PurgeReport, remaining_s: Callable[[], float]
+    ) -> None:
+        """Delete the files of deleted messages through Storage (the first page, then more
+        while pages come back full), then forget their names; when Storage fails, or is not
+        configured, they wait for a later run."""
+        if self.media_store is None:
+            return
+        from wa_gateway.media.storage import StorageRefused
+
+        while paths:
+            try:
+                report.files_deleted += len(self.media_store().delete(paths))
+            except (StoreUnavailable, StorageRefused):
+                report.storage_errors += 1
+                report.complete = False
+                logger.warning("purge could not delete files of deleted messages")
+                return
+            self.store.forget_media_trash(paths)
+            if len(paths) < FILES_PER_CALL:
+                return
+            if remaining_s() < TIME_RESERVE_S:
+                report.complete = False
+                return
+            paths = self.store.media_trash(FILES_PER_CALL)
 
     def _reencrypt_tokens(
         self,
