@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/gateway/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help venv supabase-cli dev unit test lint typecheck purge scheduler reconcile hosts host-add host-set clean
+.PHONY: help venv supabase-cli dev unit test lint typecheck purge scheduler reconcile media hosts host-add host-set clean
 
 include deploy.mk
 include browser.mk
@@ -23,6 +23,7 @@ help:
 	@echo "make purge  run the purge job once against the local stack"
 	@echo "make scheduler  send the scheduled messages that are due, once (make dev: every 10 s)"
 	@echo "make reconcile  put live sessions right from the host, once (make dev: every 30 s)"
+	@echo "make media  fetch the received files that are due, once (make dev: every 15 s)"
 	@echo "make hosts, host-add, host-set   manage the WPPConnect host pool"
 
 $(STAMP): requirements-dev.txt layers/gateway/requirements.txt
@@ -77,6 +78,9 @@ scheduler: venv
 
 reconcile: venv
 	PYTHONPATH=shared $(PY) -m local.scheduled_job reconcile
+
+media: venv
+	PYTHONPATH=shared $(PY) -m local.scheduled_job media
 
 # The WPPConnect host pool (see docs/operating.md "The host pool"); the settings come from the
 # environment, the host's secret key from WPP_HOST_SECRET_KEY (or a prompt).

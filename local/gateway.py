@@ -8,15 +8,18 @@ on the same port, the stand-ins for Supabase's APIs an app calls with supabase-j
 supabase-py: Auth's sign-in (``/auth/v1/``, local.dev_auth), PostgREST (``/rest/v1/``,
 local.dev_rest) and Storage (``/storage/v1/``, local.dev_storage, bytes in
 ``DEV_STORAGE_DIR``); and the demo page (``web/``, at ``/``). Bodies are read by
-``Content-Length`` or chunked, within the caps (local.http_body). With
-``LOCAL_SCHEDULER_EVERY_S`` or ``LOCAL_RECONCILE_EVERY_S`` set (``make dev`` sets 10 and 30),
-it also runs the scheduler or reconcile function every so many seconds, as EventBridge runs
-them in AWS. The delivery worker runs beside the functions, as its own Lambda would (not one at
-a time with them: it waits on users' endpoints), up to 4 invocations at once: when a function
-kicks it (the gateway answers Lambda's asynchronous Invoke, ``POST
-/2015-03-31/functions/delivery/invocations``, which the functions reach through
-``AWS_ENDPOINT_URL_LAMBDA``), and every ``LOCAL_DELIVERY_EVERY_S`` seconds (default 60, its
-schedule in AWS).
+``Content-Length`` or chunked, within the caps (local.http_body). It also stands in for
+Lambda's asynchronous Invoke (``POST /2015-03-31/functions/<name>/invocations`` with
+``X-Amz-Invocation-Type: Event``, what boto3 sends with ``AWS_ENDPOINT_URL_LAMBDA`` pointing
+here) of the functions the others start at once, the delivery worker and the media function:
+it answers 202 and runs the function beside the others, as its own Lambda would (not one at a
+time with them: the worker waits on users' endpoints, the media function on the host), up to
+its reserved concurrency (``ASYNC_FUNCTIONS``); an event that comes while all its invocations
+are busy waits for one to end (the same event waiting twice runs once). With
+``LOCAL_SCHEDULER_EVERY_S``, ``LOCAL_RECONCILE_EVERY_S``, ``LOCAL_MEDIA_EVERY_S`` or
+``LOCAL_DELIVERY_EVERY_S`` set (``make dev`` sets 10, 30, 15 and 5), it also runs that function
+every so many seconds, as EventBridge runs them in AWS; the delivery worker runs every 60 s
+without it (its schedule in AWS: a minute) when the gateway has a database and a key.
 
 Run: ``python -m local.gateway --port 3000`` with the stack's environment (see local.stack).
 """
@@ -28,6 +31,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import re
 import sys
 import threading
 import uuid
@@ -69,11 +73,18 @@ FUNCTIONS = {
 BROWSER_FACING = {"start-session", "status", "send-message", "disconnect", "api-keys"}
 # The methods a browser may use, where a function's URL allows more than GET and POST.
 CORS_METHODS = {"api-keys": ("GET", "POST", "DELETE")}
-DELIVERY_FUNCTION = "delivery"
-INVOKE_PATH = f"/2015-03-31/functions/{DELIVERY_FUNCTION}/invocations"
-DELIVERY_INVOCATIONS = 4
 # Scheduled functions run periodically when their variable holds a number of seconds.
-PERIODIC_JOBS = {"scheduler": "LOCAL_SCHEDULER_EVERY_S", "reconcile": "LOCAL_RECONCILE_EVERY_S"}
+PERIODIC_JOBS = {
+    "scheduler": "LOCAL_SCHEDULER_EVERY_S",
+    "reconcile": "LOCAL_RECONCILE_EVERY_S",
+    "media": "LOCAL_MEDIA_EVERY_S",
+    "delivery": "LOCAL_DELIVERY_EVERY_S",
+}
+# Functions the others start asynchronously (Lambda's Invoke, InvocationType Event), each
+# named as its folder under functions/, with the invocations it runs at once (its reserved
+# concurrency in AWS), beside the functions with URLs.
+ASYNC_FUNCTIONS = {"delivery": 4, "media": 1}
+INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -96,7 +107,7 @@ def load_handler(folder: str) -> Handler | None:
 
 
 # The scheduled functions, which EventBridge invokes (no URL).
-SCHEDULED = ("purge", "scheduler", "reconcile", "delivery")
+SCHEDULED = ("purge", "scheduler", "reconcile", "delivery", "media")
 
 
 @contextmanager
@@ -120,6 +131,70 @@ def handlers_in_process(env: Mapping[str, str]) -> Iterator[dict[str, Handler]]:
         os.environ.clear()
         os.environ.update(saved)
         runtime.reset()
+
+
+def _run_once(
+    name: str, handler: Handler, event: Any, lock: threading.Lock | None = None, **context: Any
+) -> None:
+    """One invocation of a function no HTTP request waits for: a failure is the function's to
+    log, and the next one runs anyway."""
+    invocation = LambdaContext(function_name=name, aws_request_id=str(uuid.uuid4()), **context)
+    try:
+        if lock is None:
+            handler(event, invocation)
+        else:
+            with lock:
+                handler(event, invocation)
+    except Exception as exc:
+        print(f"{name} run failed: {type(exc).__name__}", file=sys.stderr)
+
+
+class AsyncFunction:
+    """A function Lambda invokes asynchronously, beside the others (containers of its own):
+    ``functions/<name>/app.py``, imported at its first invocation, each invocation on a thread
+    of its own, at most ``limit`` at once; an event that comes while all are busy waits for
+    one to end, and one equal to an event already waiting is dropped (a second kick of the
+    delivery worker says nothing the first does not)."""
+
+    TIMEOUT_MS = 120_000  # both functions' Timeout in template.yaml
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name = name
+        self.limit = limit
+        self._handler: Handler | None = None
+        self._load = threading.Lock()
+        self._state = threading.Lock()
+        self._running = 0
+        self._waiting: list[Any] = []
+
+    def start(self, event: Any) -> None:
+        with self._state:
+            if self._running >= self.limit:
+                if event not in self._waiting:
+                    self._waiting.append(event)
+                return
+            self._running += 1
+        threading.Thread(target=self._run, args=(event,), name=self.name, daemon=True).start()
+
+    def _run(self, event: Any) -> None:
+        while True:
+            handler = self._loaded()
+            if handler is not None:
+                _run_once(self.name, handler, event, timeout_ms=self.TIMEOUT_MS)
+            with self._state:
+                if not self._waiting:
+                    self._running -= 1
+                    return
+                event = self._waiting.pop(0)
+
+    def _loaded(self) -> Handler | None:
+        with self._load:
+            if self._handler is None:
+                try:
+                    self._handler = load_handler(self.name)
+                except Exception as exc:  # a setting it needs is missing: as a failed start
+                    print(f"{self.name} did not start: {type(exc).__name__}", file=sys.stderr)
+            return self._handler
 
 
 class Gateway:
@@ -157,14 +232,11 @@ class Gateway:
         # function in a process: a process serves one invocation at a time, as Lambda's do.
         self._one_at_a_time = threading.Lock()
         self._stopping = threading.Event()
-        self._delivery_handler: Handler | None = None
-        self._delivery_state = threading.Lock()
-        self._delivery_running = 0
-        self._delivery_again = False
         self.cors_of = {
             prefix: dataclasses.replace(cors, allow_methods=methods)
             for prefix, methods in CORS_METHODS.items()
         }
+        self._async = {name: AsyncFunction(name, limit) for name, limit in ASYNC_FUNCTIONS.items()}
 
     def invoke(self, prefix: str, event: dict[str, Any]) -> HttpResponse:
         context = LambdaContext(
@@ -182,75 +254,41 @@ class Gateway:
             )
 
     def run_job_every(self, job: str, seconds: float) -> threading.Thread:
-        """Invoke the scheduled function ``job`` every ``seconds`` (one invocation at a time
-        with the others, as in a Lambda container), on a daemon thread."""
-        handler = load_handler(job)
-        assert handler is not None
+        """Invoke the scheduled function ``job`` every ``seconds``, on a daemon thread: one the
+        others also start asynchronously beside them (``ASYNC_FUNCTIONS``), the rest one
+        invocation at a time with the functions with URLs, as in a Lambda container."""
+        started = self._async.get(job)
+        handler = load_handler(job) if started is None else None
+        event = {"source": "schedule", "job": job}
 
         def loop() -> None:
-            event = {"source": "schedule", "job": job}
             while not self._stopping.wait(seconds):
-                context = LambdaContext(function_name=job, aws_request_id="local")
-                try:
-                    with self._one_at_a_time:
-                        handler(event, context)
-                except Exception as exc:  # the function logs its own failures; keep going
-                    print(f"{job} pass failed: {type(exc).__name__}", file=sys.stderr)
+                if started is not None:
+                    started.start(event)
+                else:
+                    assert handler is not None
+                    _run_once(job, handler, event, self._one_at_a_time)
 
         thread = threading.Thread(target=loop, name=job, daemon=True)
         thread.start()
         return thread
 
-    def run_delivery_worker(self, every_s: float) -> threading.Thread:
-        """The delivery function, invoked on each kick (``kick``) and every ``every_s``
-        seconds, beside the other functions, as Lambda invokes it: each invocation on a thread
-        of its own, at most ``DELIVERY_INVOCATIONS`` at once (its reserved concurrency in
-        AWS); a kick beyond that makes one more invocation when one ends."""
-        handler = load_handler(DELIVERY_FUNCTION)
-        assert handler is not None
-        self._delivery_handler = handler
-
-        def schedule() -> None:
-            while not self._stopping.wait(every_s):
-                self._invoke_delivery("schedule")
-
-        thread = threading.Thread(target=schedule, name=DELIVERY_FUNCTION, daemon=True)
-        thread.start()
-        return thread
-
-    def _invoke_delivery(self, source: str) -> None:
-        with self._delivery_state:
-            if self._delivery_running >= DELIVERY_INVOCATIONS:
-                self._delivery_again = True
-                return
-            self._delivery_running += 1
-
-        handler = self._delivery_handler
-        assert handler is not None
-
-        def invocation() -> None:
-            context = LambdaContext(DELIVERY_FUNCTION, str(uuid.uuid4()), timeout_ms=120_000)
-            try:
-                handler({"source": source}, context)
-            except Exception as exc:  # the function logs its own failures; keep going
-                print(f"delivery run failed: {type(exc).__name__}", file=sys.stderr)
-            finally:
-                with self._delivery_state:
-                    self._delivery_running -= 1
-                    again, self._delivery_again = self._delivery_again, False
-            if again:
-                self._invoke_delivery("kick")
-
-        threading.Thread(target=invocation, name=DELIVERY_FUNCTION, daemon=True).start()
-
-    def kick(self, headers: Any) -> HttpResponse:
-        """Lambda's asynchronous Invoke of the delivery function: queued, answered 202."""
-        if (headers.get("x-amz-invocation-type") or "").lower() != "event":
-            return _json(400, {"Type": "User", "message": "Only Event invocations are served."})
-        if self._delivery_handler is None:
-            return _json(404, {"Type": "User", "message": "The delivery function is not running."})
-        self._invoke_delivery("kick")
-        return HttpResponse(202, [("content-type", "application/json")], b"")
+    def invoke_async(self, name: str, headers: Any, body: bytes) -> HttpResponse:
+        """Lambda's Invoke API for ``InvocationType: Event``: 202 at once, then the function
+        runs with the payload as its event."""
+        function = self._async.get(name)
+        if function is None:
+            return _lambda_error(404, "ResourceNotFoundException", f"Function not found: {name}")
+        if (headers.get("x-amz-invocation-type") or "RequestResponse") != "Event":
+            return _lambda_error(
+                400, "InvalidParameterValueException", "Only Event invocations run here"
+            )
+        try:
+            event = json.loads(body or b"{}")
+        except ValueError:
+            return _lambda_error(400, "InvalidRequestContentException", "Could not parse JSON")
+        function.start(event)
+        return HttpResponse(202, [("x-amzn-requestid", str(uuid.uuid4()))], b"")
 
     def auth_call(
         self, method: str, path: str, query: str, body: bytes, headers: Any
@@ -301,6 +339,12 @@ class Gateway:
                 {"statusCode": "500", "error": "Internal", "message": "dev storage is not set up"},
             )
         return self.storage.handle(method, path, query, headers, body)
+
+
+def _lambda_error(status: int, kind: str, message: str) -> HttpResponse:
+    response = _json(status, {"Type": "User", "message": message})
+    response.headers.append(("x-amzn-errortype", kind))
+    return response
 
 
 def _json(status: int, body: Any) -> HttpResponse:
@@ -407,8 +451,8 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 if browser:
                     cors.apply(response, origin)
                 self._send(response)
-            elif url.path == INVOKE_PATH and self.command == "POST":
-                self._send(gateway.kick(self.headers))
+            elif (invoked := INVOKE_PATH.match(url.path)) and self.command == "POST":
+                self._send(gateway.invoke_async(invoked[1], self.headers, body))
             elif url.path.startswith("/auth/v1/") and self.command == "OPTIONS":
                 self._send(dev_cors.preflight(origin))
             elif url.path.startswith("/auth/v1/"):
@@ -486,8 +530,8 @@ def serve(host: str, port: int) -> ThreadingHTTPServer:
     for job, every in PERIODIC_JOBS.items():
         if os.environ.get(every):
             gateway.run_job_every(job, float(os.environ[every]))
-    if settings.database_url and settings.encryption_key:
-        gateway.run_delivery_worker(float(os.environ.get("LOCAL_DELIVERY_EVERY_S") or 60))
+        elif job == "delivery" and settings.database_url and settings.encryption_key:
+            gateway.run_job_every(job, 60)
     return server
 
 

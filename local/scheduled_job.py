@@ -1,9 +1,10 @@
-"""``make purge``, ``make scheduler`` and ``make reconcile``: run a scheduled function once
-against the local stack, as EventBridge would.
+"""``make purge``, ``make scheduler``, ``make reconcile`` and ``make media``: run a scheduled
+function once against the local stack, as EventBridge would.
 
 Reads ``.local/stack.env`` (written by ``make dev``), gives the function the same environment
 the gateway gives the others, and invokes it with its sample event,
-``events/<job>_scheduled.json``. Run: ``python -m local.scheduled_job purge|scheduler|reconcile``.
+``events/<job>_scheduled.json``. Run:
+``python -m local.scheduled_job purge|scheduler|reconcile|media``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from local.function_url import LambdaContext
 from local.gateway import load_handler
 from local.stack import LOCAL_DIR, ROOT, LocalSecrets, function_env
 
-JOBS = ("purge", "scheduler", "reconcile")
+JOBS = ("purge", "scheduler", "reconcile", "media")
 
 
 def main(argv: list[str]) -> None:

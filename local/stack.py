@@ -102,9 +102,11 @@ def function_env(
         "ENCRYPTION_KEY": local_secrets.encryption_key,
         "WEBHOOK_PUBLIC_URL": f"{gateway_url}/qr-webhook/",
         "ALLOWED_ORIGINS": f"{gateway_url},http://localhost:{gateway_url.rsplit(':', 1)[-1]}",
-        # Functions start the delivery worker as in AWS, through Lambda's asynchronous Invoke,
-        # which the gateway answers; boto3 wants credentials to sign it with, any will do.
+        # Functions start the delivery worker and the media function as in AWS, through
+        # Lambda's asynchronous Invoke, which the gateway answers; boto3 wants credentials to
+        # sign it with, any will do.
         "DELIVERY_FUNCTION": "delivery",
+        "MEDIA_FUNCTION": "media",
         "AWS_ENDPOINT_URL_LAMBDA": gateway_url,
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
@@ -436,11 +438,13 @@ def main() -> None:
                 gateway_port=gateway_port,
                 storage_dir=LOCAL_DIR / "storage",
                 # Scheduled messages go out within 10 s of their time (EventBridge: every minute);
-                # events may go to the test endpoint receiver on this machine, and retries are
-                # swept every 5 s (the worker's schedule in AWS: every minute).
+                # files that could not be fetched at once are tried again within 15 s; events
+                # may go to the test endpoint receiver on this machine, and retries are swept
+                # every 5 s (the media and delivery schedules in AWS: every minute).
                 env_overrides={
                     "LOCAL_SCHEDULER_EVERY_S": "10",
                     "LOCAL_RECONCILE_EVERY_S": "30",
+                    "LOCAL_MEDIA_EVERY_S": "15",
                     "LOCAL_DELIVERY_EVERY_S": "5",
                     "ALLOW_LOCAL_ENDPOINTS": "true",
                 },

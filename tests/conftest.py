@@ -95,9 +95,15 @@ class Simulator:
     def delivered(self, session: str) -> bool:
         """Every event of ``session`` the host logged has been delivered and answered (the
         real host posts its webhooks without waiting: one may land after the call that
-        caused it has returned)."""
+        caused it has returned), and no message is still to be reported decrypted."""
         events = self.control("GET", f"{session}/events").json()["events"]
-        return all(e["results"] for e in events if e["sent"])
+        return self.decrypted(session) and all(e["results"] for e in events if e["sent"])
+
+    def decrypted(self, session: str) -> bool:
+        """No message of ``session`` is still undecrypted (type ``ciphertext``): its second
+        report, with its text, has been posted."""
+        inbox = self.control("GET", f"{session}/inbox").json()["inbox"]
+        return all(m.get("type") != "ciphertext" for m in inbox)
 
     @contextmanager
     def configured(self, **changes: Any) -> Iterator[None]:
@@ -245,6 +251,9 @@ def gateway(
         local_secrets,
         output_dir / "gateway.log",
         storage_dir=tmp_path_factory.mktemp("storage"),
+        # A file whose first try failed is due again after 2 s (30 s by default), so a test
+        # can run the media function's next pass without waiting.
+        MEDIA_RETRY_AFTER="2s",
     ) as started:
         yield started
 

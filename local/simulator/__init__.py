@@ -37,6 +37,10 @@ Test controls (no auth, JSON bodies; errors are ``{"error": ...}`` with 400/404/
   for WebP; ``mimetype``, ``size``, ``filename``, ``body`` the caption as ``caption``), its
   file given by ``download-media``. ``"from": "status@broadcast"`` makes a status
   message (dropped by the default ignore list). Answers ``{"ok", "id", "message"}``.
+- ``POST /_sim/<s>/from-phone`` ``{"to": "5511...", "body": "..."}``: the owner writes a
+  message on the phone: it is in the chat (``get-messages``, ``message-by-id``, not the
+  outbox) and ``onselfmessage`` posts it when ``on_self_message`` is on. Answers ``{"ok",
+  "id", "message"}``.
 - ``POST /_sim/<s>/ack`` ``{"id": "<host message id>", "ack": 3}``: set an ack; ``onack``.
 - ``GET /_sim/<s>/outbox``: ``{"session", "outbox": [{"id", "route", "to", "type", "body",
   "t", "ack", ...file fields}]}``, every message sent, in order; a file's fields are
@@ -46,9 +50,11 @@ Test controls (no auth, JSON bodies; errors are ``{"error": ...}`` with 400/404/
 - ``GET /_sim/<s>``: the session's internal state (``status``, ``live``, ``urlcode``,
   ``config``, ``savedLogin``, ``start_calls``, ``starts``, ``seen``...).
 - ``POST /_sim/faults`` ``{"latency_ms": 0, "error_rate": 0.0, "down": false,
-  "error_mode": "500" | "garbage" | "mixed", "routes": []}`` (partial updates; ``GET`` reads
-  them): latency before every ``/api`` request; that fraction of ``/api`` requests answered
-  with 500 (or a 200 with a body that is not JSON); ``down`` closes ``/api`` connections
+  "error_mode": "500" | "garbage" | "mixed" | "throw", "routes": []}`` (partial updates;
+  ``GET`` reads them): latency before every ``/api`` request; that fraction of ``/api``
+  requests answered with 500 (or a 200 with a body that is not JSON; or, with ``throw``, what
+  the route's controller answers when the library throws under it: get-messages' 401
+  ``Error on open list``, 500 elsewhere); ``down`` closes ``/api`` connections
   without an answer; ``routes`` (say ``["send-message"]``) limits all of it to requests
   with one of those path segments. ``/_sim`` and ``/healthz`` are never affected.
 - ``GET /_sim/in-flight``: ``{"in_flight": n}``, the ``/api`` requests received and not
@@ -78,7 +84,12 @@ Fidelity: the real server's quirks that hurt a gateway are each one option of
 ``lid_senders`` and ``lid_numbers``, ``number_check_fault_rate`` and
 ``number_check_fail_next``, ``canonical_br_ninth_digit``, ``tokens_survive_logout``,
 ``auto_download``, ``presence_events``, ``delivery_mode: "concurrent"``, ``incoming_acks``,
-``answer_after_error`` and ``exit_on_unhandled_rejection``. ``{"fidelity": "real"}`` sets
+``answer_after_error``, ``exit_on_unhandled_rejection``, ``ciphertext_first`` (a sender's first
+message comes as ``ciphertext``, then again decrypted ``ciphertext_ms`` later),
+``chat_notices`` (get-messages lists an ``e2e_notification`` opening each chat, ``gp2`` each
+group), ``route_errors_401`` (get-messages of a chat the host does not hold answers 401) and
+``decrypt_error_tries`` (the first tries of each file's download answer 400 "Decrypt file
+error"; an unknown message id always does). ``{"fidelity": "real"}`` sets
 them all (and the ``bug_*`` flags) as 2.10.4 has them, ``{"fidelity": "kind"}`` back; a
 simulator starts with ``config.DEFAULT_FIDELITY`` (or ``--fidelity``).
 

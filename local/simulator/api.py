@@ -39,6 +39,8 @@ DISCONNECTED = {
 }
 SESSION_CLOSED = {"status": True, "message": "Session successfully closed"}
 CLOSE_FAILED = {"status": False, "message": "Error closing session", "error": {}}
+OPEN_LIST_FAILED = {"status": "error", "response": "Error on open list", "error": {}}
+DECRYPT_FAILED = {"status": "error", "message": "Decrypt file error", "error": {}}
 QR_NOT_STARTED = (
     "Session not started. Please, use the /start-session route, for initialization your session"
 )
@@ -406,6 +408,12 @@ class WppApi:
         if isinstance(checked, Response):
             return checked
         chat_id = req.query["param"]
+        if not self.messenger.has_chat(name, chat_id):
+            # assertGetChat throws chat_not_found; the controller's catch answers 401 with the
+            # error as JSON.stringify makes it ({}).
+            if self.settings.config.route_errors_401:
+                return json_response(401, OPEN_LIST_FAILED)
+            return json_response(200, {"status": "success", "response": []})
         count = _js_number(req.query.get("count"), 20)
         direction = req.query.get("direction") or "before"
         messages = self.messenger.chat_messages(
@@ -473,8 +481,8 @@ class WppApi:
             self.messenger.message_by_id(name, message_id) if isinstance(message_id, str) else None
         )
         if message is None:
-            req.answered_twice = True
-            return json_response(400, {"status": "error", "message": "Message not found"})
+            # getMessageById throws msg_not_found (wa-js): the controller's catch answers.
+            return json_response(400, DECRYPT_FAILED)
         media = self.messenger.media_of(message["id"])
         if media is None:
             # "does not contain media" is answered, then decryptFile throws as well.
@@ -482,6 +490,8 @@ class WppApi:
             return json_response(
                 400, {"status": "error", "message": "Message does not contain media"}
             )
+        if self.messenger.download_try(message["id"]) <= self.settings.config.decrypt_error_tries:
+            return json_response(400, DECRYPT_FAILED)  # decryptFile threw: CDN or decryption
         data, mimetype = media
         return json_response(200, {"base64": data, "mimetype": mimetype})
 

@@ -14,13 +14,20 @@ import threading
 import time
 from pathlib import Path
 
-from local.simulator.api import WppApi
+from local.simulator.api import OPEN_LIST_FAILED, WppApi
 from local.simulator.auth import TokenAuthority
 from local.simulator.config import DEFAULT_FIDELITY, Settings, SimConfig, with_fidelity
 from local.simulator.controls import Controls
 from local.simulator.host import HostLog
 from local.simulator.messaging import Messenger
-from local.simulator.protocol import NO_ANSWER, Request, Response, cannot, html_response
+from local.simulator.protocol import (
+    NO_ANSWER,
+    Request,
+    Response,
+    cannot,
+    html_response,
+    json_response,
+)
 from local.simulator.scheduler import Scheduler
 from local.simulator.state import SessionManager
 from local.simulator.store import SessionStore
@@ -100,6 +107,8 @@ class Simulator:
             )
             if garbage:
                 return Response(200, _GARBAGE)
+            if faults.error_mode == "throw":
+                return _thrown(req)
             return html_response(500, "Internal Server Error")
         return None
 
@@ -133,3 +142,12 @@ class Simulator:
     def close(self) -> None:
         self.scheduler.stop()
         self.webhooks.shutdown()
+
+
+def _thrown(req: Request) -> Response:
+    """What a route answers when the library throws under its controller: get-messages'
+    catch answers 401 (DeviceController.getMessages), the others 500."""
+    route = req.segments[2].lower() if len(req.segments) > 2 else ""
+    if route == "get-messages":
+        return json_response(401, OPEN_LIST_FAILED)
+    return json_response(500, {"status": "error", "message": "Error", "error": {}})

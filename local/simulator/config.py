@@ -16,7 +16,7 @@ from typing import Any, get_type_hints
 SERVER_VERSION = "2.10.4"
 DEFAULT_SECRET_KEY = "THISISMYSECURETOKEN"  # noqa: S105 - the server's documented default
 DELIVERY_MODES = ("normal", "shuffle", "duplicate", "shuffle+duplicate", "concurrent")
-ERROR_MODES = ("500", "garbage", "mixed")
+ERROR_MODES = ("500", "garbage", "mixed", "throw")
 
 
 class ConfigError(ValueError):
@@ -89,6 +89,22 @@ class SimConfig:
     # --unhandled-rejections=strict would. Off in both profiles: the library's own
     # unhandledRejection handler keeps the real host alive.
     exit_on_unhandled_rejection: bool = False
+    # A first message from a sender the session has no encryption session with yet (common
+    # for a first message from a non-contact) is emitted at once as type "ciphertext", with no
+    # body, and again with the same id once decrypted ``ciphertext_ms`` later (wa-js's
+    # chat.new_message, then change:type); get-messages shows it as ciphertext meanwhile.
+    ciphertext_first: bool = False
+    ciphertext_ms: int = 300
+    # get-messages and message-by-id list a chat's notices (an e2e_notification opening a
+    # chat, gp2 opening a group), as getMessages serializes notifications; onmessage and
+    # onselfmessage never post them (processMessageObj without notifications).
+    chat_notices: bool = False
+    # A get-messages whose controller throws (a chat not in the store: a non-canonical number)
+    # answers 401 {"status": "error", "response": "Error on open list"}; off: 200 and [].
+    route_errors_401: bool = False
+    # download-media answers 400 "Decrypt file error" to the first this many tries of each
+    # file (the CDN or the decryption failing for a moment).
+    decrypt_error_tries: int = 0
 
     def validate(self) -> None:
         if self.delivery_mode not in DELIVERY_MODES:
@@ -106,6 +122,8 @@ class SimConfig:
             "ack_read_ms",
             "concurrent_jitter_ms",
             "number_check_fail_next",
+            "ciphertext_ms",
+            "decrypt_error_tries",
         ):
             value = getattr(self, name)
             if value is not None and value < 0:
@@ -129,6 +147,10 @@ REAL_DEFAULTS: dict[str, Any] = {
     "incoming_acks": True,
     "answer_after_error": True,
     "exit_on_unhandled_rejection": False,
+    "ciphertext_first": True,
+    "chat_notices": True,
+    "route_errors_401": True,
+    "decrypt_error_tries": 1,
     "bug_lost_autoclose": True,
     "bug_no_session_after_restart": True,
     "bug_wait_qr_hang_on_restore": True,

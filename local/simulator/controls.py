@@ -144,6 +144,11 @@ class Controls:
             if message is None:
                 return _error(409, f"session {name} is not connected")
             return json_response(200, {"ok": True, "id": message["id"], "message": message})
+        if action == "from-phone":
+            sent = self.messenger.from_phone(name, body)
+            if sent is None:
+                return _error(409, f"session {name} is not connected")
+            return json_response(200, {"ok": True, "id": sent["id"], "message": sent})
         if action == "ack":
             return self._ack(name, body)
         return cannot(method, req.path)

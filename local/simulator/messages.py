@@ -256,3 +256,34 @@ def message_type_for(mimetype: str) -> str:
     if major in ("image", "video", "audio"):
         return major
     return "document"
+
+
+_MEDIA_KEYS = ("body", "content", "caption", "mimetype", "size", "filename")
+
+
+def undecrypted(message: dict[str, Any]) -> dict[str, Any]:
+    """``message`` as the library serializes it before WhatsApp Web has decrypted it: type
+    ``ciphertext``, no body (``content`` is the body, so it goes too) and no file."""
+    bare = {k: v for k, v in message.items() if k not in _MEDIA_KEYS}
+    bare.update(type="ciphertext", isMedia=False, mediaData={})
+    return bare
+
+
+def notice(own_wid: str, chat_id: str, kind: str, t: int) -> dict[str, Any]:
+    """A notice of a chat (``e2e_notification`` opening a chat, ``gp2`` a group's change), as
+    getMessages serializes it: a message of its own id, no body, ``isNotification``."""
+    message = _base(
+        serialized=f"false_{chat_id}_{phone_key()}",
+        from_me=False,
+        sender_wid=chat_id,
+        from_wid=chat_id,
+        to_wid=own_wid,
+        chat_id=chat_id,
+        body="",
+        msg_type=kind,
+        t=t,
+        notify_name="",
+        sender=contact(chat_id, is_me=False),
+    )
+    message.update(isNotification=True, subtype="encrypt" if kind == "e2e_notification" else "add")
+    return message

@@ -28,10 +28,12 @@ from local.simulator.messages import (
     derived_number,
     incoming_message,
     message_type_for,
+    notice,
     now,
     outgoing_message,
     presence,
     to_wid,
+    undecrypted,
 )
 from local.simulator.phones import (
     canonical_number,
@@ -147,6 +149,12 @@ class Messenger:
         # Contacts WhatsApp knows: phone number -> LID digits, and wid -> push name.
         self._lids: dict[str, str] = {}
         self._pushnames: dict[str, str] = {}
+        # Per session, the notices of its chats, and the senders it holds an encryption
+        # session with (their first message came as ciphertext first).
+        self._notices: dict[str, list[dict[str, Any]]] = {}
+        self._senders: dict[str, set[str]] = {}
+        # download-media tries per message id (decrypt_error_tries).
+        self._download_tries: dict[str, int] = {}
 
     # ----------------------------------------------------------------- recipients
 
@@ -326,7 +334,7 @@ class Messenger:
                     route="incoming",
                     chat_id=received["chatId"],
                     type=received["type"],
-                    body=received["body"],
+                    body=received.get("body", ""),
                     t=received["t"],
                     message=received,
                     ack=level,
@@ -440,7 +448,15 @@ class Messenger:
             )
             stored = {**message, "body": text} if media else message
             with self._lock:
-                self._inbox.setdefault(name, []).append(stored)
+                if config.chat_notices and not self._has_chat(name, chat_id):
+                    kind = "gp2" if chat_id.endswith("@g.us") else "e2e_notification"
+                    self._notices.setdefault(name, []).append(
+                        notice(own, chat_id, kind, message["t"])
+                    )
+                senders = self._senders.setdefault(name, set())
+                cipher = config.ciphertext_first and author not in senders
+                senders.add(author)
+                self._inbox.setdefault(name, []).append(undecrypted(stored) if cipher else stored)
                 self._unread.setdefault(name, {})[message["id"]] = chat_id
                 if media and isinstance(data, str) and isinstance(mimetype, str):
                     self._media[message["id"]] = (data, mimetype)
@@ -450,11 +466,52 @@ class Messenger:
                 self.manager.emit(
                     client, "onpresencechanged", presence(chat_id, author, "composing")
                 )
-            self._emit_incoming(client, message)
+            if cipher:
+                self._emit_incoming(client, undecrypted(message))
+                self._decrypt_later(client, stored, message, config.ciphertext_ms)
+            else:
+                self._emit_incoming(client, message)
             if config.presence_events:
                 self.manager.emit(
                     client, "onpresencechanged", presence(chat_id, author, "available")
                 )
+            return message
+
+    def _decrypt_later(
+        self, client: Client, stored: dict[str, Any], message: dict[str, Any], delay_ms: int
+    ) -> None:
+        """The message decrypted: get-messages shows it whole, and onmessage posts it again
+        with the same id."""
+        epoch = client.epoch
+
+        def run() -> None:
+            with self.manager.lock:
+                if self.manager.client(client.name) is not client or client.epoch != epoch:
+                    return
+                # Posted first, so an event log read after the chat shows it decrypted has it.
+                self._emit_incoming(client, message)
+                with self._lock:
+                    inbox = self._inbox.get(client.name, [])
+                    for i, held in enumerate(inbox):
+                        if held["id"] == stored["id"]:
+                            inbox[i] = stored
+
+        self.scheduler.call_later(delay_ms / 1000, run)
+
+    def from_phone(self, name: str, spec: dict[str, Any]) -> dict[str, Any] | None:
+        """The owner writes a message on the phone: it is in the chat (get-messages), and
+        ``onselfmessage`` posts it when ``on_self_message`` is on; None when not connected."""
+        to, text = spec.get("to"), spec.get("body")
+        if not isinstance(to, str) or not to or not isinstance(text, str) or not text:
+            raise ValueError('"to" and "body" are required strings')
+        with self.manager.lock:
+            client = self.manager.client(name)
+            if client is None or not client.live:
+                return None
+            number = to.split("@")[0]
+            chat_id = to if "@" in to else to_wid(canonical_number(self.settings.config, number))
+            message = outgoing_message(client.wid or "", chat_id, text)
+            self._record(client, "phone", message, {})
             return message
 
     def _emit_incoming(self, client: Client, message: dict[str, Any]) -> None:
@@ -496,10 +553,25 @@ class Messenger:
             unread = self._unread.get(name, {})
             return [m for m in self._inbox.get(name, []) if m["id"] in unread]
 
+    def _every(self, name: str) -> list[dict[str, Any]]:
+        """Every message of the session's chats (call with ``_lock`` held)."""
+        return [
+            *self._notices.get(name, []),
+            *self._inbox.get(name, []),
+            *(r.message for r in self._outbox.get(name, [])),
+        ]
+
+    def _has_chat(self, name: str, chat_id: str) -> bool:
+        """Whether the session's store holds this chat (call with ``_lock`` held)."""
+        return any(m["chatId"] == chat_id for m in self._every(name))
+
+    def has_chat(self, name: str, chat_id: str) -> bool:
+        with self._lock:
+            return self._has_chat(name, chat_id)
+
     def _chat_messages(self, name: str, chat_id: str) -> list[dict[str, Any]]:
         with self._lock:
-            found = [m for m in self._inbox.get(name, []) if m["chatId"] == chat_id]
-            found += [r.message for r in self._outbox.get(name, []) if r.chat_id == chat_id]
+            found = [m for m in self._every(name) if m["chatId"] == chat_id]
         return sorted(found, key=lambda m: m["t"])
 
     def chat_messages(
@@ -520,25 +592,25 @@ class Messenger:
 
     def message_by_id(self, name: str, message_id: str) -> dict[str, Any] | None:
         with self._lock:
-            for message in self._inbox.get(name, []):
-                if message["id"] == message_id:
-                    return message
-            for record in self._outbox.get(name, []):
-                if record.id == message_id:
-                    return record.message
-        return None
+            return next((m for m in self._every(name) if m["id"] == message_id), None)
 
     def media_of(self, message_id: str) -> tuple[str, str] | None:
         with self._lock:
             return self._media.get(message_id)
+
+    def download_try(self, message_id: str) -> int:
+        """Count one more download-media try of this message; how many there have been."""
+        with self._lock:
+            tries = self._download_tries.get(message_id, 0) + 1
+            self._download_tries[message_id] = tries
+            return tries
 
     def chats(self, name: str) -> list[dict[str, Any]]:
         """One summary per chat that has messages, newest first (``list-chats``)."""
         with self._lock:
             unread = self._unread.get(name, {})
             by_chat: dict[str, dict[str, Any]] = {}
-            every = [*self._inbox.get(name, []), *(r.message for r in self._outbox.get(name, []))]
-            for message in sorted(every, key=lambda m: m["t"]):
+            for message in sorted(self._every(name), key=lambda m: m["t"]):
                 chat_id = message["chatId"]
                 by_chat[chat_id] = {
                     "id": chat_id,
@@ -556,8 +628,9 @@ class Messenger:
     # ----------------------------------------------------------------- views
 
     def outbox(self, name: str) -> list[dict[str, Any]]:
+        """What the API sent (the owner's own phone messages are in the chats, not here)."""
         with self._lock:
-            return [r.to_json() for r in self._outbox.get(name, [])]
+            return [r.to_json() for r in self._outbox.get(name, []) if r.route != "phone"]
 
     def inbox(self, name: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -576,3 +649,6 @@ class Messenger:
             self._media.clear()
             self._lids.clear()
             self._pushnames.clear()
+            self._notices.clear()
+            self._senders.clear()
+            self._download_tries.clear()

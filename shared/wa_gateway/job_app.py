@@ -1,8 +1,9 @@
-"""The face every scheduled function shares, the twin of ``api.FunctionApp`` for the passes
-EventBridge runs (purge, scheduler, reconcile): the settings checked at start-up, the log's
-context and cold-start metric, the time the invocation has left, the pass's counts as
-metrics and its report as the answer; and what the pass queued for users' endpoints, started
-at once (``runtime.start_deliveries``).
+"""The face every function without a URL shares, the twin of ``api.FunctionApp`` for the
+passes EventBridge runs (purge, scheduler, reconcile) and those other functions also start
+(media, delivery): the settings checked at start-up, the log's context and cold-start metric,
+the pass's options read off the invoking event, the time the invocation has left, the pass's
+counts as metrics and its report as the answer; and what the pass queued for users'
+endpoints, started at once (``runtime.start_deliveries``).
 
 A handler module does::
 

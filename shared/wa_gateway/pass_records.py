@@ -1,17 +1,15 @@
-"""The records of the scheduled passes: what the purge, the scheduler and reconcile claim from
-the store and hand back to it. Plain records, as in ``records``.
+"""The records of the scheduled passes: what the purge, the scheduler, reconcile and the media
+pass claim from the store and hand back to it. Plain records, as in ``records``.
 """
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 
 from wa_gateway.records import (
     Ack,
     HostPlacement,
     HostRecord,
     InboundMessage,
-    LidLookup,
-    MediaFetch,
     SessionRecord,
     SessionUpdate,
 )
@@ -46,6 +44,8 @@ class PurgeLimits(NamedTuple):
     retention_s: int  # events older than this are forgotten
     events_batch_size: int
     active_key_id: str | None  # tokens under another key are re-encrypted (None: none)
+    message_retention_s: int  # messages older than this are deleted (0: kept)
+    files_batch_size: int  # files of deleted messages per Storage call
 
 
 class PurgePass(NamedTuple):
@@ -53,6 +53,8 @@ class PurgePass(NamedTuple):
     batch: PurgeBatch
     events_deleted: int
     tokens: list[StoredToken]
+    messages_deleted: int
+    trash: list[str]  # files of deleted messages to delete from the bucket
 
 
 # --- the scheduler --------------------------------------------------------------------------
@@ -72,16 +74,57 @@ class ClaimBatch(NamedTuple):
     waiting: int  # sessions with due messages that are not connected or out of tokens
 
 
+# --- media ----------------------------------------------------------------------------------
+
+
+class MediaClaim(NamedTuple):
+    """What a media pass claims: due files of connected sessions, or the ones named."""
+
+    batch_size: int
+    lease_s: int
+    retry_s: int  # the wait after a first failed try; it doubles with each one
+    max_attempts: int  # a file tried this often and still not given is unavailable
+    message_ids: tuple[str, ...] | None  # these only (None: any due file)
+
+
+class MediaFetch(NamedTuple):
+    """A received file a media pass holds under its lease: to fetch from the host and store
+    at ``path``; ``attempts`` counts this try."""
+
+    session_name: str
+    message_id: str
+    wpp_message_id: str
+    path: str
+    host_token: str | None
+    host: HostPlacement | None
+    attempts: int = 1
+
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> Self:
+        """A file as ``gateway_claim_media`` gives it, with its session's host access."""
+        return cls(
+            item["session_name"],
+            str(item["message_id"]),
+            item["wpp_message_id"],
+            item["path"],
+            item.get("host_token"),
+            HostPlacement.from_json(item.get("host")),
+            int(item.get("attempts") or 1),
+        )
+
+
 # --- reconcile ------------------------------------------------------------------------------
 
 
 class PendingAck(NamedTuple):
-    """An outbound message whose ack may still change (no id: a send whose answer never came)."""
+    """An outbound message whose ack may still change (no id: a send whose answer never came),
+    with the chat ids its contact may have on the host (``gateway_contact_chats``)."""
 
     wpp_message_id: str | None
     phone: str | None
     contact_lid: str | None
     status: str
+    chats: tuple[str, ...] = ()
 
 
 class ReconcileClaim(NamedTuple):
@@ -105,6 +148,8 @@ class ReconcileTarget(NamedTuple):
     mark: int | None  # host time (s) up to which this attempt's chats were looked at
     linked_at: int | None  # when the session last connected (s since the epoch)
     pending: tuple[PendingAck, ...]
+    lease: str | None = None  # this pass's lease: only its holder writes
+    chats: Mapping[str, int] = {}  # chats read past the mark already: chat id -> host time
 
 
 class FoundMessage(NamedTuple):
@@ -120,23 +165,46 @@ class FoundAck(NamedTuple):
     payload: Mapping[str, Any]  # what the event log keeps as ``reconcile.ack``
 
 
-class ReconcileFindings(NamedTuple):
-    """What a pass found on the host for one session, to apply in one transaction."""
+class ReconcileChat(NamedTuple):
+    """What a pass found in one chat, to apply at once: its missed messages and acks, and the
+    host time it is read to (None: not to the mark), or why it could not be read."""
 
     session_name: str
+    lease: str | None
+    chat_id: str
+    inbound: tuple[FoundMessage, ...]  # oldest first
+    acks: tuple[FoundAck, ...]
+    host_t: int | None
+    skipped: str | None
+
+
+class ChatApplied(NamedTuple):
+    """What the store did with one chat's findings: the LIDs to ask the host about and the
+    messages whose files are due to fetch."""
+
+    stored: int
+    acks: int
+    lids: tuple[str, ...]
+    media_message_ids: tuple[str, ...]
+
+
+class ReconcileFindings(NamedTuple):
+    """What a pass found on the host for the session itself, applied when it is done with it."""
+
+    session_name: str
+    lease: str | None
     seen_updated_at: str | None  # the session row as the claim read it
     update: SessionUpdate | None  # the host's state now, None: nothing to say
     host_status: str | None
-    inbound: tuple[FoundMessage, ...]  # oldest first
-    acks: tuple[FoundAck, ...]
+    acks: tuple[FoundAck, ...]  # found by message id, outside the chats read
     mark: int | None
     host_token: str | None
 
 
 class ReconcileApplied(NamedTuple):
+    """What a pass changed for one session, chats and session together."""
+
     session: SessionRecord
     status_changed: bool
     stored: int
     acks: int
-    lid_lookups: tuple[LidLookup, ...]
-    media_fetches: tuple[MediaFetch, ...] = ()

@@ -209,7 +209,7 @@ class IngestResult(NamedTuple):
     seq: int | None = None
     reason: str | None = None
     lid_lookup: "LidLookup | None" = None
-    media_fetch: "MediaFetch | None" = None
+    media_message_id: str | None = None  # a file now due to fetch (the media function's)
 
 
 class LidLookup(NamedTuple):
@@ -228,30 +228,21 @@ class LidLookup(NamedTuple):
         )
 
 
-class MediaFetch(NamedTuple):
-    """A received file to fetch from the host and store at ``path``."""
+MediaState = Literal["stored", "too_large", "unavailable", "retry", "wait"]
 
-    session_name: str
+
+class MediaOutcome(NamedTuple):
+    """What became of a message's file: stored at ``path`` (with its size and digest),
+    too_large or unavailable for good; or retry (tried again later) or wait (its session is
+    not connected on the host: the try does not count). ``error`` says why, in a word."""
+
     message_id: str
-    wpp_message_id: str
-    path: str
-    host_token: str | None
-    host: HostPlacement | None
-
-    @classmethod
-    def from_json(
-        cls, session_name: str, item: Mapping[str, Any], access: Mapping[str, Any]
-    ) -> Self:
-        """``item``: the message's ``message_id``, ``wpp_message_id`` and ``path``; ``access``
-        as :meth:`LidLookup.from_json`'s."""
-        return cls(
-            session_name,
-            str(item["message_id"]),
-            item["wpp_message_id"],
-            item["path"],
-            access.get("host_token"),
-            HostPlacement.from_json(access.get("host")),
-        )
+    state: MediaState
+    path: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    mime_type: str | None = None
+    error: str | None = None
 
 
 # --- the host pool --------------------------------------------------------------------------

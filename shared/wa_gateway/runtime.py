@@ -5,10 +5,11 @@ module when first built): a status read never loads the host client, the messagi
 the QR renderer, and Lambda's init stays short.
 
 One way to hand a part to another: a part every call of its user needs is passed built (the
-store, the host directory); a part only some calls need (Storage for a file, the LID lookup,
-the fetch of a received file) is passed as its provider, the function here that builds it
-(``media_store``, not ``media_store()``), and built by the first call that needs it. Each part
-exists once per container: one store, one host directory (one pool of connections per host).
+store, the host directory); a part only some calls need (Storage for a file, the LID lookup, the
+fetch of a received file, the start of the media function) is passed as its provider, the
+function here that builds it (``media_store``, not ``media_store()``), and built by the first
+call that needs it. Each part exists once per container: one store, one host directory (one pool
+of connections per host).
 """
 
 from __future__ import annotations
@@ -25,16 +26,17 @@ from wa_gateway.settings import Need, Settings, known_needs
 if TYPE_CHECKING:
     from wa_gateway.auth.tokens import TokenVerifier
     from wa_gateway.delivery.endpoints import Endpoints
-    from wa_gateway.delivery.kick import DeliveryKick
     from wa_gateway.delivery.worker import Deliverer
     from wa_gateway.events.contacts import ContactLookup
     from wa_gateway.events.service import EventPolicy, EventService
     from wa_gateway.host.directory import HostDirectory
+    from wa_gateway.jobs.media import MediaPass
     from wa_gateway.jobs.purge import Purger
     from wa_gateway.jobs.reconcile import Reconciler
     from wa_gateway.jobs.scheduler import Scheduler
     from wa_gateway.keys.callers import KeyCallers
     from wa_gateway.keys.service import ApiKeys
+    from wa_gateway.lambda_invoke import FunctionStart
     from wa_gateway.media.incoming import IncomingMedia
     from wa_gateway.media.storage import MediaStore
     from wa_gateway.messaging.service import MessageService
@@ -137,6 +139,8 @@ def purger() -> Purger:
         stale_after_s=s.stale_after_s,
         event_retention_s=s.event_retention_s,
         drain_idle_after_s=s.drain_idle_after_s,
+        message_retention_s=s.message_retention_s,
+        media_store=media_store if s.supabase_storage_url and s.supabase_service_role_key else None,
     )
 
 
@@ -158,10 +162,12 @@ def reconciler() -> Reconciler:
         keyring=s.keyring_if_set,
         policy=event_policy(),
         contacts=contact_lookup,
-        media=incoming_media,
+        media=media_kick,
         concurrency=s.reconcile_concurrency,
         ack_window_s=s.reconcile_ack_window_s,
         backfill=s.backfill_on_link,
+        max_chats=s.reconcile_chats_per_session,
+        max_lookups=s.reconcile_lookups_per_session,
     )
 
 
@@ -169,7 +175,7 @@ def reconciler() -> Reconciler:
 def events() -> EventService:
     from wa_gateway.events.service import EventService
 
-    return EventService(store(), event_policy(), contacts=contact_lookup, media=incoming_media)
+    return EventService(store(), event_policy(), contacts=contact_lookup, media=media_kick)
 
 
 @cache
@@ -190,8 +196,28 @@ def contact_lookup() -> ContactLookup:
 
 
 @cache
+def media_kick() -> FunctionStart | None:
+    """How qr-webhook, reconcile and a status refresh start the media function at once for
+    the files they stored (``MEDIA_FUNCTION``); None without one: its schedule fetches them."""
+    return _function_start(settings().media_function)
+
+
+@cache
+def media_pass() -> MediaPass:
+    from wa_gateway.jobs.media import MediaPass
+
+    s = settings()
+    return MediaPass(
+        store=store(),
+        fetcher=incoming_media,
+        retry_s=s.media_retry_after_s,
+        max_attempts=s.media_fetch_attempts,
+    )
+
+
+@cache
 def incoming_media() -> IncomingMedia:
-    """The way to fetch a received file and store it, built for the first one."""
+    """The media function's way to fetch a received file and store it, built for the first."""
     from wa_gateway.media.incoming import IncomingMedia
 
     return IncomingMedia(
@@ -261,15 +287,19 @@ def deliverer() -> Deliverer:
 
 
 @cache
-def delivery_kick() -> DeliveryKick | None:
-    """How a function starts the delivery worker at once (an asynchronous invocation of
-    ``DELIVERY_FUNCTION``); None without one: the worker's schedule delivers."""
-    name = settings().delivery_function
+def delivery_kick() -> FunctionStart | None:
+    """How a function starts the delivery worker at once (``DELIVERY_FUNCTION``); None
+    without one: the worker's schedule delivers."""
+    return _function_start(settings().delivery_function)
+
+
+def _function_start(name: str | None) -> FunctionStart | None:
+    """An asynchronous start of the function ``name`` (``wa_gateway.lambda_invoke``)."""
     if not name:
         return None
-    from wa_gateway.delivery.kick import DeliveryKick
+    from wa_gateway.lambda_invoke import FunctionStart
 
-    return DeliveryKick(name)
+    return FunctionStart(name)
 
 
 def start_deliveries() -> None:
@@ -298,6 +328,8 @@ def reset() -> None:
         contact_lookup,
         scheduler,
         media_store,
+        media_kick,
+        media_pass,
         incoming_media,
         reconciler,
         key_callers,
@@ -307,3 +339,6 @@ def reset() -> None:
         delivery_kick,
     ):
         built.cache_clear()
+    invoke = sys.modules.get("wa_gateway.lambda_invoke")
+    if invoke is not None:  # its client was built for the environment of its first start
+        invoke.forget_client()

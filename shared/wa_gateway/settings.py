@@ -125,6 +125,12 @@ class Settings:
     schedule_grace_s: int = 3600
     reconcile_concurrency: int = 4
     reconcile_ack_window_s: int = 24 * 3600
+    reconcile_chats_per_session: int = 100
+    reconcile_lookups_per_session: int = 50
+    media_function: str | None = None
+    media_fetch_attempts: int = 5
+    media_retry_after_s: int = 30
+    message_retention_s: int = 0
     backfill_on_link: bool = False
     inbound_groups: bool = False
     inbound_status_broadcasts: bool = False
@@ -175,6 +181,12 @@ class Settings:
         def seconds(name: str, default: float) -> float:
             return _positive(name, get(name), default, "a positive number of seconds, such as 5")
 
+        def count(name: str, default: int) -> int:
+            value = _positive(name, get(name), default, "a positive whole number")
+            if value != int(value):
+                raise SettingsError(f"{name} must be a positive whole number")
+            return int(value)
+
         supabase_url = (get("SUPABASE_URL") or "").rstrip("/") or None
         auth_url = f"{supabase_url}/auth/v1" if supabase_url else None
         jwks_url = get("SUPABASE_JWKS_URL")
@@ -207,16 +219,18 @@ class Settings:
             send_burst=_positive("SEND_BURST", get("SEND_BURST"), 10),
             send_rate_per_minute=_positive("SEND_RATE_PER_MINUTE", get("SEND_RATE_PER_MINUTE"), 20),
             send_lease_s=duration("SEND_LEASE", 30),
-            max_accounts_per_user=int(
-                _positive("MAX_ACCOUNTS_PER_USER", get("MAX_ACCOUNTS_PER_USER"), 3)
-            ),
+            max_accounts_per_user=count("MAX_ACCOUNTS_PER_USER", 3),
             event_retention_s=duration("EVENT_RETENTION", 30 * 86400),
             drain_idle_after_s=duration("DRAIN_IDLE_AFTER", 3600),
             schedule_grace_s=duration("SCHEDULE_GRACE", 3600),
-            reconcile_concurrency=int(
-                _positive("RECONCILE_CONCURRENCY", get("RECONCILE_CONCURRENCY"), 4)
-            ),
+            reconcile_concurrency=count("RECONCILE_CONCURRENCY", 4),
             reconcile_ack_window_s=duration("RECONCILE_ACK_WINDOW", 24 * 3600),
+            reconcile_chats_per_session=count("RECONCILE_CHATS_PER_SESSION", 100),
+            reconcile_lookups_per_session=count("RECONCILE_LOOKUPS_PER_SESSION", 50),
+            media_function=get("MEDIA_FUNCTION"),
+            media_fetch_attempts=count("MEDIA_FETCH_ATTEMPTS", 5),
+            media_retry_after_s=max(1, duration("MEDIA_RETRY_AFTER", 30)),
+            message_retention_s=duration("MESSAGE_RETENTION", 0),
             backfill_on_link=_flag(get("BACKFILL_ON_LINK")),
             inbound_groups=_flag(get("INBOUND_GROUPS")),
             inbound_status_broadcasts=_flag(get("INBOUND_STATUS_BROADCASTS")),
@@ -225,8 +239,8 @@ class Settings:
             api_key_rate_per_minute=_positive(
                 "API_KEY_RATE_PER_MINUTE", get("API_KEY_RATE_PER_MINUTE"), 300
             ),
-            max_api_keys=int(_positive("MAX_API_KEYS", get("MAX_API_KEYS"), 20)),
-            max_endpoints=int(_positive("MAX_ENDPOINTS", get("MAX_ENDPOINTS"), 10)),
+            max_api_keys=count("MAX_API_KEYS", 20),
+            max_endpoints=count("MAX_ENDPOINTS", 10),
             allow_local_endpoints=_flag(get("ALLOW_LOCAL_ENDPOINTS")),
             delivery_function=get("DELIVERY_FUNCTION"),
             delivery_timeout_s=seconds("DELIVERY_TIMEOUT", 10.0),
@@ -234,9 +248,7 @@ class Settings:
             delivery_retry_max_s=max(1, duration("DELIVERY_RETRY_MAX", 3600)),
             delivery_retry_for_s=duration("DELIVERY_RETRY_FOR", 3 * 86400),
             delivery_lease_s=max(1, duration("DELIVERY_LEASE", 60)),
-            delivery_concurrency=int(
-                _positive("DELIVERY_CONCURRENCY", get("DELIVERY_CONCURRENCY"), 8)
-            ),
+            delivery_concurrency=count("DELIVERY_CONCURRENCY", 8),
             version=get("GATEWAY_VERSION") or "dev",
         )
 

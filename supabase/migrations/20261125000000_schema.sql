@@ -180,6 +180,8 @@ comment on column public.whatsapp_messages.send_state is
 create index whatsapp_messages_user_id_idx on public.whatsapp_messages (user_id);
 create index whatsapp_messages_session_idx
   on public.whatsapp_messages (whatsapp_session_id, created_at);
+-- The purge's retention (MESSAGE_RETENTION) deletes the oldest messages first.
+create index whatsapp_messages_created_at_idx on public.whatsapp_messages (created_at);
 create unique index whatsapp_messages_idempotency_idx
   on public.whatsapp_messages (user_id, idempotency_key)
   where idempotency_key is not null;

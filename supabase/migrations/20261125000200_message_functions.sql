@@ -106,6 +106,56 @@ comment on function public.gateway_message_rank is
   'The order of outbound delivery states: queued < sent < delivered < read.';
 
 
+-- The host reports a new message at once undecrypted (type ciphertext, no body) and again,
+-- with the same id, once decrypted (wa-js's chat.new_message, then change:type). A report
+-- replaces the stored message only if it is more complete, so the decrypted one wins in
+-- whatever order the two arrive, and a late or replayed report never takes a text back: a
+-- message revoked or edited since is not brought back by an older report of it.
+create function public.gateway_message_completeness(p_type text) returns integer
+language sql
+immutable
+set search_path = ''
+as $$
+  select case when p_type = 'ciphertext' then 0 else 1 end
+$$;
+
+comment on function public.gateway_message_completeness is
+  'How complete a report of a message is: ciphertext (not decrypted yet) 0, any other 1.';
+
+
+-- A Brazilian mobile is one account with and without its ninth digit: 55, a two-digit area
+-- code, 9 and eight digits is the same as 55, the area and the eight digits.
+create function public.gateway_br_twin(p_phone text) returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  select case
+    when p_phone ~ '^55[1-9][0-9]9[0-9]{8}$' then left(p_phone, 4) || right(p_phone, 8)
+    when p_phone ~ '^55[1-9][0-9][0-9]{8}$' then left(p_phone, 4) || '9' || right(p_phone, 8)
+  end
+$$;
+
+comment on function public.gateway_br_twin is
+  'The other form of a Brazilian mobile number (with or without its ninth digit), or null.';
+
+
+-- A contact's number: the one given, else the one the session's contacts map its LID to.
+create function public.gateway_contact_phone(p_session_id uuid, p_phone text, p_lid text)
+returns text
+language sql
+stable
+set search_path = ''
+as $$
+  select coalesce(p_phone, (
+    select c.phone from public.whatsapp_contacts c
+    where c.whatsapp_session_id = p_session_id and c.lid = p_lid))
+$$;
+
+comment on function public.gateway_contact_phone is
+  'A contact''s number: the one given, else the one the session''s contacts map its LID to.';
+
+
 create function public.gateway_contact_key(p_session_id uuid, p_phone text, p_lid text)
 returns text
 language plpgsql
@@ -113,19 +163,14 @@ stable
 set search_path = ''
 as $$
 declare
-  v_phone text := p_phone;
+  v_phone constant text := public.gateway_contact_phone(p_session_id, p_phone, p_lid);
 begin
-  if v_phone is null and p_lid is not null then
-    select c.phone into v_phone from public.whatsapp_contacts c
-    where c.whatsapp_session_id = p_session_id and c.lid = p_lid;
-  end if;
   if v_phone is null then
     return case when p_lid is not null then p_lid || '@lid' end;
   end if;
-  -- A Brazilian mobile is one account with and without its ninth digit: 55, a two-digit area
-  -- code, 9 and eight digits is the same as 55, the area and the eight digits.
-  if v_phone ~ '^55[1-9][0-9]9[0-9]{8}$' then
-    return left(v_phone, 4) || right(v_phone, 8);
+  -- A Brazilian mobile's key is its form without the ninth digit (gateway_br_twin).
+  if length(v_phone) = 13 and public.gateway_br_twin(v_phone) is not null then
+    return public.gateway_br_twin(v_phone);
   end if;
   return v_phone;
 end
@@ -373,6 +418,7 @@ declare
   v_fetch jsonb;
   v_asked timestamptz;
   v_lookup boolean := false;
+  v_inserted boolean;
 begin
   select * into s from public.whatsapp_sessions where session_id = r.session_name for update;
   if not found then
@@ -391,8 +437,10 @@ begin
   end if;
   v_origin := case when r.from_me or v_phone = s.phone_number then 'owner' else 'client' end;
 
-  -- from_me: the owner wrote it on their own phone (the host's onselfmessage).
-  insert into public.whatsapp_messages (
+  -- from_me: the owner wrote it on their own phone (the host's onselfmessage). A message
+  -- stored already takes this report only if it is more complete (see
+  -- gateway_message_completeness): its text, kind and file, nothing else.
+  insert into public.whatsapp_messages as m (
     user_id, whatsapp_session_id, direction, phone, contact_name, body, status,
     wpp_message_id, message_type, origin, created_at, updated_at, contact_lid,
     mime_type, filename, size, media_state
@@ -402,8 +450,18 @@ begin
     r.wpp_message_id, coalesce(r.message_type, 'chat'), v_origin, p_now, p_now, r.contact_lid,
     f.mime_type, f.filename, f.size, f.state
   )
-  on conflict (wpp_message_id) do nothing
-  returning id into v_id;
+  on conflict (wpp_message_id) do update set
+    body = excluded.body,
+    message_type = excluded.message_type,
+    contact_name = coalesce(excluded.contact_name, m.contact_name),
+    mime_type = excluded.mime_type,
+    filename = excluded.filename,
+    size = excluded.size,
+    media_state = excluded.media_state,
+    updated_at = excluded.updated_at
+  where public.gateway_message_completeness(excluded.message_type)
+      > public.gateway_message_completeness(m.message_type)
+  returning m.id, m.xmax = 0 into v_id, v_inserted;
 
   if s.phone_number is distinct from v_phone_before
       or s.last_activity < p_now - c_activity_step then
@@ -421,22 +479,26 @@ begin
     on conflict (whatsapp_session_id, lid) do update set updated_at = excluded.updated_at;
   end if;
 
-  -- A file to fetch from the host: where to keep it.
+  -- A file to fetch from the host: where to keep it, due at once (the media function).
   if v_id is not null and f.state = 'pending' then
-    v_fetch := jsonb_build_object('message_id', v_id, 'wpp_message_id', r.wpp_message_id,
-      'path', public.gateway_media_path(s.user_id, s.id, v_id, f.ext));
+    insert into public.whatsapp_media_fetches (message_id, path, next_at)
+    values (v_id, public.gateway_media_path(s.user_id, s.id, v_id, f.ext), p_now)
+    on conflict (message_id) do update set next_at = excluded.next_at, path = excluded.path;
+    v_fetch := jsonb_build_object('message_id', v_id);
   end if;
 
-  return jsonb_build_object('stored', v_id is not null, 'id', v_id, 'origin', v_origin,
+  return jsonb_build_object('stored', v_id is not null,
+    'completed', coalesce(not v_inserted, false), 'id', v_id, 'origin', v_origin,
     'lid_lookup', case when v_lookup then r.contact_lid end, 'media', v_fetch);
 end
 $$;
 
 comment on function public.gateway_record_inbound is
   'Stores a message the host reports (incoming, or written on the owner''s phone) once per '
-  'host message id, as owner or client by who wrote it; a sender named by a LID gets the '
-  'number the session''s contacts map it to, and lid_lookup names the LID when the host must '
-  'be asked; media says where to keep a file to fetch from the host.';
+  'host message id, as owner or client by who wrote it, or completes it with a fuller report '
+  '(decrypted after ciphertext: completed); a sender named by a LID gets the number the '
+  'session''s contacts map it to, and lid_lookup names the LID when the host must be asked; '
+  'media names the message whose file is now due to fetch from the host.';
 
 
 create function public.gateway_remember_contact(
@@ -669,8 +731,7 @@ begin
     v_result := public.gateway_record_inbound(e.args, p_now);
     v_changed := coalesce((v_result ->> 'stored')::boolean, false);
     if jsonb_typeof(v_result -> 'media') = 'object' then
-      -- What the function needs to fetch the file from the host and store it.
-      v_media := (v_result -> 'media') || public.gateway_host_access(s);
+      v_media := v_result -> 'media';  -- a file due to fetch: the media function's
     end if;
     if v_result ->> 'lid_lookup' is not null then
       -- What the function needs to ask the host for the number behind the sender's LID.
@@ -702,6 +763,9 @@ comment on function public.gateway_ingest_event is
 
 revoke execute on function
   public.gateway_message_rank(text),
+  public.gateway_message_completeness(text),
+  public.gateway_br_twin(text),
+  public.gateway_contact_phone(uuid, text, text),
   public.gateway_send_tokens(public.whatsapp_sessions, double precision, double precision,
     timestamptz),
   public.gateway_open_send(public.gateway_outbound_request, timestamptz),

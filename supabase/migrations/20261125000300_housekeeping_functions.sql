@@ -92,6 +92,43 @@ comment on function public.gateway_purge_events is
 
 
 
+-- Messages older than the retention (MESSAGE_RETENTION; none when it is unset), in bounded
+-- batches; their files go to whatsapp_media_trash on the way (its trigger), for the purge to
+-- delete from the bucket.
+create function public.gateway_purge_messages(
+  p_retention_s integer,
+  p_batch_size integer,
+  p_now timestamptz default now()
+) returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_deleted integer;
+begin
+  if coalesce(p_retention_s, 0) <= 0 then
+    return 0;
+  end if;
+  delete from public.whatsapp_messages m
+  using (
+    select id from public.whatsapp_messages
+    where created_at < p_now - make_interval(secs => p_retention_s)
+    order by created_at
+    limit p_batch_size
+    for update skip locked
+  ) old
+  where m.id = old.id;
+  get diagnostics v_deleted = row_count;
+  return v_deleted;
+end
+$$;
+
+comment on function public.gateway_purge_messages is
+  'One bounded batch of the messages'' retention: messages older than p_retention_s go, and '
+  'their files are left to delete from the bucket (0: messages are kept).';
+
+
+
 create function public.gateway_tokens_to_reencrypt(
   p_active_key_id text,
   p_after uuid,
@@ -306,12 +343,15 @@ create type public.gateway_purge_limits as (
   batch_size integer,         -- sessions (and tokens to re-encrypt) per batch
   retention_s integer,        -- events older than this are forgotten
   events_batch_size integer,  -- events per batch
-  active_key_id text          -- tokens under another key are re-encrypted (null: none)
+  active_key_id text,         -- tokens under another key are re-encrypted (null: none)
+  message_retention_s integer, -- messages older than this are deleted (0: kept)
+  files_batch_size integer     -- files of deleted messages per Storage call
 );
 
 -- The purge's first pass, which on most runs is all there is to do, is one round trip instead
--- of four: the host pool, the first batch of stale sessions, of old events, and of host tokens
--- to re-encrypt, each as its own function does it.
+-- of six: the host pool, the first batch of stale sessions, of old events, of old messages, of
+-- files of deleted messages, and of host tokens to re-encrypt, each as its own function does
+-- it.
 create function public.gateway_purge_first_pass(
   p_limits jsonb,
   p_now timestamptz default now()
@@ -328,6 +368,10 @@ begin
     'hosts', public.gateway_hosts(),
     'batch', public.gateway_purge_batch(l.qr_ttl_s, l.stale_after_s, l.batch_size, p_now),
     'events_deleted', public.gateway_purge_events(l.retention_s, l.events_batch_size, p_now),
+    'messages_deleted',
+      public.gateway_purge_messages(l.message_retention_s, l.batch_size, p_now),
+    -- After the messages: their files are in it.
+    'trash', public.gateway_media_trash(l.files_batch_size),
     'tokens', case when l.active_key_id is null then '[]'::jsonb
                    else public.gateway_tokens_to_reencrypt(l.active_key_id, null, l.batch_size)
               end);
@@ -336,12 +380,13 @@ $$;
 
 comment on function public.gateway_purge_first_pass is
   'The purge''s first round trip: the host pool and the first batch of each housekeeping task '
-  '(active_key_id null: no token re-encryption).';
+  '(active_key_id null: no token re-encryption; message_retention_s 0: messages are kept).';
 
 
 revoke execute on function
   public.gateway_purge_batch(integer, integer, integer, timestamptz),
   public.gateway_purge_events(integer, integer, timestamptz),
+  public.gateway_purge_messages(integer, integer, timestamptz),
   public.gateway_tokens_to_reencrypt(text, uuid, integer),
   public.gateway_replace_tokens(jsonb),
   public.gateway_hosts(),

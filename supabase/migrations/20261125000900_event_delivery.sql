@@ -226,9 +226,20 @@ begin
 end
 $$;
 
+-- The host reports a new message first undecrypted (type ciphertext, no text), then again with
+-- its text (gateway_record_inbound keeps the fuller report): it is announced once, when its
+-- text is stored, not as the placeholder the first report leaves.
 create trigger whatsapp_messages_notify_insert
   after insert on public.whatsapp_messages
-  for each row when (new.direction = 'inbound' or new.status = 'sent')
+  for each row when (
+    (new.direction = 'inbound' or new.status = 'sent') and new.message_type <> 'ciphertext')
+  execute function public.gateway_notify_message();
+
+create trigger whatsapp_messages_notify_decrypted
+  after update of message_type on public.whatsapp_messages
+  for each row when (
+    old.message_type = 'ciphertext' and new.message_type <> 'ciphertext'
+    and (new.direction = 'inbound' or new.status = 'sent'))
   execute function public.gateway_notify_message();
 
 create trigger whatsapp_messages_notify_status

@@ -14,6 +14,7 @@ import requests
 
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import assert_error, connected_user, rows_of
+from tests.e2e.test_receiving import media_fetch
 from tests.waiting import wait_until
 
 TO = "5511987654321"
@@ -262,7 +263,10 @@ def stored_row(database: str, user_id: str, wpp_id: str) -> dict[str, Any]:
         found = [r for r in rows_of(database, user_id, "inbound") if r["wpp_message_id"] == wpp_id]
         return found[0] if found else None
 
-    return wait_until(row, lambda r: r is not None and r["media_state"] != "pending", 5.0)
+    # Stored first as ciphertext (no file yet), then with its file pending, then kept.
+    return wait_until(
+        row, lambda r: r is not None and r["media_state"] not in (None, "pending"), 10.0
+    )
 
 
 @pytest.mark.parametrize(
@@ -316,6 +320,13 @@ def test_a_file_the_host_will_not_give_is_never_taken_from_the_webhook_body(
     ):
         wpp_id = incoming(simulator, name, data, "image/jpeg")
         wait_until(lambda: simulator.settled(name), bool, 5.0, message="the webhook answered")
+        # The media function has tried the file once, and let it go.
+        wait_until(
+            lambda: media_fetch(database, wpp_id),
+            lambda f: f.get("attempts", 0) >= 1 and f["lease_until"] is None,
+            10.0,
+            message="a try done",
+        )
     [row] = [r for r in rows_of(database, user.id, "inbound") if r["wpp_message_id"] == wpp_id]
 
     assert row["media_state"] == "pending" and row["media_path"] is None

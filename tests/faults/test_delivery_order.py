@@ -28,9 +28,12 @@ MODES = ("shuffle", "duplicate", "shuffle+duplicate")
 
 
 def delivered(simulator: Simulator, name: str, copies: int) -> bool:
-    """Every event the simulator sent for ``name`` has had all its deliveries answered."""
+    """Every event the simulator sent for ``name`` has had all its deliveries answered (the
+    decrypted reports of messages first reported as ciphertext included)."""
     events = simulator.control("GET", f"{name}/events").json()["events"]
-    return all(len(e["results"]) >= copies for e in events if e["sent"])
+    return simulator.decrypted(name) and all(
+        len(e["results"]) >= copies for e in events if e["sent"]
+    )
 
 
 def settle(simulator: Simulator, name: str, copies: int) -> None:

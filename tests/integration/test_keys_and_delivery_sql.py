@@ -15,11 +15,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.integration.store_helpers import new_user
+from tests.integration.store_helpers import begin, new_user
 from wa_gateway.delivery.http import Outcome
 from wa_gateway.delivery.store import DeliveryCalls, RetryPolicy
+from wa_gateway.events.service import to_record
 from wa_gateway.keys import api_key
-from wa_gateway.store import PostgresTransport
+from wa_gateway.records import SessionUpdate
+from wa_gateway.sessions.service import session_name_for
+from wa_gateway.store import PostgresTransport, Store
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +197,28 @@ def test_deliveries_are_numbered_in_commit_order_and_only_for_wanted_events(dsn:
     assert bodies_in_seq_order(dsn, wanted) == ["started first, committed second",
                                                 "committed first"]  # fmt: skip
     assert bodies_in_seq_order(dsn, unwanted) == []
+
+
+def test_a_message_first_reported_undecrypted_is_announced_once_with_its_text(
+    dsn: str, transport: PostgresTransport
+) -> None:
+    """The host reports a new message first as ``ciphertext`` (no text), then again, with the
+    same id, decrypted: the endpoint hears of it once, when its text is stored."""
+    store = Store(transport)
+    user = new_user(dsn, "decrypted")
+    name = session_name_for(user.id)
+    begin(store, user.id, name)
+    store.apply_host_state(SessionUpdate(name, "connected"))
+    endpoint = endpoint_for(dsn, user.id, ["message.received"])
+    wpp_id = f"false_5511987650001@c.us_3A{uuid.uuid4().hex[:16].upper()}"
+    event = {"event": "onmessage", "session": name, "id": wpp_id, "from": "5511987650001@c.us",
+             "to": "5511912345678@c.us", "fromMe": False, "t": 1_800_000_000}  # fmt: skip
+
+    store.ingest_event(to_record(name, {**event, "type": "ciphertext"}))
+    assert bodies_in_seq_order(dsn, endpoint) == []
+    store.ingest_event(to_record(name, {**event, "type": "chat", "body": "olá"}))
+    store.ingest_event(to_record(name, {**event, "type": "chat", "body": "olá", "t": 1}))
+    assert bodies_in_seq_order(dsn, endpoint) == ["olá"]
 
 
 def test_a_claimed_endpoint_is_leased_retried_failed_and_replayed_in_order(

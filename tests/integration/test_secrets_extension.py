@@ -59,6 +59,7 @@ def extension(database: str, jwt_secret: str) -> Iterator[SecretsExtensionStandI
         "SUPABASE_JWT_SECRET": jwt_secret,
         "WPP_SECRET_KEY": secrets.token_hex(24),
         "ENCRYPTION_KEY": secrets.token_hex(32),
+        "SUPABASE_SERVICE_ROLE_KEY": secrets.token_hex(24),  # for Storage (status's media)
     }
     stand_in = SecretsExtensionStandIn({ARN: secret}, session_token=secrets.token_hex(24))
     yield stand_in
@@ -75,6 +76,7 @@ def first_request(env: dict[str, str], token: str) -> tuple[int, dict[str, Any]]
         # Not secrets: the template sets these in the environment.
         "WPP_SERVER_URL": "http://127.0.0.1:9",
         "WEBHOOK_PUBLIC_URL": "http://127.0.0.1:9/qr-webhook/",
+        "SUPABASE_STORAGE_URL": "http://127.0.0.1:9/storage/v1",
     }
     done = subprocess.run(
         [sys.executable, "-c", FIRST_REQUEST, token],

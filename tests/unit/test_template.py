@@ -32,6 +32,7 @@ HANDLER_DIRS = {
     "reconcile",
     "api_keys",
     "delivery",
+    "media",
 }
 BROWSER_DIRS = {"start_session", "status", "send_message", "disconnect", "api_keys"}
 URL_DIRS = BROWSER_DIRS | {"qr_webhook"}
@@ -46,6 +47,8 @@ PLAIN_ENV = {
     "WEBHOOK_PUBLIC_URL",
     "ALLOWED_ORIGINS",
     "QR_TTL",
+    "MESSAGE_RETENTION",
+    "MEDIA_FUNCTION",
     "SCHEDULE_GRACE",
     "STALE_AFTER",
     "POWERTOOLS_SERVICE_NAME",
@@ -396,6 +399,29 @@ def test_the_delivery_worker_is_kicked_by_the_functions_and_sweeps_every_minute(
         "POST",
         "DELETE",
     ]
+
+
+def test_the_media_function_runs_every_minute_and_the_functions_that_store_files_start_it(
+    template: dict[str, Any],
+) -> None:
+    import json
+
+    fns = _functions(template)
+    media = fns["media"]
+    [schedule] = [e["Properties"] for e in media["Events"].values() if e["Type"] == "ScheduleV2"]
+    sample = json.loads((ROOT / "events" / "media_scheduled.json").read_text())
+
+    assert "FunctionUrlConfig" not in media
+    assert schedule["ScheduleExpression"] == {"Ref": "MediaSchedule"}
+    assert template["Parameters"]["MediaSchedule"]["Default"] == "rate(1 minute)"
+    assert json.loads(schedule["Input"]) == sample
+    assert media["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+    name = {"Fn::Sub": "${AWS::StackName}-media"}
+    assert media["FunctionName"] == name
+    for folder in ("qr_webhook", "reconcile", "status"):
+        fn = fns[folder]
+        assert fn["Environment"]["Variables"]["MEDIA_FUNCTION"] == name, folder
+        assert {"LambdaInvokePolicy": {"FunctionName": name}} in fn["Policies"], folder
 
 
 # What each parameter is set to in the deployment the next test imagines: every required one

@@ -6,10 +6,10 @@
   at most 1 KiB of the answer read;
 * ``store``: the worker's calls (claim endpoints under a lease, record attempts);
 * ``worker``: the delivery worker, in order per endpoint, endpoints side by side;
-* ``kick``: how a function starts the worker at once (an asynchronous Lambda invocation);
 * ``endpoints``: the api-keys function's endpoints, deliveries and replays.
 
 What is delivered is written by the database, in the transaction of each change (the
-``event_delivery`` migration). Nothing here is imported by a function that does not deliver or
-manage endpoints.
+``event_delivery`` migration); a function that queued some starts the worker at once
+(``wa_gateway.lambda_invoke``, through ``runtime.start_deliveries``). Nothing here is imported
+by a function that does not deliver or manage endpoints.
 """

@@ -18,6 +18,22 @@ from wa_gateway.records import Ack, InboundMessage
 MAX_STORED_BODY = 65_536
 MEDIA_MESSAGE_TYPES = frozenset({"image", "video", "audio", "ptt", "document", "sticker"})
 """The host's message types that carry a file the gateway keeps (``media.incoming``)."""
+NOTICE_TYPES = frozenset(
+    {
+        "notification",
+        "notification_template",
+        "group_notification",
+        "gp2",
+        "broadcast_notification",
+        "e2e_notification",
+        "call_log",
+        "protocol",
+    }
+)
+"""The system message types of wa-js's ``MSG_TYPE`` (a chat's encryption notice, a group's
+changes, a call's log, the protocol messages that carry revokes and edits): notices, never
+stored as messages, whichever door brings them (get-messages lists them; onmessage may).
+The one list of them: ``revoked``, ``ciphertext`` and the rest are messages."""
 _DIGITS = re.compile(r"^[0-9]{5,20}$")
 
 # The library's AckType (-7 to 5): 0 (CLOCK, still on the phone) and 5 (PEER) say nothing
@@ -81,7 +97,8 @@ def inbound_from_event(
     groups: bool = False,
     status_broadcasts: bool = False,
 ) -> InboundMessage | None:
-    """An ``onmessage``/``onselfmessage``/``unreadmessages`` event as a message to store."""
+    """An ``onmessage``/``onselfmessage``/``unreadmessages`` event as a message to store; None
+    for a notice, an unreadable event, or a group or status broadcast not asked for."""
     wpp_id = serialized_id(event.get("id"))
     if wpp_id is None:
         return None
@@ -98,6 +115,8 @@ def inbound_from_event(
     if phone is None and lid is None:
         return None
     kind = event.get("type") if isinstance(event.get("type"), str) else "chat"
+    if kind in NOTICE_TYPES:
+        return None
     sender_info = event.get("sender")
     if not isinstance(sender_info, Mapping):
         sender_info = {}

@@ -8,8 +8,8 @@ attempt whose URL the host no longer holds (the webhook URL names its attempt) a
 Events the gateway has no use for (presence, reactions, calls, acks of incoming messages...)
 are dropped before the database. When an incoming message names its sender by a LID the
 session has not mapped yet, the host is asked for the number behind it
-(:mod:`wa_gateway.events.contacts`); when it carries a file, the host is asked for the file
-(:mod:`wa_gateway.media.incoming`).
+(:mod:`wa_gateway.events.contacts`); when it carries a file, the media function is started to
+fetch it (:mod:`wa_gateway.lambda_invoke`): the webhook does not wait for the host's download.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from wa_gateway.store import Store
 
 if TYPE_CHECKING:
     from wa_gateway.events.contacts import ContactLookup
-    from wa_gateway.media.incoming import IncomingMedia
+    from wa_gateway.lambda_invoke import FunctionStart
 
 SESSION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MESSAGE_EVENTS = {"onmessage", "onselfmessage", "unreadmessages"}
@@ -78,12 +78,12 @@ class EventService:
         store: Store,
         policy: EventPolicy = DEFAULT_POLICY,
         contacts: Callable[[], ContactLookup] | None = None,
-        media: Callable[[], IncomingMedia] | None = None,
+        media: Callable[[], FunctionStart | None] | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
         self._contacts = contacts  # built on first need: only LID senders call the host
-        self._media = media  # built on first need: only media messages call the host
+        self._media = media  # built on first need: only media messages start the function
 
     def apply(
         self,
@@ -104,8 +104,10 @@ class EventService:
         result = self.store.ingest_event(record)
         if result.lid_lookup is not None and self._contacts is not None:
             self._contacts().resolve(result.lid_lookup)
-        if result.media_fetch is not None and self._media is not None:
-            self._media().fetch(result.media_fetch)
+        if result.media_message_id is not None and self._media is not None:
+            kick = self._media()
+            if kick is not None:
+                kick(message_ids=[result.media_message_id])
         return result
 
 

@@ -19,6 +19,39 @@ class HostUnknownRecipient(Exception):
     """The host says the number is not on WhatsApp."""
 
 
+class HostChatUnreadable(Exception):
+    """The host could not read a chat's messages (get-messages' controller threw: a chat not
+    in its store, an id that is not WhatsApp's canonical one). Its token is fine."""
+
+
+class HostRefusedMedia(Exception):
+    """The host did not give a message's file. ``transient``: its "Decrypt file error", also
+    what it answers when the CDN or the decryption fails for a moment; else final (the
+    message has no file)."""
+
+    def __init__(self, transient: bool) -> None:
+        super().__init__("the host did not give the file")
+        self.transient = transient
+
+
+# The auth middleware's 401s (wppconnect-server's verifyToken): a missing token or session, or
+# a token that does not match. A 401 with another body is a route's own answer: get-messages
+# answers 401 whenever its controller throws.
+_TOKEN_MISSING = frozenset(
+    {"Token is not present. Check your header and try again", "Session not informed"}
+)
+
+
+def is_refused_token(body: Any) -> bool:
+    """Whether a 401's body is the auth middleware's (or unreadable: taken as one)."""
+    if not isinstance(body, dict):
+        return True
+    error = body.get("error")
+    return (isinstance(error, str) and error.startswith("Check that")) or body.get(
+        "message"
+    ) in _TOKEN_MISSING
+
+
 class SentMessage(NamedTuple):
     wpp_message_id: str
     to: str | None

@@ -15,10 +15,12 @@ from wa_gateway.errors import HostError
 from wa_gateway.host import http as host_http
 from wa_gateway.host.answers import (
     HostMedia,
+    HostRefusedMedia,
     HostSessionClosed,
     HostState,
     HostUnauthorized,
     SentMessage,
+    is_refused_token,
     sent_from,
     state_from,
 )
@@ -193,9 +195,11 @@ class HostClient(ReadBackRoutes):
             *self._request("POST", path, token=token, json=payload, timeout=self._start_timeout)
         )
 
-    def download_media(self, session: str, token: str, message_id: str) -> HostMedia | None:
-        """A received file (``download-media``), None when the host cannot give it (no such
-        message, no media, a file it cannot decrypt). Call it for a connected session only."""
+    def download_media(self, session: str, token: str, message_id: str) -> HostMedia:
+        """A received file (``download-media``). :class:`HostRefusedMedia` when the host did
+        not give it: transient for its "Decrypt file error" (the CDN or the decryption failed,
+        or it could not find the message), final otherwise (the message has no file). Call
+        it for a connected session only."""
         status, body = self._request(
             "POST",
             f"/api/{seg(session)}/download-media",
@@ -206,7 +210,8 @@ class HostClient(ReadBackRoutes):
         if status == 404:
             raise HostSessionClosed()
         if status == 400:
-            return None
+            message = body.get("message") if isinstance(body, dict) else None
+            raise HostRefusedMedia(transient=message == "Decrypt file error")
         data = body.get("base64") if isinstance(body, dict) else None
         mime_type = body.get("mimetype") if isinstance(body, dict) else None
         if status != 200 or not isinstance(data, str):
@@ -271,6 +276,6 @@ class HostClient(ReadBackRoutes):
             json=json,
             timeout=timeout or self._timeout,
         )
-        if status == 401:
+        if status == 401 and is_refused_token(body):
             raise HostUnauthorized()
         return status, body

@@ -81,8 +81,6 @@ def request(
         raise HostError(maybe_acted=not _never_connected(exc)) from None
     except requests.RequestException:
         raise HostError() from None
-    if response.status_code == 401:
-        return 401, None  # the caller raises HostUnauthorized; the body says nothing more
     try:
         body = response.json()
     except ValueError:

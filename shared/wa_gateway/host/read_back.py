@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wa_gateway.errors import HostError
+from wa_gateway.host.answers import HostChatUnreadable
 from wa_gateway.host.http import seg
 
 
@@ -41,11 +42,15 @@ class ReadBackRoutes:
         self, session: str, token: str, *, chat: str, count: int, before: str | None = None
     ) -> list[dict[str, Any]]:
         """The last ``count`` messages of a chat, oldest first, or the ``count`` before the
-        message ``before`` (``get-messages/:chatId``; the id must be a full chat id)."""
+        message ``before`` (``get-messages/:chatId``; the id must be a full chat id, as the
+        host has it). :class:`HostChatUnreadable` when the route's controller threw (its 401
+        with its own body, not the auth middleware's)."""
         query = f"?count={count}" + (f"&direction=before&id={seg(before)}" if before else "")
         status, body = self._request(
             "GET", f"/api/{seg(session)}/get-messages/{seg(chat)}{query}", token=token
         )
+        if status == 401:
+            raise HostChatUnreadable()
         items = body.get("response") if isinstance(body, dict) else None
         if status != 200 or not isinstance(items, list):
             raise HostError(maybe_acted=False)

@@ -1,11 +1,11 @@
 """The purge job, on a schedule: look after the hosts, clear old QR codes, delete
 long-disconnected sessions and clear what their hosts still keep of them, forget old events,
-and move stored host tokens to the active encryption key.
+delete messages older than the retention (``MESSAGE_RETENTION``; none unless set) and the
+files of every deleted message, and move stored host tokens to the active encryption key.
 
-* Hosts of the pool are health-checked; one that stops answering is marked ``down`` and its
-  sessions ``disconnected`` (reason ``host_down``), so their next start places them anew. A
-  ``draining`` host takes no new sessions; its sessions idle for ``DRAIN_IDLE_AFTER`` are
-  closed.
+* A message's files go with it, whatever deleted it (``purge_files``).
+* Hosts of the pool are health-checked, a ``down`` one's sessions disconnected, a
+  ``draining`` one's idle sessions closed (``purge_hosts``).
 * Deleting works in bounded batches, each one short transaction that skips rows in use; the
   run stops starting batches when the invocation's time runs low, and is safe to run again at
   any time. A host error for one session is counted and the run goes on.
@@ -15,24 +15,25 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING
 
 from wa_gateway.crypto import DecryptionError, Keyring
-from wa_gateway.errors import HostError, HostTimeout, SettingsError, StoreUnavailable
-from wa_gateway.host.client import HostClient
+from wa_gateway.errors import StoreUnavailable
 from wa_gateway.host.directory import HostDirectory
-from wa_gateway.host.session import HostSession
+from wa_gateway.jobs.purge_files import FILES_PER_CALL, delete_files_of_deleted_messages
+from wa_gateway.jobs.purge_hosts import HostCare
 from wa_gateway.observability import logger
 from wa_gateway.pass_records import PurgeBatch, PurgedSession, PurgeLimits, StoredToken
-from wa_gateway.records import HostPlacement, HostRecord
 from wa_gateway.store import Store
+
+if TYPE_CHECKING:
+    from wa_gateway.media.storage import MediaStore
 
 BATCH_SIZE = 1000
 TIME_RESERVE_S = 10.0
-HEALTH_ATTEMPTS = 3
 
 
 @dataclass
@@ -51,6 +52,9 @@ class PurgeReport:
     batches: int = 0
     complete: bool = True
     seconds: float = 0.0
+    messages_deleted: int = 0
+    files_deleted: int = 0
+    storage_errors: int = 0
 
     def as_dict(self) -> dict[str, int | float | bool]:
         return asdict(self)
@@ -65,7 +69,7 @@ class PurgeReport:
 
 
 @dataclass
-class Purger:
+class Purger(HostCare):
     store: Store
     hosts: HostDirectory
     keyring: Keyring | None
@@ -73,6 +77,8 @@ class Purger:
     stale_after_s: int
     event_retention_s: int = 30 * 86400
     drain_idle_after_s: int = 3600
+    message_retention_s: int = 0  # 0: messages are kept
+    media_store: Callable[[], MediaStore] | None = None  # None: Storage is not configured
     batch_size: int = BATCH_SIZE
     health_pause_s: float = 1.0
 
@@ -98,6 +104,8 @@ class Purger:
                     retention_s=self.event_retention_s,
                     events_batch_size=self.events_batch_size,
                     active_key_id=self._rotating_to(),
+                    message_retention_s=self.message_retention_s,
+                    files_batch_size=FILES_PER_CALL,
                 )
             )
         except StoreUnavailable:
@@ -111,7 +119,35 @@ class Purger:
         deleted = self._delete_stale(first.batch, report, remaining_s)
         if deleted:
             self._clear_on_hosts(deleted, {h.id: h for h in first.hosts}, report)
-        self._forget_old_events(first.events_deleted, report, remaining_s)
+        report.events_deleted += self._in_batches(
+            first.events_deleted,
+            self.events_batch_size,
+            partial(
+                self.store.purge_events,
+                retention_s=self.event_retention_s,
+                batch_size=self.events_batch_size,
+            ),
+            report,
+            remaining_s,
+        )
+        report.messages_deleted += self._in_batches(
+            first.messages_deleted,
+            self.batch_size,
+            partial(
+                self.store.purge_messages,
+                retention_s=self.message_retention_s,
+                batch_size=self.batch_size,
+            ),
+            report,
+            remaining_s,
+        )
+        if self.media_store is not None:  # without Storage, the files wait for a later run
+            files = delete_files_of_deleted_messages(
+                self.store, self.media_store, first.trash, lambda: remaining_s() >= TIME_RESERVE_S
+            )
+            report.files_deleted += files.deleted
+            report.storage_errors += files.storage_errors
+            report.complete = report.complete and files.complete
         if self.keyring is not None and first.tokens:
             self._reencrypt_tokens(first.tokens, self.keyring, report, remaining_s)
         report.seconds = round(time.monotonic() - started, 3)
@@ -125,50 +161,6 @@ class Purger:
         if self.keyring is None or len(self.keyring.key_ids) < 2:
             return None
         return self.keyring.active_key_id
-
-    # --- hosts ------------------------------------------------------------------------------
-
-    def _look_after_hosts(self, pool: list[HostRecord], report: PurgeReport) -> None:
-        for host in pool:
-            if host.state == "down":
-                continue
-            report.hosts_checked += 1
-            error = self._health_error(host)
-            if error is not None:
-                report.hosts_marked_down += 1
-                report.sessions_disconnected += self.store.mark_host(
-                    host.id, ok=False, error=error, mark_down=True
-                )
-                logger.warning("host marked down", extra={"host": host.name, "error": error})
-                continue
-            self.store.mark_host(host.id, ok=True, error=None, mark_down=False)
-            if host.state == "draining":
-                self._drain(host, report)
-
-    def _health_error(self, host: HostRecord) -> str | None:
-        error = "unreachable"
-        for attempt in range(HEALTH_ATTEMPTS):
-            try:
-                self.hosts.client_for(host.placement).health()
-                return None
-            except HostTimeout:
-                error = "timeout"
-            except (HostError, DecryptionError, SettingsError) as exc:
-                error = type(exc).__name__
-            if attempt + 1 < HEALTH_ATTEMPTS:
-                time.sleep(self.health_pause_s)
-        return error
-
-    def _drain(self, host: HostRecord, report: PurgeReport) -> None:
-        idle_before = datetime.now(UTC) - timedelta(seconds=self.drain_idle_after_s)
-        for idle in self.store.host_sessions(host.id, idle_before=idle_before.isoformat()):
-            try:
-                self._close(idle, host.placement)
-            except (HostError, HostTimeout):
-                report.host_errors += 1
-                continue
-            self.store.repair_session(idle.session_id, "disconnected", reason="host_draining")
-            report.sessions_drained += 1
 
     # --- sessions ---------------------------------------------------------------------------
 
@@ -193,67 +185,26 @@ class Purger:
                 batch_size=self.batch_size,
             )
 
-    def _clear_on_hosts(
-        self, deleted: list[PurgedSession], pool: dict[str, HostRecord], report: PurgeReport
-    ) -> None:
-        """Clear, on each host, the deleted sessions that host still keeps."""
-        if self.keyring is None:
-            return
-        by_host: dict[str | None, list[PurgedSession]] = defaultdict(list)
-        for gone in deleted:
-            by_host[gone.host_id if gone.host_id in pool else None].append(gone)
-        for host_id, sessions in by_host.items():
-            placement = pool[host_id].placement if host_id else None
-            if placement is None and self.hosts.default_url is None:
-                continue
-            try:
-                kept = set(self.hosts.client_for(placement).list_sessions())
-            except (HostError, HostTimeout, DecryptionError):
-                report.host_errors += 1
-                logger.warning("purge could not list a host's sessions; none cleared there")
-                continue
-            for gone in sessions:
-                if gone.session_id not in kept:
-                    continue
-                try:
-                    self._clear(gone, placement)
-                    report.host_sessions_cleared += 1
-                except (HostError, HostTimeout):
-                    report.host_errors += 1
-
-    def _clear(self, gone: PurgedSession, placement: HostPlacement | None) -> None:
-        """Make sure the host can never bring a deleted session back (its startAllSession
-        restores every login it keeps a profile for): a connected one is logged out, which
-        unlinks the phone and deletes the profile; any other has its profile deleted."""
-        assert self.keyring is not None
-        client: HostClient = self.hosts.client_for(placement)
-        name = gone.session_id
-        session = HostSession(client, self.keyring, name, gone.host_token)
-        if not session.call_if_connected(lambda token: client.logout_session(name, token)):
-            client.clear_session_data(name)
-
-    def _close(self, gone: PurgedSession, placement: HostPlacement | None) -> bool:
-        assert self.keyring is not None
-        client: HostClient = self.hosts.client_for(placement)
-        session = HostSession(client, self.keyring, gone.session_id, gone.host_token)
-        return session.call(lambda token: client.close_session(gone.session_id, token))
-
     # --- events and keys --------------------------------------------------------------------
 
-    def _forget_old_events(
-        self, deleted: int, report: PurgeReport, remaining_s: Callable[[], float]
-    ) -> None:
-        """Counts the first batch, then runs more while batches come back full."""
-        while True:
-            report.events_deleted += deleted
-            if deleted < self.events_batch_size:
-                return
+    @staticmethod
+    def _in_batches(
+        first: int,
+        batch_size: int,
+        next_batch: Callable[[], int],
+        report: PurgeReport,
+        remaining_s: Callable[[], float],
+    ) -> int:
+        """Counts the first batch, then runs more while batches come back full; how many rows
+        were deleted in all."""
+        total, last = first, first
+        while last >= batch_size:
             if remaining_s() < TIME_RESERVE_S:
                 report.complete = False
-                return
-            deleted = self.store.purge_events(
-                retention_s=self.event_retention_s, batch_size=self.events_batch_size
-            )
+                break
+            last = next_batch()
+            total += last
+        return total
 
     def _reencrypt_tokens(
         self,

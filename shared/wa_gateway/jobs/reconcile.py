@@ -10,8 +10,10 @@ No session is skipped without asking its host: a webhook that failed leaves no t
 gateway can see, so a recent ``last_activity`` proves that events arrived, not that none was
 lost after them. What a healthy session skips is the expensive part (reading chats): the two
 cheap calls show nothing past its mark. Two passes never hold one session (a lease, taken under
-the session's row lock), and a webhook racing a pass stores nothing twice (one row per host
-message id).
+the session's row lock, and checked on every write: a pass that runs past it writes nothing
+more), and a webhook racing a pass stores nothing twice (one row per host message id). Each
+session has a deadline within the lease and the invocation's time; what a pass read by then
+is kept, chat by chat, and the next pass goes on from there.
 """
 
 from __future__ import annotations
@@ -33,15 +35,20 @@ from wa_gateway.pass_records import ReconcileApplied, ReconcileClaim, ReconcileT
 from wa_gateway.records import SessionRecord
 from wa_gateway.sessions.accounts import session_name_for
 from wa_gateway.store import Store
+from wa_gateway.store.reconciling import ReconcileLeaseLost
 from wa_gateway.validation import DEFAULT_ACCOUNT
 
 if TYPE_CHECKING:
     from wa_gateway.events.contacts import ContactLookup
-    from wa_gateway.media.incoming import IncomingMedia
+    from wa_gateway.lambda_invoke import FunctionStart
 
 # Stop starting sessions when less than this is left of the invocation.
 _RESERVE_S = 30.0
 _ACK_LIMIT = 200  # pending acks per session and pass
+# A session's reading stops this long before its lease ends, so its last writes come in time.
+_LEASE_MARGIN_S = 30.0
+# status?refresh=true reads within this, well inside the status function's timeout.
+_REFRESH_BUDGET_S = 8.0
 
 
 class ReconcileBusy(Exception):
@@ -56,6 +63,9 @@ class ReconcileReport:
     acks: int = 0  # acks applied
     skipped: int = 0  # asked, nothing past the mark and nothing to put right
     deferred: int = 0  # claimed, not reached before the deadline: first next pass
+    chats_applied: int = 0  # chats whose findings were written (a round trip each)
+    chats_skipped: int = 0  # chats the host could not read (get-messages' 401)
+    lease_lost: int = 0  # sessions another pass took while this one was at them
     errors: dict[str, int] = field(default_factory=dict)
     host_calls: int = 0
     seconds: float = 0.0
@@ -68,6 +78,9 @@ class ReconcileReport:
             "acks": self.acks,
             "skipped": self.skipped,
             "deferred": self.deferred,
+            "chats_applied": self.chats_applied,
+            "chats_skipped": self.chats_skipped,
+            "lease_lost": self.lease_lost,
             "errors": dict(sorted(self.errors.items())),
             "host_calls": self.host_calls,
             "seconds": round(self.seconds, 3),
@@ -92,10 +105,12 @@ class Reconciler:
     keyring: Keyring | None
     policy: EventPolicy = DEFAULT_POLICY
     contacts: Callable[[], ContactLookup] | None = None
-    media: Callable[[], IncomingMedia] | None = None
+    media: Callable[[], FunctionStart | None] | None = None
     concurrency: int = 4  # sessions of one host at a time
     ack_window_s: int = 24 * 3600
     backfill: bool = False
+    max_chats: int = 100  # chats read per session and pass
+    max_lookups: int = 50  # message-by-id calls per session and pass
     batch_size: int = 50
     lease_s: int = 120
     clock: Callable[[], float] = time.time
@@ -139,10 +154,13 @@ class Reconciler:
         if not targets:
             raise LookupError(session_name)
         [target] = targets
+        deadline = time.monotonic() + min(_REFRESH_BUDGET_S, self.lease_s - _LEASE_MARGIN_S)
         try:
-            outcome = reconcile_one(self, target, HostFacts())
+            outcome = reconcile_one(self, target, HostFacts(), deadline)
+        except ReconcileLeaseLost:
+            raise ReconcileBusy() from None
         except BaseException:
-            self.store.release_reconcile([session_name])
+            self._release([target])
             raise
         if outcome.applied is None:
             raise LookupError(session_name)
@@ -179,21 +197,26 @@ class Reconciler:
                     futures.append(
                         (target, pool.submit(self._reconcile_in_time, target, facts, remaining_s))
                     )
-            deferred: list[str] = []
+            deferred: list[ReconcileTarget] = []
             for target, future in futures:
                 try:
                     outcome = future.result()
+                except ReconcileLeaseLost:
+                    report.lease_lost += 1  # another pass holds it now: not ours to give back
+                    continue
                 except ApiError as error:
                     report.checked += 1
                     report.errors[error.code] = report.errors.get(error.code, 0) + 1
-                    deferred.append(target.session.session_id)
+                    deferred.append(target)
                     continue
                 if outcome is None:
                     report.deferred += 1
-                    deferred.append(target.session.session_id)
+                    deferred.append(target)
                     continue
                 report.checked += 1
                 report.host_calls += outcome.host_calls
+                report.chats_skipped += outcome.skipped_chats
+                report.chats_applied += outcome.chats_applied
                 applied = outcome.applied
                 if applied is None:
                     continue
@@ -202,7 +225,7 @@ class Reconciler:
                 report.acks += applied.acks
                 if not (applied.status_changed or applied.stored or applied.acks):
                     report.skipped += not outcome.read_chats
-            self.store.release_reconcile(deferred)
+            self._release(deferred)
         finally:
             for pool in pools:
                 pool.shutdown(wait=True)
@@ -210,13 +233,18 @@ class Reconciler:
     def _reconcile_in_time(
         self, target: ReconcileTarget, facts: HostFacts, remaining_s: Callable[[], float]
     ) -> Outcome | None:
-        if remaining_s() <= _RESERVE_S:
+        left = remaining_s() - _RESERVE_S
+        if left <= 0:
             return None
+        deadline = time.monotonic() + min(left, self.lease_s - _LEASE_MARGIN_S)
         try:
-            return reconcile_one(self, target, facts)
+            return reconcile_one(self, target, facts, deadline)
         except ApiError as error:
             logger.info(
                 "reconcile of a session failed",
                 extra={"session": target.session.session_id, "code": error.code},
             )
             raise
+
+    def _release(self, targets: Sequence[ReconcileTarget]) -> None:
+        self.store.release_reconcile([t.lease for t in targets if t.lease])

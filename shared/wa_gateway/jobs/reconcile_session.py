@@ -8,23 +8,35 @@ The host is asked for:
   unless the host has restarted since it linked or no longer lists it (``host_lost_session``).
 * **missed messages** (``chat_reader``): each chat's last-message time (``t``) from
   ``list-chats`` against the session's mark, the host time up to which its chats have been
-  looked at; only chats past the mark are read (``get-messages``, paged back until the mark),
-  so an idle session costs two host calls. Unread counts are not used: with ``readMessage``
-  off (as operators are told to set it) "unread" does not mean "missed", and the user may read
-  chats on the phone. The mark starts at the link time (``connected_at``): nothing from before
-  the link is imported unless ``backfill`` (BACKFILL_ON_LINK); it moves to the newest chat time
-  seen less a settling margin, so a message written in the same second as the listing is
-  looked for again.
+  looked at (and a chat's own, when a pass read it before the mark moved); only chats past it
+  are read (``get-messages``, paged back until the mark), oldest first, at most ``max_chats``
+  a pass and within the session's deadline, and what each held is applied at once
+  (``gateway_reconcile_chat``), so a backlog bigger than a pass is kept chat by chat and the
+  next pass goes on from there. An idle session costs two host calls. Unread counts are not
+  used: with ``readMessage`` off (as operators are told to set it) "unread" does not mean
+  "missed", and the user may read chats on the phone. The mark starts at the link time
+  (``connected_at``): nothing from before the link is imported unless ``backfill``
+  (BACKFILL_ON_LINK); once every chat past it is read, it moves to the newest chat time seen
+  less a settling margin (so a message written in the same second as the listing is looked
+  for again), and not past a message still undecrypted (``ciphertext``) for a while, so its
+  text is read when the host has it.
+* **the owner's own messages**, written on the phone: stored as the webhook's
+  ``onselfmessage`` stores them, unless one is a send of the gateway's (the ack's rule).
 * **acks** of outbound messages not yet read or failed and younger than ``ack_window_s``: from
-  the messages of their chats (read anyway when behind), else ``message-by-id``; a send whose
-  answer never came is matched to the chat's message by the ack path's own rule.
+  the messages of their chats (the chats the host lists under their contact's ids, read anyway
+  when behind), else ``message-by-id`` (at most ``max_lookups`` a pass); a send whose answer
+  never came is matched to the chat's message by the ack path's own rule.
 
-None of these routes marks anything read on the phone (see ``host.read_back``). All that
-is found for a session is applied in one transaction through the webhook's own SQL functions
-(``gateway_reconcile_session``): messages stored once by host message id, acks only forward,
-the state as a fresh look unless a webhook changed the session meanwhile, and each change
-logged as ``reconcile.*`` in the event log. Then, as after a webhook, the host is asked for
-the files of the messages stored (``media.incoming``) and the numbers behind new LIDs.
+get-messages answers 401 when its controller throws (a chat the host does not hold): that chat
+is skipped, with the reason kept, and the pass goes on; the token is not renewed for it. None
+of these routes marks anything read on the phone (see ``host.read_back``). The session's own
+findings (state, acks found by id, mark, token) are applied last, through the webhook's own
+SQL functions (``gateway_reconcile_session``): messages stored once by host message id, acks
+only forward, the state as a fresh look unless a webhook changed the session meanwhile, and
+each change logged as ``reconcile.*`` in the event log. Every write checks that the pass still
+holds the session's lease: one that ran past it stops, and writes nothing more. Then, as after
+a webhook, the media function is started for the files of the messages stored, and the host
+is asked for the numbers behind new LIDs.
 """
 
 from __future__ import annotations
@@ -36,14 +48,8 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 from wa_gateway.errors import ApiError
 from wa_gateway.host.session import HostSession
 from wa_gateway.jobs.chat_reader import ChatReader, CountingHost
-from wa_gateway.pass_records import (
-    FoundAck,
-    FoundMessage,
-    ReconcileApplied,
-    ReconcileFindings,
-    ReconcileTarget,
-)
-from wa_gateway.records import SessionUpdate
+from wa_gateway.pass_records import FoundAck, ReconcileApplied, ReconcileFindings, ReconcileTarget
+from wa_gateway.records import LidLookup, SessionUpdate
 from wa_gateway.sessions import qr, transitions
 
 if TYPE_CHECKING:
@@ -51,7 +57,7 @@ if TYPE_CHECKING:
     from wa_gateway.events.contacts import ContactLookup
     from wa_gateway.events.service import EventPolicy
     from wa_gateway.host.directory import HostDirectory
-    from wa_gateway.media.incoming import IncomingMedia
+    from wa_gateway.lambda_invoke import FunctionStart
     from wa_gateway.store import Store
 
 
@@ -63,31 +69,40 @@ class ReconcileParts(Protocol):
     keyring: Keyring | None
     policy: EventPolicy
     contacts: Callable[[], ContactLookup] | None
-    media: Callable[[], IncomingMedia] | None
+    media: Callable[[], FunctionStart | None] | None
     backfill: bool
+    max_chats: int  # chats read per session and pass
+    max_lookups: int  # message-by-id calls per session and pass
 
     def clock(self) -> float: ...
 
 
 class Outcome(NamedTuple):
     """What one session's reconcile did: what the store applied (None: the session is gone),
-    the host calls it took, and whether it read any chat."""
+    the host calls it took, whether it read any chat, the chats it skipped because the host
+    could not read them, and the chats whose findings it applied (a round trip each)."""
 
     applied: ReconcileApplied | None
     host_calls: int
     read_chats: bool
+    skipped_chats: int = 0
+    chats_applied: int = 0
 
 
 class HostFacts:
     """Per host and pass, asked only when a session is found closed: how long the host has
-    been up and which sessions it keeps."""
+    been up and which sessions it keeps. A host slow to answer holds up its own sessions only
+    (a lock per host)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
         self._facts: dict[str, tuple[float | None, frozenset[str] | None]] = {}
 
     def of(self, key: str, host: HostSession) -> tuple[float | None, frozenset[str] | None]:
         with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
             if key not in self._facts:
                 client = host.host
                 try:
@@ -102,28 +117,40 @@ class HostFacts:
             return self._facts[key]
 
 
-def reconcile_one(r: ReconcileParts, target: ReconcileTarget, facts: HostFacts) -> Outcome:
-    """Ask the session's host what it holds and apply all of it in one transaction
-    (``gateway_reconcile_session``), with ``r``'s settings. Host and store failures are
-    raised; ``facts`` is the pass's, asked only for a session found closed."""
+def reconcile_one(
+    r: ReconcileParts, target: ReconcileTarget, facts: HostFacts, deadline: float
+) -> Outcome:
+    """Ask the session's host what it holds and apply it: each chat's messages as they are
+    read, then the session's state, acks and mark, with ``r``'s settings, reading no more
+    chats once ``deadline`` (``time.monotonic()``) has passed. Host and store failures are
+    raised (what was applied stays); ``facts`` is the pass's, asked only for a session found
+    closed."""
     session = target.session
     name = session.session_id
     assert r.keyring is not None, "this function was not configured with ENCRYPTION_KEY"
     host_session = HostSession(r.hosts.client_for(target.host), r.keyring, name, target.host_token)
     host = CountingHost(host_session)
     update: SessionUpdate | None = None
-    inbound: list[FoundMessage] = []
-    acks: list[FoundAck] = []
+    lookup_acks: list[FoundAck] = []
     mark: int | None = None
-    read_chats = False
+    reader: ChatReader | None = None
 
     chats = host.call_if_connected(lambda token: host_session.host.list_chats(name, token))
     if chats is not None:
         host_status: str | None = "CONNECTED"
         update = SessionUpdate(name, "connected")
-        messages = ChatReader(host, target, r.clock(), policy=r.policy, backfill=r.backfill)
-        inbound, acks, mark = messages.read(chats)
-        read_chats = messages.chats_read > 0
+        reader = ChatReader(
+            host,
+            target,
+            r.clock(),
+            store=r.store,
+            policy=r.policy,
+            backfill=r.backfill,
+            max_chats=r.max_chats,
+            max_lookups=r.max_lookups,
+            deadline=deadline,
+        )
+        lookup_acks, mark = reader.read(chats)
     else:
         state = host.call(lambda token: host_session.host.status_session(name, token))
         host_status = state.status
@@ -136,24 +163,37 @@ def reconcile_one(r: ReconcileParts, target: ReconcileTarget, facts: HostFacts) 
     applied = r.store.apply_reconcile(
         ReconcileFindings(
             session_name=name,
+            lease=target.lease,
             seen_updated_at=session.updated_at,
             update=update,
             host_status=host_status,
-            inbound=tuple(inbound),
-            acks=tuple(acks),
+            acks=tuple(lookup_acks),
             mark=mark,
             host_token=host_session.new_token_ciphertext,
         )
     )
-    if applied is not None and applied.lid_lookups and r.contacts is not None:
+    if reader is None:
+        return Outcome(applied, host.calls, False)
+    if applied is not None:
+        applied = applied._replace(stored=reader.stored, acks=applied.acks + reader.acks)
+        _follow_up(r, target, reader, host_session.new_token_ciphertext or target.host_token)
+    return Outcome(applied, host.calls, reader.chats_read > 0, reader.skipped, reader.chats_applied)
+
+
+def _follow_up(
+    r: ReconcileParts, target: ReconcileTarget, reader: ChatReader, host_token: str | None
+) -> None:
+    """After the session's findings are applied, as after a webhook: ask the host about the
+    LIDs of senders not mapped yet, and start the media function for the files now due."""
+    name = target.session.session_id
+    if reader.lids and r.contacts is not None:
         lookup = r.contacts()
-        for lid in applied.lid_lookups:
-            lookup.resolve(lid)
-    if applied is not None and applied.media_fetches and r.media is not None:
-        media = r.media()
-        for fetch in applied.media_fetches:
-            media.fetch(fetch)
-    return Outcome(applied, host.calls, read_chats)
+        for lid in dict.fromkeys(reader.lids):
+            lookup.resolve(LidLookup(name, lid, host_token, target.host))
+    if reader.media and r.media is not None:
+        start = r.media()
+        if start is not None:
+            start(message_ids=reader.media)
 
 
 def _why_closed(

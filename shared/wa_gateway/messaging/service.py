@@ -53,7 +53,7 @@ from wa_gateway.host.client import HostClient
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.host.session import HostSession
 from wa_gateway.messaging import send_options
-from wa_gateway.records import MessageRecord, SessionUpdate
+from wa_gateway.records import MediaOutcome, MessageRecord, SessionUpdate
 from wa_gateway.send_records import OutboundRequest, SendPlan
 from wa_gateway.sessions.accounts import session_name_for
 from wa_gateway.store import Store
@@ -160,7 +160,7 @@ class MessageService:
         except (StorageRefused, StoreUnavailable):
             self.store.finish_send(message.id, "retryable", error_code=StoreUnavailable.code)
             raise StoreUnavailable("The file could not be stored. Try again shortly.") from None
-        self.store.record_media(message.id, "stored", path=message.media_path)
+        self.store.record_media(MediaOutcome(message.id, "stored", path=message.media_path))
 
     def deliver(
         self, name: str, plan: SendPlan, media: OutgoingMedia | None = None

@@ -6,7 +6,7 @@ from wa_gateway.records import (
     HostPlacement,
     IngestResult,
     LidLookup,
-    MediaFetch,
+    MediaOutcome,
     MessageRecord,
     SessionOnHost,
     SessionRecord,
@@ -19,13 +19,14 @@ from wa_gateway.records import (
 )
 from wa_gateway.send_records import FinishedSend, OutboundRequest, SendPlan, SendResult
 from wa_gateway.store.housekeeping import HousekeepingCalls
+from wa_gateway.store.media_files import MediaCalls
 from wa_gateway.store.reconciling import ReconcileCalls
 from wa_gateway.store.scheduling import SchedulingCalls
 from wa_gateway.store.sql_records import sql_record
 from wa_gateway.store.transport import Transport
 
 
-class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls):
+class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls, MediaCalls):
     """Typed calls to the gateway's SQL functions over any :class:`Transport`."""
 
     def __init__(
@@ -138,31 +139,10 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls):
         result = self.transport.rpc("gateway_finish_send", {"p_finished": sql_record(finished)})
         return MessageRecord.from_row(result["message"])
 
-    def record_media(
-        self,
-        message_id: str,
-        state: str,
-        *,
-        path: str | None = None,
-        size: int | None = None,
-        sha256: str | None = None,
-        mime_type: str | None = None,
-    ) -> bool:
-        """What became of a message's pending file (stored at ``path``, too_large or
-        unavailable); False if its file was not pending."""
-        return bool(
-            self.transport.rpc(
-                "gateway_record_media",
-                {
-                    "p_message_id": message_id,
-                    "p_state": state,
-                    "p_path": path,
-                    "p_size": size,
-                    "p_sha256": sha256,
-                    "p_mime_type": mime_type,
-                },
-            )
-        )
+    def record_media(self, outcome: MediaOutcome) -> str:
+        """What became of a message's file; answers recorded, later (it is tried again),
+        not_pending (its fate was known already) or gone (the message was deleted)."""
+        return str(self.transport.rpc("gateway_record_media", {"p_outcome": sql_record(outcome)}))
 
     # --- events -----------------------------------------------------------------------------
 
@@ -172,7 +152,7 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls):
             "gateway_ingest_event", {"p_event": sql_record(record), **self._qr_ttls}
         )
         lookup = result.get("lid_lookup")
-        media = result.get("media")
+        media = result.get("media") or {}
         return IngestResult(
             stored=bool(result.get("stored")),
             changed=bool(result.get("changed")),
@@ -181,7 +161,7 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls):
             lid_lookup=LidLookup.from_json(record.session_name, lookup["lid"], lookup)
             if lookup
             else None,
-            media_fetch=MediaFetch.from_json(record.session_name, media, media) if media else None,
+            media_message_id=str(media["message_id"]) if media.get("message_id") else None,
         )
 
     def remember_contact(self, session_name: str, lid: str, phone: str | None) -> int:

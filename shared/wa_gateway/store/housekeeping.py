@@ -35,6 +35,8 @@ class HousekeepingCalls:
             batch=_purge_batch(result["batch"]),
             events_deleted=int(result["events_deleted"]),
             tokens=_stored_tokens(result["tokens"]),
+            messages_deleted=int(result["messages_deleted"]),
+            trash=[str(path) for path in result["trash"]],
         )
 
     def tokens_to_reencrypt(
@@ -55,6 +57,16 @@ class HousekeepingCalls:
         return int(
             self.transport.rpc(
                 "gateway_purge_events",
+                {"p_retention_s": retention_s, "p_batch_size": batch_size},
+            )
+        )
+
+    def purge_messages(self, *, retention_s: int, batch_size: int) -> int:
+        """Delete a batch of messages older than ``retention_s`` (their files go to the trash
+        the purge empties); 0 when ``retention_s`` is 0 (messages are kept)."""
+        return int(
+            self.transport.rpc(
+                "gateway_purge_messages",
                 {"p_retention_s": retention_s, "p_batch_size": batch_size},
             )
         )

@@ -17,7 +17,9 @@ from typing import Any, NamedTuple
 from wa_gateway.pass_records import (
     FoundAck,
     FoundMessage,
+    MediaClaim,
     PurgeLimits,
+    ReconcileChat,
     ReconcileClaim,
     ReconcileFindings,
 )
@@ -26,6 +28,7 @@ from wa_gateway.records import (
     EventRecord,
     InboundMessage,
     IncomingFile,
+    MediaOutcome,
     SessionUpdate,
     StartRequest,
 )
@@ -46,7 +49,10 @@ SQL_TYPES: dict[type[Any], str] = {
     ReconcileClaim: "gateway_reconcile_claim",
     FoundMessage: "gateway_found_message",
     FoundAck: "gateway_found_ack",
+    ReconcileChat: "gateway_reconcile_chat",
     ReconcileFindings: "gateway_reconcile_findings",
+    MediaClaim: "gateway_media_claim",
+    MediaOutcome: "gateway_media_outcome",
 }
 """Each record the store sends, and the SQL type (in ``public``) that reads it."""
 

@@ -403,6 +403,7 @@ def test_a_fixed_server_would_drop_the_token_and_a_bad_secret_still_clears(
 def test_presence_around_messages_read_marks_and_downloaded_media(
     host: Host, name: str, receiver: Receiver
 ) -> None:
+    host.configure(ciphertext_first=False)
     host.connect(name, receiver)
     incoming(host, name, **{"from": "5511987650007", "body": "oi"})
     receiver.wait_for(name, "onpresencechanged", count=2)
@@ -440,7 +441,12 @@ def test_presence_around_messages_read_marks_and_downloaded_media(
 
 def test_concurrent_delivery_reorders_a_burst(host: Host, name: str, receiver: Receiver) -> None:
     host.connect(name, receiver)
-    host.configure(delivery_mode="concurrent", concurrent_jitter_ms=300, read_message=False)
+    host.configure(
+        delivery_mode="concurrent",
+        concurrent_jitter_ms=300,
+        read_message=False,
+        ciphertext_first=False,
+    )
     bodies = [f"m{i:02d}" for i in range(20)]
     for body in bodies:
         incoming(host, name, **{"from": "5511987650008", "body": body})
@@ -527,6 +533,7 @@ def test_a_host_without_the_rejection_handler_exits_after_its_404(tmp_path: Path
 def test_read_back_routes_list_unread_chats_messages_and_media(
     host: Host, name: str, receiver: Receiver
 ) -> None:
+    host.configure(ciphertext_first=False, decrypt_error_tries=0)
     host.connect(name, receiver)
     receiver.answer_status = 500  # no 2xx, so no sendSeen: the chat stays unread
     first = incoming(host, name, **{"from": "5511987650010", "body": "um"})["message"]

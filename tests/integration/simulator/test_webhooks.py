@@ -53,6 +53,7 @@ def test_a_manual_ack_sends_onack(host: Host, name: str, receiver: Receiver) -> 
 def test_incoming_messages_arrive_and_are_read_only_after_a_2xx(
     host: Host, name: str, receiver: Receiver
 ) -> None:
+    host.configure(ciphertext_first=False)
     host.connect(name, receiver)
     own = host.sim("GET", name).json()["wid"]
     sent = host.sim("POST", f"{name}/incoming", {"from": "5511987654321", "body": "oi"})

@@ -1,0 +1,192 @@
+"""Inbound messages and reconcile's bookkeeping on real PostgreSQL: the fuller report of a
+message wins and an older one never takes it back; a reconcile pass whose lease ran out writes
+nothing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from local import devdb
+from tests.integration.store_helpers import begin
+from wa_gateway.events.service import to_record
+from wa_gateway.records import SessionUpdate
+from wa_gateway.sessions.service import session_name_for
+from wa_gateway.store import PostgresTransport, Store
+
+FROM = "5511987650001"
+
+
+@pytest.fixture(scope="module")
+def transport(database: str) -> Iterator[PostgresTransport]:
+    made = PostgresTransport(database)
+    yield made
+    made.close()
+
+
+@pytest.fixture(scope="module")
+def store(transport: PostgresTransport) -> Store:
+    return Store(transport)
+
+
+def connected(store: Store, database: str) -> tuple[devdb.DevUser, str]:
+    user = devdb.create_user(database, f"in-{uuid.uuid4().hex[:10]}@example.com", "pw")
+    name = session_name_for(user.id)
+    begin(store, user.id, name)
+    store.apply_host_state(SessionUpdate(name, "connected"))
+    return user, name
+
+
+def report(name: str, wpp_id: str, kind: str, **fields: Any) -> dict[str, Any]:
+    """An onmessage event as the host posts it."""
+    return {
+        "event": "onmessage",
+        "session": name,
+        "id": wpp_id,
+        "type": kind,
+        "from": f"{FROM}@c.us",
+        "to": "5511912345678@c.us",
+        "fromMe": False,
+        "t": 1_800_000_000,
+        **fields,
+    }
+
+
+def the_row(database: str, wpp_id: str) -> dict[str, Any]:
+    with psycopg.connect(database) as conn:
+        cursor = conn.execute(
+            "select body, message_type, mime_type, media_state, contact_name"
+            " from whatsapp_messages where wpp_message_id = %s",
+            (wpp_id,),
+        )
+        rows = cursor.fetchall()
+    assert len(rows) == 1, rows
+    body, kind, mime, state, contact = rows[0]
+    return {"body": body, "type": kind, "mime": mime, "state": state, "contact": contact}
+
+
+def test_the_decrypted_report_replaces_the_ciphertext_and_a_late_ciphertext_changes_nothing(
+    store: Store, database: str
+) -> None:
+    _, name = connected(store, database)
+    wpp_id = f"false_{FROM}@c.us_3A{uuid.uuid4().hex[:16].upper()}"
+    first = store.ingest_event(to_record(name, report(name, wpp_id, "ciphertext")))
+    assert first.stored and the_row(database, wpp_id)["type"] == "ciphertext"
+
+    decrypted = report(name, wpp_id, "chat", body="a mensagem", notifyName="Ana")
+    assert store.ingest_event(to_record(name, decrypted)).changed
+    assert the_row(database, wpp_id) == {
+        "body": "a mensagem",
+        "type": "chat",
+        "mime": None,
+        "state": None,
+        "contact": "Ana",
+    }
+
+    late = report(name, wpp_id, "ciphertext", late=True)  # another body: not the log's duplicate
+    assert not store.ingest_event(to_record(name, late)).changed
+    assert the_row(database, wpp_id)["body"] == "a mensagem"
+
+
+def test_a_decrypted_file_gets_its_metadata_and_a_file_to_fetch(
+    store: Store, database: str
+) -> None:
+    _, name = connected(store, database)
+    wpp_id = f"false_{FROM}@c.us_3A{uuid.uuid4().hex[:16].upper()}"
+    store.ingest_event(to_record(name, report(name, wpp_id, "ciphertext")))
+    image = report(name, wpp_id, "image", mimetype="image/jpeg", size=1234, caption="olha")
+    result = store.ingest_event(to_record(name, image))
+    assert result.changed and result.media_message_id is not None
+    row = the_row(database, wpp_id)
+    assert (row["body"], row["type"], row["mime"], row["state"]) == (
+        "olha",
+        "image",
+        "image/jpeg",
+        "pending",
+    )
+
+
+def test_a_revoked_or_edited_message_is_not_brought_back_by_an_older_report(
+    store: Store, database: str
+) -> None:
+    _, name = connected(store, database)
+    revoked = f"false_{FROM}@c.us_3A{uuid.uuid4().hex[:16].upper()}"
+    store.ingest_event(to_record(name, report(name, revoked, "revoked")))
+    store.ingest_event(to_record(name, report(name, revoked, "chat", body="o que era")))
+    assert the_row(database, revoked)["type"] == "revoked"
+
+    edited = f"false_{FROM}@c.us_3A{uuid.uuid4().hex[:16].upper()}"
+    store.ingest_event(to_record(name, report(name, edited, "chat", body="primeira versão")))
+    with psycopg.connect(database) as conn:  # as an edit leaves it
+        conn.execute(
+            "update whatsapp_messages set body = 'versão editada' where wpp_message_id = %s",
+            (edited,),
+        )
+    for old in ("ciphertext", "chat"):
+        store.ingest_event(to_record(name, report(name, edited, old, body="primeira versão")))
+    assert the_row(database, edited)["body"] == "versão editada"
+
+
+def claim(transport: PostgresTransport, name: str, at: datetime) -> dict[str, Any]:
+    result = transport.rpc(
+        "gateway_claim_reconcile",
+        {
+            "p_claim": {
+                "batch_size": 1,
+                "lease_s": 60,
+                "ack_window_s": 3600,
+                "ack_limit": 10,
+                "session_name": name,
+                "pass_started": None,
+            },
+            "p_now": at,
+        },
+    )
+    [target] = result["sessions"]
+    assert isinstance(target, dict)
+    return target
+
+
+def test_a_pass_whose_lease_ran_out_writes_nothing(
+    store: Store, transport: PostgresTransport, database: str
+) -> None:
+    _, name = connected(store, database)
+    now = datetime.now(UTC)
+    first = claim(transport, name, now)
+    # The first pass overran its lease; a second one took the session and put it right.
+    second = claim(transport, name, now + timedelta(seconds=90))
+
+    late = transport.rpc(
+        "gateway_reconcile_session",
+        {
+            "p_findings": {
+                "session_name": name,
+                "lease": first.get("lease"),
+                "seen_updated_at": first["session"]["updated_at"],
+                "update": None,
+                "host_status": "CONNECTED",
+                "acks": [],
+                "mark": 1_900_000_000,
+                "host_token": None,
+            },
+            "p_now": now + timedelta(seconds=100),
+        },
+    )
+
+    assert late is not None and late.get("lease_lost") is True
+    with psycopg.connect(database) as conn:
+        row = conn.execute(
+            "select m.host_t, m.lease_until from whatsapp_reconcile_marks m"
+            " join whatsapp_sessions s on s.id = m.whatsapp_session_id where s.session_id = %s",
+            (name,),
+        ).fetchone()
+    assert row is not None
+    host_t, lease_until = row
+    assert host_t != 1_900_000_000  # the late pass's mark is not kept
+    assert lease_until == now + timedelta(seconds=150)  # the second pass still holds it
+    assert second["lease"] != first["lease"]
