@@ -40,7 +40,8 @@ create type public.gateway_reconcile_claim as (
   ack_window_s integer,     -- outbound messages younger than this may still change
   ack_limit integer,        -- at most this many of them a session
   session_name text,        -- this session only, whatever its status (a status refresh)
-  pass_started timestamptz  -- sessions put right since the pass started are not taken again
+  pass_started timestamptz, -- sessions put right since the pass started are not taken again
+  edit_window_s integer     -- chats with incoming messages this recent are read again (edits)
 );
 
 -- A message the host has and the database missed, with the host's own JSON of it (logged as
@@ -133,7 +134,15 @@ begin
                  or (o.wpp_message_id is null and o.send_state = 'unknown'))
           order by o.created_at
           limit c.ack_limit
-        ) o), '[]'::jsonb)
+        ) o), '[]'::jsonb),
+      -- Chats whose incoming messages may still be edited by their senders: read again, as
+      -- the host posts no event for an edit (the conversations migration).
+      'recent_chats', coalesce((
+        select jsonb_agg(distinct i.chat_id)
+        from public.whatsapp_messages i
+        where i.whatsapp_session_id = s.id and i.direction = 'inbound'
+          and i.created_at > p_now - make_interval(secs => coalesce(c.edit_window_s, 0))
+          and i.deleted_at is null), '[]'::jsonb)
     ) order by m.reconciled_at nulls first, s.id)
     from public.whatsapp_sessions s
     join public.whatsapp_reconcile_marks m on m.whatsapp_session_id = s.id
