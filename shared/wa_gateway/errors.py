@@ -76,6 +76,18 @@ class NotFound(ApiError):
     default_message = "Nothing is here."
 
 
+class MessageNotFound(ApiError):
+    status, code = 404, "message_not_found"
+    default_message = "You have no message with this id."
+
+
+class GroupNotFound(ApiError):
+    status, code = 404, "group_not_found"
+    default_message = (
+        "This WhatsApp account is not in that group. Check the group's id, or the account."
+    )
+
+
 class SessionNotConnected(ApiError):
     status, code = 409, "session_not_connected"
     default_message = "Your WhatsApp session is not connected. Connect it first."
@@ -94,6 +106,41 @@ class IdempotencyConflict(ApiError):
 class NotScheduled(ApiError):
     status, code = 409, "not_scheduled"
     default_message = "This message is no longer scheduled: it has been sent or has failed."
+
+
+class MessageNotSent(ApiError):
+    status, code = 409, "message_not_sent"
+    default_message = (
+        "This message has not reached WhatsApp (it is still being sent, or failed): it cannot "
+        "be quoted, reacted to, edited or deleted."
+    )
+
+
+class MessageDeleted(ApiError):
+    status, code = 409, "message_deleted"
+    default_message = "This message was deleted for everyone."
+
+
+class NotOwnMessage(ApiError):
+    status, code = 409, "not_own_message"
+    default_message = "Only messages this account sent can be edited or deleted for everyone."
+
+
+class NotEditable(ApiError):
+    status, code = 409, "not_editable"
+    default_message = "Only a text message can be edited; a file's caption cannot."
+
+
+class EditWindowPassed(ApiError):
+    status, code = 409, "edit_window_passed"
+    default_message = "WhatsApp lets a message be edited for 15 minutes after it was sent."
+
+
+class DeleteWindowPassed(ApiError):
+    status, code = 409, "delete_window_passed"
+    default_message = (
+        "WhatsApp lets a message be deleted for everyone for 2 days after it was sent."
+    )
 
 
 class PayloadTooLarge(ApiError):
@@ -117,6 +164,14 @@ class UnsupportedMedia(ApiError):
         "WhatsApp cannot send this file: send a JPEG, PNG or WebP image, an MP4 or 3GPP video, "
         "Ogg, MP3, M4A, AAC or AMR audio, or a PDF, text or Office document, whose type is "
         "what its content is."
+    )
+
+
+class InvalidEmoji(ApiError):
+    status, code = 422, "invalid_emoji"
+    default_message = (
+        "'emoji' must be one emoji (a single character or sequence WhatsApp shows as one "
+        'emoji, such as 👍, ❤️, 👍🏽, 🇧🇷 or 👨‍👩‍👧), or "" to take your reaction back.'
     )
 
 

@@ -94,6 +94,7 @@ class ReconcileClaim(NamedTuple):
     ack_limit: int  # at most this many of them a session
     session_name: str | None
     pass_started: str | None
+    edit_window_s: int = 0  # chats with incoming messages this recent are read again (edits)
 
 
 class ReconcileTarget(NamedTuple):
@@ -105,6 +106,7 @@ class ReconcileTarget(NamedTuple):
     mark: int | None  # host time (s) up to which this attempt's chats were looked at
     linked_at: int | None  # when the session last connected (s since the epoch)
     pending: tuple[PendingAck, ...]
+    recent_chats: tuple[str, ...] = ()  # chats whose incoming messages may still be edited
 
 
 class FoundMessage(NamedTuple):

@@ -13,7 +13,19 @@ from typing import Any, Literal, NamedTuple, Self
 SessionStatus = Literal["disconnected", "starting", "pairing", "connected"]
 StartAction = Literal["none", "start", "restart"]
 StartOutcome = Literal["ok", "account_limit", "no_capacity"]
-SendOutcome = Literal["send", "replay", "in_flight", "conflict", "not_connected", "rate_limited"]
+SendOutcome = Literal[
+    "send",
+    "replay",
+    "in_flight",
+    "conflict",
+    "not_connected",
+    "rate_limited",
+    # a reply's quoted message (gateway_check_reply)
+    "message_not_found",
+    "reply_other_chat",
+    "message_not_sent",
+    "message_deleted",
+]
 SendResult = Literal["sent", "failed", "retryable", "unknown"]
 
 
@@ -150,6 +162,18 @@ class MessageRecord(NamedTuple):
     sha256: str | None = None
     media_path: str | None = None
     media_state: str | None = None
+    # What the message kinds carry (conversations).
+    reply_to: str | None = None
+    reply_to_wpp_id: str | None = None
+    edited_at: str | None = None
+    deleted_at: str | None = None
+    location: Mapping[str, Any] | None = None
+    vcard: str | None = None
+    group_id: str | None = None
+    author: str | None = None
+    message_at: str | None = None
+    chat_id: str | None = None
+    read_at: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
@@ -179,6 +203,8 @@ class OutboundRequest(NamedTuple):
     request_hash: str
     contact_lid: str | None = None
     media: OutgoingFile | None = None
+    reply_to: str | None = None  # the caller's message this one quotes
+    group_id: str | None = None  # a group instead of a contact (phone is then None)
 
 
 class FinishedSend(NamedTuple):
@@ -233,10 +259,18 @@ class IncomingFile(NamedTuple):
     state: str  # pending (to fetch) or too_large
 
 
+class Location(NamedTuple):
+    """A location message's place."""
+
+    lat: float
+    lng: float
+    name: str | None  # the place's name and address
+
+
 class InboundMessage(NamedTuple):
     session_name: str
     wpp_message_id: str
-    phone: str | None  # None: the sender is known by ``contact_lid`` only
+    phone: str | None  # None: the sender is known by ``contact_lid`` only, or a group's
     body: str
     contact_name: str | None
     message_type: str
@@ -244,6 +278,15 @@ class InboundMessage(NamedTuple):
     account_phone: str | None
     contact_lid: str | None = None
     media: IncomingFile | None = None
+    # What the message kinds carry (``events.kinds``).
+    group_id: str | None = None  # a group message's group (phone and contact_lid are None)
+    author: str | None = None  # who wrote it in the group: digits, or "<digits>@lid"
+    reply_to_wpp_id: str | None = None  # the message it quotes
+    location: Location | None = None
+    vcard: str | None = None
+    host_t: int | None = None  # WhatsApp's time of the message (seconds)
+    edited_ms: int | None = None  # when its text was last edited (ms), if it was
+    revoked: bool = False  # deleted for everyone
 
 
 class Ack(NamedTuple):
@@ -268,8 +311,8 @@ class EventRecord(NamedTuple):
     event: str
     dedup_key: str
     payload: Mapping[str, Any]
-    kind: Literal["session", "inbound", "ack", "none"]
-    args: "SessionUpdate | InboundMessage | Ack | None"
+    kind: Literal["session", "inbound", "ack", "change", "group", "none"]
+    args: "SessionUpdate | InboundMessage | Ack | MessageChange | GroupUpdate | None"
 
 
 class IngestResult(NamedTuple):
@@ -366,12 +409,7 @@ class HostEntry(NamedTuple):
 # --- templates and scheduled messages -------------------------------------------------------
 
 PrepareOutcome = Literal[
-    "send",
-    "replay",
-    "in_flight",
-    "conflict",
-    "not_connected",
-    "rate_limited",
+    SendOutcome,
     "scheduled",
     "unknown_template",
     "template_variable_missing",
@@ -390,3 +428,111 @@ class PreparedSend(NamedTuple):
     message: MessageRecord | None = None
     variable: str | None = None
     length: int = 0
+
+
+# --- conversations: changes of messages, groups, and send-message's actions ----------------
+
+
+class MessageChange(NamedTuple):
+    """An edit, a deletion for everyone or a reaction of a message, by WhatsApp's id of it."""
+
+    session_name: str
+    target: str  # WhatsApp's id of the message changed
+    kind: Literal["edit", "revoke", "reaction"]
+    reactor: str | None = None  # a reaction's author: "me", or "<digits>@c.us" / "<digits>@lid"
+    body: str | None = None  # an edit's new text
+    emoji: str | None = None  # a reaction's emoji; "" when it was taken back
+    phone: str | None = None  # a reaction's author: their number
+    contact_lid: str | None = None  # or their LID
+    at_ms: int | None = None  # the change's own time on WhatsApp (ms)
+
+
+class GroupParticipant(NamedTuple):
+    id: str  # "<digits>@c.us" or "<digits>@lid"
+    admin: bool = False
+
+
+class GroupUpdate(NamedTuple):
+    """What the host said about a group: its subject or whole participant list, or one change
+    of its participants."""
+
+    session_name: str
+    group_id: str
+    subject: str | None = None
+    participants: tuple[GroupParticipant, ...] | None = None  # the whole list
+    action: Literal["add", "remove", "promote", "demote"] | None = None
+    who: tuple[str, ...] = ()  # the participants the action is about
+
+
+class GroupRecord(NamedTuple):
+    """A row of ``whatsapp_groups``: ``participants`` None while the host has not listed them."""
+
+    group_id: str
+    subject: str | None = None
+    participants: list[Mapping[str, Any]] | None = None
+    participants_at: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(**_known_fields(cls._fields, row))
+
+
+class ChatRecord(NamedTuple):
+    """A row of ``whatsapp_chats``: one account's chat with a contact or a group."""
+
+    id: str
+    chat_id: str
+    account: str
+    unread: int
+    phone: str | None = None
+    contact_lid: str | None = None
+    group_id: str | None = None
+    last_at: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(**_known_fields(cls._fields, row))
+
+
+ActionKind = Literal["react", "edit", "delete", "read"]
+
+
+class MessageAction(NamedTuple):
+    """send-message's react, edit, delete or read, as ``gateway_begin_action`` reads it."""
+
+    user_id: str
+    kind: ActionKind
+    message_id: str | None  # react, edit, delete: the caller's message
+    session_name: str | None  # read: the account's session
+    chat_id: str | None  # read: "<digits>@c.us", "<digits>@lid" or "<group>@g.us"
+    emoji: str | None
+    body: str | None
+    idempotency_key: str | None
+    request_hash: str
+    window_s: int | None  # edit, delete: WhatsApp's limit since the message went out
+
+
+class ActionPlan(NamedTuple):
+    """What ``gateway_begin_action`` decided: ``act`` comes with what it takes to call the
+    host; the other outcomes say why not (or that nothing is to do)."""
+
+    outcome: str
+    message: MessageRecord | None = None
+    chat: ChatRecord | None = None
+    session: SessionRecord | None = None
+    host_token: str | None = None
+    host: HostPlacement | None = None
+    retry_after_s: int = 0
+
+    @classmethod
+    def from_json(cls, result: Mapping[str, Any]) -> Self:
+        message, chat, session = result.get("message"), result.get("chat"), result.get("session")
+        return cls(
+            outcome=result["outcome"],
+            message=MessageRecord.from_row(message) if message else None,
+            chat=ChatRecord.from_row(chat) if chat else None,
+            session=SessionRecord.from_row(session) if session else None,
+            host_token=result.get("host_token"),
+            host=HostPlacement.from_json(result.get("host")),
+            retry_after_s=int(result.get("retry_after") or 0),
+        )

@@ -126,7 +126,7 @@ class Settings:
     reconcile_concurrency: int = 4
     reconcile_ack_window_s: int = 24 * 3600
     backfill_on_link: bool = False
-    inbound_groups: bool = False
+    inbound_groups: bool = True
     inbound_status_broadcasts: bool = False
     allow_anonymous_users: bool = False
     version: str = "dev"
@@ -206,7 +206,8 @@ class Settings:
             ),
             reconcile_ack_window_s=duration("RECONCILE_ACK_WINDOW", 24 * 3600),
             backfill_on_link=_flag(get("BACKFILL_ON_LINK")),
-            inbound_groups=_flag(get("INBOUND_GROUPS")),
+            # Group messages are conversations of their own: kept unless turned off.
+            inbound_groups=_flag(get("INBOUND_GROUPS") or "true"),
             inbound_status_broadcasts=_flag(get("INBOUND_STATUS_BROADCASTS")),
             allow_anonymous_users=_flag(get("ALLOW_ANONYMOUS_USERS")),
             version=get("GATEWAY_VERSION") or "dev",

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
-from wa_gateway.errors import InvalidPhone, InvalidRequest, MessageTooLong
+from wa_gateway.emoji import is_emoji
+from wa_gateway.errors import InvalidEmoji, InvalidPhone, InvalidRequest, MessageTooLong
 
 if TYPE_CHECKING:
     from wa_gateway.media.outgoing import MediaRequest
@@ -104,7 +105,8 @@ MAX_SENDABLE_PHONE_DIGITS = 14
 class SendRequest(NamedTuple):
     """A send: ``message`` is the text, or "" when ``template`` names the caller's template to
     render with ``variables``; ``send_at`` (aware, UTC) schedules it. With ``media``,
-    ``message`` is the file's caption (maybe "")."""
+    ``message`` is the file's caption (maybe ""). To a group, ``phone`` is "" and ``group``
+    names it; ``reply_to`` quotes one of the caller's messages of the same chat."""
 
     phone: str  # digits, or "<digits>@lid" for a contact known by their privacy id (LID)
     message: str
@@ -114,6 +116,8 @@ class SendRequest(NamedTuple):
     variables: Mapping[str, str] | None = None
     send_at: datetime | None = None
     media: MediaRequest | None = None
+    group: str | None = None  # "<digits>[-<digits>]@g.us" in place of phone
+    reply_to: str | None = None  # the id of the caller's message this one quotes
 
     @property
     def lid(self) -> str | None:
@@ -142,11 +146,23 @@ def parse_recipient(value: Any) -> str:
 def parse_send_request(body: dict[str, Any], *, now: datetime | None = None) -> SendRequest:
     reject_unknown_fields(
         body,
-        {"phone", "message", "contactName", "account", "template", "variables", "send_at", "media"},
+        {
+            "phone",
+            "group",
+            "message",
+            "contactName",
+            "account",
+            "template",
+            "variables",
+            "send_at",
+            "media",
+            "reply_to",
+        },
     )
-    if "phone" not in body:
-        raise InvalidRequest("'phone' is required.")
-    phone = parse_recipient(body["phone"])
+    phone, group = parse_chat(body)
+    reply_to = parse_message_id(body["reply_to"], "reply_to") if "reply_to" in body else None
+    if reply_to is not None and "send_at" in body:
+        raise InvalidRequest("'reply_to' goes with a message sent now, not with 'send_at'.")
     template, variables = parse_template_fields(body)
     message = body.get("message")
     media = None
@@ -161,12 +177,8 @@ def parse_send_request(body: dict[str, Any], *, now: datetime | None = None) -> 
         media = parse_media(body["media"])
     elif template is not None:
         message = ""
-    elif not isinstance(message, str) or not message.strip():
-        raise InvalidRequest("'message' must be a non-empty string.")
-    elif len(message) > MAX_MESSAGE_CHARS:
-        raise MessageTooLong(
-            f"The message has {len(message)} characters; at most {MAX_MESSAGE_CHARS}."
-        )
+    else:
+        message = parse_text(message)
     contact = body.get("contactName")
     if contact is not None and (
         not isinstance(contact, str) or len(contact) > MAX_CONTACT_NAME_CHARS
@@ -183,7 +195,110 @@ def parse_send_request(body: dict[str, Any], *, now: datetime | None = None) -> 
         variables,
         parse_send_at(body.get("send_at"), now or datetime.now(UTC)),
         media,
+        group,
+        reply_to,
     )
+
+
+GROUP_ID = re.compile(r"^[0-9]{5,24}(-[0-9]{1,20})?@g\.us$")
+
+
+def parse_group(value: Any) -> str:
+    """A group's id as WhatsApp names it: ``<digits>-<digits>@g.us`` or ``<digits>@g.us``."""
+    if not isinstance(value, str) or not GROUP_ID.match(value.strip()):
+        raise InvalidRequest(
+            "'group' must be a group's id: '<digits>-<digits>@g.us' or '<digits>@g.us'."
+        )
+    return value.strip()
+
+
+def parse_chat(body: Mapping[str, Any]) -> tuple[str, str | None]:
+    """(phone, group) of a call that names a chat: ``phone`` (a number or ``<digits>@lid``) or
+    ``group``, exactly one of them; the phone is "" for a group."""
+    if "phone" in body and "group" in body:
+        raise InvalidRequest("Send either 'phone' or 'group', not both.")
+    if "group" in body:
+        return "", parse_group(body["group"])
+    if "phone" not in body:
+        raise InvalidRequest("'phone' (or 'group') is required.")
+    return parse_recipient(body["phone"]), None
+
+
+def chat_id_of(phone: str, group: str | None) -> str:
+    """The chat a call names, as WhatsApp names it (``whatsapp_messages.chat_id``)."""
+    if group is not None:
+        return group
+    return phone if phone.endswith(LID_SUFFIX) else f"{phone}@c.us"
+
+
+def parse_message_id(value: Any, field: str = "id") -> str:
+    """The id of one of the caller's messages, as send-message answered it (a UUID)."""
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidRequest(
+            f"'{field}' must be the id of a message, as send-message answered it."
+        ) from None
+
+
+class ReactRequest(NamedTuple):
+    id: str
+    emoji: str  # "" takes the reaction back
+
+
+def parse_react_request(body: Mapping[str, Any]) -> ReactRequest:
+    """``{"id", "emoji"}``: one emoji (``wa_gateway.emoji``), or "" to take it back."""
+    reject_unknown_fields(dict(body), {"id", "emoji"})
+    message_id = parse_message_id(body.get("id"))
+    emoji = body.get("emoji")
+    if not isinstance(emoji, str):
+        raise InvalidRequest("'emoji' must be a string: one emoji, or \"\" to take it back.")
+    if emoji and not is_emoji(emoji):
+        raise InvalidEmoji()
+    return ReactRequest(message_id, emoji)
+
+
+class EditRequest(NamedTuple):
+    id: str
+    message: str
+
+
+def parse_edit_request(body: Mapping[str, Any]) -> EditRequest:
+    """``{"id", "message"}``: the new text, 1 to 4096 characters, not only spaces."""
+    reject_unknown_fields(dict(body), {"id", "message"})
+    message_id = parse_message_id(body.get("id"))
+    return EditRequest(message_id, parse_text(body.get("message")))
+
+
+def parse_delete_request(body: Mapping[str, Any]) -> str:
+    """``{"id"}``: the message to delete for everyone."""
+    reject_unknown_fields(dict(body), {"id"})
+    return parse_message_id(body.get("id"))
+
+
+class ReadRequest(NamedTuple):
+    account: str
+    chat_id: str  # "<digits>@c.us", "<digits>@lid" or "<group>@g.us"
+
+
+def parse_read_request(body: Mapping[str, Any]) -> ReadRequest:
+    """``{"account"?, "phone" | "group"}``: the chat whose incoming messages to mark read."""
+    reject_unknown_fields(dict(body), {"account", "phone", "group"})
+    phone, group = parse_chat(body)
+    return ReadRequest(parse_account(body.get("account")), chat_id_of(phone, group))
+
+
+def parse_text(message: Any) -> str:
+    """A message's text: 1 to 4096 characters, not only spaces."""
+    if not isinstance(message, str) or not message.strip():
+        raise InvalidRequest("'message' must be a non-empty string.")
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise MessageTooLong(
+            f"The message has {len(message)} characters; at most {MAX_MESSAGE_CHARS}."
+        )
+    return message
 
 
 _TEMPLATE_NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
@@ -242,15 +357,7 @@ def parse_send_at(value: Any, now: datetime) -> datetime | None:
 def parse_cancel_request(body: Mapping[str, Any]) -> str:
     """The id of the scheduled message to cancel."""
     reject_unknown_fields(dict(body), {"id"})
-    value = body.get("id")
-    try:
-        if not isinstance(value, str):
-            raise ValueError(value)
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise InvalidRequest(
-            "'id' must be the id of a message, as send-message answered it."
-        ) from None
+    return parse_message_id(body.get("id"))
 
 
 def parse_idempotency_key(value: str | None) -> str | None:

@@ -119,13 +119,24 @@ class HostClient:
             raise HostError()
 
     def send_message(
-        self, session: str, token: str, *, phone: str, message: str, is_lid: bool = False
+        self,
+        session: str,
+        token: str,
+        *,
+        phone: str,
+        message: str,
+        is_lid: bool = False,
+        is_group: bool = False,
+        quoted: str | None = None,
     ) -> SentMessage:
-        """Send a text (to a LID's digits with ``is_lid``). Retried only if the connection
-        never opened: a repeat could send twice."""
-        payload: dict[str, Any] = {"phone": phone, "message": message, "isGroup": False}
-        if is_lid:
-            payload["isLid"] = True
+        """Send a text (to a LID's digits with ``is_lid``, to a group's id with ``is_group``),
+        quoting the message of WhatsApp id ``quoted`` (``options.quotedMsg``, what the host's
+        deprecated ``send-reply`` does too). Retried only if the connection never opened: a
+        repeat could send twice."""
+        payload = _recipient(phone, is_lid, is_group)
+        payload["message"] = message
+        if quoted:
+            payload["options"] = {"quotedMsg": quoted}
         status, body = self._request(
             "POST", f"/api/{seg(session)}/send-message", token=token, json=payload
         )
@@ -141,30 +152,36 @@ class HostClient:
         filename: str,
         caption: str,
         is_lid: bool = False,
+        is_group: bool = False,
+        quoted: str | None = None,
     ) -> SentMessage:
         """Send a file (``send-file-base64``; ``data_uri`` is ``data:<type>;base64,...``), with
         ``caption`` under it. The answer names no recipient: ``to`` is None."""
-        payload: dict[str, Any] = {
-            "phone": phone,
-            "base64": data_uri,
-            "filename": filename,
-            "caption": caption,
-            "isGroup": False,
-        }
-        if is_lid:
-            payload["isLid"] = True
+        payload = _recipient(phone, is_lid, is_group)
+        payload.update(base64=data_uri, filename=filename, caption=caption)
+        if quoted:
+            payload["quotedMessageId"] = quoted
         path = f"/api/{seg(session)}/send-file-base64"
         return sent_from(
             *self._request("POST", path, token=token, json=payload, timeout=self._start_timeout)
         )
 
     def send_voice(
-        self, session: str, token: str, *, phone: str, data_uri: str, is_lid: bool = False
+        self,
+        session: str,
+        token: str,
+        *,
+        phone: str,
+        data_uri: str,
+        is_lid: bool = False,
+        is_group: bool = False,
+        quoted: str | None = None,
     ) -> SentMessage:
         """Send an Ogg/Opus file as a voice note (``send-voice-base64``)."""
-        payload: dict[str, Any] = {"phone": phone, "base64Ptt": data_uri, "isGroup": False}
-        if is_lid:
-            payload["isLid"] = True
+        payload = _recipient(phone, is_lid, is_group)
+        payload["base64Ptt"] = data_uri
+        if quoted:
+            payload["quotedMessageId"] = quoted
         path = f"/api/{seg(session)}/send-voice-base64"
         return sent_from(
             *self._request("POST", path, token=token, json=payload, timeout=self._start_timeout)
@@ -228,6 +245,92 @@ class HostClient:
         number = body.get("phoneNumber")
         serialized = number.get("_serialized") if isinstance(number, dict) else None
         return serialized if isinstance(serialized, str) else None
+
+    # Changing a message, marking a chat read, groups. Connected sessions only (every route
+    # here is behind the host's statusConnection).
+
+    def react(self, session: str, token: str, *, message_id: str, emoji: str) -> None:
+        """React to a message (``react-message``; "" takes the reaction back)."""
+        status, body = self._request(
+            "POST",
+            f"/api/{seg(session)}/react-message",
+            token=token,
+            json={"msgId": message_id, "reaction": emoji},
+        )
+        _done(status, body, ok=(200,))
+
+    def edit(self, session: str, token: str, *, message_id: str, text: str) -> None:
+        """Edit one's own text message (``edit-message``: the library answers the message read
+        back, or 500 when WhatsApp would not edit it)."""
+        status, body = self._request(
+            "POST",
+            f"/api/{seg(session)}/edit-message",
+            token=token,
+            json={"id": message_id, "newText": text},
+        )
+        _done(status, body, ok=(201,))
+
+    def delete_for_everyone(
+        self,
+        session: str,
+        token: str,
+        *,
+        chat: str,
+        message_id: str,
+        is_lid: bool = False,
+        is_group: bool = False,
+    ) -> None:
+        """Delete a message for everyone (``delete-message`` with ``onlyLocal: false``): 200,
+        or 401 "Error unknown on delete message" when the library said no."""
+        payload = _recipient(chat, is_lid, is_group)
+        payload.update(messageId=message_id, onlyLocal=False, deleteMediaInDevice=False)
+        status, body = self._request(
+            "POST", f"/api/{seg(session)}/delete-message", token=token, json=payload
+        )
+        _done(status, body, ok=(200,))
+
+    def send_seen(
+        self, session: str, token: str, *, chat: str, is_lid: bool = False, is_group: bool = False
+    ) -> None:
+        """Mark a chat read on the phone (``send-seen``: WPP.chat.markIsRead)."""
+        status, body = self._request(
+            "POST",
+            f"/api/{seg(session)}/send-seen",
+            token=token,
+            json=_recipient(chat, is_lid, is_group),
+        )
+        _done(status, body, ok=(201,))
+
+    def group_info(self, session: str, token: str, group: str) -> dict[str, Any]:
+        """A group's subject and participants (``group-info/:groupId``): for a group the
+        account was never in, the subject is "" and there are no participants."""
+        status, body = self._request(
+            "GET", f"/api/{seg(session)}/group-info/{seg(group)}", token=token
+        )
+        info = body.get("response") if isinstance(body, dict) else None
+        if status != 200 or not isinstance(info, dict):
+            if status == 404:
+                raise HostSessionClosed()
+            raise HostError(maybe_acted=False)
+        return info
+
+    def reactions(self, session: str, token: str, message_id: str) -> list[dict[str, Any]]:
+        """Everyone's reactions on a message (``reactions/:id``): one item per person with
+        ``id`` (the reaction's key), ``reactionText`` and ``timestamp``."""
+        status, body = self._request(
+            "GET", f"/api/{seg(session)}/reactions/{seg(message_id)}", token=token
+        )
+        answer = body.get("response") if isinstance(body, dict) else None
+        groups = answer.get("reactions") if isinstance(answer, dict) else None
+        if status != 200 or not isinstance(groups, list):
+            raise HostError(maybe_acted=False)
+        return [
+            sender
+            for group in groups
+            if isinstance(group, dict) and isinstance(group.get("senders"), list)
+            for sender in group["senders"]
+            if isinstance(sender, dict)
+        ]
 
     # Reading back what the host holds (reconcile). None of these marks anything read on the
     # phone: listChats is WPP.chat.list, getMessages WPP.chat.getMessages, getMessageById
@@ -301,3 +404,22 @@ class HostClient:
         if status == 401:
             raise HostUnauthorized()
         return status, body
+
+
+def _recipient(target: str, is_lid: bool, is_group: bool) -> dict[str, Any]:
+    """The body fields that name a chat for the host's routes (``contactToArray``): a number,
+    a LID's digits with ``isLid``, or a group's id with ``isGroup``."""
+    payload: dict[str, Any] = {"phone": target, "isGroup": is_group}
+    if is_lid:
+        payload["isLid"] = True
+    return payload
+
+
+def _done(status: int, body: Any, *, ok: tuple[int, ...]) -> None:
+    """Raise unless the host answered one of ``ok`` with a JSON object."""
+    if status in ok and isinstance(body, dict):
+        return
+    if status == 404:
+        raise HostSessionClosed()
+    # wppconnect answers 500 when the library threw (the message could not be changed).
+    raise HostError(maybe_acted=status not in (400, 401, 500))

@@ -23,6 +23,7 @@ from wa_gateway.records import (
     StartRequest,
     UpdateResult,
 )
+from wa_gateway.store.conversations import ConversationCalls
 from wa_gateway.store.housekeeping import HousekeepingCalls
 from wa_gateway.store.reconciling import ReconcileCalls
 from wa_gateway.store.scheduling import SchedulingCalls
@@ -30,7 +31,7 @@ from wa_gateway.store.sql_records import sql_record
 from wa_gateway.store.transport import Transport
 
 
-class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls):
+class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls, ConversationCalls):
     """Typed calls to the gateway's SQL functions over any :class:`Transport`."""
 
     def __init__(

@@ -23,6 +23,7 @@ def _target(item: Mapping[str, Any]) -> ReconcileTarget:
         mark=item.get("mark"),
         linked_at=item.get("linked_at"),
         pending=tuple(PendingAck(**pending) for pending in item.get("pending") or ()),
+        recent_chats=tuple(item.get("recent_chats") or ()),
     )
 
 

@@ -25,8 +25,13 @@ from wa_gateway.records import (
     Ack,
     EventRecord,
     FinishedSend,
+    GroupParticipant,
+    GroupUpdate,
     InboundMessage,
     IncomingFile,
+    Location,
+    MessageAction,
+    MessageChange,
     OutboundRequest,
     OutgoingFile,
     SendOptions,
@@ -50,6 +55,11 @@ SQL_TYPES: dict[type[Any], str] = {
     FoundMessage: "gateway_found_message",
     FoundAck: "gateway_found_ack",
     ReconcileFindings: "gateway_reconcile_findings",
+    Location: "gateway_location",
+    MessageChange: "gateway_message_change",
+    GroupParticipant: "gateway_group_participant",
+    GroupUpdate: "gateway_group_update",
+    MessageAction: "gateway_message_action",
 }
 """Each record the store sends, and the SQL type (in ``public``) that reads it."""
 
