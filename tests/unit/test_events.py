@@ -52,9 +52,6 @@ UNUSED = [
     {"event": name, "id": "x"}
     for name in (
         "onpresencechanged",
-        "onparticipantschanged",
-        "onreactionmessage",
-        "onrevokedmessage",
         "onpollresponse",
         "onupdatelabel",
         "incomingcall",
