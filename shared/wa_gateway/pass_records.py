@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 from wa_gateway.records import (
     Ack,
+    GroupUpdate,
     HostPlacement,
     HostRecord,
     InboundMessage,
@@ -133,6 +134,7 @@ class ReconcileFindings(NamedTuple):
     acks: tuple[FoundAck, ...]
     mark: int | None
     host_token: str | None
+    groups: tuple[GroupUpdate, ...] = ()  # subjects of the session's group chats
 
 
 class ReconcileApplied(NamedTuple):

@@ -85,6 +85,22 @@ create type public.gateway_inbound_message as (
   revoked boolean         -- deleted for everyone
 );
 
+create type public.gateway_group_participant as (
+  id text,        -- <digits>@c.us or <digits>@lid
+  admin boolean
+);
+
+-- What the host said about a group: its subject or whole participant list (group-info,
+-- list-chats), or one change of its participants (onparticipantschanged).
+create type public.gateway_group_update as (
+  session_name text,
+  group_id text,
+  subject text,                                       -- null: unchanged
+  participants public.gateway_group_participant[],    -- the whole list; null: unchanged
+  action text,                                        -- add, remove, promote, demote or null
+  who text[]                                          -- the participants the action is about
+);
+
 create type public.gateway_ack as (
   session_name text,
   wpp_message_id text,

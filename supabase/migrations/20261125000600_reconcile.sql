@@ -65,7 +65,8 @@ create type public.gateway_reconcile_findings as (
   inbound public.gateway_found_message[],  -- oldest first
   acks public.gateway_found_ack[],
   mark bigint,                             -- the host time the session's chats are read to
-  host_token text                          -- a new encrypted host token, if the host gave one
+  host_token text,                         -- a new encrypted host token, if the host gave one
+  groups public.gateway_group_update[]     -- the subjects of its group chats (conversations)
 );
 
 
@@ -173,6 +174,7 @@ declare
   v_result jsonb;
   v_found public.gateway_found_message;
   v_ack public.gateway_found_ack;
+  v_group public.gateway_group_update;
   v_i integer := 0;
   v_status_changed boolean := false;
   v_stored integer := 0;
@@ -238,6 +240,11 @@ begin
         s.attempt || ':reconcile.ack:' || (v_ack.ack).wpp_message_id || ':' || (v_ack.ack).status,
         v_ack.payload, p_now);
     end if;
+  end loop;
+
+  -- Group subjects, as the chat list names them (the conversations migration).
+  foreach v_group in array coalesce(f.groups, '{}') loop
+    perform public.gateway_record_group(to_jsonb(v_group), p_now);
   end loop;
 
   update public.whatsapp_reconcile_marks m set

@@ -643,21 +643,8 @@ create trigger whatsapp_messages_arrived_update
 
 -- Groups: kept from the host -------------------------------------------------------------------
 
-create type public.gateway_group_participant as (
-  id text,        -- <digits>@c.us or <digits>@lid
-  admin boolean
-);
-
--- What the host said about a group: its subject or whole participant list (group-info,
--- list-chats), or one change of its participants (onparticipantschanged).
-create type public.gateway_group_update as (
-  session_name text,
-  group_id text,
-  subject text,                                       -- null: unchanged
-  participants public.gateway_group_participant[],    -- the whole list; null: unchanged
-  action text,                                        -- add, remove, promote, demote or null
-  who text[]                                          -- the participants the action is about
-);
+-- (gateway_group_update and gateway_group_participant: in the message functions' migration,
+-- as reconcile's findings carry them.)
 
 create function public.gateway_record_group(
   p_group jsonb,
@@ -681,6 +668,7 @@ begin
     return null;
   end if;
 
+  -- Written only when it says something new: reconcile repeats every subject every pass.
   insert into public.whatsapp_groups as k (
     user_id, whatsapp_session_id, account, group_id, subject, participants, participants_at,
     created_at, updated_at
@@ -694,7 +682,10 @@ begin
     participants = coalesce(excluded.participants, k.participants),
     participants_at = coalesce(excluded.participants_at, k.participants_at),
     updated_at = excluded.updated_at
-  returning * into g;
+  where (excluded.subject is not null and excluded.subject is distinct from k.subject)
+     or excluded.participants is not null;
+  select * into strict g from public.whatsapp_groups
+  where whatsapp_session_id = s.id and group_id = u.group_id;
 
   -- One change of the participants, applied to a known list.
   if u.action is not null and g.participants is not null then

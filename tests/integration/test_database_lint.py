@@ -18,7 +18,8 @@ import psycopg
 USER_FUNCTIONS = {"gateway_get_session"}
 
 # The table-wide privileges users hold, each on purpose: the reports and the conversations are
-# views that read as their reader, and users delete their own templates (every other command is column by column).
+# views that read as their reader, and users delete their own templates (every other command
+# is column by column).
 TABLE_WIDE = {
     ("whatsapp_report_daily", "authenticated", "SELECT"),
     ("whatsapp_report_delivery", "authenticated", "SELECT"),

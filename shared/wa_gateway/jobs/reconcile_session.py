@@ -17,6 +17,11 @@ The host is asked for:
 * **acks** of outbound messages not yet read or failed and younger than ``ack_window_s``: from
   the messages of their chats (read anyway when behind), else ``message-by-id``; a send whose
   answer never came is matched to the chat's message by the ack path's own rule.
+* **edits and deletions**: the host posts no event for an edit, and a contact may edit a
+  message for 15 minutes; so the chats with incoming messages that recent are read every pass
+  (``recent_chats``), and a message read back edited or deleted for everyone is passed on even
+  when it is older than the mark (the store applies it to the stored message, in its order).
+* **groups**: the subject of every group chat ``list-chats`` names.
 
 None of these routes marks anything read on the phone (see ``HostClient.list_chats``). All that
 is found for a session is applied in one transaction through the webhook's own SQL functions
@@ -44,7 +49,7 @@ from wa_gateway.pass_records import (
     ReconcileFindings,
     ReconcileTarget,
 )
-from wa_gateway.records import SessionUpdate
+from wa_gateway.records import GroupUpdate, SessionUpdate
 from wa_gateway.sessions import qr, transitions
 
 if TYPE_CHECKING:
@@ -139,6 +144,7 @@ def reconcile_one(r: ReconcileParts, target: ReconcileTarget, facts: HostFacts) 
     update: SessionUpdate | None = None
     inbound: list[FoundMessage] = []
     acks: list[FoundAck] = []
+    groups: tuple[GroupUpdate, ...] = ()
     mark: int | None = None
     read_chats = False
 
@@ -149,6 +155,7 @@ def reconcile_one(r: ReconcileParts, target: ReconcileTarget, facts: HostFacts) 
         messages = _ChatReader(r, host, host_session, target, r.clock())
         inbound, acks, mark = messages.read(chats)
         read_chats = messages.chats_read > 0
+        groups = _group_subjects(name, chats) if r.policy.groups else ()
     else:
         state = host.call(lambda token: host_session.host.status_session(name, token))
         host_status = state.status
@@ -168,6 +175,7 @@ def reconcile_one(r: ReconcileParts, target: ReconcileTarget, facts: HostFacts) 
             acks=tuple(acks),
             mark=mark,
             host_token=host_session.new_token_ciphertext,
+            groups=groups,
         )
     )
     if applied is not None and applied.lid_lookups and r.contacts is not None:
@@ -240,7 +248,8 @@ class _ChatReader:
         inbound: dict[str, tuple[int, FoundMessage]] = {}
         acks: dict[str, FoundAck] = {}
         complete = True
-        for chat_id in sorted({*behind, *ack_chats, *unmatched_chats}):
+        recent = {c for c in self.target.recent_chats if self._wanted(c)}
+        for chat_id in sorted({*behind, *ack_chats, *unmatched_chats, *recent}):
             messages, covered = self._messages_of(chat_id, down_to=self.mark)
             complete = complete and (covered or chat_id not in behind)
             for message in messages:
@@ -306,7 +315,11 @@ class _ChatReader:
                 if ack is not None:
                     acks[wpp_id] = FoundAck(ack, {"id": wpp_id, "ack": message.get("ack")})
             return
-        if t <= self.mark or t < self.floor or wpp_id in inbound:
+        if t < self.floor or wpp_id in inbound:
+            return
+        # Older than the mark, it is stored already: only an edit or a deletion is news.
+        changed = bool(message.get("latestEditMsgKey")) or message.get("type") == "revoked"
+        if t <= self.mark and not changed:
             return
         found = inbound_from_event(
             self.name,
@@ -316,6 +329,18 @@ class _ChatReader:
         )
         if found is not None:
             inbound[wpp_id] = (t, FoundMessage(found, loggable(message)))
+
+
+def _group_subjects(name: str, chats: Sequence[Mapping[str, Any]]) -> tuple[GroupUpdate, ...]:
+    """The subject of every group chat, as ``list-chats`` names it."""
+    from wa_gateway.events.kinds import GROUP_ID
+
+    found = []
+    for chat in chats:
+        chat_id, subject = serialized_id(chat.get("id")), chat.get("name")
+        if chat_id and GROUP_ID.match(chat_id) and isinstance(subject, str) and subject:
+            found.append(GroupUpdate(session_name=name, group_id=chat_id, subject=subject[:512]))
+    return tuple(found)
 
 
 def _chats_of(pending: Iterable[PendingAck]) -> set[str]:
