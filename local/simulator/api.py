@@ -122,6 +122,7 @@ class WppApi:
             ("POST", "edit-message"): self.edit_message,
             ("POST", "delete-message"): self.delete_message,
             ("POST", "send-seen"): self.send_seen,
+            ("GET", "get-phone-number"): self.get_phone_number,
         }
 
     def handle(self, req: Request) -> Response:
@@ -665,4 +666,13 @@ class WppApi:
         return json_response(
             200,
             {"status": "success", "response": self.messenger.kinds.reactions(name, message["id"])},
+        )
+
+    def get_phone_number(self, req: Request, name: str, client: Client | None) -> Response:
+        """``DeviceController.getPhoneNumber``: the library's ``getWid()``."""
+        checked = self._connected(req, client)
+        if isinstance(checked, Response):
+            return checked
+        return json_response(
+            200, {"status": "success", "response": checked.wid, "mapper": "device"}
         )

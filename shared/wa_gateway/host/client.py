@@ -314,6 +314,14 @@ class HostClient:
             raise HostError(maybe_acted=False)
         return info
 
+    def own_number(self, session: str, token: str) -> str | None:
+        """The account's own id (``get-phone-number``: the library's ``getWid``)."""
+        status, body = self._request("GET", f"/api/{seg(session)}/get-phone-number", token=token)
+        wid = body.get("response") if isinstance(body, dict) else None
+        if status != 200:
+            raise HostError(maybe_acted=False)
+        return wid if isinstance(wid, str) else None
+
     def reactions(self, session: str, token: str, message_id: str) -> list[dict[str, Any]]:
         """Everyone's reactions on a message (``reactions/:id``): one item per person with
         ``id`` (the reaction's key), ``reactionText`` and ``timestamp``."""

@@ -21,7 +21,8 @@ from typing import Any
 from wa_gateway.auth.caller import Caller
 from wa_gateway.errors import GroupNotFound, SessionNotConnected
 from wa_gateway.messaging.host_calls import HostParts, host_session
-from wa_gateway.records import GroupParticipant, GroupRecord, GroupUpdate
+from wa_gateway.events.host_messages import digits_of
+from wa_gateway.records import GroupParticipant, GroupRecord, GroupUpdate, SessionUpdate
 
 FRESH_S = 600
 _BR_MOBILE = re.compile(r"^55[1-9][0-9]9[0-9]{8}$")
@@ -74,9 +75,19 @@ def ensure_member(parts: HostParts, caller: Caller, name: str, group: str) -> No
     if on_host is None:
         raise SessionNotConnected()
     with host_session(parts, name, on_host.host_token, on_host.host) as host:
-        info = host.call_if_connected(lambda token: host.host.group_info(name, token, group))
-    if info is None:
+        asked = host.call_if_connected(
+            lambda token: (
+                host.host.group_info(name, token, group),
+                None if own else host.host.own_number(name, token),
+            )
+        )
+    if asked is None:
         raise SessionNotConnected()
+    info, wid = asked
+    if own is None and wid is not None:
+        # The account's number, not known until a message names it: kept now.
+        own = digits_of(wid)
+        parts.store.apply_host_state(SessionUpdate(name, "connected", phone_number=own))
     participants = participants_of(info)
     member = is_member([p._asdict() for p in participants], own)
     if member or kept is not None:
