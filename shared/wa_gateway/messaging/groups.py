@@ -20,8 +20,8 @@ from typing import Any
 
 from wa_gateway.auth.caller import Caller
 from wa_gateway.errors import GroupNotFound, SessionNotConnected
-from wa_gateway.messaging.host_calls import HostParts, host_session
 from wa_gateway.events.host_messages import digits_of
+from wa_gateway.messaging.host_calls import HostParts, host_session
 from wa_gateway.records import GroupParticipant, GroupRecord, GroupUpdate, SessionUpdate
 
 FRESH_S = 600
