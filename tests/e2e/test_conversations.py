@@ -61,7 +61,7 @@ def stored(database: str, wpp_id: str, check: Any = lambda r: True) -> dict[str,
 def test_every_incoming_kind_is_stored_once_with_what_it_carries(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
-    user, token, name = connected_user(gateway, simulator, "kinds")
+    user, _, name = connected_user(gateway, simulator, "kinds")
     first = incoming(simulator, name, **{"from": CONTACT, "body": "Oi!", "notifyName": "Ana"})
     reply = incoming(simulator, name, **{"from": CONTACT, "body": "isso", "quoted": first["id"]})
     place = incoming(
