@@ -17,7 +17,8 @@ Served, as PostgREST answers them:
   an optional configuration, ``fts(simple)``: supabase-js ``.textSearch``) with ``not.``,
   ``or=(...)`` and ``and=(...)`` (nested), ``order`` (several columns, ``asc``/``desc``,
   ``nullsfirst``/``nullslast``), ``limit`` and ``offset``; ``Prefer: count=exact``
-  (``planned`` and ``estimated`` are counted exactly) with the total in ``Content-Range`` and ``206`` for part of the rows;
+  (``planned`` and ``estimated`` are counted exactly) with the total in ``Content-Range`` and
+  ``206`` for part of the rows;
   ``Accept: application/vnd.pgrst.object+json`` (``.single()``): the one row as an object, or
   ``406 PGRST116``.
 * ``POST`` (a JSON object or array; ``columns``; ``Prefer: missing=default``; upsert with
