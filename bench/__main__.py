@@ -20,7 +20,7 @@ if str(ROOT / "shared") not in sys.path:
 
 import psycopg  # noqa: E402
 
-from bench import cold, layer, purge_load, report, warm, wire  # noqa: E402
+from bench import cold, conversations, layer, purge_load, report, warm, wire  # noqa: E402
 from bench.events import (  # noqa: E402
     disconnect_event,
     scheduled_event,
@@ -55,13 +55,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cycle", type=int, default=50, help="pairings cycled by disconnect")
     parser.add_argument("--fresh-starts", type=int, default=10, help="warm fresh start-sessions")
     parser.add_argument("--rtt-n", type=int, default=200, help="warm calls per function at RTT_MS")
+    parser.add_argument("--inbox-n", type=int, default=200, help="timed conversation pages")
     parser.add_argument("--quick", action="store_true", help="a smoke run: small counts")
     parser.add_argument("--output", type=Path, default=OUT / "bench.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.cold_runs, args.no_pyc_runs, args.warm_n, args.warmup = 2, 1, 50, 5
         args.events, args.purge_n, args.linked_disconnects, args.cycle = 300, 5000, 2, 10
-        args.fresh_starts, args.rtt_n = 3, 20
+        args.fresh_starts, args.rtt_n, args.inbox_n = 3, 20, 20
     return args
 
 
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         wire_pairing = pairing[6 + args.cycle :]
         in_process(stack, args, users, wire_pairing, fresh, results, progress)
+        progress("a page of conversations, 10,000 messages in 500 chats")
+        results["conversations"] = conversations.measure(stack.dsn, n=args.inbox_n)
 
     results["layer_mb"] = layer_info.get("layer_mb")
     results["layer"] = layer_info
