@@ -13,6 +13,7 @@ from wa_gateway.records import (
     InboundMessage,
     LidLookup,
     MediaFetch,
+    MessageChange,
     SendPlan,
     SessionRecord,
     SessionUpdate,
@@ -135,6 +136,7 @@ class ReconcileFindings(NamedTuple):
     mark: int | None
     host_token: str | None
     groups: tuple[GroupUpdate, ...] = ()  # subjects of the session's group chats
+    changes: tuple[MessageChange, ...] = ()  # reactions read back from the host
 
 
 class ReconcileApplied(NamedTuple):

@@ -85,6 +85,21 @@ create type public.gateway_inbound_message as (
   revoked boolean         -- deleted for everyone
 );
 
+-- An edit, a deletion or a reaction the host reported (onrevokedmessage, onreactionmessage, an
+-- edited or revoked message read back), or one this gateway made (send-message's react, edit
+-- and delete), by WhatsApp's id of the message it changes.
+create type public.gateway_message_change as (
+  session_name text,
+  target text,        -- WhatsApp's id of the message changed
+  kind text,          -- edit, revoke or reaction
+  reactor text,       -- a reaction's author: 'me', or <digits>@c.us / <digits>@lid
+  body text,          -- an edit's new text
+  emoji text,         -- a reaction's emoji; '' when it was taken back
+  phone text,         -- a reaction's author, as digits: their number
+  contact_lid text,   -- or their LID
+  at_ms bigint        -- the change's own time on WhatsApp, in ms (null: the host gave none)
+);
+
 create type public.gateway_group_participant as (
   id text,        -- <digits>@c.us or <digits>@lid
   admin boolean

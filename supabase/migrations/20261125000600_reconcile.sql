@@ -66,7 +66,8 @@ create type public.gateway_reconcile_findings as (
   acks public.gateway_found_ack[],
   mark bigint,                             -- the host time the session's chats are read to
   host_token text,                         -- a new encrypted host token, if the host gave one
-  groups public.gateway_group_update[]     -- the subjects of its group chats (conversations)
+  groups public.gateway_group_update[],    -- the subjects of its group chats (conversations)
+  changes public.gateway_message_change[]  -- reactions read back from the host
 );
 
 
@@ -175,6 +176,7 @@ declare
   v_found public.gateway_found_message;
   v_ack public.gateway_found_ack;
   v_group public.gateway_group_update;
+  v_change public.gateway_message_change;
   v_i integer := 0;
   v_status_changed boolean := false;
   v_stored integer := 0;
@@ -242,9 +244,13 @@ begin
     end if;
   end loop;
 
-  -- Group subjects, as the chat list names them (the conversations migration).
+  -- Group subjects, as the chat list names them, and reactions read back: kept as the
+  -- webhook's are (the conversations migration), after the messages they are about.
   foreach v_group in array coalesce(f.groups, '{}') loop
     perform public.gateway_record_group(to_jsonb(v_group), p_now);
+  end loop;
+  foreach v_change in array coalesce(f.changes, '{}') loop
+    perform public.gateway_apply_change(to_jsonb(v_change), p_now);
   end loop;
 
   update public.whatsapp_reconcile_marks m set

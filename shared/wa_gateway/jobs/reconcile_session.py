@@ -21,6 +21,10 @@ The host is asked for:
   message for 15 minutes; so the chats with incoming messages that recent are read every pass
   (``recent_chats``), and a message read back edited or deleted for everyone is passed on even
   when it is older than the mark (the store applies it to the stored message, in its order).
+* **reactions**: a message read back with ``hasReaction`` has its reactions read
+  (``reactions/:id``, at most ``_MAX_REACTION_READS`` a pass), each kept as the webhook's
+  ``onreactionmessage`` is (a newer one wins); a reaction taken back while the webhook was
+  lost stays until its next report: the host lists only the reactions there are.
 * **groups**: the subject of every group chat ``list-chats`` names.
 
 None of these routes marks anything read on the phone (see ``HostClient.list_chats``). All that
@@ -49,7 +53,7 @@ from wa_gateway.pass_records import (
     ReconcileFindings,
     ReconcileTarget,
 )
-from wa_gateway.records import GroupUpdate, SessionUpdate
+from wa_gateway.records import GroupUpdate, MessageChange, SessionUpdate
 from wa_gateway.sessions import qr, transitions
 
 if TYPE_CHECKING:
@@ -65,6 +69,7 @@ if TYPE_CHECKING:
 _SETTLE_S = 120
 _PAGE = 50  # messages per get-messages call
 _MAX_PAGES = 20  # per chat and pass: the mark does not move past a chat not read to the end
+_MAX_REACTION_READS = 10  # reactions/:id calls per session and pass
 
 
 class ReconcileParts(Protocol):
@@ -145,6 +150,7 @@ def reconcile_one(r: ReconcileParts, target: ReconcileTarget, facts: HostFacts) 
     inbound: list[FoundMessage] = []
     acks: list[FoundAck] = []
     groups: tuple[GroupUpdate, ...] = ()
+    changes: tuple[MessageChange, ...] = ()
     mark: int | None = None
     read_chats = False
 
@@ -156,6 +162,7 @@ def reconcile_one(r: ReconcileParts, target: ReconcileTarget, facts: HostFacts) 
         inbound, acks, mark = messages.read(chats)
         read_chats = messages.chats_read > 0
         groups = _group_subjects(name, chats) if r.policy.groups else ()
+        changes = messages.reactions()
     else:
         state = host.call(lambda token: host_session.host.status_session(name, token))
         host_status = state.status
@@ -176,6 +183,7 @@ def reconcile_one(r: ReconcileParts, target: ReconcileTarget, facts: HostFacts) 
             mark=mark,
             host_token=host_session.new_token_ciphertext,
             groups=groups,
+            changes=changes,
         )
     )
     if applied is not None and applied.lid_lookups and r.contacts is not None:
@@ -227,6 +235,7 @@ class _ChatReader:
         self.mark = target.mark if target.mark is not None else self.floor - 1
         self.chats_read = 0
         self._seen: set[str] = set()  # host message ids read this pass
+        self._reacted: list[str] = []  # messages read this pass that have reactions
 
     def read(
         self, chats: Sequence[Mapping[str, Any]]
@@ -262,6 +271,19 @@ class _ChatReader:
         settled = min(newest, self.now - _SETTLE_S)
         mark = max(self.mark, settled) if complete else self.mark
         return [found for _, found in ordered], list(acks.values()), mark
+
+    def reactions(self) -> tuple[MessageChange, ...]:
+        """The reactions on the newest messages read this pass that have any."""
+        from wa_gateway.events.kinds import reaction_from_event
+
+        found: list[MessageChange] = []
+        for wpp_id in self._reacted[-_MAX_REACTION_READS:]:
+            senders = self.host.call(partial(self.client.reactions, self.name, message_id=wpp_id))
+            for sender in senders:
+                change = reaction_from_event(self.name, {**sender, "msgId": wpp_id})
+                if change is not None:
+                    found.append(change)
+        return tuple(found)
 
     def _wanted(self, chat_id: str) -> bool:
         if chat_id.endswith(("@c.us", "@lid")):
@@ -309,6 +331,8 @@ class _ChatReader:
         if wpp_id is None or not isinstance(t, int):
             return
         self._seen.add(wpp_id)
+        if message.get("hasReaction") and t >= self.floor and wpp_id not in self._reacted:
+            self._reacted.append(wpp_id)
         if message.get("fromMe"):
             if wpp_id in pending or (unmatched_chat and t >= self.floor):
                 ack = ack_from_event(self.name, {**message, "event": "onack"})
