@@ -252,3 +252,19 @@ def test_a_group_the_account_is_in_is_sent_to_and_one_it_is_not_in_is_refused(
     assert (row["group_id"], row["phone"], row["chat_id"]) == (mine["id"], None, mine["id"])
     groups = read_as(database, user.id, "select group_id, subject from whatsapp_groups")
     assert groups == [{"group_id": mine["id"], "subject": "Equipe"}]
+
+
+def test_a_reaction_whose_webhook_was_lost_is_read_back_by_reconcile(
+    gateway: Gateway, simulator: Simulator, database: str
+) -> None:
+    user, token, name = connected_user(gateway, simulator, "lostreact")
+    message = incoming(simulator, name, **{"from": CONTACT, "body": "reage aí"})
+    row = stored(database, message["id"])
+    with simulator.configured(webhook_ignore=["status@broadcast", "onreactionmessage"]):
+        incoming(simulator, name, reaction={"id": message["id"], "emoji": "🎉"})
+    assert read_as(database, user.id, "select emoji from whatsapp_reactions") == []
+
+    assert gateway.call("GET", "status", token, params={"refresh": "true"}).status_code == 200
+
+    reactions = read_as(database, user.id, "select message_id, emoji from whatsapp_reactions")
+    assert reactions == [{"message_id": row["id"], "emoji": "🎉"}]
