@@ -58,8 +58,14 @@ def test_a_sent_message_is_stored_sent_then_read_after_the_hosts_acks(
         "send_at",
         "template",
         "media",
+        "body",
+        "group",
+        "reply_to",
+        "edited_at",
+        "deleted_at",
     }
     assert message["send_at"] is None and message["template"] is None and message["media"] is None
+    assert message["body"] == "Olá!" and message["group"] is None and message["reply_to"] is None
     assert message["status"] == "sent" and message["to"] == TO
     assert message["wpp_message_id"].startswith(f"true_{TO}@c.us_")
     outbox = simulator.outbox(name)
