@@ -268,3 +268,36 @@ def test_a_reaction_whose_webhook_was_lost_is_read_back_by_reconcile(
 
     reactions = read_as(database, user.id, "select message_id, emoji from whatsapp_reactions")
     assert reactions == [{"message_id": row["id"], "emoji": "🎉"}]
+
+
+def test_a_key_replays_a_reaction_and_refuses_another_request_with_it(
+    gateway: Gateway, simulator: Simulator, database: str
+) -> None:
+    _, token, name = connected_user(gateway, simulator, "actkey")
+    message_id = str(
+        stored(database, incoming(simulator, name, **{"from": CONTACT, "body": "oi"})["id"])["id"]
+    )
+
+    def react(emoji: str, key: str) -> requests.Response:
+        return gateway.call(
+            "POST",
+            "send-message",
+            token,
+            path="/react",
+            json={"id": message_id, "emoji": emoji},
+            headers={"Idempotency-Key": key},
+        )
+
+    first, again = react("👍", "k-1"), react("👍", "k-1")
+    other = react("👎", "k-1")
+    taken_back = react("", "k-2")
+
+    assert first.status_code == again.status_code == 200
+    assert first.json()["message"]["id"] == again.json()["message"]["id"] == message_id
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
+    assert taken_back.status_code == 200
+    actions = simulator.control("GET", f"{name}/actions").json()["actions"]
+    assert [(a["route"], a["emoji"]) for a in actions] == [
+        ("react-message", "👍"),
+        ("react-message", ""),
+    ]

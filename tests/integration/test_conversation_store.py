@@ -18,6 +18,7 @@ from tests.integration.store_helpers import begin
 from wa_gateway.records import (
     EventRecord,
     InboundMessage,
+    MessageAction,
     MessageChange,
     SessionUpdate,
 )
@@ -236,3 +237,29 @@ def test_a_relink_to_another_phone_shows_the_new_number(store: Store, database: 
     )
 
     assert phone_of(database, name) == second
+
+
+def test_react_edit_delete_and_read_take_from_the_sending_governor(
+    database: str,
+) -> None:
+    transport = PostgresTransport(database)
+    governed = Store(transport, send_burst=2, send_rate_per_s=0.01)
+    try:
+        _, name = connected(governed, database)
+        targets = []
+        for _ in range(3):
+            wpp_id = f"false_{CONTACT}@c.us_{uuid.uuid4().hex}"
+            ingest(governed, name, "inbound", message(name, wpp_id))
+            targets.append(str(row(database, wpp_id)["id"]))
+        user_id = str(row(database, wpp_id)["user_id"])
+        plans = [
+            governed.begin_action(
+                MessageAction(user_id, "react", target, None, None, "👍", None, None, "h", None)
+            )
+            for target in targets
+        ]
+    finally:
+        transport.close()
+
+    assert [p.outcome for p in plans] == ["act", "act", "rate_limited"]
+    assert plans[2].retry_after_s > 0
