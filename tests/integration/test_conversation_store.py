@@ -263,3 +263,27 @@ def test_react_edit_delete_and_read_take_from_the_sending_governor(
 
     assert [p.outcome for p in plans] == ["act", "act", "rate_limited"]
     assert plans[2].retry_after_s > 0
+
+
+def test_a_chat_is_in_whatsapps_order_whatever_order_its_webhooks_came_in(
+    store: Store, database: str
+) -> None:
+    """Two files sent one after the other whose webhooks arrive the other way round."""
+    user, name = connected(store, database)
+    first, second = (f"false_{CONTACT}@c.us_{uuid.uuid4().hex}" for _ in range(2))
+    ingest(store, name, "inbound", message(name, second, "foto 2", host_t=1_700_000_020))
+    ingest(store, name, "inbound", message(name, first, "foto 1", host_t=1_700_000_010))
+
+    with psycopg.connect(database) as conn:
+        bodies = [
+            r[0]
+            for r in conn.execute(
+                "select body from whatsapp_messages where user_id = %s order by message_at, id",
+                (user.id,),
+            )
+        ]
+        last = conn.execute(
+            "select last_body from whatsapp_chats where user_id = %s", (user.id,)
+        ).fetchone()
+    assert bodies == ["foto 1", "foto 2"]
+    assert last == ("foto 2",)
