@@ -321,16 +321,22 @@ def test_incoming_messages_are_stored_once_even_when_delivered_twice(
     assert len(rows_of(database, user.id, "inbound")) == 3
 
 
-def test_group_and_status_messages_are_ignored_by_default(
+def test_group_messages_are_kept_and_status_messages_ignored_by_default(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
     user, _, name = connected_user(gateway, simulator, "groups")
     simulator.control(
         "POST", f"{name}/incoming", {"from": "5511912340000", "body": "g", "group": True}
     )
+    simulator.control("POST", f"{name}/incoming", {"from": "status@broadcast", "body": "s"})
     simulator.control("POST", f"{name}/incoming", {"from": "5511912340001", "body": "direct"})
-    rows = wait_until(lambda: rows_of(database, user.id, "inbound"), lambda r: len(r) >= 1)
-    assert [r["body"] for r in rows] == ["direct"]
+    rows = wait_until(lambda: rows_of(database, user.id, "inbound"), lambda r: len(r) >= 2)
+    assert wait_until(lambda: simulator.delivered(name))
+    rows = rows_of(database, user.id, "inbound")
+    assert sorted((r["body"], r["group_id"] is not None) for r in rows) == [
+        ("direct", False),
+        ("g", True),
+    ]
 
 
 def test_messages_from_the_owners_own_number_are_kept_apart(
