@@ -40,6 +40,11 @@ simulator and the local gateway, in scratch folders on free 127.0.0.1 ports, as
 ``purge_100k_s``
     100,000 stale sessions inserted by one statement, then one scheduled purge, timed, with
     each batch's time (:mod:`bench.purge_load`).
+``conversations``
+    A user with 10,000 messages in 500 chats (written through the chats' trigger), then the
+    inbox's reads as the user: the first page of 50 conversations, the next one by keyset,
+    and one chat's newest messages; server time (``EXPLAIN ANALYZE``), median and p90 of 200,
+    with the plans (:mod:`bench.conversations`).
 ``layer_mb``, ``peak_rss_mb``
     The built layer unzipped (:mod:`bench.layer`); ``ru_maxrss`` of each cold-start runner
     after its first request.

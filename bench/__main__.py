@@ -22,6 +22,7 @@ import psycopg  # noqa: E402
 
 from bench import (  # noqa: E402
     cold,
+    conversations,
     keys_and_delivery,
     layer,
     purge_load,
@@ -71,13 +72,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--delivery-latency-n", type=int, default=200, help="host events timed to an endpoint"
     )
     parser.add_argument("--delivery-n", type=int, default=2000, help="deliveries for throughput")
+    parser.add_argument("--inbox-n", type=int, default=200, help="timed conversation pages")
     parser.add_argument("--quick", action="store_true", help="a smoke run: small counts")
     parser.add_argument("--output", type=Path, default=OUT / "bench.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.cold_runs, args.no_pyc_runs, args.warm_n, args.warmup = 2, 1, 50, 5
         args.events, args.purge_n, args.linked_disconnects, args.cycle = 300, 5000, 2, 10
-        args.fresh_starts, args.rtt_n = 3, 20
+        args.fresh_starts, args.rtt_n, args.inbox_n = 3, 20, 20
         args.delivery_latency_n, args.delivery_n = 20, 200
     return args
 
@@ -167,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                 progress=progress,
             )
         )
+        progress("a page of conversations, 10,000 messages in 500 chats")
+        results["conversations"] = conversations.measure(stack.dsn, n=args.inbox_n)
 
     results["layer_mb"] = layer_info.get("layer_mb")
     results["layer"] = layer_info

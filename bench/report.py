@@ -16,6 +16,7 @@ TARGETS: dict[str, Any] = {
     "purge_batch_s_max": 1.0,
     "layer_mb_max": 60,  # deploy.mk's LAYER_BUDGET_MB
     "peak_rss_mb_max": 128,  # half of a 256 MB function: room to spare
+    "inbox_page_ms_max": 20,  # a page of conversations, 10,000 messages in 500 chats
 }
 
 
@@ -233,6 +234,17 @@ def table(results: dict[str, Any]) -> str:
             lines.append(
                 f"    resident memory of the purging process: {purge.get('rss_before_mb')} MB"
                 f" before, {purge['rss_peak_mb']} MB at the peak"
+            )
+    inbox = results.get("conversations") or {}
+    limit = t["inbox_page_ms_max"]
+    for case in ("first_page", "next_page", "chat_page"):
+        if case in inbox:
+            value = f"{inbox[case]['median_ms']} (p90 {inbox[case]['p90_ms']})"
+            row(
+                f"inbox {case} ms (server)",
+                value,
+                f"<= {limit}",
+                _at_most(inbox[case]["p90_ms"], limit),
             )
     layer_mb = results.get("layer_mb")
     limit = t["layer_mb_max"]

@@ -13,10 +13,12 @@ Served, as PostgREST answers them:
 
 * ``GET``/``HEAD /rest/v1/<table or view>``: ``select`` (columns, ``*``, ``alias:column``,
   embedded tables ``other(columns)`` along a foreign key either way, nested), filters
-  ``eq neq gt gte lt lte like ilike is in`` with ``not.``, ``or=(...)`` and ``and=(...)``
-  (nested), ``order`` (several columns, ``asc``/``desc``, ``nullsfirst``/``nullslast``),
-  ``limit`` and ``offset``; ``Prefer: count=exact`` (``planned`` and ``estimated`` are counted
-  exactly) with the total in ``Content-Range`` and ``206`` for part of the rows;
+  ``eq neq gt gte lt lte like ilike is in`` and the full-text ``fts plfts phfts wfts`` (with
+  an optional configuration, ``fts(simple)``: supabase-js ``.textSearch``) with ``not.``,
+  ``or=(...)`` and ``and=(...)`` (nested), ``order`` (several columns, ``asc``/``desc``,
+  ``nullsfirst``/``nullslast``), ``limit`` and ``offset``; ``Prefer: count=exact``
+  (``planned`` and ``estimated`` are counted exactly) with the total in ``Content-Range`` and
+  ``206`` for part of the rows;
   ``Accept: application/vnd.pgrst.object+json`` (``.single()``): the one row as an object, or
   ``406 PGRST116``.
 * ``POST`` (a JSON object or array; ``columns``; ``Prefer: missing=default``; upsert with
@@ -27,8 +29,8 @@ Served, as PostgREST answers them:
   arguments in the query): its result as JSON (a set as an array; ``void``: ``204``).
 
 Left out (answered ``400 PGRST100`` naming the local stand-in, never half-done): casts, JSON
-paths, embed hints and ``!inner``, filters and orders on embedded tables, the array, range and
-full-text operators, ``PUT``, writes with ``limit``, CSV and other media types. Errors have
+paths, embed hints and ``!inner``, filters and orders on embedded tables, the array and range
+operators, ``PUT``, writes with ``limit``, CSV and other media types. Errors have
 PostgREST's shape ``{"code", "details", "hint", "message"}``, with its status for each
 database error (its Error.hs). Exists only in the local stack.
 """
@@ -54,6 +56,14 @@ MAX_ROWS = 1000
 SCHEMA = "public"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _COMPARE = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+# PostgREST's full-text operators and the function that makes each one's query.
+_FULL_TEXT = {
+    "fts": "to_tsquery",
+    "plfts": "plainto_tsquery",
+    "phfts": "phraseto_tsquery",
+    "wfts": "websearch_to_tsquery",
+}
+_FULL_TEXT_OPERATOR = re.compile(r"^(fts|plfts|phfts|wfts)(?:\(([A-Za-z_][A-Za-z0-9_]*)\))?$")
 _IS_VALUES = {"null": "null", "true": "true", "false": "false", "unknown": "unknown"}
 _SINGULAR = "application/vnd.pgrst.object+json"
 _COUNTS = ("count=exact", "count=planned", "count=estimated")
@@ -399,6 +409,15 @@ class _Where:
         elif operator in ("like", "ilike"):
             condition = sql.SQL("{} " + operator + " %s").format(target)
             params.append(_unquote(operand).replace("*", "%"))
+        elif full_text := _FULL_TEXT_OPERATOR.match(operator):
+            # column @@ to_tsquery([config,] query): the config a regconfig, as PostgREST has it.
+            function, config = _FULL_TEXT[full_text.group(1)], full_text.group(2)
+            if config is None:
+                condition = sql.SQL("{} @@ " + function + "(%s)").format(target)
+            else:
+                condition = sql.SQL("{} @@ " + function + "(%s::regconfig, %s)").format(target)
+                params.append(config)
+            params.append(_unquote(operand))
         elif operator == "is" and operand.lower() in _IS_VALUES:
             condition = sql.SQL("{} is " + _IS_VALUES[operand.lower()]).format(target)
         elif operator == "in" and operand.startswith("(") and operand.endswith(")"):

@@ -17,6 +17,7 @@ export const MESSAGE_COLUMNS = [
   "body",
   "status",
   "created_at",
+  "message_at",
   "updated_at",
   "send_at",
   "template_name",
@@ -300,7 +301,10 @@ export class Client {
       db
         .from("whatsapp_messages")
         .select(MESSAGE_COLUMNS.join(","))
-        .order("created_at", { ascending: false })
+        // WhatsApp's own time of each message: files sent together keep their order whatever
+        // order their webhooks arrived in.
+        .order("message_at", { ascending: false })
+        .order("id", { ascending: false })
         .limit(limit),
     );
     return Array.isArray(rows) ? rows : [];

@@ -96,6 +96,8 @@ export function mergeMessages(rows) {
       body: row.body,
       status: row.status,
       created_at: row.created_at,
+      // The order of the list: WhatsApp's time of the message (a send's answer has none yet).
+      message_at: row.message_at || row.created_at,
       updated_at: row.updated_at || null,
       send_at: row.send_at || null,
       template_name: row.template_name || row.template || null,
@@ -140,6 +142,6 @@ function isNewer(known, incoming) {
 
 export function sortedMessages() {
   return [...state.messages.values()].sort(
-    (a, b) => Date.parse(b.created_at || 0) - Date.parse(a.created_at || 0),
+    (a, b) => Date.parse(b.message_at || 0) - Date.parse(a.message_at || 0),
   );
 }

@@ -1,5 +1,7 @@
-"""send-message: send a WhatsApp text or file from the caller's connected session,
-idempotently, now or (a text) at a time; ``POST /cancel`` cancels a scheduled one."""
+"""send-message: send a WhatsApp text or file from the caller's connected session, to a contact
+or a group, maybe quoting a message, idempotently, now or (a text) at a time; ``POST /cancel``
+cancels a scheduled one; ``/react``, ``/edit``, ``/delete`` change a message on WhatsApp and
+``/read`` marks a conversation read."""
 
 from typing import Any
 
@@ -7,9 +9,17 @@ from aws_lambda_powertools.event_handler import Response
 
 from wa_gateway import runtime
 from wa_gateway.api import FunctionApp, json_response
+from wa_gateway.message_requests import (
+    parse_cancel_request,
+    parse_delete_request,
+    parse_edit_request,
+    parse_react_request,
+    parse_read_request,
+    parse_send_request,
+)
 from wa_gateway.messaging import send_options
-from wa_gateway.presenters import message_json
-from wa_gateway.validation import parse_cancel_request, parse_idempotency_key, parse_send_request
+from wa_gateway.presenters import message_json, read_json
+from wa_gateway.validation import parse_idempotency_key
 
 # Lambda's own limit for a function URL request: a file of 4 MiB sent inline, as base64.
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
@@ -39,6 +49,42 @@ def cancel_message() -> Response:
     message_id = parse_cancel_request(app.json_object())
     message = send_options.cancel(runtime.store(), caller, message_id)
     return json_response(200, {"message": message_json(message)})
+
+
+@app.post("/react")
+def react() -> Response:
+    caller = app.caller()
+    key = parse_idempotency_key(app.header("idempotency-key"))
+    request = parse_react_request(app.json_object())
+    message = runtime.actions().react(caller, request, key)
+    return json_response(200, {"message": message_json(message), "emoji": request.emoji})
+
+
+@app.post("/edit")
+def edit() -> Response:
+    caller = app.caller()
+    key = parse_idempotency_key(app.header("idempotency-key"))
+    request = parse_edit_request(app.json_object())
+    message = runtime.actions().edit(caller, request, key)
+    return json_response(200, {"message": message_json(message)})
+
+
+@app.post("/delete")
+def delete() -> Response:
+    caller = app.caller()
+    key = parse_idempotency_key(app.header("idempotency-key"))
+    message_id = parse_delete_request(app.json_object())
+    message = runtime.actions().delete(caller, message_id, key)
+    return json_response(200, {"message": message_json(message)})
+
+
+@app.post("/read")
+def read() -> Response:
+    caller = app.caller()
+    key = parse_idempotency_key(app.header("idempotency-key"))
+    request = parse_read_request(app.json_object())
+    result = runtime.actions().read(caller, request, key)
+    return json_response(200, read_json(result.chat, result.marked))
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

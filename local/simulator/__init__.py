@@ -42,6 +42,16 @@ Test controls (no auth, JSON bodies; errors are ``{"error": ...}`` with 400/404/
   outbox) and ``onselfmessage`` posts it when ``on_self_message`` is on. Answers ``{"ok",
   "id", "message"}``.
 - ``POST /_sim/<s>/ack`` ``{"id": "<host message id>", "ack": 3}``: set an ack; ``onack``.
+- Conversations (``kinds``): ``incoming`` also takes ``"quoted": "<id>"`` (a reply),
+  ``"location": {"lat", "lng", "name"?}``, ``"vcard"`` (with ``"vcard_name"``) or ``"vcards":
+  [{"name", "vcard"}]``; and instead of a message ``"reaction": {"id", "emoji"}`` (a contact's
+  reaction: ``onreactionmessage``; ``from`` who), ``"edit": {"id", "body"}`` (a contact edits
+  theirs: no event, as 2.10.4 has none) or ``"revoke": {"id"}`` (``onrevokedmessage``).
+  ``POST /_sim/<s>/group`` ``{"id"?, "subject", "participants": [...], "member"?: true}``
+  makes a group (the account in it unless ``member`` is false); ``POST
+  /_sim/<s>/participants`` ``{"group", "action": "add"|"remove"|"promote"|"demote", "who"}``
+  changes it (``onparticipantschanged``); ``GET /_sim/<s>/actions`` lists what the account
+  did through ``react-message``, ``edit-message``, ``delete-message`` and ``send-seen``.
 - ``GET /_sim/<s>/outbox``: ``{"session", "outbox": [{"id", "route", "to", "type", "body",
   "t", "ack", ...file fields}]}``, every message sent, in order; a file's fields are
   ``mime_type``, ``filename``, ``size``, ``sha256`` (and the library's ``mimetype``).

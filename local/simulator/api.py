@@ -9,7 +9,9 @@ Bearer routes (``/api/:session/<route>``, the token in ``Authorization`` or in t
 ``logout-session``, ``send-message``, ``send-reply``, ``send-image``, ``send-file``,
 ``send-file-base64``, ``send-voice-base64``, ``all-unread-messages``, ``all-new-messages``,
 ``unread-messages``, ``get-messages/:phone``, ``message-by-id/:messageId``, ``list-chats`` (POST),
-``download-media`` (POST), ``contact/pn-lid/:pnLid``, ``check-number-status/:phone``.
+``download-media`` (POST), ``contact/pn-lid/:pnLid``, ``check-number-status/:phone``,
+``react-message``, ``edit-message``, ``delete-message``, ``send-seen`` (POST),
+``group-info/:groupId``, ``reactions/:id`` (see ``kinds``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ _PARAM_ROUTES = {
     ("GET", "get-messages"): "get_messages",
     ("GET", "message-by-id"): "message_by_id",
     ("GET", "check-number-status"): "check_number_status",
+    ("GET", "group-info"): "group_info",
+    ("GET", "reactions"): "reactions",
 }
 
 
@@ -116,6 +120,11 @@ class WppApi:
             ("GET", "unread-messages"): self.all_unread_messages,
             ("POST", "list-chats"): self.list_chats,
             ("POST", "download-media"): self.download_media,
+            ("POST", "react-message"): self.react_message,
+            ("POST", "edit-message"): self.edit_message,
+            ("POST", "delete-message"): self.delete_message,
+            ("POST", "send-seen"): self.send_seen,
+            ("GET", "get-phone-number"): self.get_phone_number,
         }
 
     def handle(self, req: Request) -> Response:
@@ -567,3 +576,113 @@ class WppApi:
                 "status": 200,
             }
         return json_response(200, {"status": "success", "response": profile})
+
+    # ----------------------------------------------------------------- conversations
+
+    def react_message(self, req: Request, name: str, client: Client | None) -> Response:
+        """``DeviceController.reactMessage``: ``sendReactionToMessage(msgId, reaction)``."""
+        checked = self._connected(req, client)
+        if isinstance(checked, Response):
+            return checked
+        try:
+            self.messenger.own_react(checked, req.body.get("msgId"), req.body.get("reaction"))
+        except SendFailed as exc:
+            return json_response(
+                500,
+                {
+                    "status": "error",
+                    "message": "Error on send reaction to message",
+                    "error": exc.error,
+                },
+            )
+        return json_response(200, {"status": "success", "response": {"message": "Reaction sended"}})
+
+    def edit_message(self, req: Request, name: str, client: Client | None) -> Response:
+        """``MessageController.editMessage``: the message read back, ``mapper: "return"``."""
+        checked = self._connected(req, client)
+        if isinstance(checked, Response):
+            return checked
+        try:
+            edited = self.messenger.own_edit(checked, req.body.get("id"), req.body.get("newText"))
+        except SendFailed as exc:
+            return send_error(exc.error)
+        return send_success(edited)  # type: ignore[arg-type]  # one message, not a list
+
+    def delete_message(self, req: Request, name: str, client: Client | None) -> Response:
+        """``DeviceController.deleteMessage``: ``deleteMessage(`${phone}`, messageId,
+        onlyLocal)``; a success answers 200 and then 401, which throws: the host logs an
+        unhandled rejection."""
+        checked = self._status_connection(req, client)
+        if isinstance(checked, Response):
+            return checked
+        assert client is not None
+        first = self._unknown(checked, req)
+        chat = ",".join(chat_id for chat_id, _ in checked.targets)
+        try:
+            self.messenger.own_delete(
+                client, chat, req.body.get("messageId"), js_truthy(req.body.get("onlyLocal"))
+            )
+        except SendFailed as exc:
+            return first or json_response(
+                500, {"status": "error", "message": "Error on delete message", "error": exc.error}
+            )
+        req.answered_twice = True
+        return first or json_response(
+            200, {"status": "success", "response": {"message": "Message deleted"}}
+        )
+
+    def send_seen(self, req: Request, name: str, client: Client | None) -> Response:
+        """``DeviceController.sendSeen``: ``sendSeen`` for each chat of ``phone``."""
+        checked = self._status_connection(req, client)
+        if isinstance(checked, Response):
+            return checked
+        assert client is not None
+        first = self._unknown(checked, req)
+        results = [self.messenger.own_seen(client, chat_id) for chat_id, _ in checked.targets]
+        phones = [chat_id for chat_id, _ in checked.targets]
+        return first or json_response(
+            201,
+            {
+                "status": "Success",
+                "response": {
+                    "message": "Information retrieved successfully.",
+                    "contact": phones,
+                    "session": name,
+                    "data": results,
+                },
+            },
+        )
+
+    def group_info(self, req: Request, name: str, client: Client | None) -> Response:
+        """``GroupController.getGroupInfo``: subject and participants (``{id, isAdmin}``)."""
+        checked = self._connected(req, client)
+        if isinstance(checked, Response):
+            return checked
+        group = req.query["param"].split("@")[0] + "@g.us"
+        return json_response(
+            200, {"status": "success", "response": self.messenger.group_info(name, group)}
+        )
+
+    def reactions(self, req: Request, name: str, client: Client | None) -> Response:
+        """``DeviceController.getReactions``: the message's reactions, by emoji."""
+        checked = self._connected(req, client)
+        if isinstance(checked, Response):
+            return checked
+        message = self.messenger.message_by_id(name, req.query["param"])
+        if message is None:
+            return json_response(
+                500, {"status": "error", "message": "Error on get reactions", "error": {}}
+            )
+        return json_response(
+            200,
+            {"status": "success", "response": self.messenger.kinds.reactions(name, message["id"])},
+        )
+
+    def get_phone_number(self, req: Request, name: str, client: Client | None) -> Response:
+        """``DeviceController.getPhoneNumber``: the library's ``getWid()``."""
+        checked = self._connected(req, client)
+        if isinstance(checked, Response):
+            return checked
+        return json_response(
+            200, {"status": "success", "response": checked.wid, "mapper": "device"}
+        )

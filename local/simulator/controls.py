@@ -107,6 +107,7 @@ class Controls:
                 "inbox": self.messenger.inbox,
                 "seen": self.messenger.seen,
                 "events": self.webhooks.events,
+                "actions": self.messenger.kinds.actions,
             }
             view = views.get(action)
             if view is None:
@@ -143,12 +144,23 @@ class Controls:
             message = self.messenger.incoming(name, body)
             if message is None:
                 return _error(409, f"session {name} is not connected")
+            if "change" in message:  # a reaction, an edit or a deletion
+                return json_response(200, {"ok": True, **message})
             return json_response(200, {"ok": True, "id": message["id"], "message": message})
         if action == "from-phone":
             sent = self.messenger.from_phone(name, body)
             if sent is None:
                 return _error(409, f"session {name} is not connected")
             return json_response(200, {"ok": True, "id": sent["id"], "message": sent})
+        if action in ("group", "participants"):
+            change = (
+                self.messenger.put_group(name, body)
+                if action == "group"
+                else self.messenger.change_participants(name, body)
+            )
+            if change is None:
+                return _error(409, f"session {name} is not connected")
+            return json_response(200, {"ok": True, action: change})
         if action == "ack":
             return self._ack(name, body)
         return cannot(method, req.path)

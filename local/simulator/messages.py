@@ -259,12 +259,16 @@ def message_type_for(mimetype: str) -> str:
 
 
 _MEDIA_KEYS = ("body", "content", "caption", "mimetype", "size", "filename")
+# What a message's kind adds (a reply's quote, a place, a card): unknown while undecrypted.
+_KIND_KEYS: tuple[str, ...] = ("quotedMsgId", "quotedStanzaID", "quotedMsg", "lat", "lng", "loc")
+_KIND_KEYS += ("vcardFormattedName", "vcardList")
 
 
 def undecrypted(message: dict[str, Any]) -> dict[str, Any]:
     """``message`` as the library serializes it before WhatsApp Web has decrypted it: type
-    ``ciphertext``, no body (``content`` is the body, so it goes too) and no file."""
-    bare = {k: v for k, v in message.items() if k not in _MEDIA_KEYS}
+    ``ciphertext``, no body (``content`` is the body, so it goes too), no file, and nothing of
+    what its kind carries."""
+    bare = {k: v for k, v in message.items() if k not in _MEDIA_KEYS + _KIND_KEYS}
     bare.update(type="ciphertext", isMedia=False, mediaData={})
     return bare
 

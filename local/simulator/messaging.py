@@ -21,6 +21,13 @@ from typing import Any
 
 from local.simulator.config import Settings
 from local.simulator.forms import UploadedFile, js_truthy
+from local.simulator.kinds import (
+    Conversations,
+    KindFailed,
+    participant_wids,
+    revoke_event,
+    unknown_group_info,
+)
 from local.simulator.messages import (
     ack_payload,
     derived_group_id,
@@ -31,6 +38,8 @@ from local.simulator.messages import (
     notice,
     now,
     outgoing_message,
+    own_key,
+    phone_key,
     presence,
     to_wid,
     undecrypted,
@@ -155,6 +164,8 @@ class Messenger:
         self._senders: dict[str, set[str]] = {}
         # download-media tries per message id (decrypt_error_tries).
         self._download_tries: dict[str, int] = {}
+        # Groups, reactions, and what the account did to messages (``kinds``).
+        self.kinds = Conversations()
 
     # ----------------------------------------------------------------- recipients
 
@@ -201,6 +212,7 @@ class Messenger:
             raise SendFailed({})
         body = ("true" if text else "false") if isinstance(text, bool) else str(text)
         quoted_id = quoted if isinstance(quoted, str) else None
+        self._check_chat(client, chat_id)
         message = outgoing_message(client.wid or "", chat_id, body, quoted_msg_id=quoted_id)
         self._record(client, route, message, {})
         return message
@@ -249,6 +261,7 @@ class Messenger:
         msg_type: str | None = None,
     ) -> dict[str, Any]:
         text = caption if isinstance(caption, str) else ""
+        self._check_chat(client, chat_id)
         msg_type = msg_type or message_type_for(spec.mimetype)
         media: dict[str, Any] = {
             "mimetype": spec.mimetype,
@@ -268,6 +281,13 @@ class Messenger:
         outbox = {**media, "mime_type": spec.mimetype, "sha256": spec.sha256}
         self._record(client, route, message, outbox)
         return {"ack": message["ack"], "id": message["id"]}
+
+    def _check_chat(self, client: Client, chat_id: str) -> None:
+        """wa-js's ``assertGetChat``: a group the account is not in is no chat of its own."""
+        if chat_id.endswith("@g.us") and not self.kinds.is_member(
+            client.name, chat_id, client.wid or ""
+        ):
+            raise SendFailed({"code": "chat_not_found", "message": f"Chat not found for {chat_id}"})
 
     def _record(
         self, client: Client, route: str, message: dict[str, Any], extra: dict[str, Any]
@@ -379,7 +399,11 @@ class Messenger:
     # ----------------------------------------------------------------- incoming
 
     def incoming(self, name: str, spec: dict[str, Any]) -> dict[str, Any] | None:
-        """A message from someone else arrives; None when the session is not connected."""
+        """A message from someone else arrives (or, with ``reaction``, ``edit`` or ``revoke``,
+        someone reacts to, edits or deletes one); None when the session is not connected."""
+        for change in ("reaction", "edit", "revoke"):
+            if change in spec:
+                return self._contact_change(name, change, spec)
         sender = spec.get("from")
         if not isinstance(sender, str) or not sender:
             raise ValueError('"from" is required')
@@ -422,6 +446,9 @@ class Messenger:
                     chat_id = derived_group_id(name)
                 else:
                     chat_id = author
+                if chat_id.endswith("@g.us") and self.kinds.group(name, chat_id) is None:
+                    # A group the account is in, as a message from it shows.
+                    self.kinds.put_group(name, chat_id, "Group", {own: False, author: False})
             media: dict[str, Any] | None = None
             msg_type = spec.get("type", "chat")
             if not isinstance(msg_type, str):
@@ -437,6 +464,9 @@ class Messenger:
                 if config.auto_download:
                     # webhook.autoDownload puts the whole file, as base64, in `body`.
                     payload_body = data
+            kind_fields, kind_type, kind_body = self._kind_fields(name, spec)
+            if kind_type is not None:
+                msg_type, payload_body, text = kind_type, kind_body, kind_body
             message = incoming_message(
                 own,
                 chat_id=chat_id,
@@ -446,6 +476,7 @@ class Messenger:
                 msg_type=msg_type,
                 media=media,
             )
+            message.update(kind_fields)
             stored = {**message, "body": text} if media else message
             with self._lock:
                 if config.chat_notices and not self._has_chat(name, chat_id):
@@ -514,6 +545,212 @@ class Messenger:
             self._record(client, "phone", message, {})
             return message
 
+    def _kind_fields(
+        self, name: str, spec: dict[str, Any]
+    ) -> tuple[dict[str, Any], str | None, str]:
+        """The fields a reply, a location or a contact card adds to an incoming message (as
+        WhatsApp Web's message model has them), its type and its body."""
+        fields: dict[str, Any] = {}
+        quoted = spec.get("quoted")
+        if quoted is not None:
+            if not isinstance(quoted, str):
+                raise ValueError('"quoted" must be a message id')
+            original = self.message_by_id(name, quoted)
+            fields.update(
+                quotedMsgId=quoted,
+                quotedStanzaID=quoted.split("_")[2] if quoted.count("_") >= 2 else quoted,
+                quotedMsg={"type": original["type"], "body": original["body"]} if original else {},
+            )
+        if "location" in spec:
+            place = spec["location"]
+            lat = place.get("lat") if isinstance(place, dict) else None
+            lng = place.get("lng") if isinstance(place, dict) else None
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lat, lng)):
+                raise ValueError('"location" needs numbers "lat" and "lng"')
+            assert isinstance(place, dict)
+            label = place.get("name") or ""
+            fields.update(lat=lat, lng=lng, loc=label, isMedia=False)
+            # The body of a location message is its map thumbnail, a JPEG in base64.
+            return fields, "location", "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgK"
+        cards = spec.get("vcards")
+        if "vcard" in spec:
+            cards = [{"name": spec.get("vcard_name") or "", "vcard": spec["vcard"]}]
+        if cards is not None:
+            if not isinstance(cards, list) or not all(
+                isinstance(c, dict) and isinstance(c.get("vcard"), str) for c in cards
+            ):
+                raise ValueError('"vcards" must be a list of {"name", "vcard"}')
+            if len(cards) == 1:
+                fields["vcardFormattedName"] = cards[0].get("name") or ""
+                return fields, "vcard", cards[0]["vcard"]
+            fields["vcardList"] = [
+                {"displayName": c.get("name") or "", "vcard": c["vcard"]} for c in cards
+            ]
+            return fields, "multi_vcard", ""
+        return fields, None, ""
+
+    def _contact_change(
+        self, name: str, change: str, spec: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """A contact reacts to a message (``reaction: {id, emoji}``: ``onreactionmessage``),
+        edits one of theirs (``edit: {id, body}``: no event, as the server has none) or
+        deletes one for everyone (``revoke: {id}``: ``onrevokedmessage``)."""
+        detail = spec[change]
+        target = detail.get("id") if isinstance(detail, dict) else None
+        if not isinstance(target, str):
+            raise ValueError(f'"{change}" needs the "id" of a message')
+        with self.manager.lock:
+            client = self.manager.client(name)
+            if client is None or not client.live:
+                return None
+            message = self.message_by_id(name, target)
+            if message is None:
+                raise ValueError(f"no message {target} in session {name}")
+            if change == "reaction":
+                emoji = detail.get("emoji")
+                if not isinstance(emoji, str):
+                    raise ValueError('"reaction" needs an "emoji" ("" takes it back)')
+                sender = spec.get("from")
+                chat = message["chatId"]
+                reactor = (
+                    to_wid(sender)
+                    if isinstance(sender, str) and sender
+                    else (message.get("author") or chat)
+                )
+                key = f"false_{chat}_{phone_key()}" + (
+                    f"_{reactor}" if chat.endswith("@g.us") else ""
+                )
+                event = self.kinds.react(name, message, reactor, emoji, key)
+                self.manager.emit(client, "onreactionmessage", event)
+                return {"change": change, "id": event["id"]["_serialized"], "event": event}
+            if message.get("fromMe"):
+                raise ValueError("a contact changes only their own messages")
+            if change == "edit":
+                body = detail.get("body")
+                if not isinstance(body, str) or not body:
+                    raise ValueError('"edit" needs the new "body"')
+                with self._lock:
+                    self.kinds.edit(message, body, own=False)
+                return {"change": change, "id": target, "message": message}
+            with self._lock:
+                self.kinds.revoke(message)
+            event = revoke_event(message, client.wid or "")
+            self.manager.emit(client, "onrevokedmessage", event)
+            return {"change": change, "id": target, "event": event}
+
+    # ----------------------------------------------------------------- the account's changes
+
+    def own_react(self, client: Client, message_id: Any, emoji: Any) -> None:
+        """``sendReactionToMessage``: the account's reaction ("" or false takes it back)."""
+        message = (
+            self.message_by_id(client.name, message_id) if isinstance(message_id, str) else None
+        )
+        if message is None:
+            raise SendFailed({"code": "msg_not_found"})
+        text = emoji if isinstance(emoji, str) else ""
+        chat = message["chatId"]
+        key = f"true_{chat}_{own_key()}"
+        event = self.kinds.react(client.name, message, "me", text, key)
+        self.kinds.record_action(client.name, "react-message", id=message_id, emoji=text)
+        self.manager.emit(client, "onreactionmessage", event)
+
+    def own_edit(self, client: Client, message_id: Any, text: Any) -> dict[str, Any]:
+        """``editMessage``: the account's own text, within 15 minutes; the message read back."""
+        message = (
+            self.message_by_id(client.name, message_id) if isinstance(message_id, str) else None
+        )
+        if message is None or not isinstance(text, str):
+            raise SendFailed({"code": "msg_not_found"})
+        with self._lock:
+            try:
+                self.kinds.edit(message, text.strip(), own=True)
+            except KindFailed as exc:
+                raise SendFailed({"code": "edit_message_error", "message": str(exc)}) from None
+        self.kinds.record_action(client.name, "edit-message", id=message_id, body=text)
+        return dict(message)
+
+    def own_delete(self, client: Client, chat_id: str, message_id: Any, only_local: bool) -> None:
+        """``deleteMessage``: the account's own message is revoked for everyone; anyone else's
+        (the account is no group admin here) is deleted on this device only."""
+        message = (
+            self.message_by_id(client.name, message_id) if isinstance(message_id, str) else None
+        )
+        if message is None or message["chatId"] != chat_id:
+            raise SendFailed({"code": "msg_not_found"})
+        revoked = bool(message.get("fromMe")) and not only_local
+        with self._lock:
+            if revoked:
+                self.kinds.revoke(message)
+        self.kinds.record_action(
+            client.name, "delete-message", id=message_id, chat=chat_id, revoked=revoked
+        )
+
+    def own_seen(self, client: Client, chat_id: str) -> bool:
+        """``sendSeen``: the chat is marked read."""
+        self.kinds.record_action(client.name, "send-seen", chat=chat_id)
+        self._mark_chat_seen(client, chat_id, None)
+        return True
+
+    def _mark_chat_seen(self, client: Client, chat_id: Any, message_id: str | None) -> None:
+        """``WPP.chat.markIsRead``: every incoming message of the chat is read (acked 3, with
+        ``incoming_acks``)."""
+        name = client.name
+        with self._lock:
+            self._seen.setdefault(name, []).append(
+                {"chatId": chat_id, "messageId": message_id, "t": now()}
+            )
+            unread = self._unread.get(name, {})
+            read_ids = [mid for mid, chat in unread.items() if chat == chat_id]
+            for mid in read_ids:
+                del unread[mid]
+            read = [m for m in self._inbox.get(name, []) if m["id"] in read_ids]
+        if self.settings.config.incoming_acks:
+            for item in read:
+                self.manager.emit(client, "onack", ack_payload(item, 3))
+
+    def group_info(self, name: str, group_id: str) -> dict[str, Any]:
+        group = self.kinds.group(name, group_id)
+        return group.info() if group is not None else unknown_group_info(group_id)
+
+    def put_group(self, name: str, spec: dict[str, Any]) -> dict[str, Any] | None:
+        """``/_sim/<s>/group``: a group with ``subject`` and ``participants``; the account is in
+        it unless ``member`` is false."""
+        client = self.manager.client(name)
+        if client is None or not client.live:
+            return None
+        subject = spec.get("subject", "Group")
+        gid = spec.get("id")
+        if not isinstance(subject, str) or (gid is not None and not isinstance(gid, str)):
+            raise ValueError('"subject" and "id" must be strings')
+        people = participant_wids(spec.get("participants", []))
+        if spec.get("member", True) is not False:
+            people[client.wid or ""] = bool(spec.get("admin", False))
+        group_id = gid if gid is None or "@" in gid else f"{gid}@g.us"
+        return self.kinds.put_group(name, group_id, subject, people).info()
+
+    def change_participants(self, name: str, spec: dict[str, Any]) -> dict[str, Any] | None:
+        """``/_sim/<s>/participants`` ``{group, action, who, by?}``: ``onparticipantschanged``."""
+        client = self.manager.client(name)
+        if client is None or not client.live:
+            return None
+        group_id, action, who = spec.get("group"), spec.get("action"), spec.get("who")
+        if action not in ("add", "remove", "promote", "demote") or not isinstance(group_id, str):
+            raise ValueError('"group" and "action" (add, remove, promote, demote) are required')
+        wids = list(participant_wids(who))
+        if self.kinds.change_participants(name, group_id, action, wids) is None:
+            raise ValueError(f"no group {group_id} in session {name}")
+        by = spec.get("by")
+        event = {
+            "by": to_wid(by) if isinstance(by, str) else None,
+            "byPushName": None,
+            "groupId": group_id,
+            "action": action,
+            "operation": action,
+            "who": wids,
+        }
+        self.manager.emit(client, "onparticipantschanged", event)
+        return event
+
     def _emit_incoming(self, client: Client, message: dict[str, Any]) -> None:
         name = client.name
         seen_chat = message.get("from") or message.get("chatId")
@@ -521,20 +758,8 @@ class Messenger:
 
         def mark_seen() -> None:
             # callWebHook's sendSeen(chatId) after a 2xx: the whole chat is read.
-            if not self.settings.config.read_message:
-                return
-            with self._lock:
-                self._seen.setdefault(name, []).append(
-                    {"chatId": seen_chat, "messageId": message["id"], "t": now()}
-                )
-                unread = self._unread.get(name, {})
-                read_ids = [mid for mid, chat in unread.items() if chat == seen_chat]
-                for mid in read_ids:
-                    del unread[mid]
-                read = [m for m in self._inbox.get(name, []) if m["id"] in read_ids]
-            if self.settings.config.incoming_acks:
-                for item in read:
-                    self.manager.emit(client, "onack", ack_payload(item, 3))
+            if self.settings.config.read_message:
+                self._mark_chat_seen(client, seen_chat, message["id"])
 
         self.webhooks.emit(
             lane=name,
@@ -614,7 +839,7 @@ class Messenger:
                 chat_id = message["chatId"]
                 by_chat[chat_id] = {
                     "id": chat_id,
-                    "name": self._pushnames.get(chat_id),
+                    "name": self.kinds.subject_of(name, chat_id) or self._pushnames.get(chat_id),
                     "isGroup": chat_id.endswith("@g.us"),
                     "isUser": chat_id.endswith(("@c.us", "@lid")),
                     "unreadCount": sum(1 for chat in unread.values() if chat == chat_id),
@@ -652,3 +877,4 @@ class Messenger:
             self._notices.clear()
             self._senders.clear()
             self._download_tries.clear()
+        self.kinds.reset()

@@ -81,6 +81,18 @@ class NotFound(ApiError):
     default_message = "Nothing is here."
 
 
+class MessageNotFound(ApiError):
+    status, code = 404, "message_not_found"
+    default_message = "You have no message with this id."
+
+
+class GroupNotFound(ApiError):
+    status, code = 404, "group_not_found"
+    default_message = (
+        "This WhatsApp account is not in that group. Check the group's id, or the account."
+    )
+
+
 class SessionNotConnected(ApiError):
     status, code = 409, "session_not_connected"
     default_message = "Your WhatsApp session is not connected. Connect it first."
@@ -104,6 +116,41 @@ class NotScheduled(ApiError):
 class LimitReached(ApiError):
     status, code = 409, "limit_reached"
     default_message = "You have as many of these as allowed. Delete one first."
+
+
+class MessageNotSent(ApiError):
+    status, code = 409, "message_not_sent"
+    default_message = (
+        "This message has not reached WhatsApp (it is still being sent, or failed): it cannot "
+        "be quoted, reacted to, edited or deleted."
+    )
+
+
+class MessageDeleted(ApiError):
+    status, code = 409, "message_deleted"
+    default_message = "This message was deleted for everyone."
+
+
+class NotOwnMessage(ApiError):
+    status, code = 409, "not_own_message"
+    default_message = "Only messages this account sent can be edited or deleted for everyone."
+
+
+class NotEditable(ApiError):
+    status, code = 409, "not_editable"
+    default_message = "Only a text message can be edited; a file's caption cannot."
+
+
+class EditWindowPassed(ApiError):
+    status, code = 409, "edit_window_passed"
+    default_message = "WhatsApp lets a message be edited for 15 minutes after it was sent."
+
+
+class DeleteWindowPassed(ApiError):
+    status, code = 409, "delete_window_passed"
+    default_message = (
+        "WhatsApp lets a message be deleted for everyone for 2 days after it was sent."
+    )
 
 
 class PayloadTooLarge(ApiError):
@@ -133,6 +180,14 @@ class UnsupportedMedia(ApiError):
 class EndpointNotAllowed(ApiError):
     status, code = 422, "endpoint_not_allowed"
     default_message = "Events are posted only to https URLs of public addresses."
+
+
+class InvalidEmoji(ApiError):
+    status, code = 422, "invalid_emoji"
+    default_message = (
+        "'emoji' must be one emoji (a single character or sequence WhatsApp shows as one "
+        'emoji, such as 👍, ❤️, 👍🏽, 🇧🇷 or 👨‍👩‍👧), or "" to take your reaction back.'
+    )
 
 
 class UnknownRecipient(ApiError):

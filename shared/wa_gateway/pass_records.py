@@ -5,6 +5,7 @@ pass claim from the store and hand back to it. Plain records, as in ``records``.
 from collections.abc import Mapping
 from typing import Any, NamedTuple, Self
 
+from wa_gateway.event_records import GroupUpdate, MessageChange
 from wa_gateway.records import (
     Ack,
     HostPlacement,
@@ -137,6 +138,7 @@ class ReconcileClaim(NamedTuple):
     ack_limit: int  # at most this many of them a session
     session_name: str | None
     pass_started: str | None
+    edit_window_s: int = 0  # chats with incoming messages this recent are read again (edits)
 
 
 class ReconcileTarget(NamedTuple):
@@ -150,6 +152,7 @@ class ReconcileTarget(NamedTuple):
     pending: tuple[PendingAck, ...]
     lease: str | None = None  # this pass's lease: only its holder writes
     chats: Mapping[str, int] = {}  # chats read past the mark already: chat id -> host time
+    recent_chats: tuple[str, ...] = ()  # chats whose incoming messages may still be edited
 
 
 class FoundMessage(NamedTuple):
@@ -199,6 +202,8 @@ class ReconcileFindings(NamedTuple):
     acks: tuple[FoundAck, ...]  # found by message id, outside the chats read
     mark: int | None
     host_token: str | None
+    groups: tuple[GroupUpdate, ...] = ()  # subjects of the session's group chats
+    changes: tuple[MessageChange, ...] = ()  # reactions read back from the host
 
 
 class ReconcileApplied(NamedTuple):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wa_gateway.records import MessageRecord, SessionRecord
+from wa_gateway.send_records import ChatRecord
 
 
 def iso_utc(value: str | None) -> str | None:
@@ -56,12 +57,27 @@ def message_json(record: MessageRecord) -> dict[str, Any]:
     return {
         "id": record.id,
         "status": record.status,
-        "to": record.phone or f"{record.contact_lid}@lid",
+        "to": record.group_id or record.phone or f"{record.contact_lid}@lid",
         "wpp_message_id": record.wpp_message_id,
         "created_at": iso_utc(record.created_at),
         "send_at": iso_utc(record.send_at),
         "template": record.template_name,
         "media": _media_json(record),
+        "body": record.body,
+        "group": record.group_id,
+        "reply_to": record.reply_to,
+        "edited_at": iso_utc(record.edited_at),
+        "deleted_at": iso_utc(record.deleted_at),
+    }
+
+
+def read_json(chat: ChatRecord | None, marked: int) -> dict[str, Any]:
+    """send-message/read's answer: the chat's unread count now, and how many were marked."""
+    return {
+        "conversation": None
+        if chat is None
+        else {"account": chat.account, "chat_id": chat.chat_id, "unread": chat.unread},
+        "marked": marked,
     }
 
 

@@ -2,8 +2,9 @@
 
 Plain records (NamedTuples: cheap to import and to build), free of how they are stored. Rows
 come as the database's JSON; ``from_row`` keeps the columns a record has and ignores the rest.
-What a send asks and is told is in ``send_records``; what the scheduled passes (the purge,
-the scheduler, reconcile) claim and apply is in ``pass_records``.
+What a send (or one of send-message's actions) asks and is told is in ``send_records``; what a
+host event becomes in ``event_records``; what the scheduled passes (the purge, the scheduler,
+reconcile) claim and apply is in ``pass_records``.
 """
 
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ StartAction = Literal["none", "start", "restart"]
 StartOutcome = Literal["ok", "account_limit", "no_capacity"]
 
 
-def _known_fields(fields: tuple[str, ...], row: Mapping[str, Any]) -> dict[str, Any]:
+def known_fields(fields: tuple[str, ...], row: Mapping[str, Any]) -> dict[str, Any]:
     """The columns of a row (as JSON) that a record has ``fields`` for; the database may add
     columns the gateway does not read."""
     return {k: v for k, v in row.items() if k in fields}
@@ -60,7 +61,7 @@ class SessionRecord(NamedTuple):
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(**_known_fields(cls._fields, row))
+        return cls(**known_fields(cls._fields, row))
 
 
 class SessionOnHost(NamedTuple):
@@ -147,10 +148,22 @@ class MessageRecord(NamedTuple):
     sha256: str | None = None
     media_path: str | None = None
     media_state: str | None = None
+    # What the message kinds carry (conversations).
+    reply_to: str | None = None
+    reply_to_wpp_id: str | None = None
+    edited_at: str | None = None
+    deleted_at: str | None = None
+    location: Mapping[str, Any] | None = None
+    vcard: str | None = None
+    group_id: str | None = None
+    author: str | None = None
+    message_at: str | None = None
+    chat_id: str | None = None
+    read_at: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(**_known_fields(cls._fields, row))
+        return cls(**known_fields(cls._fields, row))
 
 
 class IncomingFile(NamedTuple):
@@ -164,10 +177,18 @@ class IncomingFile(NamedTuple):
     state: str  # pending (to fetch) or too_large
 
 
+class Location(NamedTuple):
+    """A location message's place."""
+
+    lat: float
+    lng: float
+    name: str | None  # the place's name and address
+
+
 class InboundMessage(NamedTuple):
     session_name: str
     wpp_message_id: str
-    phone: str | None  # None: the sender is known by ``contact_lid`` only
+    phone: str | None  # None: the sender is known by ``contact_lid`` only, or a group's
     body: str
     contact_name: str | None
     message_type: str
@@ -175,6 +196,15 @@ class InboundMessage(NamedTuple):
     account_phone: str | None
     contact_lid: str | None = None
     media: IncomingFile | None = None
+    # What the message kinds carry (``events.kinds``).
+    group_id: str | None = None  # a group message's group (phone and contact_lid are None)
+    author: str | None = None  # who wrote it in the group: digits, or "<digits>@lid"
+    reply_to_wpp_id: str | None = None  # the message it quotes
+    location: Location | None = None
+    vcard: str | None = None
+    host_t: int | None = None  # WhatsApp's time of the message (seconds)
+    edited_ms: int | None = None  # when its text was last edited (ms), if it was
+    revoked: bool = False  # deleted for everyone
 
 
 class Ack(NamedTuple):
@@ -185,31 +215,6 @@ class Ack(NamedTuple):
     body: str | None
     lid: str | None = None
     failure_code: str | None = None  # why a failed message failed (expired, ...)
-
-
-# --- host events ----------------------------------------------------------------------------
-
-
-class EventRecord(NamedTuple):
-    """One host event as logged and applied: ``kind`` says what it changes, ``args`` how."""
-
-    session_name: str
-    host_id: str | None
-    attempt: int | None
-    event: str
-    dedup_key: str
-    payload: Mapping[str, Any]
-    kind: Literal["session", "inbound", "ack", "none"]
-    args: "SessionUpdate | InboundMessage | Ack | None"
-
-
-class IngestResult(NamedTuple):
-    stored: bool
-    changed: bool = False
-    seq: int | None = None
-    reason: str | None = None
-    lid_lookup: "LidLookup | None" = None
-    media_message_id: str | None = None  # a file now due to fetch (the media function's)
 
 
 class LidLookup(NamedTuple):
@@ -268,7 +273,7 @@ class HostRecord(NamedTuple):
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(**_known_fields(cls._fields, row))
+        return cls(**known_fields(cls._fields, row))
 
 
 class HostEntry(NamedTuple):
@@ -282,4 +287,4 @@ class HostEntry(NamedTuple):
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(**_known_fields(cls._fields, row))
+        return cls(**known_fields(cls._fields, row))

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from wa_gateway.lambda_invoke import FunctionStart
     from wa_gateway.media.incoming import IncomingMedia
     from wa_gateway.media.storage import MediaStore
+    from wa_gateway.messaging.actions import ActionService
     from wa_gateway.messaging.service import MessageService
     from wa_gateway.sessions.service import SessionService
     from wa_gateway.store import Store
@@ -111,6 +112,15 @@ def messages() -> MessageService:
     return MessageService(
         store=store(), hosts=hosts(), keyring=s.keyring_if_set, media_store=media_store
     )
+
+
+@cache
+def actions() -> ActionService:
+    """send-message's react, edit, delete and read."""
+    from wa_gateway.messaging.actions import ActionService
+
+    s = settings()
+    return ActionService(store=store(), hosts=hosts(), keyring=s.keyring_if_set)
 
 
 @cache
@@ -322,6 +332,7 @@ def reset() -> None:
         hosts,
         sessions,
         messages,
+        actions,
         purger,
         events,
         event_policy,

@@ -132,7 +132,7 @@ class Settings:
     media_retry_after_s: int = 30
     message_retention_s: int = 0
     backfill_on_link: bool = False
-    inbound_groups: bool = False
+    inbound_groups: bool = True
     inbound_status_broadcasts: bool = False
     allow_anonymous_users: bool = False
     api_key_burst: float = 60
@@ -232,7 +232,8 @@ class Settings:
             media_retry_after_s=max(1, duration("MEDIA_RETRY_AFTER", 30)),
             message_retention_s=duration("MESSAGE_RETENTION", 0),
             backfill_on_link=_flag(get("BACKFILL_ON_LINK")),
-            inbound_groups=_flag(get("INBOUND_GROUPS")),
+            # Group messages are conversations of their own: kept unless turned off.
+            inbound_groups=_flag(get("INBOUND_GROUPS") or "true"),
             inbound_status_broadcasts=_flag(get("INBOUND_STATUS_BROADCASTS")),
             allow_anonymous_users=_flag(get("ALLOW_ANONYMOUS_USERS")),
             api_key_burst=_positive("API_KEY_BURST", get("API_KEY_BURST"), 60),

@@ -218,7 +218,9 @@ comment on function public.gateway_begin_start is
 -- Every path into 'disconnected' (a host event, a status refresh, a send that finds the session
 -- gone, a host marked down) goes through this one function, so what a disconnect clears is
 -- decided once; the table's check constraint refuses a disconnected row that still holds a QR or
--- a pairing code. As with any change of status, the disconnect is the session's last activity.
+-- a pairing code. The linked number goes too: the next link may be another phone, whose number
+-- its first message brings. As with any change of status, the disconnect is the session's last
+-- activity.
 -- A session already disconnected keeps its reason and its disconnected_at, from which the purge
 -- counts its age.
 create function public.gateway_mark_disconnected(
@@ -234,6 +236,7 @@ as $$
     status_reason = p_reason,
     disconnected_at = p_now,
     qr_code = null, qr_image = null, qr_expires_at = null, pairing_code = null,
+    phone_number = null,
     last_activity = p_now,
     updated_at = p_now
   where id = any(p_session_ids) and status <> 'disconnected'
@@ -241,7 +244,8 @@ as $$
 $$;
 
 comment on function public.gateway_mark_disconnected is
-  'Marks these sessions disconnected (with p_reason), clearing their QR and pairing code; '
+  'Marks these sessions disconnected (with p_reason), clearing their QR, pairing code and '
+  'linked number; '
   'returns the sessions it changed.';
 
 

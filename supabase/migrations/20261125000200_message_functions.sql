@@ -31,7 +31,9 @@ create type public.gateway_outbound_request as (
   idempotency_key text,
   request_hash text,
   contact_lid text,
-  media public.gateway_outgoing_file
+  media public.gateway_outgoing_file,
+  reply_to uuid,          -- the caller's message this one quotes (the conversations migration)
+  group_id text           -- a group instead of a contact: <digits>[-<digits>]@g.us
 );
 
 -- What the host did with a send (gateway_finish_send).
@@ -54,6 +56,13 @@ create type public.gateway_incoming_file as (
   state text   -- pending (to fetch) or too_large
 );
 
+-- A location message's place.
+create type public.gateway_location as (
+  lat double precision,
+  lng double precision,
+  name text               -- the place's name and address, or null
+);
+
 create type public.gateway_inbound_message as (
   session_name text,
   wpp_message_id text,
@@ -64,7 +73,47 @@ create type public.gateway_inbound_message as (
   from_me boolean,        -- written on the owner's own phone
   account_phone text,     -- the session's own number, as the message names it
   contact_lid text,
-  media public.gateway_incoming_file
+  media public.gateway_incoming_file,
+  -- What the message kinds carry (the conversations migration):
+  group_id text,          -- a group message's group; phone and contact_lid are then null
+  author text,            -- who wrote it in the group: digits, or <digits>@lid
+  reply_to_wpp_id text,   -- the message it quotes
+  location public.gateway_location,
+  vcard text,             -- a contact card's vCard (several, one after the other)
+  host_t bigint,          -- WhatsApp's time of the message (seconds)
+  edited_ms bigint,       -- when its text was last edited (ms), if it was
+  revoked boolean         -- deleted for everyone
+);
+
+-- An edit, a deletion or a reaction the host reported (onrevokedmessage, onreactionmessage, an
+-- edited or revoked message read back), or one this gateway made (send-message's react, edit
+-- and delete), by WhatsApp's id of the message it changes.
+create type public.gateway_message_change as (
+  session_name text,
+  target text,        -- WhatsApp's id of the message changed
+  kind text,          -- edit, revoke or reaction
+  reactor text,       -- a reaction's author: 'me', or <digits>@c.us / <digits>@lid
+  body text,          -- an edit's new text
+  emoji text,         -- a reaction's emoji; '' when it was taken back
+  phone text,         -- a reaction's author, as digits: their number
+  contact_lid text,   -- or their LID
+  at_ms bigint        -- the change's own time on WhatsApp, in ms (null: the host gave none)
+);
+
+create type public.gateway_group_participant as (
+  id text,        -- <digits>@c.us or <digits>@lid
+  admin boolean
+);
+
+-- What the host said about a group: its subject or whole participant list (group-info,
+-- list-chats), or one change of its participants (onparticipantschanged).
+create type public.gateway_group_update as (
+  session_name text,
+  group_id text,
+  subject text,                                       -- null: unchanged
+  participants public.gateway_group_participant[],    -- the whole list; null: unchanged
+  action text,                                        -- add, remove, promote, demote or null
+  who text[]                                          -- the participants the action is about
 );
 
 create type public.gateway_ack as (
@@ -78,7 +127,8 @@ create type public.gateway_ack as (
 );
 
 -- A host event: logged as it came (payload), applied by kind with its record (args: a
--- gateway_session_update, gateway_inbound_message or gateway_ack).
+-- gateway_session_update, gateway_inbound_message, gateway_ack, gateway_message_change or
+-- gateway_group_update).
 create type public.gateway_host_event as (
   session_name text,
   host_id uuid,           -- the pool host whose webhook URL it came by
@@ -86,7 +136,7 @@ create type public.gateway_host_event as (
   event text,
   dedup_key text,
   payload jsonb,
-  kind text,              -- session, inbound, ack or none
+  kind text,              -- session, inbound, ack, change, group or none
   args jsonb
 );
 
@@ -274,6 +324,7 @@ declare
   k record;
   v_tokens double precision;
   v_id uuid := gen_random_uuid();
+  v_quote jsonb;
 begin
   select * into k from public.gateway_open_send(r, p_now);
   if k.answer is not null then
@@ -296,6 +347,14 @@ begin
       || public.gateway_host_access(s);
   end if;
 
+  -- A reply quotes a message of its own chat that WhatsApp has (gateway_check_reply).
+  if r.reply_to is not null then
+    v_quote := public.gateway_check_reply(r, s.id);
+    if v_quote ->> 'outcome' <> 'ok' then
+      return v_quote;
+    end if;
+  end if;
+
   v_tokens := public.gateway_send_tokens(s, p_burst, p_rate_per_s, p_now);
   if v_tokens < 1 then
     update public.whatsapp_sessions set send_tokens = v_tokens, send_tokens_at = p_now
@@ -313,14 +372,16 @@ begin
   insert into public.whatsapp_messages (
     id, user_id, whatsapp_session_id, direction, phone, contact_name, body, status,
     idempotency_key, request_hash, send_state, lease_until, attempts, created_at, updated_at,
-    contact_lid, message_type, mime_type, filename, size, sha256, media_path, media_state
+    contact_lid, message_type, mime_type, filename, size, sha256, media_path, media_state,
+    reply_to, reply_to_wpp_id, group_id
   ) values (
     v_id, r.user_id, s.id, 'outbound', r.phone, r.contact_name, r.body, 'queued',
     r.idempotency_key, r.request_hash, 'pending', p_now + make_interval(secs => p_lease_s), 1,
     p_now, p_now, r.contact_lid, coalesce(f.message_type, 'chat'),
     f.mime_type, f.filename, f.size, f.sha256,
     coalesce(f.path, public.gateway_media_path(r.user_id, s.id, v_id, f.ext)),
-    case when f.path is not null then 'stored' when f.mime_type is not null then 'pending' end
+    case when f.path is not null then 'stored' when f.mime_type is not null then 'pending' end,
+    r.reply_to, v_quote ->> 'wpp_message_id', r.group_id
   )
   returning * into m;
 
@@ -426,7 +487,12 @@ begin
   end if;
   v_phone_before := s.phone_number;
 
-  if r.account_phone is not null and s.phone_number is null and s.status <> 'disconnected' then
+  -- The account's own number, as a message of the current link names it: one written before
+  -- the session last disconnected may come from a phone linked before (a relink to another
+  -- phone), and changes nothing.
+  if r.account_phone is not null and s.status <> 'disconnected'
+      and (s.disconnected_at is null or r.host_t is null
+           or to_timestamp(r.host_t) > s.disconnected_at) then
     s.phone_number := r.account_phone;
   end if;
   -- A sender named by their LID: the number is the one the host mapped it to, if it did.
@@ -439,29 +505,57 @@ begin
 
   -- from_me: the owner wrote it on their own phone (the host's onselfmessage). A message
   -- stored already takes this report only if it is more complete (see
-  -- gateway_message_completeness): its text, kind and file, nothing else.
+  -- gateway_message_completeness): its text, kind, file and what its kind carries, nothing
+  -- else; never once deleted for everyone, and never the text of an edit applied since.
   insert into public.whatsapp_messages as m (
     user_id, whatsapp_session_id, direction, phone, contact_name, body, status,
     wpp_message_id, message_type, origin, created_at, updated_at, contact_lid,
-    mime_type, filename, size, media_state
+    mime_type, filename, size, media_state,
+    group_id, author, reply_to, reply_to_wpp_id, location, vcard, host_at, edited_at, deleted_at
   ) values (
     s.user_id, s.id, case when r.from_me then 'outbound' else 'inbound' end, v_phone,
-    r.contact_name, coalesce(r.body, ''), case when r.from_me then 'sent' else 'received' end,
+    r.contact_name, case when r.revoked then '' else coalesce(r.body, '') end,
+    case when r.from_me then 'sent' else 'received' end,
     r.wpp_message_id, coalesce(r.message_type, 'chat'), v_origin, p_now, p_now, r.contact_lid,
-    f.mime_type, f.filename, f.size, f.state
+    f.mime_type, f.filename, f.size, f.state,
+    r.group_id, r.author,
+    (select q.id from public.whatsapp_messages q
+     where q.wpp_message_id = r.reply_to_wpp_id and q.whatsapp_session_id = s.id),
+    r.reply_to_wpp_id,
+    case when (r.location).lat is not null and r.revoked is not true
+      then to_jsonb(r.location) end,
+    case when r.revoked is not true then r.vcard end,
+    to_timestamp(r.host_t), to_timestamp(r.edited_ms / 1000.0),
+    case when r.revoked then p_now end
   )
   on conflict (wpp_message_id) do update set
-    body = excluded.body,
+    body = case when m.edited_at is null then excluded.body else m.body end,
     message_type = excluded.message_type,
     contact_name = coalesce(excluded.contact_name, m.contact_name),
     mime_type = excluded.mime_type,
     filename = excluded.filename,
     size = excluded.size,
     media_state = excluded.media_state,
+    group_id = coalesce(excluded.group_id, m.group_id),
+    author = coalesce(excluded.author, m.author),
+    reply_to = coalesce(excluded.reply_to, m.reply_to),
+    reply_to_wpp_id = coalesce(excluded.reply_to_wpp_id, m.reply_to_wpp_id),
+    location = excluded.location,
+    vcard = excluded.vcard,
+    host_at = coalesce(m.host_at, excluded.host_at),
     updated_at = excluded.updated_at
   where public.gateway_message_completeness(excluded.message_type)
       > public.gateway_message_completeness(m.message_type)
+    and m.deleted_at is null
   returning m.id, m.xmax = 0 into v_id, v_inserted;
+
+  -- A message the host shows edited or deleted for everyone: the change is kept (and applied
+  -- to the stored message when it is not the one just written), in its order with the others.
+  if r.edited_ms is not null or r.revoked then
+    perform public.gateway_apply_change(to_jsonb(row(
+      r.session_name, r.wpp_message_id, case when r.revoked then 'revoke' else 'edit' end,
+      null, r.body, null, null, null, r.edited_ms)::public.gateway_message_change), p_now);
+  end if;
 
   if s.phone_number is distinct from v_phone_before
       or s.last_activity < p_now - c_activity_step then
@@ -689,7 +783,7 @@ declare
   v_lookup jsonb;
   v_media jsonb;
 begin
-  if e.kind not in ('session', 'inbound', 'ack', 'none') then
+  if e.kind not in ('session', 'inbound', 'ack', 'change', 'group', 'none') then
     raise exception 'unknown event kind %', e.kind using errcode = '22023';
   end if;
   -- Only what exists nowhere else waits for its commit to reach the disk (see the end). The
@@ -741,6 +835,13 @@ begin
   elsif e.kind = 'ack' then
     v_result := public.gateway_apply_ack(e.args, p_now);
     v_changed := coalesce((v_result ->> 'changed')::boolean, false);
+  elsif e.kind = 'change' then
+    -- An edit, a deletion or a reaction (the conversations migration).
+    v_result := public.gateway_apply_change(e.args, p_now);
+    v_changed := coalesce((v_result ->> 'changed')::boolean, false);
+  elsif e.kind = 'group' then
+    v_result := public.gateway_record_group(e.args, p_now);
+    v_changed := v_result is not null;
   end if;
 
   -- An incoming message, and an ack that is the only record that a send whose answer never
@@ -758,7 +859,8 @@ $$;
 
 comment on function public.gateway_ingest_event is
   'Logs a host event once per session (deduplicated by its dedup_key, numbered by seq) and '
-  'applies it (session state, an inbound message or an ack), all in one transaction.';
+  'applies it (session state, an inbound message, an ack, a change of a message or of a '
+  'group), all in one transaction.';
 
 
 revoke execute on function

@@ -132,10 +132,10 @@ begin
   end if;
   insert into public.whatsapp_messages (
     user_id, whatsapp_session_id, direction, phone, contact_lid, contact_name, body, status,
-    send_at, template_name, idempotency_key, request_hash, created_at, updated_at
+    send_at, template_name, idempotency_key, request_hash, created_at, updated_at, group_id
   ) values (
     r.user_id, s.id, 'outbound', r.phone, r.contact_lid, r.contact_name, v_body, 'scheduled',
-    o.send_at, o.template, r.idempotency_key, r.request_hash, p_now, p_now
+    o.send_at, o.template, r.idempotency_key, r.request_hash, p_now, p_now, r.group_id
   )
   returning * into m;
   return jsonb_build_object('outcome', 'scheduled', 'message', to_jsonb(m));

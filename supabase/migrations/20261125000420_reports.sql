@@ -60,6 +60,7 @@ select
   m.user_id,
   s.account,
   count(m.sent_at)::integer as sent,
+  (count(*) filter (where m.direction = 'inbound'))::integer as received,
   count(m.delivered_at)::integer as delivered,
   count(m.read_at)::integer as read,
   round(count(m.delivered_at)::numeric / nullif(count(m.sent_at), 0), 4) as delivery_rate,
@@ -74,12 +75,14 @@ select
     as read_p90_s
 from public.whatsapp_messages m
 left join public.whatsapp_sessions s on s.id = m.whatsapp_session_id
-where m.direction = 'outbound' and m.sent_at >= now() - interval '30 days'
+where (m.direction = 'outbound' and m.sent_at >= now() - interval '30 days')
+   or (m.direction = 'inbound' and m.created_at >= now() - interval '30 days')
 group by m.user_id, s.account;
 
 comment on view public.whatsapp_report_delivery is
-  'Over the last 30 days, per account: messages sent, delivered and read, the delivery and '
-  'read rates, and the median and 90th percentile seconds from sent to delivered and to read.';
+  'Over the last 30 days, per account: messages sent and received, delivered and read, the '
+  'delivery and read rates, and the median and 90th percentile seconds from sent to delivered '
+  'and to read.';
 
 create view public.whatsapp_report_failures with (security_invoker = true) as
 select

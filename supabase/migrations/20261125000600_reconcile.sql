@@ -66,7 +66,8 @@ create type public.gateway_reconcile_claim as (
   ack_window_s integer,     -- outbound messages younger than this may still change
   ack_limit integer,        -- at most this many of them a session
   session_name text,        -- this session only, whatever its status (a status refresh)
-  pass_started timestamptz  -- sessions put right since the pass started are not taken again
+  pass_started timestamptz, -- sessions put right since the pass started are not taken again
+  edit_window_s integer     -- chats with incoming messages this recent are read again (edits)
 );
 
 -- A message the host has and the database missed, with the host's own JSON of it (logged as
@@ -101,7 +102,9 @@ create type public.gateway_reconcile_findings as (
   host_status text,                        -- the host's own word for it, for the event log
   acks public.gateway_found_ack[],         -- found by message id, outside the chats read
   mark bigint,                             -- the host time the session's chats are read to
-  host_token text                          -- a new encrypted host token, if the host gave one
+  host_token text,                         -- a new encrypted host token, if the host gave one
+  groups public.gateway_group_update[],    -- the subjects of its group chats (conversations)
+  changes public.gateway_message_change[]  -- reactions read back from the host
 );
 
 
@@ -224,7 +227,15 @@ begin
                  or (o.wpp_message_id is null and o.send_state = 'unknown'))
           order by o.created_at
           limit c.ack_limit
-        ) o), '[]'::jsonb)
+        ) o), '[]'::jsonb),
+      -- Chats whose incoming messages may still be edited by their senders: read again, as
+      -- the host posts no event for an edit (the conversations migration).
+      'recent_chats', coalesce((
+        select jsonb_agg(distinct i.chat_id)
+        from public.whatsapp_messages i
+        where i.whatsapp_session_id = s.id and i.direction = 'inbound'
+          and i.created_at > p_now - make_interval(secs => coalesce(c.edit_window_s, 0))
+          and i.deleted_at is null), '[]'::jsonb)
     ) order by m.reconciled_at nulls first, s.id)
     from public.whatsapp_sessions s
     join public.whatsapp_reconcile_marks m on m.whatsapp_session_id = s.id
@@ -235,8 +246,9 @@ $$;
 comment on function public.gateway_claim_reconcile is
   'Leases live sessions put right longest ago (or the one named) to one reconcile pass (a '
   'lease id of its own), with what it takes to ask their host: token, host, the host time '
-  'looked at so far and each chat''s past it, the time of the current link, and the outbound '
-  'messages whose ack may still change with the chats they may be in.';
+  'looked at so far and each chat''s past it, the time of the current link, the outbound '
+  'messages whose ack may still change with the chats they may be in, and the chats whose '
+  'incoming messages may still be edited.';
 
 
 -- Acks a pass found, applied through the webhook's own function (only forward), each change
@@ -363,6 +375,8 @@ declare
   u constant public.gateway_session_update := f.update;
   s public.whatsapp_sessions;
   v_result jsonb;
+  v_group public.gateway_group_update;
+  v_change public.gateway_message_change;
   v_status_changed boolean := false;
   v_acks integer := 0;
 begin
@@ -400,6 +414,15 @@ begin
 
   v_acks := public.gateway_reconcile_acks(s, f.acks, p_now);
 
+  -- Group subjects, as the chat list names them, and reactions read back: kept as the
+  -- webhook's are (the conversations migration), after the messages they are about.
+  foreach v_group in array coalesce(f.groups, '{}') loop
+    perform public.gateway_record_group(to_jsonb(v_group), p_now);
+  end loop;
+  foreach v_change in array coalesce(f.changes, '{}') loop
+    perform public.gateway_apply_change(to_jsonb(v_change), p_now);
+  end loop;
+
   update public.whatsapp_reconcile_marks m set
     attempt = s.attempt,
     host_t = case when f.mark is not null then f.mark
@@ -421,8 +444,9 @@ $$;
 
 comment on function public.gateway_reconcile_session is
   'Applies what a reconcile pass found for a session itself, while it holds the session''s '
-  'lease: the host''s state (unless a webhook changed the session since the pass read it) and '
-  'acks found by message id, each change logged as a reconcile.* event; then moves the '
+  'lease: the host''s state (unless a webhook changed the session since the pass read it), '
+  'acks found by message id, each change logged as a reconcile.* event, its group chats'' '
+  'subjects and the reactions read back; then moves the '
   'session''s mark (forgetting the chats it passes) and releases the lease.';
 
 

@@ -139,6 +139,36 @@ const scenarios = {
     return out;
   },
 
+  // Conversations: a page of the view newest first, the next page by keyset, and message
+  // search with .textSearch (every type) under RLS.
+  async conversations() {
+    const db = await signedIn();
+    const view = () =>
+      db
+        .from("whatsapp_conversations")
+        .select("chat_id,last_body,last_at,last_message_id,unread")
+        .order("last_at", { ascending: false })
+        .order("last_message_id", { ascending: false });
+    const out = {};
+    out.first = answer(await view().limit(2));
+    const last = out.first.data[out.first.data.length - 1];
+    out.next = answer(
+      await view()
+        .lte("last_at", last.last_at)
+        .or(`last_at.lt.${last.last_at},last_message_id.lt.${last.last_message_id}`)
+        .limit(2),
+    );
+    const search = (query, options) =>
+      db.from("whatsapp_messages").select("body").textSearch("search", query, options).order("body");
+    out.fts = answer(await search("pizza & quatro", { config: "simple" }));
+    out.plain = answer(await search("pizza queijos", { type: "plain", config: "simple" }));
+    out.phrase = answer(await search("quatro queijos", { type: "phrase", config: "simple" }));
+    out.websearch = answer(await search('"pizza" -calabresa', { type: "websearch", config: "simple" }));
+    out.noConfig = answer(await search("pizza"));
+    out.other = answer(await search("segredo", { config: "simple" }));
+    return out;
+  },
+
   // Messages with their session embedded, and the session through the RPC users may call.
   async embedsAndRpc() {
     const db = await signedIn();

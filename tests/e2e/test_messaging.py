@@ -59,8 +59,14 @@ def test_a_sent_message_is_stored_sent_then_read_after_the_hosts_acks(
         "send_at",
         "template",
         "media",
+        "body",
+        "group",
+        "reply_to",
+        "edited_at",
+        "deleted_at",
     }
     assert message["send_at"] is None and message["template"] is None and message["media"] is None
+    assert message["body"] == "Olá!" and message["group"] is None and message["reply_to"] is None
     assert message["status"] == "sent" and message["to"] == TO
     assert message["wpp_message_id"].startswith(f"true_{TO}@c.us_")
     outbox = simulator.outbox(name)
@@ -322,19 +328,25 @@ def test_incoming_messages_are_stored_once_even_when_delivered_twice(
     assert len(rows_of(database, user.id, "inbound")) == 3
 
 
-def test_group_and_status_messages_are_ignored_by_default(
+def test_group_messages_are_kept_and_status_messages_ignored_by_default(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
     user, _, name = connected_user(gateway, simulator, "groups")
     simulator.control(
         "POST", f"{name}/incoming", {"from": "5511912340000", "body": "g", "group": True}
     )
+    simulator.control("POST", f"{name}/incoming", {"from": "status@broadcast", "body": "s"})
     simulator.control("POST", f"{name}/incoming", {"from": "5511912340001", "body": "direct"})
     simulator.control("POST", f"{name}/incoming", {"from": "5511912340001", "body": "again"})
-    assert wait_until(
-        lambda: sorted(r["body"] for r in rows_of(database, user.id, "inbound")),
-        lambda bodies: bodies == ["again", "direct"],
-    )
+
+    def kept() -> list[tuple[str, bool]]:
+        rows = rows_of(database, user.id, "inbound")
+        return sorted((r["body"], r["group_id"] is not None) for r in rows)
+
+    expected = [("again", False), ("direct", False), ("g", True)]
+    assert wait_until(kept, lambda rows: rows == expected)
+    assert wait_until(lambda: simulator.delivered(name))
+    assert kept() == expected
 
 
 def test_messages_from_the_owners_own_number_are_kept_apart(

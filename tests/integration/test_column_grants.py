@@ -67,6 +67,17 @@ READABLE: dict[str, set[str]] = {
         "sha256",
         "media_path",
         "media_state",
+        "reply_to",
+        "reply_to_wpp_id",
+        "edited_at",
+        "deleted_at",
+        "location",
+        "vcard",
+        "group_id",
+        "author",
+        "message_at",
+        "chat_id",
+        "search",
     },
     "whatsapp_templates": {"id", "user_id", "name", "body", "created_at", "updated_at"},
     "whatsapp_error_logs": {
@@ -115,6 +126,48 @@ READABLE: dict[str, set[str]] = {
         "delivered_at",
         "created_at",
     },
+    "whatsapp_groups": {
+        "id",
+        "user_id",
+        "whatsapp_session_id",
+        "account",
+        "group_id",
+        "subject",
+        "participants",
+        "created_at",
+        "updated_at",
+    },
+    "whatsapp_chats": {
+        "id",
+        "user_id",
+        "whatsapp_session_id",
+        "account",
+        "chat_id",
+        "phone",
+        "contact_lid",
+        "group_id",
+        "contact_name",
+        "last_message_id",
+        "last_body",
+        "last_at",
+        "last_direction",
+        "last_message_type",
+        "last_status",
+        "unread",
+        "updated_at",
+    },
+    "whatsapp_reactions": {
+        "id",
+        "user_id",
+        "message_id",
+        "emoji",
+        "from_me",
+        "phone",
+        "contact_lid",
+        "reacted_at",
+        "created_at",
+        "updated_at",
+    },
 }
 
 PRIVATE: dict[str, set[str]] = {
@@ -136,6 +189,7 @@ PRIVATE: dict[str, set[str]] = {
         "send_state",
         "lease_until",
         "attempts",
+        "host_at",
     },
     "whatsapp_templates": set(),
     "whatsapp_error_logs": set(),
@@ -144,6 +198,9 @@ PRIVATE: dict[str, set[str]] = {
     "whatsapp_endpoints": {"secret", "last_seq", "next_due_at", "lease_until", "lease_token"},
     "whatsapp_notifications": set(),
     "whatsapp_deliveries": set(),
+    "whatsapp_groups": {"participants_at"},
+    "whatsapp_chats": set(),
+    "whatsapp_reactions": {"reactor"},
 }
 
 
@@ -186,7 +243,13 @@ def test_realtime_sends_users_the_readable_columns_only(database: str) -> None:
         ]
         sent = {table: selectable(conn, "authenticated", table) for table in published}
 
-    assert published == ["whatsapp_messages", "whatsapp_sessions"]
+    assert published == [
+        "whatsapp_chats",
+        "whatsapp_groups",
+        "whatsapp_messages",
+        "whatsapp_reactions",
+        "whatsapp_sessions",
+    ]
     for table, columns in sent.items():
         assert {c for c, ok in columns.items() if ok} == READABLE[table], table
         assert {c for c, ok in columns.items() if not ok} == PRIVATE[table], table
@@ -229,11 +292,24 @@ def owner(database: str) -> Iterator[Owner]:
             (user, f"user_{user}", host[0]),
         ).fetchone()
         assert session is not None
-        conn.execute(
+        message = conn.execute(
             "insert into whatsapp_messages (user_id, whatsapp_session_id, direction, phone, body,"
             " status, idempotency_key, request_hash, send_state, lease_until)"
             " values (%s, %s, 'outbound', '5511999999999', 'oi', 'queued', 'k', 'h', 'pending',"
+            " now()) returning id",
+            (user, session[0]),
+        ).fetchone()
+        assert message is not None
+        conn.execute(
+            "insert into whatsapp_reactions (user_id, message_id, reactor, emoji, from_me, phone,"
+            " reacted_at) values (%s, %s, '5511999999999@c.us', '👍', false, '5511999999999',"
             " now())",
+            (user, message[0]),
+        )
+        conn.execute(
+            "insert into whatsapp_groups (user_id, whatsapp_session_id, account, group_id,"
+            " subject, participants, participants_at) values (%s, %s, 'default',"
+            " '120363000000000001@g.us', 'Team', '[]', now())",
             (user, session[0]),
         )
         conn.execute(

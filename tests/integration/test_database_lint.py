@@ -17,13 +17,15 @@ import psycopg
 # public is for service_role alone.
 USER_FUNCTIONS = {"gateway_get_session"}
 
-# The table-wide privileges users hold, each on purpose: the reports are views that read as
-# their reader, and users delete their own templates (every other command is column by column).
+# The table-wide privileges users hold, each on purpose: the reports and the conversations are
+# views that read as their reader, and users delete their own templates (every other command
+# is column by column).
 TABLE_WIDE = {
     ("whatsapp_report_daily", "authenticated", "SELECT"),
     ("whatsapp_report_delivery", "authenticated", "SELECT"),
     ("whatsapp_report_failures", "authenticated", "SELECT"),
     ("whatsapp_report_templates", "authenticated", "SELECT"),
+    ("whatsapp_conversations", "authenticated", "SELECT"),
     ("whatsapp_templates", "authenticated", "DELETE"),
 }
 

@@ -149,12 +149,14 @@ def test_delivery_and_read_rates_and_times(database: str, seeded: Seeded) -> Non
     rows = read_as(
         database,
         seeded.alice,
-        "select account, sent, delivered, read, delivery_rate, read_rate, delivered_p50_s,"
-        " delivered_p90_s, read_p50_s, read_p90_s from whatsapp_report_delivery order by 1",
+        "select account, sent, received, delivered, read, delivery_rate, read_rate,"
+        " delivered_p50_s, delivered_p90_s, read_p50_s, read_p90_s from whatsapp_report_delivery"
+        " order by 1",
     )
 
     default, work = rows
     assert (default["sent"], default["delivered"], default["read"]) == (5, 5, 3)
+    assert (default["received"], work["received"]) == (2, 0)
     assert (float(default["delivery_rate"]), float(default["read_rate"])) == (1.0, 0.6)
     assert default["delivered_p50_s"] == pytest.approx(3.0)
     assert default["delivered_p90_s"] == pytest.approx(7.6)  # 4 + 0.6 * (10 - 4)

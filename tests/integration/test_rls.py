@@ -28,12 +28,17 @@ USER_TABLES = (
     "whatsapp_endpoints",
     "whatsapp_notifications",
     "whatsapp_deliveries",
+    "whatsapp_chats",
+    "whatsapp_reactions",
+    "whatsapp_groups",
 )
 SERVICE_TABLES = (
     "whatsapp_session_secrets",
     "wpp_hosts",
     "whatsapp_event_seqs",
     "whatsapp_api_key_buckets",
+    "whatsapp_message_changes",
+    "whatsapp_action_keys",
 )
 ALL_TABLES = (*USER_TABLES, *SERVICE_TABLES)
 
@@ -63,11 +68,33 @@ def world(database: str) -> Iterator[World]:
             "insert into whatsapp_session_secrets (session_id, host_token) values (%s, 'v1.k.x')",
             (sid,),
         )
-        conn.execute(
+        wpp_id = f"false_{uuid.uuid4().hex}"
+        message = conn.execute(
             "insert into whatsapp_messages (user_id, whatsapp_session_id, direction, phone, body,"
             " status, wpp_message_id) values (%s, %s, 'inbound', '5511999999999', 'oi',"
-            " 'received', %s)",
-            (alice, sid, f"false_{uuid.uuid4().hex}"),
+            " 'received', %s) returning id",
+            (alice, sid, wpp_id),
+        ).fetchone()
+        assert message is not None
+        conn.execute(
+            "insert into whatsapp_reactions (user_id, message_id, reactor, emoji, from_me,"
+            " reacted_at) values (%s, %s, 'me', '👍', true, now())",
+            (alice, message[0]),
+        )
+        conn.execute(
+            "insert into whatsapp_groups (user_id, whatsapp_session_id, account, group_id)"
+            " values (%s, %s, 'default', '120363000000000002@g.us')",
+            (alice, sid),
+        )
+        conn.execute(
+            "insert into whatsapp_message_changes (whatsapp_session_id, target, kind)"
+            " values (%s, %s, 'revoke')",
+            (sid, f"false_{uuid.uuid4().hex}"),
+        )
+        conn.execute(
+            "insert into whatsapp_action_keys (user_id, idempotency_key, request_hash)"
+            " values (%s, 'k', 'h')",
+            (alice,),
         )
         conn.execute(
             "insert into whatsapp_error_logs (user_id, whatsapp_session_id, function_name, code,"
@@ -244,6 +271,38 @@ WRITES = {
         "update": "update whatsapp_session_secrets set host_token = 'v1.k.z'"
         " where session_id = %(sid)s",
         "delete": "delete from whatsapp_session_secrets where session_id = %(sid)s",
+    },
+    "whatsapp_chats": {
+        "insert": "insert into whatsapp_chats (user_id, whatsapp_session_id, account, chat_id,"
+        " last_message_id, last_body, last_at, last_direction, last_message_type, last_status)"
+        " values (%(uid)s, %(sid)s, 'default', '1@c.us', gen_random_uuid(), '', now(),"
+        " 'inbound', 'chat', 'received')",
+        "update": "update whatsapp_chats set unread = 0",
+        "delete": "delete from whatsapp_chats",
+    },
+    "whatsapp_reactions": {
+        "insert": "insert into whatsapp_reactions (user_id, message_id, reactor, emoji, from_me,"
+        " reacted_at) select %(uid)s, id, 'me', '👎', true, now() from whatsapp_messages",
+        "update": "update whatsapp_reactions set emoji = '👎'",
+        "delete": "delete from whatsapp_reactions",
+    },
+    "whatsapp_groups": {
+        "insert": "insert into whatsapp_groups (user_id, whatsapp_session_id, account, group_id)"
+        " values (%(uid)s, %(sid)s, 'default', '120363000000000003@g.us')",
+        "update": "update whatsapp_groups set subject = 'x'",
+        "delete": "delete from whatsapp_groups",
+    },
+    "whatsapp_message_changes": {
+        "insert": "insert into whatsapp_message_changes (whatsapp_session_id, target, kind)"
+        " values (%(sid)s, 'x', 'revoke')",
+        "update": "update whatsapp_message_changes set applied_at = now()",
+        "delete": "delete from whatsapp_message_changes",
+    },
+    "whatsapp_action_keys": {
+        "insert": "insert into whatsapp_action_keys (user_id, idempotency_key, request_hash)"
+        " values (%(uid)s, 'x', 'h')",
+        "update": "update whatsapp_action_keys set request_hash = 'x'",
+        "delete": "delete from whatsapp_action_keys",
     },
 }
 

@@ -6,9 +6,10 @@ from typing import cast
 
 import pytest
 
+from wa_gateway.event_records import EventRecord, IngestResult
 from wa_gateway.events.contacts import ContactLookup
 from wa_gateway.events.service import EventService
-from wa_gateway.records import EventRecord, IngestResult, LidLookup, SessionUpdate
+from wa_gateway.records import LidLookup, SessionUpdate
 from wa_gateway.store import Store
 
 
@@ -52,9 +53,6 @@ UNUSED = [
     {"event": name, "id": "x"}
     for name in (
         "onpresencechanged",
-        "onparticipantschanged",
-        "onreactionmessage",
-        "onrevokedmessage",
         "onpollresponse",
         "onupdatelabel",
         "incomingcall",

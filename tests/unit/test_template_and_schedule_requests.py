@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from wa_gateway.errors import InvalidRequest
-from wa_gateway.validation import parse_cancel_request, parse_send_request
+from wa_gateway.message_requests import parse_cancel_request, parse_send_request
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from wa_gateway.errors import InvalidPhone, InvalidRequest
+from wa_gateway.message_requests import parse_send_request
 from wa_gateway.validation import (
     StartRequest,
     StatusRequest,
     normalize_phone,
-    parse_send_request,
     parse_start_request,
     parse_status_request,
 )

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from wa_gateway.events import kinds
 from wa_gateway.records import Ack, InboundMessage
 
 MAX_STORED_BODY = 65_536
@@ -105,14 +106,16 @@ def inbound_from_event(
     from_me = bool(event.get("fromMe")) or event.get("event") == "onselfmessage"
     sender, recipient = event.get("from"), event.get("to")
     other = recipient if from_me else sender
+    group = kinds.group_of(event) if _is_group(event, other) else None
     if "status@broadcast" in (sender, recipient, event.get("chatId")):
         if not status_broadcasts:
             return None
-    elif _is_group(event, other) and not groups:
+    elif group is not None and not groups:
         return None
-    lid = lid_of(other)
-    phone = None if lid is not None else digits_of(other)
-    if phone is None and lid is None:
+    # A group message's chat is the group: who wrote it is its author, not a contact.
+    lid = None if group is not None else lid_of(other)
+    phone = None if group is not None or lid is not None else digits_of(other)
+    if phone is None and lid is None and group is None:
         return None
     kind = event.get("type") if isinstance(event.get("type"), str) else "chat"
     if kind in NOTICE_TYPES:
@@ -126,17 +129,26 @@ def inbound_from_event(
         from wa_gateway.media.incoming import metadata
 
         media = metadata(event)
+    carried = kinds.kinds_of(event)
     return InboundMessage(
         session_name=session_name,
         wpp_message_id=wpp_id,
         phone=phone,
-        body=_body(event, str(kind)),
+        body=carried.body if carried.body is not None else _body(event, str(kind)),
         contact_name=name[:200] if isinstance(name, str) and not from_me else None,
         message_type=str(kind)[:32],
         from_me=from_me,
         account_phone=_phone_of(sender if from_me else recipient),
         contact_lid=lid,
         media=media,
+        group_id=group,
+        author=kinds.author_of(event) if group is not None and not from_me else None,
+        reply_to_wpp_id=carried.reply_to_wpp_id,
+        location=carried.location,
+        vcard=carried.vcard,
+        host_t=carried.host_t,
+        edited_ms=carried.edited_ms,
+        revoked=carried.revoked,
     )
 
 

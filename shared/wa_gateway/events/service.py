@@ -2,10 +2,11 @@
 
 Every event for a known session goes into the event log (deduplicated by a hash of its body,
 numbered per session), then changes what it is about: the session's state, an inbound
-message, or a message's delivery status. Duplicates are recognised by the log and change
+message, a message's delivery status, an edit, deletion or reaction of a message, or a group's
+participants (:mod:`wa_gateway.events.kinds`). Duplicates are recognised by the log and change
 nothing; unknown sessions, sessions placed on another host, and the session events of an earlier
 attempt whose URL the host no longer holds (the webhook URL names its attempt) are ignored.
-Events the gateway has no use for (presence, reactions, calls, acks of incoming messages...)
+Events the gateway has no use for (presence, polls, calls, acks of incoming messages...)
 are dropped before the database. When an incoming message names its sender by a LID the
 session has not mapped yet, the host is asked for the number behind it
 (:mod:`wa_gateway.events.contacts`); when it carries a file, the media function is started to
@@ -20,14 +21,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from wa_gateway.event_records import EventRecord, GroupUpdate, IngestResult, MessageChange
+from wa_gateway.events import kinds
 from wa_gateway.events.host_messages import ack_from_event, inbound_from_event, is_incoming_ack
-from wa_gateway.records import (
-    Ack,
-    EventRecord,
-    InboundMessage,
-    IngestResult,
-    SessionUpdate,
-)
+from wa_gateway.records import Ack, InboundMessage, SessionUpdate
 from wa_gateway.sessions import qr, transitions
 from wa_gateway.store import Store
 
@@ -37,15 +34,17 @@ if TYPE_CHECKING:
 
 SESSION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MESSAGE_EVENTS = {"onmessage", "onselfmessage", "unreadmessages"}
+# Events that change a message the gateway keeps (``events.kinds``).
+CHANGE_EVENTS: dict[str, Callable[[str, Mapping[str, Any]], MessageChange | None]] = {
+    "onreactionmessage": kinds.reaction_from_event,
+    "onrevokedmessage": kinds.revoke_from_event,
+}
 MAX_LOGGED_BYTES = 16 * 1024
 _SUMMARY_KEYS = ("event", "id", "type", "from", "to", "ack", "status", "fromMe", "t")
 # Events the host sends by default that change nothing the gateway keeps.
 UNUSED_EVENTS = frozenset(
     {
         "onpresencechanged",
-        "onparticipantschanged",
-        "onreactionmessage",
-        "onrevokedmessage",
         "onpollresponse",
         "onupdatelabel",
         "incomingcall",
@@ -61,9 +60,10 @@ def is_unused(event: Mapping[str, Any]) -> bool:
 
 
 class EventPolicy(NamedTuple):
-    """Which inbound messages are kept: group and status broadcasts are off by default."""
+    """Which inbound messages are kept: group messages are, status broadcasts are not, by
+    default."""
 
-    groups: bool = False
+    groups: bool = True
     status_broadcasts: bool = False
 
 
@@ -120,8 +120,12 @@ def to_record(
 ) -> EventRecord:
     name = str(event.get("event"))[:64]
     kind: Any = "none"
-    args: SessionUpdate | InboundMessage | Ack | None = None
-    if name in MESSAGE_EVENTS:
+    args: SessionUpdate | InboundMessage | Ack | MessageChange | GroupUpdate | None = None
+    if name in CHANGE_EVENTS:
+        args, kind = CHANGE_EVENTS[name](session_name, event), "change"
+    elif name == "onparticipantschanged":
+        args, kind = kinds.participants_from_event(session_name, event), "group"
+    elif name in MESSAGE_EVENTS:
         args = inbound_from_event(
             session_name, event, groups=policy.groups, status_broadcasts=policy.status_broadcasts
         )

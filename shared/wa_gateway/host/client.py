@@ -24,6 +24,7 @@ from wa_gateway.host.answers import (
     sent_from,
     state_from,
 )
+from wa_gateway.host.chat_routes import ChatRoutes, recipient
 from wa_gateway.host.http import seg
 from wa_gateway.host.read_back import ReadBackRoutes
 
@@ -31,9 +32,9 @@ if TYPE_CHECKING:
     import requests
 
 
-class HostClient(ReadBackRoutes):
-    """The host's routes (the read-back ones in :class:`ReadBackRoutes`), each call one HTTP
-    request with this client's timeouts."""
+class HostClient(ChatRoutes, ReadBackRoutes):
+    """The host's routes (those of conversations in :class:`ChatRoutes`, the read-back ones in
+    :class:`ReadBackRoutes`), each call one HTTP request with this client's timeouts."""
 
     def __init__(
         self,
@@ -144,13 +145,24 @@ class HostClient(ReadBackRoutes):
             raise HostError()
 
     def send_message(
-        self, session: str, token: str, *, phone: str, message: str, is_lid: bool = False
+        self,
+        session: str,
+        token: str,
+        *,
+        phone: str,
+        message: str,
+        is_lid: bool = False,
+        is_group: bool = False,
+        quoted: str | None = None,
     ) -> SentMessage:
-        """Send a text (to a LID's digits with ``is_lid``). Retried only if the connection
-        never opened: a repeat could send twice."""
-        payload: dict[str, Any] = {"phone": phone, "message": message, "isGroup": False}
-        if is_lid:
-            payload["isLid"] = True
+        """Send a text (to a LID's digits with ``is_lid``, to a group's id with ``is_group``),
+        quoting the message of WhatsApp id ``quoted`` (``options.quotedMsg``, what the host's
+        deprecated ``send-reply`` does too). Retried only if the connection never opened: a
+        repeat could send twice."""
+        payload = recipient(phone, is_lid, is_group)
+        payload["message"] = message
+        if quoted:
+            payload["options"] = {"quotedMsg": quoted}
         status, body = self._request(
             "POST", f"/api/{seg(session)}/send-message", token=token, json=payload
         )
@@ -166,30 +178,36 @@ class HostClient(ReadBackRoutes):
         filename: str,
         caption: str,
         is_lid: bool = False,
+        is_group: bool = False,
+        quoted: str | None = None,
     ) -> SentMessage:
         """Send a file (``send-file-base64``; ``data_uri`` is ``data:<type>;base64,...``), with
         ``caption`` under it. The answer names no recipient: ``to`` is None."""
-        payload: dict[str, Any] = {
-            "phone": phone,
-            "base64": data_uri,
-            "filename": filename,
-            "caption": caption,
-            "isGroup": False,
-        }
-        if is_lid:
-            payload["isLid"] = True
+        payload = recipient(phone, is_lid, is_group)
+        payload.update(base64=data_uri, filename=filename, caption=caption)
+        if quoted:
+            payload["quotedMessageId"] = quoted
         path = f"/api/{seg(session)}/send-file-base64"
         return sent_from(
             *self._request("POST", path, token=token, json=payload, timeout=self._start_timeout)
         )
 
     def send_voice(
-        self, session: str, token: str, *, phone: str, data_uri: str, is_lid: bool = False
+        self,
+        session: str,
+        token: str,
+        *,
+        phone: str,
+        data_uri: str,
+        is_lid: bool = False,
+        is_group: bool = False,
+        quoted: str | None = None,
     ) -> SentMessage:
         """Send an Ogg/Opus file as a voice note (``send-voice-base64``)."""
-        payload: dict[str, Any] = {"phone": phone, "base64Ptt": data_uri, "isGroup": False}
-        if is_lid:
-            payload["isLid"] = True
+        payload = recipient(phone, is_lid, is_group)
+        payload["base64Ptt"] = data_uri
+        if quoted:
+            payload["quotedMessageId"] = quoted
         path = f"/api/{seg(session)}/send-voice-base64"
         return sent_from(
             *self._request("POST", path, token=token, json=payload, timeout=self._start_timeout)

@@ -69,3 +69,21 @@ class ReadBackRoutes:
         if status not in (200, 201) or not isinstance(data, dict):
             raise HostError(maybe_acted=False)
         return data
+
+    def reactions(self, session: str, token: str, message_id: str) -> list[dict[str, Any]]:
+        """Everyone's reactions on a message (``reactions/:id``): one item per person with
+        ``id`` (the reaction's key), ``reactionText`` and ``timestamp``."""
+        status, body = self._request(
+            "GET", f"/api/{seg(session)}/reactions/{seg(message_id)}", token=token
+        )
+        answer = body.get("response") if isinstance(body, dict) else None
+        groups = answer.get("reactions") if isinstance(answer, dict) else None
+        if status != 200 or not isinstance(groups, list):
+            raise HostError(maybe_acted=False)
+        return [
+            sender
+            for group in groups
+            if isinstance(group, dict) and isinstance(group.get("senders"), list)
+            for sender in group["senders"]
+            if isinstance(sender, dict)
+        ]

@@ -9,6 +9,12 @@ once (``gateway_reconcile_chat``, under the pass's lease), so a backlog bigger t
 kept chat by chat and the next pass goes on from there. A chat the host cannot read
 (get-messages' 401 when its controller throws) is skipped with the reason kept.
 
+The host posts no event for an edit, and a contact may edit a message for 15 minutes: the
+chats with incoming messages that recent (``recent_chats``) are read on every pass, and a
+contact's message read back edited or deleted for everyone is passed on even when it is older
+than the mark (the store applies the change in its order). The messages read back that have
+reactions are noted (``reacted``) for ``chat_changes``.
+
 The mark moves to the newest chat time seen less a settling margin, so a message written in
 the same second as the listing is looked for again; not past a chat that could not be read to
 the mark, nor past a message still undecrypted (``ciphertext``) for a while, so its text is
@@ -107,6 +113,7 @@ class ChatReader:
         self.chats_read = self.skipped = self.chats_applied = self.stored = self.acks = 0
         self.lids: list[str] = []  # senders' LIDs to ask the host about
         self.media: list[str] = []  # messages whose files are due to fetch
+        self.reacted: list[str] = []  # messages read this pass that have reactions
         self._seen: set[str] = set()  # host message ids read this pass
         self._pending_ids = {p.wpp_message_id for p in target.pending if p.wpp_message_id}
 
@@ -131,7 +138,11 @@ class ChatReader:
             (p for p in self.target.pending if p.wpp_message_id is None), listed
         )
         with_acks = _listed_chats(pending.values(), listed) | unmatched
-        order = sorted(behind, key=lambda c: (behind[c], c)) + sorted(with_acks - behind.keys())
+        # Chats whose incoming messages their senders may still edit: read for the edits.
+        recent = {c for c in self.target.recent_chats if c in listed} - with_acks
+        order = sorted(behind, key=lambda c: (behind[c], c)) + sorted(
+            (with_acks | recent) - behind.keys()
+        )
 
         complete = True
         holds: list[int] = []
@@ -243,11 +254,16 @@ class ChatReader:
         self._seen.add(wpp_id)
         new = t > since and t >= self.floor
         from_me = bool(message.get("fromMe"))
+        if message.get("hasReaction") and t >= self.floor and wpp_id not in self.reacted:
+            self.reacted.append(wpp_id)
         if from_me and (new or wpp_id in self._pending_ids or (unmatched and t >= self.floor)):
             self._ack_of(message, found.acks)
-        if not new or wpp_id in found.inbound:
+        # Older than the mark, a contact's message is stored already: only an edit or a
+        # deletion for everyone is news.
+        changed = not from_me and t >= self.floor and _changed(message)
+        if not (new or changed) or wpp_id in found.inbound:
             return
-        if message.get("type") == "ciphertext" and self.now - t < _CIPHERTEXT_HOLD_S:
+        if new and message.get("type") == "ciphertext" and self.now - t < _CIPHERTEXT_HOLD_S:
             found.held_at = t if found.held_at is None else min(found.held_at, t)
         # The owner's own message (written on the phone) is stored as onselfmessage's is,
         # unless its ack above showed it is one of the gateway's sends.
@@ -271,3 +287,8 @@ class ChatReader:
 def _listed_chats(pending: Iterable[PendingAck], listed: Mapping[str, int]) -> set[str]:
     """The chats the host lists among the ids these messages' contacts may have."""
     return {chat for message in pending for chat in message.chats if chat in listed}
+
+
+def _changed(message: Mapping[str, Any]) -> bool:
+    """Whether a message read back was edited or deleted for everyone."""
+    return bool(message.get("latestEditMsgKey")) or message.get("type") == "revoked"

@@ -30,6 +30,7 @@ from wa_gateway.errors import ApiError
 from wa_gateway.events.service import DEFAULT_POLICY, EventPolicy
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.jobs.reconcile_session import HostFacts, Outcome, host_key, reconcile_one
+from wa_gateway.messaging.limits import EDIT_WINDOW_S
 from wa_gateway.observability import logger
 from wa_gateway.pass_records import ReconcileApplied, ReconcileClaim, ReconcileTarget
 from wa_gateway.records import SessionRecord
@@ -176,6 +177,7 @@ class Reconciler:
             ack_limit=_ACK_LIMIT,
             session_name=session_name,
             pass_started=pass_started,
+            edit_window_s=EDIT_WINDOW_S,
         )
         return self.store.claim_reconcile(claim)
 

@@ -26,6 +26,11 @@ The host is asked for:
   the messages of their chats (the chats the host lists under their contact's ids, read anyway
   when behind), else ``message-by-id`` (at most ``max_lookups`` a pass); a send whose answer
   never came is matched to the chat's message by the ack path's own rule.
+* **edits and deletions**: the host posts no event for an edit, so the chats with incoming
+  messages a sender may still edit are read every pass, and a message read back edited or
+  deleted for everyone is applied even when it is older than the mark (``chat_reader``).
+* **reactions** on the messages read back that have any, and **groups**' subjects from
+  ``list-chats`` (``chat_changes``): applied with the session's findings.
 
 get-messages answers 401 when its controller throws (a chat the host does not hold): that chat
 is skipped, with the reason kept, and the pass goes on; the token is not renewed for it. None
@@ -46,7 +51,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from wa_gateway.errors import ApiError
+from wa_gateway.event_records import GroupUpdate, MessageChange
 from wa_gateway.host.session import HostSession
+from wa_gateway.jobs.chat_changes import group_subjects, reactions_of
 from wa_gateway.jobs.chat_reader import ChatReader, CountingHost
 from wa_gateway.pass_records import FoundAck, ReconcileApplied, ReconcileFindings, ReconcileTarget
 from wa_gateway.records import LidLookup, SessionUpdate
@@ -134,6 +141,8 @@ def reconcile_one(
     lookup_acks: list[FoundAck] = []
     mark: int | None = None
     reader: ChatReader | None = None
+    groups: tuple[GroupUpdate, ...] = ()
+    changes: tuple[MessageChange, ...] = ()
 
     chats = host.call_if_connected(lambda token: host_session.host.list_chats(name, token))
     if chats is not None:
@@ -151,6 +160,8 @@ def reconcile_one(
             deadline=deadline,
         )
         lookup_acks, mark = reader.read(chats)
+        groups = group_subjects(name, chats) if r.policy.groups else ()
+        changes = reactions_of(host, name, reader.reacted, deadline)
     else:
         state = host.call(lambda token: host_session.host.status_session(name, token))
         host_status = state.status
@@ -170,6 +181,8 @@ def reconcile_one(
             acks=tuple(lookup_acks),
             mark=mark,
             host_token=host_session.new_token_ciphertext,
+            groups=groups,
+            changes=changes,
         )
     )
     if reader is None:

@@ -203,12 +203,20 @@ def send(
     caption: str,
     is_lid: bool,
     media: OutgoingMedia,
+    is_group: bool = False,
+    quoted: str | None = None,
 ) -> SentMessage:
     """Send the file through the host: a voice note by ``send-voice-base64`` (which takes no
     caption), anything else by ``send-file-base64``."""
     if media.kind == "ptt":
         return client.send_voice(
-            session, token, phone=target, data_uri=media.data_uri, is_lid=is_lid
+            session,
+            token,
+            phone=target,
+            data_uri=media.data_uri,
+            is_lid=is_lid,
+            is_group=is_group,
+            quoted=quoted,
         )
     return client.send_file(
         session,
@@ -218,4 +226,6 @@ def send(
         filename=media.filename,
         caption=caption,
         is_lid=is_lid,
+        is_group=is_group,
+        quoted=quoted,
     )

@@ -19,10 +19,10 @@ from wa_gateway.errors import (
     TemplateVariableMissing,
     UnknownTemplate,
 )
+from wa_gateway.message_requests import MAX_MESSAGE_CHARS, SendRequest
 from wa_gateway.records import MessageRecord
 from wa_gateway.send_records import OutboundRequest, SendOptions, SendPlan
 from wa_gateway.store import Store
-from wa_gateway.validation import MAX_MESSAGE_CHARS, SendRequest
 
 
 def prepare(

@@ -16,6 +16,10 @@
 A send with a template or a time is decided by ``send_options.prepare`` instead of step 1;
 the scheduler sends what it claims through step 2 and 3 (``deliver``).
 
+A send to a group goes only to a group the account is in (``messaging.groups``, before step
+1); a reply (``reply_to``) quotes one of the caller's messages of the same chat that WhatsApp
+has, checked in step 1, and the host gets its WhatsApp id as ``options.quotedMsg``.
+
 A send with a file (``media.outgoing``) is checked, and an upload read from Storage, before
 step 1; the row keeps the file's type, name, size and sha256 (which the Idempotency-Key covers
 instead of the bytes). A file sent inline is stored in the bucket at the row's ``media_path``
@@ -38,6 +42,9 @@ from wa_gateway.errors import (
     HostTimeout,
     IdempotencyConflict,
     InvalidRequest,
+    MessageDeleted,
+    MessageNotFound,
+    MessageNotSent,
     RateLimited,
     SessionNotConnected,
     UnknownRecipient,
@@ -52,12 +59,13 @@ from wa_gateway.host.answers import (
 from wa_gateway.host.client import HostClient
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.host.session import HostSession
-from wa_gateway.messaging import send_options
-from wa_gateway.records import MediaOutcome, MessageRecord, SessionUpdate
+from wa_gateway.message_requests import SendRequest
+from wa_gateway.messaging import chats, send_options
+from wa_gateway.messaging.host_calls import host_session
+from wa_gateway.records import MediaOutcome, MessageRecord
 from wa_gateway.send_records import OutboundRequest, SendPlan
 from wa_gateway.sessions.accounts import session_name_for
 from wa_gateway.store import Store
-from wa_gateway.validation import SendRequest
 
 if TYPE_CHECKING:
     from wa_gateway.media.outgoing import OutgoingMedia
@@ -67,6 +75,15 @@ if TYPE_CHECKING:
 _FINAL_ERRORS: dict[str, type[ApiError]] = {
     SessionNotConnected.code: SessionNotConnected,
     UnknownRecipient.code: UnknownRecipient,
+}
+
+
+# What a reply's check answers, when the quoted message will not do.
+_REPLY_REFUSALS: dict[str, Callable[[], ApiError]] = {
+    "message_not_found": lambda: MessageNotFound("'reply_to' names no message of yours."),
+    "reply_other_chat": lambda: InvalidRequest("'reply_to' must be a message of the same chat."),
+    "message_not_sent": MessageNotSent,
+    "message_deleted": MessageDeleted,
 }
 
 
@@ -86,6 +103,8 @@ def request_hash(request: SendRequest, media: OutgoingMedia | None = None) -> st
             dict(sorted((request.variables or {}).items())),
             request.send_at.isoformat() if request.send_at else None,
         ]
+    if request.group is not None or request.reply_to is not None:
+        fields += [request.group, request.reply_to]
     canonical = json.dumps(fields, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -109,16 +128,22 @@ class MessageService:
             media = outgoing_media.resolve(caller.user_id, request.media, self.media_store())
             if media.kind == "ptt" and request.message:
                 raise InvalidRequest("A voice note has no caption: send the text apart.")
+        if request.group is not None:
+            from wa_gateway.messaging.groups import ensure_member
+
+            ensure_member(self, caller, name, request.group)
         outbound = OutboundRequest(
             user_id=caller.user_id,
             session_name=name,
-            phone=None if request.lid else request.phone,
+            phone=None if request.lid or request.group else request.phone,
             contact_lid=request.lid,
             body=request.message,
             contact_name=request.contact_name,
             idempotency_key=idempotency_key,
             request_hash=request_hash(request, media),
             media=media.file if media else None,
+            reply_to=request.reply_to,
+            group_id=request.group,
         )
         if request.template is not None or request.send_at is not None:
             prepared = send_options.prepare(self.store, outbound, request)
@@ -133,6 +158,8 @@ class MessageService:
             raise SessionNotConnected()
         if plan.outcome == "rate_limited":
             raise RateLimited(plan.retry_after_s)
+        if plan.outcome in _REPLY_REFUSALS:
+            raise _REPLY_REFUSALS[plan.outcome]()
         assert plan.message is not None
         if plan.outcome in ("replay", "in_flight"):
             error = _FINAL_ERRORS.get(plan.message.error_code or "")
@@ -167,16 +194,18 @@ class MessageService:
     ) -> MessageRecord:
         """Send an outbox row this caller holds (``plan.outcome`` "send") through the host of
         session ``name``, with its file if it has one, and record what happened."""
-        assert self.keyring is not None and plan.message is not None
-        host = HostSession(self.hosts.client_for(plan.host), self.keyring, name, plan.host_token)
-        message_id = plan.message.id
-        lid = plan.message.contact_lid if not plan.message.phone else None
-        target, text = lid or plan.message.phone or "", plan.message.body
+        assert plan.message is not None
+        with host_session(self, name, plan.host_token, plan.host) as host:
+            return self._deliver(host, name, plan.message, media)
+
+    def _deliver(
+        self, host: HostSession, name: str, message: MessageRecord, media: OutgoingMedia | None
+    ) -> MessageRecord:
+        message_id = message.id
+        chat, text, quoted = chats.of_message(message), message.body, message.reply_to_wpp_id
         try:
             sent = host.call_if_connected(
-                lambda token: _send_confirmed(
-                    host.host, name, token, target, text, lid is not None, media
-                )
+                lambda token: _send_confirmed(host.host, name, token, chat, text, media, quoted)
             )
             if sent is None:
                 raise HostSessionClosed()
@@ -195,17 +224,14 @@ class MessageService:
                 error_code=failure.code,
             )
             raise
-        finally:
-            if host.new_token_ciphertext:
-                self.store.apply_host_state(
-                    SessionUpdate(name, "connected", host_token=host.new_token_ciphertext)
-                )
+        # A group's message names the group; a contact's the canonical id it went to.
+        to = None if chat.is_group else sent.to
         return self.store.finish_send(
             message_id,
             "sent",
             wpp_message_id=sent.wpp_message_id,
-            phone=None if lid_of(sent.to) else digits_of(sent.to),
-            contact_lid=lid_of(sent.to),
+            phone=None if lid_of(to) else digits_of(to),
+            contact_lid=lid_of(to),
         )
 
 
@@ -213,22 +239,33 @@ def _send_confirmed(
     client: HostClient,
     name: str,
     token: str,
-    target: str,
+    chat: chats.HostChat,
     text: str,
-    is_lid: bool,
     media: OutgoingMedia | None = None,
+    quoted: str | None = None,
 ) -> SentMessage:
     """Send; a "does not exist" answer is final only once the host's own number check agrees
     (the status middleware gives the same 400 when its check merely failed, and then may send
     anyway)."""
+    target, is_lid, is_group = chat
     try:
         if media is not None:
             from wa_gateway.media.outgoing import send
 
             return send(
-                client, name, token, target=target, caption=text, is_lid=is_lid, media=media
+                client,
+                name,
+                token,
+                target=target,
+                caption=text,
+                is_lid=is_lid,
+                media=media,
+                is_group=is_group,
+                quoted=quoted,
             )
-        return client.send_message(name, token, phone=target, message=text, is_lid=is_lid)
+        return client.send_message(
+            name, token, phone=target, message=text, is_lid=is_lid, is_group=is_group, quoted=quoted
+        )
     except HostUnknownRecipient:
         try:
             missing = client.check_number(name, token, target) is None

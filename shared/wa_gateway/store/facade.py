@@ -1,10 +1,9 @@
 """What the gateway's logic asks of the database, and nothing of how it gets there."""
 
 from wa_gateway.auth.caller import Caller
+from wa_gateway.event_records import EventRecord, IngestResult
 from wa_gateway.records import (
-    EventRecord,
     HostPlacement,
-    IngestResult,
     LidLookup,
     MediaOutcome,
     MessageRecord,
@@ -18,6 +17,7 @@ from wa_gateway.records import (
     UpdateResult,
 )
 from wa_gateway.send_records import FinishedSend, OutboundRequest, SendPlan, SendResult
+from wa_gateway.store.conversations import ConversationCalls
 from wa_gateway.store.housekeeping import HousekeepingCalls
 from wa_gateway.store.media_files import MediaCalls
 from wa_gateway.store.reconciling import ReconcileCalls
@@ -26,7 +26,7 @@ from wa_gateway.store.sql_records import sql_record
 from wa_gateway.store.transport import Transport
 
 
-class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls, MediaCalls):
+class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls, MediaCalls, ConversationCalls):
     """Typed calls to the gateway's SQL functions over any :class:`Transport`."""
 
     def __init__(

@@ -43,6 +43,7 @@ def _target(item: Mapping[str, Any]) -> ReconcileTarget:
         pending=tuple(_pending(pending) for pending in item.get("pending") or ()),
         lease=item.get("lease"),
         chats={str(chat): int(t) for chat, t in (item.get("chats") or {}).items()},
+        recent_chats=tuple(item.get("recent_chats") or ()),
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from wa_gateway.event_records import EventRecord, GroupParticipant, GroupUpdate, MessageChange
 from wa_gateway.pass_records import (
     FoundAck,
     FoundMessage,
@@ -25,14 +26,20 @@ from wa_gateway.pass_records import (
 )
 from wa_gateway.records import (
     Ack,
-    EventRecord,
     InboundMessage,
     IncomingFile,
+    Location,
     MediaOutcome,
     SessionUpdate,
     StartRequest,
 )
-from wa_gateway.send_records import FinishedSend, OutboundRequest, OutgoingFile, SendOptions
+from wa_gateway.send_records import (
+    FinishedSend,
+    MessageAction,
+    OutboundRequest,
+    OutgoingFile,
+    SendOptions,
+)
 
 SQL_TYPES: dict[type[Any], str] = {
     StartRequest: "gateway_start_request",
@@ -53,6 +60,11 @@ SQL_TYPES: dict[type[Any], str] = {
     ReconcileFindings: "gateway_reconcile_findings",
     MediaClaim: "gateway_media_claim",
     MediaOutcome: "gateway_media_outcome",
+    Location: "gateway_location",
+    MessageChange: "gateway_message_change",
+    GroupParticipant: "gateway_group_participant",
+    GroupUpdate: "gateway_group_update",
+    MessageAction: "gateway_message_action",
 }
 """Each record the store sends, and the SQL type (in ``public``) that reads it."""
 

@@ -84,6 +84,8 @@ def test_phone_is_normalised_like_contact_to_array(host: Host, name: str) -> Non
     assert sent_to({"phone": ["5511987654321"]}) == ["5511987654321@c.us"]
     assert sent_to({"phone": "5531988887777"}) == ["553188887777@c.us"]  # ninth digit
     assert sent_to({"phone": "123456789012345"}) == ["123456789012345@lid"]
+    # A group is sent to only when the account is in it (wa-js assertGetChat).
+    host.sim("POST", f"{name}/group", {"id": "120363000000000001@g.us", "subject": "g"})
     assert sent_to({"phone": "120363000000000001", "isGroup": True}) == ["120363000000000001@g.us"]
     assert sent_to({"phone": "abc", "isNewsletter": True}) == ["abc@newsletter"]
     # a number that is not a string or an array makes the middleware throw
@@ -95,6 +97,7 @@ def test_phone_is_normalised_like_contact_to_array(host: Host, name: str) -> Non
 
 def test_a_multipart_is_group_false_is_truthy(host: Host, name: str) -> None:
     host.connect(name)
+    host.sim("POST", f"{name}/group", {"id": "5511987654321@g.us", "subject": "g"})
     answer = host.call(
         "POST",
         name,

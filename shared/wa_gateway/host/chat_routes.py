@@ -1,0 +1,110 @@
+"""The host's routes that change a message, mark a chat read, and tell of groups: what the
+conversations' calls ask. Every route here is behind the host's ``statusConnection``: call them
+for a connected session only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from wa_gateway.errors import HostError
+from wa_gateway.host.answers import HostSessionClosed
+from wa_gateway.host.http import seg
+
+
+class ChatRoutes:
+    """Part of :class:`wa_gateway.host.client.HostClient`, whose ``_request`` they use."""
+
+    _request: Callable[..., tuple[int, Any]]
+
+    def react(self, session: str, token: str, *, message_id: str, emoji: str) -> None:
+        """React to a message (``react-message``; "" takes the reaction back)."""
+        status, body = self._request(
+            "POST",
+            f"/api/{seg(session)}/react-message",
+            token=token,
+            json={"msgId": message_id, "reaction": emoji},
+        )
+        _done(status, body, ok=(200,))
+
+    def edit(self, session: str, token: str, *, message_id: str, text: str) -> None:
+        """Edit one's own text message (``edit-message``: the library answers the message read
+        back, or 500 when WhatsApp would not edit it)."""
+        status, body = self._request(
+            "POST",
+            f"/api/{seg(session)}/edit-message",
+            token=token,
+            json={"id": message_id, "newText": text},
+        )
+        _done(status, body, ok=(201,))
+
+    def delete_for_everyone(
+        self,
+        session: str,
+        token: str,
+        *,
+        chat: str,
+        message_id: str,
+        is_lid: bool = False,
+        is_group: bool = False,
+    ) -> None:
+        """Delete a message for everyone (``delete-message`` with ``onlyLocal: false``): 200,
+        or 401 "Error unknown on delete message" when the library said no."""
+        payload = recipient(chat, is_lid, is_group)
+        payload.update(messageId=message_id, onlyLocal=False, deleteMediaInDevice=False)
+        status, body = self._request(
+            "POST", f"/api/{seg(session)}/delete-message", token=token, json=payload
+        )
+        _done(status, body, ok=(200,))
+
+    def send_seen(
+        self, session: str, token: str, *, chat: str, is_lid: bool = False, is_group: bool = False
+    ) -> None:
+        """Mark a chat read on the phone (``send-seen``: WPP.chat.markIsRead)."""
+        status, body = self._request(
+            "POST",
+            f"/api/{seg(session)}/send-seen",
+            token=token,
+            json=recipient(chat, is_lid, is_group),
+        )
+        _done(status, body, ok=(201,))
+
+    def group_info(self, session: str, token: str, group: str) -> dict[str, Any]:
+        """A group's subject and participants (``group-info/:groupId``): for a group the
+        account was never in, the subject is "" and there are no participants."""
+        status, body = self._request(
+            "GET", f"/api/{seg(session)}/group-info/{seg(group)}", token=token
+        )
+        info = body.get("response") if isinstance(body, dict) else None
+        if status != 200 or not isinstance(info, dict):
+            if status == 404:
+                raise HostSessionClosed()
+            raise HostError(maybe_acted=False)
+        return info
+
+    def own_number(self, session: str, token: str) -> str | None:
+        """The account's own id (``get-phone-number``: the library's ``getWid``)."""
+        status, body = self._request("GET", f"/api/{seg(session)}/get-phone-number", token=token)
+        wid = body.get("response") if isinstance(body, dict) else None
+        if status != 200:
+            raise HostError(maybe_acted=False)
+        return wid if isinstance(wid, str) else None
+
+
+def recipient(target: str, is_lid: bool, is_group: bool) -> dict[str, Any]:
+    """The body fields that name a chat for the host's routes (``contactToArray``): a number,
+    a LID's digits with ``isLid``, or a group's id with ``isGroup``."""
+    payload: dict[str, Any] = {"phone": target, "isGroup": is_group}
+    if is_lid:
+        payload["isLid"] = True
+    return payload
+
+
+def _done(status: int, body: Any, *, ok: tuple[int, ...]) -> None:
+    """Raise unless the host answered one of ``ok`` with a JSON object."""
+    if status in ok and isinstance(body, dict):
+        return
+    if status == 404:
+        raise HostSessionClosed()
+    # wppconnect answers 500 when the library threw (the message could not be changed).
+    raise HostError(maybe_acted=status not in (400, 401, 500))
