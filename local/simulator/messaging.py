@@ -559,7 +559,9 @@ class Messenger:
             fields.update(
                 quotedMsgId=quoted,
                 quotedStanzaID=quoted.split("_")[2] if quoted.count("_") >= 2 else quoted,
-                quotedMsg={"type": original["type"], "body": original["body"]} if original else {},
+                quotedMsg=(
+                    {"type": original["type"], "body": original.get("body", "")} if original else {}
+                ),
             )
         if "location" in spec:
             place = spec["location"]

@@ -894,6 +894,7 @@ declare
   c public.whatsapp_chats;
   v_wait integer;
   v_own text;
+  v_hash text;
 begin
   if a.kind not in ('react', 'edit', 'delete', 'read') then
     raise exception 'unknown message action %', a.kind using errcode = '22023';
@@ -919,13 +920,12 @@ begin
   end if;
 
   if a.idempotency_key is not null then
-    if exists (select 1 from public.whatsapp_action_keys
-               where user_id = a.user_id and idempotency_key = a.idempotency_key
-                 and request_hash is distinct from a.request_hash) then
+    select request_hash into v_hash from public.whatsapp_action_keys
+    where user_id = a.user_id and idempotency_key = a.idempotency_key;
+    if found and v_hash is distinct from a.request_hash then
       return jsonb_build_object('outcome', 'conflict');
     end if;
-    if exists (select 1 from public.whatsapp_action_keys
-               where user_id = a.user_id and idempotency_key = a.idempotency_key) then
+    if found then
       if a.kind = 'read' then
         c := public.gateway_chat_named(s.id, a.chat_id);
       end if;

@@ -47,8 +47,9 @@ def two_users(gateway: Gateway, simulator: Simulator, database: str) -> dict[str
     received = simulator.control(
         "POST", f"{alice_name}/incoming", {"from": CONTACT, "body": "Oi"}
     ).json()
+    # Stored once decrypted: a contact's first message comes undecrypted first.
     received_id = wait_until(
-        lambda: _id_of(database, received["id"]), lambda found: found is not None, 5
+        lambda: _id_of(database, received["id"], "Oi"), lambda found: found is not None, 5
     )
     return {
         "alice": alice,
@@ -72,10 +73,11 @@ def _all_read(database: str, user_id: str) -> bool:
     return row == (0,)
 
 
-def _id_of(database: str, wpp_id: str) -> str | None:
+def _id_of(database: str, wpp_id: str, body: str) -> str | None:
     with psycopg.connect(database) as conn:
         row = conn.execute(
-            "select id from whatsapp_messages where wpp_message_id = %s", (wpp_id,)
+            "select id from whatsapp_messages where wpp_message_id = %s and body = %s",
+            (wpp_id, body),
         ).fetchone()
     return None if row is None else str(row[0])
 

@@ -216,14 +216,18 @@ def test_a_record_is_read_only_through_its_type(database: str) -> None:
 
 
 def test_an_idempotency_key_is_looked_up_and_judged_in_one_function(database: str) -> None:
-    """What a reused key answers (conflict, replay, in flight) is decided in one place, for
-    a plain send and for one with a template or a time alike."""
+    """What a reused key answers (conflict, replay, in flight) is decided in one place per
+    table of keys: for a send (a plain one, one with a template or a time alike) and for an
+    action on a message (react, edit, delete, read)."""
     lookups = {
-        name
+        name: set(re.findall(r"from public\.(\w+)[^;]*idempotency_key\s*=", body))
         for name, _, body in public_functions(database)
         if re.search(r"idempotency_key\s*=", body)
     }
-    assert lookups == {"gateway_open_send"}
+    assert lookups == {
+        "gateway_open_send": {"whatsapp_messages"},
+        "gateway_begin_action": {"whatsapp_action_keys"},
+    }
 
 
 def test_the_scheduler_finds_what_is_due_through_its_partial_index(database: str) -> None:
