@@ -76,9 +76,12 @@ the id of an incoming message too.
 Fidelity: the real server's quirks that hurt a gateway are each one option of
 ``/_sim/config`` (see :class:`local.simulator.config.SimConfig`): ``orphan_pairing_browser``,
 ``lid_senders`` and ``lid_numbers``, ``number_check_fault_rate`` and
-``number_check_fail_next``, ``canonical_br_ninth_digit``, ``tokens_survive_logout``,
-``auto_download``, ``presence_events``, ``delivery_mode: "concurrent"``, ``incoming_acks``,
-``answer_after_error`` and ``exit_on_unhandled_rejection``. ``{"fidelity": "real"}`` sets
+``number_check_fail_next`` (WhatsApp's server fails a number lookup), ``number_miss_cache_ms``
+(wa-js keeps an empty lookup 15 s), ``canonical_br_ninth_digit``, ``tokens_survive_logout``,
+``auto_download`` (also a sent file's acks carry the file as their body),
+``presence_events``, ``delivery_mode: "concurrent"``, ``incoming_acks``, ``answer_after_error``,
+``send_time_ms`` (a send answers once WhatsApp took the message) and
+``exit_on_unhandled_rejection``. ``{"fidelity": "real"}`` sets
 them all (and the ``bug_*`` flags) as 2.10.4 has them, ``{"fidelity": "kind"}`` back; a
 simulator starts with ``config.DEFAULT_FIDELITY`` (or ``--fidelity``).
 
