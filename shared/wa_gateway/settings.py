@@ -120,6 +120,7 @@ class Settings:
     send_rate_per_minute: float = 20
     send_lease_s: int = 30
     max_accounts_per_user: int = 3
+    max_scheduled_per_user: int = 1000
     event_retention_s: int = 30 * 86400
     drain_idle_after_s: int = 3600
     schedule_grace_s: int = 3600
@@ -197,6 +198,9 @@ class Settings:
             send_lease_s=duration("SEND_LEASE", 30),
             max_accounts_per_user=int(
                 _positive("MAX_ACCOUNTS_PER_USER", get("MAX_ACCOUNTS_PER_USER"), 3)
+            ),
+            max_scheduled_per_user=int(
+                _positive("MAX_SCHEDULED_PER_USER", get("MAX_SCHEDULED_PER_USER"), 1000)
             ),
             event_retention_s=duration("EVENT_RETENTION", 30 * 86400),
             drain_idle_after_s=duration("DRAIN_IDLE_AFTER", 3600),

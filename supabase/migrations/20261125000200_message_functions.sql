@@ -37,6 +37,7 @@ create type public.gateway_outbound_request as (
 -- What the host did with a send (gateway_finish_send).
 create type public.gateway_finished_send as (
   message_id uuid,
+  attempt integer,        -- the attempt that sent (the row's attempts when it was taken)
   outcome text,           -- sent, failed, retryable or unknown
   wpp_message_id text,
   error_code text,
@@ -72,9 +73,11 @@ create type public.gateway_ack as (
   wpp_message_id text,
   status text,            -- sent, delivered, read or failed
   phone text,
-  body text,
+  body text,              -- a text's body; a file's caption
   lid text,
-  failure_code text
+  failure_code text,
+  message_type text,      -- the host's type of the message: chat, image, document...
+  sha256 text             -- a file's digest as the host reports it (its filehash), hex
 );
 
 -- A host event: logged as it came (payload), applied by kind with its record (args: a
@@ -137,6 +140,50 @@ comment on function public.gateway_contact_key is
   'have the same key. Two (phone, lid) pairs name the same contact when their keys are equal.';
 
 
+create function public.gateway_lock_idempotency_key(p_user_id uuid, p_key text)
+returns void
+language sql
+set search_path = ''
+as $$
+  -- A key is unique per user, whichever account the request names; the session's row lock
+  -- covers one account only.
+  select pg_advisory_xact_lock(
+    hashtextextended('gateway_idempotency:' || p_user_id::text || ':' || p_key, 0))
+$$;
+
+comment on function public.gateway_lock_idempotency_key is
+  'Takes, for the transaction, the lock of one user''s Idempotency-Key: requests with it, on '
+  'any of the user''s accounts, are decided one at a time.';
+
+
+create function public.gateway_settle_unconfirmed(
+  p_session_id uuid,
+  p_now timestamptz default now()
+) returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_settled integer;
+begin
+  -- The host said "does not exist" and may have sent all the same (its lookup failed on
+  -- WhatsApp's side). A send that went out is acked within moments: one that no ack matched
+  -- by the end of its lease did not go, and the number is taken at its word.
+  update public.whatsapp_messages set
+    status = 'failed', send_state = 'done', lease_until = null, updated_at = p_now
+  where whatsapp_session_id = p_session_id and direction = 'outbound'
+    and wpp_message_id is null and send_state = 'unknown' and error_code = 'unknown_recipient'
+    and lease_until <= p_now;
+  get diagnostics v_settled = row_count;
+  return v_settled;
+end
+$$;
+
+comment on function public.gateway_settle_unconfirmed is
+  'Fails, as unknown_recipient, the session''s sends the host called "does not exist" that no '
+  'ack showed to have gone out by the end of their lease; returns how many.';
+
+
 create function public.gateway_begin_send(
   p_send jsonb,
   p_burst double precision,
@@ -156,18 +203,24 @@ declare
   v_tokens double precision;
   v_id uuid := gen_random_uuid();
 begin
-  -- Every send of a session takes the session's row lock first: concurrent requests with one
-  -- key, and the token bucket, are decided one at a time.
+  -- Every send of a session takes the session's row lock first: the token bucket is decided
+  -- one send at a time; then a key's own lock, for requests with one key on several accounts.
   select * into s from public.whatsapp_sessions
   where session_id = r.session_name and user_id = r.user_id
   for update;
 
   if r.idempotency_key is not null then
+    perform public.gateway_lock_idempotency_key(r.user_id, r.idempotency_key);
     select * into m from public.whatsapp_messages
     where user_id = r.user_id and idempotency_key = r.idempotency_key;
     if found then
       if m.request_hash is distinct from r.request_hash then
         return jsonb_build_object('outcome', 'conflict');
+      end if;
+      -- A "does not exist" that no ack contradicted by the end of the lease is final.
+      if m.error_code = 'unknown_recipient' and s.id is not null
+          and public.gateway_settle_unconfirmed(s.id, p_now) > 0 then
+        select * into m from public.whatsapp_messages where id = m.id;
       end if;
       if m.send_state = 'done' or m.wpp_message_id is not null then
         return jsonb_build_object('outcome', 'replay', 'message', to_jsonb(m));
@@ -247,9 +300,11 @@ language plpgsql
 set search_path = ''
 as $$
 declare
+  c_next_pass constant interval := interval '1 minute';
   r constant public.gateway_finished_send :=
     jsonb_populate_record(null::public.gateway_finished_send, p_finished);
   m public.whatsapp_messages;
+  v_holds boolean;
 begin
 
   if r.outcome not in ('sent', 'failed', 'retryable', 'unknown') then
@@ -257,8 +312,14 @@ begin
   end if;
 
   select * into strict m from public.whatsapp_messages where id = r.message_id for update;
+  -- The attempt is the fence: each take of the row (a send, a retry, a scheduler's claim)
+  -- counts one more. An attempt whose lease ran out and that another took over no longer
+  -- holds the row, and what it says of its failure changes nothing; that it sent is a fact
+  -- all the same, kept as a late ack would keep it.
+  v_holds := m.attempts = r.attempt and m.send_state = 'pending';
 
-  if r.outcome = 'sent' then
+  if r.outcome = 'sent'
+      and (v_holds or m.wpp_message_id is null or m.wpp_message_id = r.wpp_message_id) then
     -- The host sent to WhatsApp's canonical id of the number: the row names the contact by it,
     -- as the contact's replies and acks will.
     update public.whatsapp_messages set
@@ -269,12 +330,18 @@ begin
       send_state = 'done', lease_until = null, error_code = null, updated_at = p_now
     where id = m.id
     returning * into m;
-  elsif m.wpp_message_id is null then
-    -- A late ack may already have matched this row; then it was sent after all.
+  elsif r.outcome <> 'sent' and v_holds and m.wpp_message_id is null then
+    -- A late ack may already have matched this row; then it was sent after all. A scheduled
+    -- message refused before sending waits for a later claim, as it waited for its time: the
+    -- next pass's (a pass runs every minute), not this one's again.
     update public.whatsapp_messages set
-      status = case when r.outcome = 'unknown' then 'queued' else 'failed' end,
+      status = case when r.outcome = 'unknown' then 'queued'
+                    when r.outcome = 'retryable' and send_at is not null then 'scheduled'
+                    else 'failed' end,
       send_state = case r.outcome when 'failed' then 'done' else r.outcome end,
-      lease_until = case when r.outcome = 'unknown' then lease_until end,
+      lease_until = case when r.outcome = 'unknown' then lease_until
+                         when r.outcome = 'retryable' and send_at is not null
+                           then p_now + c_next_pass end,
       error_code = r.error_code,
       updated_at = p_now
     where id = m.id
@@ -286,17 +353,50 @@ begin
       array[m.whatsapp_session_id], 'host_disconnected', p_now);
   end if;
 
-  return jsonb_build_object('message', to_jsonb(m));
+  return jsonb_build_object('message', to_jsonb(m), 'held', v_holds);
 end
 $$;
 
 
 
 comment on function public.gateway_finish_send is
-  'Records what the host did with a send: sent (with its message id and the canonical id it '
-  'went to), failed for good, '
-  'retryable (refused before sending) or unknown (no answer: the row keeps its lease for a '
-  'late ack); a lost session is marked disconnected in the same transaction.';
+  'Records what the host did with a send, if the attempt still holds the row: sent (with its '
+  'message id and the canonical id it went to), failed for good, retryable (refused before '
+  'sending; a scheduled message waits again) or unknown (no answer: the row keeps its lease '
+  'for a late ack). A send by an attempt that lost the row is kept all the same; a lost '
+  'session is marked disconnected in the same transaction.';
+
+
+create function public.gateway_hold_send(
+  p_message_id uuid,
+  p_attempt integer,
+  p_lease_s integer,
+  p_now timestamptz default now()
+) returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  m public.whatsapp_messages;
+begin
+  -- Still this attempt's, still to send: a pass whose lease ran out may have lost it to
+  -- another, and a late ack of an earlier attempt may have shown it went out.
+  update public.whatsapp_messages set lease_until = p_now + make_interval(secs => p_lease_s)
+  where id = p_message_id and attempts = p_attempt and send_state = 'pending'
+    and wpp_message_id is null
+  returning * into m;
+  if found then
+    return jsonb_build_object('held', true, 'message', to_jsonb(m));
+  end if;
+  select * into m from public.whatsapp_messages where id = p_message_id;
+  return jsonb_build_object('held', false, 'message', to_jsonb(m));
+end
+$$;
+
+comment on function public.gateway_hold_send is
+  'Right before a host call: the attempt holding an outbox row keeps it for p_lease_s more '
+  'seconds (0: gives it back, to be taken again at once); held false when the attempt no '
+  'longer holds it (another took it over, or an ack showed it went out).';
 
 
 create function public.gateway_record_inbound(
@@ -439,6 +539,7 @@ declare
   v_matched boolean := false;
   v_target text;
   v_key text;
+  v_media boolean;
 begin
   if a.status not in ('sent', 'delivered', 'read', 'failed') then
     raise exception 'unknown delivery status %', a.status using errcode = '22023';
@@ -459,12 +560,25 @@ begin
   if not found then
     -- The send's answer never came back (a timeout): this ack says it went out after all. It
     -- names WhatsApp's canonical id of the contact, which may differ from the number sent to.
+    -- A text is matched by its body. A file's message reports the file's digest (filehash)
+    -- and its caption, never the file as the body (a preview, or the whole file under
+    -- autoDownload): the same file first, then the same caption; a file sent without one
+    -- shows the library's stand-in (its name), so it takes any caption.
     v_key := public.gateway_contact_key(s.id, a.phone, a.lid);
-    select * into m from public.whatsapp_messages
-    where whatsapp_session_id = s.id and direction = 'outbound' and wpp_message_id is null
-      and body = a.body and send_state in ('pending', 'unknown', 'retryable')
-      and public.gateway_contact_key(s.id, phone, contact_lid) = v_key
-    order by created_at
+    v_media := coalesce(a.message_type, 'chat') <> 'chat';
+    select * into m from public.whatsapp_messages o
+    where o.whatsapp_session_id = s.id and o.direction = 'outbound'
+      and o.wpp_message_id is null
+      and (o.send_state in ('pending', 'unknown', 'retryable')
+           or (o.status = 'failed' and o.error_code = 'unknown_recipient'))
+      and public.gateway_contact_key(s.id, o.phone, o.contact_lid) = v_key
+      and case when v_media
+            then o.message_type <> 'chat'
+              and (o.sha256 = a.sha256 or o.body = coalesce(a.body, '') or o.body = '')
+            else o.message_type = 'chat' and o.body = a.body end
+    order by coalesce(o.sha256 = a.sha256, false) desc,
+      o.body = coalesce(a.body, '') desc,
+      o.created_at
     limit 1
     for update;
     if not found then
@@ -515,8 +629,8 @@ $$;
 
 comment on function public.gateway_apply_ack is
   'Moves an outbound message forward (sent, delivered, read; failed only before delivery), '
-  'never back, whatever order acks arrive in; matches an ack to a send that timed out by the '
-  'contact (gateway_contact_key) and the text.';
+  'never back, whatever order acks arrive in; matches an ack to a send whose answer never '
+  'came by the contact (gateway_contact_key) and the text, or a file''s digest and caption.';
 
 
 
@@ -650,8 +764,11 @@ comment on function public.gateway_ingest_event is
 
 revoke execute on function
   public.gateway_message_rank(text),
+  public.gateway_lock_idempotency_key(uuid, text),
+  public.gateway_settle_unconfirmed(uuid, timestamptz),
   public.gateway_begin_send(jsonb, double precision, double precision, integer, timestamptz),
   public.gateway_finish_send(jsonb, timestamptz),
+  public.gateway_hold_send(uuid, integer, integer, timestamptz),
   public.gateway_record_inbound(jsonb, timestamptz),
   public.gateway_remember_contact(text, text, text, timestamptz),
   public.gateway_apply_ack(jsonb, timestamptz),
@@ -661,8 +778,11 @@ revoke execute on function
   from public, anon, authenticated;
 grant execute on function
   public.gateway_message_rank(text),
+  public.gateway_lock_idempotency_key(uuid, text),
+  public.gateway_settle_unconfirmed(uuid, timestamptz),
   public.gateway_begin_send(jsonb, double precision, double precision, integer, timestamptz),
   public.gateway_finish_send(jsonb, timestamptz),
+  public.gateway_hold_send(uuid, integer, integer, timestamptz),
   public.gateway_record_inbound(jsonb, timestamptz),
   public.gateway_remember_contact(text, text, text, timestamptz),
   public.gateway_apply_ack(jsonb, timestamptz),

@@ -17,6 +17,7 @@ as $$
 declare
   v_qr_cleared integer;
   v_deleted jsonb;
+  v_scheduled_failed integer;
 begin
   with old_qr as (
     select id from public.whatsapp_sessions
@@ -40,6 +41,17 @@ begin
     order by coalesce(s.disconnected_at, s.updated_at)
     limit p_batch_size
     for update of s skip locked
+  ), unsent as (
+    -- The session's scheduled messages go with it: nothing could send them once it is gone
+    -- (the scheduler finds them through their session), so they fail with a reason the user
+    -- reads, instead of waiting forever and counting as scheduled in the reports.
+    update public.whatsapp_messages m set
+      status = 'failed', send_state = 'done', lease_until = null,
+      error_code = 'account_removed', updated_at = p_now
+    from stale
+    where m.whatsapp_session_id = stale.id and m.send_at is not null
+      and m.status in ('scheduled', 'queued') and m.wpp_message_id is null
+    returning m.id
   ), gone as (
     delete from public.whatsapp_sessions s
     using stale
@@ -47,18 +59,21 @@ begin
     returning stale.session_id, stale.host_id, stale.host_token
   )
   select coalesce(jsonb_agg(jsonb_build_object(
-    'session_id', session_id, 'host_id', host_id, 'host_token', host_token)), '[]')
-  into v_deleted
+    'session_id', session_id, 'host_id', host_id, 'host_token', host_token)), '[]'),
+    (select count(*) from unsent)
+  into v_deleted, v_scheduled_failed
   from gone;
 
-  return jsonb_build_object('qr_cleared', v_qr_cleared, 'deleted', v_deleted);
+  return jsonb_build_object('qr_cleared', v_qr_cleared, 'deleted', v_deleted,
+    'scheduled_failed', v_scheduled_failed);
 end
 $$;
 
 comment on function public.gateway_purge_batch is
   'One bounded batch of the purge: clears up to p_batch_size QR codes older than p_qr_ttl_s and '
-  'deletes up to p_batch_size sessions disconnected for longer than p_stale_after_s, returning '
-  'the deleted sessions (with their encrypted host tokens) so their host sessions can be closed.';
+  'deletes up to p_batch_size sessions disconnected for longer than p_stale_after_s, failing '
+  'their scheduled messages (account_removed) and returning the deleted sessions (with their '
+  'encrypted host tokens) so their host sessions can be closed.';
 
 
 

@@ -116,6 +116,10 @@ create index whatsapp_messages_scheduled_idx
     and (status = 'scheduled'
          or (wpp_message_id is null and send_state in ('pending', 'unknown', 'retryable')));
 
+-- A user's messages waiting for their time, counted against MAX_SCHEDULED_PER_USER.
+create index whatsapp_messages_scheduled_user_idx
+  on public.whatsapp_messages (user_id) where status = 'scheduled';
+
 create function public.gateway_render_template(
   p_user_id uuid,
   p_name text,
@@ -174,7 +178,8 @@ create type public.gateway_send_options as (
   template text,        -- the caller's template to render, by name
   variables jsonb,      -- its placeholders' values
   send_at timestamptz,  -- when to send; null: now
-  max_chars integer     -- the longest text a rendered template may give
+  max_chars integer,    -- the longest text a rendered template may give
+  max_scheduled integer -- how many messages a user may have waiting for their time
 );
 
 create function public.gateway_prepare_send(
@@ -208,6 +213,7 @@ begin
   -- A retry with a key already used answers from the stored row: the text rendered the first
   -- time stands, even if the template has changed (or gone) since.
   if r.idempotency_key is not null then
+    perform public.gateway_lock_idempotency_key(r.user_id, r.idempotency_key);
     select * into m from public.whatsapp_messages
     where user_id = r.user_id and idempotency_key = r.idempotency_key;
     if found then
@@ -249,6 +255,15 @@ begin
   -- whether it is connected is decided at the message's time.
   if s.id is null then
     return jsonb_build_object('outcome', 'not_connected');
+  end if;
+  -- At most o.max_scheduled waiting per user, whichever account: counted under the user's
+  -- own lock, so two accounts scheduling at once cannot both take the last place.
+  perform pg_advisory_xact_lock(hashtextextended('gateway_scheduled:' || r.user_id::text, 0));
+  if (select count(*) from (
+        select 1 from public.whatsapp_messages
+        where user_id = r.user_id and status = 'scheduled'
+        limit o.max_scheduled) waiting) >= o.max_scheduled then
+    return jsonb_build_object('outcome', 'scheduled_limit', 'limit', o.max_scheduled);
   end if;
   insert into public.whatsapp_messages (
     user_id, whatsapp_session_id, direction, phone, contact_lid, contact_name, body, status,
@@ -333,14 +348,17 @@ begin
     where id in (
       select whatsapp_session_id from public.whatsapp_messages
       where send_at is not null and send_at <= p_now
+        and coalesce(lease_until, '-infinity') <= p_now
         and (status = 'scheduled'
              or (wpp_message_id is null and send_state in ('pending', 'unknown', 'retryable')
-                 and status in ('queued', 'failed')
-                 and coalesce(lease_until, '-infinity') <= p_now)))
+                 and status in ('queued', 'failed'))))
     order by id
     for update skip locked
   loop
     exit when v_count >= p_limit;
+
+    -- A "does not exist" no ack contradicted by the end of its lease is final, not resent.
+    v_failed := v_failed + public.gateway_settle_unconfirmed(s.id, p_now);
 
     -- Past its time by more than the grace: failed, with the reason the user reads.
     update public.whatsapp_messages set
@@ -378,10 +396,10 @@ begin
     for m in
       select * from public.whatsapp_messages
       where whatsapp_session_id = s.id and send_at is not null and send_at <= p_now
+        and coalesce(lease_until, '-infinity') <= p_now
         and (status = 'scheduled'
              or (wpp_message_id is null and send_state in ('pending', 'unknown', 'retryable')
-                 and status in ('queued', 'failed')
-                 and coalesce(lease_until, '-infinity') <= p_now))
+                 and status in ('queued', 'failed')))
       order by send_at, created_at
       limit least(floor(v_tokens)::integer, p_limit - v_count)
       for update

@@ -32,6 +32,14 @@ class HostDirectory:
     def default_url(self) -> str | None:
         return self._settings.wpp_server_url
 
+    def send_bound_s(self, *, media: bool) -> float:
+        """The longest one send can take once its outbox row is held: the host's answer
+        (connect, then the read timeout, or the start timeout for a file) and the database
+        call that records it (``DB_TIMEOUT``)."""
+        s = self._settings
+        answer_s = s.host_start_timeout_s if media else self._read_timeout()
+        return s.host_connect_timeout_s + answer_s + s.db_timeout_s
+
     def client_for(self, placement: HostPlacement | None) -> HostClient:
         """The client of the host a session lives on (None: the default host)."""
         if placement is None:
@@ -60,14 +68,16 @@ class HostDirectory:
             placement.secret_key, context=host_secret_context(placement.url)
         )
 
+    def _read_timeout(self) -> float:
+        s = self._settings
+        return min(self._read_timeout_s or s.host_read_timeout_s, s.host_read_timeout_s)
+
     def _new_client(self, url: str, secret_key: str) -> HostClient:
         s = self._settings
         return HostClient(
             url,
             secret_key,
             connect_timeout_s=s.host_connect_timeout_s,
-            read_timeout_s=min(
-                self._read_timeout_s or s.host_read_timeout_s, s.host_read_timeout_s
-            ),
+            read_timeout_s=self._read_timeout(),
             start_timeout_s=s.host_start_timeout_s,
         )

@@ -6,6 +6,8 @@ and move stored host tokens to the active encryption key.
   sessions ``disconnected`` (reason ``host_down``), so their next start places them anew. A
   ``draining`` host takes no new sessions; its sessions idle for ``DRAIN_IDLE_AFTER`` are
   closed.
+* A deleted session's scheduled messages fail with ``account_removed`` in the same
+  transaction: nothing could send them once it is gone.
 * Deleting works in bounded batches, each one short transaction that skips rows in use; the
   run stops starting batches when the invocation's time runs low, and is safe to run again at
   any time. A host error for one session is counted and the run goes on.
@@ -43,6 +45,7 @@ class PurgeReport:
     sessions_drained: int = 0
     qr_cleared: int = 0
     sessions_deleted: int = 0
+    scheduled_failed: int = 0  # scheduled messages of deleted sessions (account_removed)
     host_sessions_cleared: int = 0
     host_errors: int = 0
     events_deleted: int = 0
@@ -173,6 +176,7 @@ class Purger:
             report.batches += 1
             report.qr_cleared += batch.qr_cleared
             report.sessions_deleted += len(batch.deleted)
+            report.scheduled_failed += batch.scheduled_failed
             deleted.extend(batch.deleted)
             if batch.qr_cleared < self.batch_size and len(batch.deleted) < self.batch_size:
                 return deleted
