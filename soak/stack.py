@@ -28,6 +28,9 @@ GATEWAY_ENV = {
     "QR_NEXT_TTL": "1h",
 }
 SIM_CONFIG = {
+    # The host answers a send at once: the load measures the gateway (the local one serves one
+    # invocation at a time, as one Lambda container), and the scheduled phase sets a slow host.
+    "send_time_ms": 0,
     "delivery_mode": "shuffle+duplicate",
     "qr_refresh_ms": 0,
     "autoclose_ms": 0,
