@@ -5,10 +5,14 @@ webhooks shuffled and duplicated, the gateway with the send governor raised), li
 then for a bounded time has them all at once send (with idempotency keys, and replays of them),
 read their status, receive messages, and a few disconnect and link again, while a webhook storm
 replays real events, posts unknown ones and unproven ones; then a phase of sends and incoming
-messages while the host loses 10 % of its webhooks at random, and one reconcile pass. It
-prints held requests per second and p50/p99 latency per operation, then checks the invariants:
+messages while the host loses 10 % of its webhooks at random, and one reconcile pass; then a
+scheduled phase: every user schedules messages through the gateway, scheduler passes start
+every few seconds and overlap, the host takes seconds a send, and it restarts (goes away for
+some seconds and comes back restoring its sessions) while the messages are due. It prints held
+requests per second and p50/p99 latency per operation, then checks the invariants:
 
-* every accepted send is stored once and sent once (against the simulator's outbox);
+* every accepted send, and every accepted scheduled message, is stored once and sent once
+  (against the simulator's outbox, what it sent before its restart included);
 * every incoming message the host delivered is stored once (against the simulator's inbox);
 * every session is in the state the host says it is in (its events explain it);
 * every outbound row is in a state the send protocol allows; the event log has no gaps.

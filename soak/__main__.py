@@ -21,6 +21,7 @@ import requests  # noqa: E402
 
 from soak.checks import Check, run_checks  # noqa: E402
 from soak.load import Load, Recorder  # noqa: E402
+from soak.scheduled import run_phase  # noqa: E402
 from soak.stack import Stack, User, local_stack  # noqa: E402
 
 DRAIN_TIMEOUT_S = 60.0
@@ -47,6 +48,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--drop-rate", type=float, default=0.1, help="webhooks lost in that phase (default 0.1)"
     )
+    parser.add_argument(
+        "--scheduled-per-user", type=int, default=3,
+        help="messages each user schedules for the scheduled phase (default 3; 0: no phase)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--host-send-ms", type=int, default=1500,
+        help="how long the host takes a send in the scheduled phase (default 1500)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--pass-every", type=float, default=5.0,
+        help="seconds between the scheduler passes started in that phase (default 5)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--restart-after", type=float, default=5.0,
+        help="seconds after the messages are due that the host restarts (default 5)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--host-down", type=float, default=8.0, help="seconds the host stays down (default 8)"
+    )
+    parser.add_argument(
+        "--scheduled-deadline", type=float, default=300.0,
+        help="seconds the scheduled phase may take at most (default 300)",
+    )  # fmt: skip
     parser.add_argument(
         "--database-url", default=os.environ.get("TEST_DATABASE_URL"),
         help="a PostgreSQL to make a scratch database in (default: an embedded one)",
@@ -150,7 +174,8 @@ def print_report(
         f"\nsoak: {args.duration:.0f} s of load, {args.users} users ({args.churners} re-linking),"
         f" {args.senders} senders, {args.incoming_rate:g} incoming/s, {args.storm} storm threads,"
         " webhooks shuffled and duplicated, then a phase losing"
-        f" {args.drop_rate:.0%} of them and one reconcile pass\n"
+        f" {args.drop_rate:.0%} of them and one reconcile pass, then scheduled messages sent by"
+        " overlapping scheduler passes through a slow host that restarts\n"
     )
     head = f"{'operation':<34}{'count':>8}{'ok':>8}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}"
     print(head + f"{'max ms':>9}  other outcomes")
@@ -200,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         drained_s = drain(stack, users)
         if reconciled is not None:
             reconciled = {**reconciled, **stack.reconcile_once()}
+        scheduled: dict[str, Any] | None = None
+        if args.scheduled_per_user > 0:
+            scheduled = run_phase(stack, users, rec, args, drain)
+            drain(stack, users)
         checks = run_checks(stack, users, rec)
         rows = summary(rec, seconds)
     through_gateway = sum(
@@ -210,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     held = through_gateway / seconds if seconds else 0.0
     print_report(args, rows, checks, held)
+    if scheduled is not None:
+        print(f"\nscheduled phase: {json.dumps(scheduled)}")
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
@@ -218,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         "drain_seconds": round(drained_s, 1),
         "held_requests_per_second": round(held, 1),
         "reconcile_pass": reconciled,
+        "scheduled_phase": scheduled,
         "operations": rows,
         "invariants": {c.name: c.as_dict() for c in checks},
         "ok": all(c.ok for c in checks),

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from soak.load import Recorder
+from soak.load import Accepted, Recorder
 from soak.stack import Stack, User
 
 HOST_STATUS = {"CONNECTED": "connected", "QRCODE": "pairing", "PHONECODE": "pairing"}
@@ -51,10 +51,11 @@ def run_checks(stack: Stack, users: list[User], rec: Recorder) -> list[Check]:
             "select s.session_id, count(*), min(e.seq), max(e.seq) from whatsapp_events e"
             " join whatsapp_sessions s on s.id = e.whatsapp_session_id group by s.session_id"
         ).fetchall()
-    outboxes = {u.session: stack.sim("GET", f"{u.session}/outbox")["outbox"] for u in users}
-    inboxes = {u.session: stack.sim("GET", f"{u.session}/inbox")["inbox"] for u in users}
+    outboxes = {u.session: stack.host_log(u.session, "outbox") for u in users}
+    inboxes = {u.session: stack.host_log(u.session, "inbox") for u in users}
     return [
-        check_sends(rows, outboxes, rec),
+        check_sends(rows, outboxes, rec.sends, rec.refused_sends, "send"),
+        check_sends(rows, outboxes, rec.scheduled, {}, "scheduled message"),
         check_inbound(rows, inboxes, rec),
         check_sessions(stack, users, sessions),
         check_acks(rows, outboxes),
@@ -64,28 +65,36 @@ def run_checks(stack: Stack, users: list[User], rec: Recorder) -> list[Check]:
     ]
 
 
-def check_sends(rows: list[dict[str, Any]], outboxes: dict[str, Any], rec: Recorder) -> Check:
-    check = Check("every accepted send stored once and sent once")
+def check_sends(
+    rows: list[dict[str, Any]],
+    outboxes: dict[str, Any],
+    accepted: dict[str, Accepted],
+    refused: dict[str, tuple[User, str]],
+    what: str,
+) -> Check:
+    """Each of the ``accepted`` sends (by key) is one row, sent once by the host, with the
+    host's id; none of the ``refused`` ones went twice."""
+    check = Check(f"every accepted {what} stored once and sent once")
     by_key = Counter(r["idempotency_key"] for r in rows if r["idempotency_key"])
     row_of = {r["idempotency_key"]: r for r in rows if r["idempotency_key"]}
     host_sent = Counter(m["body"] for box in outboxes.values() for m in box)
     host_ids = {m["body"]: m["id"] for box in outboxes.values() for m in box}
-    for key, accepted in rec.sends.items():
+    for key, send in accepted.items():
         check.checked += 1
         if by_key[key] != 1:
-            check.fail(f"send {key}: {by_key[key]} rows")
+            check.fail(f"{what} {key}: {by_key[key]} rows")
             continue
-        if host_sent[accepted.text] != 1:
-            check.fail(f"send {key}: sent {host_sent[accepted.text]} times by the host")
+        if host_sent[send.text] != 1:
+            check.fail(f"{what} {key}: sent {host_sent[send.text]} times by the host")
             continue
         row = row_of[key]
-        if str(row["id"]) != accepted.message_id:
-            check.fail(f"send {key}: answered {accepted.message_id}, stored {row['id']}")
-        if row["wpp_message_id"] != host_ids[accepted.text]:
-            check.fail(f"send {key}: stored host id {row['wpp_message_id']} is not the host's")
-    for key, (_, text) in rec.refused_sends.items():
+        if str(row["id"]) != send.message_id:
+            check.fail(f"{what} {key}: answered {send.message_id}, stored {row['id']}")
+        if row["wpp_message_id"] != host_ids[send.text]:
+            check.fail(f"{what} {key}: stored host id {row['wpp_message_id']} is not the host's")
+    for key, (_, text) in refused.items():
         if host_sent[text] > 1 or by_key[key] > 1:
-            check.fail(f"refused send {key}: {by_key[key]} rows, sent {host_sent[text]} times")
+            check.fail(f"refused {what} {key}: {by_key[key]} rows, sent {host_sent[text]} times")
     return check
 
 
@@ -143,6 +152,8 @@ def check_outbox_states(rows: list[dict[str, Any]]) -> Check:
             good = bool(wpp_id) and state in ("done", None)
         elif status == "queued":
             good = state in ("pending", "unknown") and wpp_id is None
+        elif status in ("scheduled", "cancelled"):
+            good = row["send_at"] is not None and wpp_id is None and state in (None, "retryable")
         else:
             good = status == "failed" and bool(row["error_code"] or wpp_id)
         if not good:

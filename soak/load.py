@@ -46,6 +46,7 @@ class Recorder:
         self.stats: dict[str, Stat] = defaultdict(Stat)
         self.sends: dict[str, Accepted] = {}
         self.refused_sends: dict[str, tuple[User, str]] = {}
+        self.scheduled: dict[str, Accepted] = {}  # accepted with a send_at (202)
         self.incoming: dict[str, list[str]] = defaultdict(list)
         self.anomalies: list[str] = []
 

@@ -3,17 +3,19 @@ simulator and the gateway, on 127.0.0.1 with free ports, removed afterwards."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from local import devdb
+from local import devdb, processes
 from local.dev_auth import issue_access_token
 from local.stack import LocalSecrets, running_stack
 
@@ -25,6 +27,9 @@ GATEWAY_ENV = {
     "QR_NEXT_TTL": "1h",
 }
 SIM_CONFIG = {
+    # The host answers a send at once: the load measures the gateway (the local one serves one
+    # invocation at a time, as one Lambda container), and the scheduled phase sets a slow host.
+    "send_time_ms": 0,
     "delivery_mode": "shuffle+duplicate",
     "qr_refresh_ms": 0,
     "autoclose_ms": 0,
@@ -41,6 +46,10 @@ class User:
     session: str = ""
 
 
+# What the host keeps in memory about a session, lost when it restarts: kept here first.
+HOST_LOGS = ("outbox", "inbox", "events")
+
+
 @dataclass
 class Stack:
     dsn: str
@@ -49,11 +58,62 @@ class Stack:
     env: dict[str, str]
     secrets: LocalSecrets
     log_dir: Path
+    host_process: subprocess.Popen[bytes]
+    host_port: int
+    host_data_dir: Path
+    # Per log and session, what the host had logged before it last restarted.
+    before_restart: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
 
     def sim(self, method: str, path: str, body: Any = None) -> Any:
         answer = requests.request(method, f"{self.sim_url}/_sim/{path}", json=body, timeout=30)
         answer.raise_for_status()
         return answer.json()
+
+    def host_log(self, session: str, log: str) -> list[Any]:
+        """The host's ``outbox``, ``inbox`` or ``events`` of a session over the whole run,
+        restarts included."""
+        kept = self.before_restart.get(log, {}).get(session, [])
+        current: list[Any] = self.sim("GET", f"{session}/{log}")[log]
+        return [*kept, *current]
+
+    def restart_host(
+        self, sessions: list[str], *, down_s: float, drain: Callable[[], float]
+    ) -> dict[str, Any]:
+        """The host goes away as a process does and comes back: it refuses new requests,
+        finishes those it serves and delivers their webhooks, stops for ``down_s`` and starts
+        again on its data, restoring the sessions it keeps (``startAllSession``)."""
+        started = time.monotonic()
+        connected = [s for s in sessions if self.sim("GET", s).get("status") == "CONNECTED"]
+        self.sim("POST", "faults", {"down": True})
+        while self.sim("GET", "in-flight")["in_flight"]:
+            time.sleep(0.05)
+        drain()
+        for log in HOST_LOGS:
+            kept = self.before_restart.setdefault(log, {})
+            for session in sessions:
+                kept.setdefault(session, []).extend(self.sim("GET", f"{session}/{log}")[log])
+        processes.stop(self.host_process)
+        time.sleep(down_s)
+        back = time.monotonic()
+        self.host_process, _ = processes.start_simulator(
+            port=self.host_port,
+            data_dir=self.host_data_dir,
+            secret_key=self.secrets.wpp_secret_key,
+            log_path=self.log_dir / "simulator.log",
+        )
+        self.sim("POST", "config", SIM_CONFIG)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(
+            self.sim("GET", s).get("status") != "CONNECTED" for s in connected
+        ):
+            time.sleep(0.2)
+        restored = sum(self.sim("GET", s).get("status") == "CONNECTED" for s in connected)
+        return {
+            "sessions_connected_before": len(connected),
+            "sessions_restored": restored,
+            "down_s": round(back - started, 1),
+            "restore_s": round(time.monotonic() - back, 1),
+        }
 
     def new_users(self, count: int) -> list[User]:
         tag = uuid.uuid4().hex[:8]
@@ -100,18 +160,31 @@ class Stack:
 @contextmanager
 def local_stack(log_dir: Path, database_url: str | None = None) -> Iterator[Stack]:
     """``database_url`` is a server to make the run's own database on (dropped at the end);
-    without it, the embedded PostgreSQL in a scratch folder."""
+    without it, the embedded PostgreSQL in a scratch folder. The host keeps its data in the
+    log folder, so that it can be restarted on it."""
+    host_port = processes.free_port()
+    host_data_dir = log_dir / "host-data"
+    shutil.rmtree(host_data_dir, ignore_errors=True)
     with running_stack(
         database_server=database_url,
         simulator_config=SIM_CONFIG,
+        simulator_port=host_port,
+        simulator_data_dir=host_data_dir,
         env_overrides=GATEWAY_ENV,
         log_dir=log_dir,
     ) as running:
-        yield Stack(
+        stack = Stack(
             running.dsn,
             running.sim_url,
             running.gateway_url,
             running.env,
             running.local_secrets,
             log_dir,
+            running.simulator.process,
+            host_port,
+            host_data_dir,
         )
+        try:
+            yield stack
+        finally:
+            processes.stop(stack.host_process)  # the one started by a restart, if any

@@ -75,6 +75,8 @@ const SENTENCES = {
   template_variable_missing: (e) =>
     `Fill in every placeholder of the template. ${e.message || ""}`.trim(),
   not_scheduled: "That message has already gone out (or is going out now), so it can't be cancelled.",
+  scheduled_limit:
+    "You have as many messages scheduled as allowed. Cancel one, or wait until some are sent.",
   network: "Couldn't reach the service. Check your connection and try again.",
   timeout: "The service took too long to answer. Try again in a moment.",
   invalid_credentials: "That email and password don't match an account.",

@@ -92,14 +92,16 @@ the id of an incoming message too.
 Fidelity: the real server's quirks that hurt a gateway are each one option of
 ``/_sim/config`` (see :class:`local.simulator.config.SimConfig`): ``orphan_pairing_browser``,
 ``lid_senders`` and ``lid_numbers``, ``number_check_fault_rate`` and
-``number_check_fail_next``, ``canonical_br_ninth_digit``, ``tokens_survive_logout``,
-``auto_download``, ``presence_events``, ``delivery_mode: "concurrent"``, ``incoming_acks``,
-``answer_after_error``, ``exit_on_unhandled_rejection``, ``ciphertext_first`` (a sender's first
-message comes as ``ciphertext``, then again decrypted ``ciphertext_ms`` later),
-``chat_notices`` (get-messages lists an ``e2e_notification`` opening each chat, ``gp2`` each
-group), ``route_errors_401`` (get-messages of a chat the host does not hold answers 401) and
-``decrypt_error_tries`` (the first tries of each file's download answer 400 "Decrypt file
-error"; an unknown message id always does). ``{"fidelity": "real"}`` sets
+``number_check_fail_next`` (WhatsApp's server fails a number lookup), ``number_miss_cache_ms``
+(wa-js keeps an empty lookup 15 s), ``canonical_br_ninth_digit``, ``tokens_survive_logout``,
+``auto_download`` (also a sent file's acks carry the file as their body), ``presence_events``,
+``delivery_mode: "concurrent"``, ``incoming_acks``, ``answer_after_error``, ``send_time_ms`` (a
+send answers once WhatsApp took the message), ``exit_on_unhandled_rejection``,
+``ciphertext_first`` (a sender's first message comes as ``ciphertext``, then again decrypted
+``ciphertext_ms`` later), ``chat_notices`` (get-messages lists an ``e2e_notification`` opening
+each chat, ``gp2`` each group), ``route_errors_401`` (get-messages of a chat the host does not
+hold answers 401) and ``decrypt_error_tries`` (the first tries of each file's download answer
+400 "Decrypt file error"; an unknown message id always does). ``{"fidelity": "real"}`` sets
 them all (and the ``bug_*`` flags) as 2.10.4 has them, ``{"fidelity": "kind"}`` back; a
 simulator starts with ``config.DEFAULT_FIDELITY`` (or ``--fidelity``).
 

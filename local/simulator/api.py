@@ -25,7 +25,7 @@ from local.simulator.config import Settings
 from local.simulator.forms import js_truthy
 from local.simulator.host import UNHANDLED_REJECTION_EXIT, HostLog
 from local.simulator.messaging import Messenger, Recipients, SendFailed
-from local.simulator.phones import check_number_status, contact_to_array
+from local.simulator.phones import contact_to_array
 from local.simulator.protocol import NO_ANSWER, Request, Response, cannot, json_response
 from local.simulator.qr import qr_session_png
 from local.simulator.state import Client, SessionManager, Waiter
@@ -277,7 +277,7 @@ class WppApi:
             req.answered_twice = True
             return json_response(404, DISCONNECTED)
         try:
-            return self.messenger.resolve_recipients(req.body)
+            return self.messenger.resolve_recipients(client.name, req.body)
         except TypeError:
             return json_response(404, DISCONNECTED)
 
@@ -542,23 +542,20 @@ class WppApi:
     def check_number_status(self, req: Request, name: str, client: Client | None) -> Response:
         """``DeviceController.checkNumberStatus``: the library's profile of one number
         (``WAPI.checkNumberStatus``): ``id`` is WhatsApp's canonical id when the number
-        exists, the id as asked otherwise; a check that throws answers 500."""
+        exists, the id as asked otherwise. A lookup WhatsApp's server failed, or a miss wa-js
+        still keeps, answers ``numberExists: false`` like a number with no account."""
         checked = self._connected(req, client)
         if isinstance(checked, Response):
             return checked
         contacts = contact_to_array(req.query["param"], False, False, False)
         if not contacts:
             return json_response(200, {"status": "success"})
-        if self.settings.draw_number_check_fault():
-            return json_response(
-                500, {"status": "error", "message": "Error on check number status", "error": {}}
-            )
         contact = contacts[-1]
         if contact.endswith("@lid"):
             lid = contact.split("@")[0]
             canonical = contact if self.messenger.number_of_lid(lid) is not None else None
         else:
-            canonical = check_number_status(self.settings.config, contact)
+            canonical = self.messenger.lookup(name, contact)
         if canonical is None:
             profile: dict[str, Any] = {
                 "id": contact,

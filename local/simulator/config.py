@@ -66,9 +66,14 @@ class SimConfig:
     # Incoming messages from numbers that have a LID (``lid_numbers``) name ``<lid>@lid``.
     lid_senders: bool = False
     lid_numbers: dict[str, str] = field(default_factory=dict)
-    # The existence check of statusConnection throws: a fraction of checks, or the next N.
+    # WhatsApp's server fails a number lookup (wa-js answers it as "no account"): a fraction
+    # of lookups, or the next N. The status middleware then answers 400 "does not exist".
     number_check_fault_rate: float = 0.0
     number_check_fail_next: int = 0
+    # wa-js keeps a lookup that came back empty (no account, or the server failed) this long:
+    # every check of that number meanwhile, the middleware's and check-number-status's,
+    # answers the same miss (0: not kept).
+    number_miss_cache_ms: int = 0
     # WhatsApp's canonical id drops the ninth digit of Brazilian mobiles of area code 31+.
     canonical_br_ninth_digit: bool = False
     # logout-session and clear-session-data leave tokens/<session>.data.json (same in both
@@ -85,6 +90,10 @@ class SimConfig:
     # statusConnection calls next() after its 404/400: the controller runs on, fails to
     # answer twice and the host logs an unhandled rejection (it stays up).
     answer_after_error: bool = False
+    # A send waits for WhatsApp's server to take the message (the library's waitForAck): the
+    # message is on its way at once, the host answers this long after, and its acks follow
+    # (0: at once). A real host takes about a second for a text, longer for a file.
+    send_time_ms: int = 0
     # Exit the process (code 70) on such an unhandled rejection, as a host run with
     # --unhandled-rejections=strict would. Off in both profiles: the library's own
     # unhandledRejection handler keeps the real host alive.
@@ -124,6 +133,8 @@ class SimConfig:
             "number_check_fail_next",
             "ciphertext_ms",
             "decrypt_error_tries",
+            "number_miss_cache_ms",
+            "send_time_ms",
         ):
             value = getattr(self, name)
             if value is not None and value < 0:
@@ -146,6 +157,8 @@ REAL_DEFAULTS: dict[str, Any] = {
     "delivery_mode": "concurrent",
     "incoming_acks": True,
     "answer_after_error": True,
+    "number_miss_cache_ms": 15_000,
+    "send_time_ms": 100,
     "exit_on_unhandled_rejection": False,
     "ciphertext_first": True,
     "chat_notices": True,

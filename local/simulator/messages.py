@@ -7,6 +7,7 @@ messages end with ``_<participant>``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import time
@@ -214,8 +215,13 @@ def incoming_message(
     return message
 
 
-def ack_payload(message: dict[str, Any], ack: int) -> dict[str, Any]:
-    """The raw message model ``onAck`` hands over: ``id`` is an object here."""
+_MEDIA_FIELDS = ("caption", "mimetype", "filename", "size", "filehash", "isMedia")
+
+
+def ack_payload(message: dict[str, Any], ack: int, body: str | None = None) -> dict[str, Any]:
+    """The raw message model ``onAck`` hands over: ``id`` is an object here, and a file's
+    message keeps its fields (``caption``, ``mimetype``, ``filehash``...); ``body`` replaces
+    its body (autoDownload puts the file there)."""
     serialized = str(message["id"])
     from_me, _, rest = serialized.partition("_")
     remote, _, key = rest.partition("_")
@@ -226,7 +232,7 @@ def ack_payload(message: dict[str, Any], ack: int) -> dict[str, Any]:
             "id": key.split("_")[0],
             "_serialized": serialized,
         },
-        "body": message.get("body", ""),
+        "body": message.get("body", "") if body is None else body,
         "type": message.get("type", "chat"),
         "t": message.get("t"),
         "subtype": None,
@@ -242,7 +248,17 @@ def ack_payload(message: dict[str, Any], ack: int) -> dict[str, Any]:
         "mentionedJidList": [],
         "isForwarded": False,
         "labels": [],
+        **{key: message[key] for key in _MEDIA_FIELDS if key in message},
     }
+
+
+def thumbnail_of(msg_type: str, seed: str | None) -> str:
+    """What WhatsApp keeps as the ``body`` of a file's message: a small JPEG preview of an
+    image, video or sticker, in base64 (stand-in bytes here), nothing for other files."""
+    if msg_type not in ("image", "video", "sticker"):
+        return ""
+    digest = hashlib.sha256((seed or msg_type).encode()).digest()
+    return base64.b64encode(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + digest * 4).decode()
 
 
 def message_type_for(mimetype: str) -> str:

@@ -16,6 +16,7 @@ import mimetypes
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ from local.simulator.messages import (
     own_key,
     phone_key,
     presence,
+    thumbnail_of,
     to_wid,
     undecrypted,
 )
@@ -80,6 +82,7 @@ class FileSpec:
     mimetype: str
     size: int
     sha256: str | None = None  # of the bytes, when the library had them
+    data: str | None = None  # the bytes in base64, when the library had them
 
 
 def _sha256(data: bytes) -> str:
@@ -98,6 +101,7 @@ class SentRecord:
     ack: int = 1
     manual_ack: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    file_data: str | None = None  # a sent file's bytes in base64 (autoDownload's ack body)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -166,11 +170,19 @@ class Messenger:
         self._download_tries: dict[str, int] = {}
         # Groups, reactions, and what the account did to messages (``kinds``).
         self.kinds = Conversations()
+        # Per (session, contact): the canonical id of a number found, and when a lookup last
+        # came back empty (wa-js keeps that for number_miss_cache_ms).
+        self._found: dict[tuple[str, str], str] = {}
+        self._misses: dict[tuple[str, str], float] = {}
 
     # ----------------------------------------------------------------- recipients
 
-    def resolve_recipients(self, body: dict[str, Any]) -> Recipients:
-        """``contactToArray`` then ``checkNumberStatus``; raises TypeError like the server."""
+    def resolve_recipients(self, name: str, body: dict[str, Any]) -> Recipients:
+        """``contactToArray`` then ``checkNumberStatus``; raises TypeError like the server.
+
+        A contact whose lookup misses (no account, a failed lookup, or a miss still cached)
+        is answered "does not exist" and left as written; a host that goes on after that
+        answer sends to it all the same when the number has an account."""
         phone = body.get("phone")
         contacts = contact_to_array(
             phone if js_truthy(phone) else [],
@@ -185,23 +197,42 @@ class Messenger:
             if skips_number_check(contact, body):
                 targets.append((contact, True))
                 continue
-            if self.settings.draw_number_check_fault():
-                # checkNumberStatus threw; the middleware answers "does not exist" and
-                # leaves the contact as written. A host that goes on after that answer
-                # sends to it all the same when the number has an account.
-                if first_unknown is None:
-                    first_unknown = contact.split("@")[0]
-                really = number_exists(config, contact.split("@")[0])
-                targets.append((contact, config.answer_after_error and really))
-                continue
-            canonical = check_number_status(config, contact)
+            canonical = self.lookup(name, contact)
             if canonical is None:
+                number = contact.split("@")[0]
                 if first_unknown is None:
-                    first_unknown = contact.split("@")[0]
-                targets.append((contact, False))
+                    first_unknown = number
+                sends_anyway = config.answer_after_error and number_exists(config, number)
+                targets.append((contact, sends_anyway))
             else:
                 targets.append((canonical, True))
         return Recipients(targets, first_unknown)
+
+    def lookup(self, name: str, contact: str) -> str | None:
+        """``WPP.contact.queryWidExists`` of a ``...@c.us`` contact in session ``name``: its
+        canonical id, or None. A number found once is known from then on (the contact store:
+        WhatsApp's server is not asked again). A lookup the server fails comes back as None
+        too, and a None is kept for ``number_miss_cache_ms``: the checks meanwhile answer it
+        again without asking."""
+        config = self.settings.config
+        key = (name, contact)
+        with self._lock:
+            known = self._found.get(key)
+            missed_at = self._misses.get(key)
+        if known is not None:
+            return known
+        keep_s = config.number_miss_cache_ms / 1000
+        if missed_at is not None and time.monotonic() < missed_at + keep_s:
+            return None
+        canonical = None
+        if not self.settings.draw_number_check_fault():
+            canonical = check_number_status(config, contact)
+        with self._lock:
+            if canonical is not None:
+                self._found[key] = canonical
+            else:
+                self._misses[key] = time.monotonic()
+        return canonical
 
     # ----------------------------------------------------------------- sending
 
@@ -215,7 +246,15 @@ class Messenger:
         self._check_chat(client, chat_id)
         message = outgoing_message(client.wid or "", chat_id, body, quoted_msg_id=quoted_id)
         self._record(client, route, message, {})
+        self._wait_for_server()
         return message
+
+    def _wait_for_server(self) -> None:
+        """The library's ``waitForAck``: the message is on its way, and the answer comes once
+        WhatsApp's server has taken it (``send_time_ms``)."""
+        delay_ms = self.settings.config.send_time_ms
+        if delay_ms:
+            time.sleep(delay_ms / 1000)
 
     @staticmethod
     def load_file(source: Any, upload: UploadedFile | None, filename: Any) -> FileSpec:
@@ -227,7 +266,13 @@ class Messenger:
             mimetype = upload.mimetype
             if not mimetype or mimetype == "application/octet-stream":
                 mimetype = mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
-            return FileSpec(name, mimetype, len(upload.data), _sha256(upload.data))
+            return FileSpec(
+                name,
+                mimetype,
+                len(upload.data),
+                _sha256(upload.data),
+                base64.b64encode(upload.data).decode(),
+            )
         if not isinstance(source, str) or not source:
             raise SendFailed({})
         match = _DATA_URI.match(source)
@@ -239,7 +284,9 @@ class Messenger:
                 data = b""
             if not data:
                 raise SendFailed({"code": "empty_file"})
-            return FileSpec(name, mimetype, len(data), _sha256(data))
+            return FileSpec(
+                name, mimetype, len(data), _sha256(data), base64.b64encode(data).decode()
+            )
         if source.startswith(("http://", "https://")):
             # A URL the real host would download; it is accepted here without fetching.
             guessed = mimetypes.guess_type(source.split("?")[0])[0]
@@ -267,19 +314,29 @@ class Messenger:
             "mimetype": spec.mimetype,
             "filename": spec.filename,
             "size": spec.size,
+            # wa-js writes the file's name as the caption of a file sent without one.
+            "caption": text or spec.filename,
         }
-        if text:
-            media["caption"] = text
+        if spec.sha256 is not None:
+            media["filehash"] = base64.b64encode(bytes.fromhex(spec.sha256)).decode()
         message = outgoing_message(
             client.wid or "",
             chat_id,
-            text,
+            thumbnail_of(msg_type, spec.sha256),
             msg_type=msg_type,
             quoted_msg_id=quoted if isinstance(quoted, str) else None,
             media=media,
         )
-        outbox = {**media, "mime_type": spec.mimetype, "sha256": spec.sha256}
-        self._record(client, route, message, outbox)
+        outbox = {
+            "mimetype": spec.mimetype,
+            "filename": spec.filename,
+            "size": spec.size,
+            "mime_type": spec.mimetype,
+            "sha256": spec.sha256,
+            **({"caption": text} if text else {}),
+        }
+        self._record(client, route, message, outbox, shown_body=text, file_data=spec.data)
+        self._wait_for_server()
         return {"ack": message["ack"], "id": message["id"]}
 
     def _check_chat(self, client: Client, chat_id: str) -> None:
@@ -290,17 +347,27 @@ class Messenger:
             raise SendFailed({"code": "chat_not_found", "message": f"Chat not found for {chat_id}"})
 
     def _record(
-        self, client: Client, route: str, message: dict[str, Any], extra: dict[str, Any]
+        self,
+        client: Client,
+        route: str,
+        message: dict[str, Any],
+        extra: dict[str, Any],
+        *,
+        shown_body: str | None = None,
+        file_data: str | None = None,
     ) -> None:
+        """Keep a sent message in the outbox (``shown_body``: the text the outbox shows, the
+        message's body otherwise) and schedule its acks, after the send's answer."""
         record = SentRecord(
             id=message["id"],
             route=route,
             chat_id=message["to"],
             type=message["type"],
-            body=message["body"],
+            body=message["body"] if shown_body is None else shown_body,
             t=message["t"],
             message=message,
             extra=dict(extra),
+            file_data=file_data,
         )
         with self._lock:
             self._outbox.setdefault(client.name, []).append(record)
@@ -310,7 +377,7 @@ class Messenger:
         if config.auto_ack:
             for level, delay in ((2, config.ack_received_ms), (3, config.ack_read_ms)):
                 if delay is not None:
-                    self._schedule_ack(client, record, level, delay)
+                    self._schedule_ack(client, record, level, config.send_time_ms + delay)
 
     def _schedule_ack(self, client: Client, record: SentRecord, level: int, delay_ms: int) -> None:
         epoch = client.epoch
@@ -328,8 +395,11 @@ class Messenger:
     def _apply_ack(self, client: Client, record: SentRecord, level: int) -> None:
         record.ack = level
         record.message["ack"] = level
-        if self.settings.config.listen_acks:
-            self.manager.emit(client, "onack", ack_payload(record.message, level))
+        config = self.settings.config
+        if config.listen_acks:
+            # webhook.autoDownload replaces a file message's body with the whole file.
+            body = record.file_data if config.auto_download else None
+            self.manager.emit(client, "onack", ack_payload(record.message, level, body=body))
 
     def ack(self, name: str, message_id: str, level: int) -> SentRecord | str | None:
         """Set an ack by hand; 'not_connected' when the session has no live client."""
@@ -879,4 +949,6 @@ class Messenger:
             self._notices.clear()
             self._senders.clear()
             self._download_tries.clear()
+            self._found.clear()
+            self._misses.clear()
         self.kinds.reset()

@@ -200,6 +200,14 @@ class UnknownTemplate(ApiError):
     default_message = "You have no template of that name."
 
 
+class ScheduledLimit(ApiError):
+    status, code = 422, "scheduled_limit"
+    default_message = (
+        "You have as many messages scheduled as allowed. Cancel one, or wait until some are "
+        "sent, then schedule again."
+    )
+
+
 class TemplateVariableMissing(ApiError):
     status, code = 422, "template_variable_missing"
     default_message = "The template needs a variable the request did not give."

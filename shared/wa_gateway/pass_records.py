@@ -34,6 +34,7 @@ class StoredToken(NamedTuple):
 class PurgeBatch(NamedTuple):
     qr_cleared: int
     deleted: list[PurgedSession]
+    scheduled_failed: int = 0  # the deleted sessions' scheduled messages (account_removed)
 
 
 class PurgeLimits(NamedTuple):

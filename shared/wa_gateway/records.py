@@ -160,6 +160,7 @@ class MessageRecord(NamedTuple):
     message_at: str | None = None
     chat_id: str | None = None
     read_at: str | None = None
+    attempts: int = 0  # outbound: how many times the row was taken to send (the fence)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
@@ -212,9 +213,11 @@ class Ack(NamedTuple):
     wpp_message_id: str
     status: str  # sent, delivered, read or failed
     phone: str | None
-    body: str | None
+    body: str | None  # a text's body; a file's caption (never the file or its preview)
     lid: str | None = None
     failure_code: str | None = None  # why a failed message failed (expired, ...)
+    message_type: str = "chat"  # the host's type of the message (chat, image, document...)
+    sha256: str | None = None  # a file's digest as the host reports it (its filehash), hex
 
 
 class LidLookup(NamedTuple):

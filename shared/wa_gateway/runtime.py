@@ -110,7 +110,11 @@ def messages() -> MessageService:
 
     s = settings()
     return MessageService(
-        store=store(), hosts=hosts(), keyring=s.keyring_if_set, media_store=media_store
+        store=store(),
+        hosts=hosts(),
+        keyring=s.keyring_if_set,
+        media_store=media_store,
+        max_scheduled=s.max_scheduled_per_user,
     )
 
 

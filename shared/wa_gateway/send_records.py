@@ -57,6 +57,7 @@ class FinishedSend(NamedTuple):
     """What the host did with a send, for the outbox row."""
 
     message_id: str
+    attempt: int  # the row's attempts when this caller took it: it must still hold the row
     outcome: SendResult
     wpp_message_id: str | None
     error_code: str | None
@@ -72,6 +73,7 @@ class SendOptions(NamedTuple):
     variables: Mapping[str, str] | None
     send_at: datetime | None
     max_chars: int  # the longest text a rendered template may give
+    max_scheduled: int  # how many messages a user may have waiting for their time
 
 
 class SendPlan(NamedTuple):
@@ -80,23 +82,30 @@ class SendPlan(NamedTuple):
     host_token: str | None = None
     retry_after_s: int = 0
     host: HostPlacement | None = None
+    # outcome "send": by when (time.monotonic()) the row's lease surely still holds
+    held_until: float | None = None
 
     @classmethod
-    def from_json(cls, result: Mapping[str, Any]) -> Self:
-        """What ``gateway_begin_send`` (and the calls that go on as it) answered."""
+    def from_json(cls, result: Mapping[str, Any], *, asked: float, lease_s: float) -> Self:
+        """What ``gateway_begin_send`` (and the calls that go on as it) answered, to a call
+        made at ``asked`` (``time.monotonic()``) with a lease of ``lease_s``: the lease ran
+        from the database's clock during the call, so it holds at least until their sum."""
         message = result.get("message")
+        outcome = result["outcome"]
         return cls(
-            outcome=result["outcome"],
+            outcome=outcome,
             message=MessageRecord.from_row(message) if message else None,
             host_token=result.get("host_token"),
             retry_after_s=int(result.get("retry_after") or 0),
             host=HostPlacement.from_json(result.get("host")),
+            held_until=asked + lease_s if outcome == "send" else None,
         )
 
 
 PrepareOutcome = Literal[
     SendOutcome,
     "scheduled",
+    "scheduled_limit",
     "unknown_template",
     "template_variable_missing",
     "template_variable_unknown",

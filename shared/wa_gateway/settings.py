@@ -120,6 +120,7 @@ class Settings:
     send_rate_per_minute: float = 20
     send_lease_s: int = 30
     max_accounts_per_user: int = 3
+    max_scheduled_per_user: int = 1000
     event_retention_s: int = 30 * 86400
     drain_idle_after_s: int = 3600
     schedule_grace_s: int = 3600
@@ -220,6 +221,7 @@ class Settings:
             send_rate_per_minute=_positive("SEND_RATE_PER_MINUTE", get("SEND_RATE_PER_MINUTE"), 20),
             send_lease_s=duration("SEND_LEASE", 30),
             max_accounts_per_user=count("MAX_ACCOUNTS_PER_USER", 3),
+            max_scheduled_per_user=count("MAX_SCHEDULED_PER_USER", 1000),
             event_retention_s=duration("EVENT_RETENTION", 30 * 86400),
             drain_idle_after_s=duration("DRAIN_IDLE_AFTER", 3600),
             schedule_grace_s=duration("SCHEDULE_GRACE", 3600),

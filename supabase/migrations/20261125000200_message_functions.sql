@@ -39,6 +39,7 @@ create type public.gateway_outbound_request as (
 -- What the host did with a send (gateway_finish_send).
 create type public.gateway_finished_send as (
   message_id uuid,
+  attempt integer,        -- the attempt that sent (the row's attempts when it was taken)
   outcome text,           -- sent, failed, retryable or unknown
   wpp_message_id text,
   error_code text,
@@ -121,9 +122,11 @@ create type public.gateway_ack as (
   wpp_message_id text,
   status text,            -- sent, delivered, read or failed
   phone text,
-  body text,
+  body text,              -- a text's body; a file's caption
   lid text,
-  failure_code text
+  failure_code text,
+  message_type text,      -- the host's type of the message: chat, image, document...
+  sha256 text             -- a file's digest as the host reports it (its filehash), hex
 );
 
 -- A host event: logged as it came (payload), applied by kind with its record (args: a
@@ -259,13 +262,58 @@ comment on function public.gateway_send_tokens is
   'The tokens a session''s sending governor holds at p_now.';
 
 
+create function public.gateway_lock_idempotency_key(p_user_id uuid, p_key text)
+returns void
+language sql
+set search_path = ''
+as $$
+  -- A key is unique per user, whichever account the request names; the session's row lock
+  -- covers one account only.
+  select pg_advisory_xact_lock(
+    hashtextextended('gateway_idempotency:' || p_user_id::text || ':' || p_key, 0))
+$$;
+
+comment on function public.gateway_lock_idempotency_key is
+  'Takes, for the transaction, the lock of one user''s Idempotency-Key: requests with it, on '
+  'any of the user''s accounts, are decided one at a time.';
+
+
+create function public.gateway_settle_unconfirmed(
+  p_session_id uuid,
+  p_now timestamptz default now()
+) returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_settled integer;
+begin
+  -- The host said "does not exist" and may have sent all the same (its lookup failed on
+  -- WhatsApp's side). A send that went out is acked within moments: one that no ack matched
+  -- by the end of its lease did not go, and the number is taken at its word.
+  update public.whatsapp_messages set
+    status = 'failed', send_state = 'done', lease_until = null, updated_at = p_now
+  where whatsapp_session_id = p_session_id and direction = 'outbound'
+    and wpp_message_id is null and send_state = 'unknown' and error_code = 'unknown_recipient'
+    and lease_until <= p_now;
+  get diagnostics v_settled = row_count;
+  return v_settled;
+end
+$$;
+
+comment on function public.gateway_settle_unconfirmed is
+  'Fails, as unknown_recipient, the session''s sends the host called "does not exist" that no '
+  'ack showed to have gone out by the end of their lease; returns how many.';
+
+
 -- How every send starts, whichever function is asked (gateway_begin_send, or
--- gateway_prepare_send for a template or a time): it takes the session's row lock, so
--- concurrent requests with one key, and the token bucket, are decided one at a time. Then a
--- key already used: the same key with another request is a conflict; a message that went out,
--- or that waits for its time, answers as it is (replay); one an attempt still holds under its
--- lease is in flight. Any other (its attempt failed before sending, or its lease ran out
--- without the host's message id) comes back with no answer: the message this attempt sends.
+-- gateway_prepare_send for a template or a time): it takes the session's row lock, so the
+-- token bucket is decided one send at a time, and the key's own lock, so requests with one
+-- key are too, whichever of the user's accounts they name. Then a key already used: the same
+-- key with another request is a conflict; a message that went out, or that waits for its
+-- time, answers as it is (replay); one an attempt still holds under its lease is in flight.
+-- Any other (its attempt failed before sending, or its lease ran out without the host's
+-- message id) comes back with no answer: the message this attempt sends.
 -- A new key finds no message.
 create function public.gateway_open_send(
   p_request public.gateway_outbound_request,
@@ -284,6 +332,7 @@ begin
   if p_request.idempotency_key is null then
     return;
   end if;
+  perform public.gateway_lock_idempotency_key(p_request.user_id, p_request.idempotency_key);
   select * into message from public.whatsapp_messages m
   where m.user_id = p_request.user_id and m.idempotency_key = p_request.idempotency_key;
   if not found then
@@ -291,7 +340,14 @@ begin
   end if;
   if message.request_hash is distinct from p_request.request_hash then
     answer := jsonb_build_object('outcome', 'conflict');
-  elsif message.send_at is not null or message.send_state = 'done'
+    return;
+  end if;
+  -- A "does not exist" that no ack contradicted by the end of the lease is final.
+  if message.error_code = 'unknown_recipient' and session.id is not null
+      and public.gateway_settle_unconfirmed(session.id, p_now) > 0 then
+    select * into message from public.whatsapp_messages m where m.id = message.id;
+  end if;
+  if message.send_at is not null or message.send_state = 'done'
       or message.wpp_message_id is not null then
     answer := jsonb_build_object('outcome', 'replay', 'message', to_jsonb(message));
   elsif message.lease_until > p_now then
@@ -405,9 +461,11 @@ language plpgsql
 set search_path = ''
 as $$
 declare
+  c_next_pass constant interval := interval '1 minute';
   r constant public.gateway_finished_send :=
     jsonb_populate_record(null::public.gateway_finished_send, p_finished);
   m public.whatsapp_messages;
+  v_holds boolean;
 begin
 
   if r.outcome not in ('sent', 'failed', 'retryable', 'unknown') then
@@ -415,8 +473,14 @@ begin
   end if;
 
   select * into strict m from public.whatsapp_messages where id = r.message_id for update;
+  -- The attempt is the fence: each take of the row (a send, a retry, a scheduler's claim)
+  -- counts one more. An attempt whose lease ran out and that another took over no longer
+  -- holds the row, and what it says of its failure changes nothing; that it sent is a fact
+  -- all the same, kept as a late ack would keep it.
+  v_holds := m.attempts = r.attempt and m.send_state = 'pending';
 
-  if r.outcome = 'sent' then
+  if r.outcome = 'sent'
+      and (v_holds or m.wpp_message_id is null or m.wpp_message_id = r.wpp_message_id) then
     -- The host sent to WhatsApp's canonical id of the number: the row names the contact by it,
     -- as the contact's replies and acks will.
     update public.whatsapp_messages set
@@ -427,12 +491,18 @@ begin
       send_state = 'done', lease_until = null, error_code = null, updated_at = p_now
     where id = m.id
     returning * into m;
-  elsif m.wpp_message_id is null then
-    -- A late ack may already have matched this row; then it was sent after all.
+  elsif r.outcome <> 'sent' and v_holds and m.wpp_message_id is null then
+    -- A late ack may already have matched this row; then it was sent after all. A scheduled
+    -- message refused before sending waits for a later claim, as it waited for its time: the
+    -- next pass's (a pass runs every minute), not this one's again.
     update public.whatsapp_messages set
-      status = case when r.outcome = 'unknown' then 'queued' else 'failed' end,
+      status = case when r.outcome = 'unknown' then 'queued'
+                    when r.outcome = 'retryable' and send_at is not null then 'scheduled'
+                    else 'failed' end,
       send_state = case r.outcome when 'failed' then 'done' else r.outcome end,
-      lease_until = case when r.outcome = 'unknown' then lease_until end,
+      lease_until = case when r.outcome = 'unknown' then lease_until
+                         when r.outcome = 'retryable' and send_at is not null
+                           then p_now + c_next_pass end,
       error_code = r.error_code,
       updated_at = p_now
     where id = m.id
@@ -444,17 +514,50 @@ begin
       array[m.whatsapp_session_id], 'host_disconnected', p_now);
   end if;
 
-  return jsonb_build_object('message', to_jsonb(m));
+  return jsonb_build_object('message', to_jsonb(m), 'held', v_holds);
 end
 $$;
 
 
 
 comment on function public.gateway_finish_send is
-  'Records what the host did with a send: sent (with its message id and the canonical id it '
-  'went to), failed for good, '
-  'retryable (refused before sending) or unknown (no answer: the row keeps its lease for a '
-  'late ack); a lost session is marked disconnected in the same transaction.';
+  'Records what the host did with a send, if the attempt still holds the row: sent (with its '
+  'message id and the canonical id it went to), failed for good, retryable (refused before '
+  'sending; a scheduled message waits again) or unknown (no answer: the row keeps its lease '
+  'for a late ack). A send by an attempt that lost the row is kept all the same; a lost '
+  'session is marked disconnected in the same transaction.';
+
+
+create function public.gateway_hold_send(
+  p_message_id uuid,
+  p_attempt integer,
+  p_lease_s integer,
+  p_now timestamptz default now()
+) returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  m public.whatsapp_messages;
+begin
+  -- Still this attempt's, still to send: a pass whose lease ran out may have lost it to
+  -- another, and a late ack of an earlier attempt may have shown it went out.
+  update public.whatsapp_messages set lease_until = p_now + make_interval(secs => p_lease_s)
+  where id = p_message_id and attempts = p_attempt and send_state = 'pending'
+    and wpp_message_id is null
+  returning * into m;
+  if found then
+    return jsonb_build_object('held', true, 'message', to_jsonb(m));
+  end if;
+  select * into m from public.whatsapp_messages where id = p_message_id;
+  return jsonb_build_object('held', false, 'message', to_jsonb(m));
+end
+$$;
+
+comment on function public.gateway_hold_send is
+  'Right before a host call: the attempt holding an outbox row keeps it for p_lease_s more '
+  'seconds (0: gives it back, to be taken again at once); held false when the attempt no '
+  'longer holds it (another took it over, or an ack showed it went out).';
 
 
 create function public.gateway_record_inbound(
@@ -647,6 +750,7 @@ declare
   v_matched boolean := false;
   v_target text;
   v_key text;
+  v_media boolean;
 begin
   if a.status not in ('sent', 'delivered', 'read', 'failed') then
     raise exception 'unknown delivery status %', a.status using errcode = '22023';
@@ -667,12 +771,25 @@ begin
   if not found then
     -- The send's answer never came back (a timeout): this ack says it went out after all. It
     -- names WhatsApp's canonical id of the contact, which may differ from the number sent to.
+    -- A text is matched by its body. A file's message reports the file's digest (filehash)
+    -- and its caption, never the file as the body (a preview, or the whole file under
+    -- autoDownload): the same file first, then the same caption; a file sent without one
+    -- shows the library's stand-in (its name), so it takes any caption.
     v_key := public.gateway_contact_key(s.id, a.phone, a.lid);
-    select * into m from public.whatsapp_messages
-    where whatsapp_session_id = s.id and direction = 'outbound' and wpp_message_id is null
-      and body = a.body and send_state in ('pending', 'unknown', 'retryable')
-      and public.gateway_contact_key(s.id, phone, contact_lid) = v_key
-    order by created_at
+    v_media := coalesce(a.message_type, 'chat') <> 'chat';
+    select * into m from public.whatsapp_messages o
+    where o.whatsapp_session_id = s.id and o.direction = 'outbound'
+      and o.wpp_message_id is null
+      and (o.send_state in ('pending', 'unknown', 'retryable')
+           or (o.status = 'failed' and o.error_code = 'unknown_recipient'))
+      and public.gateway_contact_key(s.id, o.phone, o.contact_lid) = v_key
+      and case when v_media
+            then o.message_type <> 'chat'
+              and (o.sha256 = a.sha256 or o.body = coalesce(a.body, '') or o.body = '')
+            else o.message_type = 'chat' and o.body = a.body end
+    order by coalesce(o.sha256 = a.sha256, false) desc,
+      o.body = coalesce(a.body, '') desc,
+      o.created_at
     limit 1
     for update;
     if not found then
@@ -723,8 +840,8 @@ $$;
 
 comment on function public.gateway_apply_ack is
   'Moves an outbound message forward (sent, delivered, read; failed only before delivery), '
-  'never back, whatever order acks arrive in; matches an ack to a send that timed out by the '
-  'contact (gateway_contact_key) and the text.';
+  'never back, whatever order acks arrive in; matches an ack to a send whose answer never '
+  'came by the contact (gateway_contact_key) and the text, or a file''s digest and caption.';
 
 
 
@@ -871,8 +988,11 @@ revoke execute on function
   public.gateway_send_tokens(public.whatsapp_sessions, double precision, double precision,
     timestamptz),
   public.gateway_open_send(public.gateway_outbound_request, timestamptz),
+  public.gateway_lock_idempotency_key(uuid, text),
+  public.gateway_settle_unconfirmed(uuid, timestamptz),
   public.gateway_begin_send(jsonb, double precision, double precision, integer, timestamptz),
   public.gateway_finish_send(jsonb, timestamptz),
+  public.gateway_hold_send(uuid, integer, integer, timestamptz),
   public.gateway_record_inbound(jsonb, timestamptz),
   public.gateway_remember_contact(text, text, text, timestamptz),
   public.gateway_apply_ack(jsonb, timestamptz),

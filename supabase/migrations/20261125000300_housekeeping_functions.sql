@@ -16,7 +16,9 @@ set search_path = ''
 as $$
 declare
   v_qr_cleared integer;
+  v_stale uuid[];
   v_deleted jsonb;
+  v_scheduled_failed integer;
 begin
   with old_qr as (
     select id from public.whatsapp_sessions
@@ -31,34 +33,49 @@ begin
   where s.id = old_qr.id;
   get diagnostics v_qr_cleared = row_count;
 
-  with stale as (
-    select s.id, s.session_id, s.host_id, k.host_token
-    from public.whatsapp_sessions s
-    left join public.whatsapp_session_secrets k on k.session_id = s.id
+  select coalesce(array_agg(stale.id), '{}') into v_stale
+  from (
+    select s.id from public.whatsapp_sessions s
     where s.status = 'disconnected'
       and coalesce(s.disconnected_at, s.updated_at) < p_now - make_interval(secs => p_stale_after_s)
     order by coalesce(s.disconnected_at, s.updated_at)
     limit p_batch_size
     for update of s skip locked
-  ), gone as (
+  ) stale;
+
+  -- The sessions' scheduled messages go with them: nothing could send them once they are
+  -- gone (the scheduler finds them through their session), so they fail with a reason the
+  -- user reads, instead of waiting forever and counting as scheduled in the reports. Before
+  -- the delete, so what keeps a conversation's row up to date still finds its account.
+  update public.whatsapp_messages m set
+    status = 'failed', send_state = 'done', lease_until = null,
+    error_code = 'account_removed', updated_at = p_now
+  where m.whatsapp_session_id = any(v_stale) and m.send_at is not null
+    and m.status in ('scheduled', 'queued') and m.wpp_message_id is null;
+  get diagnostics v_scheduled_failed = row_count;
+
+  with gone as (
     delete from public.whatsapp_sessions s
-    using stale
-    where s.id = stale.id
-    returning stale.session_id, stale.host_id, stale.host_token
+    where s.id = any(v_stale)
+    returning s.session_id, s.host_id,
+      (select k.host_token from public.whatsapp_session_secrets k where k.session_id = s.id)
+        as host_token
   )
   select coalesce(jsonb_agg(jsonb_build_object(
     'session_id', session_id, 'host_id', host_id, 'host_token', host_token)), '[]')
   into v_deleted
   from gone;
 
-  return jsonb_build_object('qr_cleared', v_qr_cleared, 'deleted', v_deleted);
+  return jsonb_build_object('qr_cleared', v_qr_cleared, 'deleted', v_deleted,
+    'scheduled_failed', v_scheduled_failed);
 end
 $$;
 
 comment on function public.gateway_purge_batch is
   'One bounded batch of the purge: clears up to p_batch_size QR codes older than p_qr_ttl_s and '
-  'deletes up to p_batch_size sessions disconnected for longer than p_stale_after_s, returning '
-  'the deleted sessions (with their encrypted host tokens) so their host sessions can be closed.';
+  'deletes up to p_batch_size sessions disconnected for longer than p_stale_after_s, failing '
+  'their scheduled messages (account_removed) and returning the deleted sessions (with their '
+  'encrypted host tokens) so their host sessions can be closed.';
 
 
 

@@ -31,6 +31,10 @@ create index whatsapp_messages_scheduled_idx
   where send_at is not null
     and public.gateway_awaits_scheduler(status, wpp_message_id, send_state);
 
+-- A user's messages waiting for their time, counted against MAX_SCHEDULED_PER_USER.
+create index whatsapp_messages_scheduled_user_idx
+  on public.whatsapp_messages (user_id) where status = 'scheduled';
+
 -- The messages due by p_due_by, of one session (or of all, p_session_id null): awaiting the
 -- scheduler and held by no pass's lease at p_now. A scheduled message holds no lease.
 create function public.gateway_due_messages(
@@ -62,7 +66,8 @@ create type public.gateway_send_options as (
   template text,        -- the caller's template to render, by name
   variables jsonb,      -- its placeholders' values
   send_at timestamptz,  -- when to send; null: now
-  max_chars integer     -- the longest text a rendered template may give
+  max_chars integer,    -- the longest text a rendered template may give
+  max_scheduled integer -- how many messages a user may have waiting for their time
 );
 
 create function public.gateway_prepare_send(
@@ -129,6 +134,15 @@ begin
   -- whether it is connected is decided at the message's time.
   if s.id is null then
     return jsonb_build_object('outcome', 'not_connected');
+  end if;
+  -- At most o.max_scheduled waiting per user, whichever account: counted under the user's
+  -- own lock, so two accounts scheduling at once cannot both take the last place.
+  perform pg_advisory_xact_lock(hashtextextended('gateway_scheduled:' || r.user_id::text, 0));
+  if (select count(*) from (
+        select 1 from public.whatsapp_messages
+        where user_id = r.user_id and status = 'scheduled'
+        limit o.max_scheduled) waiting) >= o.max_scheduled then
+    return jsonb_build_object('outcome', 'scheduled_limit', 'limit', o.max_scheduled);
   end if;
   insert into public.whatsapp_messages (
     user_id, whatsapp_session_id, direction, phone, contact_lid, contact_name, body, status,
@@ -215,6 +229,9 @@ begin
     for update skip locked
   loop
     exit when v_count >= p_limit;
+
+    -- A "does not exist" no ack contradicted by the end of its lease is final, not resent.
+    v_failed := v_failed + public.gateway_settle_unconfirmed(s.id, p_now);
 
     -- Past its time by more than the grace: failed, with the reason the user reads.
     update public.whatsapp_messages set

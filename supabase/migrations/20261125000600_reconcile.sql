@@ -423,6 +423,10 @@ begin
     perform public.gateway_apply_change(to_jsonb(v_change), p_now);
   end loop;
 
+  -- A send the host called "does not exist" that no ack showed to have gone out by the end
+  -- of its lease did not go.
+  perform public.gateway_settle_unconfirmed(s.id, p_now);
+
   update public.whatsapp_reconcile_marks m set
     attempt = s.attempt,
     host_t = case when f.mark is not null then f.mark

@@ -920,6 +920,7 @@ begin
   end if;
 
   if a.idempotency_key is not null then
+    perform public.gateway_lock_idempotency_key(a.user_id, a.idempotency_key);
     select request_hash into v_hash from public.whatsapp_action_keys
     where user_id = a.user_id and idempotency_key = a.idempotency_key;
     if found and v_hash is distinct from a.request_hash then

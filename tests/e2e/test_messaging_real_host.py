@@ -126,7 +126,7 @@ def test_a_fifteen_digit_number_is_refused_because_the_host_would_send_it_to_a_l
 
 
 @pytest.mark.parametrize("host_sends_anyway", [True, False])
-def test_a_does_not_exist_answer_the_number_check_contradicts_is_not_final(
+def test_a_does_not_exist_answer_is_unknown_until_an_ack_or_the_lease_decides(
     fast_gateway: Gateway,
     gateway: Gateway,
     simulator: Simulator,
@@ -140,25 +140,39 @@ def test_a_does_not_exist_answer_the_number_check_contradicts_is_not_final(
         first = send(fast_gateway, token, "5511987650006", "maybe", key)
     assert_error(first, 502, "host_error")
     assert "may have sent" in first.json()["error"]["message"]
-    # Sent or not, the send completes once: a late ack attaches the host's id, or a retry after
-    # the lease sends it.
-    done = wait_until(
-        lambda: send(fast_gateway, token, "5511987650006", "maybe", key),
-        lambda a: a.status_code == 200 and a.json()["message"]["wpp_message_id"] is not None,
-        FAST_LEASE_S + 5,
-    )
-    assert [m["body"] for m in simulator.outbox(name)] == ["maybe"]
-    assert done.json()["message"]["wpp_message_id"] == simulator.outbox(name)[0]["id"]
+    if host_sends_anyway:
+        # 2.10.4 sent it all the same: its ack completes the row, and a retry replays it.
+        [sent] = wait_until(lambda: simulator.outbox(name))
+        wait_until(
+            lambda: rows_of(database, user.id, "outbound")[0]["wpp_message_id"],
+            lambda wpp_id: wpp_id == sent["id"],
+        )
+        done = send(fast_gateway, token, "5511987650006", "maybe", key)
+        assert done.status_code == 200 and done.json()["message"]["wpp_message_id"] == sent["id"]
+        assert [m["body"] for m in simulator.outbox(name)] == ["maybe"]
+    else:
+        # A fixed server stopped at its 400: no ack comes, and the lease decides.
+        [row] = rows_of(database, user.id, "outbound")
+        wait_until(lambda: lease_over(database, row["id"]), within_s=FAST_LEASE_S + 2)
+        assert_error(
+            send(fast_gateway, token, "5511987650006", "maybe", key), 422, "unknown_recipient"
+        )
+        assert simulator.outbox(name) == []
     assert_outbox_consistent(database, user.id, simulator, name)
 
 
-def test_a_number_the_check_confirms_missing_is_unknown_recipient_for_good(
-    gateway: Gateway, simulator: Simulator, database: str
+def test_a_number_with_no_account_is_unknown_recipient_once_its_lease_ends_without_an_ack(
+    fast_gateway: Gateway, gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
-    user, token, name = connected_user(gateway, simulator, "missing")
+    user, _, name = connected_user(gateway, simulator, "missing")
+    token = fast_gateway.token_for(user)
     key = str(uuid.uuid4())
-    assert_error(send(gateway, token, "5511900000000", "x", key), 422, "unknown_recipient")
-    assert_error(send(gateway, token, "5511900000000", "x", key), 422, "unknown_recipient")
+    assert_error(send(fast_gateway, token, "5511900000000", "x", key), 502, "host_error")
+    [row] = rows_of(database, user.id, "outbound")
+    assert (row["status"], row["error_code"]) == ("queued", "unknown_recipient")
+    wait_until(lambda: lease_over(database, row["id"]), within_s=FAST_LEASE_S + 2)
+    assert_error(send(fast_gateway, token, "5511900000000", "x", key), 422, "unknown_recipient")
+    assert_error(send(fast_gateway, token, "5511900000000", "x", key), 422, "unknown_recipient")
     [row] = rows_of(database, user.id, "outbound")
     assert row["status"] == "failed" and row["error_code"] == "unknown_recipient"
     assert simulator.outbox(name) == []

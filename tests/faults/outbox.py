@@ -36,6 +36,10 @@ def assert_outbox_consistent(
         elif row["status"] == "queued":
             assert row["send_state"] in ("pending", "unknown"), state
             assert row["wpp_message_id"] is None and row["lease_until"] is not None, state
+        elif row["status"] in ("scheduled", "cancelled"):
+            # Waiting for its time, or again after its session was away or the host refused.
+            assert row["send_at"] is not None and row["wpp_message_id"] is None, state
+            assert row["send_state"] in (None, "retryable"), state
         else:
             assert row["status"] == "failed", state
             assert row["error_code"] or row["wpp_message_id"], state

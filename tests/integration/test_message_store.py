@@ -58,7 +58,7 @@ def test_a_send_writes_a_queued_row_with_a_lease_before_the_host(
     plan = store.begin_send(outbound(user, name))
     assert plan.outcome == "send" and plan.message is not None
     assert plan.message.status == "queued" and plan.message.send_state == "pending"
-    done = store.finish_send(plan.message.id, "sent", wpp_message_id="true_x_1")
+    done = store.finish_send(plan.message, "sent", wpp_message_id="true_x_1")
     assert done.status == "sent" and done.wpp_message_id == "true_x_1"
 
 
@@ -68,11 +68,12 @@ def test_a_key_replays_conflicts_and_waits_for_its_lease(store: Store, database:
     assert first.outcome == "send" and first.message is not None
     assert store.begin_send(outbound(user, name, key="k1")).outcome == "in_flight"
     assert store.begin_send(outbound(user, name, body="other", key="k1")).outcome == "conflict"
-    store.finish_send(first.message.id, "retryable", error_code="host_error")
+    store.finish_send(first.message, "retryable", error_code="host_error")
     again = store.begin_send(outbound(user, name, key="k1"))
     assert again.outcome == "send" and again.message is not None
     assert again.message.id == first.message.id
-    store.finish_send(first.message.id, "sent", wpp_message_id="true_x_2")
+    assert again.message.attempts == first.message.attempts + 1
+    store.finish_send(again.message, "sent", wpp_message_id="true_x_2")
     replay = store.begin_send(outbound(user, name, key="k1"))
     assert replay.outcome == "replay" and replay.message is not None
     assert replay.message.wpp_message_id == "true_x_2"
@@ -109,7 +110,7 @@ def test_acks_in_any_order_end_at_read(store: Store, database: str, order: tuple
     plan = store.begin_send(outbound(user, name))
     assert plan.message is not None
     wpp_id = f"true_{uuid.uuid4().hex}"
-    store.finish_send(plan.message.id, "sent", wpp_message_id=wpp_id)
+    store.finish_send(plan.message, "sent", wpp_message_id=wpp_id)
     for status in (*order, *order):
         applied(store, Ack(name, wpp_id, status, TO, "oi"))
     assert applied(store, Ack(name, wpp_id, "failed", TO, "oi")) is False
@@ -122,7 +123,7 @@ def test_failed_only_before_delivery(store: Store, database: str) -> None:
     plan = store.begin_send(outbound(user, name))
     assert plan.message is not None
     wpp_id = f"true_{uuid.uuid4().hex}"
-    store.finish_send(plan.message.id, "sent", wpp_message_id=wpp_id)
+    store.finish_send(plan.message, "sent", wpp_message_id=wpp_id)
     assert applied(store, Ack(name, wpp_id, "failed", TO, "oi")) is True
     assert applied(store, Ack(name, wpp_id, "read", TO, "oi")) is False
     assert _status(store, database, plan.message.id) == "failed"
@@ -132,7 +133,7 @@ def test_a_late_ack_completes_a_send_that_timed_out(store: Store, database: str)
     user, name = connected(store, database)
     plan = store.begin_send(outbound(user, name, body="late", key="late"))
     assert plan.message is not None
-    store.finish_send(plan.message.id, "unknown", error_code="host_timeout")
+    store.finish_send(plan.message, "unknown", error_code="host_timeout")
     wpp_id = f"true_{uuid.uuid4().hex}"
     assert applied(store, Ack(name, wpp_id, "delivered", TO, "late")) is True
     replay = store.begin_send(outbound(user, name, body="late", key="late"))
@@ -197,7 +198,7 @@ def test_messages_and_acks_move_last_activity_in_minute_steps(store: Store, data
     plan = store.begin_send(outbound(user, name))
     assert plan.message is not None
     wpp_id = f"true_{uuid.uuid4().hex}"
-    store.finish_send(plan.message.id, "sent", wpp_message_id=wpp_id)
+    store.finish_send(plan.message, "sent", wpp_message_id=wpp_id)
     version, since = _activity(database, name)
     assert isinstance(since, datetime)
     changed = transport.rpc(
@@ -240,7 +241,7 @@ def test_only_what_exists_nowhere_else_waits_for_the_disk(
         if kind == "matched ack":
             plan = store.begin_send(outbound(user, name, body=body))
             assert plan.message is not None
-            store.finish_send(plan.message.id, "unknown", error_code="host_timeout")
+            store.finish_send(plan.message, "unknown", error_code="host_timeout")
         args = Ack(name, f"true_{uuid.uuid4().hex}", "delivered", TO, body)
     event = EventRecord(name, None, None, kind, uuid.uuid4().hex, {}, kind.split()[-1], args)
     with psycopg.connect(database) as conn:  # one transaction, rolled back
@@ -344,7 +345,7 @@ def test_a_late_ack_naming_the_canonical_id_completes_the_send_and_renames_it(
     request = outbound(user, name, body="late", key="ninth")._replace(phone="5531998877665")
     plan = store.begin_send(request)
     assert plan.message is not None
-    store.finish_send(plan.message.id, "unknown", error_code="host_timeout")
+    store.finish_send(plan.message, "unknown", error_code="host_timeout")
     wpp_id = f"true_{uuid.uuid4().hex}"
     assert applied(store, Ack(name, wpp_id, "delivered", "553198877665", "late")) is True
     replay = store.begin_send(request)
@@ -357,7 +358,7 @@ def test_a_late_ack_naming_a_mapped_lid_completes_the_send(store: Store, databas
     store.remember_contact(name, LID, TO)
     plan = store.begin_send(outbound(user, name, body="via lid", key="lid"))
     assert plan.message is not None
-    store.finish_send(plan.message.id, "unknown", error_code="host_timeout")
+    store.finish_send(plan.message, "unknown", error_code="host_timeout")
     wpp_id = f"true_{uuid.uuid4().hex}"
     assert applied(store, Ack(name, wpp_id, "sent", None, "via lid", lid=LID)) is True
     replay = store.begin_send(outbound(user, name, body="via lid", key="lid"))
@@ -369,7 +370,7 @@ def test_a_failed_ack_keeps_why(store: Store, database: str) -> None:
     plan = store.begin_send(outbound(user, name))
     assert plan.message is not None
     wpp_id = f"true_{uuid.uuid4().hex}"
-    store.finish_send(plan.message.id, "sent", wpp_message_id=wpp_id)
+    store.finish_send(plan.message, "sent", wpp_message_id=wpp_id)
     failed = Ack(name, wpp_id, "failed", TO, "oi", failure_code="content_too_big")
     assert applied(store, failed) is True
     with psycopg.connect(database) as conn:
@@ -387,6 +388,6 @@ def test_a_sent_message_is_named_by_the_canonical_id_the_host_sent_to(
     plan = store.begin_send(outbound(user, name)._replace(phone="5531998877665"))
     assert plan.message is not None
     done = store.finish_send(
-        plan.message.id, "sent", wpp_message_id=f"true_{uuid.uuid4().hex}", phone="553198877665"
+        plan.message, "sent", wpp_message_id=f"true_{uuid.uuid4().hex}", phone="553198877665"
     )
     assert done.phone == "553198877665"

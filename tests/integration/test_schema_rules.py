@@ -116,7 +116,7 @@ def send_finds_the_session_gone(p: Pairing) -> None:
     assert message is not None
     p.conn.execute(
         "select gateway_finish_send(jsonb_build_object("
-        " 'message_id', %s::uuid, 'outcome', 'failed', 'session_lost', true))",
+        " 'message_id', %s::uuid, 'attempt', 0, 'outcome', 'failed', 'session_lost', true))",
         (message[0],),
     )
 

@@ -165,19 +165,6 @@ def test_check_connection_reads_the_hosts_boolean(fake_host: tuple[str, Script])
         client(url).check_connection("s1", "tok")
 
 
-def test_check_number_gives_the_canonical_id_or_none(fake_host: tuple[str, Script]) -> None:
-    url, script = fake_host
-    canonical = {"_serialized": "553198877665@c.us", "user": "553198877665", "server": "c.us"}
-    script.body = {"status": "success", "response": {"numberExists": True, "id": canonical}}
-    assert client(url).check_number("s1", "tok", "5531998877665") == "553198877665@c.us"
-    assert script.requests[-1][1] == "/api/s1/check-number-status/5531998877665"
-    script.body = {"status": "success", "response": {"numberExists": False, "id": "x@c.us"}}
-    assert client(url).check_number("s1", "tok", "5511900000000") is None
-    script.status, script.body = 500, {"status": "error", "message": "Error on check"}
-    with pytest.raises(HostError):
-        client(url).check_number("s1", "tok", "5511900000000")
-
-
 def test_phone_of_lid_asks_pn_lid_for_the_lid(fake_host: tuple[str, Script]) -> None:
     url, script = fake_host
     script.body = {"lid": {"_serialized": "1234@lid"}, "phoneNumber": {"_serialized": "55@c.us"}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -191,3 +192,30 @@ def test_a_sender_named_by_a_lid_keeps_the_lid_and_no_phone() -> None:
         "123456789012345",
         "Ana",
     )
+
+
+def test_a_files_ack_gives_its_caption_and_digest_never_its_body() -> None:
+    """wppconnect's ack is the message model: a file's body is a preview, or the whole file
+    under autoDownload; what names it is its caption and WhatsApp's filehash."""
+    digest = bytes(range(32))
+    event = {
+        **ack_event(2),
+        "type": "document",
+        "body": "JVBERi0xLjQK" * 100,  # the file, base64
+        "caption": "the menu",
+        "mimetype": "application/pdf",
+        "filehash": base64.b64encode(digest).decode(),
+    }
+    parsed = ack_from_event(NAME, event)
+    assert parsed is not None
+    assert (parsed.body, parsed.message_type, parsed.sha256) == (
+        "the menu",
+        "document",
+        digest.hex(),
+    )
+    no_caption = ack_from_event(NAME, {**event, "caption": None, "filehash": "not base64"})
+    assert no_caption is not None
+    assert (no_caption.body, no_caption.sha256) == ("", None)
+    text = ack_from_event(NAME, ack_event(2))
+    assert text is not None
+    assert (text.body, text.message_type, text.sha256) == ("Olá", "chat", None)

@@ -33,7 +33,7 @@ def test_a_send_is_repeatable_only_with_an_idempotency_key(key: str | None) -> N
     store = Store(transport)
 
     store.begin_send(outbound(key))
-    store.prepare_send(outbound(key), SendOptions("hello", {"name": "Ana"}, None, 4096))
+    store.prepare_send(outbound(key), SendOptions("hello", {"name": "Ana"}, None, 4096, 1000))
 
     assert transport.calls == [
         ("gateway_begin_send", key is not None),

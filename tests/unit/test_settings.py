@@ -178,6 +178,15 @@ def test_a_timeout_with_a_unit_is_told_to_be_plain_seconds() -> None:
         Settings.load({**BASE, "WPP_CONNECT_TIMEOUT": "3s"})
 
 
+def test_the_scheduled_limit_is_a_positive_count() -> None:
+    assert Settings.load(BASE).max_scheduled_per_user == 1000
+    assert Settings.load({**BASE, "MAX_SCHEDULED_PER_USER": "40"}).max_scheduled_per_user == 40
+    with pytest.raises(
+        SettingsError, match="MAX_SCHEDULED_PER_USER must be a positive whole number"
+    ):
+        Settings.load({**BASE, "MAX_SCHEDULED_PER_USER": "0"})
+
+
 def test_timeouts_are_seconds() -> None:
     settings = Settings.load({**BASE, "WPP_CONNECT_TIMEOUT": "2.5", "DB_TIMEOUT": "7"})
     assert (settings.host_connect_timeout_s, settings.db_timeout_s) == (2.5, 7.0)

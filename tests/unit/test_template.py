@@ -50,6 +50,7 @@ PLAIN_ENV = {
     "MESSAGE_RETENTION",
     "MEDIA_FUNCTION",
     "SCHEDULE_GRACE",
+    "MAX_SCHEDULED_PER_USER",
     "STALE_AFTER",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
@@ -321,6 +322,24 @@ def test_reserved_concurrency_can_be_turned_off(template: dict[str, Any]) -> Non
         cond, _on, off = value["Fn::If"]
         assert cond == "HasReservedConcurrency", name
         assert off == {"Ref": "AWS::NoValue"}, name
+
+
+def test_the_purge_and_the_scheduler_run_one_pass_at_a_time(template: dict[str, Any]) -> None:
+    """A scheduler pass holds what it claims for the rest of its invocation: a second pass
+    meanwhile would find nothing to send (and with reservations off it sends nothing twice,
+    each message being fenced by its attempt)."""
+    fns = _functions(template)
+    for name in ("purge", "scheduler"):
+        cond, on, off = fns[name]["ReservedConcurrentExecutions"]["Fn::If"]
+        assert (cond, on, off) == ("HasReservedConcurrency", 1, {"Ref": "AWS::NoValue"}), name
+
+
+def test_the_scheduled_limit_is_a_parameter_send_message_reads(template: dict[str, Any]) -> None:
+    param = template["Parameters"]["MaxScheduledPerUser"]
+    assert (param["Type"], param["Default"], param["MinValue"]) == ("Number", 1000, 1)
+    variables = _functions(template)["send_message"]["Environment"]["Variables"]
+    assert variables["MAX_SCHEDULED_PER_USER"] == {"Ref": "MaxScheduledPerUser"}
+    assert Settings.load({"MAX_SCHEDULED_PER_USER": "25"}).max_scheduled_per_user == 25
 
 
 def test_the_schedule_sends_the_sample_purge_event(template: dict[str, Any]) -> None:

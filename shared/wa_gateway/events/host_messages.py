@@ -9,6 +9,8 @@ object (``{fromMe, remote, id, _serialized}``), a message's ``id`` the serialize
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -178,13 +180,30 @@ def ack_from_event(session_name: str, event: Mapping[str, Any]) -> Ack | None:
         return None
     remote = raw_id.get("remote") if isinstance(raw_id, Mapping) else None
     to = event.get("to") or remote
+    raw_kind = event.get("type")
+    kind = raw_kind if isinstance(raw_kind, str) else "chat"
     body = event.get("body")
     return Ack(
         session_name=session_name,
         wpp_message_id=wpp_id,
         status=status,
         phone=_phone_of(to),
-        body=body if isinstance(body, str) else None,
+        # A file's body is its preview, or the whole file under autoDownload: what matches
+        # a send whose answer never came is its caption, and the file's digest.
+        body=_body(event, kind) if kind != "chat" or isinstance(body, str) else None,
         lid=lid_of(to),
         failure_code=failure,
+        message_type=kind[:32],
+        sha256=_file_digest(event.get("filehash")) if kind != "chat" else None,
     )
+
+
+def _file_digest(filehash: Any) -> str | None:
+    """WhatsApp's ``filehash`` (the file's SHA-256 in base64) in hex, as the outbox keeps it."""
+    if not isinstance(filehash, str) or len(filehash) != 44:
+        return None
+    try:
+        digest = base64.b64decode(filehash, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return digest.hex() if len(digest) == 32 else None

@@ -246,24 +246,6 @@ class HostClient(ChatRoutes, ReadBackRoutes):
             raise HostError(maybe_acted=False)
         return body["status"]
 
-    def check_number(self, session: str, token: str, phone: str) -> str | None:
-        """WhatsApp's canonical id of ``phone`` (``check-number-status``), None if it has no
-        account; HostError when the check itself failed. Call it for a connected session only."""
-        status, body = self._request(
-            "GET", f"/api/{seg(session)}/check-number-status/{seg(phone)}", token=token
-        )
-        profile = body.get("response") if isinstance(body, dict) else None
-        if status != 200 or not isinstance(profile, dict):
-            raise HostError(maybe_acted=False)
-        exists = profile.get("numberExists")
-        if exists is False:
-            return None
-        wid = profile.get("id")
-        serialized = wid.get("_serialized") if isinstance(wid, dict) else None
-        if exists is not True or not isinstance(serialized, str):
-            raise HostError(maybe_acted=False)
-        return serialized
-
     def phone_of_lid(self, session: str, token: str, lid: str) -> str | None:
         """The phone number id (``5511…@c.us``) behind a contact's LID, None if the host cannot
         tell (``contact/pn-lid``). Call it for a connected session only."""

@@ -32,6 +32,14 @@ class HostDirectory:
     def default_url(self) -> str | None:
         return self._settings.wpp_server_url
 
+    def send_bound_s(self, *, media: bool) -> float:
+        """The longest one send can take once its outbox row is held: the host's answer
+        (connect, then the read timeout, or the start timeout for a file) and the database
+        call that records it (``DB_TIMEOUT``)."""
+        s = self._settings
+        answer_s = s.host_start_timeout_s if media else s.host_read_timeout_s
+        return s.host_connect_timeout_s + answer_s + s.db_timeout_s
+
     def client_for(
         self, placement: HostPlacement | None, *, read_timeout_s: float | None = None
     ) -> HostClient:

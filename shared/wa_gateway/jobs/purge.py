@@ -6,6 +6,8 @@ files of every deleted message, and move stored host tokens to the active encryp
 * A message's files go with it, whatever deleted it (``purge_files``).
 * Hosts of the pool are health-checked, a ``down`` one's sessions disconnected, a
   ``draining`` one's idle sessions closed (``purge_hosts``).
+* A deleted session's scheduled messages fail with ``account_removed`` in the same
+  transaction: nothing could send them once it is gone.
 * Deleting works in bounded batches, each one short transaction that skips rows in use; the
   run stops starting batches when the invocation's time runs low, and is safe to run again at
   any time. A host error for one session is counted and the run goes on.
@@ -44,6 +46,7 @@ class PurgeReport:
     sessions_drained: int = 0
     qr_cleared: int = 0
     sessions_deleted: int = 0
+    scheduled_failed: int = 0  # scheduled messages of deleted sessions (account_removed)
     host_sessions_cleared: int = 0
     host_errors: int = 0
     events_deleted: int = 0
@@ -173,6 +176,7 @@ class Purger(HostCare):
             report.batches += 1
             report.qr_cleared += batch.qr_cleared
             report.sessions_deleted += len(batch.deleted)
+            report.scheduled_failed += batch.scheduled_failed
             deleted.extend(batch.deleted)
             if batch.qr_cleared < self.batch_size and len(batch.deleted) < self.batch_size:
                 return deleted

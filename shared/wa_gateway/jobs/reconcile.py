@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 # Stop starting sessions when less than this is left of the invocation.
 _RESERVE_S = 30.0
+_UNEXPECTED = ApiError.code  # what a failure no one expected is counted as
 _ACK_LIMIT = 200  # pending acks per session and pass
 # A session's reading stops this long before its lease ends, so its last writes come in time.
 _LEASE_MARGIN_S = 30.0
@@ -193,28 +194,37 @@ class Reconciler:
             by_host.setdefault(host_key(target), []).append(target)
         pools = [ThreadPoolExecutor(self.concurrency) for _ in by_host]
         futures: list[tuple[ReconcileTarget, Future[Outcome | None]]] = []
+        # Every session not put right is given back, whatever stops the batch.
+        unfinished = {target.session.session_id: target for target in targets}
         try:
             for pool, group in zip(pools, by_host.values(), strict=True):
                 for target in group:
                     futures.append(
                         (target, pool.submit(self._reconcile_in_time, target, facts, remaining_s))
                     )
-            deferred: list[ReconcileTarget] = []
             for target, future in futures:
                 try:
                     outcome = future.result()
                 except ReconcileLeaseLost:
                     report.lease_lost += 1  # another pass holds it now: not ours to give back
+                    del unfinished[target.session.session_id]
                     continue
                 except ApiError as error:
                     report.checked += 1
                     report.errors[error.code] = report.errors.get(error.code, 0) + 1
-                    deferred.append(target)
+                    continue
+                except Exception as error:  # one session's fault must not stop the pass
+                    report.checked += 1
+                    report.errors[_UNEXPECTED] = report.errors.get(_UNEXPECTED, 0) + 1
+                    logger.warning(
+                        "reconcile of a session failed unexpectedly",
+                        extra={"session": target.session.session_id, "error": type(error).__name__},
+                    )
                     continue
                 if outcome is None:
                     report.deferred += 1
-                    deferred.append(target)
                     continue
+                del unfinished[target.session.session_id]  # applied: its lease is released
                 report.checked += 1
                 report.host_calls += outcome.host_calls
                 report.chats_skipped += outcome.skipped_chats
@@ -227,10 +237,10 @@ class Reconciler:
                 report.acks += applied.acks
                 if not (applied.status_changed or applied.stored or applied.acks):
                     report.skipped += not outcome.read_chats
-            self._release(deferred)
         finally:
             for pool in pools:
                 pool.shutdown(wait=True)
+            self._release(list(unfinished.values()))
 
     def _reconcile_in_time(
         self, target: ReconcileTarget, facts: HostFacts, remaining_s: Callable[[], float]

@@ -16,6 +16,7 @@ from wa_gateway.errors import (
     MessageTooLong,
     NotFound,
     NotScheduled,
+    ScheduledLimit,
     TemplateVariableMissing,
     UnknownTemplate,
 )
@@ -26,13 +27,16 @@ from wa_gateway.store import Store
 
 
 def prepare(
-    store: Store, outbound: OutboundRequest, request: SendRequest
+    store: Store, outbound: OutboundRequest, request: SendRequest, *, max_scheduled: int
 ) -> SendPlan | MessageRecord:
     """The plan of a send with a template or a time: a :class:`SendPlan` to go on with, or
-    the scheduled message itself. Raises the contract's error for a template problem."""
+    the scheduled message itself. Raises the contract's error for a template problem, or when
+    the user has ``max_scheduled`` messages waiting already (nothing is stored then)."""
     prepared = store.prepare_send(
         outbound,
-        SendOptions(request.template, request.variables, request.send_at, MAX_MESSAGE_CHARS),
+        SendOptions(
+            request.template, request.variables, request.send_at, MAX_MESSAGE_CHARS, max_scheduled
+        ),
     )
     if prepared.outcome == "unknown_template":
         raise UnknownTemplate(f"You have no template named '{request.template}'.")
@@ -48,6 +52,11 @@ def prepare(
     if prepared.outcome == "message_too_long":
         raise MessageTooLong(
             f"The rendered message has {prepared.length} characters; at most {MAX_MESSAGE_CHARS}."
+        )
+    if prepared.outcome == "scheduled_limit":
+        raise ScheduledLimit(
+            f"You have {max_scheduled} messages scheduled, the most allowed. Cancel one, or wait "
+            "until some are sent, then schedule again."
         )
     if prepared.outcome == "scheduled":
         assert prepared.message is not None

@@ -10,11 +10,21 @@
    canonical id the host sent to. If the host may have sent the message without answering (a
    timeout), the row stays queued under its lease: a late ``onack`` for the same contact and
    text matches it, and a retry with the same key after the lease sends it only if no ack
-   came. The host's 400 "number does not exist" is such a case unless ``check-number-status``
-   confirms it: the middleware answers so also when its own check threw, and sends anyway.
+   came. The host's 400 "number does not exist" is such a case too: the middleware answers so
+   also when WhatsApp's server failed the lookup (which wa-js then keeps as a miss for 15 s,
+   so the host's own check cannot tell), and sends anyway. No ack by the end of the lease
+   decides it: ``unknown_recipient``.
+
+Each take of an outbox row counts one more attempt, and the attempt is the fence: right
+before the host is asked to send, a caller whose lease may not outlast the call, or whose row
+was attempted before (a late ack may have shown it went out), holds the row again
+(``gateway_hold_send``) and sends only if it still may (:class:`LeaseLost` otherwise); and
+``gateway_finish_send`` changes nothing for an attempt that lost the row.
 
 A send with a template or a time is decided by ``send_options.prepare`` instead of step 1;
-the scheduler sends what it claims through step 2 and 3 (``deliver``).
+the scheduler sends what it claims through step 2 and 3 (``deliver``). A scheduled message
+whose session is not connected, or that the host refused before sending, waits again for a
+later claim instead of failing.
 
 A send to a group goes only to a group the account is in (``messaging.groups``, before step
 1); a reply (``reply_to``) quotes one of the caller's messages of the same chat that WhatsApp
@@ -30,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -50,12 +61,7 @@ from wa_gateway.errors import (
     UnknownRecipient,
 )
 from wa_gateway.events.host_messages import digits_of, lid_of
-from wa_gateway.host.answers import (
-    HostSessionClosed,
-    HostUnauthorized,
-    HostUnknownRecipient,
-    SentMessage,
-)
+from wa_gateway.host.answers import HostSessionClosed, HostUnknownRecipient, SentMessage
 from wa_gateway.host.client import HostClient
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.host.session import HostSession
@@ -93,6 +99,38 @@ UNCONFIRMED_RECIPIENT = (
 )
 
 
+class LeaseLost(Exception):
+    """The outbox row is no longer this caller's to send: its lease ran out and another
+    attempt took it over, or an ack showed an earlier attempt's send went out. ``message`` is
+    the row as it is now."""
+
+    def __init__(self, message: MessageRecord):
+        super().__init__("the outbox row is another attempt's now")
+        self.message = message
+
+
+class _Hold:
+    """A caller's hold on an outbox row, made sure of right before the host is asked to send:
+    while the lease surely outlasts the call (``bound_s``: the host's answer and its record)
+    and the row was never attempted before, no round trip is needed."""
+
+    def __init__(self, store: Store, plan: SendPlan, bound_s: float):
+        assert plan.message is not None
+        self.store = store
+        self.message = plan.message
+        self.until = plan.held_until or 0.0
+        self.bound_s = bound_s
+
+    def before_send(self) -> None:
+        now = time.monotonic()
+        if self.message.attempts <= 1 and self.until - now >= self.bound_s:
+            return
+        held, current = self.store.hold_send(self.message, self.store.send_lease_s)
+        if not held:
+            raise LeaseLost(current)
+        self.until = now + self.store.send_lease_s
+
+
 def request_hash(request: SendRequest, media: OutgoingMedia | None = None) -> str:
     fields: list[object] = [request.account, request.phone, request.message, request.contact_name]
     if media is not None:
@@ -115,6 +153,7 @@ class MessageService:
     hosts: HostDirectory
     keyring: Keyring | None
     media_store: Callable[[], MediaStore] | None = None  # built when a send first has a file
+    max_scheduled: int = 1000  # messages a user may have waiting for their time
 
     def send(
         self, caller: Caller, request: SendRequest, *, idempotency_key: str | None = None
@@ -146,7 +185,9 @@ class MessageService:
             group_id=request.group,
         )
         if request.template is not None or request.send_at is not None:
-            prepared = send_options.prepare(self.store, outbound, request)
+            prepared = send_options.prepare(
+                self.store, outbound, request, max_scheduled=self.max_scheduled
+            )
             if isinstance(prepared, MessageRecord):
                 return prepared  # scheduled
             plan = prepared
@@ -168,7 +209,10 @@ class MessageService:
             return plan.message
         if media is not None and media.path is None:
             self._store_inline(plan.message, media)
-        return self.deliver(name, plan, media)
+        try:
+            return self.deliver(name, plan, media)
+        except LeaseLost as lost:
+            return lost.message  # another attempt holds it: answered as in flight
 
     def _store_inline(self, message: MessageRecord, media: OutgoingMedia) -> None:
         """Put a file sent inline at its row's path (again, on a retry) before the host call;
@@ -185,41 +229,62 @@ class MessageService:
                 message.media_path, media.data, base_type(media.mime_type), upsert=True
             )
         except (StorageRefused, StoreUnavailable):
-            self.store.finish_send(message.id, "retryable", error_code=StoreUnavailable.code)
+            self.store.finish_send(message, "retryable", error_code=StoreUnavailable.code)
             raise StoreUnavailable("The file could not be stored. Try again shortly.") from None
         self.store.record_media(MediaOutcome(message.id, "stored", path=message.media_path))
+
+    def send_bound_s(self, *, media: bool = False) -> float:
+        """The longest one send takes once its row is held (the host's answer, its record)."""
+        return self.hosts.send_bound_s(media=media)
 
     def deliver(
         self, name: str, plan: SendPlan, media: OutgoingMedia | None = None
     ) -> MessageRecord:
         """Send an outbox row this caller holds (``plan.outcome`` "send") through the host of
-        session ``name``, with its file if it has one, and record what happened."""
+        session ``name``, with its file if it has one, and record what happened.
+        :class:`LeaseLost` when the row turned out to be another attempt's."""
         assert plan.message is not None
+        hold = _Hold(self.store, plan, self.send_bound_s(media=media is not None))
         with host_session(self, name, plan.host_token, plan.host) as host:
-            return self._deliver(host, name, plan.message, media)
+            return self._deliver(host, name, plan.message, media, hold)
 
     def _deliver(
-        self, host: HostSession, name: str, message: MessageRecord, media: OutgoingMedia | None
+        self,
+        host: HostSession,
+        name: str,
+        held: MessageRecord,
+        media: OutgoingMedia | None,
+        hold: _Hold,
     ) -> MessageRecord:
-        message_id = message.id
-        chat, text, quoted = chats.of_message(message), message.body, message.reply_to_wpp_id
+        chat, text, quoted = chats.of_message(held), held.body, held.reply_to_wpp_id
+        scheduled = held.send_at is not None
         try:
             sent = host.call_if_connected(
-                lambda token: _send_confirmed(host.host, name, token, chat, text, media, quoted)
+                lambda token: _send(
+                    host.host, name, token, chat, text, media, quoted, hold.before_send
+                )
             )
             if sent is None:
                 raise HostSessionClosed()
         except HostSessionClosed:
+            # A scheduled message waits for its session (up to the grace) instead of failing
+            # on one answer: a host restarting, or a login still syncing, is back in moments.
+            # Whether the session is gone is for its events and reconcile to say.
             self.store.finish_send(
-                message_id, "failed", error_code=SessionNotConnected.code, session_lost=True
+                held,
+                "retryable" if scheduled else "failed",
+                error_code=SessionNotConnected.code,
+                session_lost=not scheduled,
             )
             raise SessionNotConnected() from None
         except HostUnknownRecipient:
-            self.store.finish_send(message_id, "failed", error_code=UnknownRecipient.code)
-            raise UnknownRecipient() from None
+            # Not proof: the host answers so when WhatsApp's server failed the lookup, and
+            # sends all the same. An ack settles it; none by the end of the lease, the lease.
+            self.store.finish_send(held, "unknown", error_code=UnknownRecipient.code)
+            raise HostError(UNCONFIRMED_RECIPIENT) from None
         except (HostError, HostTimeout) as failure:
             self.store.finish_send(
-                message_id,
+                held,
                 "unknown" if failure.maybe_acted else "retryable",
                 error_code=failure.code,
             )
@@ -227,7 +292,7 @@ class MessageService:
         # A group's message names the group; a contact's the canonical id it went to.
         to = None if chat.is_group else sent.to
         return self.store.finish_send(
-            message_id,
+            held,
             "sent",
             wpp_message_id=sent.wpp_message_id,
             phone=None if lid_of(to) else digits_of(to),
@@ -235,42 +300,34 @@ class MessageService:
         )
 
 
-def _send_confirmed(
+def _send(
     client: HostClient,
     name: str,
     token: str,
     chat: chats.HostChat,
     text: str,
-    media: OutgoingMedia | None = None,
-    quoted: str | None = None,
+    media: OutgoingMedia | None,
+    quoted: str | None,
+    before_send: Callable[[], None],
 ) -> SentMessage:
-    """Send; a "does not exist" answer is final only once the host's own number check agrees
-    (the status middleware gives the same 400 when its check merely failed, and then may send
-    anyway)."""
+    """The host's send call for a text or a file, once the caller made sure it still holds
+    the row (``before_send``)."""
+    before_send()
     target, is_lid, is_group = chat
-    try:
-        if media is not None:
-            from wa_gateway.media.outgoing import send
+    if media is not None:
+        from wa_gateway.media.outgoing import send
 
-            return send(
-                client,
-                name,
-                token,
-                target=target,
-                caption=text,
-                is_lid=is_lid,
-                media=media,
-                is_group=is_group,
-                quoted=quoted,
-            )
-        return client.send_message(
-            name, token, phone=target, message=text, is_lid=is_lid, is_group=is_group, quoted=quoted
+        return send(
+            client,
+            name,
+            token,
+            target=target,
+            caption=text,
+            is_lid=is_lid,
+            media=media,
+            is_group=is_group,
+            quoted=quoted,
         )
-    except HostUnknownRecipient:
-        try:
-            missing = client.check_number(name, token, target) is None
-        except (HostError, HostTimeout, HostUnauthorized):
-            missing = False
-        if missing:
-            raise
-        raise HostError(UNCONFIRMED_RECIPIENT) from None
+    return client.send_message(
+        name, token, phone=target, message=text, is_lid=is_lid, is_group=is_group, quoted=quoted
+    )

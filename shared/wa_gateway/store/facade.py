@@ -1,5 +1,7 @@
 """What the gateway's logic asks of the database, and nothing of how it gets there."""
 
+import time
+
 from wa_gateway.auth.caller import Caller
 from wa_gateway.event_records import EventRecord, IngestResult
 from wa_gateway.records import (
@@ -51,6 +53,11 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls, MediaCalls, Conv
     @property
     def round_trips(self) -> int:
         return self.transport.round_trips
+
+    @property
+    def send_lease_s(self) -> int:
+        """How long a send holds its outbox row (``SEND_LEASE``)."""
+        return int(self._governor["p_lease_s"])
 
     def begin_start(self, request: StartRequest) -> StartPlan | StartRefusal:
         """Create or lock the session, place it on a host if it needs one, and decide."""
@@ -113,17 +120,27 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls, MediaCalls, Conv
     # --- messages -------------------------------------------------------------------------
 
     def begin_send(self, request: OutboundRequest) -> SendPlan:
+        asked = time.monotonic()
         result = self.transport.rpc(
             "gateway_begin_send",
             {"p_send": sql_record(request), **self._governor},
             # Without a key, a second call would queue a second message.
             repeatable=request.idempotency_key is not None,
         )
-        return SendPlan.from_json(result)
+        return SendPlan.from_json(result, asked=asked, lease_s=self.send_lease_s)
+
+    def hold_send(self, held: MessageRecord, lease_s: int) -> tuple[bool, MessageRecord]:
+        """Keep the outbox row ``held`` (as this caller took it) ``lease_s`` seconds more, 0
+        to give it back: (whether this caller still held it, the row as it is now)."""
+        result = self.transport.rpc(
+            "gateway_hold_send",
+            {"p_message_id": held.id, "p_attempt": held.attempts, "p_lease_s": lease_s},
+        )
+        return bool(result["held"]), MessageRecord.from_row(result["message"])
 
     def finish_send(
         self,
-        message_id: str,
+        held: MessageRecord,
         outcome: SendResult,
         *,
         wpp_message_id: str | None = None,
@@ -132,9 +149,18 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls, MediaCalls, Conv
         phone: str | None = None,
         contact_lid: str | None = None,
     ) -> MessageRecord:
-        """``phone``/``contact_lid``: the canonical id the host sent to, kept on the row."""
+        """Record what the host did with the send of ``held`` (the row as this caller took
+        it: a caller that lost it since changes nothing, but a send it made is kept).
+        ``phone``/``contact_lid``: the canonical id the host sent to, kept on the row."""
         finished = FinishedSend(
-            message_id, outcome, wpp_message_id, error_code, session_lost, phone, contact_lid
+            held.id,
+            held.attempts,
+            outcome,
+            wpp_message_id,
+            error_code,
+            session_lost,
+            phone,
+            contact_lid,
         )
         result = self.transport.rpc("gateway_finish_send", {"p_finished": sql_record(finished)})
         return MessageRecord.from_row(result["message"])

@@ -124,6 +124,7 @@ def _purge_batch(result: Mapping[str, Any]) -> PurgeBatch:
             PurgedSession(d["session_id"], d.get("host_id"), d.get("host_token"))
             for d in result["deleted"]
         ],
+        scheduled_failed=int(result["scheduled_failed"]),
     )
 
 

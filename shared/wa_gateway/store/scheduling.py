@@ -1,5 +1,6 @@
 """The store's calls for templates and scheduled messages."""
 
+import time
 from typing import get_args
 
 from wa_gateway.pass_records import ClaimBatch, ClaimedMessage
@@ -25,6 +26,7 @@ class SchedulingCalls:
 
     def prepare_send(self, request: OutboundRequest, options: SendOptions) -> PreparedSend:
         """Render the caller's template and go on as ``begin_send``, or schedule the message."""
+        asked = time.monotonic()
         result = self.transport.rpc(
             "gateway_prepare_send",
             {"p_send": sql_record(request), "p_options": sql_record(options), **self._governor},
@@ -34,7 +36,9 @@ class SchedulingCalls:
         message = result.get("message")
         return PreparedSend(
             outcome=result["outcome"],
-            plan=SendPlan.from_json(result) if result["outcome"] in _SEND_OUTCOMES else None,
+            plan=SendPlan.from_json(result, asked=asked, lease_s=self._governor["p_lease_s"])
+            if result["outcome"] in _SEND_OUTCOMES
+            else None,
             message=MessageRecord.from_row(message) if message else None,
             variable=result.get("variable"),
             length=int(result.get("length") or 0),
@@ -50,20 +54,19 @@ class SchedulingCalls:
         message = result.get("message")
         return result["outcome"], MessageRecord.from_row(message) if message else None
 
-    def claim_scheduled(
-        self, *, limit: int, grace_s: int, lease_s: int | None = None
-    ) -> ClaimBatch:
-        """Due scheduled messages, each now queued for this caller to send, under a lease of
-        ``lease_s`` (None: a send's)."""
-        lease = {} if lease_s is None else {"p_lease_s": lease_s}
+    def claim_scheduled(self, *, limit: int, grace_s: int, lease_s: int) -> ClaimBatch:
+        """Due scheduled messages, each now queued and held ``lease_s`` seconds for this
+        caller to send (a pass holds them for what is left of its invocation)."""
+        asked = time.monotonic()
         result = self.transport.rpc(
             "gateway_claim_scheduled",
-            {"p_limit": limit, "p_grace_s": grace_s, **self._governor, **lease},
+            {"p_limit": limit, "p_grace_s": grace_s, **self._governor, "p_lease_s": lease_s},
         )
         return ClaimBatch(
             claimed=[
                 ClaimedMessage(
-                    item["session_name"], SendPlan.from_json({"outcome": "send", **item})
+                    item["session_name"],
+                    SendPlan.from_json({"outcome": "send", **item}, asked=asked, lease_s=lease_s),
                 )
                 for item in result["claimed"]
             ],
