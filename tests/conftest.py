@@ -193,6 +193,22 @@ def start_gateway(
     return gateway, started.process
 
 
+@contextmanager
+def running_gateway(
+    database: str,
+    simulator: Simulator,
+    local_secrets: LocalSecrets,
+    log_path: Path,
+    **overrides: str,
+) -> Iterator[Gateway]:
+    """A gateway process of its own with ``overrides`` in the functions' env, stopped after."""
+    started, process = start_gateway(database, simulator, local_secrets, log_path, **overrides)
+    try:
+        yield started
+    finally:
+        processes.stop(process)
+
+
 @pytest.fixture(scope="session")
 def gateway(
     database: str,

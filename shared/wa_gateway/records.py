@@ -14,7 +14,7 @@ SessionStatus = Literal["disconnected", "starting", "pairing", "connected"]
 StartAction = Literal["none", "start", "restart"]
 StartOutcome = Literal["ok", "account_limit", "no_capacity"]
 SendOutcome = Literal["send", "replay", "in_flight", "conflict", "not_connected", "rate_limited"]
-SendResult = Literal["sent", "failed", "retryable", "unknown"]
+SendResult = Literal["sent", "failed", "retryable", "unknown", "withdrawn"]
 
 
 def _known_fields(fields: tuple[str, ...], row: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,10 +83,17 @@ class StartPlan(NamedTuple):
     host_token: str | None
     opened: bool = False  # this call moved the session out of 'disconnected'
     host: HostPlacement | None = None  # None: the default host (WPP_SERVER_URL)
+    stalled: bool = False  # the start before this one made no progress (see StartRequest)
 
 
 class StartRefusal(NamedTuple):
     outcome: StartOutcome
+
+
+class StartWait(NamedTuple):
+    """Not yet: our logout's browser may still hold the session's profile on the host."""
+
+    retry_in_s: float
 
 
 class StartRequest(NamedTuple):
@@ -98,6 +105,10 @@ class StartRequest(NamedTuple):
     method: str  # qr or code
     max_accounts: int
     default_server_url: str | None  # the host of a session the pool does not place
+    # After our logout, how long to wait for the old browser's browserClose before a start.
+    logout_settle_s: int = 0
+    # A start that made no progress for this long is stalled (the host's launch failed).
+    stuck_after_s: int = 0
 
 
 class SessionUpdate(NamedTuple):
@@ -208,6 +219,9 @@ class SendPlan(NamedTuple):
     host_token: str | None = None
     retry_after_s: int = 0
     host: HostPlacement | None = None
+    syncing: bool = False  # the session is logged in and may not be usable on the host yet
+    # Syncing, or connected moments ago: the host may still be finishing the login.
+    settling: bool = False
 
     @classmethod
     def from_json(cls, result: Mapping[str, Any]) -> Self:
@@ -219,6 +233,8 @@ class SendPlan(NamedTuple):
             host_token=result.get("host_token"),
             retry_after_s=int(result.get("retry_after") or 0),
             host=HostPlacement.from_json(result.get("host")),
+            syncing=bool(result.get("syncing")),
+            settling=bool(result.get("settling")),
         )
 
 

@@ -86,6 +86,7 @@ def sessions() -> SessionService:
         webhook_url=s.webhook_public_url,
         webhook_secret=s.webhook_verify_tokens[0] if s.webhook_verify_tokens else None,
         max_accounts=s.max_accounts_per_user,
+        start_stuck_after_s=s.start_stuck_after_s,
     )
 
 
@@ -150,6 +151,7 @@ def reconciler() -> Reconciler:
         concurrency=s.reconcile_concurrency,
         ack_window_s=s.reconcile_ack_window_s,
         backfill=s.backfill_on_link,
+        start_stuck_after_s=s.start_stuck_after_s,
     )
 
 

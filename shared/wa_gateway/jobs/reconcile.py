@@ -87,6 +87,7 @@ class Reconciler:
     concurrency: int = 4  # sessions of one host at a time
     ack_window_s: int = 24 * 3600
     backfill: bool = False
+    start_stuck_after_s: int = 90  # a start without progress this long failed on the host
     batch_size: int = 50
     lease_s: int = 120
     clock: Callable[[], float] = time.time

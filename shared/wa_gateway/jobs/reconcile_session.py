@@ -6,6 +6,10 @@ The host is asked for:
   says connected or not); not connected, ``status-session`` says what it is instead (a new QR,
   INITIALIZING, CLOSED). A connected session the host has closed was logged out on the phone,
   unless the host has restarted since it linked or no longer lists it (``host_lost_session``).
+  A linked session the host is bringing up again (a restart restoring it) is ``starting``
+  (``syncing``) until the host has it; a start the host has held in INITIALIZING for longer
+  than ``start_stuck_after_s`` never launched its browser, and is ``disconnected``
+  (``start_failed``), so the next start begins afresh.
 * **missed messages**: each chat's last-message time (``t``) from ``list-chats`` against the
   session's mark, the host time up to which its chats have been looked at; only chats past the
   mark are read (``get-messages``, paged back until the mark), so an idle session costs two host
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -44,7 +49,7 @@ from wa_gateway.pass_records import (
     ReconcileFindings,
     ReconcileTarget,
 )
-from wa_gateway.records import SessionUpdate
+from wa_gateway.records import SessionRecord, SessionUpdate
 from wa_gateway.sessions import qr, transitions
 
 if TYPE_CHECKING:
@@ -72,6 +77,7 @@ class ReconcileParts(Protocol):
     contacts: Callable[[], ContactLookup] | None
     media: Callable[[], IncomingMedia] | None
     backfill: bool
+    start_stuck_after_s: int
 
     def clock(self) -> float: ...
 
@@ -152,8 +158,10 @@ def reconcile_one(r: ReconcileParts, target: ReconcileTarget, facts: HostFacts) 
     else:
         state = host.call(lambda token: host_session.host.status_session(name, token))
         host_status = state.status
-        update = transitions.from_host_answer(name, state, after_start=False)
-        if update is not None and update.status == "disconnected":
+        update = transitions.from_fresh_look(session, state)
+        if _start_stuck(r, session, host_status):
+            update = SessionUpdate(name, "disconnected", reason="start_failed")
+        elif update is not None and update.status == "disconnected":
             update = update._replace(reason=_why_closed(target, host_session, facts, r.clock))
         elif update is not None:
             update = qr.with_qr_image(update)
@@ -181,11 +189,23 @@ def reconcile_one(r: ReconcileParts, target: ReconcileTarget, facts: HostFacts) 
     return Outcome(applied, host.calls, read_chats)
 
 
+def _start_stuck(r: ReconcileParts, session: SessionRecord, host_status: str | None) -> bool:
+    """A start the host has held in INITIALIZING, with no QR, code or login, for longer than
+    a launch takes: its browser never launched (a crash, out of memory), and every later
+    start would return early."""
+    if host_status != "INITIALIZING" or session.status != "starting" or session.status_reason:
+        return False
+    if session.last_activity is None:
+        return False
+    since = datetime.fromisoformat(session.last_activity).timestamp()
+    return r.clock() - since > r.start_stuck_after_s
+
+
 def _why_closed(
     target: ReconcileTarget, host: HostSession, facts: HostFacts, clock: Callable[[], float]
 ) -> str:
     """A word the page turns into a sentence, for a session the host says is closed."""
-    if target.session.status != "connected":
+    if target.session.status != "connected" and not transitions.is_syncing(target.session):
         return "pairing_ended"  # the QR or code was not used in time (the host's autoClose)
     uptime, names = facts.of(host_key(target), host)
     if names is not None and target.session.session_id not in names:
