@@ -370,7 +370,8 @@ begin
     -- Disconnected is final for the attempt, except where the gateway only inferred the loss
     -- from a look at a host that did not have the session at that moment: the host saying it
     -- has logged the session in (a login, inChat) brings it back.
-    if s.status_reason not in ('host_disconnected', 'host_lost_session', 'host_closed')
+    if s.status_reason not in ('host_disconnected', 'host_lost_session', 'host_closed',
+                               'host_down')
         or v_new < 3 then
       return jsonb_build_object('session', to_jsonb(s), 'changed', false);
     end if;

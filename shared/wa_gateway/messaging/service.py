@@ -35,7 +35,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
@@ -76,6 +76,8 @@ from wa_gateway.store import Store
 from wa_gateway.validation import SendRequest
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from wa_gateway.media.outgoing import OutgoingMedia
     from wa_gateway.media.storage import MediaStore
 
@@ -276,6 +278,8 @@ class MessageService:
             return None
         host = HostSession(self.hosts.client_for(route.host), self.keyring, name, route.token)
         if self._checks is None:
+            from concurrent.futures import ThreadPoolExecutor  # its module only when first used
+
             self._checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="host-check")
         return _EarlyCheck(route, host, self._checks.submit(host.is_connected))
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from wa_gateway.auth import webhook_proof
@@ -71,7 +70,6 @@ class SessionService:
     max_accounts: int = 3
     # A start that made no progress this long is stalled: the host's browser never launched.
     start_stuck_after_s: int = 90
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
     def status(self, caller: Caller, account: str = DEFAULT_ACCOUNT) -> SessionRecord | None:
         """The caller's session as stored, read under their identity."""
@@ -177,7 +175,7 @@ class SessionService:
                 raise NoCapacity() if plan.outcome == "no_capacity" else AccountLimit()
             if not isinstance(plan, StartWait):
                 return plan
-            self.sleep(min(_SETTLE_POLL_S, max(plan.retry_in_s, 0.0)))
+            time.sleep(min(_SETTLE_POLL_S, max(plan.retry_in_s, 0.0)))
 
     # --- host calls ---------------------------------------------------------------------
 
