@@ -56,6 +56,7 @@ def syncing(session_name: str) -> SessionUpdate:
 
 
 def is_syncing(session: SessionRecord) -> bool:
+    """Whether the session is logged in and not yet usable (``starting``, ``syncing``)."""
     return session.status == "starting" and session.status_reason == SYNCING
 
 
