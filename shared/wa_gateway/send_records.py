@@ -23,7 +23,7 @@ SendOutcome = Literal[
     "message_not_sent",
     "message_deleted",
 ]
-SendResult = Literal["sent", "failed", "retryable", "unknown"]
+SendResult = Literal["sent", "failed", "retryable", "unknown", "withdrawn"]
 
 
 class OutgoingFile(NamedTuple):
@@ -80,6 +80,9 @@ class SendPlan(NamedTuple):
     host_token: str | None = None
     retry_after_s: int = 0
     host: HostPlacement | None = None
+    syncing: bool = False  # the session is logged in and may not be usable on the host yet
+    # Syncing, or connected moments ago: the host may still be finishing the login.
+    settling: bool = False
 
     @classmethod
     def from_json(cls, result: Mapping[str, Any]) -> Self:
@@ -91,6 +94,8 @@ class SendPlan(NamedTuple):
             host_token=result.get("host_token"),
             retry_after_s=int(result.get("retry_after") or 0),
             host=HostPlacement.from_json(result.get("host")),
+            syncing=bool(result.get("syncing")),
+            settling=bool(result.get("settling")),
         )
 
 
