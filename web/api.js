@@ -55,6 +55,8 @@ const SENTENCES = {
   unknown_recipient: "That number isn't on WhatsApp. Check it and try again.",
   session_not_connected: "Your WhatsApp isn't connected. Connect it first, then send again.",
   session_busy: "Your WhatsApp is busy with another request. Try again in a moment.",
+  session_starting: (e) =>
+    `Your WhatsApp is linked and still getting ready on the host, so nothing was sent. Try again in ${e.retryAfter || 3} s.`,
   idempotency_conflict:
     "This retry doesn't match the message it repeats, so it wasn't sent. Send it as a new message.",
   payload_too_large: "That's too much to send at once. Shorten the message.",

@@ -110,6 +110,18 @@ function connectQr(button) {
   sessionAction("connect", () => app.client.startSession("qr"), button, "Starting…");
 }
 
+/** A start that shows no progress: ask again by the chosen method (the functions recover it). */
+function restart(button) {
+  const phone = $("pair-phone").value.trim();
+  const byCode = state.method === "code" && phone;
+  sessionAction(
+    "connect",
+    () => (byCode ? app.client.startSession("code", phone) : app.client.startSession("qr")),
+    button,
+    "Starting…",
+  );
+}
+
 function connectCode(event) {
   event.preventDefault();
   const phone = $("pair-phone").value.trim();
@@ -196,7 +208,7 @@ async function send(event) {
     if (!(err instanceof ApiError) || err.code === "idempotency_conflict") {
       state.pendingSend = null;
     }
-    if (err instanceof ApiError && err.code === "rate_limited") {
+    if (err instanceof ApiError && ["rate_limited", "session_starting"].includes(err.code)) {
       state.retryUntil = Date.now() + (err.retryAfter || 5) * 1000;
     }
     if (!(err instanceof ApiError && err.authLost)) {
@@ -256,6 +268,7 @@ function wireEvents() {
   });
   $("connect-qr").addEventListener("click", (e) => connectQr(e.currentTarget));
   $("qr-renew").addEventListener("click", (e) => connectQr(e.currentTarget));
+  $("session-restart").addEventListener("click", (e) => restart(e.currentTarget));
   $("panel-code").addEventListener("submit", connectCode);
   $("disconnect").addEventListener("click", disconnect);
   $("send-form").addEventListener("submit", send);

@@ -14,10 +14,24 @@ const SESSION_BADGES = {
   none: "Not linked",
   disconnected: "Not linked",
   starting: "Starting…",
+  syncing: "Getting ready…",
   pairing: "Waiting for your phone",
   connected: "Connected",
   error: "Unknown",
 };
+// What the page says of a session's status_reason (openapi.yaml's Session).
+const STARTING_TEXT = {
+  syncing: "Linked. WhatsApp is getting ready on the host; this takes a few seconds, longer right after the host restarts.",
+};
+const DISCONNECTED_TEXT = {
+  start_failed: "WhatsApp didn't start on the host. Link again to retry.",
+  logged_out_on_phone: "This device was removed on your phone. Link again to use it here.",
+  host_lost_session: "The host lost this link (it restarted without it). Link again.",
+  pairing_ended: "The QR code or pairing code was not used in time. Link again for a new one.",
+};
+// How long a start may show no progress before the page offers to start again (the
+// functions' START_STUCK_AFTER, 90 s by default).
+const STARTING_STUCK_MS = 90_000;
 const MESSAGE_STATUS = {
   queued: "Queued",
   sent: "Sent",
@@ -43,9 +57,10 @@ export function renderSession() {
   const s = state.session;
   const status =
     s === undefined ? (state.sessionFailed ? "error" : "loading") : s ? s.status : "none";
+  const syncing = status === "starting" && s.status_reason === "syncing";
   const badge = $("session-status");
-  badge.dataset.status = status;
-  badge.textContent = SESSION_BADGES[status] || status;
+  badge.dataset.status = syncing ? "syncing" : status;
+  badge.textContent = SESSION_BADGES[syncing ? "syncing" : status] || status;
 
   const show = {
     "session-loading": status === "loading",
@@ -59,6 +74,16 @@ export function renderSession() {
   };
   for (const [id, visible] of Object.entries(show)) $(id).hidden = !visible;
   if (status === "error") $("session-failed-text").textContent = state.sessionFailed;
+  if (status === "starting") {
+    $("session-starting-text").textContent =
+      STARTING_TEXT[s.status_reason] || "Starting WhatsApp on the host…";
+    const since = Date.parse(s.last_activity || "");
+    $("session-restart").hidden = syncing || !(Date.now() - since > STARTING_STUCK_MS);
+  }
+  showAlert(
+    $("session-reason"),
+    status === "disconnected" ? DISCONNECTED_TEXT[s.status_reason] || "" : "",
+  );
 
   const actions = ["starting", "pairing", "connected"].includes(status);
   $("session-actions").hidden = !actions;
@@ -178,7 +203,12 @@ function messageItem(m) {
 // --- The send form --------------------------------------------------------------------------
 
 export function renderSend() {
-  const connected = Boolean(state.session && state.session.status === "connected");
+  // A syncing session may be sent to: the functions send once the host is ready, else say
+  // when to try again.
+  const s = state.session;
+  const connected = Boolean(
+    s && (s.status === "connected" || (s.status === "starting" && s.status_reason === "syncing")),
+  );
   $("send-fieldset").disabled = !connected;
   $("send-hint").hidden = connected || state.session === undefined;
   const button = $("send-button");

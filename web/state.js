@@ -76,7 +76,7 @@ export function inMotion() {
 export function fingerprint() {
   const s = state.session;
   const session = s
-    ? [s.status, s.qr && s.qr.raw, s.pairing_code, s.phone_number].join("|")
+    ? [s.status, s.status_reason, s.qr && s.qr.raw, s.pairing_code, s.phone_number].join("|")
     : String(s);
   const messages = [...state.messages.values()]
     .map((m) => `${m.id}:${m.status}:${m.media_state || ""}`)

@@ -7,6 +7,8 @@ never cleared, ``status-find`` webhooks in the real sequences, acks 2 and 3 afte
 sent message. See the project's WPPConnect notes for the behaviour being copied.
 
 Run it with ``python -m local.simulator --port 21465 --data-dir DIR`` (see ``__main__``).
+Started again on the same ``--data-dir`` it restores its sessions as a restarted host does
+(``startAllSession``); ``--config`` sets the restore's timing before it begins.
 
 Modules: ``app`` wires the parts and dispatches; ``server`` is the HTTP plumbing; ``api``
 the ``/api`` routes; ``controls`` the ``/_sim`` routes; ``state`` the session state
@@ -79,7 +81,13 @@ Test controls (no auth, JSON bodies; errors are ``{"error": ...}`` with 400/404/
   ``qr_refresh_ms`` (0: never), ``unlink_delay_ms``, ``wait_qr_max_ms``,
   ``unknown_numbers``, ``canonical_numbers``, ``bug_lost_autoclose``,
   ``bug_no_session_after_restart``, ``bug_wait_qr_hang_on_restore``,
-  ``bug_start_all_bad_secret``.
+  ``bug_start_all_bad_secret``, ``logout_close_ms``, ``phone_code_rotates``, and for tests
+  only ``launch_fail_next`` (the next N browser launches fail and stick in INITIALIZING).
+  ``connect_delay_ms`` is the library's wait between the login (``qrReadSuccess`` or
+  ``isLogged``) and create() resolving: the entry stays the server's placeholder until then
+  (check-connection-session false, statusConnection 404), as the real host's 1.2 s and more.
+- ``GET /_sim/<s>`` also has ``browsers``: the session's running browsers (its entry's, an
+  orphaned pairing one's, a logged-out one still closing).
 - ``POST /_sim/reset``: forget everything (sessions, stored files, messages, events,
   config, faults, host events).
 - ``GET /_sim/host``: ``{"unhandledRejections", "events"}``: what happened to the host
@@ -100,8 +108,9 @@ send answers once WhatsApp took the message), ``exit_on_unhandled_rejection``,
 ``ciphertext_first`` (a sender's first message comes as ``ciphertext``, then again decrypted
 ``ciphertext_ms`` later), ``chat_notices`` (get-messages lists an ``e2e_notification`` opening
 each chat, ``gp2`` each group), ``route_errors_401`` (get-messages of a chat the host does not
-hold answers 401) and ``decrypt_error_tries`` (the first tries of each file's download answer
-400 "Decrypt file error"; an unknown message id always does). ``{"fidelity": "real"}`` sets
+hold answers 401), ``decrypt_error_tries`` (the first tries of each file's download answer 400
+"Decrypt file error"; an unknown message id always does), ``logout_close_ms`` and
+``phone_code_rotates``. ``{"fidelity": "real"}`` sets
 them all (and the ``bug_*`` flags) as 2.10.4 has them, ``{"fidelity": "kind"}`` back; a
 simulator starts with ``config.DEFAULT_FIDELITY`` (or ``--fidelity``).
 

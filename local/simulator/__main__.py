@@ -1,6 +1,10 @@
 """Command line: ``python -m local.simulator [--host H] [--port P] [--secret-key K]
 [--data-dir DIR] [--webhook-url URL] [--no-start-all] [--fidelity kind|real]
-[--log-level LEVEL]``.
+[--config JSON] [--log-level LEVEL]``.
+
+``--config`` takes ``/_sim/config`` keys as a JSON object, applied before the stored sessions
+are started at boot (a restart's restore timing, say): a simulator started again on the same
+``--data-dir`` restores its sessions as a restarted host does.
 
 ``--secret-key`` defaults to ``$WPP_SECRET_KEY`` (else ``THISISMYSECURETOKEN``) and
 ``--webhook-url`` to ``$WEBHOOK_URL``, ``--fidelity`` to ``$SIM_FIDELITY`` (else
@@ -11,6 +15,7 @@ prints ``simulator listening on http://HOST:PORT``. SIGTERM and SIGINT stop it c
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -24,7 +29,9 @@ from local.simulator.config import (
     DEFAULT_FIDELITY,
     DEFAULT_SECRET_KEY,
     FIDELITIES,
+    ConfigError,
     SimConfig,
+    apply_update,
     with_fidelity,
 )
 from local.simulator.server import SimulatorHTTPServer
@@ -53,8 +60,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("SIM_FIDELITY") or DEFAULT_FIDELITY,
         help="how closely to copy the real server's quirks (see config.REAL_DEFAULTS)",
     )
+    parser.add_argument(
+        "--config",
+        type=_json_object,
+        default={},
+        help="/_sim/config keys as a JSON object, applied before the sessions start at boot",
+    )
     parser.add_argument("--log-level", default=os.environ.get("SIM_LOG_LEVEL", "WARNING"))
     return parser.parse_args(argv)
+
+
+def _json_object(text: str) -> dict[str, object]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     config = with_fidelity(SimConfig(webhook_url=args.webhook_url), args.fidelity)
+    try:
+        config = apply_update(config, args.config)
+    except ConfigError as exc:
+        print(f"--config: {exc}", file=sys.stderr)
+        return 2
     app = Simulator(args.secret_key, args.data_dir, config)
     server = SimulatorHTTPServer((args.host, args.port), app)
     stop = threading.Event()

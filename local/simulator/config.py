@@ -114,6 +114,17 @@ class SimConfig:
     # download-media answers 400 "Decrypt file error" to the first this many tries of each
     # file (the CDN or the decryption failing for a moment).
     decrypt_error_tries: int = 0
+    # After logout-session the logged-out client's browser runs on this long (the library
+    # polls isRegistered each second, then waits a second more), then posts disconnectedMobile,
+    # wipes the session's entry whatever it holds by then, and closes (browserClose). A start
+    # meanwhile launches a second browser on the same profile, which fails. 0: gone at once.
+    logout_close_ms: int = 0
+    # With a pairing code, a new code (and its phoneCode webhook) at every QR rotation
+    # (``qr_refresh_ms``), as the library asks for one on each auth code change.
+    phone_code_rotates: bool = False
+    # Tests only (no real host has it): the next N browser launches fail (a crash, out of
+    # memory), leaving their entries INITIALIZING for good.
+    launch_fail_next: int = 0
 
     def validate(self) -> None:
         if self.delivery_mode not in DELIVERY_MODES:
@@ -135,6 +146,8 @@ class SimConfig:
             "decrypt_error_tries",
             "number_miss_cache_ms",
             "send_time_ms",
+            "logout_close_ms",
+            "launch_fail_next",
         ):
             value = getattr(self, name)
             if value is not None and value < 0:
@@ -164,6 +177,8 @@ REAL_DEFAULTS: dict[str, Any] = {
     "chat_notices": True,
     "route_errors_401": True,
     "decrypt_error_tries": 1,
+    "logout_close_ms": 1500,
+    "phone_code_rotates": True,
     "bug_lost_autoclose": True,
     "bug_no_session_after_restart": True,
     "bug_wait_qr_hang_on_restore": True,
@@ -292,6 +307,14 @@ class Settings:
                 return True
             rate = self._config.number_check_fault_rate
         return rate > 0 and random.random() < rate
+
+    def take_launch_failure(self) -> bool:
+        """Whether this browser launch fails: the next of ``launch_fail_next``, counted down."""
+        with self._lock:
+            pending = self._config.launch_fail_next
+            if pending > 0:
+                self._config = dataclasses.replace(self._config, launch_fail_next=pending - 1)
+            return pending > 0
 
     def update_faults(self, update: Any) -> Faults:
         with self._lock:

@@ -14,7 +14,15 @@ Sequences (WPPCONNECT.md section 3), each event a ``status-find`` webhook unless
 - restored login (a saved login exists): INITIALIZING, ``isLogged``, ``inChat``, CONNECTED;
 - QR never scanned: after ``autoclose_ms`` status CLOSED and ``browserClose`` (plus
   ``autocloseCalled`` first unless ``bug_lost_autoclose``);
-- phone unlinks: ``disconnectedMobile`` and the entry is removed.
+- phone unlinks: ``disconnectedMobile``, the entry is removed, then ``browserClose``;
+- logout-session: the entry is removed at once; the logged-out browser runs on for
+  ``logout_close_ms``, then ``disconnectedMobile`` (which wipes whatever entry the session
+  has by then) and ``browserClose``. A start meanwhile fails to launch (the profile is in use).
+
+A browser that fails to launch (on a profile in use, or ``launch_fail_next``) leaves its entry
+INITIALIZING for good and its held start-session reply unanswered, as create() rejects with a
+plain Error. ``browsers`` in :meth:`SessionManager.describe` counts the session's running
+browsers: its entry's, orphaned pairing ones and logged-out ones still closing.
 
 ``urlcode`` is never cleared on a client, so an old QR code stays visible. Timers carry the
 client and its ``epoch``; any change that ends a login attempt bumps the epoch, so stale
@@ -118,6 +126,8 @@ class SessionManager:
         # Pairing browsers that close-session let go of (orphan_pairing_browser): they
         # still post events and can still log in, until their autoClose.
         self._orphans: dict[str, list[Client]] = {}
+        # Logged-out browsers still running (logout_close_ms): they hold the profile.
+        self._closing: dict[str, list[Client]] = {}
         self._epochs = itertools.count(1)
         # Per session name: start-session requests received, and starts actually made.
         self._start_calls: dict[str, int] = {}
@@ -243,9 +253,14 @@ class SessionManager:
             if waiter is not None:
                 client.waiters.append(waiter)
             self._notify()
-            if self._orphans.get(name):
-                # Chromium refuses a second instance on the same userDataDir; create()
-                # rejects with a non-timeout error, which leaves INITIALIZING in place.
+            if (
+                self._orphans.get(name)
+                or self._closing.get(name)
+                or self.settings.take_launch_failure()
+            ):
+                # Chromium refuses a second instance on the same userDataDir (or the launch
+                # crashed); create() rejects with a non-timeout error, which leaves
+                # INITIALIZING in place and the held reply unanswered.
                 client.launch_failed = True
                 return True
             self._later(self.settings.config.init_delay_ms, client, self._browser_ready)
@@ -282,8 +297,8 @@ class SessionManager:
             self._issue_phone_code(client)
         else:
             self._issue_qr(client)
-            if config.qr_refresh_ms > 0:
-                self._later(config.qr_refresh_ms, client, self._refresh_tick)
+        if config.qr_refresh_ms > 0:
+            self._later(config.qr_refresh_ms, client, self._refresh_tick)
         if config.autoclose_ms > 0:
             self._later(config.autoclose_ms, client, lambda c, e: self._autoclose(c))
 
@@ -319,9 +334,17 @@ class SessionManager:
         client.waiters.clear()
 
     def _refresh_tick(self, client: Client, epoch: int) -> None:
-        if client.awaiting_login and client.status == "QRCODE":
+        """A QR rotation: a new QR code, or with ``phone_code_rotates`` a new pairing code
+        (the library asks for one at every auth code change)."""
+        if not client.awaiting_login:
+            return
+        if client.status == "QRCODE":
             self._issue_qr(client)
-            self._later(self.settings.config.qr_refresh_ms, client, self._refresh_tick)
+        elif client.status == "PHONECODE" and self.settings.config.phone_code_rotates:
+            self._issue_phone_code(client)
+        else:
+            return
+        self._later(self.settings.config.qr_refresh_ms, client, self._refresh_tick)
 
     def refresh_qr(self, name: str) -> Client | None:
         """A new QR code (or pairing code) now; None if no login is being awaited."""
@@ -428,6 +451,7 @@ class SessionManager:
         self.store.delete_login(client.name)
         self._notify()
         self._status_find(client, "disconnectedMobile")
+        self._status_find(client, "browserClose")  # its handler closed the browser
 
     def close(self, name: str) -> bool:
         """``close-session``: True for the 200 answer, False for the 500 one."""
@@ -457,7 +481,8 @@ class SessionManager:
             return True
 
     def begin_logout(self, name: str) -> Client | None:
-        """Unlink and forget the entry; :meth:`finish_logout` runs 500 ms later."""
+        """Unlink and forget the entry; :meth:`finish_logout` runs 500 ms later. The
+        browser runs on for ``logout_close_ms`` (:meth:`_close_logged_out`)."""
         with self.lock:
             client = self._clients.get(name)
             if client is None or not client.live:
@@ -466,8 +491,33 @@ class SessionManager:
             self._end_attempt(client)
             client.live = False
             client.status = "CLOSED"
+            linger_ms = self.settings.config.logout_close_ms
+            if linger_ms > 0:
+                self._closing.setdefault(name, []).append(client)
+                self.scheduler.call_later(linger_ms / 1000, lambda: self._close_logged_out(client))
             self._notify()
             return client
+
+    def _close_logged_out(self, client: Client) -> None:
+        """The logged-out client notices it is no longer registered: its statusFind handler
+        posts disconnectedMobile and sets ``clientsArray[session] = undefined``, wiping
+        whatever entry the session has now (a start made meanwhile included, whose held
+        reply then never comes), and its browser closes."""
+        with self.lock:
+            closing = self._closing.get(client.name, [])
+            if client not in closing:
+                return  # the simulator was reset meanwhile
+            closing.remove(client)
+            if not closing:
+                self._closing.pop(client.name, None)
+            wiped = self._clients.pop(client.name, None)
+            if wiped is not None:
+                self._hung.extend(wiped.waiters)
+                wiped.waiters.clear()
+                self._end_attempt(wiped)
+            self._notify()
+            self._status_find(client, "disconnectedMobile")
+            self._status_find(client, "browserClose")
 
     def finish_logout(self, client: Client) -> None:
         with self.lock:
@@ -500,7 +550,21 @@ class SessionManager:
             state["storedConfig"] = self.store.load_config(name)
             state["savedLogin"] = self.store.load_login(name)
             state["orphans"] = [c.describe() for c in self._orphans.get(name, [])]
+            state["closing"] = len(self._closing.get(name, []))
+            state["browsers"] = self.browsers(name)
             return state
+
+    def browsers(self, name: str) -> int:
+        """The session's running browsers: its entry's (unless it never launched or has
+        closed), orphaned pairing ones and logged-out ones still closing."""
+        with self.lock:
+            client = self._clients.get(name)
+            own = (
+                client is not None
+                and not client.launch_failed
+                and client.status in ("INITIALIZING", "QRCODE", "PHONECODE", "CONNECTED")
+            )
+            return int(own) + len(self._orphans.get(name, [])) + len(self._closing.get(name, []))
 
     def reset(self) -> None:
         with self.lock:
@@ -510,6 +574,7 @@ class SessionManager:
                 for client in orphans:
                     self._end_attempt(client)
             self._orphans.clear()
+            self._closing.clear()
             for waiter in self._hung:
                 waiter.resolve(None)
             self._hung.clear()

@@ -31,6 +31,15 @@ class ApiError(Exception):
         return {"error": {"code": self.code, "message": self.message}}
 
 
+class _RetryLater(ApiError):
+    """An error whose answer says, in ``Retry-After``, how many seconds to wait before trying
+    again."""
+
+    def __init__(self, retry_after: int, message: str | None = None):
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
+        self.retry_after = max(1, retry_after)
+
+
 class InvalidJson(ApiError):
     status, code = 400, "invalid_json"
     default_message = "The request body is not valid JSON."
@@ -213,13 +222,9 @@ class TemplateVariableMissing(ApiError):
     default_message = "The template needs a variable the request did not give."
 
 
-class RateLimited(ApiError):
+class RateLimited(_RetryLater):
     status, code = 429, "rate_limited"
     default_message = "Too many messages in a short time. Wait and try again."
-
-    def __init__(self, retry_after: int, message: str | None = None):
-        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
-        self.retry_after = max(1, retry_after)
 
 
 class _HostFailure(ApiError):
@@ -246,12 +251,23 @@ class NoCapacity(ApiError):
     default_message = "Every WhatsApp host is full right now. Try again later."
 
 
+class SessionStarting(_RetryLater):
+    """The session is linked and its host is still getting it ready (after a scan, or
+    restoring it after a restart): nothing was sent, and a retry soon will be."""
+
+    status, code = 503, "session_starting"
+    default_message = (
+        "Your WhatsApp is linked and the host is still getting it ready. Nothing was sent; "
+        "try again in a few seconds."
+    )
+
+
 class HostTimeout(_HostFailure):
     status, code = 504, "host_timeout"
     default_message = "The WhatsApp host did not answer in time. Try again shortly."
 
 
-class SessionBusy(ApiError):
+class SessionBusy(_RetryLater):
     """The host is still running a pairing the product no longer follows; nothing the host
     offers stops it, so it ends at its own time limit."""
 
@@ -260,7 +276,3 @@ class SessionBusy(ApiError):
         "WhatsApp is still showing the previous pairing on the host. It ends within a minute; "
         "try again then."
     )
-
-    def __init__(self, retry_after: int, message: str | None = None):
-        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
-        self.retry_after = max(1, retry_after)

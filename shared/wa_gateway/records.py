@@ -13,6 +13,10 @@ from typing import Any, Literal, NamedTuple, Self
 SessionStatus = Literal["disconnected", "starting", "pairing", "connected"]
 StartAction = Literal["none", "start", "restart"]
 StartOutcome = Literal["ok", "account_limit", "no_capacity"]
+# Host states of a session being brought up (a browser launching, or a login the library is
+# still finishing: the server's entry keeps its QR status until create() resolves). Here, not
+# in sessions.transitions, so the send path reads them without the QR renderer.
+COMING_UP = frozenset({"INITIALIZING", "QRCODE", "PHONECODE"})
 
 
 def known_fields(fields: tuple[str, ...], row: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,10 +85,17 @@ class StartPlan(NamedTuple):
     host_token: str | None
     opened: bool = False  # this call moved the session out of 'disconnected'
     host: HostPlacement | None = None  # None: the default host (WPP_SERVER_URL)
+    stalled: bool = False  # the start before this one made no progress (see StartRequest)
 
 
 class StartRefusal(NamedTuple):
     outcome: StartOutcome
+
+
+class StartWait(NamedTuple):
+    """Not yet: our logout's browser may still hold the session's profile on the host."""
+
+    retry_in_s: float
 
 
 class StartRequest(NamedTuple):
@@ -96,6 +107,10 @@ class StartRequest(NamedTuple):
     method: str  # qr or code
     max_accounts: int
     default_server_url: str | None  # the host of a session the pool does not place
+    # After our logout, how long to wait for the old browser's browserClose before a start.
+    logout_settle_s: int = 0
+    # A start that made no progress for this long is stalled (the host's launch failed).
+    stuck_after_s: int = 0
 
 
 class SessionUpdate(NamedTuple):

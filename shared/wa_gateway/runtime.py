@@ -101,6 +101,7 @@ def sessions() -> SessionService:
         webhook_url=s.webhook_public_url,
         webhook_secret=s.webhook_verify_tokens[0] if s.webhook_verify_tokens else None,
         max_accounts=s.max_accounts_per_user,
+        start_stuck_after_s=s.start_stuck_after_s,
     )
 
 
@@ -182,6 +183,7 @@ def reconciler() -> Reconciler:
         backfill=s.backfill_on_link,
         max_chats=s.reconcile_chats_per_session,
         max_lookups=s.reconcile_lookups_per_session,
+        start_stuck_after_s=s.start_stuck_after_s,
     )
 
 

@@ -23,7 +23,7 @@ SendOutcome = Literal[
     "message_not_sent",
     "message_deleted",
 ]
-SendResult = Literal["sent", "failed", "retryable", "unknown"]
+SendResult = Literal["sent", "failed", "retryable", "unknown", "withdrawn"]
 
 
 class OutgoingFile(NamedTuple):
@@ -84,6 +84,9 @@ class SendPlan(NamedTuple):
     host: HostPlacement | None = None
     # outcome "send": by when (time.monotonic()) the row's lease surely still holds
     held_until: float | None = None
+    syncing: bool = False  # the session is logged in and may not be usable on the host yet
+    # Syncing, or connected moments ago: the host may still be finishing the login.
+    settling: bool = False
 
     @classmethod
     def from_json(cls, result: Mapping[str, Any], *, asked: float, lease_s: float) -> Self:
@@ -99,6 +102,8 @@ class SendPlan(NamedTuple):
             retry_after_s=int(result.get("retry_after") or 0),
             host=HostPlacement.from_json(result.get("host")),
             held_until=asked + lease_s if outcome == "send" else None,
+            syncing=bool(result.get("syncing")),
+            settling=bool(result.get("settling")),
         )
 
 

@@ -115,6 +115,7 @@ class Settings:
     host_connect_timeout_s: float = 3.05
     host_read_timeout_s: float = 10.0
     host_start_timeout_s: float = 20.0
+    start_stuck_after_s: int = 90
     db_timeout_s: float = 5.0
     send_burst: float = 10
     send_rate_per_minute: float = 20
@@ -216,6 +217,7 @@ class Settings:
             host_connect_timeout_s=seconds("WPP_CONNECT_TIMEOUT", 3.05),
             host_read_timeout_s=seconds("WPP_READ_TIMEOUT", 10.0),
             host_start_timeout_s=seconds("WPP_START_TIMEOUT", 20.0),
+            start_stuck_after_s=duration("START_STUCK_AFTER", 90),
             db_timeout_s=seconds("DB_TIMEOUT", 5.0),
             send_burst=_positive("SEND_BURST", get("SEND_BURST"), 10),
             send_rate_per_minute=_positive("SEND_RATE_PER_MINUTE", get("SEND_RATE_PER_MINUTE"), 20),

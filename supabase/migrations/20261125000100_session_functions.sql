@@ -2,7 +2,9 @@
 -- trip and one transaction, and every rule about how a session's state may change lives here.
 --
 -- Within one start (an "epoch", opened by gateway_begin_start) a session only moves forward:
---   starting -> pairing -> connected -> disconnected
+--   starting -> pairing -> starting (syncing) -> connected -> disconnected
+-- A login (a scan, or a saved login restored) is `starting` with status_reason 'syncing' until
+-- the host has the session's client (inChat): the host cannot use it before.
 -- Host events arrive late, out of order and twice; an event that would move a session backwards
 -- (a late QR after connecting, anything after a disconnect) changes nothing, and so does a
 -- duplicate. Only a new start leaves 'disconnected'.
@@ -24,7 +26,9 @@ create type public.gateway_start_request as (
   account text,
   method text,             -- qr or code
   max_accounts integer,    -- the user's limit of accounts
-  default_server_url text  -- the host of a session placed nowhere else (no pool)
+  default_server_url text, -- the host of a session placed nowhere else (no pool)
+  logout_settle_s integer, -- after our logout, how long to wait for its browser to close
+  stuck_after_s integer    -- a start without progress this long is stalled
 );
 
 comment on type public.gateway_start_request is
@@ -83,6 +87,25 @@ comment on function public.gateway_host_access is
 
 
 
+create function public.gateway_session_rank(p_status text, p_reason text) returns integer
+language sql
+immutable
+set search_path = ''
+as $$
+  select case p_status
+    when 'starting' then case when p_reason = 'syncing' then 3 else 1 end
+    when 'pairing' then 2
+    when 'connected' then 4
+    when 'disconnected' then 5
+  end
+$$;
+
+comment on function public.gateway_session_rank is
+  'The order of a session''s states within an attempt: starting < pairing < starting '
+  '(syncing: logged in, not usable yet) < connected < disconnected; null for an unknown status.';
+
+
+
 create function public.gateway_start_action(
   s public.whatsapp_sessions,
   p_method text,
@@ -95,6 +118,8 @@ as $$
 begin
   return case
     when s.status = 'connected' then 'none'
+    -- Logged in: the host is getting it ready, and a start would only return early.
+    when s.status = 'starting' and s.status_reason = 'syncing' then 'none'
     when s.status = 'pairing' and s.pairing_method = p_method and (
         (p_method = 'qr' and s.qr_code is not null and s.qr_expires_at > p_now)
         or (p_method = 'code' and s.pairing_code is not null)) then 'none'
@@ -105,8 +130,8 @@ end
 $$;
 
 comment on function public.gateway_start_action is
-  'What start-session must ask the host for a session: none (connected, or a valid QR/code '
-  'exists), start, or restart (pairing method changed).';
+  'What start-session must ask the host for a session: none (connected, syncing, or a valid '
+  'QR/code exists), start, or restart (pairing method changed).';
 
 
 
@@ -124,6 +149,8 @@ declare
   h public.wpp_hosts;
   v_action text;
   v_opened boolean := false;
+  v_stalled boolean := false;
+  v_settle_s double precision;
 begin
   if r.method not in ('qr', 'code') then
     raise exception 'unknown pairing method %', r.method using errcode = '22023';
@@ -157,6 +184,27 @@ begin
     end if;
 
     v_action := public.gateway_start_action(s, r.method, p_now);
+
+    -- After our logout the old client closes its browser a second or two later (it polls its
+    -- registration each second, then waits a second more), and a start meanwhile would
+    -- launch a second browser on the same profile, which fails and sticks. Wait for its
+    -- browserClose, for at most logout_settle_s.
+    if v_action = 'start' and s.status = 'disconnected' and s.status_reason = 'logged_out' then
+      v_settle_s := coalesce(r.logout_settle_s, 0)
+        - extract(epoch from p_now - s.disconnected_at);
+      if v_settle_s > 0 and not exists (
+          select 1 from public.whatsapp_events e
+          where e.whatsapp_session_id = s.id and e.received_at >= s.connected_at
+            and e.event = 'status-find' and e.payload ->> 'status' = 'browserClose') then
+        return jsonb_build_object('outcome', 'wait', 'retry_in', v_settle_s);
+      end if;
+    end if;
+
+    -- A start that made no progress for stuck_after_s (the host's browser never launched), or
+    -- one that reconcile found so: the host's entry is stuck in INITIALIZING.
+    v_stalled := (s.status = 'starting' and s.status_reason is null
+                  and s.last_activity < p_now - make_interval(secs => coalesce(r.stuck_after_s, 0)))
+      or (s.status = 'disconnected' and s.status_reason = 'start_failed');
 
     if v_action = 'start' and s.status = 'disconnected' then
       -- A new attempt needs a host: its own if that one is active and has room, else the
@@ -202,7 +250,8 @@ begin
   end if;
 
   return jsonb_build_object(
-    'outcome', 'ok', 'session', to_jsonb(s), 'action', v_action, 'opened', v_opened
+    'outcome', 'ok', 'session', to_jsonb(s), 'action', v_action, 'opened', v_opened,
+    'stalled', v_stalled
   ) || public.gateway_host_access(s);
 end
 $$;
@@ -210,8 +259,10 @@ $$;
 comment on function public.gateway_begin_start is
   'Creates (within the per-user account limit) or reads a session, locking it only when the '
   'host must be asked, places a new attempt on a host of the pool when there is one, and '
-  'decides what start-session must ask the host: none (connected, or a valid QR/code exists), '
-  'start, or restart (pairing method changed).';
+  'decides what start-session must ask the host: none (connected, syncing, or a valid QR/code '
+  'exists), start, or restart (pairing method changed); wait (our logout''s browser may still '
+  'hold the profile: ask again in retry_in seconds); stalled says the start before made no '
+  'progress.';
 
 
 
@@ -282,11 +333,10 @@ declare
     jsonb_populate_record(null::public.gateway_session_update, p_update);
   s public.whatsapp_sessions;
   n public.whatsapp_sessions;
-  v_order constant text[] := array['starting', 'pairing', 'connected', 'disconnected'];
   v_old integer;
   v_new integer;
 begin
-  v_new := array_position(v_order, u.status);
+  v_new := public.gateway_session_rank(u.status, u.reason);
   if v_new is null then
     raise exception 'unknown session status %', u.status using errcode = '22023';
   end if;
@@ -307,8 +357,31 @@ begin
     returning * into s;
   end if;
 
-  v_old := array_position(v_order, s.status);
-  if s.status = 'disconnected' or v_new < v_old then
+  v_old := public.gateway_session_rank(s.status, s.status_reason);
+  if s.status = 'disconnected' and u.status = 'disconnected' then
+    -- browserClose says only that the browser went; the event that says why (the phone
+    -- unlinked, a logout...) may arrive after it, and its reason is the one kept.
+    if s.status_reason = 'browserClose' and u.reason is not null
+        and u.reason <> 'browserClose' then
+      update public.whatsapp_sessions set status_reason = u.reason, updated_at = p_now
+      where id = s.id
+      returning * into n;
+      return jsonb_build_object('session', to_jsonb(n), 'changed', true);
+    end if;
+    return jsonb_build_object('session', to_jsonb(s), 'changed', false);
+  end if;
+  if s.status = 'disconnected' then
+    -- Disconnected is final for the attempt, except where the gateway only inferred the loss
+    -- from a look at a host that did not have the session at that moment: the host saying it
+    -- has logged the session in (a login, inChat) brings it back.
+    if s.status_reason not in ('host_disconnected', 'host_lost_session', 'host_closed',
+                               'host_down')
+        or v_new < 3 then
+      return jsonb_build_object('session', to_jsonb(s), 'changed', false);
+    end if;
+    v_old := 0;
+  end if;
+  if v_new < v_old then
     return jsonb_build_object('session', to_jsonb(s), 'changed', false);
   end if;
   if u.status = 'disconnected' then
@@ -319,6 +392,7 @@ begin
   n := s;
   if v_new > v_old then
     n.status := u.status;
+    n.status_reason := case when u.status = 'starting' then u.reason end;
     n.last_activity := p_now;
     if u.status <> 'pairing' then
       n.qr_code := null;
@@ -328,7 +402,6 @@ begin
     end if;
     if u.status = 'connected' then
       n.connected_at := p_now;
-      n.status_reason := null;
     end if;
   end if;
 
@@ -379,8 +452,9 @@ $$;
 
 comment on function public.gateway_apply_host_state is
   'Applies what the host said about a session (a webhook event or a start/status answer), '
-  'moving it only forward within its epoch; duplicates and late events change nothing; '
-  'its host_attempt records the attempt whose webhook URL the host now holds.';
+  'moving it only forward within its epoch (a login brings back a session the gateway had '
+  'inferred lost); duplicates and late events change nothing; its host_attempt records the '
+  'attempt whose webhook URL the host now holds.';
 
 
 
@@ -452,7 +526,10 @@ begin
   if not found then
     return null;
   end if;
-  if s.status = p_status then
+  -- A starting session's reason is part of its state (syncing or not); a disconnected one keeps
+  -- the reason it went with.
+  if s.status = p_status
+      and (p_status <> 'starting' or s.status_reason is not distinct from p_reason) then
     return jsonb_build_object('session', to_jsonb(s), 'changed', false);
   end if;
   if p_status = 'disconnected' then
@@ -461,7 +538,7 @@ begin
   end if;
   update public.whatsapp_sessions set
     status = p_status,
-    status_reason = null,
+    status_reason = case when p_status = 'starting' then p_reason end,
     connected_at = case when p_status = 'connected' then p_now else connected_at end,
     qr_code = case when p_status = 'pairing' then qr_code end,
     qr_image = case when p_status = 'pairing' then qr_image end,
@@ -481,6 +558,7 @@ comment on function public.gateway_repair_session is
 
 
 revoke execute on function
+  public.gateway_session_rank(text, text),
   public.gateway_host_of(uuid),
   public.gateway_host_access(public.whatsapp_sessions),
   public.gateway_start_action(public.whatsapp_sessions, text, timestamptz),

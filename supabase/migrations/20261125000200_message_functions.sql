@@ -40,7 +40,7 @@ create type public.gateway_outbound_request as (
 create type public.gateway_finished_send as (
   message_id uuid,
   attempt integer,        -- the attempt that sent (the row's attempts when it was taken)
-  outcome text,           -- sent, failed, retryable or unknown
+  outcome text,           -- sent, failed, retryable, unknown or withdrawn
   wpp_message_id text,
   error_code text,
   session_lost boolean,   -- the host said the session is gone: it is disconnected too
@@ -361,6 +361,29 @@ comment on function public.gateway_open_send is
   'answer it gets as it is (conflict, replay, in_flight), or none when this attempt sends it.';
 
 
+-- What a send needs to know of its session besides how to reach its host: whether it is still
+-- syncing (logged in, inChat not yet seen), and whether its login is so recent that the host
+-- may still be finishing it (inChat can come up to a second before the library's client is
+-- ready, while the host's entry still shows its last QR).
+create function public.gateway_send_session(
+  s public.whatsapp_sessions,
+  p_now timestamptz
+) returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'syncing', s.status <> 'connected',
+    'settling', s.status <> 'connected' or s.connected_at > p_now - interval '5 seconds'
+  ) || public.gateway_host_access(s)
+$$;
+
+comment on function public.gateway_send_session is
+  'A send''s session: its host access, whether it is syncing, and whether its login may still '
+  'be settling on the host.';
+
+
 create function public.gateway_begin_send(
   p_send jsonb,
   p_burst double precision,
@@ -381,13 +404,17 @@ declare
   v_tokens double precision;
   v_id uuid := gen_random_uuid();
   v_quote jsonb;
+  v_sendable boolean;
 begin
   select * into k from public.gateway_open_send(r, p_now);
   if k.answer is not null then
     return k.answer;
   end if;
   s := k.session;
-  if s.id is null or s.status <> 'connected' then
+  -- Connected, or logged in and syncing: the host is asked whether it has the session's
+  -- client yet, and a send waits for it (503 session_starting) rather than failing.
+  v_sendable := s.status = 'connected' or (s.status = 'starting' and s.status_reason = 'syncing');
+  if s.id is null or not v_sendable then
     return jsonb_build_object('outcome', 'not_connected');
   end if;
   if (k.message).id is not null then
@@ -400,7 +427,7 @@ begin
     where id = (k.message).id
     returning * into m;
     return jsonb_build_object('outcome', 'send', 'message', to_jsonb(m))
-      || public.gateway_host_access(s);
+      || public.gateway_send_session(s, p_now);
   end if;
 
   -- A reply quotes a message of its own chat that WhatsApp has (gateway_check_reply).
@@ -442,14 +469,15 @@ begin
   returning * into m;
 
   return jsonb_build_object('outcome', 'send', 'message', to_jsonb(m))
-    || public.gateway_host_access(s);
+    || public.gateway_send_session(s, p_now);
 end
 $$;
 
 comment on function public.gateway_begin_send is
   'Decides a send before the host is called: replays an idempotent retry, refuses a reused key '
-  'with another body, a disconnected session or an empty token bucket, else writes the outbox '
-  'row (queued, with a lease) and returns it with the session''s encrypted host token.';
+  'with another body, a session neither connected nor syncing, or an empty token bucket, else '
+  'writes the outbox row (queued, with a lease) and returns it with the session''s encrypted '
+  'host token (and whether the session is still syncing).';
 
 
 
@@ -468,7 +496,7 @@ declare
   v_holds boolean;
 begin
 
-  if r.outcome not in ('sent', 'failed', 'retryable', 'unknown') then
+  if r.outcome not in ('sent', 'failed', 'retryable', 'unknown', 'withdrawn') then
     raise exception 'unknown send outcome %', r.outcome using errcode = '22023';
   end if;
 
@@ -478,6 +506,16 @@ begin
   -- holds the row, and what it says of its failure changes nothing; that it sent is a fact
   -- all the same, kept as a late ack would keep it.
   v_holds := m.attempts = r.attempt and m.send_state = 'pending';
+
+  -- Nothing reached the host (it was still bringing the session up) and the caller was told
+  -- to try again: the row goes, so no message is left failed or queued for a send that never
+  -- happened; a retry with the same Idempotency-Key starts afresh.
+  if r.outcome = 'withdrawn' then
+    if v_holds then
+      delete from public.whatsapp_messages where id = m.id and wpp_message_id is null;
+    end if;
+    return jsonb_build_object('message', to_jsonb(m));
+  end if;
 
   if r.outcome = 'sent'
       and (v_holds or m.wpp_message_id is null or m.wpp_message_id = r.wpp_message_id) then
@@ -524,8 +562,9 @@ comment on function public.gateway_finish_send is
   'Records what the host did with a send, if the attempt still holds the row: sent (with its '
   'message id and the canonical id it went to), failed for good, retryable (refused before '
   'sending; a scheduled message waits again) or unknown (no answer: the row keeps its lease '
-  'for a late ack). A send by an attempt that lost the row is kept all the same; a lost '
-  'session is marked disconnected in the same transaction.';
+  'for a late ack) or withdrawn (never sent: the row is deleted). A send by an attempt that '
+  'lost the row is kept all the same; a lost session is marked disconnected in the same '
+  'transaction.';
 
 
 create function public.gateway_hold_send(
@@ -990,6 +1029,7 @@ revoke execute on function
   public.gateway_open_send(public.gateway_outbound_request, timestamptz),
   public.gateway_lock_idempotency_key(uuid, text),
   public.gateway_settle_unconfirmed(uuid, timestamptz),
+  public.gateway_send_session(public.whatsapp_sessions, timestamptz),
   public.gateway_begin_send(jsonb, double precision, double precision, integer, timestamptz),
   public.gateway_finish_send(jsonb, timestamptz),
   public.gateway_hold_send(uuid, integer, integer, timestamptz),

@@ -395,7 +395,8 @@ begin
   -- The host's answer is a fresh look, applied as the truth, unless the session changed since
   -- the pass read it: then a webhook came after the look, and the next pass looks again.
   if u.status is not null and s.updated_at <= f.seen_updated_at then
-    if u.status <> s.status then
+    if u.status <> s.status
+        or (u.status = 'starting' and u.reason is distinct from s.status_reason) then
       v_result := public.gateway_repair_session(f.session_name, u.status, u.reason, p_now);
       v_status_changed := coalesce((v_result ->> 'changed')::boolean, false);
     end if;

@@ -164,7 +164,9 @@ def test_purged_sessions_are_logged_out_if_connected_and_their_profile_cleared_o
     for label, start in (("purgelinked", True), ("purgeprofile", False)):
         user, _, name = connected_user(gateway, simulator, label)
         assert gateway.call("POST", "disconnect", gateway.token_for(user)).status_code == 200
-        # The host kept the login after all: running, or only its profile.
+        # The host kept the login after all (once the logged-out browser has gone): running,
+        # or only its profile.
+        wait_until(lambda name=name: simulator.state(name)["browsers"], lambda n: n == 0)
         simulator.control("POST", f"{name}/restore", {"start": start})
         names.append(name)
     linked = names[0]

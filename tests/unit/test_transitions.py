@@ -17,8 +17,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
     ("status", "expected"),
     [
         ("notLogged", "pairing"),
-        ("qrReadSuccess", "pairing"),
-        ("isLogged", "connected"),
         ("inChat", "connected"),
         ("browserClose", "disconnected"),
         ("autocloseCalled", "disconnected"),
@@ -31,6 +29,13 @@ def test_status_find_values_map_to_our_statuses(status: str, expected: str) -> N
     update = from_event(NAME, {"event": "status-find", "status": status})
     assert update is not None and update.status == expected
     assert update.reason == (status if expected == "disconnected" else None)
+
+
+@pytest.mark.parametrize("status", ["qrReadSuccess", "isLogged"])
+def test_a_login_is_starting_and_syncing_until_the_host_has_its_client(status: str) -> None:
+    # The library's create() resolves (and the host can use the session) only after it.
+    update = from_event(NAME, {"event": "status-find", "status": status})
+    assert update is not None and (update.status, update.reason) == ("starting", "syncing")
 
 
 def test_a_qrcode_event_carries_the_raw_string_and_the_host_png() -> None:

@@ -42,14 +42,17 @@ class HostSession:
         connected; None otherwise. Every route behind the host's statusConnection needs this:
         for a session without a live client it answers 404 and then runs its controller anyway,
         which can still act."""
+        if not self.is_connected():
+            return None
+        return self.call(operation)
+
+    def is_connected(self) -> bool:
+        """``check-connection-session``: whether the host has the session's library client."""
         try:
-            connected = self.call(lambda token: self.host.check_connection(self.name, token))
+            return self.call(lambda token: self.host.check_connection(self.name, token))
         except (HostError, HostTimeout) as failure:
             failure.maybe_acted = False  # the check itself acts on nothing
             raise
-        if not connected:
-            return None
-        return self.call(operation)
 
     @property
     def new_token_ciphertext(self) -> str | None:

@@ -113,6 +113,7 @@ class Reconciler:
     backfill: bool = False
     max_chats: int = 100  # chats read per session and pass
     max_lookups: int = 50  # message-by-id calls per session and pass
+    start_stuck_after_s: int = 90  # a start without progress this long failed on the host
     batch_size: int = 50
     lease_s: int = 120
     clock: Callable[[], float] = time.time

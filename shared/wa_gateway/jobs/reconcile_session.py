@@ -6,6 +6,10 @@ The host is asked for:
   says connected or not); not connected, ``status-session`` says what it is instead (a new QR,
   INITIALIZING, CLOSED). A connected session the host has closed was logged out on the phone,
   unless the host has restarted since it linked or no longer lists it (``host_lost_session``).
+  A linked session the host is bringing up again (a restart restoring it) is ``starting``
+  (``syncing``) until the host has it; a start the host has held in INITIALIZING for longer
+  than ``start_stuck_after_s`` never launched its browser, and is ``disconnected``
+  (``start_failed``), so the next start begins afresh.
 * **missed messages** (``chat_reader``): each chat's last-message time (``t``) from
   ``list-chats`` against the session's mark, the host time up to which its chats have been
   looked at (and a chat's own, when a pass read it before the mark moved); only chats past it
@@ -48,6 +52,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from wa_gateway.errors import ApiError
@@ -56,7 +61,7 @@ from wa_gateway.host.session import HostSession
 from wa_gateway.jobs.chat_changes import group_subjects, reactions_of
 from wa_gateway.jobs.chat_reader import ChatReader, CountingHost
 from wa_gateway.pass_records import FoundAck, ReconcileApplied, ReconcileFindings, ReconcileTarget
-from wa_gateway.records import LidLookup, SessionUpdate
+from wa_gateway.records import LidLookup, SessionRecord, SessionUpdate
 from wa_gateway.sessions import qr, transitions
 
 if TYPE_CHECKING:
@@ -80,6 +85,7 @@ class ReconcileParts(Protocol):
     backfill: bool
     max_chats: int  # chats read per session and pass
     max_lookups: int  # message-by-id calls per session and pass
+    start_stuck_after_s: int
 
     def clock(self) -> float: ...
 
@@ -165,8 +171,10 @@ def reconcile_one(
     else:
         state = host.call(lambda token: host_session.host.status_session(name, token))
         host_status = state.status
-        update = transitions.from_host_answer(name, state, after_start=False)
-        if update is not None and update.status == "disconnected":
+        update = transitions.from_fresh_look(session, state)
+        if _start_stuck(r, session, host_status):
+            update = SessionUpdate(name, "disconnected", reason="start_failed")
+        elif update is not None and update.status == "disconnected":
             update = update._replace(reason=_why_closed(target, host_session, facts, r.clock))
         elif update is not None:
             update = qr.with_qr_image(update)
@@ -209,11 +217,23 @@ def _follow_up(
             start(message_ids=reader.media)
 
 
+def _start_stuck(r: ReconcileParts, session: SessionRecord, host_status: str | None) -> bool:
+    """A start the host has held in INITIALIZING, with no QR, code or login, for longer than
+    a launch takes: its browser never launched (a crash, out of memory), and every later
+    start would return early."""
+    if host_status != "INITIALIZING" or session.status != "starting" or session.status_reason:
+        return False
+    if session.last_activity is None:
+        return False
+    since = datetime.fromisoformat(session.last_activity).timestamp()
+    return r.clock() - since > r.start_stuck_after_s
+
+
 def _why_closed(
     target: ReconcileTarget, host: HostSession, facts: HostFacts, clock: Callable[[], float]
 ) -> str:
     """A word the page turns into a sentence, for a session the host says is closed."""
-    if target.session.status != "connected":
+    if target.session.status != "connected" and not transitions.is_syncing(target.session):
         return "pairing_ended"  # the QR or code was not used in time (the host's autoClose)
     uptime, names = facts.of(host_key(target), host)
     if names is not None and target.session.session_id not in names:

@@ -5,7 +5,14 @@
    empty token bucket; or write the outbox row (queued, with a lease) and go on.
 2. The host is asked whether the session is connected (``check-connection-session``), and
    only then to send, once: behind the host's status middleware a call for a dead session is
-   answered 404 and then run all the same.
+   answered 404 and then run all the same. In a warm container the check runs beside step 1
+   (on the host this session used last), so it costs no time of its own. A host that says
+   no is asked why (``status-session``): still bringing the session up (a browser launching,
+   a restart restoring it, a login not yet finished) is ``503 session_starting`` with
+   ``Retry-After`` and the outbox row withdrawn, nothing sent and nothing failed; gone
+   (CLOSED, or a client whose page died) is ``409 session_not_connected`` and the session is
+   marked disconnected. A session still syncing (logged in, not yet ``inChat``) is sent to as
+   soon as the host has its client, and becomes connected then.
 3. ``gateway_finish_send`` (one round trip) records what happened, naming the contact by the
    canonical id the host sent to. If the host may have sent the message without answering (a
    timeout), the row stays queued under its lease: a late ``onack`` for the same contact and
@@ -42,8 +49,9 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from wa_gateway.auth.caller import Caller
 from wa_gateway.crypto import Keyring
@@ -58,6 +66,7 @@ from wa_gateway.errors import (
     MessageNotSent,
     RateLimited,
     SessionNotConnected,
+    SessionStarting,
     UnknownRecipient,
 )
 from wa_gateway.events.host_messages import digits_of, lid_of
@@ -67,13 +76,20 @@ from wa_gateway.host.directory import HostDirectory
 from wa_gateway.host.session import HostSession
 from wa_gateway.message_requests import SendRequest
 from wa_gateway.messaging import chats, send_options
-from wa_gateway.messaging.host_calls import host_session
-from wa_gateway.records import MediaOutcome, MessageRecord
+from wa_gateway.records import (
+    COMING_UP,
+    HostPlacement,
+    MediaOutcome,
+    MessageRecord,
+    SessionUpdate,
+)
 from wa_gateway.send_records import OutboundRequest, SendPlan
 from wa_gateway.sessions.accounts import session_name_for
 from wa_gateway.store import Store
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from wa_gateway.media.outgoing import OutgoingMedia
     from wa_gateway.media.storage import MediaStore
 
@@ -91,6 +107,28 @@ _REPLY_REFUSALS: dict[str, Callable[[], ApiError]] = {
     "message_not_sent": MessageNotSent,
     "message_deleted": MessageDeleted,
 }
+
+# How soon a send to a session the host is still bringing up may be tried again: the library
+# makes a login usable about 1.2 s after it, a restore takes longer.
+STARTING_RETRY_S = 3
+# The sessions whose host (and token) a warm container remembers, for the early check.
+_ROUTES_KEPT = 1024
+
+
+class _Route(NamedTuple):
+    """Where a session's host calls go: its host and its encrypted host token."""
+
+    host: HostPlacement | None
+    token: str | None
+
+
+class _EarlyCheck(NamedTuple):
+    """``check-connection-session`` started beside the outbox write, on the route the
+    session used last."""
+
+    route: _Route
+    host: HostSession
+    connected: Future[bool]
 
 
 UNCONFIRMED_RECIPIENT = (
@@ -154,6 +192,8 @@ class MessageService:
     keyring: Keyring | None
     media_store: Callable[[], MediaStore] | None = None  # built when a send first has a file
     max_scheduled: int = 1000  # messages a user may have waiting for their time
+    _routes: dict[str, _Route] = field(default_factory=dict, init=False, repr=False)
+    _checks: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def send(
         self, caller: Caller, request: SendRequest, *, idempotency_key: str | None = None
@@ -184,6 +224,7 @@ class MessageService:
             reply_to=request.reply_to,
             group_id=request.group,
         )
+        early = self._check_early(name) if request.send_at is None else None
         if request.template is not None or request.send_at is not None:
             prepared = send_options.prepare(
                 self.store, outbound, request, max_scheduled=self.max_scheduled
@@ -210,7 +251,7 @@ class MessageService:
         if media is not None and media.path is None:
             self._store_inline(plan.message, media)
         try:
-            return self.deliver(name, plan, media)
+            return self.deliver(name, plan, media, early=early)
         except LeaseLost as lost:
             return lost.message  # another attempt holds it: answered as in flight
 
@@ -238,34 +279,39 @@ class MessageService:
         return self.hosts.send_bound_s(media=media)
 
     def deliver(
-        self, name: str, plan: SendPlan, media: OutgoingMedia | None = None
+        self,
+        name: str,
+        plan: SendPlan,
+        media: OutgoingMedia | None = None,
+        *,
+        early: _EarlyCheck | None = None,
     ) -> MessageRecord:
         """Send an outbox row this caller holds (``plan.outcome`` "send") through the host of
-        session ``name``, with its file if it has one, and record what happened.
-        :class:`LeaseLost` when the row turned out to be another attempt's."""
-        assert plan.message is not None
+        session ``name``, with its file if it has one, once the host says it has the
+        session's client, and record what happened. :class:`LeaseLost` when the row turned
+        out to be another attempt's."""
+        assert self.keyring is not None and plan.message is not None
+        held = plan.message
         hold = _Hold(self.store, plan, self.send_bound_s(media=media is not None))
-        with host_session(self, name, plan.host_token, plan.host) as host:
-            return self._deliver(host, name, plan.message, media, hold)
-
-    def _deliver(
-        self,
-        host: HostSession,
-        name: str,
-        held: MessageRecord,
-        media: OutgoingMedia | None,
-        hold: _Hold,
-    ) -> MessageRecord:
         chat, text, quoted = chats.of_message(held), held.body, held.reply_to_wpp_id
         scheduled = held.send_at is not None
+        host: HostSession | None = None
+        token_kept = False
         try:
-            sent = host.call_if_connected(
+            host, connected = self._checked(name, plan, early)
+            if not connected:
+                self._not_connected(host, plan)
+            if plan.syncing or host.new_token_ciphertext:
+                # The host has the client: the session is usable, whatever events are late.
+                self.store.apply_host_state(
+                    SessionUpdate(name, "connected", host_token=host.new_token_ciphertext)
+                )
+                token_kept = True
+            sent = host.call(
                 lambda token: _send(
                     host.host, name, token, chat, text, media, quoted, hold.before_send
                 )
             )
-            if sent is None:
-                raise HostSessionClosed()
         except HostSessionClosed:
             # A scheduled message waits for its session (up to the grace) instead of failing
             # on one answer: a host restarting, or a login still syncing, is back in moments.
@@ -289,6 +335,12 @@ class MessageService:
                 error_code=failure.code,
             )
             raise
+        finally:
+            if host is not None and host.new_token_ciphertext and not token_kept:
+                # Only the token: "starting" comes first in an attempt, so it moves nothing.
+                self.store.apply_host_state(
+                    SessionUpdate(name, "starting", host_token=host.new_token_ciphertext)
+                )
         # A group's message names the group; a contact's the canonical id it went to.
         to = None if chat.is_group else sent.to
         return self.store.finish_send(
@@ -298,6 +350,69 @@ class MessageService:
             phone=None if lid_of(to) else digits_of(to),
             contact_lid=lid_of(to),
         )
+
+    # --- the connection check -----------------------------------------------------------
+
+    def _check_early(self, name: str) -> _EarlyCheck | None:
+        """Start ``check-connection-session`` in the background on the route this session
+        used last in this container (none yet: None), to run while the outbox row is
+        written. The check acts on nothing, so one whose answer goes unused costs nothing."""
+        route = self._routes.get(name)
+        if route is None or self.keyring is None:
+            return None
+        host = HostSession(self.hosts.client_for(route.host), self.keyring, name, route.token)
+        if self._checks is None:
+            from concurrent.futures import ThreadPoolExecutor  # its module only when first used
+
+            self._checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="host-check")
+        return _EarlyCheck(route, host, self._checks.submit(host.is_connected))
+
+    def _checked(
+        self, name: str, plan: SendPlan, early: _EarlyCheck | None
+    ) -> tuple[HostSession, bool]:
+        """The session's host, and whether it has the session's client: the early check's
+        answer when it asked the host and token the plan names, else a check now."""
+        assert self.keyring is not None
+        route = _Route(plan.host, plan.host_token)
+        self._remember(name, route)
+        if early is not None and early.route == route:
+            return early.host, early.connected.result()
+        host = HostSession(self.hosts.client_for(plan.host), self.keyring, name, plan.host_token)
+        return host, host.is_connected()
+
+    def _remember(self, name: str, route: _Route) -> None:
+        self._routes.pop(name, None)
+        self._routes[name] = route
+        if len(self._routes) > _ROUTES_KEPT:
+            del self._routes[next(iter(self._routes))]
+
+    def _not_connected(self, host: HostSession, plan: SendPlan) -> NoReturn:
+        """The host has no client for the session: ask it why. Still bringing the session up
+        (a browser launching; a login the library is finishing, whose entry still shows its
+        last QR): the row is withdrawn and the caller told to retry. Anything else (CLOSED, a
+        QR for a session not logged in moments ago, an entry whose page died): the session is
+        gone."""
+        assert plan.message is not None
+        name = host.name
+        try:
+            state = host.call(lambda token: host.host.status_session(name, token))
+        except (HostError, HostTimeout) as failure:
+            failure.maybe_acted = False  # nothing was sent
+            raise
+        raw = (state.status or "").upper()
+        if raw == "INITIALIZING" or (raw in COMING_UP and plan.settling):
+            if plan.message.send_at is not None:
+                # A scheduled message waits for a later claim, as for any session not
+                # connected at its time.
+                self.store.finish_send(
+                    plan.message, "retryable", error_code=SessionNotConnected.code
+                )
+            else:
+                # The row goes; a file sent inline, stored under its name, goes with it (the
+                # purge deletes what a deleted message leaves in the trash).
+                self.store.finish_send(plan.message, "withdrawn")
+            raise SessionStarting(STARTING_RETRY_S)
+        raise HostSessionClosed()
 
 
 def _send(

@@ -6,6 +6,7 @@ Free of Lambda types: the functions parse the request, call these, and shape the
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,8 +21,10 @@ from wa_gateway.records import (
     HostPlacement,
     SessionRecord,
     SessionUpdate,
+    StartPlan,
     StartRefusal,
     StartRequest,
+    StartWait,
 )
 from wa_gateway.sessions import qr, transitions
 from wa_gateway.sessions.accounts import session_name_for
@@ -32,6 +35,12 @@ PairingMethod = Literal["qr", "code"]
 # wppconnect's autoClose (its default, 60 s from a browser's start): the longest a pairing the
 # product no longer follows keeps the host busy.
 HOST_PAIRING_LIMIT_S = 60
+# After a logout the old client notices within a second (it polls its registration), waits a
+# second more, then closes its browser; our disconnect ends half a second into the logout (the
+# server's own timer). The most a start waits, from then, for that browserClose.
+LOGOUT_SETTLE_S = 3
+# How often a waiting start asks the store again whether the old browser has closed.
+_SETTLE_POLL_S = 0.25
 
 
 @dataclass
@@ -42,6 +51,8 @@ class SessionService:
     webhook_url: str | None
     webhook_secret: str | None
     max_accounts: int = 3
+    # A start that made no progress this long is stalled: the host's browser never launched.
+    start_stuck_after_s: int = 90
 
     def start(
         self,
@@ -53,13 +64,17 @@ class SessionService:
     ) -> SessionRecord:
         """Start pairing, or return the session as it is when there is nothing to start.
 
-        Idempotent: a connected session, or one with a valid QR or pairing code, is returned
-        without calling the host. Otherwise the host is asked to start (it does nothing if
-        already starting) and its answer is applied like any event. A host still running a
-        pairing by the other method is :class:`SessionBusy` until that pairing ends.
+        Idempotent: a connected or syncing session, or one with a valid QR or pairing code,
+        is returned without calling the host. Otherwise the host is asked to start (it does
+        nothing if already starting) and its answer is applied like any event. Right after our
+        logout the start waits (a few seconds at most) for the old browser to close, which
+        would otherwise make the new one fail on the same profile; a start the host never got
+        going (the entry stuck in INITIALIZING since ``start_stuck_after_s``) is closed on the
+        host and started again. A host still running a pairing by the other method is
+        :class:`SessionBusy` until that pairing ends.
         """
         name = session_name_for(caller.user_id, account)
-        plan = self.store.begin_start(
+        plan = self._begin_start(
             StartRequest(
                 user_id=caller.user_id,
                 session_name=name,
@@ -67,18 +82,21 @@ class SessionService:
                 method=method,
                 max_accounts=self.max_accounts,
                 default_server_url=self.hosts.default_url,
+                logout_settle_s=LOGOUT_SETTLE_S,
+                stuck_after_s=self.start_stuck_after_s,
             )
         )
-        if isinstance(plan, StartRefusal):
-            raise NoCapacity() if plan.outcome == "no_capacity" else AccountLimit()
         if plan.action == "none":
             return plan.session
 
         host = self._host_session(name, plan.host, plan.host_token)
         attempt = plan.session.attempt
         webhook = self._webhook_url(name, plan.host.id if plan.host else None, attempt)
+        phone_code = phone if method == "code" else None
         try:
-            state, anew = self._start_on_host(host, phone if method == "code" else None, webhook)
+            state, anew = self._start_on_host(host, phone_code, webhook)
+            if not anew and plan.stalled and state.status == "INITIALIZING":
+                state, anew = self._start_stuck_again(host, phone_code, webhook)
         except (HostError, HostTimeout) as failure:
             # A start that opened this attempt and failed (the host refused, or never answered
             # even where the start stands) leaves the session disconnected, so it holds no
@@ -127,7 +145,28 @@ class SessionService:
         result = self.store.repair_session(name, "disconnected", reason=reason)
         return result.session if result is not None else found.session
 
+    def _begin_start(self, request: StartRequest) -> StartPlan:
+        """The store's plan, asked again while it says to wait (it stops saying so once the
+        old browser has closed or ``LOGOUT_SETTLE_S`` has passed)."""
+        while True:
+            plan = self.store.begin_start(request)
+            if isinstance(plan, StartRefusal):
+                raise NoCapacity() if plan.outcome == "no_capacity" else AccountLimit()
+            if not isinstance(plan, StartWait):
+                return plan
+            time.sleep(min(_SETTLE_POLL_S, max(plan.retry_in_s, 0.0)))
+
     # --- host calls ---------------------------------------------------------------------
+
+    def _start_stuck_again(
+        self, host: HostSession, phone: str | None, webhook_url: str
+    ) -> tuple[HostState, bool]:
+        """The host's entry is stuck in INITIALIZING (its browser never launched, so every
+        start returns early): close-session resets it (answering 500, as the entry has no
+        client to close), then a start launches a browser again."""
+        name = host.name
+        host.call(lambda token: host.host.close_session(name, token))
+        return self._start_on_host(host, phone, webhook_url)
 
     def _start_on_host(
         self, host: HostSession, phone: str | None, webhook_url: str

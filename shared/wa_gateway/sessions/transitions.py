@@ -5,6 +5,13 @@ PHONECODE, CONNECTED, or the lowercase ``qrcode``/``phoneCode`` of a held start)
 events (``qrcode``, ``phoneCode``, ``status-find``, ``closesession``, ``logoutsession``...).
 Both become a :class:`SessionUpdate`; the database applies it only if it moves the session
 forward (see ``gateway_apply_host_state``).
+
+A login (``qrReadSuccess`` for a scan, ``isLogged`` for a saved one) is not yet a usable
+session: the host has its library client only once ``create()`` resolves, about 1.2 s later
+and more while the account syncs; until then ``check-connection-session`` is false and every
+route behind the status middleware answers 404. So a login is ``starting`` with the reason
+``syncing`` (between ``pairing`` and ``connected`` in the order of an attempt), and only
+``inChat`` (or the host answering CONNECTED) makes a session ``connected``.
 """
 
 from __future__ import annotations
@@ -12,19 +19,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from wa_gateway.records import SessionStatus, SessionUpdate
+from wa_gateway.records import COMING_UP, SessionRecord, SessionStatus, SessionUpdate
 from wa_gateway.sessions import qr
 
 if TYPE_CHECKING:  # the webhook's path reads events, never the host's answers
     from wa_gateway.host.answers import HostState
 
+# The status_reason of a `starting` session the host has logged in and not yet made usable.
+SYNCING = "syncing"
+
 # wppconnect's statusFind values (see WPPConnect's StatusFind enum) and what each means for us.
 STATUS_FIND: dict[str, SessionStatus] = {
     "notLogged": "pairing",
-    "qrReadSuccess": "pairing",
     "qrReadFail": "pairing",
     "qrReadError": "pairing",
-    "isLogged": "connected",
     "inChat": "connected",
     "autocloseCalled": "disconnected",
     "browserClose": "disconnected",
@@ -36,7 +44,19 @@ STATUS_FIND: dict[str, SessionStatus] = {
     "deleteToken": "disconnected",
 }
 
+# Logged in, not yet usable (see the module's docstring).
+_LOGGED_IN = frozenset({"qrReadSuccess", "isLogged"})
 _CLOSE_EVENTS = {"closesession": "closed", "logoutsession": "logged_out"}
+
+
+def syncing(session_name: str) -> SessionUpdate:
+    """The host has logged the session in and is getting it ready."""
+    return SessionUpdate(session_name, "starting", reason=SYNCING)
+
+
+def is_syncing(session: SessionRecord) -> bool:
+    """Whether the session is logged in and not yet usable (``starting``, ``syncing``)."""
+    return session.status == "starting" and session.status_reason == SYNCING
 
 
 def from_host_answer(
@@ -65,6 +85,22 @@ def from_host_answer(
     else:
         return None
     return SessionUpdate(session_name, status)
+
+
+def from_fresh_look(session: SessionRecord, state: HostState) -> SessionUpdate | None:
+    """Our view of a ``status-session`` answer for a session whose host says it is not
+    connected, given what we hold: a session that was linked (connected, or syncing) and that
+    the host is bringing up again (a restart restoring it) is syncing; a syncing one whose
+    entry still shows the QR its scan used is left as it is (the library is finishing the
+    login), so the used QR never comes back."""
+    name = session.session_id
+    linked = session.status == "connected" or is_syncing(session)
+    raw = (state.status or "").upper()
+    if linked and raw == "INITIALIZING":
+        return syncing(name)
+    if is_syncing(session) and raw in COMING_UP:
+        return None
+    return from_host_answer(name, state, after_start=False)
 
 
 def host_started_anew(state: HostState) -> bool:
@@ -97,6 +133,8 @@ def from_event(session_name: str, event: Mapping[str, Any]) -> SessionUpdate | N
         return None
     if name == "status-find":
         found = event.get("status")
+        if found in _LOGGED_IN:
+            return syncing(session_name)
         status = STATUS_FIND.get(found) if isinstance(found, str) else None
         if status is None:
             return None

@@ -16,6 +16,7 @@ from wa_gateway.records import (
     StartPlan,
     StartRefusal,
     StartRequest,
+    StartWait,
     UpdateResult,
 )
 from wa_gateway.send_records import FinishedSend, OutboundRequest, SendPlan, SendResult
@@ -59,9 +60,12 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls, MediaCalls, Conv
         """How long a send holds its outbox row (``SEND_LEASE``)."""
         return int(self._governor["p_lease_s"])
 
-    def begin_start(self, request: StartRequest) -> StartPlan | StartRefusal:
-        """Create or lock the session, place it on a host if it needs one, and decide."""
+    def begin_start(self, request: StartRequest) -> StartPlan | StartRefusal | StartWait:
+        """Create or lock the session, place it on a host if it needs one, and decide; or say
+        to ask again shortly (our logout's browser may still hold the profile)."""
         result = self.transport.rpc("gateway_begin_start", {"p_start": sql_record(request)})
+        if result["outcome"] == "wait":
+            return StartWait(float(result["retry_in"]))
         if result["outcome"] != "ok":
             return StartRefusal(result["outcome"])
         return StartPlan(
@@ -70,6 +74,7 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls, MediaCalls, Conv
             host_token=result.get("host_token"),
             opened=bool(result.get("opened")),
             host=HostPlacement.from_json(result.get("host")),
+            stalled=bool(result.get("stalled")),
         )
 
     def apply_host_state(self, update: SessionUpdate) -> UpdateResult | None:

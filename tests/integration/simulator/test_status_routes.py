@@ -87,6 +87,7 @@ def test_logout_is_404_unless_connected_and_answers_after_500_ms(
     assert hook["message"] == f"Session: {name} logged out" and hook["connected"] is False
     assert host.status(name)["status"] == "CLOSED"
     assert host.sim("GET", name).json()["exists"] is False
+    receiver.wait_for(name, "status-find", "browserClose")  # the old browser is gone
     host.wait_delivered(name)
     receiver.clear()
     host.call("POST", name, "start-session", {"webhook": receiver.url_for(name)})
