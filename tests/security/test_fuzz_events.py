@@ -37,6 +37,7 @@ from tests.security.inprocess import (
 from tests.waiting import wait_until
 from wa_gateway.auth.webhook_proof import session_proof
 from wa_gateway.crypto import Keyring
+from wa_gateway.messaging.service import UNCONFIRMED_RECIPIENT
 from wa_gateway.sessions.accounts import session_name_for
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
@@ -496,6 +497,11 @@ def odd_fields(draw: st.DrawFn, event: dict[str, Any]) -> dict[str, Any]:
 # --- the properties ---------------------------------------------------------------------------
 
 
+def _unconfirmed_recipient(result: dict[str, Any]) -> bool:
+    error = json.loads(result["body"])["error"]
+    return result["statusCode"] == 502 and error["message"] == UNCONFIRMED_RECIPIENT
+
+
 @pytest.mark.parametrize("function", URL_FUNCTIONS)
 def test_any_event_gets_a_contract_answer_and_a_refusal_writes_nothing(
     function: str,
@@ -514,7 +520,9 @@ def test_any_event_gets_a_contract_answer_and_a_refusal_writes_nothing(
         before = rows()
         result = invoke(handlers[function], url_event, function)
         status, _ = assert_contract_answer(result, world.secrets)
-        assert status < 500, result
+        # The one 5xx a valid request may get: the host's "does not exist" for a number with
+        # no account, which it cannot prove (it may have sent): 502 host_error, saying so.
+        assert status < 500 or _unconfirmed_recipient(result), result
         if status >= 300 and json.loads(result["body"])["error"]["code"] not in ATTEMPTED:
             assert rows() == before, (status, result["body"])
 
