@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wa_gateway.errors import ApiError
-from wa_gateway.messaging.service import LeaseLost, MessageService
+from wa_gateway.messaging.fence import LeaseLost
+from wa_gateway.messaging.service import MessageService
 from wa_gateway.observability import logger
 from wa_gateway.pass_records import ClaimedMessage
 from wa_gateway.store import Store

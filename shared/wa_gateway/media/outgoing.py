@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from wa_gateway.errors import (
@@ -22,6 +22,7 @@ from wa_gateway.errors import (
     MessageTooLong,
     NotFound,
     PayloadTooLarge,
+    StoreUnavailable,
     UnsupportedMedia,
 )
 from wa_gateway.host.answers import SentMessage
@@ -29,7 +30,9 @@ from wa_gateway.host.client import HostClient
 from wa_gateway.media import types as media_types
 from wa_gateway.media.signatures import sniff
 from wa_gateway.media.storage import MediaStore, StorageRefused
+from wa_gateway.records import MediaOutcome, MessageRecord
 from wa_gateway.send_records import OutgoingFile
+from wa_gateway.store import Store
 
 MAX_FILENAME_CHARS = 255
 MAX_PATH_CHARS = 1024
@@ -229,3 +232,23 @@ def send(
         is_group=is_group,
         quoted=quoted,
     )
+
+
+def store_inline(
+    store: Store,
+    media_store: Callable[[], MediaStore],
+    message: MessageRecord,
+    media: OutgoingMedia,
+) -> None:
+    """Put a file sent inline at its outbox row's path (again, on a retry) before the host
+    call; if Storage fails, the send is retryable and nothing went to the host."""
+    if message.media_state == "stored" or message.media_path is None:
+        return
+    try:
+        media_store().upload(
+            message.media_path, media.data, media_types.base_type(media.mime_type), upsert=True
+        )
+    except (StorageRefused, StoreUnavailable):
+        store.finish_send(message, "retryable", error_code=StoreUnavailable.code)
+        raise StoreUnavailable("The file could not be stored. Try again shortly.") from None
+    store.record_media(MediaOutcome(message.id, "stored", path=message.media_path))

@@ -3,16 +3,10 @@
 1. ``gateway_begin_send`` (one round trip) decides: replay a finished send, report one still
    in flight, refuse a reused key with another body, a session that is not connected or an
    empty token bucket; or write the outbox row (queued, with a lease) and go on.
-2. The host is asked whether the session is connected (``check-connection-session``), and
-   only then to send, once: behind the host's status middleware a call for a dead session is
-   answered 404 and then run all the same. In a warm container the check runs beside step 1
-   (on the host this session used last), so it costs no time of its own. A host that says
-   no is asked why (``status-session``): still bringing the session up (a browser launching,
-   a restart restoring it, a login not yet finished) is ``503 session_starting`` with
-   ``Retry-After`` and the outbox row withdrawn, nothing sent and nothing failed; gone
-   (CLOSED, or a client whose page died) is ``409 session_not_connected`` and the session is
-   marked disconnected. A session still syncing (logged in, not yet ``inChat``) is sent to as
-   soon as the host has its client, and becomes connected then.
+2. The host is asked whether the session is connected, and only then to send, once
+   (``messaging.connection``: in a warm container the check runs beside step 1; a session
+   the host is still bringing up is ``503 session_starting``, one it no longer has ``409
+   session_not_connected``; a session still syncing is sent to as soon as the host has it).
 3. ``gateway_finish_send`` (one round trip) records what happened, naming the contact by the
    canonical id the host sent to. If the host may have sent the message without answering (a
    timeout), the row stays queued under its lease: a late ``onack`` for the same contact and
@@ -22,11 +16,8 @@
    so the host's own check cannot tell), and sends anyway. No ack by the end of the lease
    decides it: ``unknown_recipient``.
 
-Each take of an outbox row counts one more attempt, and the attempt is the fence: right
-before the host is asked to send, a caller whose lease may not outlast the call, or whose row
-was attempted before (a late ack may have shown it went out), holds the row again
-(``gateway_hold_send``) and sends only if it still may (:class:`LeaseLost` otherwise); and
-``gateway_finish_send`` changes nothing for an attempt that lost the row.
+Each take of an outbox row counts one more attempt, and the attempt is the fence
+(``messaging.fence``): ``gateway_finish_send`` changes nothing for an attempt that lost the row.
 
 A send with a template or a time is decided by ``send_options.prepare`` instead of step 1;
 the scheduler sends what it claims through step 2 and 3 (``deliver``). A scheduled message
@@ -47,11 +38,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple, NoReturn
+from typing import TYPE_CHECKING
 
 from wa_gateway.auth.caller import Caller
 from wa_gateway.crypto import Keyring
@@ -66,7 +55,6 @@ from wa_gateway.errors import (
     MessageNotSent,
     RateLimited,
     SessionNotConnected,
-    SessionStarting,
     UnknownRecipient,
 )
 from wa_gateway.events.host_messages import digits_of, lid_of
@@ -76,10 +64,9 @@ from wa_gateway.host.directory import HostDirectory
 from wa_gateway.host.session import HostSession
 from wa_gateway.message_requests import SendRequest
 from wa_gateway.messaging import chats, send_options
+from wa_gateway.messaging.connection import ConnectionChecks, EarlyCheck, not_connected
+from wa_gateway.messaging.fence import Hold, LeaseLost
 from wa_gateway.records import (
-    COMING_UP,
-    HostPlacement,
-    MediaOutcome,
     MessageRecord,
     SessionUpdate,
 )
@@ -88,8 +75,6 @@ from wa_gateway.sessions.accounts import session_name_for
 from wa_gateway.store import Store
 
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
-
     from wa_gateway.media.outgoing import OutgoingMedia
     from wa_gateway.media.storage import MediaStore
 
@@ -108,65 +93,10 @@ _REPLY_REFUSALS: dict[str, Callable[[], ApiError]] = {
     "message_deleted": MessageDeleted,
 }
 
-# How soon a send to a session the host is still bringing up may be tried again: the library
-# makes a login usable about 1.2 s after it, a restore takes longer.
-STARTING_RETRY_S = 3
-# The sessions whose host (and token) a warm container remembers, for the early check.
-_ROUTES_KEPT = 1024
-
-
-class _Route(NamedTuple):
-    """Where a session's host calls go: its host and its encrypted host token."""
-
-    host: HostPlacement | None
-    token: str | None
-
-
-class _EarlyCheck(NamedTuple):
-    """``check-connection-session`` started beside the outbox write, on the route the
-    session used last."""
-
-    route: _Route
-    host: HostSession
-    connected: Future[bool]
-
-
 UNCONFIRMED_RECIPIENT = (
     "The WhatsApp host said the number does not exist but could not confirm it, and may have "
     "sent the message. Retry with the same Idempotency-Key to learn what happened."
 )
-
-
-class LeaseLost(Exception):
-    """The outbox row is no longer this caller's to send: its lease ran out and another
-    attempt took it over, or an ack showed an earlier attempt's send went out. ``message`` is
-    the row as it is now."""
-
-    def __init__(self, message: MessageRecord):
-        super().__init__("the outbox row is another attempt's now")
-        self.message = message
-
-
-class _Hold:
-    """A caller's hold on an outbox row, made sure of right before the host is asked to send:
-    while the lease surely outlasts the call (``bound_s``: the host's answer and its record)
-    and the row was never attempted before, no round trip is needed."""
-
-    def __init__(self, store: Store, plan: SendPlan, bound_s: float):
-        assert plan.message is not None
-        self.store = store
-        self.message = plan.message
-        self.until = plan.held_until or 0.0
-        self.bound_s = bound_s
-
-    def before_send(self) -> None:
-        now = time.monotonic()
-        if self.message.attempts <= 1 and self.until - now >= self.bound_s:
-            return
-        held, current = self.store.hold_send(self.message, self.store.send_lease_s)
-        if not held:
-            raise LeaseLost(current)
-        self.until = now + self.store.send_lease_s
 
 
 def request_hash(request: SendRequest, media: OutgoingMedia | None = None) -> str:
@@ -192,8 +122,7 @@ class MessageService:
     keyring: Keyring | None
     media_store: Callable[[], MediaStore] | None = None  # built when a send first has a file
     max_scheduled: int = 1000  # messages a user may have waiting for their time
-    _routes: dict[str, _Route] = field(default_factory=dict, init=False, repr=False)
-    _checks: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    connections: ConnectionChecks = field(default_factory=ConnectionChecks, init=False, repr=False)
 
     def send(
         self, caller: Caller, request: SendRequest, *, idempotency_key: str | None = None
@@ -224,7 +153,7 @@ class MessageService:
             reply_to=request.reply_to,
             group_id=request.group,
         )
-        early = self._check_early(name) if request.send_at is None else None
+        early = self.connections.early(self, name) if request.send_at is None else None
         if request.template is not None or request.send_at is not None:
             prepared = send_options.prepare(
                 self.store, outbound, request, max_scheduled=self.max_scheduled
@@ -249,30 +178,14 @@ class MessageService:
                 raise error()
             return plan.message
         if media is not None and media.path is None:
-            self._store_inline(plan.message, media)
+            from wa_gateway.media.outgoing import store_inline
+
+            assert self.media_store is not None
+            store_inline(self.store, self.media_store, plan.message, media)
         try:
             return self.deliver(name, plan, media, early=early)
         except LeaseLost as lost:
             return lost.message  # another attempt holds it: answered as in flight
-
-    def _store_inline(self, message: MessageRecord, media: OutgoingMedia) -> None:
-        """Put a file sent inline at its row's path (again, on a retry) before the host call;
-        if Storage fails, the send is retryable and nothing went to the host."""
-        from wa_gateway.errors import StoreUnavailable
-        from wa_gateway.media.storage import StorageRefused
-        from wa_gateway.media.types import base_type
-
-        if message.media_state == "stored" or message.media_path is None:
-            return
-        assert self.media_store is not None
-        try:
-            self.media_store().upload(
-                message.media_path, media.data, base_type(media.mime_type), upsert=True
-            )
-        except (StorageRefused, StoreUnavailable):
-            self.store.finish_send(message, "retryable", error_code=StoreUnavailable.code)
-            raise StoreUnavailable("The file could not be stored. Try again shortly.") from None
-        self.store.record_media(MediaOutcome(message.id, "stored", path=message.media_path))
 
     def send_bound_s(self, *, media: bool = False) -> float:
         """The longest one send takes once its row is held (the host's answer, its record)."""
@@ -284,7 +197,7 @@ class MessageService:
         plan: SendPlan,
         media: OutgoingMedia | None = None,
         *,
-        early: _EarlyCheck | None = None,
+        early: EarlyCheck | None = None,
     ) -> MessageRecord:
         """Send an outbox row this caller holds (``plan.outcome`` "send") through the host of
         session ``name``, with its file if it has one, once the host says it has the
@@ -292,15 +205,15 @@ class MessageService:
         out to be another attempt's."""
         assert self.keyring is not None and plan.message is not None
         held = plan.message
-        hold = _Hold(self.store, plan, self.send_bound_s(media=media is not None))
+        hold = Hold(self.store, plan, self.send_bound_s(media=media is not None))
         chat, text, quoted = chats.of_message(held), held.body, held.reply_to_wpp_id
         scheduled = held.send_at is not None
         host: HostSession | None = None
         token_kept = False
         try:
-            host, connected = self._checked(name, plan, early)
+            host, connected = self.connections.checked(self, name, plan, early)
             if not connected:
-                self._not_connected(host, plan)
+                not_connected(self.store, host, plan)
             if plan.syncing or host.new_token_ciphertext:
                 # The host has the client: the session is usable, whatever events are late.
                 self.store.apply_host_state(
@@ -350,69 +263,6 @@ class MessageService:
             phone=None if lid_of(to) else digits_of(to),
             contact_lid=lid_of(to),
         )
-
-    # --- the connection check -----------------------------------------------------------
-
-    def _check_early(self, name: str) -> _EarlyCheck | None:
-        """Start ``check-connection-session`` in the background on the route this session
-        used last in this container (none yet: None), to run while the outbox row is
-        written. The check acts on nothing, so one whose answer goes unused costs nothing."""
-        route = self._routes.get(name)
-        if route is None or self.keyring is None:
-            return None
-        host = HostSession(self.hosts.client_for(route.host), self.keyring, name, route.token)
-        if self._checks is None:
-            from concurrent.futures import ThreadPoolExecutor  # its module only when first used
-
-            self._checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="host-check")
-        return _EarlyCheck(route, host, self._checks.submit(host.is_connected))
-
-    def _checked(
-        self, name: str, plan: SendPlan, early: _EarlyCheck | None
-    ) -> tuple[HostSession, bool]:
-        """The session's host, and whether it has the session's client: the early check's
-        answer when it asked the host and token the plan names, else a check now."""
-        assert self.keyring is not None
-        route = _Route(plan.host, plan.host_token)
-        self._remember(name, route)
-        if early is not None and early.route == route:
-            return early.host, early.connected.result()
-        host = HostSession(self.hosts.client_for(plan.host), self.keyring, name, plan.host_token)
-        return host, host.is_connected()
-
-    def _remember(self, name: str, route: _Route) -> None:
-        self._routes.pop(name, None)
-        self._routes[name] = route
-        if len(self._routes) > _ROUTES_KEPT:
-            del self._routes[next(iter(self._routes))]
-
-    def _not_connected(self, host: HostSession, plan: SendPlan) -> NoReturn:
-        """The host has no client for the session: ask it why. Still bringing the session up
-        (a browser launching; a login the library is finishing, whose entry still shows its
-        last QR): the row is withdrawn and the caller told to retry. Anything else (CLOSED, a
-        QR for a session not logged in moments ago, an entry whose page died): the session is
-        gone."""
-        assert plan.message is not None
-        name = host.name
-        try:
-            state = host.call(lambda token: host.host.status_session(name, token))
-        except (HostError, HostTimeout) as failure:
-            failure.maybe_acted = False  # nothing was sent
-            raise
-        raw = (state.status or "").upper()
-        if raw == "INITIALIZING" or (raw in COMING_UP and plan.settling):
-            if plan.message.send_at is not None:
-                # A scheduled message waits for a later claim, as for any session not
-                # connected at its time.
-                self.store.finish_send(
-                    plan.message, "retryable", error_code=SessionNotConnected.code
-                )
-            else:
-                # The row goes; a file sent inline, stored under its name, goes with it (the
-                # purge deletes what a deleted message leaves in the trash).
-                self.store.finish_send(plan.message, "withdrawn")
-            raise SessionStarting(STARTING_RETRY_S)
-        raise HostSessionClosed()
 
 
 def _send(
