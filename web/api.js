@@ -29,6 +29,14 @@ export const MESSAGE_COLUMNS = [
   "sha256",
   "media_path",
   "media_state",
+  "chat_id",
+  "reply_to",
+  "edited_at",
+  "deleted_at",
+  "location",
+  "vcard",
+  "group_id",
+  "author",
 ];
 
 /** A failure a person can read: `code` is the API's snake_case code (or one of ours). */
@@ -74,6 +82,16 @@ const SENTENCES = {
   unknown_template: "There's no template of that name any more. Reload the page and choose again.",
   template_variable_missing: (e) =>
     `Fill in every placeholder of the template. ${e.message || ""}`.trim(),
+  group_not_found: "Your WhatsApp isn't in that group (any more).",
+  message_not_found: "That message isn't there any more. Reload the page.",
+  message_not_sent: "That message hasn't gone out yet, so it can't be changed.",
+  message_deleted: "That message was deleted.",
+  not_own_message: "Only your own messages can be changed.",
+  not_editable: "Only a text message can be edited.",
+  edit_window_passed: "A message can be edited only within 15 minutes of sending it.",
+  delete_window_passed: "A message can be deleted for everyone only within 2 days of sending it.",
+  invalid_emoji: "That isn't one emoji.",
+  account_removed: "The WhatsApp number was unlinked before this message went out.",
   not_scheduled: "That message has already gone out (or is going out now), so it can't be cancelled.",
   scheduled_limit:
     "You have as many messages scheduled as allowed. Cancel one, or wait until some are sent.",
@@ -282,13 +300,20 @@ export class Client {
     return (await this.call("disconnect")).session;
   }
 
-  /** `extra`: `template` and `variables` (then `message` is undefined, so not sent), `send_at`. */
-  async sendMessage(phone, message, idempotencyKey, extra = {}) {
+  /** `to`: {phone} or {group}. `extra`: `template` and `variables` (then `message` is
+   * undefined, so not sent), `send_at`, `media`, `reply_to`. */
+  async sendMessage(to, message, idempotencyKey, extra = {}) {
     const data = await this.call("sendMessage", {
-      body: { phone, message, ...extra },
+      body: { ...to, message, ...extra },
       headers: { "idempotency-key": idempotencyKey },
     });
     return data.message;
+  }
+
+  /** POST <send-message URL>/<react|edit|delete|read> with `body`; the answer as it is. */
+  async messageAction(action, body, idempotencyKey) {
+    const headers = idempotencyKey ? { "idempotency-key": idempotencyKey } : {};
+    return this.call("sendMessage", { path: action, body, headers });
   }
 
   /** Cancel a scheduled message: POST <send-message URL>/cancel {"id"}. */
@@ -297,20 +322,6 @@ export class Client {
   }
 
   // --- Reads straight from the tables (PostgREST; the local gateway answers the same way) ---
-
-  async recentMessages(limit = 50) {
-    const rows = await this.table((db) =>
-      db
-        .from("whatsapp_messages")
-        .select(MESSAGE_COLUMNS.join(","))
-        // WhatsApp's own time of each message: files sent together keep their order whatever
-        // order their webhooks arrived in.
-        .order("message_at", { ascending: false })
-        .order("id", { ascending: false })
-        .limit(limit),
-    );
-    return Array.isArray(rows) ? rows : [];
-  }
 
   /**
    * Run a supabase-js table call as the user: `build(supabase)` returns the query (a read, or

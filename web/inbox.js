@@ -1,0 +1,331 @@
+// The inbox: the conversation list (name, last message, time, unread count; newest first),
+// search across messages, opening a conversation (its messages read afresh, older ones on
+// scroll, marked read), and which screen shows: on a phone the list and the conversation are
+// two screens with a back button; on a wider screen they sit side by side.
+
+import { ApiError, describe } from "./api.js";
+import { clearComposer, renderSend } from "./composer.js";
+import { readConversations, readGroups, readMessages, readReactions, searchMessages } from "./reads.js";
+import { $, formatPhone, formatShort, renderMessages, showAlert } from "./render.js";
+import { reportShown } from "./report.js";
+import {
+  app,
+  mergeConversations,
+  mergeMessages,
+  openConversation,
+  setReactions,
+  sortedConversations,
+  sortedMessages,
+  state,
+} from "./state.js";
+import { snippet } from "./thread.js";
+
+const search = { words: "", results: null, busy: false, failed: "" };
+
+/** The name a conversation goes by: the contact's or group's name, else the number. */
+export function chatName(c) {
+  if (c.contact_name) return c.contact_name;
+  if (c.group_id) return "Group";
+  return formatPhone(c.phone) || (c.contact_lid ? `Contact ${c.contact_lid}` : "Unknown");
+}
+
+export function renderConversations() {
+  const words = search.words.toLowerCase();
+  const shown = sortedConversations().filter(
+    (c) => !words || `${chatName(c)} ${c.phone || ""}`.toLowerCase().includes(words),
+  );
+  $("conversations").replaceChildren(...shown.map(conversationItem));
+  const loaded = state.conversationsLoaded;
+  $("conversations-empty").hidden = !loaded || shown.length > 0 || Boolean(words);
+  showAlert($("conversations-error"), state.conversationsFailed || "");
+  renderSearch();
+}
+
+function conversationItem(c) {
+  const li = document.createElement("li");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "conversation";
+  button.dataset.chat = c.chat_id;
+  button.dataset.unread = String(c.unread || 0);
+  const open = state.open && state.open.chat_id === c.chat_id;
+  if (open) button.setAttribute("aria-current", "true");
+  const name = span("conversation-name", chatName(c));
+  const time = document.createElement("time");
+  time.className = "conversation-time";
+  time.dateTime = c.last_at || "";
+  time.textContent = formatShort(c.last_at);
+  const you = c.last_direction === "outbound" ? "You: " : "";
+  const last = span("conversation-last", `${you}${lastText(c)}`);
+  button.append(name, time, last);
+  if (c.unread > 0) {
+    const badge = span("unread", String(c.unread));
+    badge.setAttribute("aria-label", `${c.unread} unread`);
+    button.append(badge);
+  }
+  li.append(button);
+  return li;
+}
+
+function lastText(c) {
+  if (c.last_body) return c.last_body;
+  const kinds = { image: "Photo", video: "Video", audio: "Audio", ptt: "Voice note", document: "Document", sticker: "Sticker", location: "Location", vcard: "Contact card" };
+  return kinds[c.last_message_type] || "Message";
+}
+
+function span(className, text) {
+  const element = document.createElement("span");
+  element.className = className;
+  element.textContent = text;
+  return element;
+}
+
+// --- Screens ----------------------------------------------------------------------------------
+
+/** Show the chats or the settings; on a phone, the list or the conversation. */
+export function showView(view, pane = null) {
+  $("inbox-view").hidden = view !== "chats";
+  $("settings-view").hidden = view !== "settings";
+  $("nav-chats").setAttribute("aria-current", view === "chats" ? "page" : "false");
+  $("nav-settings").setAttribute("aria-current", view === "settings" ? "page" : "false");
+  if (pane) $("inbox-view").dataset.pane = pane;
+  // The address keeps the view, so a reload comes back to it.
+  if (window.location.hash !== `#${view}`) window.history.replaceState(null, "", `#${view}`);
+  if (view === "settings") reportShown();
+}
+
+/** Open a conversation (a row of the list), or a new one (null): the number is typed. */
+export function openChat(c, { focus = true } = {}) {
+  const same = state.open && c && state.open.chat_id === c.chat_id;
+  if (!same) {
+    openConversation(
+      c
+        ? { chat_id: c.chat_id, whatsapp_session_id: c.whatsapp_session_id || null, phone: c.phone || null, contact_lid: c.contact_lid || null, group_id: c.group_id || null, account: c.account || null }
+        : null,
+    );
+    clearComposer();
+  }
+  showView("chats", "chat");
+  renderChatHead();
+  renderMessages();
+  renderConversations();
+  renderSend();
+  if (c) refreshOpenChat().catch(() => {});
+  if (focus) $(c ? "send-text" : "send-phone").focus();
+}
+
+export function renderChatHead() {
+  const open = state.open;
+  const row = open && [...state.conversations.values()].find((c) => c.chat_id === open.chat_id);
+  $("chat-title").textContent = open ? chatName(row || open) : "New chat";
+  let sub = open && !open.group_id ? formatPhone(open.phone) : "";
+  if (open && open.group_id) sub = participantsLine(open.group_id);
+  if (!open) sub = "Type a number with its country code to start a chat.";
+  $("chat-sub").textContent = sub;
+}
+
+/** A group's participants by name: a name from their messages, else their number. */
+function participantsLine(groupId) {
+  const group = state.groups.get(groupId);
+  if (!group || !Array.isArray(group.participants)) return "Group";
+  const names = new Map();
+  for (const m of state.messages.values()) {
+    if (m.author && m.contact_name) names.set(m.author.replace(/@.*$/, ""), m.contact_name);
+  }
+  const own = state.session && state.session.phone_number;
+  const people = group.participants.map((p) => {
+    const id = String(p.id || "").replace(/@.*$/, "");
+    if (own && id === own) return "You";
+    return names.get(id) || formatPhone(id);
+  });
+  return `${people.length} participants: ${people.join(", ")}`;
+}
+
+// --- Reads ------------------------------------------------------------------------------------
+
+export async function refreshConversations() {
+  try {
+    const [rows, groups] = await Promise.all([readConversations(), readGroups()]);
+    state.conversationsLoaded = true;
+    state.conversationsFailed = null;
+    mergeConversations(rows);
+    for (const g of groups) state.groups.set(g.group_id, g);
+  } catch (err) {
+    state.conversationsFailed = `Couldn't load your chats. ${describe(err)}`;
+    throw err;
+  } finally {
+    renderConversations();
+    renderChatHead();
+  }
+  await markRead();
+}
+
+/** Read the open conversation's newest messages and their reactions. */
+export async function refreshOpenChat() {
+  const open = state.open;
+  if (!open || !open.chat_id) return;
+  try {
+    const rows = await readMessages(open);
+    if (state.open !== open) return;
+    state.messagesLoaded = true;
+    state.messagesFailed = null;
+    if (rows.length < 50 && state.messages.size === 0) state.olderDone = true;
+    mergeMessages(rows);
+    const ids = [...state.messages.keys()];
+    setReactions(ids, await readReactions(ids));
+  } catch (err) {
+    state.messagesFailed = `Couldn't load messages. ${describe(err)}`;
+    throw err;
+  } finally {
+    if (state.open === open) {
+      renderMessages();
+      renderChatHead();
+    }
+  }
+  await markRead();
+}
+
+/** Older messages of the open conversation (keyset on WhatsApp's time and id). */
+export async function loadOlder() {
+  const open = state.open;
+  const oldest = sortedMessages()[0];
+  if (!open || !oldest || state.olderDone || state.loadingOlder) return;
+  state.loadingOlder = true;
+  try {
+    const rows = await readMessages(open, oldest);
+    if (state.open !== open) return;
+    if (rows.length < 50) state.olderDone = true;
+    mergeMessages(rows);
+    const ids = rows.map((r) => r.id);
+    setReactions(ids, await readReactions(ids));
+    renderMessages();
+  } catch (err) {
+    if (!(err instanceof ApiError && err.authLost)) showAlert($("messages-error"), describe(err));
+  } finally {
+    state.loadingOlder = false;
+  }
+}
+
+/** The open conversation has unread messages and the page is looked at: mark them read. */
+async function markRead() {
+  const open = state.open;
+  if (!open || !open.chat_id || document.hidden || $("inbox-view").hidden) return;
+  if ($("inbox-view").dataset.pane !== "chat" && window.matchMedia("(max-width: 760px)").matches) return;
+  const row = [...state.conversations.values()].find((c) => c.chat_id === open.chat_id);
+  if (!row || !(row.unread > 0) || state.marking) return;
+  state.marking = true;
+  try {
+    const to = open.group_id ? { group: open.group_id } : { phone: open.phone || `${open.contact_lid}@lid` };
+    if (open.account) to.account = open.account;
+    await app.client.messageAction("read", to);
+    row.unread = 0;
+    renderConversations();
+  } catch {
+    // the next look tries again
+  } finally {
+    state.marking = false;
+  }
+}
+
+// --- Search -----------------------------------------------------------------------------------
+
+async function runSearch(words) {
+  search.words = words.trim();
+  search.failed = "";
+  if (!search.words) {
+    search.results = null;
+    renderConversations();
+    return;
+  }
+  search.busy = true;
+  renderConversations();
+  try {
+    const rows = await searchMessages(search.words);
+    if (words.trim() === search.words) search.results = rows;
+  } catch (err) {
+    search.failed = `Couldn't search. ${describe(err)}`;
+  } finally {
+    search.busy = false;
+    renderConversations();
+  }
+}
+
+function renderSearch() {
+  const on = Boolean(search.words);
+  $("search-results").hidden = !on;
+  if (!on) return;
+  const results = search.results || [];
+  $("search-status").textContent = search.busy
+    ? "Searching…"
+    : search.failed || (results.length ? `${results.length} messages found` : "No messages found");
+  $("search-messages").replaceChildren(
+    ...results.map((m) => {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "conversation";
+      button.dataset.chat = m.chat_id;
+      const row = [...state.conversations.values()].find((c) => c.chat_id === m.chat_id);
+      button.append(
+        span("conversation-name", row ? chatName(row) : formatPhone(m.phone) || m.chat_id),
+        span("conversation-time", formatShort(m.message_at)),
+        span("conversation-last", snippet(m)),
+      );
+      li.append(button);
+      return li;
+    }),
+  );
+}
+
+export function resetInbox() {
+  Object.assign(search, { words: "", results: null, busy: false, failed: "" });
+  $("search").value = "";
+  showView("chats", "list");
+}
+
+export function wireInbox() {
+  const pick = (event) => {
+    const button = event.target.closest("button[data-chat]");
+    if (!button) return;
+    const chat = button.dataset.chat;
+    const row = [...state.conversations.values()].find((c) => c.chat_id === chat);
+    openChat(row || { chat_id: chat, phone: chat.endsWith("@c.us") ? chat.replace(/@.*$/, "") : null, group_id: chat.endsWith("@g.us") ? chat : null });
+  };
+  $("conversations").addEventListener("click", pick);
+  $("search-messages").addEventListener("click", pick);
+  $("new-chat").addEventListener("click", () => openChat(null));
+  $("chat-back").addEventListener("click", () => {
+    showView("chats", "list");
+    const current = document.querySelector(".conversation[aria-current=true]");
+    (current || $("search")).focus();
+  });
+  let timer = null;
+  $("search").addEventListener("input", (event) => {
+    clearTimeout(timer);
+    const words = event.target.value;
+    timer = setTimeout(() => runSearch(words), 250);
+  });
+  $("search-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearTimeout(timer);
+    runSearch($("search").value);
+  });
+  $("messages-older").addEventListener("click", () => loadOlder());
+  $("messages-scroll").addEventListener("scroll", (event) => {
+    if (event.target.scrollTop < 40) loadOlder();
+  });
+  // The list is one tab stop; arrows move between conversations (a listbox-like list).
+  $("conversations").addEventListener("keydown", (event) => {
+    if (!["ArrowDown", "ArrowUp"].includes(event.key)) return;
+    const buttons = [...$("conversations").querySelectorAll("button")];
+    const at = buttons.indexOf(document.activeElement);
+    const next = buttons[at + (event.key === "ArrowDown" ? 1 : -1)];
+    if (next) {
+      event.preventDefault();
+      next.focus();
+    }
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) markRead().catch(() => {});
+  });
+}
