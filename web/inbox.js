@@ -6,7 +6,14 @@
 import { ApiError, describe } from "./api.js";
 import { clearComposer, renderSend } from "./composer.js";
 import { readConversations, readGroups, readMessages, readReactions, searchMessages } from "./reads.js";
-import { $, formatPhone, formatShort, renderMessages, showAlert } from "./render.js";
+import {
+  $,
+  formatPhone,
+  formatShort,
+  renderKeyed,
+  renderMessages,
+  showAlert,
+} from "./render.js";
 import { reportShown } from "./report.js";
 import {
   app,
@@ -21,6 +28,7 @@ import {
 import { snippet } from "./thread.js";
 
 const search = { words: "", results: null, busy: false, failed: "" };
+const conversationNodes = new Map();
 
 /** The name a conversation goes by: the contact's or group's name, else the number. */
 export function chatName(c) {
@@ -34,7 +42,12 @@ export function renderConversations() {
   const shown = sortedConversations().filter(
     (c) => !words || `${chatName(c)} ${c.phone || ""}`.toLowerCase().includes(words),
   );
-  $("conversations").replaceChildren(...shown.map(conversationItem));
+  const open = state.open && state.open.chat_id;
+  renderKeyed($("conversations"), conversationNodes, shown, {
+    key: (c) => c.chat_id,
+    signature: (c) => JSON.stringify([c, c.chat_id === open]),
+    build: conversationItem,
+  });
   const loaded = state.conversationsLoaded;
   $("conversations-empty").hidden = !loaded || shown.length > 0 || Boolean(words);
   showAlert($("conversations-error"), state.conversationsFailed || "");
@@ -127,16 +140,25 @@ export function renderChatHead() {
 /** A group's participants by name: a name from their messages, else their number. */
 function participantsLine(groupId) {
   const group = state.groups.get(groupId);
-  if (!group || !Array.isArray(group.participants)) return "Group";
-  const names = new Map();
+  // Names from the contacts' own chats, then from who wrote in this group.
+  const known = new Map();
+  for (const c of state.conversations.values()) {
+    if (c.phone && c.contact_name && !c.group_id) known.set(c.phone, c.contact_name);
+  }
+  const wrote = new Map();
   for (const m of state.messages.values()) {
-    if (m.author && m.contact_name) names.set(m.author.replace(/@.*$/, ""), m.contact_name);
+    const who = String(m.author || "").replace(/@.*$/, "");
+    if (who) wrote.set(who, m.contact_name || wrote.get(who) || known.get(who) || formatPhone(who));
+  }
+  if (!group || !Array.isArray(group.participants)) {
+    // The host hasn't listed them yet: those who wrote here so far.
+    return wrote.size ? `Group with ${[...wrote.values()].join(", ")} and others` : "Group";
   }
   const own = state.session && state.session.phone_number;
   const people = group.participants.map((p) => {
     const id = String(p.id || "").replace(/@.*$/, "");
     if (own && id === own) return "You";
-    return names.get(id) || formatPhone(id);
+    return wrote.get(id) || known.get(id) || formatPhone(id);
   });
   return `${people.length} participants: ${people.join(", ")}`;
 }

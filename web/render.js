@@ -2,10 +2,44 @@
 // list. Plain DOM; every string from the network is set with textContent, never parsed as
 // HTML (incoming messages are written by strangers).
 
-import { messageItem } from "./thread.js";
+import { messageItem, snippet } from "./thread.js";
 import { sortedMessages, state } from "./state.js";
 
 export const $ = (id) => document.getElementById(id);
+
+/**
+ * Show `items` in `list`, one element each: an item whose signature didn't change keeps its
+ * element, and an unchanged list isn't touched, so a look at the server that changed nothing
+ * neither moves the reader's place nor loses a click that was under way. `cache` is the
+ * list's own Map (key -> {signature, node}).
+ */
+export function renderKeyed(list, cache, items, { key, signature, build }) {
+  const next = new Map();
+  const nodes = items.map((item) => {
+    const sig = signature(item);
+    const known = cache.get(key(item));
+    const node = known && known.sig === sig ? known.node : build(item);
+    next.set(key(item), { sig, node });
+    return node;
+  });
+  cache.clear();
+  for (const [k, v] of next) cache.set(k, v);
+  const same =
+    nodes.length === list.children.length && nodes.every((node, i) => list.children[i] === node);
+  if (!same) list.replaceChildren(...nodes);
+}
+
+const messageNodes = new Map();
+
+function messageSignature(m) {
+  const quoted = m.reply_to && state.messages.get(m.reply_to);
+  return JSON.stringify([
+    m,
+    state.reactions.get(m.id) || [],
+    state.menuFor === m.id,
+    quoted ? [quoted.contact_name, snippet(quoted)] : null,
+  ]);
+}
 
 /** Show the open conversation's messages, oldest at the top, keeping the reader's place. */
 export function renderMessages() {
@@ -15,7 +49,11 @@ export function renderMessages() {
   const firstId = list.firstElementChild && list.firstElementChild.dataset.id;
   const firstTop = list.firstElementChild ? list.firstElementChild.offsetTop : 0;
   const items = sortedMessages();
-  list.replaceChildren(...items.map(messageItem));
+  renderKeyed(list, messageNodes, items, {
+    key: (m) => m.id,
+    signature: messageSignature,
+    build: messageItem,
+  });
   const open = Boolean(state.open);
   $("messages-loading").hidden = !open || state.messagesLoaded || Boolean(state.messagesFailed);
   $("messages-empty").hidden = !open || !state.messagesLoaded || items.length > 0;

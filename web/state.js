@@ -225,11 +225,14 @@ function isNewer(known, incoming) {
   return (STATUS_RANK[incoming.status] ?? 0) >= (STATUS_RANK[known.status] ?? 0);
 }
 
-/** The open conversation's messages, oldest first (as a chat reads), by WhatsApp's time. */
+/** The open conversation's messages, oldest first (as a chat reads), by WhatsApp's time;
+ * within one of its seconds, in the order they arrived. */
 export function sortedMessages() {
+  const at = (m, key) => Date.parse(m[key] || 0) || 0;
   return [...state.messages.values()].sort(
     (a, b) =>
-      Date.parse(a.message_at || 0) - Date.parse(b.message_at || 0) ||
+      at(a, "message_at") - at(b, "message_at") ||
+      at(a, "created_at") - at(b, "created_at") ||
       String(a.id).localeCompare(String(b.id)),
   );
 }

@@ -64,7 +64,8 @@ export function authorName(m) {
 export function canEdit(m) {
   const sent = ["sent", "delivered", "read"].includes(m.status);
   const young = Date.now() - Date.parse(m.message_at || m.created_at || 0) < EDIT_WINDOW_MS;
-  return m.direction === "outbound" && sent && !m.deleted_at && !m.message_type && young;
+  const text = !m.message_type || m.message_type === "chat";
+  return m.direction === "outbound" && sent && !m.deleted_at && text && young;
 }
 
 export function canDelete(m) {
@@ -94,7 +95,8 @@ export function messageItem(m) {
     const media = mediaParts(m);
     li.append(...media, ...placeParts(m), ...contactParts(m));
     const body = el("p", "message-body", m.body || "");
-    body.hidden = !m.body;
+    // A location's or a contact card's text is its name, shown with it already.
+    body.hidden = !m.body || Boolean(m.location || m.vcard);
     li.append(body);
   }
   li.append(foot(m), ...scheduleParts(m));
@@ -123,7 +125,7 @@ export function snippet(m) {
   if (m.body) return m.body.length > 120 ? `${m.body.slice(0, 120)}…` : m.body;
   if (m.location) return `Location${m.location.name ? `: ${m.location.name}` : ""}`;
   if (m.vcard) return `Contact: ${cardNames(m.vcard).join(", ") || "a contact"}`;
-  if (m.message_type) return m.filename || m.message_type;
+  if (m.message_type && m.message_type !== "chat") return m.filename || m.message_type;
   return "";
 }
 

@@ -147,6 +147,8 @@ def test_templates_scheduled_messages_and_the_report(
         scheduled = messages.filter(has_text="Hi Ana, order #12 shipped.")
         expect(scheduled).to_have_attribute("data-status", "scheduled")
         expect(scheduled.locator(".message-when")).to_contain_text("Scheduled for")
+        # The clock is drawn (SVG), not an emoji the page's fonts may not have.
+        expect(scheduled.locator(".message-status svg.icon")).to_have_count(1)
         expect(page.locator("#send-error")).to_be_hidden()
         body = sent_bodies[-1]
         assert body["template"] == "order_shipped" and "message" not in body
