@@ -1,18 +1,20 @@
 // The inbox: the conversation list (name, last message, time, unread count; newest first),
-// search across messages, opening a conversation (its messages read afresh, older ones on
+// opening a conversation (its messages read afresh, older ones on
 // scroll, marked read), and which screen shows: on a phone the list and the conversation are
 // two screens with a back button; on a wider screen they sit side by side.
 
 import { ApiError, describe } from "./api.js";
 import { clearComposer, renderSend } from "./composer.js";
-import { readConversations, readGroups, readMessages, readReactions, searchMessages } from "./reads.js";
+import { readConversations, readGroups, readMessages, readReactions } from "./reads.js";
 import {
   $,
+  chatName,
   formatPhone,
   formatShort,
   renderKeyed,
   renderMessages,
   showAlert,
+  span,
 } from "./render.js";
 import { reportShown } from "./report.js";
 import {
@@ -25,20 +27,12 @@ import {
   sortedMessages,
   state,
 } from "./state.js";
-import { snippet } from "./thread.js";
+import { renderSearch, resetSearch, searchWords, wireSearch } from "./search.js";
 
-const search = { words: "", results: null, busy: false, failed: "" };
 const conversationNodes = new Map();
 
-/** The name a conversation goes by: the contact's or group's name, else the number. */
-export function chatName(c) {
-  if (c.contact_name) return c.contact_name;
-  if (c.group_id) return "Group";
-  return formatPhone(c.phone) || (c.contact_lid ? `Contact ${c.contact_lid}` : "Unknown");
-}
-
 export function renderConversations() {
-  const words = search.words.toLowerCase();
+  const words = searchWords().toLowerCase();
   const shown = sortedConversations().filter(
     (c) => !words || `${chatName(c)} ${c.phone || ""}`.toLowerCase().includes(words),
   );
@@ -86,12 +80,6 @@ function lastText(c) {
   return kinds[c.last_message_type] || "Message";
 }
 
-function span(className, text) {
-  const element = document.createElement("span");
-  element.className = className;
-  element.textContent = text;
-  return element;
-}
 
 // --- Screens ----------------------------------------------------------------------------------
 
@@ -249,59 +237,8 @@ async function markRead() {
   }
 }
 
-// --- Search -----------------------------------------------------------------------------------
-
-async function runSearch(words) {
-  search.words = words.trim();
-  search.failed = "";
-  if (!search.words) {
-    search.results = null;
-    renderConversations();
-    return;
-  }
-  search.busy = true;
-  renderConversations();
-  try {
-    const rows = await searchMessages(search.words);
-    if (words.trim() === search.words) search.results = rows;
-  } catch (err) {
-    search.failed = `Couldn't search. ${describe(err)}`;
-  } finally {
-    search.busy = false;
-    renderConversations();
-  }
-}
-
-function renderSearch() {
-  const on = Boolean(search.words);
-  $("search-results").hidden = !on;
-  if (!on) return;
-  const results = search.results || [];
-  $("search-status").textContent = search.busy
-    ? "Searching…"
-    : search.failed || (results.length ? `${results.length} messages found` : "No messages found");
-  $("search-messages").replaceChildren(
-    ...results.map((m) => {
-      const li = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "conversation";
-      button.dataset.chat = m.chat_id;
-      const row = [...state.conversations.values()].find((c) => c.chat_id === m.chat_id);
-      button.append(
-        span("conversation-name", row ? chatName(row) : formatPhone(m.phone) || m.chat_id),
-        span("conversation-time", formatShort(m.message_at)),
-        span("conversation-last", snippet(m)),
-      );
-      li.append(button);
-      return li;
-    }),
-  );
-}
-
 export function resetInbox() {
-  Object.assign(search, { words: "", results: null, busy: false, failed: "" });
-  $("search").value = "";
+  resetSearch();
   showView("chats", "list");
 }
 
@@ -321,17 +258,7 @@ export function wireInbox() {
     const current = document.querySelector(".conversation[aria-current=true]");
     (current || $("search")).focus();
   });
-  let timer = null;
-  $("search").addEventListener("input", (event) => {
-    clearTimeout(timer);
-    const words = event.target.value;
-    timer = setTimeout(() => runSearch(words), 250);
-  });
-  $("search-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    clearTimeout(timer);
-    runSearch($("search").value);
-  });
+  wireSearch({ onChange: renderConversations });
   $("messages-older").addEventListener("click", () => loadOlder());
   $("messages-scroll").addEventListener("scroll", (event) => {
     if (event.target.scrollTop < 40) loadOlder();

@@ -68,6 +68,20 @@ export function renderMessages() {
   }
 }
 
+/** The name a conversation goes by: the contact's or group's name, else the number. */
+export function chatName(c) {
+  if (c.contact_name) return c.contact_name;
+  if (c.group_id) return "Group";
+  return formatPhone(c.phone) || (c.contact_lid ? `Contact ${c.contact_lid}` : "Unknown");
+}
+
+export function span(className, text) {
+  const element = document.createElement("span");
+  element.className = className;
+  element.textContent = text;
+  return element;
+}
+
 export function showAlert(element, text) {
   element.textContent = text;
   element.hidden = !text;

@@ -732,6 +732,30 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
 
     steps.run("message-read", message_status_by_realtime)
 
+    def conversation_by_realtime() -> None:
+        # A contact writes: the conversation list follows whatsapp_chats, no read needed.
+        row = {
+            "id": "00000000-0000-4000-8000-000000000025",
+            "user_id": user.id,
+            "chat_id": "5511988880025@c.us",
+            "phone": "5511988880025",
+            "contact_name": "Realtime Rita",
+            "last_message_id": "00000000-0000-4000-8000-000000000026",
+            "last_body": "Chegou pelo Realtime",
+            "last_at": "2099-01-01 00:00:00+00",
+            "last_direction": "inbound",
+            "last_message_type": "chat",
+            "last_status": "received",
+            "unread": 3,
+        }
+        realtime.change("whatsapp_chats", row, kind="INSERT")
+        item = page.locator('#conversations [data-chat="5511988880025@c.us"]')
+        expect(item).to_have_attribute("data-unread", "3")
+        expect(item).to_contain_text("Realtime Rita")
+        expect(page.locator("#conversations li").first).to_contain_text("Chegou pelo Realtime")
+
+    steps.run("conversation-live", conversation_by_realtime)
+
     def signed_out() -> None:
         page.click("#sign-out")
         expect(page.locator("#signin-view")).to_be_visible()

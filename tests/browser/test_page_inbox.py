@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
@@ -108,6 +109,7 @@ def test_the_inbox_reads_writes_and_follows_conversations(
     gateway: Gateway,
     simulator: Simulator,
     output_dir: Path,
+    database: str,
     width: str,
 ) -> None:
     phone = width == "phone"
@@ -317,6 +319,24 @@ def test_the_inbox_reads_writes_and_follows_conversations(
         assert small_targets(page) == []
 
     steps.run("sent-to-group", sent_to_group)
+
+    def failure_in_words() -> None:
+        # A message that failed after it was accepted (here: its account was removed before
+        # it went out) says why, in words, never only "Failed" or the code.
+        mine = messages.filter(has_text="Olá a todos")
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute(
+                "update whatsapp_messages set status = 'failed', error_code = 'account_removed',"
+                " updated_at = now() where id = %s",
+                (mine.get_attribute("data-id"),),
+            )
+        nudge(page)
+        expect(mine.locator(".message-status")).to_have_text(
+            "Not sent: the WhatsApp number was unlinked before it went out.",
+            timeout=3 * WAIT_MS,
+        )
+
+    steps.run("failure-in-words", failure_in_words)
 
     def all_read() -> None:
         to_list(page, phone)
