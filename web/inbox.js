@@ -33,10 +33,15 @@ const conversationNodes = new Map();
 
 export function renderConversations() {
   const words = searchWords().toLowerCase();
-  const shown = sortedConversations().filter(
+  const open = state.open && state.open.chat_id;
+  const all = sortedConversations();
+  if (open && !all.some((c) => c.chat_id === open)) {
+    // A chat opened before anything in it went out (a scheduled message, say) is listed too.
+    all.unshift({ ...state.open, id: open, last_body: "Nothing sent yet", unread: 0 });
+  }
+  const shown = all.filter(
     (c) => !words || `${chatName(c)} ${c.phone || ""}`.toLowerCase().includes(words),
   );
-  const open = state.open && state.open.chat_id;
   renderKeyed($("conversations"), conversationNodes, shown, {
     key: (c) => c.chat_id,
     signature: (c) => JSON.stringify([c, c.chat_id === open]),
@@ -119,7 +124,9 @@ export function renderChatHead() {
   const open = state.open;
   const row = open && [...state.conversations.values()].find((c) => c.chat_id === open.chat_id);
   $("chat-title").textContent = open ? chatName(row || open) : "New chat";
+  const title = $("chat-title").textContent;
   let sub = open && !open.group_id ? formatPhone(open.phone) : "";
+  if (sub === title) sub = ""; // no name: the number is the title already
   if (open && open.group_id) sub = participantsLine(open.group_id);
   if (!open) sub = "Type a number with its country code to start a chat.";
   $("chat-sub").textContent = sub;

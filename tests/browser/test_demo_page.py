@@ -378,7 +378,7 @@ def test_demo_page_links_sends_and_disconnects(
         sent = page.locator("#messages li.message.out", has_text="Hello from the browser test")
         expect(sent).to_have_count(1)
         expect(sent).to_have_attribute("data-status", re.compile("^(delivered|read)$"))
-        expect(page.locator("#chat-sub")).to_have_text("+5511999990001")
+        expect(page.locator("#chat-title")).to_have_text("+5511999990001")
         expect(page.locator('#conversations [data-chat="5511999990001@c.us"]')).to_be_visible()
 
     steps.run("delivered", delivered)
@@ -752,7 +752,7 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
         item = page.locator('#conversations [data-chat="5511988880025@c.us"]')
         expect(item).to_have_attribute("data-unread", "3")
         expect(item).to_contain_text("Realtime Rita")
-        expect(page.locator("#conversations li").first).to_contain_text("Chegou pelo Realtime")
+        expect(item.locator(".conversation-last")).to_have_text("Chegou pelo Realtime")
 
     steps.run("conversation-live", conversation_by_realtime)
 
