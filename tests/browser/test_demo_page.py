@@ -340,6 +340,12 @@ def test_demo_page_links_sends_and_disconnects(
         simulator.control("POST", f"{name}/refresh-qr")  # the host sends its next QR
         expect(page.locator("#qr-image")).not_to_have_attribute("src", first or "")
         expect_qr(page)
+        # The next code lives 20 s, the first 60 s: the bar keeps the first one's scale, so it
+        # shows a third left rather than jumping back to full on a new scale.
+        progress = page.locator("#qr-progress")
+        assert progress.evaluate("p => p.max") >= 50
+        assert progress.evaluate("p => p.value") <= 20
+        expect(page.locator("#qr-countdown")).to_have_text(re.compile(r"Expires in 0:[012]\d"))
 
     steps.run("qr-renewed", qr_renewed)
 
