@@ -147,6 +147,12 @@ def test_the_inbox_reads_writes_and_follows_conversations(
         )
         if phone:
             expect(page.locator("#chat-pane")).to_be_hidden()
+        # The arrows move between conversations.
+        chat_item(page, bruno_chat).focus()
+        page.keyboard.press("ArrowDown")
+        expect(chat_item(page, ana_chat)).to_be_focused()
+        page.keyboard.press("ArrowUp")
+        expect(chat_item(page, bruno_chat)).to_be_focused()
 
     steps.run("inbox", inbox)
 
@@ -354,3 +360,51 @@ def test_the_inbox_reads_writes_and_follows_conversations(
         assert overflow <= 0, f"the page scrolls sideways by {overflow}px"
 
     steps.run("all-read", all_read)
+
+
+def test_older_messages_come_in_as_the_conversation_scrolls_up(
+    browser_context: BrowserContext,
+    gateway: Gateway,
+    simulator: Simulator,
+    output_dir: Path,
+    database: str,
+) -> None:
+    user, _, _ = connected_user(gateway, simulator, "inbox-older")
+    contact = "5511987650019"
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(
+            "insert into whatsapp_messages (user_id, whatsapp_session_id, direction, phone,"
+            " body, status, host_at) select s.user_id, s.id, 'inbound', %s, 'message ' || n,"
+            " 'received', now() - make_interval(mins => 100 - n)"
+            " from whatsapp_sessions s, generate_series(1, 75) n where s.user_id = %s",
+            (contact, user.id),
+        )
+    page = browser_context.new_page()
+    steps = Steps(page, output_dir / "browser" / "inbox-older")
+    messages = page.locator("#messages li.message")
+
+    def newest_first_page() -> None:
+        page.goto(f"{gateway.url}/")
+        sign_in(page, user.email)
+        chat = chat_item(page, f"{contact}@c.us")
+        expect(chat).to_have_attribute("data-unread", "75")
+        chat.focus()
+        page.keyboard.press("Enter")
+        expect(messages).to_have_count(50)
+        expect(messages.last).to_contain_text("message 75")
+        expect(messages.first).to_contain_text("message 26")
+        # The newest message is in view, at the bottom.
+        expect(messages.last).to_be_in_viewport()
+
+    steps.run("newest-page", newest_first_page)
+
+    def older_on_scroll() -> None:
+        page.locator("#messages-scroll").evaluate("(s) => s.scrollTo(0, 0)")
+        expect(messages).to_have_count(75)
+        expect(messages.first).to_contain_text("message 1")
+        expect(page.locator("#messages-older")).to_be_hidden()  # nothing older
+        # The message that was at the top stays in view rather than jumping away.
+        body = page.locator(".message-body", has_text=re.compile(r"^message 26$"))
+        expect(messages.filter(has=body)).to_be_in_viewport()
+
+    steps.run("older-on-scroll", older_on_scroll)
