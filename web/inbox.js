@@ -51,6 +51,7 @@ export function renderConversations() {
   $("conversations-empty").hidden = !loaded || shown.length > 0 || Boolean(words);
   showAlert($("conversations-error"), state.conversationsFailed || "");
   renderSearch();
+  rovingTabStop();
 }
 
 function conversationItem(c) {
@@ -85,6 +86,17 @@ function lastText(c) {
   return kinds[c.last_message_type] || "Message";
 }
 
+
+/** The list is one tab stop (the focused, else the open, else the first conversation);
+ * the arrow keys, Home and End move between conversations. */
+function rovingTabStop() {
+  const buttons = [...$("conversations").querySelectorAll("button")];
+  const stop =
+    buttons.find((b) => b === document.activeElement) ||
+    buttons.find((b) => b.getAttribute("aria-current") === "true") ||
+    buttons[0];
+  for (const button of buttons) button.tabIndex = button === stop ? 0 : -1;
+}
 
 // --- Screens ----------------------------------------------------------------------------------
 
@@ -270,17 +282,17 @@ export function wireInbox() {
   $("messages-scroll").addEventListener("scroll", (event) => {
     if (event.target.scrollTop < 40) loadOlder();
   });
-  // The list is one tab stop; arrows move between conversations (a listbox-like list).
   $("conversations").addEventListener("keydown", (event) => {
-    if (!["ArrowDown", "ArrowUp"].includes(event.key)) return;
     const buttons = [...$("conversations").querySelectorAll("button")];
     const at = buttons.indexOf(document.activeElement);
-    const next = buttons[at + (event.key === "ArrowDown" ? 1 : -1)];
-    if (next) {
+    const moves = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: buttons.length - 1 };
+    const next = buttons[moves[event.key]];
+    if (event.key in moves && next) {
       event.preventDefault();
       next.focus();
     }
   });
+  $("conversations").addEventListener("focusin", rovingTabStop);
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) markRead().catch(() => {});
   });

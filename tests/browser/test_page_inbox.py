@@ -147,11 +147,17 @@ def test_the_inbox_reads_writes_and_follows_conversations(
         )
         if phone:
             expect(page.locator("#chat-pane")).to_be_hidden()
-        # The arrows move between conversations.
-        chat_item(page, bruno_chat).focus()
+        # The list is one tab stop; the arrows move between conversations.
+        page.focus("#search")
+        page.keyboard.press("Tab")
+        expect(chat_item(page, bruno_chat)).to_be_focused()
         page.keyboard.press("ArrowDown")
         expect(chat_item(page, ana_chat)).to_be_focused()
-        page.keyboard.press("ArrowUp")
+        page.keyboard.press("Tab")
+        expect(page.locator("#conversations button:focus")).to_have_count(0)
+        page.keyboard.press("Shift+Tab")
+        expect(chat_item(page, ana_chat)).to_be_focused()
+        page.keyboard.press("Home")
         expect(chat_item(page, bruno_chat)).to_be_focused()
 
     steps.run("inbox", inbox)
