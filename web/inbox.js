@@ -236,7 +236,7 @@ export async function loadOlder() {
 }
 
 /** The open conversation has unread messages and the page is looked at: mark them read. */
-async function markRead() {
+export async function markRead() {
   const open = state.open;
   if (!open || !open.chat_id || document.hidden || $("inbox-view").hidden) return;
   if ($("inbox-view").dataset.pane !== "chat" && window.matchMedia("(max-width: 760px)").matches) return;

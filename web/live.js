@@ -3,7 +3,7 @@
 // and the footer line that says which.
 
 import { describe } from "./api.js";
-import { refreshConversations, refreshOpenChat, renderConversations } from "./inbox.js";
+import { markRead, refreshConversations, refreshOpenChat, renderConversations } from "./inbox.js";
 import { $, renderMessages } from "./render.js";
 import { applySession, renderSession } from "./session.js";
 import { app, fingerprint, inMotion, mergeConversations, mergeMessages, state } from "./state.js";
@@ -134,6 +134,7 @@ function onRealtimeChange({ table, type, record, old }) {
     if (type === "DELETE" && old) state.conversations.delete(old.id);
     else if (record && record.id) mergeConversations([record]);
     renderConversations();
+    markRead().catch(() => {}); // a message came into the conversation being read
   } else {
     // A reaction (a deletion carries only its id) or a group: read them again, once.
     clearTimeout(chatRefreshTimer);

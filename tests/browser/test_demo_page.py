@@ -62,7 +62,7 @@ CHROMIUM_ARGS = [
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 WAIT_MS = 10_000
-POLL_MIN_MS = 1_000  # the page's shortest poll period (web/app.js)
+POLL_MIN_MS = 1_000  # the page's shortest poll period (web/live.js)
 expect.set_options(timeout=WAIT_MS)
 
 
