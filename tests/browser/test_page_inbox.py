@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
-from tests.browser.test_demo_page import DESKTOP, PHONE, WAIT_MS, Steps, chromium, sign_in
+from tests.browser.test_demo_page import DESKTOP, PHONE, WAIT_MS, Steps, chromium, show, sign_in
 from tests.browser.test_page_templates_schedules_reports import nudge, sends
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import connected_user
@@ -347,6 +347,13 @@ def test_the_inbox_reads_writes_and_follows_conversations(
             "Not sent: the WhatsApp number was unlinked before it went out.",
             timeout=3 * WAIT_MS,
         )
+        # The report says it in words too, never the code.
+        show(page, "settings")
+        expect(page.locator("#report-failures li")).to_have_text(
+            ["The WhatsApp number was unlinked before it went out: 1"]
+        )
+        show(page, "chats")
+        expect(mine).to_be_visible()
 
     steps.run("failure-in-words", failure_in_words)
 
