@@ -177,8 +177,8 @@ export async function refreshConversations() {
     const [rows, groups] = await Promise.all([readConversations(), readGroups()]);
     state.conversationsLoaded = true;
     state.conversationsFailed = null;
-    mergeConversations(rows);
     for (const g of groups) state.groups.set(g.group_id, g);
+    mergeConversations(rows);
   } catch (err) {
     state.conversationsFailed = `Couldn't load your chats. ${describe(err)}`;
     throw err;

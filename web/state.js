@@ -180,8 +180,13 @@ export function mergeMessages(rows) {
 export function mergeConversations(rows) {
   for (const row of rows) {
     const known = state.conversations.get(row.id);
-    // A whatsapp_chats row names a group by its own contact_name; the view by its subject.
-    state.conversations.set(row.id, { ...known, ...row, contact_name: row.contact_name || (known && known.contact_name) || null });
+    // The view names a group by its subject; a whatsapp_chats row (from Realtime) doesn't, so a
+    // group keeps the subject the page knows.
+    const group = row.group_id && state.groups.get(row.group_id);
+    const name = row.group_id
+      ? (group && group.subject) || (known && known.contact_name) || row.contact_name
+      : row.contact_name || (known && known.contact_name);
+    state.conversations.set(row.id, { ...known, ...row, contact_name: name || null });
   }
 }
 
