@@ -3,6 +3,10 @@
 // (vendor/supabase.js, loaded before this module as window.supabase); the functions are
 // plain fetch calls carrying the session's current access token.
 
+import { ApiError, describe } from "./errors.js";
+
+export { ApiError, describe }; // the page's modules take them from here
+
 const AUTH_STORAGE_KEY = "wa-demo-auth";
 const CALL_TIMEOUT_MS = 35_000; // a little over the functions' own 30 s
 const READ_TIMEOUT_MS = 15_000;
@@ -29,76 +33,15 @@ export const MESSAGE_COLUMNS = [
   "sha256",
   "media_path",
   "media_state",
+  "chat_id",
+  "reply_to",
+  "edited_at",
+  "deleted_at",
+  "location",
+  "vcard",
+  "group_id",
+  "author",
 ];
-
-/** A failure a person can read: `code` is the API's snake_case code (or one of ours). */
-export class ApiError extends Error {
-  constructor(code, message, { status = 0, retryAfter = null, database = null } = {}) {
-    super(message || code);
-    this.code = code;
-    this.status = status;
-    this.retryAfter = retryAfter;
-    this.database = database; // a table call the database refused: PostgREST's {code, message}
-  }
-
-  get authLost() {
-    return ["missing_token", "invalid_token", "token_expired"].includes(this.code);
-  }
-}
-
-// The API's error codes (openapi.yaml, shared/wa_gateway/errors.py) as sentences for the
-// person using the page. Codes not listed fall back to the API's own message.
-const SENTENCES = {
-  invalid_phone:
-    "That phone number doesn't look right. Use 8 to 15 digits with the country code first, like 5511999999999.",
-  message_too_long: "That message is too long. Shorten it and send it again.",
-  unknown_recipient: "That number isn't on WhatsApp. Check it and try again.",
-  session_not_connected: "Your WhatsApp isn't connected. Connect it first, then send again.",
-  session_busy: "Your WhatsApp is busy with another request. Try again in a moment.",
-  session_starting: (e) =>
-    `Your WhatsApp is linked and still getting ready on the host, so nothing was sent. Try again in ${e.retryAfter || 3} s.`,
-  idempotency_conflict:
-    "This retry doesn't match the message it repeats, so it wasn't sent. Send it as a new message.",
-  payload_too_large: "That's too much to send at once. Shorten the message.",
-  unsupported_media: "WhatsApp doesn't take that kind of file. Attach another one.",
-  forbidden: "That isn't yours to use. Reload the page and try again.",
-  rate_limited: (e) =>
-    e.retryAfter
-      ? `You're sending too fast. You can send again in ${e.retryAfter} s.`
-      : "You're sending too fast. Wait a little and try again.",
-  host_error: "The WhatsApp host answered with an error. Try again in a moment.",
-  host_timeout: "The WhatsApp host didn't answer in time. Try again in a moment.",
-  store_unavailable: "The service's database is unavailable right now. Try again shortly.",
-  token_expired: "Your sign-in has expired. Sign in again.",
-  invalid_token: "Your sign-in is no longer valid. Sign in again.",
-  missing_token: "You're not signed in. Sign in first.",
-  not_found: "The service couldn't find that. Reload the page and try again.",
-  unknown_template: "There's no template of that name any more. Reload the page and choose again.",
-  template_variable_missing: (e) =>
-    `Fill in every placeholder of the template. ${e.message || ""}`.trim(),
-  not_scheduled: "That message has already gone out (or is going out now), so it can't be cancelled.",
-  scheduled_limit:
-    "You have as many messages scheduled as allowed. Cancel one, or wait until some are sent.",
-  network: "Couldn't reach the service. Check your connection and try again.",
-  timeout: "The service took too long to answer. Try again in a moment.",
-  invalid_credentials: "That email and password don't match an account.",
-  email_not_confirmed: "Confirm your email address first, then sign in.",
-  sign_in_rate_limited: "Too many sign-in attempts. Wait a minute and try again.",
-};
-
-/** The sentence to show for any error thrown by this module (or anything else). */
-export function describe(error) {
-  const sentence = error && SENTENCES[error.code];
-  if (typeof sentence === "function") return sentence(error);
-  if (sentence) return sentence;
-  if (error && error.code === "invalid_request" && error.message) {
-    return `The service didn't accept that: ${error.message}`;
-  }
-  if (error instanceof ApiError && error.message && error.message !== error.code) {
-    return error.message;
-  }
-  return "Something went wrong. Try again in a moment.";
-}
 
 function newIdempotencyKey() {
   if (globalThis.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
@@ -284,13 +227,20 @@ export class Client {
     return (await this.call("disconnect")).session;
   }
 
-  /** `extra`: `template` and `variables` (then `message` is undefined, so not sent), `send_at`. */
-  async sendMessage(phone, message, idempotencyKey, extra = {}) {
+  /** `to`: {phone} or {group}. `extra`: `template` and `variables` (then `message` is
+   * undefined, so not sent), `send_at`, `media`, `reply_to`. */
+  async sendMessage(to, message, idempotencyKey, extra = {}) {
     const data = await this.call("sendMessage", {
-      body: { phone, message, ...extra },
+      body: { ...to, message, ...extra },
       headers: { "idempotency-key": idempotencyKey },
     });
     return data.message;
+  }
+
+  /** POST <send-message URL>/<react|edit|delete|read> with `body`; the answer as it is. */
+  async messageAction(action, body, idempotencyKey) {
+    const headers = idempotencyKey ? { "idempotency-key": idempotencyKey } : {};
+    return this.call("sendMessage", { path: action, body, headers });
   }
 
   /** Cancel a scheduled message: POST <send-message URL>/cancel {"id"}. */
@@ -299,20 +249,6 @@ export class Client {
   }
 
   // --- Reads straight from the tables (PostgREST; the local gateway answers the same way) ---
-
-  async recentMessages(limit = 50) {
-    const rows = await this.table((db) =>
-      db
-        .from("whatsapp_messages")
-        .select(MESSAGE_COLUMNS.join(","))
-        // WhatsApp's own time of each message: files sent together keep their order whatever
-        // order their webhooks arrived in.
-        .order("message_at", { ascending: false })
-        .order("id", { ascending: false })
-        .limit(limit),
-    );
-    return Array.isArray(rows) ? rows : [];
-  }
 
   /**
    * Run a supabase-js table call as the user: `build(supabase)` returns the query (a read, or

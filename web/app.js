@@ -1,46 +1,24 @@
-// The demo page: sign in, link WhatsApp (QR or pairing code), follow the session live, send
-// messages and watch their delivery, disconnect. This file wires the page's actions; what the
-// page knows is in state.js, how it shows it in render.js, how it stays current in live.js.
+// The demo page: sign in, link WhatsApp, read and write conversations, keep templates, see the
+// report, manage the backend's keys. This file wires the page together and starts it; what
+// the page knows is in state.js, the session card in session.js, the inbox in inbox.js (the
+// list), render.js and thread.js (a conversation), composer.js and actions.js (what the person
+// does in one), and how it stays current in live.js.
 
-import { ApiError, Client, describe, newIdempotencyKey } from "./api.js";
+import { Client, describe } from "./api.js";
+import { wireActions } from "./actions.js";
+import { clearAttachment, wireAttach } from "./attach.js";
 import { loadBackend, resetBackend, wireBackend } from "./backend.js";
-import {
-  MAX_CAPTION_CHARS,
-  attachment,
-  clearAttachment,
-  mediaField,
-  mediaSentence,
-  wireAttach,
-} from "./attach.js";
-import {
-  $,
-  applySession,
-  renderMessages,
-  renderSend,
-  renderSession,
-  setBusyButton,
-  showAlert,
-  whenQrExpires,
-} from "./render.js";
-import { lookForNewQr, nudge, refresh, renderLive, startLive, stopLive } from "./live.js";
+import { clearComposer, renderSend, wireComposer } from "./composer.js";
+import { wireConfirm } from "./confirm.js";
+import { openChat, renderChatHead, renderConversations, resetInbox, showView, wireInbox } from "./inbox.js";
+import { lookForNewQr, nudge, renderLive, startLive, stopLive } from "./live.js";
 import { resetMedia } from "./media.js";
+import { $, renderMessages, setBusyButton, showAlert } from "./render.js";
 import { loadReport, resetReport, wireReport } from "./report.js";
-import {
-  clearSendAt,
-  renderSendAtHint,
-  scheduleSentence,
-  sendAtField,
-  wireSchedule,
-} from "./schedule.js";
-import { app, mergeMessages, resetState, state } from "./state.js";
-import {
-  chosenTemplate,
-  clearVariables,
-  loadTemplates,
-  resetTemplates,
-  templateSend,
-  wireTemplates,
-} from "./templates.js";
+import { clearSendAt, renderSendAtHint, wireSchedule } from "./schedule.js";
+import { renderSession, whenQrExpires, wireSession } from "./session.js";
+import { app, chatOf, mergeMessages, resetState, state } from "./state.js";
+import { loadTemplates, resetTemplates, wireTemplates } from "./templates.js";
 
 // --- Views ----------------------------------------------------------------------------------
 
@@ -49,6 +27,7 @@ function showSignedOut(sentence) {
   resetView();
   $("app-view").hidden = true;
   $("account").hidden = true;
+  $("nav").hidden = true;
   $("signin-view").hidden = false;
   $("local-hint").hidden = !app.client.local;
   showAlert($("signin-error"), sentence || "");
@@ -56,13 +35,20 @@ function showSignedOut(sentence) {
   renderLive();
 }
 
+let firstLook = true; // the first status after signing in chooses the first screen
+let wantedView = window.location.hash.slice(1); // the view a reload was on
+
 function showSignedIn() {
   resetView();
+  firstLook = true;
   $("signin-view").hidden = true;
   $("app-view").hidden = false;
   $("account").hidden = false;
+  $("nav").hidden = false;
   $("account-email").textContent = app.client.user.email || "";
   renderSession();
+  renderConversations();
+  renderChatHead();
   renderMessages();
   renderSend();
   startLive();
@@ -72,10 +58,15 @@ function showSignedIn() {
   loadBackend();
 }
 
+/** Forget everything of the user who was signed in: rows, typed values, alerts, files. */
 function resetView() {
   resetState();
-  showAlert($("session-error"), "");
-  showAlert($("send-error"), "");
+  for (const id of ["session-error", "send-error", "messages-error", "cancel-error"]) {
+    showAlert($(id), "");
+  }
+  for (const form of ["panel-code", "send-form"]) $(form).reset();
+  clearComposer();
+  resetInbox();
   resetTemplates();
   resetReport();
   resetBackend();
@@ -84,140 +75,13 @@ function resetView() {
   resetMedia();
 }
 
-// --- Session --------------------------------------------------------------------------------
-
-async function sessionAction(kind, run, button, busyLabel) {
-  if (state.busy) return;
-  state.busy = kind;
-  const label = button.textContent;
-  setBusyButton(button, true, busyLabel);
-  showAlert($("session-error"), "");
-  try {
-    const session = await run();
-    state.sessionEpoch += 1; // a poll that started before this answer must not undo it
-    applySession(session);
-    nudge();
-  } catch (err) {
-    showAlert($("session-error"), describe(err));
-  } finally {
-    state.busy = null;
-    setBusyButton(button, false, label);
-    renderSession();
-  }
-}
-
-function connectQr(button) {
-  sessionAction("connect", () => app.client.startSession("qr"), button, "Starting…");
-}
-
-/** A start that shows no progress: ask again by the chosen method (the functions recover it). */
-function restart(button) {
-  const phone = $("pair-phone").value.trim();
-  const byCode = state.method === "code" && phone;
-  sessionAction(
-    "connect",
-    () => (byCode ? app.client.startSession("code", phone) : app.client.startSession("qr")),
-    button,
-    "Starting…",
-  );
-}
-
-function connectCode(event) {
-  event.preventDefault();
-  const phone = $("pair-phone").value.trim();
-  if (!phone) {
-    showAlert($("session-error"), "Enter your WhatsApp number, country code first.");
-    $("pair-phone").focus();
-    return;
-  }
-  sessionAction(
-    "connect",
-    () => app.client.startSession("code", phone),
-    $("connect-code"),
-    "Starting…",
-  );
-}
-
-function disconnect() {
-  sessionAction("disconnect", () => app.client.disconnect(), $("disconnect"), "Disconnecting…");
-}
-
-// --- Messages -------------------------------------------------------------------------------
-
-async function send(event) {
-  event.preventDefault();
-  if (state.sending || Date.now() < state.retryUntil) return;
-  const phone = $("send-phone").value.trim();
-  const template = chosenTemplate();
-  // A template's name and variables instead of a message, and a time to send it at, if any.
-  let filled = null;
-  let extra;
-  try {
-    filled = template ? templateSend(template) : null;
-    extra = filled ? { template: filled.template, variables: filled.variables } : {};
-    Object.assign(extra, sendAtField());
-  } catch (err) {
-    showAlert($("send-error"), err.message);
-    return;
-  }
-  const message = template ? undefined : $("send-text").value;
-  const file = attachment(); // then the message is its caption
-  if (file && (template || extra.send_at)) {
-    const why = template ? "choose no template" : "clear Send at";
-    showAlert($("send-error"), `A file is sent now and on its own: ${why}, or remove the file.`);
-    return;
-  }
-  if (file && message.length > MAX_CAPTION_CHARS) {
-    showAlert($("send-error"), `A caption can be up to ${MAX_CAPTION_CHARS} characters.`);
-    return;
-  }
-  if (!phone || (!template && !file && !message.trim())) {
-    showAlert($("send-error"), "Enter a phone number and a message.");
-    return;
-  }
-  // One Idempotency-Key per send attempt; retrying the same send reuses it, so a send that
-  // did go through (but whose answer was lost) is not sent twice.
-  const pending = state.pendingSend;
-  const options = JSON.stringify({ ...extra, file: file && file.key });
-  if (
-    !pending ||
-    pending.phone !== phone ||
-    pending.message !== message ||
-    pending.options !== options
-  ) {
-    const key = newIdempotencyKey();
-    state.pendingSend = { key, phone, message, options, file: file && file.key };
-  }
-  state.sending = true;
-  showAlert($("send-error"), "");
-  renderSend();
-  try {
-    if (file) extra.media = await mediaField(); // uploaded first when large
-    const sent = await app.client.sendMessage(phone, message, state.pendingSend.key, extra);
-    state.pendingSend = null;
-    $("send-text").value = "";
-    clearAttachment();
-    clearVariables();
-    clearSendAt();
-    const body = filled ? filled.preview : message;
-    mergeMessages([{ ...sent, direction: "outbound", phone: sent.to, body }]);
-    state.messagesLoaded = true;
-    renderMessages();
-    nudge();
-  } catch (err) {
-    if (!(err instanceof ApiError) || err.code === "idempotency_conflict") {
-      state.pendingSend = null;
-    }
-    if (err instanceof ApiError && ["rate_limited", "session_starting"].includes(err.code)) {
-      state.retryUntil = Date.now() + (err.retryAfter || 5) * 1000;
-    }
-    if (!(err instanceof ApiError && err.authLost)) {
-      showAlert($("send-error"), scheduleSentence(err) || mediaSentence(err) || describe(err));
-    }
-  } finally {
-    state.sending = false;
-    renderSend();
-  }
+/** A session answer or read arrived: on the first one, a user not linked starts in Settings. */
+function sessionSeen() {
+  if (!firstLook || state.session === undefined) return;
+  firstLook = false;
+  const linked = state.session && state.session.status === "connected";
+  showView(linked && wantedView !== "settings" ? "chats" : "settings");
+  wantedView = "";
 }
 
 // --- Events ---------------------------------------------------------------------------------
@@ -250,34 +114,49 @@ function wireEvents() {
     stopLive();
     await app.client.signOut(); // revokes the session's refresh tokens
     button.disabled = false;
+    $("email").value = "";
     showSignedOut();
   });
   $("session-retry").addEventListener("click", () => {
     state.sessionFailed = null;
     renderSession();
-    refresh().catch(() => {});
+    nudge();
   });
-  $("tab-qr").addEventListener("click", () => {
-    state.method = "qr";
-    renderSession();
+  $("nav-chats").addEventListener("click", () => showView("chats"));
+  $("nav-settings").addEventListener("click", () => showView("settings"));
+  $("go-link").addEventListener("click", () => {
+    showView("settings");
+    $("session-card").focus();
   });
-  $("tab-code").addEventListener("click", () => {
-    state.method = "code";
-    renderSession();
-    $("pair-phone").focus();
-  });
-  $("connect-qr").addEventListener("click", (e) => connectQr(e.currentTarget));
-  $("qr-renew").addEventListener("click", (e) => connectQr(e.currentTarget));
-  $("session-restart").addEventListener("click", (e) => restart(e.currentTarget));
-  $("panel-code").addEventListener("submit", connectCode);
-  $("disconnect").addEventListener("click", disconnect);
-  $("send-form").addEventListener("submit", send);
-  $("send-phone").addEventListener("input", renderSend);
-  $("send-text").addEventListener("input", renderSend);
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden && app.client.user) nudge();
   });
+  wireSession({ changed: nudge, seen: sessionSeen });
   whenQrExpires(lookForNewQr);
+  wireInbox();
+  wireComposer({
+    sent: (message) => {
+      const chat = chatOf(message);
+      if (!state.open || state.open.chat_id !== chat) {
+        const group = message.group || null;
+        openChat(
+          { chat_id: chat, phone: group ? null : message.phone, group_id: group },
+          { focus: false },
+        );
+      }
+      mergeMessages([message]);
+      state.messagesLoaded = true;
+      renderMessages();
+      nudge();
+    },
+    edited: (message) => {
+      mergeMessages([{ ...message, updated_at: null }]);
+      renderMessages();
+      nudge();
+    },
+  });
+  wireActions();
+  wireConfirm();
   wireTemplates({ onChoice: renderSend });
   wireSchedule({
     onCancelled: (message) => {

@@ -129,6 +129,7 @@ export function renderAttachment() {
   const chip = $("send-attachment");
   chip.hidden = !attached;
   $("send-text-label").textContent = attached ? "Caption (optional)" : "Message";
+  $("send-text").placeholder = $("send-text-label").textContent;
   if (attached) {
     $("send-file-name").textContent = attached.file.name;
     $("send-file-size").textContent = formatSize(attached.file.size);

@@ -3,8 +3,18 @@
 // and the footer line that says which.
 
 import { describe } from "./api.js";
-import { $, applySession, renderMessages, renderSession } from "./render.js";
-import { MESSAGE_LIMIT, app, fingerprint, inMotion, mergeMessages, state } from "./state.js";
+import { markRead, refreshConversations, refreshOpenChat, renderConversations } from "./inbox.js";
+import { $, renderMessages } from "./render.js";
+import { applySession, renderSession } from "./session.js";
+import { app, fingerprint, inMotion, mergeConversations, mergeMessages, state } from "./state.js";
+
+const TABLES = [
+  "whatsapp_sessions",
+  "whatsapp_messages",
+  "whatsapp_chats",
+  "whatsapp_reactions",
+  "whatsapp_groups",
+];
 
 const POLL_MIN_MS = 1_000;
 const POLL_BUSY_MAX_MS = 3_000; // while something moves: pairing, a message on its way
@@ -86,7 +96,7 @@ export function startLive() {
     poller.start();
     return;
   }
-  app.feed = client.follow(["whatsapp_sessions", "whatsapp_messages"], {
+  app.feed = client.follow(TABLES, {
     onChange: onRealtimeChange,
     onState: (realtimeState, why) => {
       state.realtime = realtimeState;
@@ -110,7 +120,8 @@ export function stopLive() {
 }
 
 let sessionRefreshTimer = null;
-function onRealtimeChange({ table, record }) {
+let chatRefreshTimer = null;
+function onRealtimeChange({ table, type, record, old }) {
   if (table === "whatsapp_sessions") {
     // The row has the stored columns; the status function gives the API's shape (QR image
     // included), so one change means one status read.
@@ -119,13 +130,30 @@ function onRealtimeChange({ table, record }) {
   } else if (table === "whatsapp_messages" && record && record.id) {
     mergeMessages([record]);
     renderMessages();
+  } else if (table === "whatsapp_chats") {
+    if (type === "DELETE" && old) state.conversations.delete(old.id);
+    else if (record && record.id) mergeConversations([record]);
+    renderConversations();
+    markRead().catch(() => {}); // a message came into the conversation being read
+  } else {
+    // A reaction (a deletion carries only its id) or a group: read them again, once.
+    clearTimeout(chatRefreshTimer);
+    chatRefreshTimer = setTimeout(() => {
+      const read = table === "whatsapp_groups" ? refreshConversations : refreshOpenChat;
+      read().catch(() => {});
+    }, 100);
   }
 }
 
-/** Read the session and the messages again; true when something changed. */
+/** Read the session, the conversations and the open one's messages; true when something
+ * changed. */
 export async function refresh() {
   const before = fingerprint();
-  const results = await Promise.allSettled([refreshSession(), refreshMessages()]);
+  const results = await Promise.allSettled([
+    refreshSession(),
+    refreshConversations(),
+    refreshOpenChat(),
+  ]);
   const failure = results.find((r) => r.status === "rejected");
   if (failure) throw failure.reason;
   return fingerprint() !== before;
@@ -142,20 +170,6 @@ async function refreshSession() {
       renderSession();
     }
     throw err;
-  }
-}
-
-async function refreshMessages() {
-  try {
-    const rows = await app.client.recentMessages(MESSAGE_LIMIT);
-    state.messagesLoaded = true;
-    state.messagesFailed = null;
-    mergeMessages(rows);
-  } catch (err) {
-    state.messagesFailed = `Couldn't load messages. ${describe(err)}`;
-    throw err;
-  } finally {
-    renderMessages();
   }
 }
 
@@ -176,7 +190,7 @@ export function renderLive() {
     line.textContent = `Live updates: polling the status function (every ${every} now, slower when nothing changes). The local stack has no Realtime server.${trouble}`;
   } else if (state.realtime === "subscribed") {
     line.dataset.mode = "realtime";
-    line.textContent = "Live updates: Supabase Realtime on your session and message rows.";
+    line.textContent = "Live updates: Supabase Realtime on your session, chats and messages.";
   } else if (state.realtime === "connecting") {
     line.dataset.mode = "polling";
     line.textContent = "Live updates: connecting to Supabase Realtime… (polling meanwhile)";

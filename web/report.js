@@ -6,16 +6,18 @@
 import { ApiError, describe } from "./api.js";
 import { $, showAlert } from "./render.js";
 import { app } from "./state.js";
+import { failureReason } from "./thread.js";
 
 const DAYS = 30;
 const SVG = "http://www.w3.org/2000/svg";
 const CHART = { width: 640, height: 200, top: 16, bottom: 24, left: 32, right: 8 };
 const NOT_COUNTED = new Set(["scheduled", "cancelled"]); // not (yet) sent: not traffic
 
-const report = { data: null, failed: null, loading: false };
+const REFRESH_MS = 60_000; // while the report is on screen, it reads itself again this often
+const report = { data: null, failed: null, loading: false, at: 0 };
 
 export function resetReport() {
-  Object.assign(report, { data: null, failed: null, loading: false });
+  Object.assign(report, { data: null, failed: null, loading: false, at: 0 });
   renderReport();
 }
 
@@ -29,6 +31,7 @@ export function reportWindow(now = new Date()) {
 export async function loadReport() {
   if (report.loading) return;
   report.loading = true;
+  report.at = Date.now();
   renderReport();
   const { first, today } = reportWindow();
   const read = (build) => app.client.table((db) => build(db).limit(1000));
@@ -45,7 +48,7 @@ export async function loadReport() {
         db
           .from("whatsapp_report_delivery")
           .select(
-            "account,sent,delivered,read,delivery_rate,read_rate,delivered_p50_s,delivered_p90_s,read_p50_s,read_p90_s",
+            "account,sent,received,delivered,read,delivery_rate,read_rate,delivered_p50_s,delivered_p90_s,read_p50_s,read_p90_s",
           ),
       ),
       read((db) =>
@@ -81,7 +84,10 @@ export function renderReport() {
   list(
     $("report-failures"),
     totals(data.failures, "error_code"),
-    ([code, n]) => `${code}: ${n}`,
+    ([code, n]) => {
+      const why = failureReason(code);
+      return `${why ? why[0].toUpperCase() + why.slice(1) : "Another reason"}: ${n}`;
+    },
     "No failed messages.",
   );
   list(
@@ -157,10 +163,10 @@ function chart(days) {
 }
 
 function figures(delivery) {
-  if (!delivery.length) {
+  if (!delivery.length || delivery.every((row) => !row.sent && !row.received)) {
     const none = document.createElement("p");
     none.className = "muted";
-    none.textContent = "Nothing sent in the last 30 days.";
+    none.textContent = "Nothing sent or received in the last 30 days.";
     return [none];
   }
   return delivery.map((row) => {
@@ -169,6 +175,7 @@ function figures(delivery) {
     if (delivery.length > 1) box.dataset.account = row.account || "";
     const items = [
       ["sent", "Sent", String(row.sent)],
+      ["received", "Received", String(row.received ?? 0)],
       ["delivery_rate", "Delivered", percent(row.delivery_rate)],
       ["read_rate", "Read", percent(row.read_rate)],
       ["delivered_time", "Time to delivered (median, p90)", times(row.delivered_p50_s, row.delivered_p90_s)],
@@ -241,6 +248,15 @@ function text(x, y, content, anchor) {
   return node;
 }
 
+/** The report came on screen: read it again. */
+export function reportShown() {
+  if (app.client && app.client.user) loadReport();
+}
+
 export function wireReport() {
   $("report-refresh").addEventListener("click", () => loadReport());
+  setInterval(() => {
+    const onScreen = !document.hidden && !$("report-card").closest("[hidden]");
+    if (onScreen && Date.now() - report.at >= REFRESH_MS) reportShown();
+  }, 5_000);
 }

@@ -3,6 +3,7 @@
 // the scheduling errors in words. No imports from render.js: it shows what this module builds.
 
 import { ApiError, describe } from "./api.js";
+import { ask } from "./confirm.js";
 import { app } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
@@ -59,7 +60,7 @@ export function scheduleParts(m) {
   if (m.status !== "scheduled") return [when];
   const cancel = document.createElement("button");
   cancel.type = "button";
-  cancel.className = "button quiet small";
+  cancel.className = "button small";
   cancel.dataset.cancel = m.id;
   cancel.textContent = "Cancel";
   cancel.setAttribute("aria-label", `Cancel the message scheduled for ${formatWhen(m.send_at)}`);
@@ -71,6 +72,8 @@ export function wireSchedule({ onCancelled }) {
   $("messages").addEventListener("click", async (event) => {
     const button = event.target.closest("[data-cancel]");
     if (!button || button.disabled) return;
+    const sure = await ask("Cancel this scheduled message? It won't be sent.", "Cancel message");
+    if (!sure) return;
     button.disabled = true;
     button.textContent = "Cancelling…";
     showCancelError("");

@@ -1,6 +1,6 @@
-// What the page knows: the session, the messages, what is in flight, and the rules that merge
-// what arrives. No DOM here; render.js shows it, live.js keeps it current, app.js changes it on
-// the person's actions.
+// What the page knows: the session, the conversations, the open conversation's messages and
+// reactions, what is in flight, and the rules that merge what arrives. No DOM here; the other
+// modules show it (session.js, inbox.js, render.js), live.js keeps it current.
 
 export const MESSAGE_LIMIT = 50;
 const MOTION_WINDOW_MS = 120_000; // a message still "sent" after this no longer counts as moving
@@ -29,10 +29,21 @@ export const state = {
   sessionEpoch: 0,
   busy: null,
   method: "qr",
-  messages: new Map(),
+  conversations: new Map(), // conversation id -> a row of whatsapp_conversations
+  conversationsLoaded: false,
+  conversationsFailed: null,
+  groups: new Map(), // group id -> {subject, participants}
+  open: null, // the open conversation: {chat_id, phone, group_id, name} (chat_id null: a new one)
+  messages: new Map(), // the open conversation's messages
   messagesLoaded: false,
   messagesFailed: null,
+  olderDone: false, // the open conversation has no older messages to load
+  reactions: new Map(), // message id -> [{id, emoji, from_me, phone, contact_lid}]
+  replyTo: null, // the message the composer replies to
+  editing: null, // the message the composer edits
+  menuFor: null, // the message whose actions are shown
   pendingSend: null, // {key, phone, message}: reused when the same send is retried
+  sendRetryable: false, // the last send failed in a way a retry can fix
   sending: false,
   retryUntil: 0,
   realtime: "off",
@@ -46,14 +57,43 @@ export function resetState() {
     session: undefined,
     sessionFailed: null,
     busy: null,
-    messages: new Map(),
-    messagesLoaded: false,
-    messagesFailed: null,
+    method: "qr",
+    conversations: new Map(),
+    conversationsLoaded: false,
+    conversationsFailed: null,
+    groups: new Map(),
     pendingSend: null,
+    sendRetryable: false,
     sending: false,
     retryUntil: 0,
     qrSeen: null,
   });
+  openConversation(null);
+}
+
+/** Show another conversation (null: none): its messages are read afresh. */
+export function openConversation(open) {
+  Object.assign(state, {
+    open,
+    messages: new Map(),
+    messagesLoaded: false,
+    messagesFailed: null,
+    olderDone: false,
+    reactions: new Map(),
+    replyTo: null,
+    editing: null,
+    menuFor: null,
+  });
+}
+
+/** The chat a message row belongs to, as WhatsApp names it (the view's chat_id). */
+export function chatOf(row) {
+  if (row.chat_id) return row.chat_id;
+  if (row.group_id || row.group) return row.group_id || row.group;
+  const to = row.phone || row.to || "";
+  if (to.endsWith("@lid")) return to;
+  if (to) return `${to}@c.us`;
+  return row.contact_lid ? `${row.contact_lid}@lid` : "";
 }
 
 /** Is something on its way (pairing, a send, a message not yet delivered)? Then look often. */
@@ -79,15 +119,23 @@ export function fingerprint() {
     ? [s.status, s.status_reason, s.qr && s.qr.raw, s.pairing_code, s.phone_number].join("|")
     : String(s);
   const messages = [...state.messages.values()]
-    .map((m) => `${m.id}:${m.status}:${m.media_state || ""}`)
+    .map((m) => `${m.id}:${m.status}:${m.media_state || ""}:${m.edited_at}:${m.deleted_at}`)
     .join(",");
-  return `${session}#${messages}`;
+  const chats = [...state.conversations.values()]
+    .map((c) => `${c.id}:${c.last_message_id}:${c.unread}:${c.last_status}`)
+    .join(",");
+  const reactions = [...state.reactions.values()].flat().map((r) => r.id + r.emoji);
+  return `${session}#${messages}#${chats}#${reactions.join(",")}`;
 }
 
 // --- Messages -------------------------------------------------------------------------------
 
+/** Merge rows of whatsapp_messages (or send answers); those of another chat are left out. */
 export function mergeMessages(rows) {
   for (const row of rows) {
+    const chat = chatOf(row);
+    const open = state.open;
+    if (!state.messages.has(row.id) && (!open || !open.chat_id || open.chat_id !== chat)) continue;
     const incoming = {
       id: row.id,
       direction: row.direction || "outbound",
@@ -102,6 +150,14 @@ export function mergeMessages(rows) {
       send_at: row.send_at || null,
       template_name: row.template_name || row.template || null,
       error_code: row.error_code || null,
+      chat_id: chat,
+      reply_to: row.reply_to || null,
+      edited_at: row.edited_at || null,
+      deleted_at: row.deleted_at || null,
+      location: row.location || null,
+      vcard: row.vcard || null,
+      group_id: row.group_id || row.group || null,
+      author: row.author || null,
       ...mediaFields(row),
     };
     const known = state.messages.get(row.id);
@@ -109,13 +165,47 @@ export function mergeMessages(rows) {
       state.messages.set(row.id, incoming);
       continue;
     }
-    if (incoming.body === undefined) incoming.body = known.body;
-    if (isNewer(known, incoming)) state.messages.set(row.id, { ...known, ...incoming });
+    if (!isNewer(known, incoming)) continue;
+    // A partial row (a call's answer, a Realtime change) keeps what it doesn't carry.
+    const merged = { ...known };
+    for (const [key, value] of Object.entries(incoming)) {
+      if (value !== null && value !== undefined) merged[key] = value;
+    }
+    if (row.message_at === undefined) merged.message_at = known.message_at;
+    state.messages.set(row.id, merged);
   }
-  // Keep the newest ones only.
-  if (state.messages.size > MESSAGE_LIMIT * 2) {
-    const keep = sortedMessages().slice(0, MESSAGE_LIMIT);
-    state.messages = new Map(keep.map((m) => [m.id, m]));
+}
+
+/** Merge rows of whatsapp_conversations (or of whatsapp_chats, from Realtime). */
+export function mergeConversations(rows) {
+  for (const row of rows) {
+    const known = state.conversations.get(row.id);
+    // The view names a group by its subject; a whatsapp_chats row (from Realtime) doesn't, so a
+    // group keeps the subject the page knows.
+    const group = row.group_id && state.groups.get(row.group_id);
+    const name = row.group_id
+      ? (group && group.subject) || (known && known.contact_name) || row.contact_name
+      : row.contact_name || (known && known.contact_name);
+    state.conversations.set(row.id, { ...known, ...row, contact_name: name || null });
+  }
+}
+
+/** Conversations newest first, as the view orders them. */
+export function sortedConversations() {
+  return [...state.conversations.values()].sort(
+    (a, b) =>
+      Date.parse(b.last_at || 0) - Date.parse(a.last_at || 0) ||
+      String(b.last_message_id).localeCompare(String(a.last_message_id)),
+  );
+}
+
+/** Set a list of message ids' reactions from rows of whatsapp_reactions. */
+export function setReactions(ids, rows) {
+  for (const id of ids) state.reactions.delete(id);
+  for (const row of rows) {
+    const list = state.reactions.get(row.message_id) || [];
+    list.push(row);
+    state.reactions.set(row.message_id, list);
   }
 }
 
@@ -140,8 +230,14 @@ function isNewer(known, incoming) {
   return (STATUS_RANK[incoming.status] ?? 0) >= (STATUS_RANK[known.status] ?? 0);
 }
 
+/** The open conversation's messages, oldest first (as a chat reads), by WhatsApp's time;
+ * within one of its seconds, in the order they arrived. */
 export function sortedMessages() {
+  const at = (m, key) => Date.parse(m[key] || 0) || 0;
   return [...state.messages.values()].sort(
-    (a, b) => Date.parse(b.message_at || 0) - Date.parse(a.message_at || 0),
+    (a, b) =>
+      at(a, "message_at") - at(b, "message_at") ||
+      at(a, "created_at") - at(b, "created_at") ||
+      String(a.id).localeCompare(String(b.id)),
   );
 }

@@ -62,9 +62,11 @@ select
   count(m.sent_at)::integer as sent,
   (count(*) filter (where m.direction = 'inbound'))::integer as received,
   count(m.delivered_at)::integer as delivered,
-  count(m.read_at)::integer as read,
+  -- Only what was sent: an incoming message marked read (send-message/read) has a read_at too.
+  (count(m.read_at) filter (where m.direction = 'outbound'))::integer as read,
   round(count(m.delivered_at)::numeric / nullif(count(m.sent_at), 0), 4) as delivery_rate,
-  round(count(m.read_at)::numeric / nullif(count(m.sent_at), 0), 4) as read_rate,
+  round((count(m.read_at) filter (where m.direction = 'outbound'))::numeric
+    / nullif(count(m.sent_at), 0), 4) as read_rate,
   percentile_cont(0.5) within group (order by extract(epoch from m.delivered_at - m.sent_at))
     as delivered_p50_s,
   percentile_cont(0.9) within group (order by extract(epoch from m.delivered_at - m.sent_at))

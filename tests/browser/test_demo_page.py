@@ -62,7 +62,7 @@ CHROMIUM_ARGS = [
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 WAIT_MS = 10_000
-POLL_MIN_MS = 1_000  # the page's shortest poll period (web/app.js)
+POLL_MIN_MS = 1_000  # the page's shortest poll period (web/live.js)
 expect.set_options(timeout=WAIT_MS)
 
 
@@ -216,6 +216,13 @@ def sign_in(page: Page, email: str) -> None:
     expect(page.locator("#account-email")).to_have_text(email)
 
 
+def show(page: Page, view: str) -> None:
+    """Switch the page to its chats or its settings (the session card, templates, report,
+    backend) with the header's buttons."""
+    page.click(f"#nav-{view}")
+    expect(page.locator(f"#nav-{view}")).to_have_attribute("aria-current", "page")
+
+
 def expect_qr(page: Page) -> None:
     image = page.locator("#qr-image")
     expect(image).to_be_visible()
@@ -263,9 +270,13 @@ def test_demo_page_links_sends_and_disconnects(
     def signed_in() -> None:
         sign_in(page, user.email)
         expect(page.locator("#session-status")).to_have_attribute("data-status", "none")
+        # Not linked yet: the page opens on its settings, where linking is.
         expect(page.locator("#session-disconnected")).to_be_visible()
-        expect(page.locator("#messages-empty")).to_be_visible()
+        show(page, "chats")
+        expect(page.locator("#conversations-empty")).to_be_visible()
         expect(page.locator("#send-phone")).to_be_disabled()
+        expect(page.locator("#send-hint")).to_be_visible()
+        show(page, "settings")
         live = page.locator("#live-mode")
         expect(live).to_have_attribute("data-mode", "polling")
         expect(live).to_contain_text("polling the status function")
@@ -273,7 +284,17 @@ def test_demo_page_links_sends_and_disconnects(
     steps.run("signed-in", signed_in)
 
     def pairing_code() -> None:
-        page.click("#tab-code")
+        # The tabs follow WAI-ARIA's pattern: one tab stop, arrows move between the tabs.
+        page.focus("#tab-qr")
+        page.keyboard.press("ArrowRight")
+        expect(page.locator("#tab-code")).to_have_attribute("aria-selected", "true")
+        expect(page.locator("#tab-code")).to_be_focused()
+        expect(page.locator("#panel-code")).to_be_visible()
+        page.keyboard.press("ArrowLeft")
+        expect(page.locator("#tab-qr")).to_have_attribute("aria-selected", "true")
+        expect(page.locator("#panel-code")).to_be_hidden()
+        page.keyboard.press("End")
+        expect(page.locator("#tab-code")).to_be_focused()
         page.fill("#pair-phone", "+55 11 98888-7777")
         page.click("#connect-code")
         expect(page.locator("#session-status")).to_have_attribute("data-status", "pairing")
@@ -286,6 +307,8 @@ def test_demo_page_links_sends_and_disconnects(
         expect(page.locator("#disconnect")).to_have_text("Cancel")
         page.click("#disconnect")
         expect(page.locator("#session-status")).to_have_attribute("data-status", "disconnected")
+        # The card says why it is not linked (status_reason), in words.
+        expect(page.locator("#session-reason")).to_have_text(re.compile("stopped linking"))
         page.click("#tab-qr")
         expect(page.locator("#connect-qr")).to_be_visible()
 
@@ -307,6 +330,8 @@ def test_demo_page_links_sends_and_disconnects(
         page.click("#connect-qr")
         expect(page.locator("#session-status")).to_have_attribute("data-status", "pairing")
         expect_qr(page)
+        # The button pressed is gone: the focus is on what replaced it, not the page's body.
+        expect(page.locator("#session-qr")).to_be_focused()
 
     steps.run("qr-code", qr_shown)
 
@@ -315,6 +340,12 @@ def test_demo_page_links_sends_and_disconnects(
         simulator.control("POST", f"{name}/refresh-qr")  # the host sends its next QR
         expect(page.locator("#qr-image")).not_to_have_attribute("src", first or "")
         expect_qr(page)
+        # The next code lives 20 s, the first 60 s: the bar keeps the first one's scale, so it
+        # shows a third left rather than jumping back to full on a new scale.
+        progress = page.locator("#qr-progress")
+        assert progress.evaluate("p => p.max") >= 50
+        assert progress.evaluate("p => p.value") <= 20
+        expect(page.locator("#qr-countdown")).to_have_text(re.compile(r"Expires in 0:[012]\d"))
 
     steps.run("qr-renewed", qr_renewed)
 
@@ -329,42 +360,52 @@ def test_demo_page_links_sends_and_disconnects(
     steps.run("connected", connected)
 
     def error_in_words() -> None:
+        show(page, "chats")
         page.fill("#send-phone", "12345")
         page.fill("#send-text", "Hello from the browser test")
         page.click("#send-button")
         error = page.locator("#send-error")
         expect(error).to_contain_text("phone number doesn't look right")
-        expect(page.locator("#send-button")).to_have_text("Retry send")
-        page.click("#send-button")  # the same send again: the same key
-        expect(page.locator("#send-button")).to_have_text("Retry send")
-        expect(error).to_be_visible()
+        # Sending the same again cannot help: no "Retry send" is offered.
+        expect(page.locator("#send-button")).to_have_text("Send")
+        page.fill("#send-phone", "+55 (11) 99999-0001")
+        expect(error).to_be_hidden()  # about the number it no longer has
+        with simulator.faulty(error_rate=1.0, routes=["send-message"]):
+            page.click("#send-button")
+            expect(error).to_contain_text("host answered with an error")
+            expect(page.locator("#send-button")).to_have_text("Retry send")
 
-    steps.run("send-error", error_in_words, allow=("status of 422",))
+    steps.run("send-error", error_in_words, allow=("status of 422", "status of 502"))
 
     def delivered() -> None:
-        page.fill("#send-phone", "+55 (11) 99999-0001")
-        page.click("#send-button")
+        page.click("#send-button")  # the retry: the same key
         expect(page.locator("#send-error")).to_be_hidden()
         expect(page.locator("#send-text")).to_have_value("")
         sent = page.locator("#messages li.message.out", has_text="Hello from the browser test")
         expect(sent).to_have_count(1)
         expect(sent).to_have_attribute("data-status", re.compile("^(delivered|read)$"))
-        expect(sent).to_contain_text("+5511999990001")
+        expect(page.locator("#chat-title")).to_have_text("+5511999990001")
+        expect(page.locator('#conversations [data-chat="5511999990001@c.us"]')).to_be_visible()
 
     steps.run("delivered", delivered)
     assert len(keys) == 3 and all(keys), keys
-    assert keys[0] == keys[1] != keys[2], f"a retried send must reuse its key: {keys}"
+    assert keys[0] != keys[1] == keys[2], f"a retried send must reuse its key: {keys}"
     assert len(simulator.outbox(name)) == 1, "the host sent the message more than once"
 
     def received() -> None:
         simulator.control(
             "POST", f"{name}/incoming", {"from": "5511988887777", "body": "Oi! Tudo bem?"}
         )
-        incoming = page.locator("#messages li.message.in", has_text="Oi! Tudo bem?")
+        chat = page.locator('#conversations [data-chat="5511988887777@c.us"]')
         # Nothing was moving, so the page may be at its slowest poll (10 s) by now.
-        expect(incoming).to_have_count(1, timeout=2 * WAIT_MS)
+        expect(chat).to_have_attribute("data-unread", "1", timeout=2 * WAIT_MS)
+        expect(chat).to_contain_text("Oi! Tudo bem?")
+        chat.click()
+        incoming = page.locator("#messages li.message.in", has_text="Oi! Tudo bem?")
+        expect(incoming).to_have_count(1)
         expect(incoming).to_have_attribute("data-status", "received")
-        expect(incoming).to_contain_text("From +5511988887777")
+        expect(page.locator("#chat-title")).to_have_text("+5511988887777")
+        expect(chat).to_have_attribute("data-unread", "0")  # read, once opened
 
     steps.run("received", received)
 
@@ -373,12 +414,14 @@ def test_demo_page_links_sends_and_disconnects(
         expect(page.locator("#app-view")).to_be_visible()
         expect(page.locator("#account-email")).to_have_text(user.email)
         expect(page.locator("#session-status")).to_have_attribute("data-status", "connected")
+        page.click('#conversations [data-chat="5511988887777@c.us"]')
         expect(page.locator("#messages li.message.in", has_text="Oi! Tudo bem?")).to_have_count(1)
 
     steps.run("reloaded", reloaded)
 
     def phone_width() -> None:
         page.set_viewport_size(PHONE)
+        show(page, "settings")
         expect(page.locator("#session-status")).to_be_in_viewport()
         overflow = page.evaluate(
             "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -389,11 +432,27 @@ def test_demo_page_links_sends_and_disconnects(
     page.set_viewport_size(DESKTOP)
 
     def disconnected() -> None:
+        # Typed and left behind on purpose (the next user must not see it).
+        show(page, "chats")
+        page.click("#new-chat")
+        page.fill("#send-phone", "5511977776666")
+        page.fill("#search", "Tudo")
+        show(page, "settings")
         page.click("#disconnect")
+        # Asked first; going back keeps the link.
+        expect(page.locator("#confirm")).to_be_visible()
+        expect(page.locator("#confirm-text")).to_contain_text("Disconnect this WhatsApp number?")
+        page.click("#confirm-no")
+        expect(page.locator("#confirm")).to_be_hidden()
         status = page.locator("#session-status")
+        expect(status).to_have_attribute("data-status", "connected")
+        page.click("#disconnect")
+        page.click("#confirm-yes")
         expect(status).to_have_attribute("data-status", "disconnected")
         expect(status).to_have_text("Not linked")
+        expect(page.locator("#session-reason")).to_have_text(re.compile("disconnected this number"))
         expect(page.locator("#connect-qr")).to_be_visible()
+        show(page, "chats")
         expect(page.locator("#send-phone")).to_be_disabled()
         expect(page.locator("#send-hint")).to_be_visible()
 
@@ -402,12 +461,29 @@ def test_demo_page_links_sends_and_disconnects(
     assert len(refresh_tokens(answers)) == 1  # an hour-long token: nothing to refresh
 
     def signed_out() -> None:
+        # What this user typed, left behind on purpose: the next one must not see it.
+        show(page, "settings")
+        page.click("#tab-code")
+        page.fill("#pair-phone", "5511955554444")
         page.click("#sign-out")
         expect(page.locator("#signin-view")).to_be_visible()
         assert page.evaluate("() => sessionStorage.length") == 0
         assert_refused(gateway, refresh_tokens(answers)[0])  # revoked by the sign-out
 
     steps.run("signed-out", signed_out)
+
+    def next_user() -> None:
+        sign_in(page, gateway.new_user("browser-next").email)
+        expect(page.locator("#session-status")).to_have_attribute("data-status", "none")
+        expect(page.locator("#pair-phone")).to_have_value("")
+        expect(page.locator("#tab-qr")).to_have_attribute("aria-selected", "true")
+        show(page, "chats")
+        expect(page.locator("#send-phone")).to_have_value("")
+        expect(page.locator("#search")).to_have_value("")
+        expect(page.locator("#conversations li")).to_have_count(0)
+        expect(page.locator("#conversations-empty")).to_be_visible()
+
+    steps.run("next-user-sees-nothing-of-the-last", next_user)
 
 
 # --- Production mode: Supabase configured, Realtime answered by the test ----------------------
@@ -581,7 +657,13 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
         join = realtime.joins[0]
         assert join["access_token"]
         tables = {c["table"]: c for c in join["config"]["postgres_changes"]}
-        assert set(tables) == {"whatsapp_sessions", "whatsapp_messages"}
+        assert set(tables) == {
+            "whatsapp_sessions",
+            "whatsapp_messages",
+            "whatsapp_chats",
+            "whatsapp_reactions",
+            "whatsapp_groups",
+        }
         for change in tables.values():
             assert change["filter"] == f"user_id=eq.{user.id}" and change["event"] == "*"
         expect(page.locator("#session-status")).to_have_attribute("data-status", "none")
@@ -631,6 +713,7 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
     steps.run("connected", connected_by_realtime)
 
     def message_status_by_realtime() -> None:
+        show(page, "chats")
         page.fill("#send-phone", "5511999990002")
         page.fill("#send-text", "Realtime says read")
         page.click("#send-button")
@@ -654,6 +737,30 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
         expect(sent).to_have_attribute("data-status", "read")
 
     steps.run("message-read", message_status_by_realtime)
+
+    def conversation_by_realtime() -> None:
+        # A contact writes: the conversation list follows whatsapp_chats, no read needed.
+        row = {
+            "id": "00000000-0000-4000-8000-000000000025",
+            "user_id": user.id,
+            "chat_id": "5511988880025@c.us",
+            "phone": "5511988880025",
+            "contact_name": "Realtime Rita",
+            "last_message_id": "00000000-0000-4000-8000-000000000026",
+            "last_body": "Chegou pelo Realtime",
+            "last_at": "2099-01-01 00:00:00+00",
+            "last_direction": "inbound",
+            "last_message_type": "chat",
+            "last_status": "received",
+            "unread": 3,
+        }
+        realtime.change("whatsapp_chats", row, kind="INSERT")
+        item = page.locator('#conversations [data-chat="5511988880025@c.us"]')
+        expect(item).to_have_attribute("data-unread", "3")
+        expect(item).to_contain_text("Realtime Rita")
+        expect(item.locator(".conversation-last")).to_have_text("Chegou pelo Realtime")
+
+    steps.run("conversation-live", conversation_by_realtime)
 
     def signed_out() -> None:
         page.click("#sign-out")

@@ -16,7 +16,7 @@ from playwright.sync_api import BrowserContext, expect
 from standardwebhooks.webhooks import Webhook
 
 from local.endpoint_receiver import EndpointReceiver
-from tests.browser.test_demo_page import Steps, chromium, sign_in
+from tests.browser.test_demo_page import Steps, chromium, show, sign_in
 from tests.conftest import DELIVERY_RETRY_FOR_S, Gateway, Simulator
 from tests.e2e.flows import assert_error, connected_user
 from tests.waiting import wait_until
@@ -44,6 +44,7 @@ def test_keys_endpoints_deliveries_and_replay_in_the_page(
     def signed_in() -> None:
         page.goto(f"{delivering.url}/")
         sign_in(page, user.email)
+        show(page, "settings")
         expect(page.locator("#keys-empty")).to_be_visible()
         expect(page.locator("#endpoints-empty")).to_be_visible()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, expect
 
-from tests.browser.test_demo_page import Steps, chromium, sign_in
+from tests.browser.test_demo_page import Steps, chromium, show, sign_in
 from tests.conftest import Gateway, Simulator
 from wa_gateway.sessions.accounts import session_name_for
 
@@ -69,6 +69,7 @@ def test_the_page_shows_each_new_pairing_code_and_a_login_getting_ready(
         steps.run("getting-ready", getting_ready)
 
         def send_waits() -> None:
+            show(page, "chats")  # the composer; a syncing login may already be sent to
             page.fill("#send-phone", "5511987650009")
             page.fill("#send-text", "too soon")
             page.click("#send-button")

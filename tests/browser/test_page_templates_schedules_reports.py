@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import BrowserContext, Page, Request, Route, expect
 
-from tests.browser.test_demo_page import WAIT_MS, Steps, chromium, sign_in, wait_for
+from tests.browser.test_demo_page import WAIT_MS, Steps, chromium, show, sign_in, wait_for
 from tests.conftest import Gateway, Handler, Simulator
 from tests.e2e.flows import connected_user
 from tests.e2e.test_templates_and_schedules import make_due, scheduler_pass
@@ -85,6 +85,7 @@ def test_templates_scheduled_messages_and_the_report(
         page.goto(f"{gateway.url}/")
         sign_in(page, user.email)
         expect(page.locator("#session-status")).to_have_text("Connected")
+        show(page, "settings")
         expect(page.locator("#templates-empty")).to_be_visible()
         expect(page.locator("#send-template-group")).to_be_hidden()
         expect(page.locator("#send-at-hint")).to_contain_text("UTC-03:00")
@@ -123,7 +124,9 @@ def test_templates_scheduled_messages_and_the_report(
     steps.run("template-name-taken", duplicate_refused, allow=("status of 409",))
 
     def time_refused_in_words() -> None:
+        show(page, "chats")
         page.fill("#send-phone", TO)
+        page.click("#composer-more summary")  # the composer's template and time
         page.select_option("#send-template", "order_shipped")
         expect(page.locator("#send-text")).to_be_hidden()
         expect(page.locator("#send-variables label")).to_have_text(["{{name}}", "{{order}}"])
@@ -144,6 +147,8 @@ def test_templates_scheduled_messages_and_the_report(
         scheduled = messages.filter(has_text="Hi Ana, order #12 shipped.")
         expect(scheduled).to_have_attribute("data-status", "scheduled")
         expect(scheduled.locator(".message-when")).to_contain_text("Scheduled for")
+        # The clock is drawn (SVG), not an emoji the page's fonts may not have.
+        expect(scheduled.locator(".message-status svg.icon")).to_have_count(1)
         expect(page.locator("#send-error")).to_be_hidden()
         body = sent_bodies[-1]
         assert body["template"] == "order_shipped" and "message" not in body
@@ -163,6 +168,12 @@ def test_templates_scheduled_messages_and_the_report(
         expect(other).to_have_attribute("data-status", "scheduled")
         assert "template" not in sent_bodies[-1]
         other.get_by_role("button", name=re.compile("^Cancel the message")).click()
+        # Asked first: going back keeps it scheduled.
+        expect(page.locator("#confirm-text")).to_contain_text("Cancel this scheduled message?")
+        page.click("#confirm-no")
+        expect(other).to_have_attribute("data-status", "scheduled")
+        other.get_by_role("button", name=re.compile("^Cancel the message")).click()
+        page.click("#confirm-yes")
         expect(other).to_have_attribute("data-status", "cancelled")
         expect(other.locator(".message-status")).to_have_text("Cancelled")
         expect(other.locator("[data-cancel]")).to_have_count(0)
@@ -190,6 +201,7 @@ def test_templates_scheduled_messages_and_the_report(
         assert result["sent"] == 1, result
 
         scheduled.locator("[data-cancel]").click()
+        page.click("#confirm-yes")
         expect(page.locator("#cancel-error")).to_have_text(
             "That message has already gone out (or is going out now), so it can't be cancelled."
         )
@@ -205,8 +217,12 @@ def test_templates_scheduled_messages_and_the_report(
     def report() -> None:
         simulator.control("POST", f"{session}/incoming", {"from": "5511912345678", "body": "oi"})
         nudge(page)
-        expect(page.locator("#messages li.message.in")).to_have_count(1, timeout=3 * WAIT_MS)
-        page.click("#report-refresh")
+        chat = page.locator('#conversations [data-chat="5511912345678@c.us"]')
+        expect(chat).to_be_visible(timeout=3 * WAIT_MS)
+        chat.click()
+        expect(page.locator("#messages li.message.in")).to_have_count(1)
+        # No Refresh pressed: the report reads itself again when it comes on screen.
+        show(page, "settings")
         chart = page.locator("#report-chart svg[role=img]")
         expect(chart).to_have_attribute("aria-label", re.compile(r": 1 sent, 1 received\.$"))
         expect(chart.locator("rect.bar.outbound")).to_have_count(1)
@@ -214,8 +230,11 @@ def test_templates_scheduled_messages_and_the_report(
         today = datetime.now(ZoneInfo("UTC")).date().isoformat()
         expect(chart.locator("rect.bar.outbound")).to_have_attribute("data-day", today)
         expect(page.locator("[data-figure=sent] dd")).to_have_text("1")
+        expect(page.locator("[data-figure=received] dd")).to_have_text("1")
         for rate in ("delivery_rate", "read_rate"):  # a share of the one sent: 0 % to 100 %
-            expect(page.locator(f"[data-figure={rate}] dd")).to_have_text(re.compile(r"^\d+ %$"))
+            expect(page.locator(f"[data-figure={rate}] dd")).to_have_text(
+                re.compile(r"^(\d|\d\d|100) %$")  # the incoming one, read, is not counted
+            )
         expect(page.locator("#report-failures li")).to_have_text(["No failed messages."])
         expect(page.locator("#report-templates li")).to_have_text(
             ["order_shipped: 1 (1 sent, 0 scheduled)"]

@@ -169,6 +169,38 @@ const scenarios = {
     return out;
   },
 
+  // One conversation's messages as the page reads them: newest first by (message_at, id),
+  // the page before by keyset, and the reactions of those messages with .in().
+  async chatMessages() {
+    const db = await signedIn();
+    const chat = () =>
+      db
+        .from("whatsapp_messages")
+        .select("id,body,message_at,chat_id")
+        .eq("chat_id", params.chat)
+        .eq("whatsapp_session_id", params.session)
+        .order("message_at", { ascending: false })
+        .order("id", { ascending: false });
+    const out = {};
+    out.first = answer(await chat().limit(2));
+    const oldest = out.first.data[out.first.data.length - 1];
+    out.older = answer(
+      await chat()
+        .lte("message_at", oldest.message_at)
+        .or(`message_at.lt.${oldest.message_at},id.lt.${oldest.id}`)
+        .limit(2),
+    );
+    const ids = [...out.first.data, ...out.older.data].map((m) => m.id);
+    out.reactions = answer(
+      await db
+        .from("whatsapp_reactions")
+        .select("id,message_id,emoji,from_me,phone,contact_lid")
+        .in("message_id", ids)
+        .limit(1000),
+    );
+    return out;
+  },
+
   // Messages with their session embedded, and the session through the RPC users may call.
   async embedsAndRpc() {
     const db = await signedIn();

@@ -14,8 +14,9 @@ from tests.conftest import Gateway
 from tests.contract.conftest import run_js
 
 
-def seed(database: str, user_id: str, chats: list[tuple[str, str]]) -> None:
-    """One session for the user, and one message per ``(phone, body)``, newest last."""
+def seed(database: str, user_id: str, chats: list[tuple[str, str]]) -> str:
+    """One session for the user, and one message per ``(phone, body)``, newest last; the
+    session's id."""
     with psycopg.connect(database, autocommit=True) as conn:
         session = conn.execute(
             "insert into whatsapp_sessions (user_id, session_id, status) values (%s, %s,"
@@ -30,6 +31,7 @@ def seed(database: str, user_id: str, chats: list[tuple[str, str]]) -> None:
                 " now() - make_interval(mins => %s))",
                 (user_id, session[0], phone, body, 10 - minute),
             )
+    return str(session[0])
 
 
 CHATS = [
@@ -88,3 +90,31 @@ def test_supabase_py_searches_messages_with_text_search(
 
     assert found.data == [{"body": "pizza calabresa"}]
     assert web.data == [{"body": "pizza quatro queijos"}]
+
+
+def test_supabase_js_reads_one_conversation_page_by_page_with_its_reactions(
+    gateway: Gateway, user: devdb.DevUser, database: str
+) -> None:
+    phone = "5511900000105"
+    session = seed(database, user.id, [(phone, "um"), (phone, "dois"), (phone, "três")])
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(
+            "insert into whatsapp_reactions (user_id, message_id, reactor, emoji, from_me,"
+            " reacted_at) select user_id, id, 'me', '👍', true, now() from whatsapp_messages"
+            " where whatsapp_session_id = %s and body = 'dois'",
+            (session,),
+        )
+
+    out = run_js(
+        gateway,
+        "chatMessages",
+        email=user.email,
+        password="password",
+        chat=f"{phone}@c.us",
+        session=session,
+    )
+
+    assert [m["body"] for m in out["first"]["data"]] == ["três", "dois"]
+    assert [m["body"] for m in out["older"]["data"]] == ["um"]
+    [reaction] = out["reactions"]["data"]
+    assert (reaction["emoji"], reaction["from_me"]) == ("👍", True)

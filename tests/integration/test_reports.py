@@ -89,8 +89,9 @@ def seeded(database: str) -> Iterator[Seeded]:
             )
         message(alice, alice_default, "failed", error_code="unknown_recipient")
         message(alice, alice_default, "failed", error_code="host_error")
-        for _ in range(2):
-            message(alice, alice_default, "received", direction="inbound")
+        for i in range(2):  # the first one read in the page (send-message/read): not "read"
+            read_at = {"read_at": DAY} if i == 0 else {}
+            message(alice, alice_default, "received", direction="inbound", **read_at)
         message(alice, alice_work, "sent", sent_at=DAY)
         message(
             bob,
