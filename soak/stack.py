@@ -4,7 +4,6 @@ simulator and the gateway, on 127.0.0.1 with free ports, removed afterwards."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,9 +14,9 @@ from typing import Any
 
 import requests
 
-from local import devdb, processes
+from local import devdb
 from local.dev_auth import issue_access_token
-from local.stack import LocalSecrets, running_stack
+from local.stack import LocalSecrets, SimulatorProcess, running_stack
 
 # The governor exists to keep one WhatsApp number from sending like a machine; a soak is one.
 GATEWAY_ENV = {
@@ -58,9 +57,7 @@ class Stack:
     env: dict[str, str]
     secrets: LocalSecrets
     log_dir: Path
-    host_process: subprocess.Popen[bytes]
-    host_port: int
-    host_data_dir: Path
+    host: SimulatorProcess  # started again, on its port and data, by a restart
     # Per log and session, what the host had logged before it last restarted.
     before_restart: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
 
@@ -92,15 +89,10 @@ class Stack:
             kept = self.before_restart.setdefault(log, {})
             for session in sessions:
                 kept.setdefault(session, []).extend(self.sim("GET", f"{session}/{log}")[log])
-        processes.stop(self.host_process)
+        self.host.stop()
         time.sleep(down_s)
         back = time.monotonic()
-        self.host_process, _ = processes.start_simulator(
-            port=self.host_port,
-            data_dir=self.host_data_dir,
-            secret_key=self.secrets.wpp_secret_key,
-            log_path=self.log_dir / "simulator.log",
-        )
+        self.host.start()
         self.sim("POST", "config", SIM_CONFIG)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and any(
@@ -162,13 +154,11 @@ def local_stack(log_dir: Path, database_url: str | None = None) -> Iterator[Stac
     """``database_url`` is a server to make the run's own database on (dropped at the end);
     without it, the embedded PostgreSQL in a scratch folder. The host keeps its data in the
     log folder, so that it can be restarted on it."""
-    host_port = processes.free_port()
     host_data_dir = log_dir / "host-data"
     shutil.rmtree(host_data_dir, ignore_errors=True)
     with running_stack(
         database_server=database_url,
         simulator_config=SIM_CONFIG,
-        simulator_port=host_port,
         simulator_data_dir=host_data_dir,
         env_overrides=GATEWAY_ENV,
         log_dir=log_dir,
@@ -180,11 +170,6 @@ def local_stack(log_dir: Path, database_url: str | None = None) -> Iterator[Stac
             running.env,
             running.local_secrets,
             log_dir,
-            running.simulator.process,
-            host_port,
-            host_data_dir,
+            running.simulator,
         )
-        try:
-            yield stack
-        finally:
-            processes.stop(stack.host_process)  # the one started by a restart, if any
+        yield stack
