@@ -52,13 +52,15 @@ BENCH_ENV = {
 }
 
 # The simulator, made quiet and quick: no QR refresh or autoclose timers firing mid-run, no
-# simulated browser start-up or connect delay (host think-time is not the functions' cost),
-# no automatic delivery acks (the webhook mix sends its own).
+# simulated browser start-up, connect delay or wait for WhatsApp's server to take a send
+# (host think-time is not the functions' cost), no automatic delivery acks (the webhook mix
+# sends its own).
 SIM_CONFIG = {
     "autoclose_ms": 0,
     "qr_refresh_ms": 0,
     "init_delay_ms": 0,
     "connect_delay_ms": 0,
+    "send_time_ms": 0,
     "auto_ack": False,
 }
 

@@ -416,8 +416,20 @@ begin
         or k.last_message_id = new.id then new.status else k.last_status end,
       updated_at = now()
     where k.whatsapp_session_id = new.whatsapp_session_id and k.chat_id = new.chat_id
+      -- A change of a message the chat does not show (an ack or an edit of an older one)
+      -- leaves the chat as it is: no new row version, no Realtime update for nothing.
+      and (not v_same or v_unread <> 0
+           or (new.message_at, new.id) >= (k.last_at, k.last_message_id)
+           or k.last_message_id = new.id
+           or (new.phone, new.contact_lid, new.contact_name)
+              is distinct from (old.phone, old.contact_lid, old.contact_name))
     returning k.last_message_id into v_last_id;
     exit when found;
+    if v_same and exists (select 1 from public.whatsapp_chats k
+                          where k.whatsapp_session_id = new.whatsapp_session_id
+                            and k.chat_id = new.chat_id) then
+      return null;
+    end if;
     -- The chat's first message makes it (a message written at the same time by another
     -- transaction may make it first: then it is updated as above).
     insert into public.whatsapp_chats (

@@ -283,3 +283,41 @@ def test_a_chat_is_in_whatsapps_order_whatever_order_its_webhooks_came_in(
         ).fetchone()
     assert bodies == ["foto 1", "foto 2"]
     assert last == ("foto 2",)
+
+
+def test_a_change_the_chat_does_not_show_leaves_the_chat_row_alone(
+    store: Store, database: str
+) -> None:
+    """An ack or an edit of a message older than the chat's last one changes nothing the chat
+    shows: the chat keeps its row version (no write, no Realtime update); a change of the last
+    message still moves it."""
+    _, name = connected(store, database)
+    older, last = f"false_old_{uuid.uuid4().hex}", f"false_last_{uuid.uuid4().hex}"
+    ingest(store, name, "inbound", message(name, older, "first", host_t=1_700_000_000))
+    ingest(store, name, "inbound", message(name, last, "second", host_t=1_700_000_010))
+
+    def chat_version(conn: psycopg.Connection[Any]) -> tuple[Any, ...]:
+        found = conn.execute(
+            "select c.xmin::text, c.last_body, c.last_status from whatsapp_chats c"
+            " join whatsapp_sessions s on s.id = c.whatsapp_session_id"
+            " where s.session_id = %s",
+            (name,),
+        ).fetchone()
+        assert found is not None
+        return tuple(found)
+
+    with psycopg.connect(database, autocommit=True) as conn:
+        before = chat_version(conn)
+        assert before[1:] == ("second", "received")
+        conn.execute(
+            "update whatsapp_messages set body = 'first, edited', status = 'read'"
+            " where wpp_message_id = %s",
+            (older,),
+        )
+        assert chat_version(conn) == before
+        conn.execute(
+            "update whatsapp_messages set body = 'second, edited' where wpp_message_id = %s",
+            (last,),
+        )
+        after = chat_version(conn)
+        assert after[0] != before[0] and after[1] == "second, edited"
