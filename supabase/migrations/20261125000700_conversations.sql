@@ -947,6 +947,10 @@ begin
     end if;
   end if;
 
+  -- A login still syncing is a retry, as for a send: the host is getting it ready.
+  if s.status = 'starting' and s.status_reason = 'syncing' then
+    return jsonb_build_object('outcome', 'starting');
+  end if;
   if s.status <> 'connected' then
     return jsonb_build_object('outcome', 'not_connected');
   end if;
@@ -1005,8 +1009,8 @@ $$;
 comment on function public.gateway_begin_action is
   'Decides a react, edit, delete or read before the host is asked: the caller''s message (or '
   'chat) on a connected session, WhatsApp''s rules (own text, within the window, not '
-  'deleted), nothing to do (unchanged), an idempotent replay or conflict, the governor; '
-  'act comes with what it takes to call the host.';
+  'deleted), nothing to do (unchanged), an idempotent replay or conflict, the governor, a '
+  'login still syncing (starting: a retry); act comes with what it takes to call the host.';
 
 
 create function public.gateway_finish_action(

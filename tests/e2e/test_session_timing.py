@@ -138,6 +138,34 @@ def test_a_reply_while_syncing_is_retried_like_any_send_and_quotes_once_the_host
     assert out["id"] == sent.json()["message"]["wpp_message_id"]
 
 
+def test_an_action_while_syncing_is_retried_like_a_send_and_goes_once_the_host_has_it(
+    gateway: Gateway, simulator: Simulator
+) -> None:
+    """React, edit, delete and read need the session's client on the host, as a send does:
+    during the login's sync they are a retry (503), not a session lost (409)."""
+    _, token, name = connected_user(gateway, simulator, "syncreact")
+    first = send(gateway, token, "to react to")
+    assert first.status_code == 200, first.text
+    message_id = first.json()["message"]["id"]
+    other = HostClient(simulator.url, gateway.local_secrets.wpp_secret_key)
+    assert other.close_session(name, other.generate_token(name)) is True
+    wait_for_status(gateway, token, "disconnected", 5)
+    actions_before = simulator.control("GET", f"{name}/actions").json()["actions"]
+    react = {"id": message_id, "emoji": "👍"}
+    with simulator.configured(connect_delay_ms=3000):
+        assert gateway.call("POST", "start-session", token).status_code == 200
+        wait_until(lambda: session_of(gateway, token), syncing, 5, message="syncing")
+        assert_starting_retry(
+            gateway.call("POST", "send-message", token, path="/react", json=react)
+        )
+        read = {"phone": TO}
+        assert_starting_retry(gateway.call("POST", "send-message", token, path="/read", json=read))
+        assert simulator.control("GET", f"{name}/actions").json()["actions"] == actions_before
+        assert wait_for_status(gateway, token, "connected", 6)["status"] == "connected"
+    reacted = gateway.call("POST", "send-message", token, path="/react", json=react)
+    assert reacted.status_code == 200, reacted.text
+
+
 # --- 2. a host restart ---------------------------------------------------------------------
 
 

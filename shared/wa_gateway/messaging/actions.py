@@ -39,12 +39,14 @@ from wa_gateway.errors import (
     NotOwnMessage,
     RateLimited,
     SessionNotConnected,
+    SessionStarting,
 )
 from wa_gateway.host.answers import HostSessionClosed
 from wa_gateway.host.client import HostClient
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.message_requests import EditRequest, ReactRequest, ReadRequest
 from wa_gateway.messaging import chats
+from wa_gateway.messaging.connection import STARTING_RETRY_S
 from wa_gateway.messaging.host_calls import host_session
 from wa_gateway.messaging.limits import DELETE_WINDOW_S, EDIT_WINDOW_S
 from wa_gateway.records import MessageRecord
@@ -55,6 +57,7 @@ from wa_gateway.store import Store
 _REFUSALS: dict[str, Callable[[], ApiError]] = {
     "conflict": IdempotencyConflict,
     "not_connected": SessionNotConnected,
+    "starting": lambda: SessionStarting(STARTING_RETRY_S),
     "message_not_found": MessageNotFound,
     "message_not_sent": MessageNotSent,
     "message_deleted": MessageDeleted,
