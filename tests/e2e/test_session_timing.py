@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -114,22 +115,29 @@ def test_a_scanned_qr_is_syncing_without_its_qr_until_in_chat(
         assert wait_for_status(gateway, token, "connected", 6)["status"] == "connected"
 
 
+@contextmanager
+def syncing_again(gateway: Gateway, simulator: Simulator, token: str, name: str) -> Iterator[str]:
+    """A connected session whose sent message (its id yielded) is kept, then the host loses
+    the client unseen and a start restores the login: inside, it is syncing for 3 s."""
+    first = send(gateway, token, "sent before")
+    assert first.status_code == 200, first.text
+    other = HostClient(simulator.url, gateway.local_secrets.wpp_secret_key)
+    assert other.close_session(name, other.generate_token(name)) is True
+    wait_for_status(gateway, token, "disconnected", 5)
+    with simulator.configured(connect_delay_ms=3000):
+        assert gateway.call("POST", "start-session", token).status_code == 200
+        wait_until(lambda: session_of(gateway, token), syncing, 5, message="syncing")
+        yield first.json()["message"]["id"]
+
+
 def test_a_reply_while_syncing_is_retried_like_any_send_and_quotes_once_the_host_has_it(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
     user, token, name = connected_user(gateway, simulator, "syncreply")
-    first = send(gateway, token, "to be quoted")
-    assert first.status_code == 200, first.text
-    quoted_id = first.json()["message"]["id"]
-    other = HostClient(simulator.url, gateway.local_secrets.wpp_secret_key)
-    assert other.close_session(name, other.generate_token(name)) is True
-    wait_for_status(gateway, token, "disconnected", 5)
-    reply = {"phone": TO, "message": "the reply", "reply_to": quoted_id}
-    with simulator.configured(connect_delay_ms=3000):
-        assert gateway.call("POST", "start-session", token).status_code == 200
-        wait_until(lambda: session_of(gateway, token), syncing, 5, message="syncing")
+    with syncing_again(gateway, simulator, token, name) as quoted_id:
+        reply = {"phone": TO, "message": "the reply", "reply_to": quoted_id}
         assert_starting_retry(gateway.call("POST", "send-message", token, json=reply))
-        assert [r["body"] for r in rows_of(database, user.id, "outbound")] == ["to be quoted"]
+        assert [r["body"] for r in rows_of(database, user.id, "outbound")] == ["sent before"]
         assert wait_for_status(gateway, token, "connected", 6)["status"] == "connected"
     sent = gateway.call("POST", "send-message", token, json=reply)
     assert sent.status_code == 200, sent.text
@@ -144,20 +152,11 @@ def test_an_action_while_syncing_is_retried_like_a_send_and_goes_once_the_host_h
     """React, edit, delete and read need the session's client on the host, as a send does:
     during the login's sync they are a retry (503), not a session lost (409)."""
     _, token, name = connected_user(gateway, simulator, "syncreact")
-    first = send(gateway, token, "to react to")
-    assert first.status_code == 200, first.text
-    message_id = first.json()["message"]["id"]
-    other = HostClient(simulator.url, gateway.local_secrets.wpp_secret_key)
-    assert other.close_session(name, other.generate_token(name)) is True
-    wait_for_status(gateway, token, "disconnected", 5)
-    actions_before = simulator.control("GET", f"{name}/actions").json()["actions"]
-    react = {"id": message_id, "emoji": "👍"}
-    with simulator.configured(connect_delay_ms=3000):
-        assert gateway.call("POST", "start-session", token).status_code == 200
-        wait_until(lambda: session_of(gateway, token), syncing, 5, message="syncing")
-        assert_starting_retry(
-            gateway.call("POST", "send-message", token, path="/react", json=react)
-        )
+    with syncing_again(gateway, simulator, token, name) as message_id:
+        actions_before = simulator.control("GET", f"{name}/actions").json()["actions"]
+        react = {"id": message_id, "emoji": "👍"}
+        to_react = gateway.call("POST", "send-message", token, path="/react", json=react)
+        assert_starting_retry(to_react)
         read = {"phone": TO}
         assert_starting_retry(gateway.call("POST", "send-message", token, path="/read", json=read))
         assert simulator.control("GET", f"{name}/actions").json()["actions"] == actions_before
