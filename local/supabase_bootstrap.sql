@@ -64,25 +64,27 @@ alter publication supabase_realtime owner to postgres;
 
 create schema if not exists extensions authorization postgres;
 create schema if not exists auth authorization supabase_admin;
+create schema if not exists storage authorization supabase_admin;
 
 grant usage on schema public, extensions to postgres, anon, authenticated, service_role;
 grant usage on schema auth to anon, authenticated, service_role;
 grant all on schema auth, extensions to postgres;
 
--- What a new object in public grants by default, whoever of the two creates it: everything,
--- to every API role. Each migration revokes what a role must not have.
-alter default privileges for role postgres in schema public
-  grant all on tables to postgres, anon, authenticated, service_role;
-alter default privileges for role postgres in schema public
-  grant all on functions to postgres, anon, authenticated, service_role;
-alter default privileges for role postgres in schema public
-  grant all on sequences to postgres, anon, authenticated, service_role;
-alter default privileges for role supabase_admin in schema public
-  grant all on tables to postgres, anon, authenticated, service_role;
-alter default privileges for role supabase_admin in schema public
-  grant all on functions to postgres, anon, authenticated, service_role;
-alter default privileges for role supabase_admin in schema public
-  grant all on sequences to postgres, anon, authenticated, service_role;
+-- What a new object grants by default: everything, to every API role. In public, whoever of
+-- the two creates it (each migration revokes what a role must not have); in storage, what
+-- supabase_admin creates (the Storage schema below).
+do $$
+declare
+  kind text;
+begin
+  foreach kind in array array['tables', 'functions', 'sequences'] loop
+    execute format('alter default privileges for role postgres, supabase_admin in schema public'
+      ' grant all on %s to postgres, anon, authenticated, service_role', kind);
+    execute format('alter default privileges for role supabase_admin in schema storage'
+      ' grant all on %s to postgres, anon, authenticated, service_role', kind);
+  end loop;
+end
+$$;
 
 -- The columns of auth.users that anything here reads; Supabase's table has more.
 create table if not exists auth.users (
@@ -98,31 +100,33 @@ create table if not exists auth.users (
   updated_at timestamptz default now()
 );
 
-create or replace function auth.uid() returns uuid
+-- One claim of the request's JWT, as Supabase's auth.uid(), auth.role() and auth.email() each
+-- read theirs: its own setting (request.jwt.claim.<name>), else the key of all the claims.
+create or replace function auth.claim(name text) returns text
 language sql stable
 as $$
   select coalesce(
-    nullif(current_setting('request.jwt.claim.sub', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
-  )::uuid
+    nullif(current_setting('request.jwt.claim.' || name, true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> name)
+  )
+$$;
+
+create or replace function auth.uid() returns uuid
+language sql stable
+as $$
+  select auth.claim('sub')::uuid
 $$;
 
 create or replace function auth.role() returns text
 language sql stable
 as $$
-  select coalesce(
-    nullif(current_setting('request.jwt.claim.role', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
-  )::text
+  select auth.claim('role')
 $$;
 
 create or replace function auth.email() returns text
 language sql stable
 as $$
-  select coalesce(
-    nullif(current_setting('request.jwt.claim.email', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'email')
-  )::text
+  select auth.claim('email')
 $$;
 
 create or replace function auth.jwt() returns jsonb
@@ -134,7 +138,8 @@ as $$
   )::jsonb
 $$;
 
-grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
+grant execute on function
+  auth.claim(text), auth.uid(), auth.role(), auth.email(), auth.jwt()
   to anon, authenticated, service_role;
 grant all on all tables in schema auth to postgres;
 grant all on all routines in schema auth to postgres;
@@ -156,15 +161,8 @@ $$;
 grant supabase_storage_admin to postgres;
 alter role supabase_storage_admin set search_path = storage;
 
-create schema if not exists storage authorization supabase_admin;
 grant usage on schema storage to postgres, anon, authenticated, service_role;
 grant all on schema storage to postgres, supabase_storage_admin;
-alter default privileges for role supabase_admin in schema storage
-  grant all on tables to postgres, anon, authenticated, service_role;
-alter default privileges for role supabase_admin in schema storage
-  grant all on functions to postgres, anon, authenticated, service_role;
-alter default privileges for role supabase_admin in schema storage
-  grant all on sequences to postgres, anon, authenticated, service_role;
 
 create table if not exists storage.buckets (
   id text primary key,
@@ -202,38 +200,21 @@ alter table storage.buckets enable row level security;
 alter table storage.objects enable row level security;
 
 create or replace function storage.foldername(name text) returns text[]
-language plpgsql immutable
+language sql immutable
 as $$
-declare
-  _parts text[];
-begin
-  select string_to_array(name, '/') into _parts;
-  return _parts[1 : array_length(_parts, 1) - 1];
-end
+  select parts[1 : array_length(parts, 1) - 1] from string_to_array(name, '/') parts
 $$;
 
 create or replace function storage.filename(name text) returns text
-language plpgsql immutable
+language sql immutable
 as $$
-declare
-  _parts text[];
-begin
-  select string_to_array(name, '/') into _parts;
-  return _parts[array_length(_parts, 1)];
-end
+  select parts[array_length(parts, 1)] from string_to_array(name, '/') parts
 $$;
 
 create or replace function storage.extension(name text) returns text
-language plpgsql immutable
+language sql immutable
 as $$
-declare
-  _parts text[];
-  _filename text;
-begin
-  select string_to_array(name, '/') into _parts;
-  select _parts[array_length(_parts, 1)] into _filename;
-  return reverse(split_part(reverse(_filename), '.', 1));
-end
+  select reverse(split_part(reverse(storage.filename(name)), '.', 1))
 $$;
 
 create or replace function storage.update_updated_at_column() returns trigger
