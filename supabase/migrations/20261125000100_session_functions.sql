@@ -87,6 +87,29 @@ comment on function public.gateway_host_access is
 
 
 
+-- A user's rows in a table counted against their limit, one creation at a time per user and
+-- table (the user's lock for it, held to the end of the transaction), so two concurrent
+-- creations cannot both take the last place.
+create function public.gateway_user_at_limit(p_table regclass, p_user_id uuid, p_limit integer)
+returns boolean
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_count bigint;
+begin
+  perform pg_advisory_xact_lock(hashtextextended(p_table::text || ':' || p_user_id::text, 0));
+  execute format('select count(*) from %s where user_id = $1', p_table)
+    into v_count using p_user_id;
+  return v_count >= p_limit;
+end
+$$;
+
+comment on function public.gateway_user_at_limit is
+  'Whether a user already has p_limit rows in p_table, under the user''s lock for that table.';
+
+
+
 create function public.gateway_session_rank(p_status text, p_reason text) returns integer
 language sql
 immutable
@@ -166,9 +189,7 @@ begin
     select * into s from public.whatsapp_sessions where session_id = r.session_name for update;
     if not found then
       -- A new account: one at a time per user, so two concurrent starts can't pass the limit.
-      perform pg_advisory_xact_lock(hashtextextended('gateway_accounts:' || r.user_id::text, 0));
-      if (select count(*) from public.whatsapp_sessions where user_id = r.user_id)
-          >= r.max_accounts then
+      if public.gateway_user_at_limit('public.whatsapp_sessions', r.user_id, r.max_accounts) then
         return jsonb_build_object('outcome', 'account_limit');
       end if;
       insert into public.whatsapp_sessions (user_id, session_id, account, pairing_method)
@@ -558,6 +579,7 @@ comment on function public.gateway_repair_session is
 
 
 revoke execute on function
+  public.gateway_user_at_limit(regclass, uuid, integer),
   public.gateway_session_rank(text, text),
   public.gateway_host_of(uuid),
   public.gateway_host_access(public.whatsapp_sessions),

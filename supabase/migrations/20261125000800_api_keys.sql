@@ -81,10 +81,8 @@ declare
   v_user uuid := (p_record ->> 'user_id')::uuid;
   k public.whatsapp_api_keys;
 begin
-  -- One at a time per user, so two concurrent creations cannot both pass the limit.
-  perform pg_advisory_xact_lock(hashtextextended('gateway_api_keys:' || v_user::text, 0));
-  if (select count(*) from public.whatsapp_api_keys where user_id = v_user)
-      >= (p_record ->> 'max_keys')::integer then
+  if public.gateway_user_at_limit(
+      'public.whatsapp_api_keys', v_user, (p_record ->> 'max_keys')::integer) then
     return jsonb_build_object('outcome', 'limit');
   end if;
   insert into public.whatsapp_api_keys (user_id, name, prefix, key_hash, scopes)

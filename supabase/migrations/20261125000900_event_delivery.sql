@@ -309,9 +309,8 @@ declare
   v_user uuid := (p_record ->> 'user_id')::uuid;
   e public.whatsapp_endpoints;
 begin
-  perform pg_advisory_xact_lock(hashtextextended('gateway_endpoints:' || v_user::text, 0));
-  if (select count(*) from public.whatsapp_endpoints where user_id = v_user)
-      >= (p_record ->> 'max_endpoints')::integer then
+  if public.gateway_user_at_limit(
+      'public.whatsapp_endpoints', v_user, (p_record ->> 'max_endpoints')::integer) then
     return jsonb_build_object('outcome', 'limit');
   end if;
   insert into public.whatsapp_endpoints (id, user_id, url, events, description, secret)

@@ -273,3 +273,31 @@ def test_a_claimed_endpoint_is_leased_retried_failed_and_replayed_in_order(
     [last] = [c for c in calls.claim(limit=50, batch=5, lease_s=30) if c.endpoint_id == endpoint]
     assert [d.body["data"]["body"] for d in last.deliveries] == ["b", "c"]
     assert json.loads(json.dumps(last.deliveries[0].body))["type"] == "message.received"
+
+
+def new_key_record() -> dict[str, Any]:
+    key = api_key.new_key()
+    return {"name": "k", "prefix": api_key.prefix(key), "key_hash": api_key.digest(key),
+            "scopes": ["read"], "max_keys": 2}  # fmt: skip
+
+
+def new_endpoint_record() -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "url": "https://example.com/hook",
+            "events": ["message.received"], "secret": "v1.k.x", "max_endpoints": 2}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("function", "record"),
+    [("gateway_create_api_key", new_key_record), ("gateway_create_endpoint", new_endpoint_record)],
+)
+def test_a_user_creates_keys_and_endpoints_up_to_their_own_limit(
+    dsn: str, transport: PostgresTransport, function: str, record: Any
+) -> None:
+    owner, other = new_user(dsn, "limit"), new_user(dsn, "limit")
+
+    def create(user_id: str) -> str:
+        answer = transport.rpc(function, {"p_record": {**record(), "user_id": user_id}})
+        return str(answer["outcome"])
+
+    assert [create(owner.id) for _ in range(3)] == ["ok", "ok", "limit"]
+    assert create(other.id) == "ok"  # one user's limit is theirs alone
