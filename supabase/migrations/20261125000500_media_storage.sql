@@ -61,15 +61,11 @@ create policy "users upload media to their outgoing folder" on storage.objects
     and (storage.foldername(name))[2] = 'outgoing'
   );
 
--- Replacing an upload (x-upsert) is an update; it may not move an object out of the folder.
+-- Replacing an upload (x-upsert) is an update; it may not move an object out of the folder:
+-- an update policy with no check of its own checks the new row with its using rule too.
 create policy "users replace their outgoing media" on storage.objects
   for update to authenticated
   using (
-    bucket_id = 'whatsapp-media'
-    and (storage.foldername(name))[1] = (select auth.uid())::text
-    and (storage.foldername(name))[2] = 'outgoing'
-  )
-  with check (
     bucket_id = 'whatsapp-media'
     and (storage.foldername(name))[1] = (select auth.uid())::text
     and (storage.foldername(name))[2] = 'outgoing'
