@@ -262,6 +262,37 @@ comment on function public.gateway_send_tokens is
   'The tokens a session''s sending governor holds at p_now.';
 
 
+-- The one way a call takes a message from the sending governor, on the session it holds locked:
+-- 0 when it took one, else the seconds until one is there.
+create function public.gateway_take_token(
+  p_session public.whatsapp_sessions,
+  p_burst double precision,
+  p_rate_per_s double precision,
+  p_now timestamptz
+) returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_tokens constant double precision :=
+    public.gateway_send_tokens(p_session, p_burst, p_rate_per_s, p_now);
+begin
+  if v_tokens < 1 then
+    update public.whatsapp_sessions set send_tokens = v_tokens, send_tokens_at = p_now
+    where id = p_session.id;
+    return ceil((1 - v_tokens) / p_rate_per_s)::integer;
+  end if;
+  update public.whatsapp_sessions set
+    send_tokens = v_tokens - 1, send_tokens_at = p_now, last_activity = p_now
+  where id = p_session.id;
+  return 0;
+end
+$$;
+
+comment on function public.gateway_take_token is
+  'Takes one message from the session''s token bucket: 0, or the seconds until one is there.';
+
+
 create function public.gateway_lock_idempotency_key(p_user_id uuid, p_key text)
 returns void
 language sql
@@ -401,7 +432,7 @@ declare
   s public.whatsapp_sessions;
   m public.whatsapp_messages;
   k record;
-  v_tokens double precision;
+  v_wait integer;
   v_id uuid := gen_random_uuid();
   v_quote jsonb;
   v_sendable boolean;
@@ -438,17 +469,10 @@ begin
     end if;
   end if;
 
-  v_tokens := public.gateway_send_tokens(s, p_burst, p_rate_per_s, p_now);
-  if v_tokens < 1 then
-    update public.whatsapp_sessions set send_tokens = v_tokens, send_tokens_at = p_now
-    where id = s.id;
-    return jsonb_build_object(
-      'outcome', 'rate_limited', 'retry_after', ceil((1 - v_tokens) / p_rate_per_s)
-    );
+  v_wait := public.gateway_take_token(s, p_burst, p_rate_per_s, p_now);
+  if v_wait > 0 then
+    return jsonb_build_object('outcome', 'rate_limited', 'retry_after', v_wait);
   end if;
-  update public.whatsapp_sessions set
-    send_tokens = v_tokens - 1, send_tokens_at = p_now, last_activity = p_now
-  where id = s.id;
 
   -- Media: a file the caller uploaded stays at its path (already stored); one sent inline is
   -- stored by the function under the message's own name.
@@ -1025,6 +1049,8 @@ revoke execute on function
   public.gateway_br_twin(text),
   public.gateway_contact_phone(uuid, text, text),
   public.gateway_send_tokens(public.whatsapp_sessions, double precision, double precision,
+    timestamptz),
+  public.gateway_take_token(public.whatsapp_sessions, double precision, double precision,
     timestamptz),
   public.gateway_open_send(public.gateway_outbound_request, timestamptz),
   public.gateway_lock_idempotency_key(uuid, text),

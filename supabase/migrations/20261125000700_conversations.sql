@@ -737,40 +737,6 @@ comment on function public.gateway_group_of is
 
 -- Replies, reactions, edits, deletions and reads from send-message ------------------------------
 
--- The one way a call takes a message from a session's sending governor (a token bucket: burst,
--- then a rate): returns 0 when it took one, else the seconds until one is there.
-create function public.gateway_take_token(
-  p_session_id uuid,
-  p_burst double precision,
-  p_rate_per_s double precision,
-  p_now timestamptz
-) returns integer
-language plpgsql
-set search_path = ''
-as $$
-declare
-  s public.whatsapp_sessions;
-  v_tokens double precision;
-begin
-  select * into strict s from public.whatsapp_sessions where id = p_session_id for update;
-  v_tokens := least(p_burst, coalesce(s.send_tokens, p_burst)
-    + greatest(0, extract(epoch from p_now - coalesce(s.send_tokens_at, p_now))) * p_rate_per_s);
-  if v_tokens < 1 then
-    update public.whatsapp_sessions set send_tokens = v_tokens, send_tokens_at = p_now
-    where id = s.id;
-    return ceil((1 - v_tokens) / p_rate_per_s)::integer;
-  end if;
-  update public.whatsapp_sessions set
-    send_tokens = v_tokens - 1, send_tokens_at = p_now, last_activity = p_now
-  where id = s.id;
-  return 0;
-end
-$$;
-
-comment on function public.gateway_take_token is
-  'Takes one message from the session''s token bucket: 0, or the seconds until one is there.';
-
-
 -- A reply quotes a message of its own chat that WhatsApp has (send-message with reply_to).
 create function public.gateway_check_reply(
   p_send public.gateway_outbound_request,
@@ -996,7 +962,7 @@ begin
     end if;
   end if;
 
-  v_wait := public.gateway_take_token(s.id, p_burst, p_rate_per_s, p_now);
+  v_wait := public.gateway_take_token(s, p_burst, p_rate_per_s, p_now);
   if v_wait > 0 then
     return jsonb_build_object('outcome', 'rate_limited', 'retry_after', v_wait);
   end if;
@@ -1079,7 +1045,6 @@ revoke execute on function
   public.gateway_message_arrived(),
   public.gateway_record_group(jsonb, timestamptz),
   public.gateway_group_of(text, text),
-  public.gateway_take_token(uuid, double precision, double precision, timestamptz),
   public.gateway_check_reply(public.gateway_outbound_request, uuid),
   public.gateway_row_json(anyelement),
   public.gateway_chat_named(uuid, text),
