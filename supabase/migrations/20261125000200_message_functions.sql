@@ -415,6 +415,28 @@ comment on function public.gateway_send_session is
   'be settling on the host.';
 
 
+-- An attempt takes an outbox row to send it (a send, a retry, a scheduler's claim): queued,
+-- under the attempt's lease, and counted, as the attempt is the fence (gateway_finish_send).
+create function public.gateway_take_send(
+  p_message_id uuid,
+  p_lease_s integer,
+  p_now timestamptz
+) returns public.whatsapp_messages
+language sql
+set search_path = ''
+as $$
+  update public.whatsapp_messages set
+    status = 'queued', send_state = 'pending', error_code = null,
+    lease_until = p_now + make_interval(secs => p_lease_s),
+    attempts = attempts + 1, updated_at = p_now
+  where id = p_message_id
+  returning *
+$$;
+
+comment on function public.gateway_take_send is
+  'Takes an outbox row for one more attempt: queued, leased for p_lease_s, attempts counted.';
+
+
 create function public.gateway_begin_send(
   p_send jsonb,
   p_burst double precision,
@@ -451,12 +473,7 @@ begin
   if (k.message).id is not null then
     -- An earlier attempt failed before sending, or its lease ran out without the host's
     -- message id ever arriving: this attempt finishes it.
-    update public.whatsapp_messages set
-      status = 'queued', send_state = 'pending', error_code = null,
-      lease_until = p_now + make_interval(secs => p_lease_s),
-      attempts = attempts + 1, updated_at = p_now
-    where id = (k.message).id
-    returning * into m;
+    m := public.gateway_take_send((k.message).id, p_lease_s, p_now);
     return jsonb_build_object('outcome', 'send', 'message', to_jsonb(m))
       || public.gateway_send_session(s, p_now);
   end if;
@@ -1056,6 +1073,7 @@ revoke execute on function
   public.gateway_lock_idempotency_key(uuid, text),
   public.gateway_settle_unconfirmed(uuid, timestamptz),
   public.gateway_send_session(public.whatsapp_sessions, timestamptz),
+  public.gateway_take_send(uuid, integer, timestamptz),
   public.gateway_begin_send(jsonb, double precision, double precision, integer, timestamptz),
   public.gateway_finish_send(jsonb, timestamptz),
   public.gateway_hold_send(uuid, integer, integer, timestamptz),

@@ -265,12 +265,7 @@ begin
       limit least(floor(v_tokens)::integer, p_limit - v_count)
       for update
     loop
-      update public.whatsapp_messages set
-        status = 'queued', send_state = 'pending', error_code = null,
-        lease_until = p_now + make_interval(secs => p_lease_s),
-        attempts = attempts + 1, updated_at = p_now
-      where id = m.id
-      returning * into m;
+      m := public.gateway_take_send(m.id, p_lease_s, p_now);
       v_claimed := v_claimed || jsonb_build_array(jsonb_build_object(
         'message', to_jsonb(m), 'session_name', s.session_id) || v_host);
       v_taken := v_taken + 1;
