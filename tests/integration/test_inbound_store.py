@@ -5,41 +5,16 @@ nothing."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-import pytest
 
-from local import devdb
-from tests.integration.store_helpers import begin
+from tests.integration.store_helpers import connected
 from wa_gateway.events.service import to_record
-from wa_gateway.records import SessionUpdate
-from wa_gateway.sessions.service import session_name_for
 from wa_gateway.store import PostgresTransport, Store
 
 FROM = "5511987650001"
-
-
-@pytest.fixture(scope="module")
-def transport(database: str) -> Iterator[PostgresTransport]:
-    made = PostgresTransport(database)
-    yield made
-    made.close()
-
-
-@pytest.fixture(scope="module")
-def store(transport: PostgresTransport) -> Store:
-    return Store(transport)
-
-
-def connected(store: Store, database: str) -> tuple[devdb.DevUser, str]:
-    user = devdb.create_user(database, f"in-{uuid.uuid4().hex[:10]}@example.com", "pw")
-    name = session_name_for(user.id)
-    begin(store, user.id, name)
-    store.apply_host_state(SessionUpdate(name, "connected"))
-    return user, name
 
 
 def report(name: str, wpp_id: str, kind: str, **fields: Any) -> dict[str, Any]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import psycopg
 import pytest
 
 from local import devdb
-from tests.integration.store_helpers import begin
+from tests.integration.store_helpers import connected
 from wa_gateway.event_records import EventRecord
 from wa_gateway.records import Ack, InboundMessage, SessionUpdate
 from wa_gateway.send_records import OutboundRequest
@@ -24,18 +23,8 @@ TO = "5511987654321"
 
 
 @pytest.fixture(scope="module")
-def store(database: str) -> Iterator[Store]:
-    transport = PostgresTransport(database)
-    yield Store(transport, send_burst=3, send_rate_per_s=0.5, send_lease_s=30)
-    transport.close()
-
-
-def connected(store: Store, database: str) -> tuple[devdb.DevUser, str]:
-    user = devdb.create_user(database, f"msg-{uuid.uuid4().hex[:10]}@example.com", "pw")
-    name = session_name_for(user.id)
-    begin(store, user.id, name)
-    store.apply_host_state(SessionUpdate(name, "connected"))
-    return user, name
+def store(transport: PostgresTransport) -> Store:
+    return Store(transport, send_burst=3, send_rate_per_s=0.5, send_lease_s=30)
 
 
 def applied(store: Store, fact: InboundMessage | Ack) -> bool:

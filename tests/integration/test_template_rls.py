@@ -12,8 +12,9 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from local import devdb
 from tests.conftest import as_role
+from tests.integration.store_helpers import new_user
+from tests.rows import every, run_as
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,7 @@ class Owners:
 @pytest.fixture()
 def owners(database: str) -> Iterator[Owners]:
     """alice and bob, each with a template named "welcome"."""
-    alice = devdb.create_user(database, f"tpl-a-{uuid.uuid4().hex[:8]}@example.com", "pw").id
-    bob = devdb.create_user(database, f"tpl-b-{uuid.uuid4().hex[:8]}@example.com", "pw").id
+    alice, bob = new_user(database, "tpl-a").id, new_user(database, "tpl-b").id
     with psycopg.connect(database, autocommit=True) as conn:
         for user, body in ((alice, "Hi {{name}}, from alice"), (bob, "Hi {{name}}, from bob")):
             conn.execute(
@@ -38,13 +38,11 @@ def owners(database: str) -> Iterator[Owners]:
         conn.execute("delete from auth.users where id = any(%s::uuid[])", ([alice, bob],))
 
 
-def run_as(
-    dsn: str, role: str, user_id: str | None, statement: str, params: Any = None
+def as_alice(
+    database: str, owners: Owners, statement: str, params: Any = None
 ) -> list[tuple[Any, ...]]:
-    with psycopg.connect(dsn) as conn, conn.transaction(force_rollback=True):
-        as_role(conn, role, user_id)
-        cursor = conn.execute(statement, params)
-        return cursor.fetchall() if cursor.description else []
+    """A statement as alice, signed in, in a transaction rolled back."""
+    return run_as(database, "authenticated", owners.alice, statement, params)
 
 
 def bodies(rows: list[tuple[Any, ...]]) -> list[str]:
@@ -58,9 +56,7 @@ def test_each_user_reads_only_their_own_templates(database: str, owners: Owners)
     query = "select body from whatsapp_templates where name = 'welcome' and user_id = any(%s)"
     both = ([owners.alice, owners.bob],)
 
-    assert bodies(run_as(database, "authenticated", owners.alice, query, both)) == [
-        "Hi {{name}}, from alice"
-    ]
+    assert bodies(as_alice(database, owners, query, both)) == ["Hi {{name}}, from alice"]
     assert bodies(run_as(database, "authenticated", owners.bob, query, both)) == [
         "Hi {{name}}, from bob"
     ]
@@ -73,10 +69,9 @@ def test_each_user_reads_only_their_own_templates(database: str, owners: Owners)
 
 
 def test_a_user_adds_a_template_that_is_theirs_by_default(database: str, owners: Owners) -> None:
-    rows = run_as(
+    rows = as_alice(
         database,
-        "authenticated",
-        owners.alice,
+        owners,
         "insert into whatsapp_templates (name, body) values ('bye', 'Bye {{name}}')"
         " returning user_id, name",
     )
@@ -120,10 +115,9 @@ def test_the_service_role_adds_a_template_for_any_user(database: str, owners: Ow
 
 def test_a_name_is_unique_per_user_only(database: str, owners: Owners) -> None:
     with pytest.raises(errors.UniqueViolation):
-        run_as(
+        as_alice(
             database,
-            "authenticated",
-            owners.alice,
+            owners,
             "insert into whatsapp_templates (name, body) values ('welcome', 'again')",
         )
 
@@ -159,10 +153,9 @@ def test_another_user_changes_nothing_of_the_owners(database: str, owners: Owner
 
 def test_no_user_gives_a_template_away(database: str, owners: Owners) -> None:
     with pytest.raises(errors.InsufficientPrivilege):
-        run_as(
+        as_alice(
             database,
-            "authenticated",
-            owners.alice,
+            owners,
             "update whatsapp_templates set user_id = %s where user_id = %s",
             (owners.bob, owners.alice),
         )
@@ -183,7 +176,7 @@ DELETE = "delete from whatsapp_templates where user_id = %s returning id"
 
 
 def test_the_owner_deletes_their_template(database: str, owners: Owners) -> None:
-    assert len(run_as(database, "authenticated", owners.alice, DELETE, (owners.alice,))) == 1
+    assert len(as_alice(database, owners, DELETE, (owners.alice,))) == 1
 
 
 def test_another_user_deletes_nothing_of_the_owners(database: str, owners: Owners) -> None:
@@ -203,11 +196,11 @@ def test_the_service_role_deletes_any_template(database: str, owners: Owners) ->
 
 
 def test_one_policy_per_command_for_signed_in_owners(database: str) -> None:
-    with psycopg.connect(database) as conn:
-        policies = conn.execute(
-            "select cmd, roles::text[], qual, with_check from pg_policies"
-            " where schemaname = 'public' and tablename = 'whatsapp_templates' order by cmd"
-        ).fetchall()
+    policies = every(
+        database,
+        "select cmd, roles::text[], qual, with_check from pg_policies"
+        " where schemaname = 'public' and tablename = 'whatsapp_templates' order by cmd",
+    )
 
     assert [p[0] for p in policies] == ["DELETE", "INSERT", "SELECT", "UPDATE"]
     for cmd, roles, qual, with_check in policies:
@@ -223,10 +216,9 @@ def test_one_policy_per_command_for_signed_in_owners(database: str) -> None:
 )
 def test_a_name_outside_the_rules_is_refused(database: str, owners: Owners, name: str) -> None:
     with pytest.raises(errors.CheckViolation):
-        run_as(
+        as_alice(
             database,
-            "authenticated",
-            owners.alice,
+            owners,
             "insert into whatsapp_templates (name, body) values (%s, 'x')",
             (name,),
         )
@@ -249,10 +241,9 @@ def test_a_name_outside_the_rules_is_refused(database: str, owners: Owners, name
 )
 def test_a_body_outside_the_rules_is_refused(database: str, owners: Owners, body: str) -> None:
     with pytest.raises(errors.CheckViolation):
-        run_as(
+        as_alice(
             database,
-            "authenticated",
-            owners.alice,
+            owners,
             "insert into whatsapp_templates (name, body) values ('t', %s)",
             (body,),
         )
@@ -263,10 +254,9 @@ def test_a_body_outside_the_rules_is_refused(database: str, owners: Owners, body
     ["Plain text", "{single} braces", "{{a}} and {{b_2}}", "x" * 4096, "{{" + "a" * 32 + "}}"],
 )
 def test_a_body_within_the_rules_is_stored(database: str, owners: Owners, body: str) -> None:
-    rows = run_as(
+    rows = as_alice(
         database,
-        "authenticated",
-        owners.alice,
+        owners,
         "insert into whatsapp_templates (name, body) values ('t', %s) returning body",
         (body,),
     )
