@@ -8,7 +8,6 @@ import json
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,6 +17,7 @@ import requests
 from local.processes import free_port
 from local.stack import SimulatorProcess
 from local.threaded_server import ThreadedServer
+from tests.stub_http import StubHandler
 from tests.waiting import wait_until
 
 SECRET = "THISISMYSECURETOKEN"
@@ -50,9 +50,9 @@ class Receiver:
         self._lock = threading.Lock()
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(StubHandler):
             def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                raw = self.read_body()
                 query = parse_qs(urlsplit(self.path).query)
                 hook = Hook(
                     session=query.get("session", [None])[0],
@@ -62,15 +62,7 @@ class Receiver:
                 )
                 with receiver._lock:
                     receiver.hooks.append(hook)
-                payload = b'{"ok":true}'
-                self.send_response(receiver.answer_status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
+                self.answer(receiver.answer_status, b'{"ok":true}')
 
         self.server = ThreadedServer(Handler).start()
         self.base = self.server.url
