@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import errors
+from psycopg.types.json import Jsonb
 
 from tests.conftest import as_role
 from tests.integration.store_helpers import new_user
@@ -66,6 +67,17 @@ def visible(conn: psycopg.Connection[Any], world: World) -> set[str]:
         ([world.alice_upload, world.alice_received, world.bob_upload],),
     ).fetchall()
     return {r[0] for r in rows}
+
+
+def set_metadata(
+    conn: psycopg.Connection[Any], names: list[str], metadata: dict[str, Any]
+) -> list[str]:
+    """Replace the objects' metadata, as an upload with ``upsert`` does; the names updated."""
+    rows = conn.execute(
+        "update storage.objects set metadata = %s where name = any(%s) returning name",
+        (Jsonb(metadata), names),
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def delete_as_the_storage_api(conn: psycopg.Connection[Any], names: list[str]) -> list[str]:
@@ -178,17 +190,14 @@ def test_a_user_replaces_their_upload_but_cannot_move_it_out_of_the_folder(
 ) -> None:
     as_role(tx, "authenticated", world.alice)
 
-    replaced = tx.execute(
-        "update storage.objects set metadata = '{\"size\": 1}' where name = %s returning name",
-        (world.alice_upload,),
-    ).fetchall()
+    replaced = set_metadata(tx, [world.alice_upload], {"size": 1})
     with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
         tx.execute(
             "update storage.objects set name = %s where name = %s",
             (f"{world.alice}/elsewhere/photo.jpg", world.alice_upload),
         )
 
-    assert replaced == [(world.alice_upload,)]
+    assert replaced == [world.alice_upload]
 
 
 def test_a_user_changes_no_received_media_and_nothing_of_another_user(
@@ -196,10 +205,7 @@ def test_a_user_changes_no_received_media_and_nothing_of_another_user(
 ) -> None:
     as_role(tx, "authenticated", world.alice)
 
-    updated = tx.execute(
-        "update storage.objects set metadata = '{}' where name = any(%s) returning name",
-        ([world.alice_received, world.bob_upload],),
-    ).fetchall()
+    updated = set_metadata(tx, [world.alice_received, world.bob_upload], {})
     deleted = delete_as_the_storage_api(tx, [world.alice_received, world.bob_upload])
 
     assert updated == [] and deleted == []
