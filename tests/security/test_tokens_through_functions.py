@@ -28,7 +28,7 @@ from local.stack import LocalSecrets
 from local.threaded_server import ThreadedServer
 from tests.conftest import Gateway, Simulator, own_gateway
 from tests.e2e.flows import assert_error, connected_user
-from tests.stub_http import StubHandler
+from tests.stub_servers import StubHandler
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 

@@ -11,7 +11,7 @@ import pytest
 
 from local.processes import free_port
 from local.threaded_server import serving
-from tests.stub_http import StubHandler
+from tests.stub_servers import StubHandler
 from wa_gateway.errors import HostError, HostTimeout
 from wa_gateway.host.answers import HostUnauthorized
 from wa_gateway.host.client import HostClient

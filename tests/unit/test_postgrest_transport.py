@@ -13,7 +13,7 @@ from postgrest import APIError
 
 from local.processes import free_port
 from local.threaded_server import serving
-from tests.stub_http import StubHandler
+from tests.stub_servers import StubHandler
 from wa_gateway.auth.caller import Caller
 from wa_gateway.errors import SettingsError, StoreUnavailable
 from wa_gateway.records import SessionUpdate

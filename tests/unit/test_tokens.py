@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from local.threaded_server import ThreadedServer
-from tests.stub_http import StubHandler
+from tests.stub_servers import StubHandler
 from wa_gateway.auth.caller import Caller
 from wa_gateway.auth.tokens import MAX_TOKEN_LENGTH, TokenVerifier, bearer_token
 from wa_gateway.errors import AnonymousUser, ApiError, InvalidToken, MissingToken, TokenExpired

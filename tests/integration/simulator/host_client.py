@@ -17,7 +17,7 @@ import requests
 from local.processes import free_port
 from local.stack import SimulatorProcess
 from local.threaded_server import ThreadedServer
-from tests.stub_http import StubHandler
+from tests.stub_servers import StubHandler
 from tests.waiting import wait_until
 
 SECRET = "THISISMYSECURETOKEN"

@@ -1,9 +1,34 @@
-"""The request handler of the small HTTP servers tests stand in another service with."""
+"""Small servers on 127.0.0.1 that tests stand in another service with."""
 
 from __future__ import annotations
 
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+
+@contextmanager
+def tcp_server(handle: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A TCP listener that hands every connection to ``handle`` on a thread of its own until
+    the block ends; yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            handle(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
 
 
 class StubHandler(BaseHTTPRequestHandler):
