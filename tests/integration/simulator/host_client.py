@@ -119,6 +119,19 @@ def start_host(data_dir: Path, *args: str, secret_key: str = SECRET) -> Simulato
     return SimulatorProcess(free_port(), data_dir, secret_key, args=args).start()
 
 
+def linked_on_own_host(
+    data_dir: Path, receiver: Receiver, sessions: list[str]
+) -> tuple[SimulatorProcess, Host]:
+    """A simulator process of the test's own (``start_host``, no start-all at boot) as quick as
+    the shared one, with ``sessions`` linked; the process and a client of it."""
+    process = start_host(data_dir, "--no-start-all")
+    host = Host(process.url)
+    host.configure(init_delay_ms=20, connect_delay_ms=50)
+    for session in sessions:
+        host.connect(session, receiver)
+    return process, host
+
+
 class Host:
     """The simulated host as a client sees it (``requests`` with ``json=``)."""
 
@@ -126,6 +139,10 @@ class Host:
         self.url = url
         self.http = requests.Session()
         self.tokens: dict[str, str] = {}
+
+    def follow(self, process: SimulatorProcess) -> None:
+        """Talk to ``process`` from now on: the host restarted, on another port."""
+        self.url, self.http = process.url, requests.Session()
 
     def token(self, session: str) -> str:
         if session not in self.tokens:
