@@ -12,8 +12,8 @@ from typing import Any
 
 @contextmanager
 def tcp_server(handle: Callable[[socket.socket], None]) -> Iterator[int]:
-    """A TCP listener that hands every connection to ``handle`` on a thread of its own until
-    the block ends; yields its port."""
+    """A TCP listener that hands its connections to ``handle``, one after another on a thread
+    of its own, until the block ends; yields its port."""
     listener = socket.create_server(("127.0.0.1", 0))
 
     def accept() -> None:
