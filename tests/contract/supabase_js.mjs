@@ -48,6 +48,21 @@ function plainError(error) {
   return out;
 }
 
+// The first page of ``rows()``, newest first by (at, id), and the page after it by keyset on
+// that pair, as the web page pages.
+async function pageAndNext(rows, at, id) {
+  const newest = () => rows().order(at, { ascending: false }).order(id, { ascending: false });
+  const first = answer(await newest().limit(2));
+  const last = first.data[first.data.length - 1];
+  const next = answer(
+    await newest()
+      .lte(at, last[at])
+      .or(`${at}.lt.${last[at]},${id}.lt.${last[id]}`)
+      .limit(2),
+  );
+  return [first, next];
+}
+
 async function bytesOf(blob) {
   return blob ? Buffer.from(await blob.arrayBuffer()).toString("base64") : null;
 }
@@ -144,20 +159,9 @@ const scenarios = {
   async conversations() {
     const db = await signedIn();
     const view = () =>
-      db
-        .from("whatsapp_conversations")
-        .select("chat_id,last_body,last_at,last_message_id,unread")
-        .order("last_at", { ascending: false })
-        .order("last_message_id", { ascending: false });
+      db.from("whatsapp_conversations").select("chat_id,last_body,last_at,last_message_id,unread");
     const out = {};
-    out.first = answer(await view().limit(2));
-    const last = out.first.data[out.first.data.length - 1];
-    out.next = answer(
-      await view()
-        .lte("last_at", last.last_at)
-        .or(`last_at.lt.${last.last_at},last_message_id.lt.${last.last_message_id}`)
-        .limit(2),
-    );
+    [out.first, out.next] = await pageAndNext(view, "last_at", "last_message_id");
     const search = (query, options) =>
       db.from("whatsapp_messages").select("body").textSearch("search", query, options).order("body");
     out.fts = answer(await search("pizza & quatro", { config: "simple" }));
@@ -178,18 +182,9 @@ const scenarios = {
         .from("whatsapp_messages")
         .select("id,body,message_at,chat_id")
         .eq("chat_id", params.chat)
-        .eq("whatsapp_session_id", params.session)
-        .order("message_at", { ascending: false })
-        .order("id", { ascending: false });
+        .eq("whatsapp_session_id", params.session);
     const out = {};
-    out.first = answer(await chat().limit(2));
-    const oldest = out.first.data[out.first.data.length - 1];
-    out.older = answer(
-      await chat()
-        .lte("message_at", oldest.message_at)
-        .or(`message_at.lt.${oldest.message_at},id.lt.${oldest.id}`)
-        .limit(2),
-    );
+    [out.first, out.older] = await pageAndNext(chat, "message_at", "id");
     const ids = [...out.first.data, ...out.older.data].map((m) => m.id);
     out.reactions = answer(
       await db

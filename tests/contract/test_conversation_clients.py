@@ -4,34 +4,28 @@ and the next one by keyset on (last_at, last_message_id), and message search wit
 
 from __future__ import annotations
 
-import uuid
-
 import psycopg
 from supabase import Client
 
 from local import devdb
 from tests.conftest import Gateway
 from tests.contract.conftest import run_js
+from tests.rows import add_session
 
 
 def seed(database: str, user_id: str, chats: list[tuple[str, str]]) -> str:
     """One session for the user, and one message per ``(phone, body)``, newest last; the
     session's id."""
     with psycopg.connect(database, autocommit=True) as conn:
-        session = conn.execute(
-            "insert into whatsapp_sessions (user_id, session_id, status) values (%s, %s,"
-            " 'connected') returning id",
-            (user_id, f"u{uuid.uuid4().hex[:20]}"),
-        ).fetchone()
-        assert session is not None
+        session = add_session(conn, user_id)
         for minute, (phone, body) in enumerate(chats):
             conn.execute(
                 "insert into whatsapp_messages (user_id, whatsapp_session_id, direction, phone,"
                 " body, status, host_at) values (%s, %s, 'inbound', %s, %s, 'received',"
                 " now() - make_interval(mins => %s))",
-                (user_id, session[0], phone, body, 10 - minute),
+                (user_id, session, phone, body, 10 - minute),
             )
-    return str(session[0])
+    return session
 
 
 CHATS = [

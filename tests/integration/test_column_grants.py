@@ -18,8 +18,8 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from local import devdb
-from tests.conftest import as_role
+from tests.integration.store_helpers import new_user
+from tests.rows import add_delivery, add_host, inserted, run_as
 
 READABLE: dict[str, set[str]] = {
     "whatsapp_sessions": {
@@ -273,49 +273,42 @@ class Owner:
 def owner(database: str) -> Iterator[Owner]:
     """A user with a row in every user-readable table, every column filled in, and a
     stranger."""
-    user = devdb.create_user(database, f"cols-{uuid.uuid4().hex[:10]}@example.com", "pw").id
-    other = devdb.create_user(database, f"cols-x-{uuid.uuid4().hex[:10]}@example.com", "pw").id
-    suffix = uuid.uuid4().hex[:10]
+    user, other = new_user(database, "cols").id, new_user(database, "cols-x").id
     with psycopg.connect(database, autocommit=True) as conn:
-        host = conn.execute(
-            "insert into wpp_hosts (name, url, secret_key, capacity)"
-            " values (%s, %s, 'v1.k.x', 1) returning id",
-            (f"cols-{suffix}", f"http://cols-{suffix}.invalid"),
-        ).fetchone()
-        assert host is not None
-        session = conn.execute(
+        host = add_host(conn, f"cols-{uuid.uuid4().hex[:10]}")
+        session = inserted(
+            conn,
             "insert into whatsapp_sessions (user_id, session_id, status, qr_code, qr_image,"
             " qr_expires_at, qr_updated_at, qr_count, phone_number, host_id, server_url,"
             " send_tokens, send_tokens_at) values (%s, %s, 'pairing', '2@qr',"
             " 'data:image/png;base64,x', now(), now(), 1, '5511900000000', %s,"
             " 'http://host.invalid', 3, now()) returning id",
-            (user, f"user_{user}", host[0]),
-        ).fetchone()
-        assert session is not None
-        message = conn.execute(
+            (user, f"user_{user}", host),
+        )
+        message = inserted(
+            conn,
             "insert into whatsapp_messages (user_id, whatsapp_session_id, direction, phone, body,"
             " status, idempotency_key, request_hash, send_state, lease_until)"
             " values (%s, %s, 'outbound', '5511999999999', 'oi', 'queued', 'k', 'h', 'pending',"
             " now()) returning id",
-            (user, session[0]),
-        ).fetchone()
-        assert message is not None
+            (user, session),
+        )
         conn.execute(
             "insert into whatsapp_reactions (user_id, message_id, reactor, emoji, from_me, phone,"
             " reacted_at) values (%s, %s, '5511999999999@c.us', '👍', false, '5511999999999',"
             " now())",
-            (user, message[0]),
+            (user, message),
         )
         conn.execute(
             "insert into whatsapp_groups (user_id, whatsapp_session_id, account, group_id,"
             " subject, participants, participants_at) values (%s, %s, 'default',"
             " '120363000000000001@g.us', 'Team', '[]', now())",
-            (user, session[0]),
+            (user, session),
         )
         conn.execute(
             "insert into whatsapp_error_logs (user_id, whatsapp_session_id, function_name, code,"
             " message) values (%s, %s, 'send-message', 'host_error', 'x')",
-            (user, session[0]),
+            (user, session),
         )
         conn.execute(
             "insert into whatsapp_templates (user_id, name, body) values (%s, 'hi', 'Hi {{n}}')",
@@ -324,43 +317,25 @@ def owner(database: str) -> Iterator[Owner]:
         conn.execute(
             "insert into whatsapp_events (user_id, whatsapp_session_id, seq, event, dedup_key,"
             " payload) values (%s, %s, 1, 'status-find', %s, '{}')",
-            (user, session[0], uuid.uuid4().hex),
+            (user, session, uuid.uuid4().hex),
         )
         conn.execute(
             "insert into whatsapp_api_keys (user_id, name, prefix, key_hash, scopes)"
             " values (%s, 'backend', 'wak_abcdef', %s, '{send}')",
             (user, uuid.uuid4().hex * 2),
         )
-        endpoint = uuid.uuid4()
-        conn.execute(
-            "insert into whatsapp_endpoints (id, user_id, url, events, secret)"
-            " values (%s, %s, 'https://example.com/hook', '{message.received}', 'v1.k.x')",
-            (endpoint, user),
-        )
-        notification = conn.execute(
-            "insert into whatsapp_notifications (user_id, type, body)"
-            " values (%s, 'message.received', '{}') returning id",
-            (user,),
-        ).fetchone()
-        assert notification is not None
-        conn.execute(
-            "insert into whatsapp_deliveries (endpoint_id, user_id, notification_id, seq)"
-            " values (%s, %s, %s, 1)",
-            (endpoint, user, notification[0]),
-        )
+        add_delivery(conn, user)
     yield Owner(user, other)
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute("delete from whatsapp_sessions where user_id = %s", (user,))
         conn.execute("delete from whatsapp_endpoints where user_id = %s", (user,))
         conn.execute("delete from whatsapp_notifications where user_id = %s", (user,))
         conn.execute("delete from whatsapp_api_keys where user_id = %s", (user,))
-        conn.execute("delete from wpp_hosts where id = %s", (host[0],))
+        conn.execute("delete from wpp_hosts where id = %s", (host,))
 
 
-def select_as(dsn: str, user_id: str, query: sql.Composable) -> list[tuple[Any, ...]]:
-    with psycopg.connect(dsn) as conn, conn.transaction(force_rollback=True):
-        as_role(conn, "authenticated", user_id)
-        return conn.execute(query).fetchall()
+def select_as(dsn: str, user_id: str, query: sql.Composed) -> list[tuple[Any, ...]]:
+    return run_as(dsn, "authenticated", user_id, query)
 
 
 def column_query(table: str, columns: list[str]) -> sql.Composed:

@@ -7,36 +7,17 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-import pytest
 
-from local import devdb
-from tests.integration.store_helpers import begin
+from tests.integration.store_helpers import begin, connected
 from wa_gateway.event_records import EventRecord, MessageChange
 from wa_gateway.records import InboundMessage, SessionUpdate
 from wa_gateway.send_records import MessageAction
-from wa_gateway.sessions.service import session_name_for
 from wa_gateway.store import PostgresTransport, Store
 
 CONTACT = "5511987650009"
-
-
-@pytest.fixture(scope="module")
-def store(database: str) -> Iterator[Store]:
-    transport = PostgresTransport(database)
-    yield Store(transport)
-    transport.close()
-
-
-def connected(store: Store, database: str) -> tuple[devdb.DevUser, str]:
-    user = devdb.create_user(database, f"conv-{uuid.uuid4().hex[:10]}@example.com", "pw")
-    name = session_name_for(user.id)
-    begin(store, user.id, name)
-    store.apply_host_state(SessionUpdate(name, "connected"))
-    return user, name
 
 
 def message(name: str, wpp_id: str, body: str = "oi", **fields: Any) -> InboundMessage:

@@ -9,9 +9,9 @@ privileges, which let anon and authenticated execute every new function in ``pub
 
 from __future__ import annotations
 
-from typing import Any
-
 import psycopg
+
+from tests.rows import every
 
 # The one function a user may call (it reads as the caller, under RLS); every other function in
 # public is for service_role alone.
@@ -30,11 +30,6 @@ TABLE_WIDE = {
 }
 
 
-def query(dsn: str, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
-    with psycopg.connect(dsn) as conn:
-        return conn.execute(statement, params).fetchall()
-
-
 PUBLIC_FUNCTIONS = """
     select p.oid, p.proname from pg_proc p
     where p.pronamespace = 'public'::regnamespace
@@ -42,56 +37,56 @@ PUBLIC_FUNCTIONS = """
 """
 
 
+def public_functions_where(dsn: str, condition: str) -> list[str]:
+    """The names of the functions of ours in public (``PUBLIC_FUNCTIONS``) for which
+    ``condition`` holds, ``p`` being the function's row of pg_proc."""
+    rows = every(
+        dsn,
+        f"select f.proname from ({PUBLIC_FUNCTIONS}) f join pg_proc p using (oid)"
+        f" where {condition} order by 1",
+    )
+    return [r[0] for r in rows]
+
+
 def test_every_function_in_public_sets_its_search_path(database: str) -> None:
     """Lint 0011 function_search_path_mutable."""
-    mutable = query(
+    mutable = public_functions_where(
         database,
-        f"select f.proname from ({PUBLIC_FUNCTIONS}) f join pg_proc p using (oid)"
-        " where not exists (select from unnest(coalesce(p.proconfig, '{}')) c"
-        "                   where c like 'search_path=%%')"
-        " order by 1",
+        "not exists (select from unnest(coalesce(p.proconfig, '{}')) c"
+        "            where c like 'search_path=%%')",
     )
 
     assert mutable == []
 
 
 def test_no_function_in_public_is_executable_by_anon_or_public(database: str) -> None:
-    executable = query(
+    executable = public_functions_where(
         database,
-        f"select proname from ({PUBLIC_FUNCTIONS}) f"
-        " where has_function_privilege('anon', oid, 'EXECUTE')"
-        "    or exists (select from pg_proc p, aclexplode(coalesce(p.proacl,"
-        "               acldefault('f', p.proowner))) a"
-        "               where p.oid = f.oid and a.grantee = 0)"
-        " order by 1",
+        "has_function_privilege('anon', p.oid, 'EXECUTE')"
+        " or exists (select from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a"
+        "            where a.grantee = 0)",
     )
 
     assert executable == []
 
 
 def test_users_may_execute_only_the_functions_that_read_as_them(database: str) -> None:
-    executable = query(
-        database,
-        f"select proname from ({PUBLIC_FUNCTIONS}) f"
-        " where has_function_privilege('authenticated', oid, 'EXECUTE')",
+    executable = public_functions_where(
+        database, "has_function_privilege('authenticated', p.oid, 'EXECUTE')"
     )
-    service = query(
+    service = every(
         database,
         "select count(*) filter (where not has_function_privilege('service_role', oid,"
         f" 'EXECUTE')), count(*) from ({PUBLIC_FUNCTIONS}) f",
     )
 
-    assert {r[0] for r in executable} == USER_FUNCTIONS
+    assert set(executable) == USER_FUNCTIONS
     assert service[0][0] == 0 and service[0][1] > len(USER_FUNCTIONS)
 
 
 def test_no_function_in_public_is_security_definer(database: str) -> None:
     """Lints 0028/0029: nothing runs with its owner's rights on behalf of an API role."""
-    definers = query(
-        database,
-        f"select f.proname from ({PUBLIC_FUNCTIONS}) f join pg_proc p using (oid)"
-        " where p.prosecdef",
-    )
+    definers = public_functions_where(database, "p.prosecdef")
 
     assert definers == []
 
@@ -99,7 +94,7 @@ def test_no_function_in_public_is_security_definer(database: str) -> None:
 def test_api_roles_draw_no_sequence_and_hold_no_table_wide_privilege(database: str) -> None:
     """Users read column by column (see test_column_grants); nothing else is theirs but
     ``TABLE_WIDE``."""
-    held = query(
+    held = every(
         database,
         "select c.relname, r.role, p.privilege from pg_class c"
         " cross join (values ('anon'), ('authenticated')) r(role)"
@@ -122,7 +117,7 @@ def test_every_foreign_key_has_an_index_led_by_its_columns(database: str) -> Non
     """Lint 0001 unindexed_foreign_keys: deleting a referenced row (a user, a session, a host)
     must find the referencing rows by an index, not by reading the table. The index must cover
     every row (a partial one does not) and start with the key's columns."""
-    unindexed = query(
+    unindexed = every(
         database,
         "select c.conrelid::regclass::text, c.conname from pg_constraint c"
         " where c.contype = 'f' and c.connamespace = 'public'::regnamespace"

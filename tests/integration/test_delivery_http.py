@@ -5,11 +5,11 @@ deadline however the answer trickles, and reads at most 1 KiB of it."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tests.stub_servers import tcp_server
 from wa_gateway.delivery.addresses import EndpointUrl
 from wa_gateway.delivery.http import Outcome, post
 
@@ -21,40 +21,30 @@ def raw_server(
     """A TCP server answering every connection with ``answer`` once it has read a request's
     head (``at_once``: before reading anything), a byte at a time every ``drip_s`` when set;
     yields its port and what each connection sent."""
-    listener = socket.create_server(("127.0.0.1", 0))
     seen: list[bytes] = []
 
-    def serve() -> None:
-        while True:
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            data = b""
+            while not at_once and b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            seen.append(data)
             try:
-                conn, _ = listener.accept()
+                if drip_s:
+                    for byte in answer:
+                        conn.sendall(bytes([byte]))
+                        time.sleep(drip_s)
+                else:
+                    conn.sendall(answer)
             except OSError:
-                return
-            with conn:
-                conn.settimeout(5)
-                data = b""
-                while not at_once and b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                seen.append(data)
-                try:
-                    if drip_s:
-                        for byte in answer:
-                            conn.sendall(bytes([byte]))
-                            time.sleep(drip_s)
-                    else:
-                        conn.sendall(answer)
-                except OSError:
-                    pass
+                pass
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1], seen
-    finally:
-        listener.close()
+    with tcp_server(serve) as port:
+        yield port, seen
 
 
 def endpoint(port: int, host: str = "hooks.example.invalid") -> EndpointUrl:

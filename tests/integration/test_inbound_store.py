@@ -5,41 +5,18 @@ nothing."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-import pytest
 
-from local import devdb
-from tests.integration.store_helpers import begin
+from tests.integration.store_helpers import connected
+from tests.rows import every, one
+from wa_gateway.event_records import IngestResult
 from wa_gateway.events.service import to_record
-from wa_gateway.records import SessionUpdate
-from wa_gateway.sessions.service import session_name_for
 from wa_gateway.store import PostgresTransport, Store
 
 FROM = "5511987650001"
-
-
-@pytest.fixture(scope="module")
-def transport(database: str) -> Iterator[PostgresTransport]:
-    made = PostgresTransport(database)
-    yield made
-    made.close()
-
-
-@pytest.fixture(scope="module")
-def store(transport: PostgresTransport) -> Store:
-    return Store(transport)
-
-
-def connected(store: Store, database: str) -> tuple[devdb.DevUser, str]:
-    user = devdb.create_user(database, f"in-{uuid.uuid4().hex[:10]}@example.com", "pw")
-    name = session_name_for(user.id)
-    begin(store, user.id, name)
-    store.apply_host_state(SessionUpdate(name, "connected"))
-    return user, name
 
 
 def report(name: str, wpp_id: str, kind: str, **fields: Any) -> dict[str, Any]:
@@ -57,14 +34,23 @@ def report(name: str, wpp_id: str, kind: str, **fields: Any) -> dict[str, Any]:
     }
 
 
+def a_wpp_id() -> str:
+    """A new incoming message's id, as the host makes them."""
+    return f"false_{FROM}@c.us_3A{uuid.uuid4().hex[:16].upper()}"
+
+
+def ingest(store: Store, name: str, wpp_id: str, kind: str, **fields: Any) -> IngestResult:
+    """The webhook's work on an onmessage report of ``kind``."""
+    return store.ingest_event(to_record(name, report(name, wpp_id, kind, **fields)))
+
+
 def the_row(database: str, wpp_id: str) -> dict[str, Any]:
-    with psycopg.connect(database) as conn:
-        cursor = conn.execute(
-            "select body, message_type, mime_type, media_state, contact_name"
-            " from whatsapp_messages where wpp_message_id = %s",
-            (wpp_id,),
-        )
-        rows = cursor.fetchall()
+    rows = every(
+        database,
+        "select body, message_type, mime_type, media_state, contact_name"
+        " from whatsapp_messages where wpp_message_id = %s",
+        (wpp_id,),
+    )
     assert len(rows) == 1, rows
     body, kind, mime, state, contact = rows[0]
     return {"body": body, "type": kind, "mime": mime, "state": state, "contact": contact}
@@ -74,12 +60,11 @@ def test_the_decrypted_report_replaces_the_ciphertext_and_a_late_ciphertext_chan
     store: Store, database: str
 ) -> None:
     _, name = connected(store, database)
-    wpp_id = f"false_{FROM}@c.us_3A{uuid.uuid4().hex[:16].upper()}"
-    first = store.ingest_event(to_record(name, report(name, wpp_id, "ciphertext")))
+    wpp_id = a_wpp_id()
+    first = ingest(store, name, wpp_id, "ciphertext")
     assert first.stored and the_row(database, wpp_id)["type"] == "ciphertext"
 
-    decrypted = report(name, wpp_id, "chat", body="a mensagem", notifyName="Ana")
-    assert store.ingest_event(to_record(name, decrypted)).changed
+    assert ingest(store, name, wpp_id, "chat", body="a mensagem", notifyName="Ana").changed
     assert the_row(database, wpp_id) == {
         "body": "a mensagem",
         "type": "chat",
@@ -88,8 +73,8 @@ def test_the_decrypted_report_replaces_the_ciphertext_and_a_late_ciphertext_chan
         "contact": "Ana",
     }
 
-    late = report(name, wpp_id, "ciphertext", late=True)  # another body: not the log's duplicate
-    assert not store.ingest_event(to_record(name, late)).changed
+    # a late ciphertext, with another body: not the log's duplicate
+    assert not ingest(store, name, wpp_id, "ciphertext", late=True).changed
     assert the_row(database, wpp_id)["body"] == "a mensagem"
 
 
@@ -97,10 +82,9 @@ def test_a_decrypted_file_gets_its_metadata_and_a_file_to_fetch(
     store: Store, database: str
 ) -> None:
     _, name = connected(store, database)
-    wpp_id = f"false_{FROM}@c.us_3A{uuid.uuid4().hex[:16].upper()}"
-    store.ingest_event(to_record(name, report(name, wpp_id, "ciphertext")))
-    image = report(name, wpp_id, "image", mimetype="image/jpeg", size=1234, caption="olha")
-    result = store.ingest_event(to_record(name, image))
+    wpp_id = a_wpp_id()
+    ingest(store, name, wpp_id, "ciphertext")
+    result = ingest(store, name, wpp_id, "image", mimetype="image/jpeg", size=1234, caption="olha")
     assert result.changed and result.media_message_id is not None
     row = the_row(database, wpp_id)
     assert (row["body"], row["type"], row["mime"], row["state"]) == (
@@ -115,20 +99,20 @@ def test_a_revoked_or_edited_message_is_not_brought_back_by_an_older_report(
     store: Store, database: str
 ) -> None:
     _, name = connected(store, database)
-    revoked = f"false_{FROM}@c.us_3A{uuid.uuid4().hex[:16].upper()}"
-    store.ingest_event(to_record(name, report(name, revoked, "revoked")))
-    store.ingest_event(to_record(name, report(name, revoked, "chat", body="o que era")))
+    revoked = a_wpp_id()
+    ingest(store, name, revoked, "revoked")
+    ingest(store, name, revoked, "chat", body="o que era")
     assert the_row(database, revoked)["type"] == "revoked"
 
-    edited = f"false_{FROM}@c.us_3A{uuid.uuid4().hex[:16].upper()}"
-    store.ingest_event(to_record(name, report(name, edited, "chat", body="primeira versão")))
+    edited = a_wpp_id()
+    ingest(store, name, edited, "chat", body="primeira versão")
     with psycopg.connect(database) as conn:  # as an edit leaves it
         conn.execute(
             "update whatsapp_messages set body = 'versão editada' where wpp_message_id = %s",
             (edited,),
         )
     for old in ("ciphertext", "chat"):
-        store.ingest_event(to_record(name, report(name, edited, old, body="primeira versão")))
+        ingest(store, name, edited, old, body="primeira versão")
     assert the_row(database, edited)["body"] == "versão editada"
 
 
@@ -179,14 +163,12 @@ def test_a_pass_whose_lease_ran_out_writes_nothing(
     )
 
     assert late is not None and late.get("lease_lost") is True
-    with psycopg.connect(database) as conn:
-        row = conn.execute(
-            "select m.host_t, m.lease_until from whatsapp_reconcile_marks m"
-            " join whatsapp_sessions s on s.id = m.whatsapp_session_id where s.session_id = %s",
-            (name,),
-        ).fetchone()
-    assert row is not None
-    host_t, lease_until = row
+    host_t, lease_until = one(
+        database,
+        "select m.host_t, m.lease_until from whatsapp_reconcile_marks m"
+        " join whatsapp_sessions s on s.id = m.whatsapp_session_id where s.session_id = %s",
+        (name,),
+    )
     assert host_t != 1_900_000_000  # the late pass's mark is not kept
     assert lease_until == now + timedelta(seconds=150)  # the second pass still holds it
     assert second["lease"] != first["lease"]

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from tests.integration.store_helpers import begin, new_user
+from tests.rows import add_session, every
 from wa_gateway.delivery.http import Outcome
 from wa_gateway.delivery.store import DeliveryCalls, RetryPolicy
 from wa_gateway.events.service import to_record
@@ -146,13 +147,7 @@ def endpoint_for(dsn: str, user_id: str, events: list[str]) -> str:
 
 def session_for(dsn: str, user_id: str) -> str:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute(
-            "insert into whatsapp_sessions (user_id, session_id, status) values (%s, %s,"
-            " 'connected') returning id",
-            (user_id, f"u{uuid.uuid4().hex[:20]}"),
-        ).fetchone()
-    assert row is not None
-    return str(row[0])
+        return add_session(conn, user_id)
 
 
 INSERT_INBOUND = (
@@ -162,13 +157,13 @@ INSERT_INBOUND = (
 
 
 def bodies_in_seq_order(dsn: str, endpoint: str) -> list[str]:
-    with psycopg.connect(dsn) as conn:
-        rows = conn.execute(
-            "select n.body -> 'data' ->> 'body' from whatsapp_deliveries d"
-            " join whatsapp_notifications n on n.id = d.notification_id"
-            " where d.endpoint_id = %s order by d.seq",
-            (endpoint,),
-        ).fetchall()
+    rows = every(
+        dsn,
+        "select n.body -> 'data' ->> 'body' from whatsapp_deliveries d"
+        " join whatsapp_notifications n on n.id = d.notification_id"
+        " where d.endpoint_id = %s order by d.seq",
+        (endpoint,),
+    )
     return [r[0] for r in rows]
 
 

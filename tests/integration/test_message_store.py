@@ -5,14 +5,14 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import psycopg
 import pytest
 
 from local import devdb
-from tests.integration.store_helpers import begin
+from tests.integration.store_helpers import connected
+from tests.rows import one
 from wa_gateway.event_records import EventRecord
 from wa_gateway.records import Ack, InboundMessage, SessionUpdate
 from wa_gateway.send_records import OutboundRequest
@@ -24,18 +24,17 @@ TO = "5511987654321"
 
 
 @pytest.fixture(scope="module")
-def store(database: str) -> Iterator[Store]:
-    transport = PostgresTransport(database)
-    yield Store(transport, send_burst=3, send_rate_per_s=0.5, send_lease_s=30)
-    transport.close()
+def store(transport: PostgresTransport) -> Store:
+    return Store(transport, send_burst=3, send_rate_per_s=0.5, send_lease_s=30)
 
 
-def connected(store: Store, database: str) -> tuple[devdb.DevUser, str]:
-    user = devdb.create_user(database, f"msg-{uuid.uuid4().hex[:10]}@example.com", "pw")
-    name = session_name_for(user.id)
-    begin(store, user.id, name)
-    store.apply_host_state(SessionUpdate(name, "connected"))
-    return user, name
+def sent(store: Store, user: devdb.DevUser, name: str) -> tuple[str, str]:
+    """A send the host took: the message's id, and the id the host gave it."""
+    plan = store.begin_send(outbound(user, name))
+    assert plan.message is not None
+    wpp_id = f"true_{uuid.uuid4().hex}"
+    store.finish_send(plan.message, "sent", wpp_message_id=wpp_id)
+    return plan.message.id, wpp_id
 
 
 def applied(store: Store, fact: InboundMessage | Ack) -> bool:
@@ -107,26 +106,19 @@ ACK_ORDERS = list(itertools.permutations(["sent", "delivered", "read"]))
 @pytest.mark.parametrize("order", ACK_ORDERS, ids=["-".join(o) for o in ACK_ORDERS])
 def test_acks_in_any_order_end_at_read(store: Store, database: str, order: tuple[str, ...]) -> None:
     user, name = connected(store, database)
-    plan = store.begin_send(outbound(user, name))
-    assert plan.message is not None
-    wpp_id = f"true_{uuid.uuid4().hex}"
-    store.finish_send(plan.message, "sent", wpp_message_id=wpp_id)
+    message_id, wpp_id = sent(store, user, name)
     for status in (*order, *order):
         applied(store, Ack(name, wpp_id, status, TO, "oi"))
     assert applied(store, Ack(name, wpp_id, "failed", TO, "oi")) is False
-    replay_status = _status(store, database, plan.message.id)
-    assert replay_status == "read"
+    assert status_of(database, message_id) == "read"
 
 
 def test_failed_only_before_delivery(store: Store, database: str) -> None:
     user, name = connected(store, database)
-    plan = store.begin_send(outbound(user, name))
-    assert plan.message is not None
-    wpp_id = f"true_{uuid.uuid4().hex}"
-    store.finish_send(plan.message, "sent", wpp_message_id=wpp_id)
+    message_id, wpp_id = sent(store, user, name)
     assert applied(store, Ack(name, wpp_id, "failed", TO, "oi")) is True
     assert applied(store, Ack(name, wpp_id, "read", TO, "oi")) is False
-    assert _status(store, database, plan.message.id) == "failed"
+    assert status_of(database, message_id) == "failed"
 
 
 def test_a_late_ack_completes_a_send_that_timed_out(store: Store, database: str) -> None:
@@ -141,14 +133,10 @@ def test_a_late_ack_completes_a_send_that_timed_out(store: Store, database: str)
     assert (replay.message.wpp_message_id, replay.message.status) == (wpp_id, "delivered")
 
 
-def _status(store: Store, database: str, message_id: str) -> str:
-    import psycopg
-
-    with psycopg.connect(database) as conn:
-        row = conn.execute("select status from whatsapp_messages where id = %s", (message_id,))
-        found = row.fetchone()
-    assert found is not None
-    return str(found[0])
+def status_of(database: str, message_id: str) -> str:
+    return str(
+        one(database, "select status from whatsapp_messages where id = %s", (message_id,))[0]
+    )
 
 
 def test_concurrent_sends_with_one_key_decide_one_send(store: Store, database: str) -> None:
@@ -168,13 +156,12 @@ def test_concurrent_sends_with_one_key_decide_one_send(store: Store, database: s
 
 def _activity(database: str, name: str) -> tuple[str, object]:
     """The session row's version (xmin) and last_activity."""
-    with psycopg.connect(database, autocommit=True) as conn:
-        row = conn.execute(
-            "select xmin::text, last_activity from whatsapp_sessions where session_id = %s",
-            (name,),
-        ).fetchone()
-    assert row is not None
-    return row[0], row[1]
+    version, at = one(
+        database,
+        "select xmin::text, last_activity from whatsapp_sessions where session_id = %s",
+        (name,),
+    )
+    return version, at
 
 
 def test_messages_and_acks_move_last_activity_in_minute_steps(store: Store, database: str) -> None:
@@ -195,10 +182,7 @@ def test_messages_and_acks_move_last_activity_in_minute_steps(store: Store, data
     assert isinstance(since, datetime)
     inbound(since + timedelta(seconds=30))  # stored, and the session row left alone
     assert _activity(database, name) == (version, since)
-    plan = store.begin_send(outbound(user, name))
-    assert plan.message is not None
-    wpp_id = f"true_{uuid.uuid4().hex}"
-    store.finish_send(plan.message, "sent", wpp_message_id=wpp_id)
+    _, wpp_id = sent(store, user, name)
     version, since = _activity(database, name)
     assert isinstance(since, datetime)
     changed = transport.rpc(
@@ -261,14 +245,12 @@ LID = "123456789012345"
 
 
 def contact_key(database: str, name: str, phone: str | None, lid: str | None) -> str | None:
-    with psycopg.connect(database) as conn:
-        found = conn.execute(
-            "select gateway_contact_key(s.id, %s, %s) from whatsapp_sessions s"
-            " where s.session_id = %s",
-            (phone, lid, name),
-        ).fetchone()
-    assert found is not None
-    return found[0]
+    found: str | None = one(
+        database,
+        "select gateway_contact_key(s.id, %s, %s) from whatsapp_sessions s where s.session_id = %s",
+        (phone, lid, name),
+    )[0]
+    return found
 
 
 def test_a_brazilian_mobile_is_one_contact_with_and_without_its_ninth_digit(
@@ -367,17 +349,12 @@ def test_a_late_ack_naming_a_mapped_lid_completes_the_send(store: Store, databas
 
 def test_a_failed_ack_keeps_why(store: Store, database: str) -> None:
     user, name = connected(store, database)
-    plan = store.begin_send(outbound(user, name))
-    assert plan.message is not None
-    wpp_id = f"true_{uuid.uuid4().hex}"
-    store.finish_send(plan.message, "sent", wpp_message_id=wpp_id)
+    message_id, wpp_id = sent(store, user, name)
     failed = Ack(name, wpp_id, "failed", TO, "oi", failure_code="content_too_big")
     assert applied(store, failed) is True
-    with psycopg.connect(database) as conn:
-        row = conn.execute(
-            "select status, failure_code from whatsapp_messages where id = %s",
-            (plan.message.id,),
-        ).fetchone()
+    row = one(
+        database, "select status, failure_code from whatsapp_messages where id = %s", (message_id,)
+    )
     assert row == ("failed", "content_too_big")
 
 

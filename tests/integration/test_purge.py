@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -25,16 +24,9 @@ from wa_gateway.pass_records import PurgeLimits, PurgePass
 from wa_gateway.records import HostEntry, HostPlacement, HostRecord, SessionUpdate
 from wa_gateway.sessions.accounts import session_name_for
 from wa_gateway.settings import Settings
-from wa_gateway.store import PostgresTransport, Store
+from wa_gateway.store import Store
 
 DAY = 86400
-
-
-@pytest.fixture(scope="module")
-def store(database: str) -> Iterator[Store]:
-    transport = PostgresTransport(database)
-    yield Store(transport)
-    transport.close()
 
 
 @pytest.fixture()

@@ -9,14 +9,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import psycopg
 import pytest
 from psycopg import errors
 
-from local import devdb
-from tests.conftest import as_role
+from tests.integration.store_helpers import new_user
+from tests.rows import add_delivery, add_host, add_session, inserted, run_as
 from wa_gateway.sessions.accounts import session_name_for
 
 USER_TABLES = (
@@ -53,33 +52,26 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(database: str) -> Iterator[World]:
-    alice = devdb.create_user(database, f"rls-alice-{uuid.uuid4().hex[:8]}@example.com", "pw").id
-    bob = devdb.create_user(database, f"rls-bob-{uuid.uuid4().hex[:8]}@example.com", "pw").id
+    alice = new_user(database, "rls-alice").id
+    bob = new_user(database, "rls-bob").id
     name = session_name_for(alice)
     with psycopg.connect(database, autocommit=True) as conn:
-        row = conn.execute(
-            "insert into whatsapp_sessions (user_id, session_id, status) "
-            "values (%s, %s, 'connected') returning id",
-            (alice, name),
-        ).fetchone()
-        assert row is not None
-        sid = str(row[0])
+        sid = add_session(conn, alice, name)
         conn.execute(
             "insert into whatsapp_session_secrets (session_id, host_token) values (%s, 'v1.k.x')",
             (sid,),
         )
-        wpp_id = f"false_{uuid.uuid4().hex}"
-        message = conn.execute(
+        message = inserted(
+            conn,
             "insert into whatsapp_messages (user_id, whatsapp_session_id, direction, phone, body,"
             " status, wpp_message_id) values (%s, %s, 'inbound', '5511999999999', 'oi',"
             " 'received', %s) returning id",
-            (alice, sid, wpp_id),
-        ).fetchone()
-        assert message is not None
+            (alice, sid, f"false_{uuid.uuid4().hex}"),
+        )
         conn.execute(
             "insert into whatsapp_reactions (user_id, message_id, reactor, emoji, from_me,"
             " reacted_at) values (%s, %s, 'me', '👍', true, now())",
-            (alice, message[0]),
+            (alice, message),
         )
         conn.execute(
             "insert into whatsapp_groups (user_id, whatsapp_session_id, account, group_id)"
@@ -110,51 +102,23 @@ def world(database: str) -> Iterator[World]:
             "insert into whatsapp_event_seqs (whatsapp_session_id, last_seq) values (%s, 1)",
             (sid,),
         )
-        key = conn.execute(
+        key = inserted(
+            conn,
             "insert into whatsapp_api_keys (user_id, name, prefix, key_hash, scopes)"
             " values (%s, 'backend', 'wak_abcdef', %s, '{read}') returning id",
             (alice, uuid.uuid4().hex * 2),
-        ).fetchone()
-        assert key is not None
+        )
         conn.execute(
             "insert into whatsapp_api_key_buckets (key_id, tokens, at) values (%s, 1, now())",
-            (key[0],),
+            (key,),
         )
-        endpoint = uuid.uuid4()
-        conn.execute(
-            "insert into whatsapp_endpoints (id, user_id, url, events, secret)"
-            " values (%s, %s, 'https://example.com/hook', '{message.received}', 'v1.k.x')",
-            (endpoint, alice),
-        )
-        notification = conn.execute(
-            "insert into whatsapp_notifications (user_id, type, body)"
-            " values (%s, 'message.received', '{}') returning id",
-            (alice,),
-        ).fetchone()
-        assert notification is not None
-        conn.execute(
-            "insert into whatsapp_deliveries (endpoint_id, user_id, notification_id, seq)"
-            " values (%s, %s, %s, 1)",
-            (endpoint, alice, notification[0]),
-        )
+        add_delivery(conn, alice)
         # A pool host makes every start use the pool: it exists only while these tests run.
         host = f"rls-{uuid.uuid4().hex[:8]}"
-        conn.execute(
-            "insert into wpp_hosts (name, url, secret_key, capacity) values (%s, %s, 'v1.k.x', 5)",
-            (host, f"http://{host}.example"),
-        )
+        add_host(conn, host, capacity=5)
     yield World(alice, bob, sid, name)
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute("delete from wpp_hosts where name = %s", (host,))
-
-
-def run_as(
-    dsn: str, role: str, user_id: str | None, sql: str, params: Any = None
-) -> list[tuple[Any, ...]]:
-    with psycopg.connect(dsn) as conn, conn.transaction(force_rollback=True):
-        as_role(conn, role, user_id)
-        cursor = conn.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
 
 
 def who(world: World, actor: str) -> tuple[str, str | None]:

@@ -13,6 +13,7 @@ import pytest
 from local.function_url import LambdaContext, build_event
 from tests.conftest import Gateway, Handler, Simulator
 from tests.e2e.flows import connected_user
+from tests.host_events import onmessage
 from wa_gateway import runtime
 from wa_gateway.sessions.accounts import session_name_for
 
@@ -131,19 +132,7 @@ def test_each_webhook_event_takes_one_round_trip(
     status_find = {"event": "status-find", "session": name, "status": "inChat"}
     assert round_trips(qr_webhook, "qr-webhook", webhook(gateway, status_find))[0] == 1
 
-    inbound = {
-        "event": "onmessage",
-        "session": name,
-        "id": f"false_5511987654321@c.us_{uuid.uuid4().hex[:20].upper()}",
-        "body": "oi",
-        "type": "chat",
-        "from": "5511987654321@c.us",
-        "to": "5511912345678@c.us",
-        "fromMe": False,
-        "isGroupMsg": False,
-        "chatId": "5511987654321@c.us",
-        "sender": {"id": "5511987654321@c.us", "pushname": "Ana"},
-    }
+    inbound = onmessage(name, f"false_5511987654321@c.us_{uuid.uuid4().hex[:20].upper()}")
     assert round_trips(qr_webhook, "qr-webhook", webhook(gateway, inbound))[0] == 1
 
     _, sent = round_trips(

@@ -15,6 +15,8 @@ import pytest
 from psycopg import errors
 
 from local import devdb
+from tests.integration.store_helpers import new_user
+from tests.rows import add_host, every, inserted
 
 CODES = {
     "qr_code": "'2@qr'",
@@ -36,7 +38,7 @@ class Pairing:
 
 @pytest.fixture(scope="module")
 def user_id(database: str) -> str:
-    return devdb.create_user(database, f"schema-{uuid.uuid4().hex[:10]}@example.com", "pw").id
+    return new_user(database, "schema").id
 
 
 @pytest.fixture()
@@ -45,22 +47,17 @@ def pairing(database: str, user_id: str) -> Iterator[Pairing]:
     test sees a host in the pool."""
     suffix = uuid.uuid4().hex[:10]
     with psycopg.connect(database) as conn:
-        host = conn.execute(
-            "insert into wpp_hosts (name, url, secret_key, capacity)"
-            " values (%s, %s, 'v1.k.x', 1) returning id",
-            (f"schema-{suffix}", f"http://schema-{suffix}.invalid"),
-        ).fetchone()
-        assert host is not None
+        host = add_host(conn, f"schema-{suffix}")
         name = f"schema_{suffix}"
         # It holds a QR and a code at once, so a path that forgets any of them is refused.
-        row = conn.execute(
+        session = inserted(
+            conn,
             "insert into whatsapp_sessions (user_id, session_id, account, status, host_id,"
             f" qr_updated_at, qr_count, {', '.join(CODES)}) values (%s, %s, %s, 'pairing', %s,"
             f" now(), 1, {', '.join(CODES.values())}) returning id",
-            (user_id, name, suffix, host[0]),
-        ).fetchone()
-        assert row is not None
-        yield Pairing(conn, str(row[0]), name, str(host[0]))
+            (user_id, name, suffix, host),
+        )
+        yield Pairing(conn, str(session), name, str(host))
         conn.rollback()
 
 
@@ -167,11 +164,10 @@ CREATE_FUNCTION = re.compile(
 
 def public_functions(database: str) -> list[tuple[str, int, str]]:
     """Every function in ``public``: its name, how many parameters it takes, its body."""
-    with psycopg.connect(database) as conn:
-        return conn.execute(
-            "select proname, pronargs, prosrc from pg_proc"
-            " where pronamespace = 'public'::regnamespace"
-        ).fetchall()
+    return every(
+        database,
+        "select proname, pronargs, prosrc from pg_proc where pronamespace = 'public'::regnamespace",
+    )
 
 
 def test_every_sql_function_is_defined_once_across_the_migrations(database: str) -> None:

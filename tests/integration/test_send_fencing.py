@@ -6,23 +6,13 @@ as a late ack is."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
-from local import devdb
-from tests.integration.store_helpers import begin
-from wa_gateway.records import MessageRecord, SessionUpdate
+from tests.integration.store_helpers import connected
+from wa_gateway.records import MessageRecord
 from wa_gateway.send_records import OutboundRequest
-from wa_gateway.sessions.service import session_name_for
 from wa_gateway.store import PostgresTransport, Store
-
-
-@pytest.fixture(scope="module")
-def transport(database: str) -> Iterator[PostgresTransport]:
-    opened = PostgresTransport(database)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +22,7 @@ def store(transport: PostgresTransport) -> Store:
 
 def a_send(store: Store, database: str) -> OutboundRequest:
     """A send with a key, from a new user's connected session."""
-    user = devdb.create_user(database, f"fence-{uuid.uuid4().hex[:10]}@example.com", "pw")
-    name = session_name_for(user.id)
-    begin(store, user.id, name)
-    store.apply_host_state(SessionUpdate(name, "connected"))
+    user, name = connected(store, database)
     key = uuid.uuid4().hex
     return OutboundRequest(user.id, name, "5511987654321", "fenced", None, key, "hash-fenced")
 

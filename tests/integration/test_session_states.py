@@ -5,8 +5,6 @@ browser, and a start without progress called stalled."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 
@@ -20,15 +18,8 @@ from wa_gateway.store import PostgresTransport, Store
 
 
 @pytest.fixture(scope="module")
-def store(database: str) -> Iterator[Store]:
-    transport = PostgresTransport(database)
-    yield Store(transport, qr_first_ttl_s=60, qr_next_ttl_s=20)
-    transport.close()
-
-
-@pytest.fixture()
-def user(database: str) -> devdb.DevUser:
-    return new_user(database, "states")
+def store(transport: PostgresTransport) -> Store:
+    return Store(transport, qr_first_ttl_s=60, qr_next_ttl_s=20)
 
 
 def start(store: Store, user: devdb.DevUser, *, settle_s: int = 0, stuck_s: int = 90) -> object:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -22,17 +21,8 @@ from wa_gateway.store import PostgresTransport, Store
 
 
 @pytest.fixture(scope="module")
-def store(database: str) -> Iterator[Store]:
-    transport = PostgresTransport(database)
-    yield Store(transport, qr_first_ttl_s=60, qr_next_ttl_s=20)
-    transport.close()
-
-
-@pytest.fixture()
-def user(database: str) -> devdb.DevUser:
-    import uuid
-
-    return devdb.create_user(database, f"store-{uuid.uuid4().hex[:10]}@example.com", "pw")
+def store(transport: PostgresTransport) -> Store:
+    return Store(transport, qr_first_ttl_s=60, qr_next_ttl_s=20)
 
 
 def caller_for(user: devdb.DevUser) -> Caller:

@@ -15,9 +15,11 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import errors
+from psycopg.types.json import Jsonb
 
-from local import devdb
 from tests.conftest import as_role
+from tests.integration.store_helpers import new_user
+from tests.rows import one
 
 BUCKET = "whatsapp-media"
 
@@ -33,8 +35,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(database: str) -> Iterator[World]:
-    alice = devdb.create_user(database, f"st-alice-{uuid.uuid4().hex[:8]}@example.com", "pw").id
-    bob = devdb.create_user(database, f"st-bob-{uuid.uuid4().hex[:8]}@example.com", "pw").id
+    alice, bob = new_user(database, "st-alice").id, new_user(database, "st-bob").id
     made = World(
         alice=alice,
         bob=bob,
@@ -51,11 +52,7 @@ def world(database: str) -> Iterator[World]:
             )
     yield made
     with psycopg.connect(database) as conn:
-        conn.execute("select set_config('storage.allow_delete_query', 'true', true)")
-        conn.execute(
-            "delete from storage.objects where bucket_id = %s and name = any(%s)",
-            (BUCKET, list(names)),
-        )
+        delete_as_the_storage_api(conn, list(names))
 
 
 @pytest.fixture()
@@ -72,19 +69,37 @@ def visible(conn: psycopg.Connection[Any], world: World) -> set[str]:
     return {r[0] for r in rows}
 
 
+def set_metadata(
+    conn: psycopg.Connection[Any], names: list[str], metadata: dict[str, Any]
+) -> list[str]:
+    """Replace the objects' metadata, as an upload with ``upsert`` does; the names updated."""
+    rows = conn.execute(
+        "update storage.objects set metadata = %s where name = any(%s) returning name",
+        (Jsonb(metadata), names),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def delete_as_the_storage_api(conn: psycopg.Connection[Any], names: list[str]) -> list[str]:
+    """Delete objects by name in a transaction that says it is the Storage API's; the names
+    deleted."""
+    conn.execute("select set_config('storage.allow_delete_query', 'true', true)")
+    rows = conn.execute(
+        "delete from storage.objects where name = any(%s) returning name", (names,)
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def insert(conn: psycopg.Connection[Any], name: str, bucket: str = BUCKET) -> None:
     conn.execute("insert into storage.objects (bucket_id, name) values (%s, %s)", (bucket, name))
 
 
 def test_the_bucket_is_private_with_whatsapps_size_and_types(database: str) -> None:
-    with psycopg.connect(database) as conn:
-        row = conn.execute(
-            "select public, file_size_limit, allowed_mime_types from storage.buckets where id = %s",
-            (BUCKET,),
-        ).fetchone()
-
-    assert row is not None
-    public, size_limit, types = row
+    public, size_limit, types = one(
+        database,
+        "select public, file_size_limit, allowed_mime_types from storage.buckets where id = %s",
+        (BUCKET,),
+    )
     assert public is False
     assert size_limit == 16 * 1024 * 1024
     assert {"image/jpeg", "video/mp4", "audio/ogg", "application/pdf", "text/plain"} <= set(types)
@@ -175,47 +190,33 @@ def test_a_user_replaces_their_upload_but_cannot_move_it_out_of_the_folder(
 ) -> None:
     as_role(tx, "authenticated", world.alice)
 
-    replaced = tx.execute(
-        "update storage.objects set metadata = '{\"size\": 1}' where name = %s returning name",
-        (world.alice_upload,),
-    ).fetchall()
+    replaced = set_metadata(tx, [world.alice_upload], {"size": 1})
     with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
         tx.execute(
             "update storage.objects set name = %s where name = %s",
             (f"{world.alice}/elsewhere/photo.jpg", world.alice_upload),
         )
 
-    assert replaced == [(world.alice_upload,)]
+    assert replaced == [world.alice_upload]
 
 
 def test_a_user_changes_no_received_media_and_nothing_of_another_user(
     tx: psycopg.Connection[Any], world: World
 ) -> None:
     as_role(tx, "authenticated", world.alice)
-    tx.execute("select set_config('storage.allow_delete_query', 'true', true)")
 
-    updated = tx.execute(
-        "update storage.objects set metadata = '{}' where name = any(%s) returning name",
-        ([world.alice_received, world.bob_upload],),
-    ).fetchall()
-    deleted = tx.execute(
-        "delete from storage.objects where name = any(%s) returning name",
-        ([world.alice_received, world.bob_upload],),
-    ).fetchall()
+    updated = set_metadata(tx, [world.alice_received, world.bob_upload], {})
+    deleted = delete_as_the_storage_api(tx, [world.alice_received, world.bob_upload])
 
     assert updated == [] and deleted == []
 
 
 def test_a_user_deletes_their_own_upload(tx: psycopg.Connection[Any], world: World) -> None:
     as_role(tx, "authenticated", world.alice)
-    tx.execute("select set_config('storage.allow_delete_query', 'true', true)")
 
-    deleted = tx.execute(
-        "delete from storage.objects where name = any(%s) returning name",
-        ([world.alice_upload, world.alice_received],),
-    ).fetchall()
+    deleted = delete_as_the_storage_api(tx, [world.alice_upload, world.alice_received])
 
-    assert deleted == [(world.alice_upload,)]
+    assert deleted == [world.alice_upload]
 
 
 def test_rows_are_deleted_only_through_the_storage_api(
@@ -262,10 +263,10 @@ def test_storage_tables_belong_to_storage_and_postgres_may_manage_their_policies
 
 
 def test_the_path_helpers_split_names_as_supabase_does(database: str) -> None:
-    with psycopg.connect(database) as conn:
-        row = conn.execute(
-            "select storage.foldername('u/outgoing/a.b.jpg'), storage.filename('u/outgoing/a.jpg'),"
-            " storage.extension('u/outgoing/a.b.jpg'), storage.foldername('a.jpg')"
-        ).fetchone()
+    row = one(
+        database,
+        "select storage.foldername('u/outgoing/a.b.jpg'), storage.filename('u/outgoing/a.jpg'),"
+        " storage.extension('u/outgoing/a.b.jpg'), storage.foldername('a.jpg')",
+    )
 
     assert row == (["u", "outgoing"], "a.jpg", "jpg", [])

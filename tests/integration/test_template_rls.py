@@ -12,39 +12,35 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from local import devdb
 from tests.conftest import as_role
+from tests.integration.store_helpers import new_user
+from tests.rows import every, run_as
 
 
 @dataclass(frozen=True)
 class Owners:
+    dsn: str
     alice: str
     bob: str
+
+    def as_alice(self, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """A statement as alice, signed in, in a transaction rolled back."""
+        return run_as(self.dsn, "authenticated", self.alice, statement, params)
 
 
 @pytest.fixture()
 def owners(database: str) -> Iterator[Owners]:
     """alice and bob, each with a template named "welcome"."""
-    alice = devdb.create_user(database, f"tpl-a-{uuid.uuid4().hex[:8]}@example.com", "pw").id
-    bob = devdb.create_user(database, f"tpl-b-{uuid.uuid4().hex[:8]}@example.com", "pw").id
+    alice, bob = new_user(database, "tpl-a").id, new_user(database, "tpl-b").id
     with psycopg.connect(database, autocommit=True) as conn:
         for user, body in ((alice, "Hi {{name}}, from alice"), (bob, "Hi {{name}}, from bob")):
             conn.execute(
                 "insert into whatsapp_templates (user_id, name, body) values (%s, 'welcome', %s)",
                 (user, body),
             )
-    yield Owners(alice, bob)
+    yield Owners(database, alice, bob)
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute("delete from auth.users where id = any(%s::uuid[])", ([alice, bob],))
-
-
-def run_as(
-    dsn: str, role: str, user_id: str | None, statement: str, params: Any = None
-) -> list[tuple[Any, ...]]:
-    with psycopg.connect(dsn) as conn, conn.transaction(force_rollback=True):
-        as_role(conn, role, user_id)
-        cursor = conn.execute(statement, params)
-        return cursor.fetchall() if cursor.description else []
 
 
 def bodies(rows: list[tuple[Any, ...]]) -> list[str]:
@@ -58,9 +54,7 @@ def test_each_user_reads_only_their_own_templates(database: str, owners: Owners)
     query = "select body from whatsapp_templates where name = 'welcome' and user_id = any(%s)"
     both = ([owners.alice, owners.bob],)
 
-    assert bodies(run_as(database, "authenticated", owners.alice, query, both)) == [
-        "Hi {{name}}, from alice"
-    ]
+    assert bodies(owners.as_alice(query, both)) == ["Hi {{name}}, from alice"]
     assert bodies(run_as(database, "authenticated", owners.bob, query, both)) == [
         "Hi {{name}}, from bob"
     ]
@@ -72,13 +66,10 @@ def test_each_user_reads_only_their_own_templates(database: str, owners: Owners)
 # --- insert ----------------------------------------------------------------------------------
 
 
-def test_a_user_adds_a_template_that_is_theirs_by_default(database: str, owners: Owners) -> None:
-    rows = run_as(
-        database,
-        "authenticated",
-        owners.alice,
+def test_a_user_adds_a_template_that_is_theirs_by_default(owners: Owners) -> None:
+    rows = owners.as_alice(
         "insert into whatsapp_templates (name, body) values ('bye', 'Bye {{name}}')"
-        " returning user_id, name",
+        " returning user_id, name"
     )
 
     assert rows == [(uuid.UUID(owners.alice), "bye")]
@@ -118,14 +109,9 @@ def test_the_service_role_adds_a_template_for_any_user(database: str, owners: Ow
     assert rows == [(uuid.UUID(owners.bob),)]
 
 
-def test_a_name_is_unique_per_user_only(database: str, owners: Owners) -> None:
+def test_a_name_is_unique_per_user_only(owners: Owners) -> None:
     with pytest.raises(errors.UniqueViolation):
-        run_as(
-            database,
-            "authenticated",
-            owners.alice,
-            "insert into whatsapp_templates (name, body) values ('welcome', 'again')",
-        )
+        owners.as_alice("insert into whatsapp_templates (name, body) values ('welcome', 'again')")
 
 
 # --- update ----------------------------------------------------------------------------------
@@ -157,12 +143,9 @@ def test_another_user_changes_nothing_of_the_owners(database: str, owners: Owner
     assert run_as(database, "authenticated", owners.bob, UPDATE, (owners.alice,)) == []
 
 
-def test_no_user_gives_a_template_away(database: str, owners: Owners) -> None:
+def test_no_user_gives_a_template_away(owners: Owners) -> None:
     with pytest.raises(errors.InsufficientPrivilege):
-        run_as(
-            database,
-            "authenticated",
-            owners.alice,
+        owners.as_alice(
             "update whatsapp_templates set user_id = %s where user_id = %s",
             (owners.bob, owners.alice),
         )
@@ -182,8 +165,8 @@ def test_the_service_role_changes_any_template(database: str, owners: Owners) ->
 DELETE = "delete from whatsapp_templates where user_id = %s returning id"
 
 
-def test_the_owner_deletes_their_template(database: str, owners: Owners) -> None:
-    assert len(run_as(database, "authenticated", owners.alice, DELETE, (owners.alice,))) == 1
+def test_the_owner_deletes_their_template(owners: Owners) -> None:
+    assert len(owners.as_alice(DELETE, (owners.alice,))) == 1
 
 
 def test_another_user_deletes_nothing_of_the_owners(database: str, owners: Owners) -> None:
@@ -203,11 +186,11 @@ def test_the_service_role_deletes_any_template(database: str, owners: Owners) ->
 
 
 def test_one_policy_per_command_for_signed_in_owners(database: str) -> None:
-    with psycopg.connect(database) as conn:
-        policies = conn.execute(
-            "select cmd, roles::text[], qual, with_check from pg_policies"
-            " where schemaname = 'public' and tablename = 'whatsapp_templates' order by cmd"
-        ).fetchall()
+    policies = every(
+        database,
+        "select cmd, roles::text[], qual, with_check from pg_policies"
+        " where schemaname = 'public' and tablename = 'whatsapp_templates' order by cmd",
+    )
 
     assert [p[0] for p in policies] == ["DELETE", "INSERT", "SELECT", "UPDATE"]
     for cmd, roles, qual, with_check in policies:
@@ -221,15 +204,9 @@ def test_one_policy_per_command_for_signed_in_owners(database: str) -> None:
 @pytest.mark.parametrize(
     "name", ["", "Welcome", "with space", "acentuação", "x" * 65, "a/b", "a.b"]
 )
-def test_a_name_outside_the_rules_is_refused(database: str, owners: Owners, name: str) -> None:
+def test_a_name_outside_the_rules_is_refused(owners: Owners, name: str) -> None:
     with pytest.raises(errors.CheckViolation):
-        run_as(
-            database,
-            "authenticated",
-            owners.alice,
-            "insert into whatsapp_templates (name, body) values (%s, 'x')",
-            (name,),
-        )
+        owners.as_alice("insert into whatsapp_templates (name, body) values (%s, 'x')", (name,))
 
 
 @pytest.mark.parametrize(
@@ -247,28 +224,18 @@ def test_a_name_outside_the_rules_is_refused(database: str, owners: Owners, name
         "{{}}",
     ],
 )
-def test_a_body_outside_the_rules_is_refused(database: str, owners: Owners, body: str) -> None:
+def test_a_body_outside_the_rules_is_refused(owners: Owners, body: str) -> None:
     with pytest.raises(errors.CheckViolation):
-        run_as(
-            database,
-            "authenticated",
-            owners.alice,
-            "insert into whatsapp_templates (name, body) values ('t', %s)",
-            (body,),
-        )
+        owners.as_alice("insert into whatsapp_templates (name, body) values ('t', %s)", (body,))
 
 
 @pytest.mark.parametrize(
     "body",
     ["Plain text", "{single} braces", "{{a}} and {{b_2}}", "x" * 4096, "{{" + "a" * 32 + "}}"],
 )
-def test_a_body_within_the_rules_is_stored(database: str, owners: Owners, body: str) -> None:
-    rows = run_as(
-        database,
-        "authenticated",
-        owners.alice,
-        "insert into whatsapp_templates (name, body) values ('t', %s) returning body",
-        (body,),
+def test_a_body_within_the_rules_is_stored(owners: Owners, body: str) -> None:
+    rows = owners.as_alice(
+        "insert into whatsapp_templates (name, body) values ('t', %s) returning body", (body,)
     )
 
     assert rows == [(body,)]

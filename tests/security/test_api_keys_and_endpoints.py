@@ -6,7 +6,6 @@ nothing stored, nothing delivered there. The gateway here allows no local endpoi
 from __future__ import annotations
 
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import pytest
 
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import assert_error, connected_user
+from tests.stub_servers import tcp_server
 from tests.waiting import wait_until
 from wa_gateway.crypto import Keyring
 from wa_gateway.delivery import signing
@@ -129,21 +129,14 @@ def test_an_endpoint_inside_or_over_http_is_refused(gateway: Gateway, url: str) 
 @pytest.fixture()
 def listener() -> Iterator[tuple[int, list[float]]]:
     """A port on 127.0.0.1 that records every connection made to it."""
-    server = socket.create_server(("127.0.0.1", 0))
     accepted: list[float] = []
 
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            accepted.append(time.time())
-            conn.close()
+    def accept(conn: socket.socket) -> None:
+        accepted.append(time.time())
+        conn.close()
 
-    threading.Thread(target=accept, daemon=True).start()
-    yield server.getsockname()[1], accepted
-    server.close()
+    with tcp_server(accept) as port:
+        yield port, accepted
 
 
 def test_nothing_is_delivered_to_an_endpoint_whose_name_now_resolves_inside(

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
@@ -28,6 +27,7 @@ from local.dev_auth import issue_access_token
 from local.gateway import ROOT, handlers_in_process
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import connected_user
+from tests.rows import one
 from tests.security.inprocess import (
     Handler,
     RowCounter,
@@ -70,14 +70,13 @@ class World:
             lifetime_s=-3600,
         )
         keyring = Keyring.from_setting(gateway.env["ENCRYPTION_KEY"])
-        with psycopg.connect(database) as conn:
-            row = conn.execute(
-                "select k.host_token from whatsapp_session_secrets k"
-                " join whatsapp_sessions s on s.id = k.session_id where s.session_id = %s",
-                (self.session,),
-            ).fetchone()
-        assert row is not None
-        host_token = keyring.decrypt(row[0], context=self.session)
+        (sealed,) = one(
+            database,
+            "select k.host_token from whatsapp_session_secrets k"
+            " join whatsapp_sessions s on s.id = k.session_id where s.session_id = %s",
+            (self.session,),
+        )
+        host_token = keyring.decrypt(sealed, context=self.session)
         self.secrets = [
             gateway.local_secrets.jwt_secret,
             gateway.local_secrets.verify_token,
@@ -155,6 +154,13 @@ ACCOUNTS = mostly(
 )
 
 
+def with_a_stray_field(draw: st.DrawFn, body: dict[str, Any]) -> dict[str, Any]:
+    """``body``, now and then with a field of any name and value."""
+    if one_in(draw, 6):
+        body[draw(TEXT)] = draw(JSON)
+    return body
+
+
 @st.composite
 def start_bodies(draw: st.DrawFn) -> Any:
     body: dict[str, Any] = {}
@@ -164,19 +170,13 @@ def start_bodies(draw: st.DrawFn) -> Any:
         body["phone"] = draw(PHONES)
     if one_in(draw, 4):
         body["account"] = draw(ACCOUNTS)
-    if one_in(draw, 6):
-        body[draw(TEXT)] = draw(JSON)
-    return body
+    return with_a_stray_field(draw, body)
 
 
 @st.composite
 def account_bodies(draw: st.DrawFn) -> Any:
-    body: dict[str, Any] = {}
-    if draw(st.booleans()):
-        body["account"] = draw(ACCOUNTS)
-    if one_in(draw, 6):
-        body[draw(TEXT)] = draw(JSON)
-    return body
+    body = {"account": draw(ACCOUNTS)} if draw(st.booleans()) else {}
+    return with_a_stray_field(draw, body)
 
 
 @st.composite

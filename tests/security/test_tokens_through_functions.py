@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from local.stack import LocalSecrets
 from local.threaded_server import ThreadedServer
 from tests.conftest import Gateway, Simulator, own_gateway
 from tests.e2e.flows import assert_error, connected_user
+from tests.stub_servers import StubHandler
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -52,18 +52,10 @@ class Jwks:
         self.fetches = 0
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(StubHandler):
             def do_GET(self) -> None:
                 owner.fetches += 1
-                body = json.dumps(owner.document).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+                self.answer(200, json.dumps(owner.document).encode())
 
         self.server = ThreadedServer(Handler).start()
         self.url = f"{self.server.url}/auth/v1/.well-known/jwks.json"

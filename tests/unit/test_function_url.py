@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
+
 from local.function_url import CorsConfig, HttpResponse, build_event, to_http
 
 
@@ -39,24 +41,17 @@ def test_absent_parts_are_left_out() -> None:
     assert "cookies" not in event
 
 
-def test_binary_bodies_are_base64() -> None:
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [("application/json", b"\xff\xfe"), ("application/octet-stream", b"abc")],
+    ids=["not utf-8", "octets"],
+)
+def test_binary_bodies_are_base64(content_type: str, body: bytes) -> None:
     event = build_event(
-        method="POST",
-        path="/",
-        raw_query="",
-        headers=[("content-type", "application/json")],
-        body=b"\xff\xfe",
+        method="POST", path="/", raw_query="", headers=[("content-type", content_type)], body=body
     )
     assert event["isBase64Encoded"] is True
-    assert base64.b64decode(event["body"]) == b"\xff\xfe"
-    octets = build_event(
-        method="POST",
-        path="/",
-        raw_query="",
-        headers=[("content-type", "application/octet-stream")],
-        body=b"abc",
-    )
-    assert octets["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == body
 
 
 def test_results_map_back_to_http() -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from local.processes import free_port
 from local.threaded_server import serving
+from tests.stub_servers import StubHandler
 from wa_gateway.errors import HostError, HostTimeout
 from wa_gateway.host.answers import HostUnauthorized
 from wa_gateway.host.client import HostClient
@@ -34,21 +34,13 @@ class Script:
 def fake_host() -> Iterator[tuple[str, Script]]:
     script = Script()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(StubHandler):
         def _answer(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            body = self.rfile.read(length) if length else b""
+            body = self.read_body()
             script.requests.append((self.command, self.path, dict(self.headers), body))
             time.sleep(script.delay_s)
             payload = script.raw if script.raw is not None else json.dumps(script.body).encode()
-            self.send_response(script.status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.answer(script.status, payload)
 
         do_GET = do_POST = _answer
 

@@ -13,37 +13,40 @@ from wa_gateway.host.answers import HostChatUnreadable, HostRefusedMedia, HostUn
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "meaning"),
     [
-        {"message": "Token is not present. Check your header and try again"},
-        {"error": "Check that the Session and Token are correct"},
-        {"error": "Check that the Session and Token are correct.", "message": {}},
-        {"message": "Session not informed"},
-        None,
+        ({"message": "Token is not present. Check your header and try again"}, HostUnauthorized),
+        ({"error": "Check that the Session and Token are correct"}, HostUnauthorized),
+        (
+            {"error": "Check that the Session and Token are correct.", "message": {}},
+            HostUnauthorized,
+        ),
+        ({"message": "Session not informed"}, HostUnauthorized),
+        (None, HostUnauthorized),
+        ({"status": "error", "response": "Error on open list", "error": {}}, HostChatUnreadable),
     ],
-    ids=["no token", "bad token", "bad token (thrown)", "no session", "not json"],
+    ids=[
+        "no token",
+        "bad token",
+        "bad token (thrown)",
+        "no session",
+        "not json",
+        "get-messages threw",
+    ],
 )
-def test_the_auth_middlewares_401_is_a_refused_token(
-    fake_host: tuple[str, Script], body: object
+def test_a_401_of_get_messages_is_a_refused_token_unless_its_controller_threw(
+    fake_host: tuple[str, Script], body: object, meaning: type[Exception]
 ) -> None:
+    """The auth middleware's 401s refuse the token; get-messages' own 401, when its controller
+    threw, is a chat it cannot read."""
     url, script = fake_host
     script.status = 401
     if body is None:
         script.raw = b"Unauthorized"
     else:
         script.body = body
-    with pytest.raises(HostUnauthorized):
+    with pytest.raises(meaning):
         client(url).chat_messages("s", "token", chat="5511987654321@c.us", count=5)
-
-
-def test_a_401_of_get_messages_whose_controller_threw_is_a_chat_it_cannot_read(
-    fake_host: tuple[str, Script],
-) -> None:
-    url, script = fake_host
-    script.status = 401
-    script.body = {"status": "error", "response": "Error on open list", "error": {}}
-    with pytest.raises(HostChatUnreadable):
-        client(url).chat_messages("s", "token", chat="5531987654321@c.us", count=5)
 
 
 def test_a_decrypt_error_is_a_passing_refusal_and_the_others_are_final(

@@ -7,24 +7,12 @@ from typing import Any
 
 import pytest
 
+from tests.host_events import onmessage
 from wa_gateway.events.host_messages import ack_from_event, digits_of, inbound_from_event
 from wa_gateway.records import IncomingFile
 
 NAME = "user_x"
-ONMESSAGE: dict[str, Any] = {
-    "event": "onmessage",
-    "session": NAME,
-    "id": "false_5511987654321@c.us_3A9F0C11D2",
-    "body": "oi",
-    "type": "chat",
-    "notifyName": "Ana",
-    "from": "5511987654321@c.us",
-    "to": "5511912345678@c.us",
-    "fromMe": False,
-    "isGroupMsg": False,
-    "chatId": "5511987654321@c.us",
-    "sender": {"id": "5511987654321@c.us", "pushname": "Ana"},
-}
+ONMESSAGE = onmessage(NAME, "false_5511987654321@c.us_3A9F0C11D2", notifyName="Ana")
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from postgrest import APIError
 
 from local.processes import free_port
 from local.threaded_server import serving
+from tests.stub_servers import StubHandler
 from wa_gateway.auth.caller import Caller
 from wa_gateway.errors import SettingsError, StoreUnavailable
 from wa_gateway.records import SessionUpdate
@@ -29,8 +29,14 @@ SESSION_ROW = {
     "status": "pairing",
     "qr_code": "2@q",
 }
+USER = Caller(user_id=SESSION_ROW["user_id"], claims={}, token="user.jwt.token")
+"""A signed-in user, whose reads go with their own token."""
 DROP = None
 """An answer that closes the connection without a word."""
+
+
+def read_as_the_user(transport: PostgrestTransport) -> None:
+    transport.rpc("gateway_get_session", {"p_session_name": "x"}, caller=USER)
 
 
 @dataclass
@@ -61,17 +67,13 @@ class Recorded:
 def postgrest() -> Iterator[tuple[str, Recorded]]:
     recorded = Recorded()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(StubHandler):
         def do_POST(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
             recorded.requests.append(
                 {
                     "path": self.path,
                     "headers": {k.lower(): v for k, v in self.headers.items()},
-                    "body": json.loads(self.rfile.read(length) or b"null"),
+                    "body": json.loads(self.read_body() or b"null"),
                 }
             )
             if recorded.script:
@@ -81,13 +83,7 @@ def postgrest() -> Iterator[tuple[str, Recorded]]:
             if answer is DROP:
                 self.close_connection = True
                 return
-            self.send_response(answer.status)
-            self.send_header("content-type", answer.content_type)
-            self.send_header("content-length", str(len(answer.body)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(answer.body)
+            self.answer(answer.status, answer.body, answer.content_type, answer.headers)
 
     with serving(Handler) as server:
         yield server.url, recorded
@@ -114,8 +110,7 @@ def test_user_reads_forward_the_users_own_token(postgrest: tuple[str, Recorded])
     url, recorded = postgrest
     recorded.answer = SESSION_ROW
     store = Store(PostgrestTransport(url, SERVICE_KEY, publishable_key=PUBLISHABLE_KEY))
-    caller = Caller(user_id=SESSION_ROW["user_id"], claims={}, token="user.jwt.token")
-    session = store.get_session(caller, SESSION_ROW["session_id"])
+    session = store.get_session(USER, SESSION_ROW["session_id"])
     assert session is not None and session.qr_code == "2@q"
     request = recorded.requests[0]
     assert request["path"] == "/rest/v1/rpc/gateway_get_session"
@@ -131,8 +126,7 @@ def test_one_client_serves_service_and_user_calls_without_mixing_tokens(
     url, recorded = postgrest
     recorded.answer = None
     transport = PostgrestTransport(url, SERVICE_KEY, publishable_key=PUBLISHABLE_KEY)
-    caller = Caller(user_id=SESSION_ROW["user_id"], claims={}, token="user.jwt.token")
-    transport.rpc("gateway_get_session", {"p_session_name": "x"}, caller=caller)
+    read_as_the_user(transport)
     transport.rpc("gateway_apply_host_state", {"p_update": {"session_name": "x"}})
     auths = [r["headers"]["authorization"] for r in recorded.requests]
     assert auths == ["Bearer user.jwt.token", f"Bearer {SERVICE_KEY}"]
@@ -170,9 +164,7 @@ def test_a_user_read_with_a_secret_key_carries_the_publishable_key(
 ) -> None:
     url, recorded = postgrest
     recorded.answer = None
-    transport = PostgrestTransport(url, SECRET_KEY, publishable_key=PUBLISHABLE_KEY)
-    caller = Caller(user_id=SESSION_ROW["user_id"], claims={}, token="user.jwt.token")
-    transport.rpc("gateway_get_session", {"p_session_name": "x"}, caller=caller)
+    read_as_the_user(PostgrestTransport(url, SECRET_KEY, publishable_key=PUBLISHABLE_KEY))
     headers = recorded.requests[0]["headers"]
     assert headers["apikey"] == PUBLISHABLE_KEY
     assert headers["authorization"] == "Bearer user.jwt.token"
@@ -183,9 +175,8 @@ def test_a_user_read_without_a_publishable_key_is_refused_before_sending(
     postgrest: tuple[str, Recorded],
 ) -> None:
     url, recorded = postgrest
-    caller = Caller(user_id=SESSION_ROW["user_id"], claims={}, token="user.jwt.token")
     with pytest.raises(SettingsError, match="SUPABASE_PUBLISHABLE_KEY"):
-        PostgrestTransport(url, SECRET_KEY).rpc("gateway_get_session", {}, caller=caller)
+        read_as_the_user(PostgrestTransport(url, SECRET_KEY))
     assert recorded.requests == []
 
 

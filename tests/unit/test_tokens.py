@@ -13,7 +13,6 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from local.threaded_server import ThreadedServer
+from tests.stub_servers import StubHandler
 from wa_gateway.auth.caller import Caller
 from wa_gateway.auth.tokens import MAX_TOKEN_LENGTH, TokenVerifier, bearer_token
 from wa_gateway.errors import AnonymousUser, ApiError, InvalidToken, MissingToken, TokenExpired
@@ -64,7 +64,7 @@ class JwksServer:
         self.requests = 0
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(StubHandler):
             def do_GET(self) -> None:
                 server.requests += 1
                 if self.path != JWKS_PATH:
@@ -75,14 +75,7 @@ class JwksServer:
                     if isinstance(server.document, bytes)
                     else json.dumps(server.document).encode()
                 )
-                self.send_response(server.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+                self.answer(server.status, body)
 
         self.httpd = ThreadedServer(Handler).start()
         self.url = f"{self.httpd.url}{JWKS_PATH}"
@@ -96,6 +89,11 @@ class JwksServer:
         self.httpd.stop()
 
 
+def changed(fields: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with ``changes`` made: a name given None is removed, any other is set."""
+    return {name: value for name, value in (fields | changes).items() if value is not None}
+
+
 def public_jwk(private_key: Any, kid: str, **extra: Any) -> dict[str, Any]:
     """The JWK Supabase would publish for ``private_key``."""
     if isinstance(private_key, rsa.RSAPrivateKey):
@@ -105,12 +103,7 @@ def public_jwk(private_key: Any, kid: str, **extra: Any) -> dict[str, Any]:
         jwk = ECAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
         jwk["alg"] = "ES256"
     jwk.update(kid=kid, use="sig", key_ops=["verify"], ext=True)
-    for name, value in extra.items():
-        if value is None:
-            jwk.pop(name, None)
-        else:
-            jwk[name] = value
-    return jwk
+    return changed(jwk, extra)
 
 
 @pytest.fixture(scope="module")
@@ -156,12 +149,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "session_id": str(uuid.uuid4()),
         "is_anonymous": False,
     }
-    for name, value in overrides.items():
-        if value is None:
-            payload.pop(name, None)
-        else:
-            payload[name] = value
-    return payload
+    return changed(payload, overrides)
 
 
 def hs256(payload: dict[str, Any], secret: str = SECRET, **headers: Any) -> str:

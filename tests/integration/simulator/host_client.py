@@ -8,7 +8,6 @@ import json
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,6 +17,7 @@ import requests
 from local.processes import free_port
 from local.stack import SimulatorProcess
 from local.threaded_server import ThreadedServer
+from tests.stub_servers import StubHandler
 from tests.waiting import wait_until
 
 SECRET = "THISISMYSECURETOKEN"
@@ -50,9 +50,9 @@ class Receiver:
         self._lock = threading.Lock()
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(StubHandler):
             def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                raw = self.read_body()
                 query = parse_qs(urlsplit(self.path).query)
                 hook = Hook(
                     session=query.get("session", [None])[0],
@@ -62,15 +62,7 @@ class Receiver:
                 )
                 with receiver._lock:
                     receiver.hooks.append(hook)
-                payload = b'{"ok":true}'
-                self.send_response(receiver.answer_status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
+                self.answer(receiver.answer_status, b'{"ok":true}')
 
         self.server = ThreadedServer(Handler).start()
         self.base = self.server.url
@@ -127,6 +119,19 @@ def start_host(data_dir: Path, *args: str, secret_key: str = SECRET) -> Simulato
     return SimulatorProcess(free_port(), data_dir, secret_key, args=args).start()
 
 
+def linked_on_own_host(
+    data_dir: Path, receiver: Receiver, sessions: list[str]
+) -> tuple[SimulatorProcess, Host]:
+    """A simulator process of the test's own (``start_host``, no start-all at boot) as quick as
+    the shared one, with ``sessions`` linked; the process and a client of it."""
+    process = start_host(data_dir, "--no-start-all")
+    host = Host(process.url)
+    host.configure(init_delay_ms=20, connect_delay_ms=50)
+    for session in sessions:
+        host.connect(session, receiver)
+    return process, host
+
+
 class Host:
     """The simulated host as a client sees it (``requests`` with ``json=``)."""
 
@@ -134,6 +139,10 @@ class Host:
         self.url = url
         self.http = requests.Session()
         self.tokens: dict[str, str] = {}
+
+    def follow(self, process: SimulatorProcess) -> None:
+        """Talk to ``process`` from now on: the host restarted, on another port."""
+        self.url, self.http = process.url, requests.Session()
 
     def token(self, session: str) -> str:
         if session not in self.tokens:

@@ -27,6 +27,17 @@ def sent(host: Host, session: str, body: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def one_each_way(
+    host: Host, session: str, receiver: Receiver, mine: str, theirs: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Link the session, send Ana ``mine`` and have her write ``theirs``: both messages."""
+    host.connect(session, receiver)
+    return (
+        sent(host, session, {"phone": ANA, "message": mine}),
+        incoming(host, session, **{"from": ANA, "body": theirs}),
+    )
+
+
 def test_a_reply_quotes_and_a_reaction_is_posted_for_the_account_and_a_contact(
     host: Host, name: str, receiver: Receiver
 ) -> None:
@@ -53,9 +64,7 @@ def test_a_reply_quotes_and_a_reaction_is_posted_for_the_account_and_a_contact(
 def test_only_the_accounts_own_text_is_edited_and_no_event_follows(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.connect(name, receiver)
-    mine = sent(host, name, {"phone": ANA, "message": "oi"})
-    theirs = incoming(host, name, **{"from": ANA, "body": "olá"})
+    mine, theirs = one_each_way(host, name, receiver, "oi", "olá")
 
     edited = host.call("POST", name, "edit-message", {"id": mine["id"], "newText": "oi!"})
     refused = host.call("POST", name, "edit-message", {"id": theirs["id"], "newText": "x"})
@@ -73,9 +82,7 @@ def test_only_the_accounts_own_text_is_edited_and_no_event_follows(
 def test_delete_for_everyone_revokes_ones_own_answers_twice_and_a_contacts_is_posted(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.connect(name, receiver)
-    mine = sent(host, name, {"phone": ANA, "message": "apaga"})
-    theirs = incoming(host, name, **{"from": ANA, "body": "também"})
+    mine, theirs = one_each_way(host, name, receiver, "apaga", "também")
 
     deleted = host.call(
         "POST", name, "delete-message", {"phone": ANA, "messageId": mine["id"], "onlyLocal": False}

@@ -19,6 +19,7 @@ from tests.integration.simulator.host_client import (
     SECRET,
     Host,
     Receiver,
+    linked_on_own_host,
     start_host,
 )
 from tests.waiting import wait_until
@@ -354,12 +355,8 @@ def test_brazilian_mobiles_of_area_31_and_up_lose_the_ninth_digit(
 def test_logout_and_clear_leave_the_token_and_start_all_relaunches_everything(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    first = start_host(tmp_path, "--no-start-all")
-    host = Host(first.url)
-    host.configure(init_delay_ms=20, connect_delay_ms=50)
     logged_out, cleared, closed = (f"d{uuid.uuid4().hex[:8]}" for _ in range(3))
-    for session in (logged_out, cleared, closed):
-        host.connect(session, receiver)
+    first, host = linked_on_own_host(tmp_path, receiver, [logged_out, cleared, closed])
     assert host.call("POST", logged_out, "logout-session").status_code == 200
     wiped = host.http.post(f"{host.url}/api/{cleared}/{SECRET}/clear-session-data", json={})
     assert wiped.status_code == 200 and wiped.json() == {"success": True, "session": ""}
@@ -371,7 +368,7 @@ def test_logout_and_clear_leave_the_token_and_start_all_relaunches_everything(
     assert first.stop() == 0
 
     second = start_host(tmp_path)  # startAllSession at boot
-    host.url, host.http = second.url, requests.Session()
+    host.follow(second)
     try:
         assert wait_until(lambda: host.status(closed)["status"] == "CONNECTED", within_s=3.0)
         assert wait_until(lambda: host.status(logged_out)["status"] == "QRCODE", within_s=3.0)

@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.simulator.host_client import DISCONNECTED, Host, Receiver, start_host
+from tests.integration.simulator.host_client import (
+    DISCONNECTED,
+    Host,
+    Receiver,
+    linked_on_own_host,
+    start_host,
+)
 from tests.waiting import wait_until
 
 SEND = {"phone": "5511987650001", "message": "oi"}
@@ -82,12 +88,8 @@ def test_a_scanned_or_restored_login_is_usable_only_once_create_resolves(
 def test_a_restarted_host_restores_every_session_from_its_token_store_in_its_own_time(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    first = start_host(tmp_path, "--no-start-all")
-    host = Host(first.url)
-    host.configure(init_delay_ms=20, connect_delay_ms=50)
     sessions = [f"r{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    for session in sessions:
-        host.connect(session, receiver)
+    first, host = linked_on_own_host(tmp_path, receiver, sessions)
     assert first.stop() == 0
     receiver.clear()
 
@@ -95,7 +97,7 @@ def test_a_restarted_host_restores_every_session_from_its_token_store_in_its_own
     # restoring its saved login (a browser to launch, then the library's wait for the chat).
     restore = {"init_delay_ms": 400, "connect_delay_ms": 800}
     second = start_host(tmp_path, "--config", json.dumps(restore))
-    host.url, host.http = second.url, requests.Session()
+    host.follow(second)
     try:
         for session in sessions:
             assert host.status(session)["status"] == "INITIALIZING"

@@ -14,6 +14,7 @@ from tests.integration.simulator.host_client import (
     SECRET,
     Host,
     Receiver,
+    linked_on_own_host,
     start_host,
 )
 from tests.waiting import wait_until
@@ -56,15 +57,11 @@ def test_show_all_sessions_and_start_all_check_the_secret(host: Host, name: str)
 def test_config_survives_a_restart_and_start_all_restores_the_login(
     tmp_path: Path, receiver: Receiver, name: str
 ) -> None:
-    first = start_host(tmp_path, "--no-start-all")
-    host = Host(first.url)
-    host.configure(init_delay_ms=20, connect_delay_ms=50)
-    host.connect(name, receiver)
+    first, host = linked_on_own_host(tmp_path, receiver, [name])
     assert first.stop() == 0
 
     second = start_host(tmp_path, "--no-start-all")
-    host.url = second.url
-    host.http = requests.Session()
+    host.follow(second)
     host.configure(init_delay_ms=20, connect_delay_ms=50)
     assert host.status(name) == {"status": "CLOSED", "qrcode": None}
     shown = host.http.get(f"{host.url}/api/{SECRET}/show-all-sessions").json()
@@ -80,8 +77,7 @@ def test_config_survives_a_restart_and_start_all_restores_the_login(
     assert second.stop() == 0
 
     third = start_host(tmp_path)  # startAllSession at boot
-    host.url = third.url
-    host.http = requests.Session()
+    host.follow(third)
     assert wait_until(lambda: host.status(name)["status"] == "CONNECTED", within_s=3.0)
     assert third.stop() == 0
 
