@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.simulator.config import Settings
 from local.simulator.forms import UploadedFile, js_truthy
 from local.simulator.kinds import (
     Conversations,
@@ -53,9 +52,7 @@ from local.simulator.phones import (
     number_exists,
     skips_number_check,
 )
-from local.simulator.scheduler import Scheduler
 from local.simulator.state import Client, SessionManager
-from local.simulator.webhooks import Webhooks
 
 _DATA_URI = re.compile(r"^data:([^;,]*)(;[^,]*)?,(.*)$", re.DOTALL)
 
@@ -139,18 +136,15 @@ def _incoming_file(spec: dict[str, Any]) -> tuple[str | None, str | None, str | 
     return data, mimetype, filename
 
 
+@dataclass(eq=False)
 class Messenger:
-    def __init__(
-        self,
-        manager: SessionManager,
-        settings: Settings,
-        webhooks: Webhooks,
-        scheduler: Scheduler,
-    ) -> None:
-        self.manager = manager
-        self.settings = settings
-        self.webhooks = webhooks
-        self.scheduler = scheduler
+    manager: SessionManager
+
+    def __post_init__(self) -> None:
+        # The sessions' settings, webhooks and timers are the messages' too.
+        self.settings = self.manager.settings
+        self.webhooks = self.manager.webhooks
+        self.scheduler = self.manager.scheduler
         self._lock = threading.Lock()
         self._outbox: dict[str, list[SentRecord]] = {}
         self._inbox: dict[str, list[dict[str, Any]]] = {}
@@ -539,9 +533,9 @@ class Messenger:
                 msg_type, payload_body, text = kind_type, kind_body, kind_body
             message = incoming_message(
                 own,
-                chat_id=chat_id,
-                author_wid=author,
-                body=payload_body,
+                chat_id,
+                author,
+                payload_body,
                 notify_name=notify_name,
                 msg_type=msg_type,
                 media=media,
