@@ -146,6 +146,12 @@ class Messenger:
         self.webhooks = self.manager.webhooks
         self.scheduler = self.manager.scheduler
         self._lock = threading.Lock()
+        # Groups, reactions, and what the account did to messages (``kinds``).
+        self.kinds = Conversations()
+        self._forget()
+
+    def _forget(self) -> None:
+        """What the host remembers of messages and contacts, empty (at start and on reset)."""
         self._outbox: dict[str, list[SentRecord]] = {}
         self._inbox: dict[str, list[dict[str, Any]]] = {}
         self._seen: dict[str, list[dict[str, Any]]] = {}
@@ -162,8 +168,6 @@ class Messenger:
         self._senders: dict[str, set[str]] = {}
         # download-media tries per message id (decrypt_error_tries).
         self._download_tries: dict[str, int] = {}
-        # Groups, reactions, and what the account did to messages (``kinds``).
-        self.kinds = Conversations()
         # Per (session, contact): the canonical id of a number found, and when a lookup last
         # came back empty (wa-js keeps that for number_miss_cache_ms).
         self._found: dict[tuple[str, str], str] = {}
@@ -933,16 +937,5 @@ class Messenger:
 
     def reset(self) -> None:
         with self._lock:
-            self._outbox.clear()
-            self._inbox.clear()
-            self._seen.clear()
-            self._unread.clear()
-            self._media.clear()
-            self._lids.clear()
-            self._pushnames.clear()
-            self._notices.clear()
-            self._senders.clear()
-            self._download_tries.clear()
-            self._found.clear()
-            self._misses.clear()
+            self._forget()
         self.kinds.reset()
