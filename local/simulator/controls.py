@@ -60,10 +60,11 @@ class Controls:
     def _global(self, req: Request, method: str, what: str) -> Response:
         if what in ("config", "faults") and method in ("GET", "POST"):
             if method == "POST":
-                s = self.settings
-                update = s.update_config if what == "config" else s.update_faults
                 try:
-                    update(req.body)
+                    if what == "config":
+                        self.settings.update_config(req.body)
+                    else:
+                        self.settings.update_faults(req.body)
                 except ConfigError as exc:
                     return _error(400, str(exc))
             return json_response(200, dataclasses.asdict(getattr(self.settings, what)))
