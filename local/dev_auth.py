@@ -29,7 +29,7 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import jwt
@@ -149,23 +149,18 @@ class _RefreshToken:
     used_at: float | None = None  # monotonic time of its use; None while current
 
 
+@dataclass(eq=False)
 class DevAuth:
     """Sessions and rotating refresh tokens, kept in memory; thread-safe."""
 
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        secret: str,
-        issuer: str,
-        lifetime_s: int = TOKEN_LIFETIME_S,
-        reuse_interval_s: float = REFRESH_TOKEN_REUSE_INTERVAL_S,
-    ) -> None:
-        self.dsn = dsn
-        self.secret = secret
-        self.issuer = issuer
-        self.lifetime_s = lifetime_s
-        self.reuse_interval_s = reuse_interval_s
+    dsn: str
+    _: KW_ONLY
+    secret: str
+    issuer: str
+    lifetime_s: int = TOKEN_LIFETIME_S
+    reuse_interval_s: float = REFRESH_TOKEN_REUSE_INTERVAL_S
+
+    def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._sessions: dict[str, _Session] = {}
         self._refresh: dict[str, _RefreshToken] = {}

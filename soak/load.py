@@ -111,22 +111,12 @@ class Load:
                 continue
             headers = {"authorization": f"Bearer {user.token}"}
             status_url = f"{self.stack.gateway_url}/status/"
-            send_url = f"{self.stack.gateway_url}/send-message/"
             if done % 4 == 0:
                 self.rec.timed("status", partial(http.get, status_url, headers=headers, timeout=30))
                 continue
             if done % 7 == 0 and user.id in last:  # the browser retries with the same key
                 key, body, message_id = last[user.id]
-                replay = self.rec.timed(
-                    "send (replay)",
-                    partial(
-                        http.post,
-                        send_url,
-                        json=body,
-                        headers={**headers, "Idempotency-Key": key},
-                        timeout=30,
-                    ),
-                )
+                replay = self.rec.timed("send (replay)", self._send(http, user, body, key))
                 answered = replay.json()["message"]["id"] if replay and replay.ok else message_id
                 if answered != message_id:
                     self.rec.anomaly(f"replay of {key} answered another message")
@@ -134,16 +124,7 @@ class Load:
             key = uuid.uuid4().hex
             text = f"soak {key}"
             body = {"phone": secrets.choice(TO), "message": text}
-            answer = self.rec.timed(
-                "send-message",
-                partial(
-                    http.post,
-                    send_url,
-                    json=body,
-                    headers={**headers, "Idempotency-Key": key},
-                    timeout=30,
-                ),
-            )
+            answer = self.rec.timed("send-message", self._send(http, user, body, key))
             if answer is not None and answer.status_code == 200:
                 message = answer.json()["message"]
                 with self.rec._lock:
@@ -154,6 +135,14 @@ class Load:
             else:
                 with self.rec._lock:
                     self.rec.refused_sends[key] = (user, text)
+
+    def _send(
+        self, http: requests.Session, user: User, body: dict[str, Any], key: str
+    ) -> Callable[[], requests.Response]:
+        """A send-message of ``body`` by ``user`` with the Idempotency-Key ``key``, to time."""
+        headers = {"authorization": f"Bearer {user.token}", "Idempotency-Key": key}
+        url = f"{self.stack.gateway_url}/send-message/"
+        return partial(http.post, url, json=body, headers=headers, timeout=30)
 
     def churn(self, mine: list[User]) -> None:
         """A few users log out and link again, over and over."""

@@ -20,13 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import requests
 
 from soak.load import Accepted, Recorder
 from soak.stack import Stack, User
+
+if TYPE_CHECKING:
+    from wa_gateway.jobs.scheduler import SchedulerReport
 
 # A scheduled message is due one minute ahead at the earliest (send-message's rule).
 DUE_AFTER_S = 65.0
@@ -35,29 +38,30 @@ BATCH = 10  # messages a pass claims at a time: several passes send side by side
 TO = [f"55319{n:08d}" for n in range(20)]
 
 
+# What each pass reports that the phase adds up.
+SUMMED = ("sent", "failed", "given_back", "taken_over")
+
+
 @dataclass
 class PassLog:
-    """What the passes did, added up."""
+    """The passes started, how many ran at once at most, and what each one reported."""
 
     started: int = 0
     most_at_once: int = 0
     running: int = 0
-    sent: int = 0
-    failed: int = 0
-    given_back: int = 0
-    taken_over: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
+    reports: list[SchedulerReport] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def as_dict(self) -> dict[str, Any]:
+        """The passes' reports added up."""
+        errors: Counter[str] = Counter()
+        for report in self.reports:
+            errors.update(report.errors)
         return {
             "passes": self.started,
             "most_at_once": self.most_at_once,
-            "sent": self.sent,
-            "failed": self.failed,
-            "given_back": self.given_back,
-            "taken_over": self.taken_over,
-            "errors": dict(self.errors),
+            **{key: sum(getattr(report, key) for report in self.reports) for key in SUMMED},
+            "errors": dict(errors),
         }
 
 
@@ -117,11 +121,7 @@ def one_pass(stack: Stack, log: PassLog) -> None:
         with log.lock:
             log.running -= 1
     with log.lock:
-        log.sent += report.sent
-        log.failed += report.failed
-        log.given_back += report.given_back
-        log.taken_over += report.taken_over
-        log.errors.update(report.errors)
+        log.reports.append(report)
 
 
 def unsent(stack: Stack, keys: list[str]) -> int:

@@ -90,24 +90,39 @@ function renderKeys() {
   $("keys-empty").hidden = backend.keys.length > 0;
 }
 
-async function addKey(event) {
+// The forms that make something whose secret is shown once: the button's label while
+// busy, and the note over the secret.
+const SECRET_FORMS = {
+  key: ["Making…", "Your new API key."],
+  endpoint: ["Adding…", "The endpoint's signing secret."],
+};
+
+// Sends the form `${kind}-form` with its button busy, then shows the secret `make(form)`
+// answers, clears the form and reloads the list; a failure is shown under the form.
+async function makeWithSecret(event, kind, reload, make) {
   event.preventDefault();
-  const form = $("key-form");
-  const button = $("key-save");
-  showAlert($("key-error"), "");
-  setBusyButton(button, true, "Making…");
+  const [busy, note] = SECRET_FORMS[kind];
+  const form = $(`${kind}-form`);
+  const button = $(`${kind}-save`);
+  const idle = button.textContent;
+  showAlert($(`${kind}-error`), "");
+  setBusyButton(button, true, busy);
   try {
-    const { key } = await app.client.call("apiKeys", {
-      body: { name: $("key-name").value.trim(), scopes: checked(form, "key-scope") },
-    });
-    showOnce("key-secret", "Your new API key.", key.secret);
+    showOnce(`${kind}-secret`, note, await make(form));
     form.reset();
-    await loadKeys();
+    await reload();
   } catch (err) {
-    showAlert($("key-error"), sentence(err));
+    showAlert($(`${kind}-error`), sentence(err));
   } finally {
-    setBusyButton(button, false, "Make a key");
+    setBusyButton(button, false, idle);
   }
+}
+
+function addKey(event) {
+  return makeWithSecret(event, "key", loadKeys, async (form) => {
+    const body = { name: $("key-name").value.trim(), scopes: checked(form, "key-scope") };
+    return (await app.client.call("apiKeys", { body })).key.secret;
+  });
 }
 
 async function revokeKey(id) {
@@ -180,25 +195,11 @@ function renderDeliveries() {
   $("deliveries-replay").disabled = !backend.deliveries.some((d) => d.status === "failed");
 }
 
-async function addEndpoint(event) {
-  event.preventDefault();
-  const form = $("endpoint-form");
-  const button = $("endpoint-save");
-  showAlert($("endpoint-error"), "");
-  setBusyButton(button, true, "Adding…");
-  try {
-    const { endpoint } = await app.client.call("apiKeys", {
-      path: "endpoints",
-      body: { url: $("endpoint-url").value.trim(), events: checked(form, "endpoint-event") },
-    });
-    showOnce("endpoint-secret", "The endpoint's signing secret.", endpoint.secret);
-    form.reset();
-    await loadEndpoints();
-  } catch (err) {
-    showAlert($("endpoint-error"), sentence(err));
-  } finally {
-    setBusyButton(button, false, "Add endpoint");
-  }
+function addEndpoint(event) {
+  return makeWithSecret(event, "endpoint", loadEndpoints, async (form) => {
+    const body = { url: $("endpoint-url").value.trim(), events: checked(form, "endpoint-event") };
+    return (await app.client.call("apiKeys", { path: "endpoints", body })).endpoint.secret;
+  });
 }
 
 async function showDeliveries(id) {

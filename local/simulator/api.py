@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from local.simulator.auth import TokenAuthority, decode_token
@@ -48,6 +49,9 @@ QR_NOT_STARTED = (
 )
 
 Handler = Callable[[Request, str, Client | None], Response]
+# A route's method, before and after statusConnection has let a connected session through.
+Route = Callable[["WppApi", Request, str, Client | None], Response]
+ConnectedRoute = Callable[["WppApi", Request, str, Client], Response]
 # Routes with a path parameter after the route name: (method, route) -> handler name.
 _PARAM_ROUTES = {
     ("GET", "get-messages"): "get_messages",
@@ -88,20 +92,47 @@ def send_success(results: list[Any]) -> Response:
     return json_response(201, {"status": "success", "response": results, "mapper": "return"})
 
 
+def retrieved(name: str, data: Any, **extra: Any) -> Response:
+    """201 ``Information retrieved successfully.`` with ``data``, as the controllers that
+    look something up answer; ``extra`` (``contact``) stands before ``session``."""
+    return json_response(
+        201,
+        {
+            "status": "Success",
+            "response": {
+                "message": "Information retrieved successfully.",
+                **extra,
+                "session": name,
+                "data": data,
+            },
+        },
+    )
+
+
+def _behind_status_connection(handler: ConnectedRoute) -> Route:
+    """``handler`` behind the server's ``statusConnection`` middleware: a session that is not
+    connected gets the middleware's answer and ``handler`` never runs; a connected one's
+    client is handed over."""
+
+    def route(api: WppApi, req: Request, name: str, client: Client | None) -> Response:
+        checked = api._status_connection(req, client)
+        if isinstance(checked, Response):
+            return checked
+        assert client is not None
+        return handler(api, req, name, client)
+
+    return route
+
+
+@dataclass(eq=False)
 class WppApi:
-    def __init__(
-        self,
-        settings: Settings,
-        auth: TokenAuthority,
-        manager: SessionManager,
-        messenger: Messenger,
-        host: HostLog,
-    ) -> None:
-        self.settings = settings
-        self.auth = auth
-        self.manager = manager
-        self.messenger = messenger
-        self.host = host
+    settings: Settings
+    auth: TokenAuthority
+    manager: SessionManager
+    messenger: Messenger
+    host: HostLog
+
+    def __post_init__(self) -> None:
         self._bearer: dict[tuple[str, str], Handler] = {
             ("POST", "start-session"): self.start_session,
             ("GET", "status-session"): self.status_session,
@@ -392,30 +423,19 @@ class WppApi:
 
     # ----------------------------------------------------------------- reading back
 
-    def _connected(self, req: Request, client: Client | None) -> Client | Response:
-        checked = self._status_connection(req, client)
-        if isinstance(checked, Response):
-            return checked
-        assert client is not None
-        return client
-
-    def all_unread_messages(self, req: Request, name: str, client: Client | None) -> Response:
+    @_behind_status_connection
+    def all_unread_messages(self, req: Request, name: str, client: Client) -> Response:
         """``getAllUnreadMessages`` (also all-new-messages and unread-messages): the
         messages of chats with unread messages; a chat marked seen after a 2xx to its
         onmessage (readMessage) is no longer listed."""
-        checked = self._connected(req, client)
-        if isinstance(checked, Response):
-            return checked
         return json_response(
             200, {"status": "success", "response": self.messenger.unread_messages(name)}
         )
 
-    def get_messages(self, req: Request, name: str, client: Client | None) -> Response:
+    @_behind_status_connection
+    def get_messages(self, req: Request, name: str, client: Client) -> Response:
         """``getMessages``: ``:phone`` is used as written, so it must be a full id
         (``5511...@c.us``); ``count`` (20), ``direction`` (before) and ``id`` in the query."""
-        checked = self._connected(req, client)
-        if isinstance(checked, Response):
-            return checked
         chat_id = req.query["param"]
         if not self.messenger.has_chat(name, chat_id):
             # assertGetChat throws chat_not_found; the controller's catch answers 401 with the
@@ -430,12 +450,10 @@ class WppApi:
         )
         return json_response(200, {"status": "success", "response": messages})
 
-    def message_by_id(self, req: Request, name: str, client: Client | None) -> Response:
+    @_behind_status_connection
+    def message_by_id(self, req: Request, name: str, client: Client) -> Response:
         """``getMessageById``: 201 with the message under ``response.data``; an unknown id
         makes the controller throw (``false.chatId``), answered 400."""
-        checked = self._connected(req, client)
-        if isinstance(checked, Response):
-            return checked
         message = self.messenger.message_by_id(name, req.query["param"])
         if message is None:
             return json_response(
@@ -451,23 +469,11 @@ class WppApi:
             )
         # `contact` is `result.chatId.user`: chatId is serialized to a string, so it is
         # undefined and JSON leaves it out.
-        return json_response(
-            201,
-            {
-                "status": "Success",
-                "response": {
-                    "message": "Information retrieved successfully.",
-                    "session": name,
-                    "data": message,
-                },
-            },
-        )
+        return retrieved(name, message)
 
-    def list_chats(self, req: Request, name: str, client: Client | None) -> Response:
+    @_behind_status_connection
+    def list_chats(self, req: Request, name: str, client: Client) -> Response:
         """``listChats`` (POST): the library's chat list itself, not wrapped."""
-        checked = self._connected(req, client)
-        if isinstance(checked, Response):
-            return checked
         chats = self.messenger.chats(name)
         if req.body.get("onlyWithUnreadMessage") is True:
             chats = [c for c in chats if c["unreadCount"] > 0]
@@ -480,11 +486,9 @@ class WppApi:
             chats = chats[:count]
         return json_response(200, chats)
 
-    def download_media(self, req: Request, name: str, client: Client | None) -> Response:
+    @_behind_status_connection
+    def download_media(self, req: Request, name: str, client: Client) -> Response:
         """``downloadMediaByMessage``: ``{"base64", "mimetype"}`` of a received file."""
-        checked = self._connected(req, client)
-        if isinstance(checked, Response):
-            return checked
         message_id = req.body.get("messageId")
         message = (
             self.messenger.message_by_id(name, message_id) if isinstance(message_id, str) else None
@@ -504,12 +508,10 @@ class WppApi:
         data, mimetype = media
         return json_response(200, {"base64": data, "mimetype": mimetype})
 
-    def contact_pn_lid(self, req: Request, name: str, client: Client | None) -> Response:
+    @_behind_status_connection
+    def contact_pn_lid(self, req: Request, name: str, client: Client) -> Response:
         """``ContactController.getContactPnLid``: ``WPP.contact.getPnLidEntry``, which maps
         a ``@c.us`` id to its LID and back; unknown halves are left out."""
-        checked = self._connected(req, client)
-        if isinstance(checked, Response):
-            return checked
         wanted = req.query["param"]
         user, _, server = wanted.partition("@")
         server = server or "c.us"
@@ -539,14 +541,12 @@ class WppApi:
             }
         return json_response(200, answer)
 
-    def check_number_status(self, req: Request, name: str, client: Client | None) -> Response:
+    @_behind_status_connection
+    def check_number_status(self, req: Request, name: str, client: Client) -> Response:
         """``DeviceController.checkNumberStatus``: the library's profile of one number
         (``WAPI.checkNumberStatus``): ``id`` is WhatsApp's canonical id when the number
         exists, the id as asked otherwise. A lookup WhatsApp's server failed, or a miss wa-js
         still keeps, answers ``numberExists: false`` like a number with no account."""
-        checked = self._connected(req, client)
-        if isinstance(checked, Response):
-            return checked
         contacts = contact_to_array(req.query["param"], False, False, False)
         if not contacts:
             return json_response(200, {"status": "success"})
@@ -576,13 +576,11 @@ class WppApi:
 
     # ----------------------------------------------------------------- conversations
 
-    def react_message(self, req: Request, name: str, client: Client | None) -> Response:
+    @_behind_status_connection
+    def react_message(self, req: Request, name: str, client: Client) -> Response:
         """``DeviceController.reactMessage``: ``sendReactionToMessage(msgId, reaction)``."""
-        checked = self._connected(req, client)
-        if isinstance(checked, Response):
-            return checked
         try:
-            self.messenger.own_react(checked, req.body.get("msgId"), req.body.get("reaction"))
+            self.messenger.own_react(client, req.body.get("msgId"), req.body.get("reaction"))
         except SendFailed as exc:
             return json_response(
                 500,
@@ -594,13 +592,11 @@ class WppApi:
             )
         return json_response(200, {"status": "success", "response": {"message": "Reaction sended"}})
 
-    def edit_message(self, req: Request, name: str, client: Client | None) -> Response:
+    @_behind_status_connection
+    def edit_message(self, req: Request, name: str, client: Client) -> Response:
         """``MessageController.editMessage``: the message read back, ``mapper: "return"``."""
-        checked = self._connected(req, client)
-        if isinstance(checked, Response):
-            return checked
         try:
-            edited = self.messenger.own_edit(checked, req.body.get("id"), req.body.get("newText"))
+            edited = self.messenger.own_edit(client, req.body.get("id"), req.body.get("newText"))
         except SendFailed as exc:
             return send_error(exc.error)
         return send_success(edited)  # type: ignore[arg-type]  # one message, not a list
@@ -637,34 +633,19 @@ class WppApi:
         first = self._unknown(checked, req)
         results = [self.messenger.own_seen(client, chat_id) for chat_id, _ in checked.targets]
         phones = [chat_id for chat_id, _ in checked.targets]
-        return first or json_response(
-            201,
-            {
-                "status": "Success",
-                "response": {
-                    "message": "Information retrieved successfully.",
-                    "contact": phones,
-                    "session": name,
-                    "data": results,
-                },
-            },
-        )
+        return first or retrieved(name, results, contact=phones)
 
-    def group_info(self, req: Request, name: str, client: Client | None) -> Response:
+    @_behind_status_connection
+    def group_info(self, req: Request, name: str, client: Client) -> Response:
         """``GroupController.getGroupInfo``: subject and participants (``{id, isAdmin}``)."""
-        checked = self._connected(req, client)
-        if isinstance(checked, Response):
-            return checked
         group = req.query["param"].split("@")[0] + "@g.us"
         return json_response(
             200, {"status": "success", "response": self.messenger.group_info(name, group)}
         )
 
-    def reactions(self, req: Request, name: str, client: Client | None) -> Response:
+    @_behind_status_connection
+    def reactions(self, req: Request, name: str, client: Client) -> Response:
         """``DeviceController.getReactions``: the message's reactions, by emoji."""
-        checked = self._connected(req, client)
-        if isinstance(checked, Response):
-            return checked
         message = self.messenger.message_by_id(name, req.query["param"])
         if message is None:
             return json_response(
@@ -675,11 +656,7 @@ class WppApi:
             {"status": "success", "response": self.messenger.kinds.reactions(name, message["id"])},
         )
 
-    def get_phone_number(self, req: Request, name: str, client: Client | None) -> Response:
+    @_behind_status_connection
+    def get_phone_number(self, req: Request, name: str, client: Client) -> Response:
         """``DeviceController.getPhoneNumber``: the library's ``getWid()``."""
-        checked = self._connected(req, client)
-        if isinstance(checked, Response):
-            return checked
-        return json_response(
-            200, {"status": "success", "response": checked.wid, "mapper": "device"}
-        )
+        return json_response(200, {"status": "success", "response": client.wid, "mapper": "device"})

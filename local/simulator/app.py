@@ -47,7 +47,7 @@ class Simulator:
         self.auth = TokenAuthority(secret_key)
         self.webhooks = Webhooks(self.settings, self.scheduler)
         self.manager = SessionManager(self.settings, self.store, self.webhooks, self.scheduler)
-        self.messenger = Messenger(self.manager, self.settings, self.webhooks, self.scheduler)
+        self.messenger = Messenger(self.manager)
         self.host = HostLog(data_dir)
         self.api = WppApi(self.settings, self.auth, self.manager, self.messenger, self.host)
         self._api_in_flight = 0  # /api requests received and not yet answered

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from local.simulator.config import ConfigError, Settings
@@ -31,25 +32,16 @@ def _optional_str(body: dict[str, Any], key: str) -> str | None:
     raise ValueError(f'"{key}" must be a string')
 
 
+@dataclass(eq=False)
 class Controls:
-    def __init__(
-        self,
-        settings: Settings,
-        manager: SessionManager,
-        messenger: Messenger,
-        webhooks: Webhooks,
-        reset: Callable[[], None],
-        host: HostLog,
-        *,
-        in_flight: Callable[[], int],
-    ) -> None:
-        self.settings = settings
-        self.manager = manager
-        self.messenger = messenger
-        self.webhooks = webhooks
-        self._reset = reset
-        self.host = host
-        self._in_flight = in_flight
+    settings: Settings
+    manager: SessionManager
+    messenger: Messenger
+    webhooks: Webhooks
+    reset: Callable[[], None]
+    host: HostLog
+    _: KW_ONLY
+    in_flight: Callable[[], int]
 
     def handle(self, req: Request) -> Response:
         segs = req.segments[1:]  # after "_sim"
@@ -66,26 +58,22 @@ class Controls:
     # ----------------------------------------------------------------- global
 
     def _global(self, req: Request, method: str, what: str) -> Response:
-        if what == "config" and method in ("GET", "POST"):
+        if what in ("config", "faults") and method in ("GET", "POST"):
             if method == "POST":
                 try:
-                    self.settings.update_config(req.body)
+                    if what == "config":
+                        self.settings.update_config(req.body)
+                    else:
+                        self.settings.update_faults(req.body)
                 except ConfigError as exc:
                     return _error(400, str(exc))
-            return json_response(200, dataclasses.asdict(self.settings.config))
-        if what == "faults" and method in ("GET", "POST"):
-            if method == "POST":
-                try:
-                    self.settings.update_faults(req.body)
-                except ConfigError as exc:
-                    return _error(400, str(exc))
-            return json_response(200, dataclasses.asdict(self.settings.faults))
+            return json_response(200, dataclasses.asdict(getattr(self.settings, what)))
         if what == "in-flight" and method == "GET":
-            return json_response(200, {"in_flight": self._in_flight()})
+            return json_response(200, {"in_flight": self.in_flight()})
         if what == "host" and method == "GET":
             return json_response(200, self.host.describe())
         if what == "reset" and method == "POST":
-            self._reset()
+            self.reset()
             return json_response(200, {"ok": True})
         if method == "GET":
             return json_response(200, self._describe(what))

@@ -51,35 +51,27 @@ class Group:
 
     def info(self) -> dict[str, Any]:
         """``group-info``'s answer for a group the account is (or was) in."""
-        return {
-            "id": self.id,
-            "name": self.subject,
-            "description": None,
-            "subject": self.subject,
-            "subjectUpdatedAt": None,
-            "subjectUpdatedBy": None,
-            "descriptionUpdatedAt": None,
-            "descriptionUpdatedBy": None,
-            "createdAt": None,
-            "lastActivityAt": None,
-            "participants": [{"id": w, "isAdmin": a} for w, a in self.participants.items()],
-        }
+        return _group_info(self.id, self.subject, self.participants)
 
 
 def unknown_group_info(group_id: str) -> dict[str, Any]:
     """``group-info`` for a chat the library does not have (``getChatById`` is false)."""
+    return _group_info(group_id, "", {})
+
+
+def _group_info(group_id: str, subject: str, participants: dict[str, bool]) -> dict[str, Any]:
     return {
         "id": group_id,
-        "name": "",
+        "name": subject,
         "description": None,
-        "subject": "",
+        "subject": subject,
         "subjectUpdatedAt": None,
         "subjectUpdatedBy": None,
         "descriptionUpdatedAt": None,
         "descriptionUpdatedBy": None,
         "createdAt": None,
         "lastActivityAt": None,
-        "participants": [],
+        "participants": [{"id": w, "isAdmin": a} for w, a in participants.items()],
     }
 
 

@@ -91,28 +91,36 @@ def contact(wid: str, *, is_me: bool, pushname: str | None = None) -> dict[str, 
 
 
 def _base(
-    *,
-    serialized: str,
-    from_me: bool,
-    sender_wid: str,
-    from_wid: str,
-    to_wid: str,
+    own_wid: str,
     chat_id: str,
     body: str,
     msg_type: str,
-    t: int,
-    notify_name: str,
-    sender: dict[str, Any],
+    *,
+    from_me: bool,
+    author_wid: str,
+    t: int | None = None,
+    notify_name: str = "",
+    pushname: str | None = None,
+    media: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """A message in ``chat_id`` written by ``author_wid`` (the account itself when ``from_me``):
+    its id, ``from``/``to``, sender and author follow from who wrote it where, ``t`` is now
+    unless given, and a file's fields (``media``) go on top."""
     is_group = chat_id.endswith("@g.us")
-    return {
+    t = now() if t is None else t
+    if from_me:
+        serialized = f"true_{chat_id}_{own_key()}"
+    else:
+        participant = "" if author_wid == chat_id else f"_{author_wid}"
+        serialized = f"false_{chat_id}_{phone_key()}{participant}"
+    message: dict[str, Any] = {
         "id": serialized,
         "body": body,
         "type": msg_type,
         "t": t,
         "notifyName": notify_name,
-        "from": from_wid,
-        "to": to_wid,
+        "from": own_wid if from_me else chat_id,
+        "to": chat_id if from_me else own_wid,
         "self": "out" if from_me else "in",
         "ack": 1 if from_me else 0,
         "invis": False,
@@ -132,7 +140,7 @@ def _base(
         "links": [],
         "chatId": chat_id,
         "fromMe": from_me,
-        "sender": sender,
+        "sender": contact(author_wid, is_me=from_me, pushname=pushname),
         "timestamp": t,
         "content": body,
         "isGroupMsg": is_group,
@@ -142,8 +150,14 @@ def _base(
         "isNotification": False,
         "isPSA": False,
         "mediaData": {},
-        **({"author": sender_wid} if is_group and not from_me else {}),
     }
+    if not from_me and (is_group or author_wid != chat_id):
+        message["author"] = author_wid
+    if media:
+        message.update(media)
+        message["isMedia"] = True
+        message["mediaData"] = {"type": msg_type, "mediaStage": "RESOLVED"}
+    return message
 
 
 def outgoing_message(
@@ -156,63 +170,34 @@ def outgoing_message(
     media: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Message ``sendText`` (or a media send) resolves with."""
-    key = own_key()
-    message = _base(
-        serialized=f"true_{chat_id}_{key}",
-        from_me=True,
-        sender_wid=own_wid,
-        from_wid=own_wid,
-        to_wid=chat_id,
-        chat_id=chat_id,
-        body=body,
-        msg_type=msg_type,
-        t=now(),
-        notify_name="",
-        sender=contact(own_wid, is_me=True),
-    )
+    message = _base(own_wid, chat_id, body, msg_type, from_me=True, author_wid=own_wid, media=media)
     if quoted_msg_id:
         message["quotedMsgId"] = quoted_msg_id
-    if media:
-        message.update(media)
-        message["isMedia"] = True
-        message["mediaData"] = {"type": msg_type, "mediaStage": "RESOLVED"}
     return message
 
 
 def incoming_message(
     own_wid: str,
-    *,
     chat_id: str,
     author_wid: str,
     body: str,
+    *,
     notify_name: str,
     msg_type: str = "chat",
     media: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A message from someone else, as ``onmessage`` delivers it."""
-    key = phone_key()
-    direct = chat_id == author_wid
-    serialized = f"false_{chat_id}_{key}" + ("" if direct else f"_{author_wid}")
-    message = _base(
-        serialized=serialized,
+    return _base(
+        own_wid,
+        chat_id,
+        body,
+        msg_type,
         from_me=False,
-        sender_wid=author_wid,
-        from_wid=chat_id,
-        to_wid=own_wid,
-        chat_id=chat_id,
-        body=body,
-        msg_type=msg_type,
-        t=now(),
+        author_wid=author_wid,
         notify_name=notify_name,
-        sender=contact(author_wid, is_me=False, pushname=notify_name),
+        pushname=notify_name,
+        media=media,
     )
-    if not direct:
-        message["author"] = author_wid
-    if media:
-        message.update(media)
-        message["isMedia"] = True
-        message["mediaData"] = {"type": msg_type, "mediaStage": "RESOLVED"}
-    return message
 
 
 _MEDIA_FIELDS = ("caption", "mimetype", "filename", "size", "filehash", "isMedia")
@@ -293,17 +278,7 @@ def notice(own_wid: str, chat_id: str, kind: str, t: int) -> dict[str, Any]:
     """A notice of a chat (``e2e_notification`` opening a chat, ``gp2`` a group's change), as
     getMessages serializes it: a message of its own id, no body, ``isNotification``."""
     message = _base(
-        serialized=f"false_{chat_id}_{phone_key()}",
-        from_me=False,
-        sender_wid=chat_id,
-        from_wid=chat_id,
-        to_wid=own_wid,
-        chat_id=chat_id,
-        body="",
-        msg_type=kind,
-        t=t,
-        notify_name="",
-        sender=contact(chat_id, is_me=False),
+        own_wid, chat_id, from_me=False, author_wid=chat_id, body="", msg_type=kind, t=t
     )
     message.update(isNotification=True, subtype="encrypt" if kind == "e2e_notification" else "add")
     return message

@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.simulator.config import Settings
 from local.simulator.forms import UploadedFile, js_truthy
 from local.simulator.kinds import (
     Conversations,
@@ -53,9 +52,7 @@ from local.simulator.phones import (
     number_exists,
     skips_number_check,
 )
-from local.simulator.scheduler import Scheduler
 from local.simulator.state import Client, SessionManager
-from local.simulator.webhooks import Webhooks
 
 _DATA_URI = re.compile(r"^data:([^;,]*)(;[^,]*)?,(.*)$", re.DOTALL)
 
@@ -139,19 +136,22 @@ def _incoming_file(spec: dict[str, Any]) -> tuple[str | None, str | None, str | 
     return data, mimetype, filename
 
 
+@dataclass(eq=False)
 class Messenger:
-    def __init__(
-        self,
-        manager: SessionManager,
-        settings: Settings,
-        webhooks: Webhooks,
-        scheduler: Scheduler,
-    ) -> None:
-        self.manager = manager
-        self.settings = settings
-        self.webhooks = webhooks
-        self.scheduler = scheduler
+    manager: SessionManager
+
+    def __post_init__(self) -> None:
+        # The sessions' settings, webhooks and timers are the messages' too.
+        self.settings = self.manager.settings
+        self.webhooks = self.manager.webhooks
+        self.scheduler = self.manager.scheduler
         self._lock = threading.Lock()
+        # Groups, reactions, and what the account did to messages (``kinds``).
+        self.kinds = Conversations()
+        self._forget()
+
+    def _forget(self) -> None:
+        """What the host remembers of messages and contacts, empty (at start and on reset)."""
         self._outbox: dict[str, list[SentRecord]] = {}
         self._inbox: dict[str, list[dict[str, Any]]] = {}
         self._seen: dict[str, list[dict[str, Any]]] = {}
@@ -168,8 +168,6 @@ class Messenger:
         self._senders: dict[str, set[str]] = {}
         # download-media tries per message id (decrypt_error_tries).
         self._download_tries: dict[str, int] = {}
-        # Groups, reactions, and what the account did to messages (``kinds``).
-        self.kinds = Conversations()
         # Per (session, contact): the canonical id of a number found, and when a lookup last
         # came back empty (wa-js keeps that for number_miss_cache_ms).
         self._found: dict[tuple[str, str], str] = {}
@@ -539,9 +537,9 @@ class Messenger:
                 msg_type, payload_body, text = kind_type, kind_body, kind_body
             message = incoming_message(
                 own,
-                chat_id=chat_id,
-                author_wid=author,
-                body=payload_body,
+                chat_id,
+                author,
+                payload_body,
                 notify_name=notify_name,
                 msg_type=msg_type,
                 media=media,
@@ -939,16 +937,5 @@ class Messenger:
 
     def reset(self) -> None:
         with self._lock:
-            self._outbox.clear()
-            self._inbox.clear()
-            self._seen.clear()
-            self._unread.clear()
-            self._media.clear()
-            self._lids.clear()
-            self._pushnames.clear()
-            self._notices.clear()
-            self._senders.clear()
-            self._download_tries.clear()
-            self._found.clear()
-            self._misses.clear()
+            self._forget()
         self.kinds.reset()

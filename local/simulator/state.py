@@ -112,14 +112,14 @@ class Client:
         }
 
 
+@dataclass(eq=False)
 class SessionManager:
-    def __init__(
-        self, settings: Settings, store: SessionStore, webhooks: Webhooks, scheduler: Scheduler
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.webhooks = webhooks
-        self.scheduler = scheduler
+    settings: Settings
+    store: SessionStore
+    webhooks: Webhooks
+    scheduler: Scheduler
+
+    def __post_init__(self) -> None:
         self.lock = threading.RLock()
         self._changed = threading.Condition(self.lock)
         self._clients: dict[str, Client] = {}
@@ -307,12 +307,7 @@ class SessionManager:
         raw = qr_base64(urlcode)
         client.status = "QRCODE"
         client.urlcode = urlcode
-        self._notify()
-        self.emit(client, "qrcode", client.with_session({"qrcode": raw, "urlcode": urlcode}))
-        self._answer_waiters(
-            client,
-            client.with_session({"status": "qrcode", "qrcode": raw, "urlcode": urlcode}),
-        )
+        self._announce(client, "qrcode", {"qrcode": raw, "urlcode": urlcode})
 
     def _issue_phone_code(self, client: Client) -> None:
         code = new_pairing_code()
@@ -320,12 +315,14 @@ class SessionManager:
         client.status = "PHONECODE"
         client.phone_code = code
         client.phone = phone
+        self._announce(client, "phoneCode", {"phoneCode": code, "phone": phone})
+
+    def _announce(self, client: Client, event: str, fields: dict[str, Any]) -> None:
+        """A new QR code or pairing code: posted as ``event`` and answered, with ``status``
+        ``event``, to the start-session calls that wait for one."""
         self._notify()
-        self.emit(client, "phoneCode", client.with_session({"phoneCode": code, "phone": phone}))
-        self._answer_waiters(
-            client,
-            client.with_session({"status": "phoneCode", "phone": phone, "phoneCode": code}),
-        )
+        self.emit(client, event, client.with_session(fields))
+        self._answer_waiters(client, client.with_session({"status": event, **fields}))
 
     @staticmethod
     def _answer_waiters(client: Client, body: dict[str, Any]) -> None:
