@@ -33,10 +33,8 @@ def list_keys() -> Response:
 @app.delete("/<key_id>")
 def revoke_key(key_id: str) -> Response:
     caller = app.caller()
-    key = runtime.api_keys().revoke(caller.user_id, known_id(key_id, "key"))
-    if key is None:
-        raise NotFound("You have no API key with this id.")
-    return json_response(200, {"key": key})
+    key = runtime.api_keys().revoke(caller.user_id, known_id(key_id, "API key"))
+    return json_response(200, {"key": found(key, "API key")})
 
 
 @app.post("/endpoints")
@@ -56,9 +54,7 @@ def list_endpoints() -> Response:
 def delete_endpoint(endpoint_id: str) -> Response:
     caller = app.caller()
     endpoint = runtime.endpoints().delete(caller.user_id, known_id(endpoint_id, "endpoint"))
-    if endpoint is None:
-        raise NotFound("You have no endpoint with this id.")
-    return json_response(200, {"endpoint": endpoint})
+    return json_response(200, {"endpoint": found(endpoint, "endpoint")})
 
 
 @app.get("/endpoints/<endpoint_id>/deliveries")
@@ -68,9 +64,7 @@ def list_deliveries(endpoint_id: str) -> Response:
     deliveries = runtime.endpoints().deliveries(
         caller.user_id, known_id(endpoint_id, "endpoint"), query
     )
-    if deliveries is None:
-        raise NotFound("You have no endpoint with this id.")
-    return json_response(200, {"deliveries": deliveries})
+    return json_response(200, {"deliveries": found(deliveries, "endpoint")})
 
 
 @app.post("/endpoints/<endpoint_id>/replay")
@@ -78,9 +72,7 @@ def replay(endpoint_id: str) -> Response:
     caller = app.caller()
     since = parse_replay(app.json_object())
     replayed = runtime.endpoints().replay(caller.user_id, known_id(endpoint_id, "endpoint"), since)
-    if replayed is None:
-        raise NotFound("You have no endpoint with this id.")
-    return json_response(200, {"replayed": replayed})
+    return json_response(200, {"replayed": found(replayed, "endpoint")})
 
 
 def known_id(value: str, what: str) -> str:
@@ -89,6 +81,13 @@ def known_id(value: str, what: str) -> str:
         return str(uuid.UUID(value))
     except ValueError:
         raise NotFound(f"You have no {what} with this id.") from None
+
+
+def found[Found](value: Found | None, what: str) -> Found:
+    """What the call found of the caller's ``what``; None (none of theirs) is the 404."""
+    if value is None:
+        raise NotFound(f"You have no {what} with this id.")
+    return value
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
