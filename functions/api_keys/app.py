@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from wa_gateway import runtime
+from wa_gateway import services
 from wa_gateway.api import FunctionApp, json_response
 from wa_gateway.delivery.endpoints import parse_delivery_query, parse_new_endpoint, parse_replay
 from wa_gateway.errors import NotFound
@@ -21,19 +21,19 @@ app = FunctionApp("api-keys", needs=("store", "tokens", "crypto"))
 def create_key() -> Response:
     caller = app.caller()
     request = parse_new_key(app.json_object())
-    return json_response(201, {"key": runtime.api_keys().create(caller.user_id, request)})
+    return json_response(201, {"key": services.api_keys().create(caller.user_id, request)})
 
 
 @app.get("/")
 def list_keys() -> Response:
     caller = app.caller()
-    return json_response(200, {"keys": runtime.api_keys().owned(caller.user_id)})
+    return json_response(200, {"keys": services.api_keys().owned(caller.user_id)})
 
 
 @app.delete("/<key_id>")
 def revoke_key(key_id: str) -> Response:
     caller = app.caller()
-    key = runtime.api_keys().revoke(caller.user_id, known_id(key_id, "API key"))
+    key = services.api_keys().revoke(caller.user_id, known_id(key_id, "API key"))
     return json_response(200, {"key": found(key, "API key")})
 
 
@@ -41,19 +41,19 @@ def revoke_key(key_id: str) -> Response:
 def create_endpoint() -> Response:
     caller = app.caller()
     request = parse_new_endpoint(app.json_object(), allow_local=app.settings.allow_local_endpoints)
-    return json_response(201, {"endpoint": runtime.endpoints().create(caller.user_id, request)})
+    return json_response(201, {"endpoint": services.endpoints().create(caller.user_id, request)})
 
 
 @app.get("/endpoints")
 def list_endpoints() -> Response:
     caller = app.caller()
-    return json_response(200, {"endpoints": runtime.endpoints().owned(caller.user_id)})
+    return json_response(200, {"endpoints": services.endpoints().owned(caller.user_id)})
 
 
 @app.delete("/endpoints/<endpoint_id>")
 def delete_endpoint(endpoint_id: str) -> Response:
     caller = app.caller()
-    endpoint = runtime.endpoints().delete(caller.user_id, known_id(endpoint_id, "endpoint"))
+    endpoint = services.endpoints().delete(caller.user_id, known_id(endpoint_id, "endpoint"))
     return json_response(200, {"endpoint": found(endpoint, "endpoint")})
 
 
@@ -61,7 +61,7 @@ def delete_endpoint(endpoint_id: str) -> Response:
 def list_deliveries(endpoint_id: str) -> Response:
     caller = app.caller()
     query = parse_delivery_query(app.query("status"), app.query("before"), app.query("limit"))
-    deliveries = runtime.endpoints().deliveries(
+    deliveries = services.endpoints().deliveries(
         caller.user_id, known_id(endpoint_id, "endpoint"), query
     )
     return json_response(200, {"deliveries": found(deliveries, "endpoint")})
@@ -71,7 +71,7 @@ def list_deliveries(endpoint_id: str) -> Response:
 def replay(endpoint_id: str) -> Response:
     caller = app.caller()
     since = parse_replay(app.json_object())
-    replayed = runtime.endpoints().replay(caller.user_id, known_id(endpoint_id, "endpoint"), since)
+    replayed = services.endpoints().replay(caller.user_id, known_id(endpoint_id, "endpoint"), since)
     return json_response(200, {"replayed": found(replayed, "endpoint")})
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from wa_gateway import runtime
+from wa_gateway import runtime, services
 from wa_gateway.api import FunctionApp, json_response
 from wa_gateway.auth.caller import Caller
 from wa_gateway.message_requests import (
@@ -47,7 +47,7 @@ def keyed[Request](
 @app.post("/")
 def send_message() -> Response:
     caller, request, key = keyed(parse_send_request)
-    message = runtime.messages().send(caller, request, idempotency_key=key)
+    message = services.messages().send(caller, request, idempotency_key=key)
     return json_response(
         202 if message.status == "scheduled" else 200, {"message": message_json(message)}
     )
@@ -64,25 +64,25 @@ def cancel_message() -> Response:
 @app.post("/react")
 def react() -> Response:
     caller, request, key = keyed(parse_react_request)
-    message = runtime.actions().react(caller, request, key)
+    message = services.actions().react(caller, request, key)
     return json_response(200, {"message": message_json(message), "emoji": request.emoji})
 
 
 @app.post("/edit")
 def edit() -> Response:
-    message = runtime.actions().edit(*keyed(parse_edit_request))
+    message = services.actions().edit(*keyed(parse_edit_request))
     return json_response(200, {"message": message_json(message)})
 
 
 @app.post("/delete")
 def delete() -> Response:
-    message = runtime.actions().delete(*keyed(parse_delete_request))
+    message = services.actions().delete(*keyed(parse_delete_request))
     return json_response(200, {"message": message_json(message)})
 
 
 @app.post("/read")
 def read() -> Response:
-    result = runtime.actions().read(*keyed(parse_read_request))
+    result = services.actions().read(*keyed(parse_read_request))
     return json_response(200, read_json(result.chat, result.marked))
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from local import devdb
 from tests.integration.store_helpers import begin
-from wa_gateway.event_records import EventRecord, MessageChange
-from wa_gateway.records import InboundMessage, SessionUpdate
+from wa_gateway.event_records import EventRecord, InboundMessage, MessageChange
+from wa_gateway.records import SessionUpdate
 from wa_gateway.send_records import MessageAction
 from wa_gateway.sessions.service import session_name_for
 from wa_gateway.store import PostgresTransport, Store

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from wa_gateway.event_records import IncomingFile
 from wa_gateway.events.host_messages import ack_from_event, digits_of, inbound_from_event
-from wa_gateway.records import IncomingFile
 
 NAME = "user_x"
 ONMESSAGE: dict[str, Any] = {
