@@ -4,7 +4,7 @@ every minute by its schedule, which also forgets old notifications. No URL."""
 
 from typing import Any
 
-from wa_gateway import runtime
+from wa_gateway import services
 from wa_gateway.job_app import JobApp
 
 
@@ -15,6 +15,6 @@ def delivery_options(event: Any) -> dict[str, Any]:
 
 
 app = JobApp(
-    "delivery", needs=("store", "crypto"), runner=runtime.deliverer, options=delivery_options
+    "delivery", needs=("store", "crypto"), runner=services.deliverer, options=delivery_options
 )
 handler = app.handler

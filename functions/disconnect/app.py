@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from wa_gateway import runtime
+from wa_gateway import services
 from wa_gateway.api import FunctionApp, json_response
 from wa_gateway.presenters import session_json
 from wa_gateway.validation import parse_disconnect_request
@@ -16,7 +16,7 @@ app = FunctionApp("disconnect", needs=("store", "tokens", "host", "crypto"), key
 def disconnect() -> Response:
     caller = app.caller()
     account = parse_disconnect_request(app.json_object(required=False))
-    session = runtime.sessions().disconnect(caller, account)
+    session = services.sessions().disconnect(caller, account)
     return json_response(200, {"session": session_json(session)})
 
 

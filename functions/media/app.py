@@ -6,7 +6,7 @@ the files to try again. No URL."""
 import uuid
 from typing import Any
 
-from wa_gateway import runtime
+from wa_gateway import services
 from wa_gateway.job_app import JobApp
 
 MAX_NAMED = 100  # message ids a start may name
@@ -32,6 +32,6 @@ def _is_uuid(value: Any) -> bool:
 # The host's address and key are read when a file is fetched (the default host's, or the
 # pool's): a start of its own must not wait for qr-webhook's URL, which starts it.
 app = JobApp(
-    "media", needs=("store", "crypto", "media"), runner=runtime.media_pass, options=media_options
+    "media", needs=("store", "crypto", "media"), runner=services.media_pass, options=media_options
 )
 handler = app.handler

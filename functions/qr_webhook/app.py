@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from wa_gateway import runtime
+from wa_gateway import services
 from wa_gateway.api import FunctionApp, json_response
 from wa_gateway.auth import webhook_proof
 from wa_gateway.errors import ApiError, InvalidRequest
@@ -28,7 +28,7 @@ def receive_event() -> Response:
     event = body.get("event")
     if not isinstance(event, str) or not event:
         raise InvalidRequest("'event' must be a non-empty string.")
-    result = runtime.events().apply(sender.session_name, body, sender.host_id, sender.attempt)
+    result = services.events().apply(sender.session_name, body, sender.host_id, sender.attempt)
     outcome = {"stored": result.stored, "changed": result.changed, "reason": result.reason}
     # The event log in the database keeps every stored event; the function's log says at INFO
     # only what was dropped, so a busy host doesn't double the log volume; events of no use

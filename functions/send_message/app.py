@@ -3,12 +3,14 @@ or a group, maybe quoting a message, idempotently, now or (a text) at a time; ``
 cancels a scheduled one; ``/react``, ``/edit``, ``/delete`` change a message on WhatsApp and
 ``/read`` marks a conversation read."""
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from wa_gateway import runtime
+from wa_gateway import runtime, services
 from wa_gateway.api import FunctionApp, json_response
+from wa_gateway.auth.caller import Caller
 from wa_gateway.message_requests import (
     parse_cancel_request,
     parse_delete_request,
@@ -32,12 +34,20 @@ app = FunctionApp(
 )
 
 
-@app.post("/")
-def send_message() -> Response:
+def keyed[Request](
+    parse: Callable[[dict[str, Any]], Request],
+) -> tuple[Caller, Request, str | None]:
+    """The caller, their body as ``parse`` reads it, and the request's Idempotency-Key (in
+    that order: who calls is checked before anything they sent)."""
     caller = app.caller()
     key = parse_idempotency_key(app.header("idempotency-key"))
-    request = parse_send_request(app.json_object())
-    message = runtime.messages().send(caller, request, idempotency_key=key)
+    return caller, parse(app.json_object()), key
+
+
+@app.post("/")
+def send_message() -> Response:
+    caller, request, key = keyed(parse_send_request)
+    message = services.messages().send(caller, request, idempotency_key=key)
     return json_response(
         202 if message.status == "scheduled" else 200, {"message": message_json(message)}
     )
@@ -53,37 +63,26 @@ def cancel_message() -> Response:
 
 @app.post("/react")
 def react() -> Response:
-    caller = app.caller()
-    key = parse_idempotency_key(app.header("idempotency-key"))
-    request = parse_react_request(app.json_object())
-    message = runtime.actions().react(caller, request, key)
+    caller, request, key = keyed(parse_react_request)
+    message = services.actions().react(caller, request, key)
     return json_response(200, {"message": message_json(message), "emoji": request.emoji})
 
 
 @app.post("/edit")
 def edit() -> Response:
-    caller = app.caller()
-    key = parse_idempotency_key(app.header("idempotency-key"))
-    request = parse_edit_request(app.json_object())
-    message = runtime.actions().edit(caller, request, key)
+    message = services.actions().edit(*keyed(parse_edit_request))
     return json_response(200, {"message": message_json(message)})
 
 
 @app.post("/delete")
 def delete() -> Response:
-    caller = app.caller()
-    key = parse_idempotency_key(app.header("idempotency-key"))
-    message_id = parse_delete_request(app.json_object())
-    message = runtime.actions().delete(caller, message_id, key)
+    message = services.actions().delete(*keyed(parse_delete_request))
     return json_response(200, {"message": message_json(message)})
 
 
 @app.post("/read")
 def read() -> Response:
-    caller = app.caller()
-    key = parse_idempotency_key(app.header("idempotency-key"))
-    request = parse_read_request(app.json_object())
-    result = runtime.actions().read(caller, request, key)
+    result = services.actions().read(*keyed(parse_read_request))
     return json_response(200, read_json(result.chat, result.marked))
 
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from wa_gateway import runtime
+from wa_gateway import services
 from wa_gateway.api import FunctionApp, json_response
 from wa_gateway.presenters import session_json
 from wa_gateway.validation import parse_start_request
@@ -20,7 +20,7 @@ app = FunctionApp(
 def start_session() -> Response:
     caller = app.caller()
     request = parse_start_request(app.json_object(required=False))
-    session = runtime.sessions().start(
+    session = services.sessions().start(
         caller, method=request.method, phone=request.phone, account=request.account
     )
     return json_response(200, {"session": session_json(session)})

@@ -5,7 +5,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from wa_gateway import runtime
+from wa_gateway import runtime, services
 from wa_gateway.api import FunctionApp, json_response
 from wa_gateway.presenters import session_json
 from wa_gateway.sessions.accounts import stored_session
@@ -20,7 +20,7 @@ def read_status() -> Response:
     caller = app.caller()
     request = parse_status_request(app.query("refresh"), app.query("account"))
     if request.refresh:
-        session = runtime.reconciler().refresh(caller, request.account)
+        session = services.reconciler().refresh(caller, request.account)
     else:
         session = stored_session(runtime.store(), caller, request.account)
     return json_response(200, {"session": session_json(session)})

@@ -25,7 +25,7 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Respo
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from wa_gateway import runtime
+from wa_gateway import runtime, services
 from wa_gateway.auth.caller import API_KEY_PREFIX, Caller
 from wa_gateway.auth.tokens import bearer_token
 from wa_gateway.errors import (
@@ -37,8 +37,8 @@ from wa_gateway.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from wa_gateway.needs import Need
 from wa_gateway.observability import logger, metrics
-from wa_gateway.settings import Need
 
 MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
@@ -116,8 +116,8 @@ class FunctionApp:
             if self.key_scope is None:
                 raise InsufficientScope("API keys cannot do this: sign in.")
             self._key_request = True
-            return runtime.key_callers().caller(token, self.key_scope)
-        return runtime.token_verifier().verify(token)
+            return services.key_callers().caller(token, self.key_scope)
+        return services.token_verifier().verify(token)
 
     def json_object(self, *, required: bool = True) -> dict[str, Any]:
         """The request body as a JSON object; ``{}`` for an empty optional body."""
@@ -170,7 +170,7 @@ class FunctionApp:
             finally:
                 if self._key_request:
                     self._key_request = False
-                    runtime.key_callers().end_request()
+                    services.key_callers().end_request()
         runtime.start_deliveries()
         return answer
 

@@ -7,7 +7,7 @@ endpoints, started at once (``runtime.start_deliveries``).
 
 A handler module does::
 
-    app = JobApp("purge", needs=("store",), runner=runtime.purger)
+    app = JobApp("purge", needs=("store",), runner=services.purger)
     handler = app.handler
 """
 
@@ -19,8 +19,8 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 
 from wa_gateway import runtime
+from wa_gateway.needs import Need
 from wa_gateway.observability import logger, metrics
-from wa_gateway.settings import Need
 
 
 class PassReport(Protocol):
@@ -36,7 +36,7 @@ class Pass(Protocol):
 
 
 class JobApp:
-    """One scheduled function: ``runner`` gives what runs its pass (``runtime.purger``: built
+    """One scheduled function: ``runner`` gives what runs its pass (``services.purger``: built
     once per container); ``options``, if given, reads the pass's options off the invoking
     event; a setting the function ``needs`` that is missing stops it at start-up, as it stops a
     ``FunctionApp``."""

@@ -5,15 +5,8 @@ pass claim from the store and hand back to it. Plain records, as in ``records``.
 from collections.abc import Mapping
 from typing import Any, NamedTuple, Self
 
-from wa_gateway.event_records import GroupUpdate, MessageChange
-from wa_gateway.records import (
-    Ack,
-    HostPlacement,
-    HostRecord,
-    InboundMessage,
-    SessionRecord,
-    SessionUpdate,
-)
+from wa_gateway.event_records import Ack, GroupUpdate, InboundMessage, MessageChange
+from wa_gateway.records import HostPlacement, HostRecord, SessionRecord, SessionUpdate
 from wa_gateway.send_records import SendPlan
 
 # --- the purge ------------------------------------------------------------------------------

@@ -3,9 +3,9 @@
 Secret values may also come from one AWS Secrets Manager secret (a JSON object keyed by the
 same names), named by ``SECRETS_ARN``; the environment wins where both are set. Each function
 declares which settings it needs (its ``needs``, a typo in which fails at import); a missing
-or malformed one stops the function at start-up with one log line naming it, never its value.
-Values derived from settings (the keyring, the token issuer, the JWKS URL) are computed here
-and nowhere else.
+or malformed one stops the function at start-up with one log line naming it, never its value
+(the check of each need is in ``wa_gateway.needs``). Values derived from settings (the
+keyring, the token issuer, the JWKS URL) are computed here and nowhere else.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal, cast, get_args
+from typing import Any
 
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import SettingsError
@@ -29,11 +29,6 @@ SECRET_NAMES = (
     "ENCRYPTION_KEY",
     "DATABASE_URL",
 )
-
-Need = Literal["store", "tokens", "host", "webhook", "crypto", "media"]
-"""What a function may need: the database, token checks, the host, the webhook's proof, the
-encryption key, Supabase Storage (for media)."""
-NEEDS: tuple[Need, ...] = get_args(Need)
 
 SUPABASE_STATEMENT_TIMEOUT_S = 8.0
 """The statement timeout of a call through Supabase's REST API, which the gateway cannot set:
@@ -53,16 +48,6 @@ def parse_duration(name: str, value: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-def known_needs(needs: Iterable[str]) -> tuple[Need, ...]:
-    """``needs`` as given, if each is one of ``NEEDS``; a ValueError naming the first that is
-    not (a mistake in the code, not in the environment)."""
-    given = tuple(needs)
-    for need in given:
-        if need not in NEEDS:
-            raise ValueError(f"unknown need {need!r}: each must be one of {', '.join(NEEDS)}")
-    return cast(tuple[Need, ...], given)
-
-
 def _positive(
     name: str, value: str | None, default: float, what: str = "a positive number"
 ) -> float:
@@ -75,11 +60,6 @@ def _positive(
     if not (number > 0 and math.isfinite(number)):
         raise SettingsError(f"{name} must be {what}")
     return number
-
-
-def is_secret_api_key(key: str) -> bool:
-    """A Supabase secret key (``sb_secret_...``): not a JWT, so never a Bearer token."""
-    return key.startswith("sb_secret_")
 
 
 def _flag(value: str | None) -> bool:
@@ -257,58 +237,6 @@ class Settings:
             version=get("GATEWAY_VERSION") or "dev",
         )
 
-    def require(self, needs: Iterable[Need]) -> Settings:
-        """Check that what a function needs is present and well-formed; return self.
-
-        ``needs`` holds any of ``NEEDS``; anything else is a ValueError.
-        """
-        for need in known_needs(needs):
-            if need == "store":
-                self._require_store()
-            if need == "tokens":
-                if not (self.supabase_jwt_secrets or self.supabase_jwks_url):
-                    raise SettingsError("SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL must be set")
-                if any(len(secret.encode()) < 32 for secret in self.supabase_jwt_secrets):
-                    raise SettingsError("SUPABASE_JWT_SECRET must be at least 32 bytes long")
-            if need == "host":
-                if not self.wpp_server_url:
-                    raise SettingsError("WPP_SERVER_URL must be set")
-                if not self.wpp_secret_key:
-                    raise SettingsError("WPP_SECRET_KEY must be set")
-                check_host_secret_key("WPP_SECRET_KEY", self.wpp_secret_key)
-                if not self.webhook_public_url:
-                    raise SettingsError("WEBHOOK_PUBLIC_URL must be set")
-            if need == "webhook" and not self.webhook_verify_tokens:
-                raise SettingsError("QR_WEBHOOK_VERIFY_TOKEN must be set")
-            if need == "media" and not (
-                self.supabase_storage_url and self.supabase_service_role_key
-            ):
-                raise SettingsError(
-                    "SUPABASE_STORAGE_URL (or SUPABASE_URL) and SUPABASE_SERVICE_ROLE_KEY must be "
-                    "set"
-                )
-            if need == "crypto":
-                if not self.encryption_key:
-                    raise SettingsError("ENCRYPTION_KEY must be set")
-                _ = self.keyring
-        return self
-
-    def _require_store(self) -> None:
-        if self.database_url:
-            return
-        if not (self.supabase_url and self.supabase_service_role_key):
-            raise SettingsError(
-                "DATABASE_URL, or SUPABASE_URL with SUPABASE_SERVICE_ROLE_KEY, must be set"
-            )
-        # Through the REST API, user reads carry the publishable key, never the service key.
-        publishable = self.supabase_publishable_key
-        if not publishable:
-            raise SettingsError("SUPABASE_PUBLISHABLE_KEY must be set with SUPABASE_URL")
-        if is_secret_api_key(publishable) or publishable == self.supabase_service_role_key:
-            raise SettingsError("SUPABASE_PUBLISHABLE_KEY must be the publishable (or anon) key")
-        if self.supabase_service_role_key.startswith("sb_publishable_"):
-            raise SettingsError("SUPABASE_SERVICE_ROLE_KEY must be a secret or service-role key")
-
     @property
     def db_http_timeout_s(self) -> float:
         """The REST client's read timeout: above the longest a statement may run through the
@@ -330,14 +258,3 @@ class Settings:
     def keyring_if_set(self) -> Keyring | None:
         """The keyring, or None without ``ENCRYPTION_KEY`` (for parts that can do without)."""
         return self.keyring if self.encryption_key else None
-
-
-# The host's tokens are bcrypt(session name + secret key), and bcrypt reads only 72 bytes: with
-# session names of at most 40 bytes (sessions.accounts.session_name_for), 32 bytes of the key count.
-MIN_HOST_SECRET_BYTES = 32
-
-
-def check_host_secret_key(name: str, value: str) -> None:
-    """Refuse a host secret key too short to make the host's tokens hard to forge."""
-    if len(value.encode()) < MIN_HOST_SECRET_BYTES:
-        raise SettingsError(f"{name} must be at least {MIN_HOST_SECRET_BYTES} bytes long")

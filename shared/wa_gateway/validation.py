@@ -38,6 +38,19 @@ def reject_unknown_fields(body: dict[str, Any], known: set[str]) -> None:
         raise InvalidRequest(f"Unknown field '{sorted(unknown)[0]}'.")
 
 
+def parse_choices(value: Any, field: str, choices: tuple[str, ...]) -> list[str]:
+    """``value`` as a list of one or more of ``choices``, each once, in the order of
+    ``choices``; InvalidRequest naming ``field`` otherwise."""
+    if (
+        not isinstance(value, list)
+        or not value
+        or any(item not in choices for item in value)
+        or len(set(value)) != len(value)
+    ):
+        raise InvalidRequest(f"'{field}' must list one or more of {', '.join(choices)}, once each.")
+    return [choice for choice in choices if choice in value]
+
+
 def parse_account(value: Any) -> str:
     """A WhatsApp account label: 1 to 32 of a-z, 0-9 and '-' (default: "default")."""
     if value is None:

@@ -402,7 +402,7 @@ def test_a_host_restart_with_every_event_lost_ends_right_after_one_pass(
 def test_a_pass_takes_each_live_session_once_however_many_batches_it_needs(
     gateway: Gateway, simulator: Simulator, handlers: dict[str, Handler], database: str
 ) -> None:
-    from wa_gateway import runtime
+    from wa_gateway import services
 
     for i in range(3):
         connected_user(gateway, simulator, f"batched{i}")
@@ -412,7 +412,7 @@ def test_a_pass_takes_each_live_session_once_however_many_batches_it_needs(
             " where status in ('starting', 'pairing', 'connected')"
         ).fetchone()
     live = row[0] if row else 0
-    small_batches = dataclasses.replace(runtime.reconciler(), batch_size=2)
+    small_batches = dataclasses.replace(services.reconciler(), batch_size=2)
     claims_left = iter(range(2 * live + 10))  # time runs out only if sessions come back
 
     report = small_batches.run(

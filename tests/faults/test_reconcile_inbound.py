@@ -212,7 +212,7 @@ def test_a_session_read_past_its_deadline_keeps_what_it_read_and_the_next_pass_g
     """A host slow to give each chat: the pass stops reading the session at its deadline
     (here 3 s, what the invocation has left), keeps the chats it read, and the next passes
     read the rest, each message once."""
-    from wa_gateway import runtime
+    from wa_gateway import services
 
     user, _, name = connected_user(gateway, simulator, "deadline")
     senders = [f"55119444420{i:02d}" for i in range(8)]
@@ -220,7 +220,7 @@ def test_a_session_read_past_its_deadline_keeps_what_it_read_and_the_next_pass_g
         wanted = [incoming(simulator, name, s, f"{s} {n}") for s in senders for n in range(2)]
         wait_until(lambda: all_delivered_or_lost(simulator, [name]), within_s=10)
 
-    reconciler = runtime.reconciler()
+    reconciler = services.reconciler()
     with simulator.faulty(latency_ms=2000, routes=["get-messages"]):
         reconciler.run(remaining_s=lambda: 33.0)  # 3 s above the pass's reserve
     first = len(rows_of(database, user.id, "inbound"))

@@ -12,8 +12,8 @@ from typing import Any
 import psycopg
 
 from tests.integration.store_helpers import begin, connected
-from wa_gateway.event_records import EventRecord, MessageChange
-from wa_gateway.records import InboundMessage, SessionUpdate
+from wa_gateway.event_records import EventRecord, InboundMessage, MessageChange
+from wa_gateway.records import SessionUpdate
 from wa_gateway.send_records import MessageAction
 from wa_gateway.store import PostgresTransport, Store
 

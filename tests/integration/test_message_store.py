@@ -13,8 +13,8 @@ import pytest
 from local import devdb
 from tests.integration.store_helpers import connected
 from tests.rows import one
-from wa_gateway.event_records import EventRecord
-from wa_gateway.records import Ack, InboundMessage, SessionUpdate
+from wa_gateway.event_records import Ack, EventRecord, InboundMessage
+from wa_gateway.records import SessionUpdate
 from wa_gateway.send_records import OutboundRequest
 from wa_gateway.sessions.accounts import session_name_for
 from wa_gateway.store import PostgresTransport, Store

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import psycopg
 import pytest
 
-from wa_gateway.records import InboundMessage, IncomingFile
+from wa_gateway.event_records import InboundMessage, IncomingFile
 from wa_gateway.store.sql_records import SQL_TYPES, sql_record
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import Gateway
 from tests.security.inprocess import Handler, invoke
-from wa_gateway import runtime
+from wa_gateway import services
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -39,7 +39,7 @@ def test_a_second_request_cannot_swap_the_first_ones_event(
 ) -> None:
     first_token = gateway.token_for(gateway.new_user("first"))
     second_token = gateway.token_for(gateway.new_user("second"))
-    verifier = runtime.token_verifier()
+    verifier = services.token_verifier()
     verify = verifier.verify
     first_paused, second_started = threading.Event(), threading.Event()
 

@@ -6,10 +6,10 @@ from typing import cast
 
 import pytest
 
-from wa_gateway.event_records import EventRecord, IngestResult
+from wa_gateway.event_records import EventRecord, IngestResult, LidLookup
 from wa_gateway.events.contacts import ContactLookup
 from wa_gateway.events.service import EventService
-from wa_gateway.records import LidLookup, SessionUpdate
+from wa_gateway.records import SessionUpdate
 from wa_gateway.store import Store
 
 

@@ -14,6 +14,7 @@ from local.threaded_server import serving
 from tests.stub_servers import StubHandler
 from wa_gateway.errors import HostError, HostTimeout
 from wa_gateway.host.answers import HostUnauthorized
+from wa_gateway.host.chat_routes import HostChat
 from wa_gateway.host.client import HostClient
 
 SECRET = "host-secret-key-value"
@@ -170,6 +171,6 @@ def test_a_send_to_a_lid_says_is_lid(fake_host: tuple[str, Script]) -> None:
     url, script = fake_host
     script.status = 201
     script.body = {"status": "success", "response": [{"id": "true_1@lid_3EB0", "to": "1@lid"}]}
-    sent = client(url).send_message("s1", "tok", phone="123456789012345", message="x", is_lid=True)
+    sent = client(url).send_message("s1", "tok", HostChat("123456789012345", is_lid=True), "x")
     assert sent.to == "1@lid"
     assert json.loads(script.requests[-1][3])["isLid"] is True

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tests.host_events import onmessage
+from wa_gateway.event_records import IncomingFile
 from wa_gateway.events.host_messages import ack_from_event, digits_of, inbound_from_event
-from wa_gateway.records import IncomingFile
 
 NAME = "user_x"
 ONMESSAGE = onmessage(NAME, "false_5511987654321@c.us_3A9F0C11D2", notifyName="Ana")

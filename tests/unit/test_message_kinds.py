@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from wa_gateway.emoji import is_emoji
-from wa_gateway.event_records import GroupUpdate, MessageChange
+from wa_gateway.event_records import GroupUpdate, Location, MessageChange
 from wa_gateway.events.host_messages import inbound_from_event
 from wa_gateway.events.kinds import (
     participants_from_event,
@@ -17,7 +17,6 @@ from wa_gateway.events.kinds import (
     revoke_from_event,
 )
 from wa_gateway.events.service import to_record
-from wa_gateway.records import Location
 
 NAME = "u_test"
 ME = "5511900000000@c.us"

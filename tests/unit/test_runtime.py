@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from wa_gateway import runtime
+from wa_gateway import runtime, services
 from wa_gateway.events.contacts import LOOKUP_READ_TIMEOUT_S
 
 ENV = {
@@ -34,12 +34,12 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_every_part_that_calls_a_host_shares_the_containers_one_host_directory() -> None:
     hosts = runtime.hosts()
 
-    assert runtime.contact_lookup().hosts is hosts
-    assert runtime.incoming_media().hosts is hosts
-    assert runtime.messages().hosts is hosts
-    assert runtime.sessions().hosts is hosts
-    assert runtime.purger().hosts is hosts
-    assert runtime.reconciler().hosts is hosts
+    assert services.contact_lookup().hosts is hosts
+    assert services.incoming_media().hosts is hosts
+    assert services.messages().hosts is hosts
+    assert services.sessions().hosts is hosts
+    assert services.purger().hosts is hosts
+    assert services.reconciler().hosts is hosts
 
 
 def test_the_lid_lookup_keeps_its_short_read_timeout_on_the_shared_connections() -> None:

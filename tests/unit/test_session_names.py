@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
+from wa_gateway.needs import MIN_HOST_SECRET_BYTES
 from wa_gateway.sessions.accounts import session_name_for
-from wa_gateway.settings import MIN_HOST_SECRET_BYTES
 from wa_gateway.validation import DEFAULT_ACCOUNT, parse_account
 
 BCRYPT_READS = 72

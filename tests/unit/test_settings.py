@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from wa_gateway import runtime
+from wa_gateway import runtime, services
+from wa_gateway.needs import require
 from wa_gateway.settings import (
     SUPABASE_STATEMENT_TIMEOUT_S,
     Settings,
@@ -31,7 +32,7 @@ SM_SECRET = "from-secrets-manager-" + "m" * 32
 
 
 def test_a_complete_environment_passes() -> None:
-    settings = Settings.load(BASE).require(ALL)
+    settings = require(Settings.load(BASE), ALL)
     assert settings.wpp_server_url == "http://host:21465"
     assert settings.webhook_verify_tokens == ("verify-1", "verify-2")
     assert settings.keyring.active_key_id == "k1"
@@ -52,25 +53,25 @@ def test_a_complete_environment_passes() -> None:
 def test_a_missing_setting_is_named(missing: str, need: str) -> None:
     env = {k: v for k, v in BASE.items() if k != missing}
     with pytest.raises(SettingsError, match=missing):
-        Settings.load(env).require([need])
+        require(Settings.load(env), [need])
 
 
 def test_a_bad_key_is_reported_without_its_value() -> None:
     env = {**BASE, "ENCRYPTION_KEY": "zz" * 32}
     with pytest.raises(SettingsError) as caught:
-        Settings.load(env).require(["crypto"])
+        require(Settings.load(env), ["crypto"])
     assert "zz" * 8 not in str(caught.value)
 
 
 def test_a_short_jwt_secret_is_refused() -> None:
     with pytest.raises(SettingsError, match="32 bytes"):
-        Settings.load({**BASE, "SUPABASE_JWT_SECRET": "short"}).require(["tokens"])
+        require(Settings.load({**BASE, "SUPABASE_JWT_SECRET": "short"}), ["tokens"])
 
 
 def test_a_wpp_secret_key_bcrypt_would_mostly_ignore_is_refused() -> None:
     with pytest.raises(SettingsError, match="WPP_SECRET_KEY must be at least 32 bytes"):
-        Settings.load({**BASE, "WPP_SECRET_KEY": "k" * 31}).require(["host"])
-    Settings.load({**BASE, "WPP_SECRET_KEY": "k" * 32}).require(["host"])
+        require(Settings.load({**BASE, "WPP_SECRET_KEY": "k" * 31}), ["host"])
+    require(Settings.load({**BASE, "WPP_SECRET_KEY": "k" * 32}), ["host"])
 
 
 def test_secrets_can_come_from_secrets_manager() -> None:
@@ -82,7 +83,7 @@ def test_secrets_can_come_from_secrets_manager() -> None:
         asked.append(arn)
         return {"WPP_SECRET_KEY": SM_SECRET, "ENCRYPTION_KEY": KEY, "DATABASE_URL": "ignored"}
 
-    settings = Settings.load(env, fetch_secrets=fetch).require(ALL)
+    settings = require(Settings.load(env, fetch_secrets=fetch), ALL)
     assert asked == [env["SECRETS_ARN"]]
     assert settings.wpp_secret_key == SM_SECRET
     assert settings.database_url == BASE["DATABASE_URL"]  # the environment wins
@@ -117,7 +118,7 @@ def test_a_bad_duration_is_named() -> None:
 
 def test_an_unknown_need_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="'stroe'"):
-        Settings.load(BASE).require(["store", "stroe"])  # type: ignore[list-item]
+        require(Settings.load(BASE), ["store", "stroe"])  # type: ignore[list-item]
 
 
 @pytest.fixture()
@@ -226,7 +227,7 @@ def test_the_functions_verify_tokens_against_the_derived_issuer(
     environment: Callable[[dict[str, str]], None],
 ) -> None:
     environment({**BASE, "SUPABASE_URL": "https://ref.supabase.co"})
-    verifier = repr(runtime.token_verifier())
+    verifier = repr(services.token_verifier())
     assert "issuer='https://ref.supabase.co/auth/v1'" in verifier
     assert "jwks_url='https://ref.supabase.co/auth/v1/.well-known/jwks.json'" in verifier
 
@@ -242,16 +243,16 @@ REST = {
 def test_the_rest_api_needs_a_publishable_key_for_user_reads() -> None:
     env = {k: v for k, v in REST.items() if k != "SUPABASE_PUBLISHABLE_KEY"}
     with pytest.raises(SettingsError, match="SUPABASE_PUBLISHABLE_KEY"):
-        Settings.load(env).require(["store"])
+        require(Settings.load(env), ["store"])
     assert (
-        Settings.load(REST).require(["store"]).supabase_publishable_key
+        require(Settings.load(REST), ["store"]).supabase_publishable_key
         == (REST["SUPABASE_PUBLISHABLE_KEY"])
     )
 
 
 def test_the_legacy_anon_key_serves_as_the_publishable_key() -> None:
     env = {k: v for k, v in REST.items() if k != "SUPABASE_PUBLISHABLE_KEY"}
-    settings = Settings.load({**env, "SUPABASE_ANON_KEY": "eyJ.anon.key"}).require(["store"])
+    settings = require(Settings.load({**env, "SUPABASE_ANON_KEY": "eyJ.anon.key"}), ["store"])
     assert settings.supabase_publishable_key == "eyJ.anon.key"
 
 
@@ -265,7 +266,7 @@ def test_the_legacy_anon_key_serves_as_the_publishable_key() -> None:
 )
 def test_keys_in_each_others_place_are_refused_without_their_value(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name) as caught:
-        Settings.load({**REST, name: value}).require(["store"])
+        require(Settings.load({**REST, name: value}), ["store"])
     assert value not in str(caught.value)
 
 
@@ -280,7 +281,7 @@ def test_the_rest_client_waits_longer_than_any_statement_may_run(db_timeout: str
 def test_the_rest_transport_is_built_with_that_timeout() -> None:
     from wa_gateway.store import PostgrestTransport, create_transport
 
-    settings = Settings.load({**REST, "DB_TIMEOUT": "12"}).require(["store"])
+    settings = require(Settings.load({**REST, "DB_TIMEOUT": "12"}), ["store"])
     transport = create_transport(settings)
     try:
         assert isinstance(transport, PostgrestTransport)
@@ -301,9 +302,9 @@ def test_anonymous_users_are_refused_unless_allowed(
     environment: Callable[[dict[str, str]], None],
 ) -> None:
     environment(BASE)
-    assert runtime.token_verifier()._allow_anonymous is False
+    assert services.token_verifier()._allow_anonymous is False
     environment({**BASE, "ALLOW_ANONYMOUS_USERS": "true"})
-    assert runtime.token_verifier()._allow_anonymous is True
+    assert services.token_verifier()._allow_anonymous is True
 
 
 def test_api_key_and_delivery_settings_have_defaults_and_are_read() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from wa_gateway.needs import require
 from wa_gateway.settings import SECRET_NAMES, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -518,4 +519,4 @@ def test_every_function_deployed_has_what_it_needs_to_start(
 
     settings = Settings.load(env, fetch_secrets=lambda arn: SECRET)
 
-    settings.require(_needs(handler_dir))  # type: ignore[arg-type]
+    require(settings, _needs(handler_dir))  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from wa_gateway.delivery.addresses import Unreachable, address_for, parse_url
 from wa_gateway.errors import EndpointNotAllowed, InvalidRequest, LimitReached
 from wa_gateway.presenters import iso_utc
 from wa_gateway.store.transport import Transport
-from wa_gateway.validation import is_plain_text, reject_unknown_fields
+from wa_gateway.validation import is_plain_text, parse_choices, reject_unknown_fields
 
 EVENTS = ("message.received", "message.sent", "message.status", "session.status")
 STATUSES = ("pending", "delivered", "failed")
@@ -37,14 +37,7 @@ class DeliveryQuery(NamedTuple):
 def parse_new_endpoint(body: Mapping[str, Any], *, allow_local: bool) -> NewEndpoint:
     reject_unknown_fields(dict(body), {"url", "events", "description"})
     url = parse_url(body.get("url"), allow_local=allow_local).url
-    events = body.get("events", list(EVENTS))
-    if (
-        not isinstance(events, list)
-        or not events
-        or any(event not in EVENTS for event in events)
-        or len(set(events)) != len(events)
-    ):
-        raise InvalidRequest(f"'events' must list one or more of {', '.join(EVENTS)}, once each.")
+    events = parse_choices(body.get("events", list(EVENTS)), "events", EVENTS)
     description = body.get("description")
     if description is not None and (
         not isinstance(description, str)
@@ -52,7 +45,7 @@ def parse_new_endpoint(body: Mapping[str, Any], *, allow_local: bool) -> NewEndp
         or not is_plain_text(description)
     ):
         raise InvalidRequest(f"'description' must be text of at most {MAX_DESCRIPTION} characters.")
-    return NewEndpoint(url, [e for e in EVENTS if e in events], description or None)
+    return NewEndpoint(url, events, description or None)
 
 
 def parse_delivery_query(

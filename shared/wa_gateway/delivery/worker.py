@@ -39,7 +39,7 @@ from wa_gateway.delivery.addresses import (
 )
 from wa_gateway.delivery.store import Claim, DeliveryCalls, Pending, RetryPolicy
 from wa_gateway.errors import ApiError
-from wa_gateway.observability import logger
+from wa_gateway.observability import logger, report_fields
 
 USER_AGENT = "wa-gateway-webhooks/1"
 RESERVE_S = 2.0
@@ -89,15 +89,7 @@ class DeliveryReport:
         return {"delivered": self.delivered, "failed-attempts": self.failed_attempts}
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "endpoints": self.endpoints,
-            "delivered": self.delivered,
-            "failed_attempts": self.failed_attempts,
-            "lost_leases": self.lost_leases,
-            "errors": dict(self.errors),
-            "forgotten": self.forgotten,
-            "seconds": round(self.seconds, 3),
-        }
+        return report_fields(self)
 
 
 class Deliverer:

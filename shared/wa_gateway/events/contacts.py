@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import HostError, HostTimeout, SettingsError
+from wa_gateway.event_records import LidLookup
 from wa_gateway.events.host_messages import digits_of
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.host.session import HostSession
 from wa_gateway.observability import logger
-from wa_gateway.records import LidLookup
 from wa_gateway.store import Store
 
 # The webhook answers the host after the lookup: it must stay short whatever the host does.

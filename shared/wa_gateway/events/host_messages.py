@@ -15,8 +15,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from wa_gateway.event_records import Ack, InboundMessage
 from wa_gateway.events import kinds
-from wa_gateway.records import Ack, InboundMessage
 
 MAX_STORED_BODY = 65_536
 MEDIA_MESSAGE_TYPES = frozenset({"image", "video", "audio", "ptt", "document", "sticker"})

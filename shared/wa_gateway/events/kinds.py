@@ -29,8 +29,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal, NamedTuple, cast
 
-from wa_gateway.event_records import GroupUpdate, MessageChange
-from wa_gateway.records import Location
+from wa_gateway.event_records import GroupUpdate, Location, MessageChange
 
 MAX_VCARD_CHARS = 65_536
 MAX_NAME_CHARS = 512

@@ -21,10 +21,17 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from wa_gateway.event_records import EventRecord, GroupUpdate, IngestResult, MessageChange
+from wa_gateway.event_records import (
+    Ack,
+    EventRecord,
+    GroupUpdate,
+    InboundMessage,
+    IngestResult,
+    MessageChange,
+)
 from wa_gateway.events import kinds
 from wa_gateway.events.host_messages import ack_from_event, inbound_from_event, is_incoming_ack
-from wa_gateway.records import Ack, InboundMessage, SessionUpdate
+from wa_gateway.records import SessionUpdate
 from wa_gateway.sessions import qr, transitions
 from wa_gateway.store import Store
 

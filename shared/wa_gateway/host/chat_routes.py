@@ -5,11 +5,27 @@ for a connected session only."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from wa_gateway.errors import HostError
 from wa_gateway.host.answers import HostSessionClosed
 from wa_gateway.host.http import seg
+
+
+class HostChat(NamedTuple):
+    """A chat as the host's routes name it (``contactToArray``): a number, a LID's digits
+    with ``isLid``, or a group's id with ``isGroup``."""
+
+    target: str  # what goes in the route's "phone"
+    is_lid: bool = False
+    is_group: bool = False
+
+    def fields(self) -> dict[str, Any]:
+        """The body fields that name this chat."""
+        payload: dict[str, Any] = {"phone": self.target, "isGroup": self.is_group}
+        if self.is_lid:
+            payload["isLid"] = True
+        return payload
 
 
 class ChatRoutes:
@@ -19,55 +35,40 @@ class ChatRoutes:
 
     def react(self, session: str, token: str, *, message_id: str, emoji: str) -> None:
         """React to a message (``react-message``; "" takes the reaction back)."""
-        status, body = self._request(
-            "POST",
-            f"/api/{seg(session)}/react-message",
-            token=token,
-            json={"msgId": message_id, "reaction": emoji},
-        )
-        _done(status, body, ok=(200,))
+        self._change(session, token, "react-message", {"msgId": message_id, "reaction": emoji})
 
     def edit(self, session: str, token: str, *, message_id: str, text: str) -> None:
         """Edit one's own text message (``edit-message``: the library answers the message read
         back, or 500 when WhatsApp would not edit it)."""
-        status, body = self._request(
-            "POST",
-            f"/api/{seg(session)}/edit-message",
-            token=token,
-            json={"id": message_id, "newText": text},
-        )
-        _done(status, body, ok=(201,))
+        payload = {"id": message_id, "newText": text}
+        self._change(session, token, "edit-message", payload, ok=201)
 
     def delete_for_everyone(
-        self,
-        session: str,
-        token: str,
-        *,
-        chat: str,
-        message_id: str,
-        is_lid: bool = False,
-        is_group: bool = False,
+        self, session: str, token: str, chat: HostChat, message_id: str
     ) -> None:
         """Delete a message for everyone (``delete-message`` with ``onlyLocal: false``): 200,
         or 401 "Error unknown on delete message" when the library said no."""
-        payload = recipient(chat, is_lid, is_group)
+        payload = chat.fields()
         payload.update(messageId=message_id, onlyLocal=False, deleteMediaInDevice=False)
-        status, body = self._request(
-            "POST", f"/api/{seg(session)}/delete-message", token=token, json=payload
-        )
-        _done(status, body, ok=(200,))
+        self._change(session, token, "delete-message", payload)
 
-    def send_seen(
-        self, session: str, token: str, *, chat: str, is_lid: bool = False, is_group: bool = False
-    ) -> None:
+    def send_seen(self, session: str, token: str, chat: HostChat) -> None:
         """Mark a chat read on the phone (``send-seen``: WPP.chat.markIsRead)."""
-        status, body = self._request(
-            "POST",
-            f"/api/{seg(session)}/send-seen",
-            token=token,
-            json=recipient(chat, is_lid, is_group),
-        )
-        _done(status, body, ok=(201,))
+        self._change(session, token, "send-seen", chat.fields(), ok=201)
+
+    def _change(
+        self, session: str, token: str, route: str, payload: dict[str, Any], *, ok: int = 200
+    ) -> None:
+        """POST ``payload`` to one of the session's routes that change something; raise unless
+        the host answered ``ok`` with a JSON object."""
+        path = f"/api/{seg(session)}/{route}"
+        status, body = self._request("POST", path, token=token, json=payload)
+        if status == ok and isinstance(body, dict):
+            return
+        if status == 404:
+            raise HostSessionClosed()
+        # wppconnect answers 500 when the library threw (the message could not be changed).
+        raise HostError(maybe_acted=status not in (400, 401, 500))
 
     def group_info(self, session: str, token: str, group: str) -> dict[str, Any]:
         """A group's subject and participants (``group-info/:groupId``): for a group the
@@ -89,22 +90,3 @@ class ChatRoutes:
         if status != 200:
             raise HostError(maybe_acted=False)
         return wid if isinstance(wid, str) else None
-
-
-def recipient(target: str, is_lid: bool, is_group: bool) -> dict[str, Any]:
-    """The body fields that name a chat for the host's routes (``contactToArray``): a number,
-    a LID's digits with ``isLid``, or a group's id with ``isGroup``."""
-    payload: dict[str, Any] = {"phone": target, "isGroup": is_group}
-    if is_lid:
-        payload["isLid"] = True
-    return payload
-
-
-def _done(status: int, body: Any, *, ok: tuple[int, ...]) -> None:
-    """Raise unless the host answered one of ``ok`` with a JSON object."""
-    if status in ok and isinstance(body, dict):
-        return
-    if status == 404:
-        raise HostSessionClosed()
-    # wppconnect answers 500 when the library threw (the message could not be changed).
-    raise HostError(maybe_acted=status not in (400, 401, 500))

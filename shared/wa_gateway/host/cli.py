@@ -26,7 +26,8 @@ from wa_gateway.auth.webhook_proof import host_verify_token
 from wa_gateway.errors import HostError, HostTimeout, SettingsError
 from wa_gateway.host.client import HostClient
 from wa_gateway.host.directory import host_secret_context
-from wa_gateway.settings import Settings, check_host_secret_key
+from wa_gateway.needs import check_host_secret_key, require
+from wa_gateway.settings import Settings
 from wa_gateway.store import Store, create_store
 
 STATES = ("active", "draining", "down")
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        settings = Settings.load().require(["store"])
+        settings = require(Settings.load(), ["store"])
         store = create_store(settings)
         return _run(args, settings, store)
     except (SettingsError, ValueError) as exc:
@@ -86,7 +87,7 @@ def _run(args: argparse.Namespace, settings: Settings, store: Store) -> int:
         check_host_secret_key("the host's secret key", secret)
         if not args.no_check:
             _check(url, secret)
-        ciphertext = settings.require(["crypto"]).keyring.encrypt(
+        ciphertext = require(settings, ["crypto"]).keyring.encrypt(
             secret, context=host_secret_context(url)
         )
         added = store.put_host(
@@ -111,7 +112,7 @@ def _run(args: argparse.Namespace, settings: Settings, store: Store) -> int:
     if host is None:
         print(f"no host named {args.name}", file=sys.stderr)
         return 1
-    settings.require(["webhook"])
+    require(settings, ["webhook"])
     base = settings.webhook_public_url or "<the QrWebhookUrl output>"
     print("Sessions started on this host register their own webhook URL; nothing to set for")
     print("a stock server. A host or proxy that sends a header instead can use:")

@@ -24,7 +24,7 @@ from wa_gateway.host.answers import (
     sent_from,
     state_from,
 )
-from wa_gateway.host.chat_routes import ChatRoutes, recipient
+from wa_gateway.host.chat_routes import ChatRoutes, HostChat
 from wa_gateway.host.http import seg
 from wa_gateway.host.read_back import ReadBackRoutes
 
@@ -145,21 +145,13 @@ class HostClient(ChatRoutes, ReadBackRoutes):
             raise HostError()
 
     def send_message(
-        self,
-        session: str,
-        token: str,
-        *,
-        phone: str,
-        message: str,
-        is_lid: bool = False,
-        is_group: bool = False,
-        quoted: str | None = None,
+        self, session: str, token: str, chat: HostChat, message: str, quoted: str | None = None
     ) -> SentMessage:
-        """Send a text (to a LID's digits with ``is_lid``, to a group's id with ``is_group``),
-        quoting the message of WhatsApp id ``quoted`` (``options.quotedMsg``, what the host's
-        deprecated ``send-reply`` does too). Retried only if the connection never opened: a
-        repeat could send twice."""
-        payload = recipient(phone, is_lid, is_group)
+        """Send a text to ``chat`` (a number, a LID's digits or a group's id), quoting the
+        message of WhatsApp id ``quoted`` (``options.quotedMsg``, what the host's deprecated
+        ``send-reply`` does too). Retried only if the connection never opened: a repeat could
+        send twice."""
+        payload = chat.fields()
         payload["message"] = message
         if quoted:
             payload["options"] = {"quotedMsg": quoted}
@@ -172,43 +164,39 @@ class HostClient(ChatRoutes, ReadBackRoutes):
         self,
         session: str,
         token: str,
+        chat: HostChat,
         *,
-        phone: str,
         data_uri: str,
         filename: str,
         caption: str,
-        is_lid: bool = False,
-        is_group: bool = False,
         quoted: str | None = None,
     ) -> SentMessage:
         """Send a file (``send-file-base64``; ``data_uri`` is ``data:<type>;base64,...``), with
         ``caption`` under it. The answer names no recipient: ``to`` is None."""
-        payload = recipient(phone, is_lid, is_group)
-        payload.update(base64=data_uri, filename=filename, caption=caption)
-        if quoted:
-            payload["quotedMessageId"] = quoted
-        path = f"/api/{seg(session)}/send-file-base64"
-        return sent_from(
-            *self._request("POST", path, token=token, json=payload, timeout=self._start_timeout)
-        )
+        file = {"base64": data_uri, "filename": filename, "caption": caption}
+        return self._send_file(session, token, "send-file-base64", chat, file, quoted)
 
     def send_voice(
+        self, session: str, token: str, chat: HostChat, *, data_uri: str, quoted: str | None = None
+    ) -> SentMessage:
+        """Send an Ogg/Opus file as a voice note (``send-voice-base64``)."""
+        return self._send_file(
+            session, token, "send-voice-base64", chat, {"base64Ptt": data_uri}, quoted
+        )
+
+    def _send_file(
         self,
         session: str,
         token: str,
-        *,
-        phone: str,
-        data_uri: str,
-        is_lid: bool = False,
-        is_group: bool = False,
-        quoted: str | None = None,
+        route: str,
+        chat: HostChat,
+        file: dict[str, str],
+        quoted: str | None,
     ) -> SentMessage:
-        """Send an Ogg/Opus file as a voice note (``send-voice-base64``)."""
-        payload = recipient(phone, is_lid, is_group)
-        payload["base64Ptt"] = data_uri
+        payload = chat.fields() | file
         if quoted:
             payload["quotedMessageId"] = quoted
-        path = f"/api/{seg(session)}/send-voice-base64"
+        path = f"/api/{seg(session)}/{route}"
         return sent_from(
             *self._request("POST", path, token=token, json=payload, timeout=self._start_timeout)
         )

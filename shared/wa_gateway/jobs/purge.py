@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -27,7 +27,7 @@ from wa_gateway.errors import StoreUnavailable
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.jobs.purge_files import FILES_PER_CALL, delete_files_of_deleted_messages
 from wa_gateway.jobs.purge_hosts import HostCare
-from wa_gateway.observability import logger
+from wa_gateway.observability import logger, report_fields
 from wa_gateway.pass_records import PurgeBatch, PurgedSession, PurgeLimits, StoredToken
 from wa_gateway.store import Store
 
@@ -60,7 +60,7 @@ class PurgeReport:
     storage_errors: int = 0
 
     def as_dict(self) -> dict[str, int | float | bool]:
-        return asdict(self)
+        return report_fields(self)
 
     def counts(self) -> dict[str, int]:
         """The metrics of a run (``purge-<name>``)."""
@@ -122,27 +122,18 @@ class Purger(HostCare):
         deleted = self._delete_stale(first.batch, report, remaining_s)
         if deleted:
             self._clear_on_hosts(deleted, {h.id: h for h in first.hosts}, report)
-        report.events_deleted += self._in_batches(
+        older = partial(self._delete_older, report=report, remaining_s=remaining_s)
+        report.events_deleted += older(
             first.events_deleted,
+            self.store.purge_events,
+            self.event_retention_s,
             self.events_batch_size,
-            partial(
-                self.store.purge_events,
-                retention_s=self.event_retention_s,
-                batch_size=self.events_batch_size,
-            ),
-            report,
-            remaining_s,
         )
-        report.messages_deleted += self._in_batches(
+        report.messages_deleted += older(
             first.messages_deleted,
+            self.store.purge_messages,
+            self.message_retention_s,
             self.batch_size,
-            partial(
-                self.store.purge_messages,
-                retention_s=self.message_retention_s,
-                batch_size=self.batch_size,
-            ),
-            report,
-            remaining_s,
         )
         if self.media_store is not None:  # without Storage, the files wait for a later run
             files = delete_files_of_deleted_messages(
@@ -192,21 +183,24 @@ class Purger(HostCare):
     # --- events and keys --------------------------------------------------------------------
 
     @staticmethod
-    def _in_batches(
+    def _delete_older(
         first: int,
+        purge: Callable[..., int],
+        retention_s: int,
         batch_size: int,
-        next_batch: Callable[[], int],
+        *,
         report: PurgeReport,
         remaining_s: Callable[[], float],
     ) -> int:
-        """Counts the first batch, then runs more while batches come back full; how many rows
-        were deleted in all."""
+        """Rows older than ``retention_s``, deleted by ``purge`` a batch at a time: counts the
+        first batch, then runs more while batches come back full; how many rows were deleted
+        in all."""
         total, last = first, first
         while last >= batch_size:
             if remaining_s() < TIME_RESERVE_S:
                 report.complete = False
                 break
-            last = next_batch()
+            last = purge(retention_s=retention_s, batch_size=batch_size)
             total += last
         return total
 

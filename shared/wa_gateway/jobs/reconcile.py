@@ -31,7 +31,7 @@ from wa_gateway.events.service import DEFAULT_POLICY, EventPolicy
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.jobs.reconcile_session import HostFacts, Outcome, host_key, reconcile_one
 from wa_gateway.messaging.limits import EDIT_WINDOW_S
-from wa_gateway.observability import logger
+from wa_gateway.observability import logger, report_fields
 from wa_gateway.pass_records import ReconcileApplied, ReconcileClaim, ReconcileTarget
 from wa_gateway.records import SessionRecord
 from wa_gateway.sessions.accounts import session_name_for
@@ -73,20 +73,7 @@ class ReconcileReport:
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "checked": self.checked,
-            "repaired": self.repaired,
-            "messages": self.messages,
-            "acks": self.acks,
-            "skipped": self.skipped,
-            "deferred": self.deferred,
-            "chats_applied": self.chats_applied,
-            "chats_skipped": self.chats_skipped,
-            "lease_lost": self.lease_lost,
-            "errors": dict(sorted(self.errors.items())),
-            "host_calls": self.host_calls,
-            "seconds": round(self.seconds, 3),
-        }
+        return report_fields(self)
 
     def counts(self) -> dict[str, int]:
         """The metrics of a pass (``reconcile-<name>``)."""

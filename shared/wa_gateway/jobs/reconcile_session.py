@@ -56,12 +56,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from wa_gateway.errors import ApiError
-from wa_gateway.event_records import GroupUpdate, MessageChange
+from wa_gateway.event_records import GroupUpdate, LidLookup, MessageChange
 from wa_gateway.host.session import HostSession
 from wa_gateway.jobs.chat_changes import group_subjects, reactions_of
 from wa_gateway.jobs.chat_reader import ChatReader, CountingHost
 from wa_gateway.pass_records import FoundAck, ReconcileApplied, ReconcileFindings, ReconcileTarget
-from wa_gateway.records import LidLookup, SessionRecord, SessionUpdate
+from wa_gateway.records import SessionRecord, SessionUpdate
 from wa_gateway.sessions import qr, transitions
 
 if TYPE_CHECKING:

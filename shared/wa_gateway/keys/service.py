@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 from wa_gateway.errors import InvalidRequest, LimitReached
 from wa_gateway.keys import api_key
 from wa_gateway.store.transport import Transport
-from wa_gateway.validation import is_plain_text, reject_unknown_fields
+from wa_gateway.validation import is_plain_text, parse_choices, reject_unknown_fields
 
 SCOPES = ("send", "read", "sessions")
 """What a key may do: send (send-message), read (status), sessions (start-session,
@@ -30,15 +30,7 @@ def parse_new_key(body: dict[str, Any]) -> NewKey:
         or not is_plain_text(name)
     ):
         raise InvalidRequest(f"'name' must be 1 to {MAX_NAME} characters of text.")
-    scopes = body.get("scopes")
-    if (
-        not isinstance(scopes, list)
-        or not scopes
-        or any(scope not in SCOPES for scope in scopes)
-        or len(set(scopes)) != len(scopes)
-    ):
-        raise InvalidRequest(f"'scopes' must list one or more of {', '.join(SCOPES)}, once each.")
-    return NewKey(name, [scope for scope in SCOPES if scope in scopes])
+    return NewKey(name, parse_choices(body.get("scopes"), "scopes", SCOPES))
 
 
 class ApiKeys:

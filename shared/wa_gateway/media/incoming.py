@@ -29,6 +29,7 @@ from typing import Any
 
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import HostError, HostTimeout, SettingsError, StoreUnavailable
+from wa_gateway.event_records import IncomingFile
 from wa_gateway.host.answers import HostMedia, HostRefusedMedia, HostSessionClosed
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.host.session import HostSession
@@ -36,7 +37,7 @@ from wa_gateway.media import types as media_types
 from wa_gateway.media.storage import MediaStore, StorageRefused
 from wa_gateway.observability import logger
 from wa_gateway.pass_records import MediaFetch
-from wa_gateway.records import IncomingFile, MediaOutcome
+from wa_gateway.records import MediaOutcome
 from wa_gateway.store import Store
 
 DECRYPT_TRIES = 3

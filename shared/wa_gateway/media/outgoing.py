@@ -26,6 +26,7 @@ from wa_gateway.errors import (
     UnsupportedMedia,
 )
 from wa_gateway.host.answers import SentMessage
+from wa_gateway.host.chat_routes import HostChat
 from wa_gateway.host.client import HostClient
 from wa_gateway.media import types as media_types
 from wa_gateway.media.signatures import sniff
@@ -201,35 +202,22 @@ def send(
     client: HostClient,
     session: str,
     token: str,
-    *,
-    target: str,
-    caption: str,
-    is_lid: bool,
+    chat: HostChat,
     media: OutgoingMedia,
-    is_group: bool = False,
+    caption: str,
     quoted: str | None = None,
 ) -> SentMessage:
     """Send the file through the host: a voice note by ``send-voice-base64`` (which takes no
     caption), anything else by ``send-file-base64``."""
     if media.kind == "ptt":
-        return client.send_voice(
-            session,
-            token,
-            phone=target,
-            data_uri=media.data_uri,
-            is_lid=is_lid,
-            is_group=is_group,
-            quoted=quoted,
-        )
+        return client.send_voice(session, token, chat, data_uri=media.data_uri, quoted=quoted)
     return client.send_file(
         session,
         token,
-        phone=target,
+        chat,
         data_uri=media.data_uri,
         filename=media.filename,
         caption=caption,
-        is_lid=is_lid,
-        is_group=is_group,
         quoted=quoted,
     )
 

@@ -94,21 +94,14 @@ def _edit(client: HostClient, name: str, token: str, plan: ActionPlan, text: str
 
 def _delete(client: HostClient, name: str, token: str, plan: ActionPlan) -> None:
     assert plan.message is not None and plan.message.wpp_message_id is not None
-    target, is_lid, is_group = chats.of_message(plan.message)
     client.delete_for_everyone(
-        name,
-        token,
-        chat=target,
-        message_id=plan.message.wpp_message_id,
-        is_lid=is_lid,
-        is_group=is_group,
+        name, token, chats.of_message(plan.message), plan.message.wpp_message_id
     )
 
 
 def _read(client: HostClient, name: str, token: str, plan: ActionPlan) -> None:
     assert plan.chat is not None
-    target, is_lid, is_group = chats.of_chat_id(plan.chat.chat_id)
-    client.send_seen(name, token, chat=target, is_lid=is_lid, is_group=is_group)
+    client.send_seen(name, token, chats.of_chat_id(plan.chat.chat_id))
 
 
 def _called(call: HostCall, client: HostClient, name: str, token: str, plan: ActionPlan) -> bool:

@@ -3,15 +3,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
+from wa_gateway.host.chat_routes import HostChat
 from wa_gateway.records import MessageRecord
-
-
-class HostChat(NamedTuple):
-    target: str  # what goes in the route's "phone"
-    is_lid: bool = False
-    is_group: bool = False
 
 
 def of_message(message: MessageRecord) -> HostChat:

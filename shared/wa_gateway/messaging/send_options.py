@@ -10,8 +10,11 @@ template has changed since.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from wa_gateway.auth.caller import Caller
 from wa_gateway.errors import (
+    ApiError,
     InvalidRequest,
     MessageTooLong,
     NotFound,
@@ -22,8 +25,30 @@ from wa_gateway.errors import (
 )
 from wa_gateway.message_requests import MAX_MESSAGE_CHARS, SendRequest
 from wa_gateway.records import MessageRecord
-from wa_gateway.send_records import OutboundRequest, SendOptions, SendPlan
+from wa_gateway.send_records import OutboundRequest, PreparedSend, SendOptions, SendPlan
 from wa_gateway.store import Store
+
+# What a template or a time refused answers: told the request's template, what
+# ``gateway_prepare_send`` found, and the user's limit of scheduled messages.
+_REFUSALS: dict[str, Callable[[str | None, PreparedSend, int], ApiError]] = {
+    "unknown_template": lambda template, _, __: UnknownTemplate(
+        f"You have no template named '{template}'."
+    ),
+    "template_variable_missing": lambda template, found, _: TemplateVariableMissing(
+        f"Template '{template}' needs the variable '{found.variable}'."
+    ),
+    "template_variable_unknown": lambda template, found, _: InvalidRequest(
+        f"Unknown variable '{found.variable}': template '{template}' has no "
+        f"{{{{{found.variable}}}}}."
+    ),
+    "message_too_long": lambda _, found, __: MessageTooLong(
+        f"The rendered message has {found.length} characters; at most {MAX_MESSAGE_CHARS}."
+    ),
+    "scheduled_limit": lambda _, __, limit: ScheduledLimit(
+        f"You have {limit} messages scheduled, the most allowed. Cancel one, or wait until some "
+        "are sent, then schedule again."
+    ),
+}
 
 
 def prepare(
@@ -38,26 +63,8 @@ def prepare(
             request.template, request.variables, request.send_at, MAX_MESSAGE_CHARS, max_scheduled
         ),
     )
-    if prepared.outcome == "unknown_template":
-        raise UnknownTemplate(f"You have no template named '{request.template}'.")
-    if prepared.outcome == "template_variable_missing":
-        raise TemplateVariableMissing(
-            f"Template '{request.template}' needs the variable '{prepared.variable}'."
-        )
-    if prepared.outcome == "template_variable_unknown":
-        raise InvalidRequest(
-            f"Unknown variable '{prepared.variable}': template '{request.template}' has no "
-            f"{{{{{prepared.variable}}}}}."
-        )
-    if prepared.outcome == "message_too_long":
-        raise MessageTooLong(
-            f"The rendered message has {prepared.length} characters; at most {MAX_MESSAGE_CHARS}."
-        )
-    if prepared.outcome == "scheduled_limit":
-        raise ScheduledLimit(
-            f"You have {max_scheduled} messages scheduled, the most allowed. Cancel one, or wait "
-            "until some are sent, then schedule again."
-        )
+    if prepared.outcome in _REFUSALS:
+        raise _REFUSALS[prepared.outcome](request.template, prepared, max_scheduled)
     if prepared.outcome == "scheduled":
         assert prepared.message is not None
         return prepared.message

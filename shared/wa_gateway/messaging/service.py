@@ -278,21 +278,8 @@ def _send(
     """The host's send call for a text or a file, once the caller made sure it still holds
     the row (``before_send``)."""
     before_send()
-    target, is_lid, is_group = chat
     if media is not None:
         from wa_gateway.media.outgoing import send
 
-        return send(
-            client,
-            name,
-            token,
-            target=target,
-            caption=text,
-            is_lid=is_lid,
-            media=media,
-            is_group=is_group,
-            quoted=quoted,
-        )
-    return client.send_message(
-        name, token, phone=target, message=text, is_lid=is_lid, is_group=is_group, quoted=quoted
-    )
+        return send(client, name, token, chat, media, caption=text, quoted=quoted)
+    return client.send_message(name, token, chat, text, quoted=quoted)

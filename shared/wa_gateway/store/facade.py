@@ -3,10 +3,9 @@
 import time
 
 from wa_gateway.auth.caller import Caller
-from wa_gateway.event_records import EventRecord, IngestResult
+from wa_gateway.event_records import EventRecord, IngestResult, LidLookup
 from wa_gateway.records import (
     HostPlacement,
-    LidLookup,
     MediaOutcome,
     MessageRecord,
     SessionOnHost,

@@ -28,7 +28,7 @@ import httpx
 from postgrest import SyncPostgrestClient
 
 from wa_gateway.errors import SettingsError, StoreUnavailable
-from wa_gateway.settings import is_secret_api_key
+from wa_gateway.needs import is_secret_api_key
 from wa_gateway.store.failures import CONNECTION_LOST, Retry, failure_of_answer, may_send_again
 from wa_gateway.store.transport import DELIVERIES_HEADER, Call, Transport, deliveries_queued
 

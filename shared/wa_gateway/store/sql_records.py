@@ -14,7 +14,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from wa_gateway.event_records import EventRecord, GroupParticipant, GroupUpdate, MessageChange
+from wa_gateway.event_records import (
+    Ack,
+    EventRecord,
+    GroupParticipant,
+    GroupUpdate,
+    InboundMessage,
+    IncomingFile,
+    Location,
+    MessageChange,
+)
 from wa_gateway.pass_records import (
     FoundAck,
     FoundMessage,
@@ -24,15 +33,7 @@ from wa_gateway.pass_records import (
     ReconcileClaim,
     ReconcileFindings,
 )
-from wa_gateway.records import (
-    Ack,
-    InboundMessage,
-    IncomingFile,
-    Location,
-    MediaOutcome,
-    SessionUpdate,
-    StartRequest,
-)
+from wa_gateway.records import MediaOutcome, SessionUpdate, StartRequest
 from wa_gateway.send_records import (
     FinishedSend,
     MessageAction,
