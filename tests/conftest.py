@@ -18,10 +18,10 @@ import os
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 import pytest
@@ -235,6 +235,28 @@ def own_gateway(
             storage_dir,
             started.process,
         )
+
+
+class GatewayWith(Protocol):
+    def __call__(
+        self, label: str, storage_dir: Path | None = None, **overrides: str
+    ) -> AbstractContextManager[Gateway]: ...
+
+
+@pytest.fixture(scope="session")
+def gateway_with(
+    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
+) -> GatewayWith:
+    """``gateway_with(label, **overrides)``: ``own_gateway`` on the test database and simulator,
+    logging to ``gateway-<label>.log``."""
+
+    def start(
+        label: str, storage_dir: Path | None = None, **overrides: str
+    ) -> AbstractContextManager[Gateway]:
+        log_path = output_dir / f"gateway-{label}.log"
+        return own_gateway(database, simulator, local_secrets, log_path, storage_dir, **overrides)
+
+    return start
 
 
 @pytest.fixture(scope="session")

@@ -43,9 +43,8 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from local.stack import LocalSecrets
 from tests.browser.test_dev_auth import SESSION_FIELDS
-from tests.conftest import Gateway, Simulator, own_gateway
+from tests.conftest import Gateway, GatewayWith, Simulator
 from tests.e2e.flows import wait_for_status
 from wa_gateway.sessions.accounts import session_name_for
 
@@ -575,16 +574,10 @@ class FakeRealtime:
 
 
 @pytest.fixture(scope="module")
-def short_token_gateway(
-    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[Gateway]:
+def short_token_gateway(gateway_with: GatewayWith) -> Iterator[Gateway]:
     """A gateway of its own whose dev sign-in issues 30 s access tokens."""
-    with own_gateway(
-        database,
-        simulator,
-        local_secrets,
-        output_dir / "gateway-short-tokens.log",
-        DEV_AUTH_TOKEN_LIFETIME_S=str(SHORT_TOKEN_LIFETIME_S),
+    with gateway_with(
+        "short-tokens", DEV_AUTH_TOKEN_LIFETIME_S=str(SHORT_TOKEN_LIFETIME_S)
     ) as started:
         yield started
 

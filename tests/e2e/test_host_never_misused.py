@@ -24,8 +24,8 @@ import requests
 from local.function_url import LambdaContext
 from local.gateway import handlers_in_process
 from local.stack import LocalSecrets
-from tests.conftest import Gateway, Simulator, own_gateway, own_simulator
-from tests.e2e.flows import assert_error, wait_for_status
+from tests.conftest import Gateway, Simulator
+from tests.e2e.flows import assert_error, simulator_and_gateway, wait_for_status
 from tests.waiting import wait_until
 
 # The webhooks a phone's logout sends: lost, as when qr-webhook was down at that moment.
@@ -38,17 +38,9 @@ def fragile_host(
 ) -> Iterator[tuple[Simulator, Gateway]]:
     """A simulator of this test alone that behaves like 2.10.4 and exits on a misuse, and a
     gateway in front of it."""
-    with (
-        own_simulator(
-            local_secrets.wpp_secret_key,
-            output_dir / "simulator-fragile.log",
-            config={"exit_on_unhandled_rejection": True, "answer_after_error": True},
-        ) as simulator,
-        own_gateway(
-            database, simulator, local_secrets, output_dir / "gateway-fragile.log"
-        ) as gateway,
-    ):
-        yield simulator, gateway
+    config = {"exit_on_unhandled_rejection": True, "answer_after_error": True}
+    with simulator_and_gateway(database, local_secrets, output_dir, "fragile", config) as both:
+        yield both
 
 
 def send(gateway: Gateway, token: str, phone: str) -> requests.Response:

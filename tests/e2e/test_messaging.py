@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.conftest import Gateway, Simulator, as_role
-from tests.e2e.conftest import FAST_LEASE_S, SLOW_HOST_MS
+from tests.e2e.conftest import FAST_LEASE_S, SLOW_HOST_MS, FastLinked
 from tests.e2e.flows import assert_error, connected_user, rows_of
 from tests.waiting import wait_until
 
@@ -241,11 +241,9 @@ def test_the_governor_limits_a_burst_with_retry_after(
 
 
 def test_a_failing_host_is_a_host_error_and_a_retry_sends_once(
-    fast_gateway: Gateway, gateway: Gateway, simulator: Simulator, database: str
+    fast_gateway: Gateway, fast_linked: FastLinked, simulator: Simulator, database: str
 ) -> None:
-    user, _, name = connected_user(gateway, simulator, "hosterr")
-    token = fast_gateway.token_for(user)
-    key = str(uuid.uuid4())
+    user, token, name, key = fast_linked
     with simulator.faulty(error_rate=1.0):
         assert_error(send(fast_gateway, token, key=key), 502, "host_error")
     [row] = rows_of(database, user.id, "outbound")
@@ -258,11 +256,9 @@ def test_a_failing_host_is_a_host_error_and_a_retry_sends_once(
 
 
 def test_a_slow_host_is_a_timeout_and_the_late_ack_completes_the_send(
-    fast_gateway: Gateway, gateway: Gateway, simulator: Simulator, database: str
+    fast_gateway: Gateway, fast_linked: FastLinked, simulator: Simulator, database: str
 ) -> None:
-    user, _, name = connected_user(gateway, simulator, "slow")
-    token = fast_gateway.token_for(user)
-    key = str(uuid.uuid4())
+    user, token, name, key = fast_linked
     with simulator.faulty(latency_ms=SLOW_HOST_MS, routes=["send-message"]):
         assert_error(send(fast_gateway, token, key=key), 504, "host_timeout")
         in_flight = send(fast_gateway, token, key=key)  # within the lease: no second send
@@ -280,11 +276,9 @@ def test_a_slow_host_is_a_timeout_and_the_late_ack_completes_the_send(
 
 
 def test_a_host_that_hangs_up_mid_request_and_a_retry_after_the_lease(
-    fast_gateway: Gateway, gateway: Gateway, simulator: Simulator, database: str
+    fast_gateway: Gateway, fast_linked: FastLinked, simulator: Simulator, database: str
 ) -> None:
-    user, _, name = connected_user(gateway, simulator, "hangup")
-    token = fast_gateway.token_for(user)
-    key = str(uuid.uuid4())
+    user, token, name, key = fast_linked
     with simulator.faulty(down=True, routes=["send-message"]):
         assert_error(send(fast_gateway, token, key=key), 502, "host_error")
     [row] = rows_of(database, user.id, "outbound")

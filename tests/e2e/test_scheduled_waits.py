@@ -11,9 +11,8 @@ import psycopg
 import pytest
 
 from tests.conftest import Gateway, Simulator
-from tests.e2e.flows import connected_user
+from tests.e2e.flows import closed_on_the_host, connected_user
 from tests.waiting import wait_until
-from wa_gateway.host.client import HostClient
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.jobs.scheduler import Scheduler
 from wa_gateway.messaging.service import MessageService
@@ -69,11 +68,8 @@ def a_minute_later(database: str, message_id: Any) -> None:
 
 def host_loses_the_session_unseen(gateway: Gateway, simulator: Simulator, name: str) -> None:
     """The host's client for the session goes (as in a restart), and no webhook says so."""
-    settings = Settings.load(gateway.env)
-    assert settings.wpp_server_url and settings.wpp_secret_key
-    client = HostClient(settings.wpp_server_url, settings.wpp_secret_key)
     with simulator.configured(webhook_drop_rate=1.0):
-        assert client.close_session(name, client.generate_token(name))
+        closed_on_the_host(gateway, simulator, name)
         wait_until(lambda: simulator.delivered(name), within_s=5)
     assert simulator.state(name).get("live") is not True
 

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from tests.conftest import Gateway, Simulator
-from tests.e2e.flows import wait_for_status
+from tests.e2e.flows import dict_rows, one_value, wait_for_status
 from tests.waiting import wait_until
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.jobs.scheduler import Scheduler, SchedulerReport
@@ -72,14 +72,14 @@ def linked_session(gateway: Gateway, simulator: Simulator, label: str) -> tuple[
 
 
 def still_due(database: str, user_ids: list[str]) -> int:
-    with psycopg.connect(database) as conn:
-        row = conn.execute(
+    return int(
+        one_value(
+            database,
             "select count(*) from whatsapp_messages where user_id = any(%s::uuid[])"
             " and (status = 'scheduled' or (status = 'queued' and wpp_message_id is null))",
             (user_ids,),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+        )
+    )
 
 
 def test_two_racing_passes_send_a_thousand_due_messages_once_each_within_the_governor(
@@ -154,15 +154,12 @@ def test_two_racing_passes_send_a_thousand_due_messages_once_each_within_the_gov
 
 
 def message_rows(database: str, user_ids: list[str]) -> list[dict[str, Any]]:
-    with psycopg.connect(database) as conn:
-        cursor = conn.execute(
-            "select status, send_at, sent_at, attempts from whatsapp_messages"
-            " where user_id = any(%s::uuid[])",
-            (user_ids,),
-        )
-        assert cursor.description is not None
-        names = [c.name for c in cursor.description]
-        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    return dict_rows(
+        database,
+        "select status, send_at, sent_at, attempts from whatsapp_messages"
+        " where user_id = any(%s::uuid[])",
+        (user_ids,),
+    )
 
 
 def claims_by_session(claims: list[tuple[str, datetime]]) -> dict[str, list[datetime]]:
