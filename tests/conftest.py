@@ -259,6 +259,33 @@ def gateway_with(
     return start
 
 
+class HostWith(Protocol):
+    def __call__(
+        self, label: str, config: dict[str, Any] | None = None, **overrides: str
+    ) -> AbstractContextManager[tuple[Simulator, Gateway]]: ...
+
+
+@pytest.fixture(scope="session")
+def host_with(database: str, local_secrets: LocalSecrets, output_dir: Path) -> HostWith:
+    """``host_with(label, config, **overrides)``: a simulator of the calling test alone (with
+    ``config`` from its boot) and a gateway in front of it (with ``overrides``), logging to
+    ``simulator-<label>.log`` and ``gateway-<label>.log``."""
+
+    @contextmanager
+    def start(
+        label: str, config: dict[str, Any] | None = None, **overrides: str
+    ) -> Iterator[tuple[Simulator, Gateway]]:
+        simulator_log = output_dir / f"simulator-{label}.log"
+        gateway_log = output_dir / f"gateway-{label}.log"
+        with (
+            own_simulator(local_secrets.wpp_secret_key, simulator_log, config=config) as simulator,
+            own_gateway(database, simulator, local_secrets, gateway_log, **overrides) as gateway,
+        ):
+            yield simulator, gateway
+
+    return start
+
+
 @pytest.fixture(scope="session")
 def gateway(
     database: str,

@@ -30,6 +30,12 @@ def fast_gateway(gateway_with: GatewayWith) -> Iterator[Gateway]:
         yield started
 
 
+@pytest.fixture()
+def alice(gateway: Gateway) -> devdb.DevUser:
+    """A new user, not linked."""
+    return gateway.new_user("alice")
+
+
 class FastLinked(NamedTuple):
     user: devdb.DevUser
     token: str  # an access token for ``fast_gateway``

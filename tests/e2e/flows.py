@@ -1,19 +1,15 @@
 """Steps the end-to-end tests share: waiting for a state, checking an error, linking a user,
-reading rows, starting a host of a test's own."""
+reading rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import requests
 
 from local import devdb
-from local.stack import LocalSecrets
-from tests.conftest import Gateway, Simulator, own_gateway, own_simulator
+from tests.conftest import Gateway, Simulator
 from tests.waiting import PATIENCE_S, wait_until
 from wa_gateway.host.client import HostClient
 
@@ -41,16 +37,22 @@ def assert_error(answer: requests.Response, status: int, code: str) -> None:
     assert body["error"]["message"] and "Traceback" not in answer.text
 
 
+def started_user(gateway: Gateway, label: str) -> tuple[devdb.DevUser, str, dict[str, Any]]:
+    """A new user who has started linking: (user, access token, the session start answered)."""
+    user = gateway.new_user(label)
+    token = gateway.token_for(user)
+    started = gateway.call("POST", "start-session", token)
+    assert started.status_code == 200, started.text
+    return user, token, started.json()["session"]
+
+
 def connected_user(
     gateway: Gateway, simulator: Simulator, label: str = "linked"
 ) -> tuple[devdb.DevUser, str, str]:
     """A new user whose WhatsApp is linked: (user, access token, session name). The phone scans
     once the host shows the QR code: a start may answer before the host has drawn it."""
-    user = gateway.new_user(label)
-    token = gateway.token_for(user)
-    started = gateway.call("POST", "start-session", token)
-    assert started.status_code == 200, started.text
-    name = started.json()["session"]["name"]
+    user, token, started = started_user(gateway, label)
+    name = started["name"]
     wait_until(
         lambda: simulator.state(name).get("status"),
         lambda s: s == "QRCODE",
@@ -78,6 +80,12 @@ def dict_rows(database: str, sql: str, params: tuple[Any, ...]) -> list[dict[str
         return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
 
+def one_row(database: str, sql: str, params: tuple[Any, ...]) -> dict[str, Any]:
+    """The first row ``sql`` selects as a dict by column name, or ``{}`` when there is none."""
+    rows = dict_rows(database, sql, params)
+    return rows[0] if rows else {}
+
+
 def one_value(database: str, sql: str, params: tuple[Any, ...]) -> Any:
     """The first column of the one row ``sql`` selects."""
     with psycopg.connect(database) as conn:
@@ -93,26 +101,3 @@ def rows_of(database: str, user_id: str, direction: str) -> list[dict[str, Any]]
         "select * from whatsapp_messages where user_id = %s and direction = %s order by created_at",
         (user_id, direction),
     )
-
-
-@contextmanager
-def simulator_and_gateway(
-    database: str,
-    local_secrets: LocalSecrets,
-    output_dir: Path,
-    label: str,
-    config: dict[str, Any] | None = None,
-    **overrides: str,
-) -> Iterator[tuple[Simulator, Gateway]]:
-    """A simulator of the calling test alone (with ``config`` from its boot) and a gateway in
-    front of it (with ``overrides``), logging to ``simulator-<label>.log`` and
-    ``gateway-<label>.log``."""
-    with (
-        own_simulator(
-            local_secrets.wpp_secret_key, output_dir / f"simulator-{label}.log", config=config
-        ) as simulator,
-        own_gateway(
-            database, simulator, local_secrets, output_dir / f"gateway-{label}.log", **overrides
-        ) as gateway,
-    ):
-        yield simulator, gateway

@@ -14,7 +14,6 @@ no unhandled rejection logged, at the end.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -23,9 +22,8 @@ import requests
 
 from local.function_url import LambdaContext
 from local.gateway import handlers_in_process
-from local.stack import LocalSecrets
-from tests.conftest import Gateway, Simulator
-from tests.e2e.flows import assert_error, simulator_and_gateway, wait_for_status
+from tests.conftest import Gateway, HostWith, Simulator
+from tests.e2e.flows import assert_error, wait_for_status
 from tests.waiting import wait_until
 
 # The webhooks a phone's logout sends: lost, as when qr-webhook was down at that moment.
@@ -33,13 +31,11 @@ LOGOUT_EVENTS = ["status-find", "logoutsession", "closesession"]
 
 
 @pytest.fixture()
-def fragile_host(
-    database: str, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[tuple[Simulator, Gateway]]:
+def fragile_host(host_with: HostWith) -> Iterator[tuple[Simulator, Gateway]]:
     """A simulator of this test alone that behaves like 2.10.4 and exits on a misuse, and a
     gateway in front of it."""
     config = {"exit_on_unhandled_rejection": True, "answer_after_error": True}
-    with simulator_and_gateway(database, local_secrets, output_dir, "fragile", config) as both:
+    with host_with("fragile", config) as both:
         yield both
 
 

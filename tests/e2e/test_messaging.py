@@ -14,7 +14,7 @@ import requests
 
 from tests.conftest import Gateway, Simulator, as_role
 from tests.e2e.conftest import FAST_LEASE_S, SLOW_HOST_MS, FastLinked
-from tests.e2e.flows import assert_error, connected_user, rows_of
+from tests.e2e.flows import assert_error, connected_user, rows_of, started_user
 from tests.waiting import wait_until
 
 TO = "5511987654321"
@@ -146,9 +146,7 @@ def test_an_unknown_number_is_not_taken_at_the_hosts_word_until_its_lease_ends(
 def test_the_hosts_disconnected_answer_repairs_the_stored_status(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
-    user = gateway.new_user("stale")
-    token = gateway.token_for(user)
-    session = gateway.call("POST", "start-session", token).json()["session"]
+    user, token, session = started_user(gateway, "stale")
     with psycopg.connect(database, autocommit=True) as conn:  # the row says connected; the host not
         conn.execute(
             "update whatsapp_sessions set status = 'connected' where id = %s", (session["id"],)
@@ -420,9 +418,7 @@ def test_disconnect_logs_out_on_the_host_and_is_idempotent(
 def test_disconnect_while_pairing_leaves_the_pairing_browser_to_its_autoclose(
     gateway: Gateway, simulator: Simulator
 ) -> None:
-    user = gateway.new_user("closepairing")
-    token = gateway.token_for(user)
-    session = gateway.call("POST", "start-session", token).json()["session"]
+    _, token, session = started_user(gateway, "closepairing")
     answer = gateway.call("POST", "disconnect", token)
     assert answer.status_code == 200
     assert answer.json()["session"]["status"] == "disconnected"

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from tests.conftest import Gateway, Simulator
-from tests.e2e.flows import dict_rows, one_value, wait_for_status
+from tests.e2e.flows import dict_rows, one_value, started_user, wait_for_status
 from tests.waiting import wait_until
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.jobs.scheduler import Scheduler, SchedulerReport
@@ -63,12 +63,10 @@ def a_scheduler(gateway: Gateway, claims: list[tuple[str, datetime]]) -> Schedul
 
 def linked_session(gateway: Gateway, simulator: Simulator, label: str) -> tuple[str, str]:
     """A new user with a connected session: (user id, session name)."""
-    user = gateway.new_user(label)
-    token = gateway.token_for(user)
-    name = gateway.call("POST", "start-session", token).json()["session"]["name"]
-    simulator.control("POST", f"{name}/scan")
+    user, token, session = started_user(gateway, label)
+    simulator.control("POST", f"{session['name']}/scan")
     wait_for_status(gateway, token, "connected", within_s=20)
-    return user.id, name
+    return user.id, session["name"]
 
 
 def still_due(database: str, user_ids: list[str]) -> int:

@@ -9,7 +9,6 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -17,14 +16,12 @@ import pytest
 
 from local.function_url import LambdaContext
 from local.gateway import handlers_in_process
-from local.stack import LocalSecrets
-from tests.conftest import Gateway, GatewayWith, Handler, Simulator
+from tests.conftest import Gateway, GatewayWith, Handler, HostWith, Simulator
 from tests.e2e.flows import (
     assert_error,
     closed_on_the_host,
     connected_user,
     rows_of,
-    simulator_and_gateway,
     wait_for_status,
 )
 from tests.e2e.test_scheduled_waits import a_minute_later, a_pass, due_now, row
@@ -176,13 +173,11 @@ Restart = Callable[[dict[str, Any]], None]
 
 
 @pytest.fixture()
-def restartable_host(
-    database: str, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[tuple[Simulator, Gateway, Restart]]:
+def restartable_host(host_with: HostWith) -> Iterator[tuple[Simulator, Gateway, Restart]]:
     """A simulator and a gateway of this test's own; ``restart(config)`` stops the simulator
     and starts it again on the same port and data with ``config`` from its boot (its
     startAllSession restores)."""
-    with simulator_and_gateway(database, local_secrets, output_dir, "restart") as both:
+    with host_with("restart") as both:
         simulator, gateway = both
 
         def restart(config: dict[str, Any]) -> None:

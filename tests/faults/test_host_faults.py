@@ -14,19 +14,16 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from local.stack import LocalSecrets
-from tests.conftest import Gateway, GatewayWith, Simulator
+from tests.conftest import Gateway, GatewayWith, HostWith, Simulator
 from tests.e2e.flows import (
     assert_error,
     connected_user,
     rows_of,
-    simulator_and_gateway,
     wait_for_status,
 )
 from tests.faults.outbox import assert_outbox_consistent
@@ -166,14 +163,9 @@ def test_a_slow_host_is_a_timeout_for_every_call_and_the_rows_follow_what_it_did
 
 
 @pytest.fixture()
-def own_host(
-    database: str, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[tuple[Simulator, Gateway]]:
+def own_host(host_with: HostWith) -> Iterator[tuple[Simulator, Gateway]]:
     """A simulator process of this test alone (it gets killed), and a gateway in front of it."""
-    with simulator_and_gateway(
-        database,
-        local_secrets,
-        output_dir,
+    with host_with(
         "dying",
         WPP_READ_TIMEOUT="3",
         SEND_LEASE=f"{LEASE_S}s",

@@ -17,7 +17,6 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -25,9 +24,13 @@ import pytest
 
 from local.function_url import LambdaContext
 from local.gateway import handlers_in_process
-from local.stack import LocalSecrets
-from tests.conftest import Gateway, GatewayWith, Handler, Simulator
-from tests.e2e.flows import connected_user, rows_of, simulator_and_gateway, wait_for_status
+from tests.conftest import Gateway, GatewayWith, Handler, HostWith, Simulator
+from tests.e2e.flows import (
+    connected_user,
+    rows_of,
+    started_user,
+    wait_for_status,
+)
 from tests.e2e.test_media import read
 from tests.waiting import wait_until
 
@@ -285,9 +288,7 @@ def test_a_logout_on_the_phone_and_a_new_qr_no_webhook_reported_are_put_right(
     gateway: Gateway, simulator: Simulator, reconcile: Handler, database: str
 ) -> None:
     user, _, name = connected_user(gateway, simulator, "unlinked")
-    pairing_user = gateway.new_user("pairing")
-    pairing_token = gateway.token_for(pairing_user)
-    pairing = gateway.call("POST", "start-session", pairing_token).json()["session"]
+    _, _, pairing = started_user(gateway, "pairing")
     first_qr = session_row(database, pairing["name"])["qr_code"]
     with simulator.configured(webhook_drop_rate=1.0):
         simulator.control("POST", f"{name}/unlink")
@@ -347,11 +348,9 @@ def test_nothing_from_before_the_link_is_imported(
 
 
 @pytest.fixture()
-def own_host(
-    database: str, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[tuple[Simulator, Gateway]]:
+def own_host(host_with: HostWith) -> Iterator[tuple[Simulator, Gateway]]:
     """A host of this test alone (it restarts), and a gateway in front of it."""
-    with simulator_and_gateway(database, local_secrets, output_dir, "reconcile") as both:
+    with host_with("reconcile") as both:
         yield both
 
 
