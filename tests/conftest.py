@@ -8,7 +8,8 @@
 Each is a part of ``local.stack.running_stack`` (what ``make dev``, the bench and the soak
 run), started by the same code; a test that needs only the database starts only that. A test
 that needs a host or a gateway of its own (other settings, a host it kills) starts it with
-``own_simulator`` or ``own_gateway``, the same code again.
+``own_simulator`` or ``own_gateway``, the same code again (``gateway_with`` and ``host_with``
+start them on the test database, logging beside the others).
 """
 
 from __future__ import annotations
