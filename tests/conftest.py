@@ -8,7 +8,8 @@
 Each is a part of ``local.stack.running_stack`` (what ``make dev``, the bench and the soak
 run), started by the same code; a test that needs only the database starts only that. A test
 that needs a host or a gateway of its own (other settings, a host it kills) starts it with
-``own_simulator`` or ``own_gateway``, the same code again.
+``own_simulator`` or ``own_gateway``, the same code again (``gateway_with`` and ``host_with``
+start them on the test database, logging beside the others).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import os
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 import pytest
@@ -235,6 +236,55 @@ def own_gateway(
             storage_dir,
             started.process,
         )
+
+
+class GatewayWith(Protocol):
+    def __call__(
+        self, label: str, storage_dir: Path | None = None, **overrides: str
+    ) -> AbstractContextManager[Gateway]: ...
+
+
+@pytest.fixture(scope="session")
+def gateway_with(
+    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
+) -> GatewayWith:
+    """``gateway_with(label, **overrides)``: ``own_gateway`` on the test database and simulator,
+    logging to ``gateway-<label>.log``."""
+
+    def start(
+        label: str, storage_dir: Path | None = None, **overrides: str
+    ) -> AbstractContextManager[Gateway]:
+        log_path = output_dir / f"gateway-{label}.log"
+        return own_gateway(database, simulator, local_secrets, log_path, storage_dir, **overrides)
+
+    return start
+
+
+class HostWith(Protocol):
+    def __call__(
+        self, label: str, config: dict[str, Any] | None = None, **overrides: str
+    ) -> AbstractContextManager[tuple[Simulator, Gateway]]: ...
+
+
+@pytest.fixture(scope="session")
+def host_with(database: str, local_secrets: LocalSecrets, output_dir: Path) -> HostWith:
+    """``host_with(label, config, **overrides)``: a simulator of the calling test alone (with
+    ``config`` from its boot) and a gateway in front of it (with ``overrides``), logging to
+    ``simulator-<label>.log`` and ``gateway-<label>.log``."""
+
+    @contextmanager
+    def start(
+        label: str, config: dict[str, Any] | None = None, **overrides: str
+    ) -> Iterator[tuple[Simulator, Gateway]]:
+        simulator_log = output_dir / f"simulator-{label}.log"
+        gateway_log = output_dir / f"gateway-{label}.log"
+        with (
+            own_simulator(local_secrets.wpp_secret_key, simulator_log, config=config) as simulator,
+            own_gateway(database, simulator, local_secrets, gateway_log, **overrides) as gateway,
+        ):
+            yield simulator, gateway
+
+    return start
 
 
 @pytest.fixture(scope="session")

@@ -43,9 +43,9 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from local.stack import LocalSecrets
+from local import devdb
 from tests.browser.test_dev_auth import SESSION_FIELDS
-from tests.conftest import Gateway, Simulator, own_gateway
+from tests.conftest import Gateway, GatewayWith, Simulator
 from tests.e2e.flows import wait_for_status
 from wa_gateway.sessions.accounts import session_name_for
 
@@ -223,6 +223,29 @@ def show(page: Page, view: str) -> None:
     expect(page.locator(f"#nav-{view}")).to_have_attribute("aria-current", "page")
 
 
+def a_page(context: BrowserContext, folder: Path) -> tuple[Page, Steps]:
+    """A new page, and its steps, recorded in ``folder``."""
+    page = context.new_page()
+    return page, Steps(page, folder)
+
+
+def a_new_user_on_a_page(
+    gateway: Gateway, context: BrowserContext, label: str, folder: Path
+) -> tuple[devdb.DevUser, str, Page, Steps]:
+    """A new user (not linked), their session's name, a new page, and its steps, recorded in
+    ``folder``."""
+    user = gateway.new_user(label)
+    return user, session_name_for(user.id), *a_page(context, folder)
+
+
+def send_from_the_composer(page: Page, phone: str, text: str) -> None:
+    """Type a message to ``phone`` in the chats' composer, and send it."""
+    show(page, "chats")
+    page.fill("#send-phone", phone)
+    page.fill("#send-text", text)
+    page.click("#send-button")
+
+
 def expect_qr(page: Page) -> None:
     image = page.locator("#qr-image")
     expect(image).to_be_visible()
@@ -241,10 +264,9 @@ def test_demo_page_links_sends_and_disconnects(
     simulator: Simulator,
     output_dir: Path,
 ) -> None:
-    user = gateway.new_user("browser")
-    name = session_name_for(user.id)
-    page = browser_context.new_page()
-    steps = Steps(page, output_dir / "browser")
+    user, name, page, steps = a_new_user_on_a_page(
+        gateway, browser_context, "browser", output_dir / "browser"
+    )
     keys = idempotency_keys(page)
     answers = token_answers(page)
     started = time.monotonic()
@@ -360,10 +382,7 @@ def test_demo_page_links_sends_and_disconnects(
     steps.run("connected", connected)
 
     def error_in_words() -> None:
-        show(page, "chats")
-        page.fill("#send-phone", "12345")
-        page.fill("#send-text", "Hello from the browser test")
-        page.click("#send-button")
+        send_from_the_composer(page, "12345", "Hello from the browser test")
         error = page.locator("#send-error")
         expect(error).to_contain_text("phone number doesn't look right")
         # Sending the same again cannot help: no "Retry send" is offered.
@@ -575,16 +594,10 @@ class FakeRealtime:
 
 
 @pytest.fixture(scope="module")
-def short_token_gateway(
-    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[Gateway]:
+def short_token_gateway(gateway_with: GatewayWith) -> Iterator[Gateway]:
     """A gateway of its own whose dev sign-in issues 30 s access tokens."""
-    with own_gateway(
-        database,
-        simulator,
-        local_secrets,
-        output_dir / "gateway-short-tokens.log",
-        DEV_AUTH_TOKEN_LIFETIME_S=str(SHORT_TOKEN_LIFETIME_S),
+    with gateway_with(
+        "short-tokens", DEV_AUTH_TOKEN_LIFETIME_S=str(SHORT_TOKEN_LIFETIME_S)
     ) as started:
         yield started
 
@@ -604,10 +617,9 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
     output_dir: Path,
 ) -> None:
     gateway = short_token_gateway
-    user = gateway.new_user("realtime")
-    name = session_name_for(user.id)
-    page = browser_context.new_page()
-    steps = Steps(page, output_dir / "browser" / "realtime")
+    user, name, page, steps = a_new_user_on_a_page(
+        gateway, browser_context, "realtime", output_dir / "browser" / "realtime"
+    )
     realtime = FakeRealtime()
     answers = token_answers(page)
     # The gateway's dev sign-in and dev reads stand in for Supabase Auth and PostgREST (same
@@ -713,10 +725,7 @@ def test_demo_page_follows_realtime_when_supabase_is_configured(
     steps.run("connected", connected_by_realtime)
 
     def message_status_by_realtime() -> None:
-        show(page, "chats")
-        page.fill("#send-phone", "5511999990002")
-        page.fill("#send-text", "Realtime says read")
-        page.click("#send-button")
+        send_from_the_composer(page, "5511999990002", "Realtime says read")
         sent = page.locator("#messages li.message.out", has_text="Realtime says read")
         expect(sent).to_have_attribute("data-status", "sent")
         message_id = sent.get_attribute("data-id")

@@ -16,7 +16,7 @@ from playwright.sync_api import BrowserContext, expect
 from standardwebhooks.webhooks import Webhook
 
 from local.endpoint_receiver import EndpointReceiver
-from tests.browser.test_demo_page import Steps, chromium, show, sign_in
+from tests.browser.test_demo_page import a_page, chromium, show, sign_in
 from tests.conftest import DELIVERY_RETRY_FOR_S, Gateway, Simulator
 from tests.e2e.flows import assert_error, connected_user
 from tests.waiting import wait_until
@@ -37,8 +37,7 @@ def test_keys_endpoints_deliveries_and_replay_in_the_page(
     output_dir: Path,
 ) -> None:
     user, _, session = connected_user(delivering, simulator, "page-backend")
-    page = browser.new_page()
-    steps = Steps(page, output_dir / "browser" / "backend")
+    page, steps = a_page(browser, output_dir / "browser" / "backend")
     made: dict[str, str] = {}
 
     def signed_in() -> None:

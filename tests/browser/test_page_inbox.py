@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
-from tests.browser.test_demo_page import DESKTOP, PHONE, WAIT_MS, Steps, chromium, show, sign_in
+from tests.browser.test_demo_page import DESKTOP, PHONE, WAIT_MS, a_page, chromium, show, sign_in
 from tests.browser.test_page_templates_schedules_reports import nudge, sends
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import connected_user
@@ -114,9 +114,8 @@ def test_the_inbox_reads_writes_and_follows_conversations(
 ) -> None:
     phone = width == "phone"
     user, token, name = connected_user(gateway, simulator, f"inbox-{width}")
-    page = browser_context.new_page()
+    page, steps = a_page(browser_context, output_dir / "browser" / f"inbox-{width}")
     page.set_viewport_size(PHONE if phone else DESKTOP)
-    steps = Steps(page, output_dir / "browser" / f"inbox-{width}")
     bodies = sends(page)
     ana_chat, bruno_chat = f"{ANA}@c.us", f"{BRUNO}@c.us"
     messages = page.locator("#messages li.message")
@@ -392,8 +391,7 @@ def test_older_messages_come_in_as_the_conversation_scrolls_up(
             " from whatsapp_sessions s, generate_series(1, 75) n where s.user_id = %s",
             (contact, user.id),
         )
-    page = browser_context.new_page()
-    steps = Steps(page, output_dir / "browser" / "inbox-older")
+    page, steps = a_page(browser_context, output_dir / "browser" / "inbox-older")
     messages = page.locator("#messages li.message")
 
     def newest_first_page() -> None:

@@ -24,12 +24,18 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, Request, expect
 
-from tests.browser.test_demo_page import PHONE, WAIT_MS, Steps, chromium, show, sign_in
+from tests.browser.test_demo_page import (
+    PHONE,
+    WAIT_MS,
+    a_new_user_on_a_page,
+    chromium,
+    show,
+    sign_in,
+)
 from tests.browser.test_page_templates_schedules_reports import sends
 from tests.conftest import Gateway, Simulator
 from tests.e2e.test_media import b64, pdf, sha
 from wa_gateway.media import types as media_types
-from wa_gateway.sessions.accounts import session_name_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TO = "5511987650002"
@@ -153,10 +159,9 @@ def test_files_sent_and_received_on_the_page(
     output_dir: Path,
     tmp_path: Path,
 ) -> None:
-    user = gateway.new_user("media-page")
-    name = session_name_for(user.id)
-    page = browser_context.new_page()
-    steps = Steps(page, output_dir / "browser" / "media")
+    user, name, page, steps = a_new_user_on_a_page(
+        gateway, browser_context, "media-page", output_dir / "browser" / "media"
+    )
     bodies = sends(page)
     uploaded = uploads(page)
     outgoing = page.locator("#messages li.message.out")

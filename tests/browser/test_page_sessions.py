@@ -13,9 +13,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, expect
 
-from tests.browser.test_demo_page import Steps, chromium, show, sign_in
+from tests.browser.test_demo_page import (
+    a_new_user_on_a_page,
+    chromium,
+    send_from_the_composer,
+    sign_in,
+)
 from tests.conftest import Gateway, Simulator
-from wa_gateway.sessions.accounts import session_name_for
 
 CODE = re.compile(r"^[A-Z0-9]{4}-[A-Z0-9]{4}$")
 
@@ -29,10 +33,9 @@ def browser_context(tmp_path: Path) -> Iterator[BrowserContext]:
 def test_the_page_shows_each_new_pairing_code_and_a_login_getting_ready(
     browser_context: BrowserContext, gateway: Gateway, simulator: Simulator, output_dir: Path
 ) -> None:
-    user = gateway.new_user("pagecodes")
-    name = session_name_for(user.id)
-    page = browser_context.new_page()
-    steps = Steps(page, output_dir / "browser" / "sessions")
+    user, name, page, steps = a_new_user_on_a_page(
+        gateway, browser_context, "pagecodes", output_dir / "browser" / "sessions"
+    )
     with simulator.configured(qr_refresh_ms=2500, connect_delay_ms=5000):
         steps.run("signed-in", lambda: (page.goto(f"{gateway.url}/"), sign_in(page, user.email)))
 
@@ -69,10 +72,8 @@ def test_the_page_shows_each_new_pairing_code_and_a_login_getting_ready(
         steps.run("getting-ready", getting_ready)
 
         def send_waits() -> None:
-            show(page, "chats")  # the composer; a syncing login may already be sent to
-            page.fill("#send-phone", "5511987650009")
-            page.fill("#send-text", "too soon")
-            page.click("#send-button")
+            # A syncing login may already be sent to.
+            send_from_the_composer(page, "5511987650009", "too soon")
             expect(page.locator("#send-error")).to_contain_text("nothing was sent")
             expect(page.locator("#send-button")).to_have_text(re.compile(r"^Wait \d+ s$"))
             assert simulator.outbox(name) == []

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import BrowserContext, Page, Request, Route, expect
 
-from tests.browser.test_demo_page import WAIT_MS, Steps, chromium, show, sign_in, wait_for
+from tests.browser.test_demo_page import WAIT_MS, a_page, chromium, show, sign_in, wait_for
 from tests.conftest import Gateway, Handler, Simulator
 from tests.e2e.flows import connected_user
 from tests.e2e.test_templates_and_schedules import make_due, scheduler_pass
@@ -76,8 +76,7 @@ def test_templates_scheduled_messages_and_the_report(
     output_dir: Path,
 ) -> None:
     user, _, session = connected_user(gateway, simulator, "planner")
-    page = sao_paulo_browser.new_page()
-    steps = Steps(page, output_dir / "browser" / "templates-schedules-reports")
+    page, steps = a_page(sao_paulo_browser, output_dir / "browser" / "templates-schedules-reports")
     sent_bodies = sends(page)
     messages = page.locator("#messages li.message")
 

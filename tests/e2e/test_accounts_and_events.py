@@ -9,7 +9,7 @@ import pytest
 
 from local import devdb
 from tests.conftest import Gateway, Simulator, as_role
-from tests.e2e.flows import assert_error, connected_user, wait_for_status
+from tests.e2e.flows import assert_error, connected_user, started_user, wait_for_status
 from tests.integration.store_helpers import begin
 from tests.waiting import wait_until
 from wa_gateway.events.service import is_unused, to_record
@@ -18,9 +18,7 @@ from wa_gateway.store import PostgresTransport, Store
 
 
 def test_a_user_links_several_accounts_by_label(gateway: Gateway, simulator: Simulator) -> None:
-    user = gateway.new_user("accounts")
-    token = gateway.token_for(user)
-    default = gateway.call("POST", "start-session", token).json()["session"]
+    user, token, default = started_user(gateway, "accounts")
     work = gateway.call("POST", "start-session", token, json={"account": "work"}).json()["session"]
     assert default["name"] == session_name_for(user.id) and default["account"] == "default"
     assert work["name"] == session_name_for(user.id, "work") and work["account"] == "work"

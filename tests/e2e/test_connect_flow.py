@@ -13,7 +13,7 @@ import requests
 
 from local import devdb
 from tests.conftest import Gateway, Simulator, as_role
-from tests.e2e.flows import assert_error, wait_for_status
+from tests.e2e.flows import assert_error, started_user, wait_for_status
 from wa_gateway.auth.webhook_proof import session_proof
 from wa_gateway.sessions.accounts import session_name_for
 
@@ -97,9 +97,7 @@ def test_the_host_token_is_stored_encrypted(gateway: Gateway, database: str) -> 
 def test_a_qr_that_times_out_ends_disconnected_and_a_new_start_gets_a_new_qr(
     gateway: Gateway, simulator: Simulator
 ) -> None:
-    user = gateway.new_user("expire")
-    token = gateway.token_for(user)
-    first = gateway.call("POST", "start-session", token).json()["session"]
+    _, token, first = started_user(gateway, "expire")
     simulator.control("POST", f"{first['name']}/expire")
     gone = wait_for_status(gateway, token, "disconnected")
     assert gone["status"] == "disconnected" and gone["qr"] is None
@@ -201,9 +199,7 @@ def post_event(
 
 
 def started_session(gateway: Gateway, label: str) -> tuple[str, dict[str, Any]]:
-    user = gateway.new_user(label)
-    token = gateway.token_for(user)
-    session = gateway.call("POST", "start-session", token).json()["session"]
+    _, token, session = started_user(gateway, label)
     return token, session
 
 

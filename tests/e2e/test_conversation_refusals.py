@@ -4,11 +4,14 @@ outbox and its list of the account's actions stay as they were)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 import pytest
+import requests
 
+from local import devdb
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import assert_error, connected_user
 from tests.waiting import wait_until
@@ -36,9 +39,33 @@ def state(simulator: Simulator, database: str, name: str, user_id: str) -> tuple
     )
 
 
-@pytest.fixture(scope="module")
-def two_users(gateway: Gateway, simulator: Simulator, database: str) -> dict[str, Any]:
+@dataclass
+class TwoUsers:
     """alice, linked, with a message she sent and one she received; bob, linked, with none."""
+
+    gateway: Gateway
+    simulator: Simulator
+    database: str
+    alice: devdb.DevUser
+    alice_token: str
+    alice_name: str
+    bob_token: str
+    bob_name: str
+    sent: str
+    received: str
+
+    def call(self, path: str, body: dict[str, Any], token: str | None = None) -> requests.Response:
+        """A POST to send-message's ``path``, as alice unless given another's token."""
+        return self.gateway.call(
+            "POST", "send-message", token or self.alice_token, path=path, json=body
+        )
+
+    def alices_state(self) -> tuple[Any, ...]:
+        return state(self.simulator, self.database, self.alice_name, str(self.alice.id))
+
+
+@pytest.fixture(scope="module")
+def two_users(gateway: Gateway, simulator: Simulator, database: str) -> TwoUsers:
     alice, alice_token, alice_name = connected_user(gateway, simulator, "refuse-a")
     _, bob_token, bob_name = connected_user(gateway, simulator, "refuse-b")
     sent = gateway.call(
@@ -51,15 +78,18 @@ def two_users(gateway: Gateway, simulator: Simulator, database: str) -> dict[str
     received_id = wait_until(
         lambda: _id_of(database, received["id"], "Oi"), lambda found: found is not None, 5
     )
-    return {
-        "alice": alice,
-        "alice_token": alice_token,
-        "alice_name": alice_name,
-        "bob_token": bob_token,
-        "bob_name": bob_name,
-        "sent": sent["id"],
-        "received": received_id,
-    }
+    return TwoUsers(
+        gateway,
+        simulator,
+        database,
+        alice,
+        alice_token,
+        alice_name,
+        bob_token,
+        bob_name,
+        sent["id"],
+        received_id,
+    )
 
 
 def _all_read(database: str, user_id: str) -> bool:
@@ -93,47 +123,28 @@ def _id_of(database: str, wpp_id: str, body: str) -> str | None:
     ids=["react", "edit", "delete", "reply"],
 )
 def test_another_users_message_id_is_not_found(
-    gateway: Gateway,
-    simulator: Simulator,
-    database: str,
-    two_users: dict[str, Any],
-    path: str,
-    body: dict[str, Any],
+    simulator: Simulator, two_users: TwoUsers, path: str, body: dict[str, Any]
 ) -> None:
     """bob names alice's message: the same 404 as an id that exists nowhere."""
     key = "reply_to" if path == "/" else "id"
-    before = state(simulator, database, two_users["alice_name"], str(two_users["alice"].id))
-    bob_before = simulator.outbox(two_users["bob_name"])
+    before = two_users.alices_state()
+    bob_before = simulator.outbox(two_users.bob_name)
 
-    answer = gateway.call(
-        "POST",
-        "send-message",
-        two_users["bob_token"],
-        path=path,
-        json={**body, key: two_users["sent"]},
-    )
+    answer = two_users.call(path, {**body, key: two_users.sent}, two_users.bob_token)
 
     assert_error(answer, 404, "message_not_found")
-    assert state(simulator, database, two_users["alice_name"], str(two_users["alice"].id)) == before
-    assert simulator.outbox(two_users["bob_name"]) == bob_before
+    assert two_users.alices_state() == before
+    assert simulator.outbox(two_users.bob_name) == bob_before
 
 
 @pytest.mark.parametrize("emoji", ["ok", "👍👍", "🏽", "🇧", "a", " 👍", "x" * 70])
-def test_an_emoji_that_is_not_one_is_refused(
-    gateway: Gateway, simulator: Simulator, database: str, two_users: dict[str, Any], emoji: str
-) -> None:
-    before = state(simulator, database, two_users["alice_name"], str(two_users["alice"].id))
+def test_an_emoji_that_is_not_one_is_refused(two_users: TwoUsers, emoji: str) -> None:
+    before = two_users.alices_state()
 
-    answer = gateway.call(
-        "POST",
-        "send-message",
-        two_users["alice_token"],
-        path="/react",
-        json={"id": two_users["received"], "emoji": emoji},
-    )
+    answer = two_users.call("/react", {"id": two_users.received, "emoji": emoji})
 
     assert_error(answer, 422, "invalid_emoji")
-    assert state(simulator, database, two_users["alice_name"], str(two_users["alice"].id)) == before
+    assert two_users.alices_state() == before
 
 
 @pytest.mark.parametrize(
@@ -145,70 +156,48 @@ def test_an_emoji_that_is_not_one_is_refused(
     ids=["edit", "delete"],
 )
 def test_a_change_past_whatsapps_window_is_refused(
-    gateway: Gateway,
-    simulator: Simulator,
     database: str,
-    two_users: dict[str, Any],
+    two_users: TwoUsers,
     path: str,
     body: dict[str, Any],
     age: str,
     status: int,
     code: str,
 ) -> None:
-    sent = gateway.call(
-        "POST", "send-message", two_users["alice_token"], json={"phone": CONTACT, "message": "x"}
-    ).json()["message"]
+    sent = two_users.call("/", {"phone": CONTACT, "message": "x"}).json()["message"]
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute(
             f"update whatsapp_messages set sent_at = now() - interval '{age}' where id = %s",
             (sent["id"],),
         )
-    before = state(simulator, database, two_users["alice_name"], str(two_users["alice"].id))
+    before = two_users.alices_state()
 
-    answer = gateway.call(
-        "POST",
-        "send-message",
-        two_users["alice_token"],
-        path=path,
-        json={**body, "id": sent["id"]},
-    )
+    answer = two_users.call(path, {**body, "id": sent["id"]})
 
     assert_error(answer, status, code)
-    assert state(simulator, database, two_users["alice_name"], str(two_users["alice"].id)) == before
+    assert two_users.alices_state() == before
 
 
-def test_someone_elses_message_is_not_edited_or_deleted_for_everyone(
-    gateway: Gateway, simulator: Simulator, database: str, two_users: dict[str, Any]
-) -> None:
-    before = state(simulator, database, two_users["alice_name"], str(two_users["alice"].id))
+def test_someone_elses_message_is_not_edited_or_deleted_for_everyone(two_users: TwoUsers) -> None:
+    before = two_users.alices_state()
     for path, body in (("/edit", {"message": "não é minha"}), ("/delete", {})):
-        answer = gateway.call(
-            "POST",
-            "send-message",
-            two_users["alice_token"],
-            path=path,
-            json={**body, "id": two_users["received"]},
-        )
+        answer = two_users.call(path, {**body, "id": two_users.received})
         assert_error(answer, 409, "not_own_message")
-    assert state(simulator, database, two_users["alice_name"], str(two_users["alice"].id)) == before
+    assert two_users.alices_state() == before
 
 
 def test_a_group_the_account_is_not_in_is_refused_for_sends_and_reads(
-    gateway: Gateway, simulator: Simulator, database: str, two_users: dict[str, Any]
+    database: str, two_users: TwoUsers
 ) -> None:
     never = "120363999999999999@g.us"
-    before = state(simulator, database, two_users["alice_name"], str(two_users["alice"].id))
+    before = two_users.alices_state()
 
-    send = gateway.call(
-        "POST", "send-message", two_users["alice_token"], json={"group": never, "message": "Oi"}
-    )
-    read = gateway.call(
-        "POST", "send-message", two_users["alice_token"], path="/read", json={"group": never}
-    )
+    send = two_users.call("/", {"group": never, "message": "Oi"})
+    read = two_users.call("/read", {"group": never})
 
     assert_error(send, 404, "group_not_found")
     assert read.status_code == 200 and read.json() == {"conversation": None, "marked": 0}
-    assert state(simulator, database, two_users["alice_name"], str(two_users["alice"].id)) == before
+    assert two_users.alices_state() == before
     with psycopg.connect(database) as conn:
         kept = conn.execute(
             "select count(*) from whatsapp_groups where group_id = %s", (never,)
@@ -257,18 +246,11 @@ def test_a_group_the_account_is_not_in_is_refused_for_sends_and_reads(
     ],
 )
 def test_malformed_calls_are_refused_before_anything(
-    gateway: Gateway,
-    simulator: Simulator,
-    database: str,
-    two_users: dict[str, Any],
-    path: str,
-    body: dict[str, Any],
-    status: int,
-    code: str,
+    two_users: TwoUsers, path: str, body: dict[str, Any], status: int, code: str
 ) -> None:
-    before = state(simulator, database, two_users["alice_name"], str(two_users["alice"].id))
+    before = two_users.alices_state()
 
-    answer = gateway.call("POST", "send-message", two_users["alice_token"], path=path, json=body)
+    answer = two_users.call(path, body)
 
     assert_error(answer, status, code)
-    assert state(simulator, database, two_users["alice_name"], str(two_users["alice"].id)) == before
+    assert two_users.alices_state() == before

@@ -58,6 +58,11 @@ def stored(database: str, wpp_id: str, check: Any = lambda r: True) -> dict[str,
     return row
 
 
+def received(simulator: Simulator, database: str, name: str, body: str) -> dict[str, Any]:
+    """A message ``body`` from ``CONTACT``, once stored: its row."""
+    return stored(database, incoming(simulator, name, **{"from": CONTACT, "body": body})["id"])
+
+
 def test_every_incoming_kind_is_stored_once_with_what_it_carries(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
@@ -164,8 +169,7 @@ def test_a_reply_reaction_edit_and_deletion_of_ones_own_reach_the_host_once(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
     user, token, name = connected_user(gateway, simulator, "own")
-    asked = incoming(simulator, name, **{"from": CONTACT, "body": "Tudo bem?"})
-    question_id = str(stored(database, asked["id"])["id"])
+    question_id = str(received(simulator, database, name, "Tudo bem?")["id"])
     answer = gateway.call(
         "POST",
         "send-message",
@@ -206,7 +210,7 @@ def test_reading_a_conversation_zeroes_its_unread_count_and_tells_the_host_once(
 ) -> None:
     user, token, name = connected_user(gateway, simulator, "read")
     for text in ("um", "dois", "três"):
-        stored(database, incoming(simulator, name, **{"from": CONTACT, "body": text})["id"])
+        received(simulator, database, name, text)
     [chat] = read_as(database, user.id, "select unread from whatsapp_conversations")
     assert chat["unread"] == 3
 
@@ -259,10 +263,9 @@ def test_a_reaction_whose_webhook_was_lost_is_read_back_by_reconcile(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
     user, token, name = connected_user(gateway, simulator, "lostreact")
-    message = incoming(simulator, name, **{"from": CONTACT, "body": "reage aí"})
-    row = stored(database, message["id"])
+    row = received(simulator, database, name, "reage aí")
     with simulator.configured(webhook_ignore=["status@broadcast", "onreactionmessage"]):
-        incoming(simulator, name, reaction={"id": message["id"], "emoji": "🎉"})
+        incoming(simulator, name, reaction={"id": row["wpp_message_id"], "emoji": "🎉"})
     assert read_as(database, user.id, "select emoji from whatsapp_reactions") == []
 
     assert gateway.call("GET", "status", token, params={"refresh": "true"}).status_code == 200
@@ -275,9 +278,7 @@ def test_a_key_replays_a_reaction_and_refuses_another_request_with_it(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
     _, token, name = connected_user(gateway, simulator, "actkey")
-    message_id = str(
-        stored(database, incoming(simulator, name, **{"from": CONTACT, "body": "oi"})["id"])["id"]
-    )
+    message_id = str(received(simulator, database, name, "oi")["id"])
 
     def react(emoji: str, key: str) -> requests.Response:
         return gateway.call(

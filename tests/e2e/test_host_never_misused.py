@@ -14,7 +14,6 @@ no unhandled rejection logged, at the end.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -23,8 +22,7 @@ import requests
 
 from local.function_url import LambdaContext
 from local.gateway import handlers_in_process
-from local.stack import LocalSecrets
-from tests.conftest import Gateway, Simulator, own_gateway, own_simulator
+from tests.conftest import Gateway, HostWith, Simulator
 from tests.e2e.flows import assert_error, wait_for_status
 from tests.waiting import wait_until
 
@@ -33,22 +31,12 @@ LOGOUT_EVENTS = ["status-find", "logoutsession", "closesession"]
 
 
 @pytest.fixture()
-def fragile_host(
-    database: str, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[tuple[Simulator, Gateway]]:
+def fragile_host(host_with: HostWith) -> Iterator[tuple[Simulator, Gateway]]:
     """A simulator of this test alone that behaves like 2.10.4 and exits on a misuse, and a
     gateway in front of it."""
-    with (
-        own_simulator(
-            local_secrets.wpp_secret_key,
-            output_dir / "simulator-fragile.log",
-            config={"exit_on_unhandled_rejection": True, "answer_after_error": True},
-        ) as simulator,
-        own_gateway(
-            database, simulator, local_secrets, output_dir / "gateway-fragile.log"
-        ) as gateway,
-    ):
-        yield simulator, gateway
+    config = {"exit_on_unhandled_rejection": True, "answer_after_error": True}
+    with host_with("fragile", config) as both:
+        yield both
 
 
 def send(gateway: Gateway, token: str, phone: str) -> requests.Response:

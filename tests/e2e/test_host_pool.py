@@ -21,7 +21,7 @@ import pytest
 
 from local.stack import LocalSecrets
 from tests.conftest import Gateway, Simulator, own_gateway, own_simulator
-from tests.e2e.flows import assert_error, wait_for_status
+from tests.e2e.flows import assert_error, one_value, wait_for_status
 from wa_gateway.auth.webhook_proof import session_proof
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.jobs.purge import Purger
@@ -96,14 +96,14 @@ def start(pool: Pool, label: str) -> tuple[str, Any]:
 
 
 def host_of(pool: Pool, session_name: str) -> str:
-    with psycopg.connect(pool.dsn) as conn:
-        row = conn.execute(
+    return str(
+        one_value(
+            pool.dsn,
             "select h.name from whatsapp_sessions s join wpp_hosts h on h.id = s.host_id"
             " where s.session_id = %s",
             (session_name,),
-        ).fetchone()
-    assert row is not None
-    return str(row[0])
+        )
+    )
 
 
 def test_the_pool_fills_evenly_refuses_beyond_capacity_and_replaces_after_a_host_dies(

@@ -11,35 +11,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import requests
 
-from local.stack import LocalSecrets
-from tests.conftest import Gateway, Simulator, own_gateway
+from tests.conftest import Gateway, GatewayWith, Simulator
 from tests.e2e.flows import assert_error, wait_for_status
 from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
-def second_container(
-    gateway: Gateway,
-    database: str,
-    simulator: Simulator,
-    local_secrets: LocalSecrets,
-    output_dir: Path,
-) -> Iterator[Gateway]:
+def second_container(gateway: Gateway, gateway_with: GatewayWith) -> Iterator[Gateway]:
     """The same functions in a process of their own, taking the first one's access tokens."""
-    with own_gateway(
-        database,
-        simulator,
-        local_secrets,
-        output_dir / "gateway-second.log",
-        SUPABASE_JWT_ISSUER=gateway.env["SUPABASE_JWT_ISSUER"],
-    ) as started:
+    with gateway_with("second", SUPABASE_JWT_ISSUER=gateway.env["SUPABASE_JWT_ISSUER"]) as started:
         yield started
 
 

@@ -14,7 +14,7 @@ import requests
 
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import assert_error, connected_user, rows_of
-from tests.e2e.test_receiving import media_fetch
+from tests.e2e.test_receiving import media_state
 from tests.waiting import wait_until
 
 TO = "5511987654321"
@@ -322,8 +322,8 @@ def test_a_file_the_host_will_not_give_is_never_taken_from_the_webhook_body(
         wait_until(lambda: simulator.settled(name), bool, 5.0, message="the webhook answered")
         # The media function has tried the file once, and let it go.
         wait_until(
-            lambda: media_fetch(database, wpp_id),
-            lambda f: f.get("attempts", 0) >= 1 and f["lease_until"] is None,
+            lambda: media_state(database, wpp_id),
+            lambda f: (f.get("attempts") or 0) >= 1 and f["lease_until"] is None,
             10.0,
             message="a try done",
         )

@@ -42,6 +42,15 @@ def received_file(
     return user, token, row
 
 
+def received_days_ago(database: str, message_id: str, days: int) -> None:
+    with psycopg.connect(database) as conn:
+        conn.execute(
+            "update whatsapp_messages set created_at = now() - make_interval(days => %s)"
+            " where id = %s",
+            (days, message_id),
+        )
+
+
 def purge(env: dict[str, str], **settings: str) -> dict[str, Any]:
     with handlers_in_process({**env, **settings}) as loaded:
         handler: Handler = loaded["purge"]
@@ -55,11 +64,7 @@ def test_messages_older_than_the_retention_go_with_their_files(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
     user, token, old = received_file(gateway, simulator, database, "retention")
-    with psycopg.connect(database) as conn:
-        conn.execute(
-            "update whatsapp_messages set created_at = now() - interval '31 days' where id = %s",
-            (old["id"],),
-        )
+    received_days_ago(database, old["id"], 31)
 
     report = purge(gateway.env, MESSAGE_RETENTION="30d")
 
@@ -86,11 +91,7 @@ def test_without_a_retention_messages_and_their_files_stay(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
     user, _, row = received_file(gateway, simulator, database, "keeping")
-    with psycopg.connect(database) as conn:
-        conn.execute(
-            "update whatsapp_messages set created_at = now() - interval '400 days' where id = %s",
-            (row["id"],),
-        )
+    received_days_ago(database, row["id"], 400)
 
     purge(gateway.env)
 

@@ -6,13 +6,11 @@ under autoDownload and a preview otherwise. The file is never sent twice."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local.stack import LocalSecrets
-from tests.conftest import Gateway, Simulator, own_gateway
+from tests.conftest import Gateway, GatewayWith, Simulator
 from tests.e2e.flows import assert_error, connected_user, rows_of
 from tests.e2e.test_media import b64, jpeg, pdf, sha
 from tests.e2e.test_messaging_real_host import lease_over
@@ -24,18 +22,11 @@ LEASE_S = 2
 
 @pytest.fixture(scope="module")
 def slow_file_gateway(
-    database: str,
-    simulator: Simulator,
-    local_secrets: LocalSecrets,
-    output_dir: Path,
-    tmp_path_factory: pytest.TempPathFactory,
+    gateway_with: GatewayWith, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
     """Functions that give a file send 1 s (the host's start timeout) and a 2 s lease."""
-    with own_gateway(
-        database,
-        simulator,
-        local_secrets,
-        output_dir / "gateway-slow-files.log",
+    with gateway_with(
+        "slow-files",
         storage_dir=tmp_path_factory.mktemp("storage-late-ack"),
         WPP_START_TIMEOUT="1",
         WPP_READ_TIMEOUT="1",

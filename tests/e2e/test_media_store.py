@@ -21,11 +21,6 @@ def media(gateway: Gateway) -> MediaStore:
     return MediaStore(f"{gateway.url}/storage/v1", gateway.local_secrets.service_role_key)
 
 
-@pytest.fixture()
-def alice(gateway: Gateway) -> devdb.DevUser:
-    return gateway.new_user("alice")
-
-
 def received(user: devdb.DevUser, name: str = "photo one.jpg") -> str:
     return f"{user.id}/{uuid.uuid4()}/{name}"
 

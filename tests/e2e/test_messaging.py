@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from tests.conftest import Gateway, Simulator, as_role
-from tests.e2e.conftest import FAST_LEASE_S, SLOW_HOST_MS
-from tests.e2e.flows import assert_error, connected_user, rows_of
+from tests.e2e.conftest import FAST_LEASE_S, SLOW_HOST_MS, FastLinked
+from tests.e2e.flows import assert_error, connected_user, rows_of, started_user
 from tests.waiting import wait_until
 
 TO = "5511987654321"
@@ -146,9 +146,7 @@ def test_an_unknown_number_is_not_taken_at_the_hosts_word_until_its_lease_ends(
 def test_the_hosts_disconnected_answer_repairs_the_stored_status(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
-    user = gateway.new_user("stale")
-    token = gateway.token_for(user)
-    session = gateway.call("POST", "start-session", token).json()["session"]
+    user, token, session = started_user(gateway, "stale")
     with psycopg.connect(database, autocommit=True) as conn:  # the row says connected; the host not
         conn.execute(
             "update whatsapp_sessions set status = 'connected' where id = %s", (session["id"],)
@@ -241,11 +239,9 @@ def test_the_governor_limits_a_burst_with_retry_after(
 
 
 def test_a_failing_host_is_a_host_error_and_a_retry_sends_once(
-    fast_gateway: Gateway, gateway: Gateway, simulator: Simulator, database: str
+    fast_gateway: Gateway, fast_linked: FastLinked, simulator: Simulator, database: str
 ) -> None:
-    user, _, name = connected_user(gateway, simulator, "hosterr")
-    token = fast_gateway.token_for(user)
-    key = str(uuid.uuid4())
+    user, token, name, key = fast_linked
     with simulator.faulty(error_rate=1.0):
         assert_error(send(fast_gateway, token, key=key), 502, "host_error")
     [row] = rows_of(database, user.id, "outbound")
@@ -258,11 +254,9 @@ def test_a_failing_host_is_a_host_error_and_a_retry_sends_once(
 
 
 def test_a_slow_host_is_a_timeout_and_the_late_ack_completes_the_send(
-    fast_gateway: Gateway, gateway: Gateway, simulator: Simulator, database: str
+    fast_gateway: Gateway, fast_linked: FastLinked, simulator: Simulator, database: str
 ) -> None:
-    user, _, name = connected_user(gateway, simulator, "slow")
-    token = fast_gateway.token_for(user)
-    key = str(uuid.uuid4())
+    user, token, name, key = fast_linked
     with simulator.faulty(latency_ms=SLOW_HOST_MS, routes=["send-message"]):
         assert_error(send(fast_gateway, token, key=key), 504, "host_timeout")
         in_flight = send(fast_gateway, token, key=key)  # within the lease: no second send
@@ -280,11 +274,9 @@ def test_a_slow_host_is_a_timeout_and_the_late_ack_completes_the_send(
 
 
 def test_a_host_that_hangs_up_mid_request_and_a_retry_after_the_lease(
-    fast_gateway: Gateway, gateway: Gateway, simulator: Simulator, database: str
+    fast_gateway: Gateway, fast_linked: FastLinked, simulator: Simulator, database: str
 ) -> None:
-    user, _, name = connected_user(gateway, simulator, "hangup")
-    token = fast_gateway.token_for(user)
-    key = str(uuid.uuid4())
+    user, token, name, key = fast_linked
     with simulator.faulty(down=True, routes=["send-message"]):
         assert_error(send(fast_gateway, token, key=key), 502, "host_error")
     [row] = rows_of(database, user.id, "outbound")
@@ -426,9 +418,7 @@ def test_disconnect_logs_out_on_the_host_and_is_idempotent(
 def test_disconnect_while_pairing_leaves_the_pairing_browser_to_its_autoclose(
     gateway: Gateway, simulator: Simulator
 ) -> None:
-    user = gateway.new_user("closepairing")
-    token = gateway.token_for(user)
-    session = gateway.call("POST", "start-session", token).json()["session"]
+    _, token, session = started_user(gateway, "closepairing")
     answer = gateway.call("POST", "disconnect", token)
     assert answer.status_code == 200
     assert answer.json()["session"]["status"] == "disconnected"

@@ -6,7 +6,6 @@ options a test names are the ones it is about."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import psycopg
@@ -14,11 +13,16 @@ import pytest
 import requests
 
 from tests.conftest import Gateway, Simulator
-from tests.e2e.conftest import FAST_LEASE_S, SLOW_HOST_MS
-from tests.e2e.flows import assert_error, connected_user, rows_of, wait_for_status
+from tests.e2e.conftest import FAST_LEASE_S, SLOW_HOST_MS, FastLinked
+from tests.e2e.flows import (
+    assert_error,
+    closed_on_the_host,
+    connected_user,
+    rows_of,
+    wait_for_status,
+)
 from tests.faults.outbox import assert_outbox_consistent
 from tests.waiting import wait_until
-from wa_gateway.host.client import HostClient
 
 LID = "123456789012345"
 LID_PHONE = "5511912345001"
@@ -128,14 +132,12 @@ def test_a_fifteen_digit_number_is_refused_because_the_host_would_send_it_to_a_l
 @pytest.mark.parametrize("host_sends_anyway", [True, False])
 def test_a_does_not_exist_answer_is_unknown_until_an_ack_or_the_lease_decides(
     fast_gateway: Gateway,
-    gateway: Gateway,
+    fast_linked: FastLinked,
     simulator: Simulator,
     database: str,
     host_sends_anyway: bool,
 ) -> None:
-    user, _, name = connected_user(gateway, simulator, "notproof")
-    token = fast_gateway.token_for(user)
-    key = str(uuid.uuid4())
+    user, token, name, key = fast_linked
     with simulator.configured(number_check_fail_next=1, answer_after_error=host_sends_anyway):
         first = send(fast_gateway, token, "5511987650006", "maybe", key)
     assert_error(first, 502, "host_error")
@@ -162,11 +164,9 @@ def test_a_does_not_exist_answer_is_unknown_until_an_ack_or_the_lease_decides(
 
 
 def test_a_number_with_no_account_is_unknown_recipient_once_its_lease_ends_without_an_ack(
-    fast_gateway: Gateway, gateway: Gateway, simulator: Simulator, database: str
+    fast_gateway: Gateway, fast_linked: FastLinked, simulator: Simulator, database: str
 ) -> None:
-    user, _, name = connected_user(gateway, simulator, "missing")
-    token = fast_gateway.token_for(user)
-    key = str(uuid.uuid4())
+    user, token, name, key = fast_linked
     assert_error(send(fast_gateway, token, "5511900000000", "x", key), 502, "host_error")
     [row] = rows_of(database, user.id, "outbound")
     assert (row["status"], row["error_code"]) == ("queued", "unknown_recipient")
@@ -182,11 +182,9 @@ def test_a_number_with_no_account_is_unknown_recipient_once_its_lease_ends_witho
 
 
 def test_a_late_ack_naming_the_canonical_number_completes_a_timed_out_send(
-    fast_gateway: Gateway, gateway: Gateway, simulator: Simulator, database: str
+    fast_gateway: Gateway, fast_linked: FastLinked, simulator: Simulator, database: str
 ) -> None:
-    user, _, name = connected_user(gateway, simulator, "ninth")
-    token = fast_gateway.token_for(user)
-    key = str(uuid.uuid4())
+    user, token, name, key = fast_linked
     with simulator.configured(canonical_br_ninth_digit=True):
         with simulator.faulty(latency_ms=SLOW_HOST_MS, routes=["send-message"]):
             assert_error(
@@ -292,8 +290,7 @@ def test_events_without_a_session_key_are_applied_through_the_urls_proof(
     # Someone else closes the session on the host (the gateway never closes one): the host's
     # entry becomes a bare placeholder without a session key. The phone then removes the
     # linked device, so the next start pairs anew.
-    other_caller = HostClient(simulator.url, gateway.local_secrets.wpp_secret_key)
-    assert other_caller.close_session(name, other_caller.generate_token(name)) is True
+    closed_on_the_host(gateway, simulator, name)
     assert simulator.control("POST", f"{name}/unlink").json()["outcome"] == "login_removed"
     wait_until(
         lambda: gateway.call("GET", "status", token).json()["session"]["status"],

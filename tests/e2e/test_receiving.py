@@ -10,16 +10,16 @@ import hashlib
 import os
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-import psycopg
 import pytest
 import requests
 
 from local.function_url import LambdaContext
 from local.gateway import handlers_in_process
 from tests.conftest import Gateway, Handler, Simulator
-from tests.e2e.flows import connected_user, rows_of
+from tests.e2e.flows import connected_user, one_row, rows_of
 from tests.waiting import wait_until
 
 FROM = "5511955557777"
@@ -51,13 +51,42 @@ def media_incoming(simulator: Simulator, name: str, data: bytes, mime: str) -> d
 
 
 def media_state(database: str, wpp_id: str) -> dict[str, Any]:
-    with psycopg.connect(database) as conn:
-        row = conn.execute(
-            "select media_state, sha256, media_path from whatsapp_messages"
-            " where wpp_message_id = %s",
-            (wpp_id,),
-        ).fetchone()
-    return {} if row is None else {"state": row[0], "sha256": row[1], "path": row[2]}
+    """The message's file: its state, sha256 and path as stored, and its tries and lease as
+    the media function sees them (``{}`` until the message is stored)."""
+    return one_row(
+        database,
+        "select m.media_state as state, m.sha256, m.media_path as path, f.attempts, f.lease_until"
+        " from whatsapp_messages m left join whatsapp_media_fetches f on f.message_id = m.id"
+        " where m.wpp_message_id = %s",
+        (wpp_id,),
+    )
+
+
+def files_fate(
+    database: str,
+    wpp_id: str,
+    within_s: float,
+    before_each_look: Callable[[], object] | None = None,
+) -> dict[str, Any]:
+    """The message's file once it is no longer pending: stored, or given up (unavailable);
+    ``before_each_look`` runs before each look (a media pass, say)."""
+
+    def look() -> dict[str, Any]:
+        if before_each_look is not None:
+            before_each_look()
+        return media_state(database, wpp_id)
+
+    return wait_until(
+        look,
+        lambda m: m.get("state") not in (None, "pending"),
+        within_s,
+        message="the file stored or given up",
+    )
+
+
+def assert_stored(fate: dict[str, Any], data: bytes) -> None:
+    assert fate["state"] == "stored", fate
+    assert fate["sha256"] == hashlib.sha256(data).hexdigest()
 
 
 # --- a message reported twice --------------------------------------------------------------------
@@ -106,13 +135,7 @@ def test_a_decrypted_file_replaces_its_ciphertext_and_its_file_is_fetched(
     data = jpeg(40 * 1024)
     with simulator.configured(ciphertext_first=True, ciphertext_ms=200):
         sent = media_incoming(simulator, name, data, "image/jpeg")
-    stored = wait_until(
-        lambda: media_state(database, sent["id"]),
-        lambda m: m.get("state") == "stored",
-        20.0,
-        message="the file of the decrypted message stored",
-    )
-    assert stored["sha256"] == hashlib.sha256(data).hexdigest()
+    assert_stored(files_fate(database, sent["id"], 20.0), data)
     [row] = inbound(database, user.id)
     assert (row["message_type"], row["mime_type"]) == ("image", "image/jpeg")
 
@@ -166,13 +189,7 @@ def test_the_webhook_answers_before_a_slow_download_and_the_file_comes_soon_afte
         took = time.monotonic() - started
     assert answer.status_code == 200
     assert took < 3.0, f"the webhook waited {took:.1f} s for the host's download"
-    stored = wait_until(
-        lambda: media_state(database, sent["id"]),
-        lambda m: m.get("state") == "stored",
-        30.0,
-        message="the file stored",
-    )
-    assert stored["sha256"] == hashlib.sha256(data).hexdigest()
+    assert_stored(files_fate(database, sent["id"], 30.0), data)
 
 
 def test_a_download_that_fails_for_a_moment_is_tried_again(
@@ -184,14 +201,8 @@ def test_a_download_that_fails_for_a_moment_is_tried_again(
     data = jpeg(20 * 1024)
     with simulator.configured(ciphertext_first=False, decrypt_error_tries=2):
         sent = media_incoming(simulator, name, data, "image/jpeg")
-        stored = wait_until(
-            lambda: media_state(database, sent["id"]),
-            lambda m: m.get("state") not in (None, "pending"),
-            30.0,
-            message="the file's fate",
-        )
-    assert stored["state"] == "stored"
-    assert stored["sha256"] == hashlib.sha256(data).hexdigest()
+        fate = files_fate(database, sent["id"], 30.0)
+    assert_stored(fate, data)
 
 
 def media_pass(handler: Handler) -> dict[str, Any]:
@@ -222,13 +233,8 @@ def test_a_file_left_pending_is_fetched_by_the_next_scheduled_pass(
         simulator.configured(decrypt_error_tries=0),
         handlers_in_process(gateway.env) as loaded,
     ):
-        stored = wait_until(
-            lambda: (media_pass(loaded["media"]), media_state(database, sent["id"]))[1],
-            lambda m: m.get("state") == "stored",
-            30.0,
-            message="the file stored by a later pass",
-        )
-    assert stored["sha256"] == hashlib.sha256(data).hexdigest()
+        fate = files_fate(database, sent["id"], 30.0, lambda: media_pass(loaded["media"]))
+    assert_stored(fate, data)
 
 
 def test_a_file_the_host_keeps_failing_to_give_is_unavailable_after_bounded_tries(
@@ -240,12 +246,7 @@ def test_a_file_the_host_keeps_failing_to_give_is_unavailable_after_bounded_trie
         handlers_in_process({**gateway.env, "MEDIA_FETCH_ATTEMPTS": "2"}) as loaded,
     ):
         sent = media_incoming(simulator, name, jpeg(10 * 1024), "image/jpeg")
-        final = wait_until(
-            lambda: (media_pass(loaded["media"]), media_state(database, sent["id"]))[1],
-            lambda m: m.get("state") not in (None, "pending"),
-            40.0,
-            message="the file given up",
-        )
+        final = files_fate(database, sent["id"], 40.0, lambda: media_pass(loaded["media"]))
     assert final["state"] == "unavailable" and final["path"] is None
     assert 2 <= tries(database, sent["id"]) <= 3
 
@@ -262,25 +263,10 @@ def test_a_message_without_a_file_on_the_host_is_unavailable_at_once(
         wait_until(lambda: simulator.delivered(name), within_s=10.0)
     event = {"event": "onmessage", **text, "type": "image", "mimetype": "image/jpeg", "size": 9}
     assert post_event(gateway, name, event).status_code == 200
-    final = wait_until(
-        lambda: media_state(database, text["id"]),
-        lambda m: m.get("state") not in (None, "pending"),
-        20.0,
-    )
+    final = files_fate(database, text["id"], 20.0)
     assert final["state"] == "unavailable" and tries(database, text["id"]) == 1
     assert [r["wpp_message_id"] for r in inbound(database, user.id)] == [text["id"]]
 
 
-def media_fetch(database: str, wpp_id: str) -> dict[str, Any]:
-    """The message's file to fetch, as the media function sees it: its tries and lease."""
-    with psycopg.connect(database) as conn:
-        row = conn.execute(
-            "select f.attempts, f.lease_until from whatsapp_media_fetches f"
-            " join whatsapp_messages m on m.id = f.message_id where m.wpp_message_id = %s",
-            (wpp_id,),
-        ).fetchone()
-    return {} if row is None else {"attempts": row[0], "lease_until": row[1]}
-
-
 def tries(database: str, wpp_id: str) -> int:
-    return int(media_fetch(database, wpp_id).get("attempts") or 0)
+    return int(media_state(database, wpp_id).get("attempts") or 0)

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
 import requests
 
-from local.stack import LocalSecrets
-from tests.conftest import Gateway, Simulator, own_gateway
+from tests.conftest import Gateway, GatewayWith
 from tests.e2e.flows import assert_error
 
 LIMIT = 3
@@ -21,16 +19,8 @@ SEND_AT = (datetime.now(UTC) + timedelta(days=2)).isoformat()
 
 
 @pytest.fixture(scope="module")
-def limited(
-    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[Gateway]:
-    with own_gateway(
-        database,
-        simulator,
-        local_secrets,
-        output_dir / "gateway-scheduled-limit.log",
-        MAX_SCHEDULED_PER_USER=str(LIMIT),
-    ) as started:
+def limited(gateway_with: GatewayWith) -> Iterator[Gateway]:
+    with gateway_with("scheduled-limit", MAX_SCHEDULED_PER_USER=str(LIMIT)) as started:
         yield started
 
 

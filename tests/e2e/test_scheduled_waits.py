@@ -11,9 +11,8 @@ import psycopg
 import pytest
 
 from tests.conftest import Gateway, Simulator
-from tests.e2e.flows import connected_user
+from tests.e2e.flows import closed_on_the_host, connected_user
 from tests.waiting import wait_until
-from wa_gateway.host.client import HostClient
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.jobs.scheduler import Scheduler
 from wa_gateway.messaging.service import MessageService
@@ -67,23 +66,26 @@ def a_minute_later(database: str, message_id: Any) -> None:
         )
 
 
-def host_loses_the_session_unseen(gateway: Gateway, simulator: Simulator, name: str) -> None:
-    """The host's client for the session goes (as in a restart), and no webhook says so."""
-    settings = Settings.load(gateway.env)
-    assert settings.wpp_server_url and settings.wpp_secret_key
-    client = HostClient(settings.wpp_server_url, settings.wpp_secret_key)
+def due_on_a_session_the_host_lost(
+    gateway: Gateway, simulator: Simulator, database: str, label: str, body: str
+) -> tuple[str, Any]:
+    """A linked session with a message ``body`` due now; then the host's client for the
+    session goes (as in a restart), and no webhook says so: (session name, message id)."""
+    _, _, name = connected_user(gateway, simulator, label)
+    message_id = due_now(database, name, body)
     with simulator.configured(webhook_drop_rate=1.0):
-        assert client.close_session(name, client.generate_token(name))
+        closed_on_the_host(gateway, simulator, name)
         wait_until(lambda: simulator.delivered(name), within_s=5)
     assert simulator.state(name).get("live") is not True
+    return name, message_id
 
 
 def test_a_scheduled_message_whose_host_says_not_connected_waits_and_goes_once_it_is_back(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
-    _, _, name = connected_user(gateway, simulator, "waits")
-    message_id = due_now(database, name, "after the restart")
-    host_loses_the_session_unseen(gateway, simulator, name)
+    name, message_id = due_on_a_session_the_host_lost(
+        gateway, simulator, database, "waits", "after the restart"
+    )
 
     report = a_pass(gateway).run()
     assert report.errors.get("session_not_connected") == 1  # tried once, not again and again
@@ -105,9 +107,9 @@ def test_a_scheduled_message_whose_host_says_not_connected_waits_and_goes_once_i
 def test_a_scheduled_message_whose_session_stays_away_fails_after_the_grace(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
-    _, _, name = connected_user(gateway, simulator, "staysaway")
-    message_id = due_now(database, name, "never")
-    host_loses_the_session_unseen(gateway, simulator, name)
+    name, message_id = due_on_a_session_the_host_lost(
+        gateway, simulator, database, "staysaway", "never"
+    )
     a_pass(gateway).run()
     assert row(database, message_id)["status"] == "scheduled"
 

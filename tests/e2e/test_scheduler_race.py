@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from tests.conftest import Gateway, Simulator
-from tests.e2e.flows import wait_for_status
+from tests.e2e.flows import dict_rows, one_value, started_user, wait_for_status
 from tests.waiting import wait_until
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.jobs.scheduler import Scheduler, SchedulerReport
@@ -63,23 +63,21 @@ def a_scheduler(gateway: Gateway, claims: list[tuple[str, datetime]]) -> Schedul
 
 def linked_session(gateway: Gateway, simulator: Simulator, label: str) -> tuple[str, str]:
     """A new user with a connected session: (user id, session name)."""
-    user = gateway.new_user(label)
-    token = gateway.token_for(user)
-    name = gateway.call("POST", "start-session", token).json()["session"]["name"]
-    simulator.control("POST", f"{name}/scan")
+    user, token, session = started_user(gateway, label)
+    simulator.control("POST", f"{session['name']}/scan")
     wait_for_status(gateway, token, "connected", within_s=20)
-    return user.id, name
+    return user.id, session["name"]
 
 
 def still_due(database: str, user_ids: list[str]) -> int:
-    with psycopg.connect(database) as conn:
-        row = conn.execute(
+    return int(
+        one_value(
+            database,
             "select count(*) from whatsapp_messages where user_id = any(%s::uuid[])"
             " and (status = 'scheduled' or (status = 'queued' and wpp_message_id is null))",
             (user_ids,),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+        )
+    )
 
 
 def test_two_racing_passes_send_a_thousand_due_messages_once_each_within_the_governor(
@@ -154,15 +152,12 @@ def test_two_racing_passes_send_a_thousand_due_messages_once_each_within_the_gov
 
 
 def message_rows(database: str, user_ids: list[str]) -> list[dict[str, Any]]:
-    with psycopg.connect(database) as conn:
-        cursor = conn.execute(
-            "select status, send_at, sent_at, attempts from whatsapp_messages"
-            " where user_id = any(%s::uuid[])",
-            (user_ids,),
-        )
-        assert cursor.description is not None
-        names = [c.name for c in cursor.description]
-        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    return dict_rows(
+        database,
+        "select status, send_at, sent_at, attempts from whatsapp_messages"
+        " where user_id = any(%s::uuid[])",
+        (user_ids,),
+    )
 
 
 def claims_by_session(claims: list[tuple[str, datetime]]) -> dict[str, list[datetime]]:

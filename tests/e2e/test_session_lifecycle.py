@@ -7,13 +7,15 @@ simulator options it relies on, so it holds whatever fidelity the simulator star
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import bcrypt
 import requests
 
 from tests.conftest import Gateway, Simulator
-from tests.e2e.flows import assert_error, wait_for_status
+from tests.e2e.flows import assert_error, started_user, wait_for_status
 from tests.waiting import wait_until
 from wa_gateway.auth.webhook_proof import session_proof
 from wa_gateway.host.answers import HostUnauthorized
@@ -35,21 +37,22 @@ def host_sessions(gateway: Gateway, simulator: Simulator) -> list[str]:
     return names
 
 
-def linked_by_qr(gateway: Gateway, label: str) -> tuple[str, dict[str, Any]]:
-    token = gateway.token_for(gateway.new_user(label))
-    answer = gateway.call("POST", "start-session", token)
-    assert answer.status_code == 200, answer.text
-    session = answer.json()["session"]
-    assert session["status"] == "pairing" and session["qr"]
-    return token, session
+@contextmanager
+def pairing_by_qr(
+    gateway: Gateway, simulator: Simulator, label: str, **config: Any
+) -> Iterator[tuple[str, str, str]]:
+    """A new user's start, showing a QR code, on a host that pairs as 2.10.4 does (with
+    ``config`` too) until the block ends: (access token, session name, the QR's text)."""
+    with simulator.configured(**REAL_PAIRING, **config):
+        _, token, session = started_user(gateway, label)
+        assert session["status"] == "pairing" and session["qr"]
+        yield token, session["name"], session["qr"]["raw"]
 
 
 def test_a_cancelled_qr_link_can_be_linked_again_at_once_and_connects_on_scan(
     gateway: Gateway, simulator: Simulator
 ) -> None:
-    with simulator.configured(**REAL_PAIRING):
-        token, first = linked_by_qr(gateway, "relink")
-        name = first["name"]
+    with pairing_by_qr(gateway, simulator, "relink") as (token, name, _):
         rejections = unhandled_rejections(simulator)
 
         cancelled = gateway.call("POST", "disconnect", token)
@@ -81,9 +84,8 @@ def test_a_cancelled_qr_link_can_be_linked_again_at_once_and_connects_on_scan(
 def test_after_the_cancelled_pairing_ends_a_new_link_starts_a_fresh_browser(
     gateway: Gateway, simulator: Simulator
 ) -> None:
-    with simulator.configured(**REAL_PAIRING, autoclose_ms=2000):
-        token, first = linked_by_qr(gateway, "afterclose")
-        name = first["name"]
+    with pairing_by_qr(gateway, simulator, "afterclose", autoclose_ms=2000) as pairing:
+        token, name, first_qr = pairing
         assert gateway.call("POST", "disconnect", token).status_code == 200
         wait_until(lambda: simulator.state(name)["status"], lambda s: s == "CLOSED", 5.0)
 
@@ -91,7 +93,7 @@ def test_after_the_cancelled_pairing_ends_a_new_link_starts_a_fresh_browser(
         assert again.status_code == 200, again.text
         assert simulator.state(name)["starts"] == 2
         fresh = wait_for_status(gateway, token, "pairing", with_qr=True)
-        assert fresh["qr"]["raw"] != first["qr"]["raw"]
+        assert fresh["qr"]["raw"] != first_qr
         simulator.control("POST", f"{name}/scan")
         assert wait_for_status(gateway, token, "connected", within_s=5.0)["status"] == "connected"
         assert simulator.state(name)["status"] == "CONNECTED"
@@ -100,9 +102,7 @@ def test_after_the_cancelled_pairing_ends_a_new_link_starts_a_fresh_browser(
 def test_a_logout_posted_to_the_held_attempts_url_after_an_early_start_disconnects(
     gateway: Gateway, simulator: Simulator
 ) -> None:
-    with simulator.configured(**REAL_PAIRING):
-        token, first = linked_by_qr(gateway, "heldurl")
-        name = first["name"]
+    with pairing_by_qr(gateway, simulator, "heldurl") as (token, name, _):
         gateway.call("POST", "disconnect", token)
         gateway.call("POST", "start-session", token)  # the host returns early: attempt 1 runs
         simulator.control("POST", f"{name}/scan")
@@ -120,9 +120,7 @@ def test_a_logout_posted_to_the_held_attempts_url_after_an_early_start_disconnec
 def test_switching_method_while_the_host_still_pairs_by_qr_is_busy_until_it_ends(
     gateway: Gateway, simulator: Simulator
 ) -> None:
-    with simulator.configured(**REAL_PAIRING):
-        token, first = linked_by_qr(gateway, "switch")
-        name = first["name"]
+    with pairing_by_qr(gateway, simulator, "switch") as (token, name, _):
         by_code = {"method": "code", "phone": "5511988887777"}
 
         busy = gateway.call("POST", "start-session", token, json=by_code)

@@ -9,7 +9,6 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -17,15 +16,19 @@ import pytest
 
 from local.function_url import LambdaContext
 from local.gateway import handlers_in_process
-from local.stack import LocalSecrets
-from tests.conftest import Gateway, Handler, Simulator, own_gateway, own_simulator
-from tests.e2e.flows import assert_error, connected_user, rows_of, wait_for_status
+from tests.conftest import Gateway, GatewayWith, Handler, HostWith, Simulator
+from tests.e2e.flows import (
+    assert_error,
+    closed_on_the_host,
+    connected_user,
+    rows_of,
+    wait_for_status,
+)
 from tests.e2e.test_scheduled_waits import a_minute_later, a_pass, due_now, row
 from tests.faults.test_reconcile import run_pass as run_reconcile
 from tests.integration.test_round_trips import event
 from tests.waiting import wait_until
 from wa_gateway import runtime
-from wa_gateway.host.client import HostClient
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -71,8 +74,7 @@ def test_a_restored_login_is_syncing_until_the_host_has_it_and_a_send_meanwhile_
     user, token, name = connected_user(gateway, simulator, "restored")
     # The session is closed on the host by someone else: its saved login stays, so the next
     # start restores it (isLogged), and the library needs a while before the host has it.
-    other = HostClient(simulator.url, gateway.local_secrets.wpp_secret_key)
-    assert other.close_session(name, other.generate_token(name)) is True
+    closed_on_the_host(gateway, simulator, name)
     wait_for_status(gateway, token, "disconnected", 5)
     rejections = unhandled_rejections(simulator)
     with simulator.configured(connect_delay_ms=3000):
@@ -121,8 +123,7 @@ def syncing_again(gateway: Gateway, simulator: Simulator, token: str, name: str)
     the client unseen and a start restores the login: inside, it is syncing for 3 s."""
     first = send(gateway, token, "sent before")
     assert first.status_code == 200, first.text
-    other = HostClient(simulator.url, gateway.local_secrets.wpp_secret_key)
-    assert other.close_session(name, other.generate_token(name)) is True
+    closed_on_the_host(gateway, simulator, name)
     wait_for_status(gateway, token, "disconnected", 5)
     with simulator.configured(connect_delay_ms=3000):
         assert gateway.call("POST", "start-session", token).status_code == 200
@@ -172,20 +173,12 @@ Restart = Callable[[dict[str, Any]], None]
 
 
 @pytest.fixture()
-def restartable_host(
-    database: str, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[tuple[Simulator, Gateway, Restart]]:
+def restartable_host(host_with: HostWith) -> Iterator[tuple[Simulator, Gateway, Restart]]:
     """A simulator and a gateway of this test's own; ``restart(config)`` stops the simulator
     and starts it again on the same port and data with ``config`` from its boot (its
     startAllSession restores)."""
-    with (
-        own_simulator(
-            local_secrets.wpp_secret_key, output_dir / "simulator-restart.log"
-        ) as simulator,
-        own_gateway(
-            database, simulator, local_secrets, output_dir / "gateway-restart.log"
-        ) as gateway,
-    ):
+    with host_with("restart") as both:
+        simulator, gateway = both
 
         def restart(config: dict[str, Any]) -> None:
             simulator.host.stop()
@@ -264,13 +257,10 @@ STUCK_AFTER_S = 2
 
 
 @pytest.fixture(scope="module")
-def stuck_gateway(
-    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[Gateway]:
+def stuck_gateway(gateway_with: GatewayWith) -> Iterator[Gateway]:
     """Functions that hold a start for 1 s and call a start stuck after 2 s."""
-    log_path = output_dir / "gateway-stuck.log"
     overrides = {"WPP_START_TIMEOUT": "1", "START_STUCK_AFTER": f"{STUCK_AFTER_S}s"}
-    with own_gateway(database, simulator, local_secrets, log_path, **overrides) as started:
+    with gateway_with("stuck", **overrides) as started:
         yield started
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -78,8 +79,10 @@ def row(gateway: Gateway, name: str) -> dict[str, Any] | None:
 
 
 @pytest.fixture()
-def alice(gateway: Gateway) -> devdb.DevUser:
-    return gateway.new_user("alice")
+def stored_bytes(gateway: Gateway) -> Path:
+    """Where the gateway's Storage keeps the objects' bytes."""
+    assert gateway.storage_dir is not None
+    return gateway.storage_dir
 
 
 @pytest.fixture()
@@ -89,6 +92,15 @@ def bob(gateway: Gateway) -> devdb.DevUser:
 
 def outgoing(user: devdb.DevUser, suffix: str = ".jpg") -> str:
     return f"{user.id}/outgoing/{uuid.uuid4().hex}{suffix}"
+
+
+@pytest.fixture()
+def alices_jpeg(gateway: Gateway, alice: devdb.DevUser) -> tuple[str, str]:
+    """``JPEG``, uploaded by alice to her outgoing folder: (its name, alice's access token)."""
+    name = outgoing(alice)
+    token = gateway.token_for(alice)
+    upload(gateway, token, name).raise_for_status()
+    return name, token
 
 
 def test_a_user_uploads_to_their_outgoing_folder_and_gets_the_same_bytes_back(
@@ -115,11 +127,9 @@ def test_a_user_uploads_to_their_outgoing_folder_and_gets_the_same_bytes_back(
 
 
 def test_the_plain_download_route_decides_as_the_authenticated_one(
-    gateway: Gateway, alice: devdb.DevUser
+    gateway: Gateway, alices_jpeg: tuple[str, str]
 ) -> None:
-    name = outgoing(alice)
-    token = gateway.token_for(alice)
-    upload(gateway, token, name).raise_for_status()
+    name, token = alices_jpeg
 
     got = download(gateway, token, name, route="")
 
@@ -130,24 +140,22 @@ def test_the_plain_download_route_decides_as_the_authenticated_one(
     "where", ["{alice}/{session}/x.jpg", "{alice}/x.jpg", "{bob}/outgoing/x.jpg"]
 )
 def test_a_user_cannot_upload_outside_their_outgoing_folder(
-    gateway: Gateway, alice: devdb.DevUser, bob: devdb.DevUser, where: str
+    gateway: Gateway, stored_bytes: Path, alice: devdb.DevUser, bob: devdb.DevUser, where: str
 ) -> None:
-    assert gateway.storage_dir is not None
-    files_before = set(gateway.storage_dir.iterdir())
+    files_before = set(stored_bytes.iterdir())
     name = where.format(alice=alice.id, bob=bob.id, session=uuid.uuid4())
 
     refused = upload(gateway, gateway.token_for(alice), name)
 
     assert_storage_error(refused, "403", "new row violates row-level security policy")
     assert row(gateway, name) is None
-    assert set(gateway.storage_dir.iterdir()) == files_before
+    assert set(stored_bytes.iterdir()) == files_before
 
 
 def test_another_user_is_told_the_object_does_not_exist(
-    gateway: Gateway, alice: devdb.DevUser, bob: devdb.DevUser
+    gateway: Gateway, alices_jpeg: tuple[str, str], bob: devdb.DevUser
 ) -> None:
-    name = outgoing(alice)
-    upload(gateway, gateway.token_for(alice), name).raise_for_status()
+    name, _ = alices_jpeg
     bobs = gateway.token_for(bob)
 
     for route in ("authenticated/", ""):
@@ -161,9 +169,10 @@ def test_another_user_is_told_the_object_does_not_exist(
     assert_storage_error(signed, "404", "Object not found")
 
 
-def test_signed_out_callers_get_nothing(gateway: Gateway, alice: devdb.DevUser) -> None:
-    name = outgoing(alice)
-    upload(gateway, gateway.token_for(alice), name).raise_for_status()
+def test_signed_out_callers_get_nothing(
+    gateway: Gateway, alice: devdb.DevUser, alices_jpeg: tuple[str, str]
+) -> None:
+    name, _ = alices_jpeg
 
     with_anon_key = download(gateway, None, name, route="")
     with_nothing = requests.get(storage(gateway, f"/object/{BUCKET}/{name}"), timeout=10)
@@ -214,11 +223,9 @@ def test_the_service_key_writes_received_media_the_user_reads_but_cannot_change(
 
 
 def test_a_signed_url_serves_the_object_to_anyone_until_it_expires(
-    gateway: Gateway, alice: devdb.DevUser
+    gateway: Gateway, alice: devdb.DevUser, alices_jpeg: tuple[str, str]
 ) -> None:
-    name = outgoing(alice)
-    token = gateway.token_for(alice)
-    upload(gateway, token, name).raise_for_status()
+    name, token = alices_jpeg
 
     def sign(expires_in: int) -> str:
         answer = requests.post(
@@ -269,12 +276,9 @@ def test_the_bucket_refuses_what_is_too_large_or_of_another_type(
 
 
 def test_an_existing_name_is_refused_unless_upserted_and_then_replaced(
-    gateway: Gateway, alice: devdb.DevUser
+    gateway: Gateway, stored_bytes: Path, alices_jpeg: tuple[str, str]
 ) -> None:
-    assert gateway.storage_dir is not None
-    name = outgoing(alice)
-    token = gateway.token_for(alice)
-    upload(gateway, token, name).raise_for_status()
+    name, token = alices_jpeg
     first = row(gateway, name)
 
     again = upload(gateway, token, name, b"\xff\xd8 second")
@@ -285,15 +289,14 @@ def test_an_existing_name_is_refused_unless_upserted_and_then_replaced(
     assert upserted.status_code == 200, upserted.text
     assert download(gateway, token, name).content == b"\xff\xd8 second"
     assert first is not None and second is not None
-    assert not (gateway.storage_dir / first["version"]).exists()
-    assert (gateway.storage_dir / second["version"]).exists()
+    assert not (stored_bytes / first["version"]).exists()
+    assert (stored_bytes / second["version"]).exists()
 
 
-def test_a_user_deletes_their_upload_and_its_bytes(gateway: Gateway, alice: devdb.DevUser) -> None:
-    assert gateway.storage_dir is not None
-    name = outgoing(alice)
-    token = gateway.token_for(alice)
-    upload(gateway, token, name).raise_for_status()
+def test_a_user_deletes_their_upload_and_its_bytes(
+    gateway: Gateway, stored_bytes: Path, alices_jpeg: tuple[str, str]
+) -> None:
+    name, token = alices_jpeg
     stored = row(gateway, name)
     assert stored is not None
 
@@ -307,7 +310,7 @@ def test_a_user_deletes_their_upload_and_its_bytes(gateway: Gateway, alice: devd
     assert deleted.status_code == 200
     assert [o["name"] for o in deleted.json()] == [name]
     assert row(gateway, name) is None
-    assert not (gateway.storage_dir / stored["version"]).exists()
+    assert not (stored_bytes / stored["version"]).exists()
     assert_storage_error(download(gateway, token, name), "404", "Object not found")
 
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 import requests
 
+from local import devdb
 from local.function_url import LambdaContext
-from local.stack import LocalSecrets
-from tests.conftest import Gateway, Handler, Simulator, own_gateway
+from tests.conftest import Gateway, GatewayWith, Handler, Simulator
 from tests.e2e.flows import assert_error, connected_user
 from tests.waiting import wait_until
 
@@ -34,6 +34,28 @@ def send(
 ) -> requests.Response:
     headers = {"Idempotency-Key": key} if key else {}
     return gateway.call("POST", "send-message", token, json=body, headers=headers)
+
+
+def user_with_template(
+    gateway: Gateway,
+    simulator: Simulator,
+    database: str,
+    name: str,
+    body: str,
+    label: str = "linked",
+) -> tuple[devdb.DevUser, str, str]:
+    """A linked user (as ``connected_user``) who has the template ``name``."""
+    user, token, session = connected_user(gateway, simulator, label)
+    add_template(database, user.id, name, body)
+    return user, token, session
+
+
+def send_template(
+    gateway: Gateway, token: str, name: str, variables: dict[str, str], **fields: str
+) -> requests.Response:
+    """Send the template ``name`` to ``TO`` (unless ``fields`` name another phone)."""
+    body = {"phone": TO, "template": name, "variables": variables, **fields}
+    return send(gateway, token, body)
 
 
 def row(database: str, message_id: str, columns: str) -> tuple[Any, ...]:
@@ -68,14 +90,11 @@ def scheduler_pass(handlers: dict[str, Handler]) -> dict[str, Any]:
 def test_a_template_is_rendered_stored_and_sent_with_its_name(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
-    user, token, session = connected_user(gateway, simulator)
-    add_template(database, user.id, "welcome", "Olá {{name}}, seu pedido {{order}} saiu!")
-
-    answer = send(
-        gateway,
-        token,
-        {"phone": TO, "template": "welcome", "variables": {"name": "Ana", "order": "#12"}},
+    _, token, session = user_with_template(
+        gateway, simulator, database, "welcome", "Olá {{name}}, seu pedido {{order}} saiu!"
     )
+
+    answer = send_template(gateway, token, "welcome", {"name": "Ana", "order": "#12"})
 
     assert answer.status_code == 200, answer.text
     message = answer.json()["message"]
@@ -90,12 +109,9 @@ def test_a_template_is_rendered_stored_and_sent_with_its_name(
 def test_a_value_that_looks_like_a_placeholder_is_sent_as_it_is(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
-    user, token, session = connected_user(gateway, simulator)
-    add_template(database, user.id, "pair", "{{a}} and {{b}}")
+    _, token, session = user_with_template(gateway, simulator, database, "pair", "{{a}} and {{b}}")
 
-    answer = send(
-        gateway, token, {"phone": TO, "template": "pair", "variables": {"a": "{{b}}", "b": "x"}}
-    )
+    answer = send_template(gateway, token, "pair", {"a": "{{b}}", "b": "x"})
 
     assert answer.status_code == 200, answer.text
     assert [m["body"] for m in simulator.outbox(session)] == ["{{b}} and x"]
@@ -108,13 +124,9 @@ def test_another_users_template_of_the_same_name_is_never_used(
     bob, _, bob_session = connected_user(gateway, simulator, "bob")
     add_template(database, bob.id, "promo", "Bob's offer for {{name}}")
 
-    refused = send(
-        gateway, alice_token, {"phone": TO, "template": "promo", "variables": {"name": "Ana"}}
-    )
+    refused = send_template(gateway, alice_token, "promo", {"name": "Ana"})
     add_template(database, alice.id, "promo", "Alice says hi to {{name}}")
-    sent = send(
-        gateway, alice_token, {"phone": TO, "template": "promo", "variables": {"name": "Ana"}}
-    )
+    sent = send_template(gateway, alice_token, "promo", {"name": "Ana"})
 
     assert_error(refused, 422, "unknown_template")
     assert "promo" in refused.json()["error"]["message"]
@@ -123,43 +135,46 @@ def test_another_users_template_of_the_same_name_is_never_used(
     assert simulator.outbox(bob_session) == []
 
 
-def test_a_missing_variable_is_named_and_nothing_is_sent(
-    gateway: Gateway, simulator: Simulator, database: str
+@pytest.mark.parametrize(
+    ("fields", "status", "code", "named"),
+    [
+        ({"variables": {"name": "A"}}, 422, "template_variable_missing", "'order'"),
+        (
+            {"variables": {"name": "A", "order": "1", "surname": "B"}},
+            400,
+            "invalid_request",
+            "'surname'",
+        ),
+        ({"message": "x"}, 400, "invalid_request", "'template'"),
+    ],
+    ids=["missing-variable", "variable-the-template-does-not-have", "message-too"],
+)
+def test_a_send_that_does_not_fit_its_template_is_refused_by_name_and_nothing_is_sent(
+    gateway: Gateway,
+    simulator: Simulator,
+    database: str,
+    fields: dict[str, Any],
+    status: int,
+    code: str,
+    named: str,
 ) -> None:
-    user, token, session = connected_user(gateway, simulator)
-    add_template(database, user.id, "order", "Hi {{name}}, order {{order}}")
-
-    answer = send(gateway, token, {"phone": TO, "template": "order", "variables": {"name": "A"}})
-
-    assert_error(answer, 422, "template_variable_missing")
-    assert "'order'" in answer.json()["error"]["message"]
-    assert simulator.outbox(session) == []
-
-
-def test_a_variable_the_template_does_not_have_is_refused_by_name(
-    gateway: Gateway, simulator: Simulator, database: str
-) -> None:
-    user, token, session = connected_user(gateway, simulator)
-    add_template(database, user.id, "hello", "Hi {{name}}")
-
-    answer = send(
-        gateway,
-        token,
-        {"phone": TO, "template": "hello", "variables": {"name": "A", "surname": "B"}},
+    _, token, session = user_with_template(
+        gateway, simulator, database, "order", "Hi {{name}}, order {{order}}"
     )
-    both = send(gateway, token, {"phone": TO, "template": "hello", "message": "x"})
 
-    assert_error(answer, 400, "invalid_request")
-    assert "'surname'" in answer.json()["error"]["message"]
-    assert_error(both, 400, "invalid_request")
+    answer = send(gateway, token, {"phone": TO, "template": "order", **fields})
+
+    assert_error(answer, status, code)
+    assert named in answer.json()["error"]["message"]
     assert simulator.outbox(session) == []
 
 
 def test_a_retry_after_the_template_changed_answers_the_first_result(
     gateway: Gateway, simulator: Simulator, database: str
 ) -> None:
-    user, token, session = connected_user(gateway, simulator)
-    add_template(database, user.id, "greet", "Hello {{name}}")
+    user, token, session = user_with_template(
+        gateway, simulator, database, "greet", "Hello {{name}}"
+    )
     body = {"phone": TO, "template": "greet", "variables": {"name": "Ana"}}
 
     first = send(gateway, token, body, key="greet-1")
@@ -281,19 +296,11 @@ def test_send_at_must_carry_an_offset_and_be_one_minute_to_thirty_days_ahead(
 def test_a_scheduled_template_is_rendered_when_scheduled(
     gateway: Gateway, simulator: Simulator, database: str, handlers: dict[str, Handler]
 ) -> None:
-    user, token, session = connected_user(gateway, simulator)
-    add_template(database, user.id, "remind", "Reminder for {{name}}")
-
-    answer = send(
-        gateway,
-        token,
-        {
-            "phone": TO,
-            "template": "remind",
-            "variables": {"name": "Caio"},
-            "send_at": in_two_minutes(),
-        },
+    _, token, session = user_with_template(
+        gateway, simulator, database, "remind", "Reminder for {{name}}"
     )
+
+    answer = send_template(gateway, token, "remind", {"name": "Caio"}, send_at=in_two_minutes())
     message_id = answer.json()["message"]["id"]
     make_due(database, message_id)
     scheduler_pass(handlers)
@@ -305,19 +312,9 @@ def test_a_scheduled_template_is_rendered_when_scheduled(
 
 
 def test_the_local_gateway_runs_the_scheduler_when_asked_as_make_dev_does(
-    gateway: Gateway,
-    simulator: Simulator,
-    database: str,
-    local_secrets: LocalSecrets,
-    output_dir: Path,
+    simulator: Simulator, database: str, gateway_with: GatewayWith
 ) -> None:
-    with own_gateway(
-        database,
-        simulator,
-        local_secrets,
-        output_dir / "gateway-scheduler.log",
-        LOCAL_SCHEDULER_EVERY_S="0.2",
-    ) as ticking:
+    with gateway_with("scheduler", LOCAL_SCHEDULER_EVERY_S="0.2") as ticking:
         _, token, session = connected_user(ticking, simulator)
         answer = send(ticking, token, {"phone": TO, "message": "tick", "send_at": in_two_minutes()})
         make_due(database, answer.json()["message"]["id"])
@@ -330,13 +327,12 @@ def test_the_local_gateway_runs_the_scheduler_when_asked_as_make_dev_does(
 def test_a_contact_known_only_by_lid_gets_templates_and_scheduled_messages_at_the_lid(
     gateway: Gateway, simulator: Simulator, database: str, handlers: dict[str, Handler]
 ) -> None:
-    user, token, session = connected_user(gateway, simulator, "lidtemplate")
-    add_template(database, user.id, "hello", "Olá {{name}}")
+    _, token, session = user_with_template(
+        gateway, simulator, database, "hello", "Olá {{name}}", "lidtemplate"
+    )
     lid = "123456789012345"
 
-    now = send(
-        gateway, token, {"phone": f"{lid}@lid", "template": "hello", "variables": {"name": "Ana"}}
-    )
+    now = send_template(gateway, token, "hello", {"name": "Ana"}, phone=f"{lid}@lid")
     assert now.status_code == 200, now.text
     later = send(
         gateway, token, {"phone": f"{lid}@lid", "message": "oi", "send_at": in_two_minutes()}

@@ -4,23 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-
 from tests.conftest import Simulator
+from tests.e2e.flows import rows_of
 
 SENT = ("sent", "delivered", "read")
-
-
-def outbound_rows(dsn: str, user_id: str) -> list[dict[str, Any]]:
-    with psycopg.connect(dsn) as conn:
-        cursor = conn.execute(
-            "select * from whatsapp_messages where user_id = %s and direction = 'outbound'"
-            " order by created_at",
-            (user_id,),
-        )
-        assert cursor.description is not None
-        names = [c.name for c in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def assert_outbox_consistent(
@@ -28,7 +15,7 @@ def assert_outbox_consistent(
 ) -> list[dict[str, Any]]:
     """Every outbound row is in a state the send protocol allows, and (given the host) every
     message the host sent is one row, sent, with the host's id: none lost, none twice."""
-    rows = outbound_rows(dsn, user_id)
+    rows = rows_of(dsn, user_id, "outbound")
     for row in rows:
         state = (row["status"], row["send_state"], row["wpp_message_id"])
         if row["status"] in SENT:

@@ -34,8 +34,8 @@ import requests
 from local import devdb
 from local.stack import LocalSecrets
 from tests.conftest import Gateway, Simulator, own_gateway
-from tests.e2e.flows import assert_error, connected_user
-from tests.faults.outbox import assert_outbox_consistent, outbound_rows
+from tests.e2e.flows import assert_error, connected_user, rows_of
+from tests.faults.outbox import assert_outbox_consistent
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -111,7 +111,7 @@ def test_the_database_down_is_503_and_nothing_is_half_written(
     # Several requests at once, so the gateway keeps several connections that will all die.
     with ThreadPoolExecutor(max_workers=6) as pool:
         assert all(a.ok for a in pool.map(lambda _: gw.call("GET", "status", token), range(24)))
-    before_rows = outbound_rows(own_db.dsn, user.id)
+    before_rows = rows_of(own_db.dsn, user.id, "outbound")
     imports = cold_starts(gw)
     key = str(uuid.uuid4())
     proof = {"x-verify": gw.local_secrets.verify_token}

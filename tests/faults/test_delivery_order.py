@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from tests.conftest import Gateway, Simulator
-from tests.e2e.flows import connected_user, wait_for_status
+from tests.e2e.flows import connected_user, started_user, wait_for_status
 from tests.waiting import wait_until
 from wa_gateway.events.service import is_unused
 
@@ -42,9 +42,7 @@ def settle(simulator: Simulator, name: str, copies: int) -> None:
 
 def scenario(gateway: Gateway, simulator: Simulator, database: str, mode: str) -> dict[str, Any]:
     copies = 2 if "duplicate" in mode else 1
-    user = gateway.new_user(f"order-{mode.replace('+', '-')}")
-    token = gateway.token_for(user)
-    session = gateway.call("POST", "start-session", token).json()["session"]
+    user, token, session = started_user(gateway, f"order-{mode.replace('+', '-')}")
     name = session["name"]
     simulator.control("POST", f"{name}/refresh-qr")
     simulator.control("POST", f"{name}/scan")  # in the same burst as the refreshed QR

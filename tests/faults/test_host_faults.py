@@ -14,16 +14,19 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from local.stack import LocalSecrets
-from tests.conftest import Gateway, Simulator, own_gateway, own_simulator
-from tests.e2e.flows import assert_error, connected_user, wait_for_status
-from tests.faults.outbox import assert_outbox_consistent, outbound_rows
+from tests.conftest import Gateway, GatewayWith, HostWith, Simulator
+from tests.e2e.flows import (
+    assert_error,
+    connected_user,
+    rows_of,
+    wait_for_status,
+)
+from tests.faults.outbox import assert_outbox_consistent
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -36,15 +39,10 @@ SLOW_HOST_MS = 4000
 
 
 @pytest.fixture(scope="module")
-def fast(
-    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[Gateway]:
+def fast(gateway_with: GatewayWith) -> Iterator[Gateway]:
     """Functions with short host timeouts and a short outbox lease, so failures are quick."""
-    with own_gateway(
-        database,
-        simulator,
-        local_secrets,
-        output_dir / "gateway-faults.log",
+    with gateway_with(
+        "faults",
         WPP_READ_TIMEOUT=str(FAST_TIMEOUT_S),
         WPP_START_TIMEOUT=str(FAST_TIMEOUT_S),
         SEND_LEASE=f"{LEASE_S}s",
@@ -158,29 +156,21 @@ def test_a_slow_host_is_a_timeout_for_every_call_and_the_rows_follow_what_it_did
     assert fast.call("GET", "status", token).json()["session"]["status"] == "connected"
     again = fast.call("POST", "start-session", newcomer)
     assert again.status_code == 200 and again.json()["session"]["status"] == "pairing"
-    assert outbound_rows(database, user.id) == []
+    assert rows_of(database, user.id, "outbound") == []
 
 
 # --- the host process dying mid-request, and coming back ------------------------------------
 
 
 @pytest.fixture()
-def own_host(
-    database: str, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[tuple[Simulator, Gateway]]:
+def own_host(host_with: HostWith) -> Iterator[tuple[Simulator, Gateway]]:
     """A simulator process of this test alone (it gets killed), and a gateway in front of it."""
-    with (
-        own_simulator(local_secrets.wpp_secret_key, output_dir / "simulator-dying.log") as host,
-        own_gateway(
-            database,
-            host,
-            local_secrets,
-            output_dir / "gateway-dying.log",
-            WPP_READ_TIMEOUT="3",
-            SEND_LEASE=f"{LEASE_S}s",
-        ) as gateway,
-    ):
-        yield host, gateway
+    with host_with(
+        "dying",
+        WPP_READ_TIMEOUT="3",
+        SEND_LEASE=f"{LEASE_S}s",
+    ) as both:
+        yield both
 
 
 def test_the_host_dying_mid_send_and_coming_back_sends_exactly_once(

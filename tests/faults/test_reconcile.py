@@ -17,7 +17,6 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -25,9 +24,13 @@ import pytest
 
 from local.function_url import LambdaContext
 from local.gateway import handlers_in_process
-from local.stack import LocalSecrets
-from tests.conftest import Gateway, Handler, Simulator, own_gateway, own_simulator
-from tests.e2e.flows import connected_user, rows_of, wait_for_status
+from tests.conftest import Gateway, GatewayWith, Handler, HostWith, Simulator
+from tests.e2e.flows import (
+    connected_user,
+    rows_of,
+    started_user,
+    wait_for_status,
+)
 from tests.e2e.test_media import read
 from tests.waiting import wait_until
 
@@ -285,9 +288,7 @@ def test_a_logout_on_the_phone_and_a_new_qr_no_webhook_reported_are_put_right(
     gateway: Gateway, simulator: Simulator, reconcile: Handler, database: str
 ) -> None:
     user, _, name = connected_user(gateway, simulator, "unlinked")
-    pairing_user = gateway.new_user("pairing")
-    pairing_token = gateway.token_for(pairing_user)
-    pairing = gateway.call("POST", "start-session", pairing_token).json()["session"]
+    _, _, pairing = started_user(gateway, "pairing")
     first_qr = session_row(database, pairing["name"])["qr_code"]
     with simulator.configured(webhook_drop_rate=1.0):
         simulator.control("POST", f"{name}/unlink")
@@ -347,19 +348,10 @@ def test_nothing_from_before_the_link_is_imported(
 
 
 @pytest.fixture()
-def own_host(
-    database: str, local_secrets: LocalSecrets, output_dir: Path
-) -> Iterator[tuple[Simulator, Gateway]]:
+def own_host(host_with: HostWith) -> Iterator[tuple[Simulator, Gateway]]:
     """A host of this test alone (it restarts), and a gateway in front of it."""
-    with (
-        own_simulator(
-            local_secrets.wpp_secret_key, output_dir / "simulator-reconcile.log"
-        ) as simulator,
-        own_gateway(
-            database, simulator, local_secrets, output_dir / "gateway-reconcile.log"
-        ) as gateway,
-    ):
-        yield simulator, gateway
+    with host_with("reconcile") as both:
+        yield both
 
 
 def test_a_host_restart_with_every_event_lost_ends_right_after_one_pass(
@@ -423,14 +415,12 @@ def test_a_pass_takes_each_live_session_once_however_many_batches_it_needs(
 
 
 def test_one_pass_after_qr_webhook_refused_every_event_with_503_puts_everything_right(
-    database: str, simulator: Simulator, local_secrets: LocalSecrets, output_dir: Path
+    database: str, simulator: Simulator, gateway_with: GatewayWith
 ) -> None:
     """The outage as the host sees it when the function itself fails: a database that cannot
     take the events (their log table locked) makes qr-webhook answer 503 to every one, and the
     host never posts them again."""
-    with own_gateway(
-        database, simulator, local_secrets, output_dir / "gateway-refusing.log", DB_TIMEOUT="0.2"
-    ) as gateway:
+    with gateway_with("refusing", DB_TIMEOUT="0.2") as gateway:
         users = [connected_user(gateway, simulator, f"refused{i}") for i in range(3)]
         names = [name for _, _, name in users]
         with simulator.configured(auto_ack=False):
