@@ -19,7 +19,6 @@ from tests.integration.test_purge import (  # noqa: F401 - fixtures used by name
     clean,
     make_session,
     purger,
-    store,
 )
 from wa_gateway.store import Store
 
