@@ -128,7 +128,8 @@ def between(before: Sample, after: Sample) -> dict[str, Any]:
     spent = {
         pid: ticks - before.others_ticks.get(pid, 0) for pid, ticks in after.others_ticks.items()
     }
-    top = sorted((p for p in spent if spent[p] > 0), key=lambda p: -spent[p])[:TOP_OTHERS]
+    shown = [p for p in spent if cores(spent[p]) >= 0.01]  # not the ones that hardly ran
+    top = sorted(shown, key=lambda p: -spent[p])[:TOP_OTHERS]
     return {
         "seconds": round(seconds, 1),
         "load_1m": [round(before.load_1m, 2), round(after.load_1m, 2)],
