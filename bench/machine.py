@@ -4,7 +4,7 @@ Linux only (``/proc``). For each phase: the 1-minute load average at its start a
 CPU the machine spent (from ``/proc/stat``), split into the bench's own (this process, its
 children: the simulator, the gateway, the cold runners, the latency proxy; and the PostgreSQL
 server with its backends) and everything else on the machine, each in cores (1.0 = one core
-busy for the whole phase).
+busy for the whole phase); and which other processes took the most of it (by name).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+TOP_OTHERS = 3
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Sample:
     load_1m: float
     busy_ticks: int  # the whole machine's, every core
     ours_ticks: int
+    others_ticks: dict[int, int]  # each other process's own ticks (utime + stime)
 
 
 def _machine_busy_ticks() -> int:
@@ -53,10 +55,10 @@ def idlest_cpu(allowed: set[int], over_s: float = 0.3) -> int:
     return max(sorted(allowed), key=lambda cpu: after.get(cpu, 0) - before.get(cpu, 0))
 
 
-def _processes() -> dict[int, tuple[int, int]]:
-    """Every process: pid -> (parent pid, utime + stime ticks, its own and its waited-for
-    children's)."""
-    found: dict[int, tuple[int, int]] = {}
+def _processes() -> dict[int, tuple[int, int, int]]:
+    """Every process: pid -> (parent pid, utime + stime ticks with its waited-for children's,
+    its own alone)."""
+    found: dict[int, tuple[int, int, int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -66,8 +68,9 @@ def _processes() -> dict[int, tuple[int, int]]:
             continue  # gone meanwhile
         after_name = raw.rsplit(")", 1)[1].split()
         parent = int(after_name[1])
-        ticks = sum(int(v) for v in after_name[11:15])  # utime, stime, cutime, cstime
-        found[int(entry.name)] = (parent, ticks)
+        own = int(after_name[11]) + int(after_name[12])  # utime, stime
+        ticks = own + int(after_name[13]) + int(after_name[14])  # + cutime, cstime
+        found[int(entry.name)] = (parent, ticks, own)
     return found
 
 
@@ -89,15 +92,17 @@ class MachineMeter:
     def sample(self) -> Sample:
         everyone = _processes()
         children: dict[int, list[int]] = {}
-        for pid, (parent, _) in everyone.items():
+        for pid, (parent, _, _) in everyone.items():
             children.setdefault(parent, []).append(pid)
-        ours, pending = 0, list(self._roots())
+        ours, pending, tree = 0, list(self._roots()), set()
         while pending:
             pid = pending.pop()
+            tree.add(pid)
             if pid in everyone:
                 ours += everyone[pid][1]
             pending.extend(children.get(pid, ()))
-        return Sample(time.monotonic(), os.getloadavg()[0], _machine_busy_ticks(), ours)
+        others = {pid: own for pid, (_, _, own) in everyone.items() if pid not in tree}
+        return Sample(time.monotonic(), os.getloadavg()[0], _machine_busy_ticks(), ours, others)
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -118,6 +123,13 @@ def between(before: Sample, after: Sample) -> dict[str, Any]:
     busy = after.busy_ticks - before.busy_ticks
     # A process that ended during the phase takes its ticks with it: never below zero.
     ours = max(0, min(busy, after.ours_ticks - before.ours_ticks))
+    # The other processes that took the most CPU in the phase (one that started meanwhile
+    # counts from zero; one that ended is not seen).
+    spent = {
+        pid: ticks - before.others_ticks.get(pid, 0) for pid, ticks in after.others_ticks.items()
+    }
+    shown = [p for p in spent if cores(spent[p]) >= 0.01]  # not the ones that hardly ran
+    top = sorted(shown, key=lambda p: -spent[p])[:TOP_OTHERS]
     return {
         "seconds": round(seconds, 1),
         "load_1m": [round(before.load_1m, 2), round(after.load_1m, 2)],
@@ -125,4 +137,15 @@ def between(before: Sample, after: Sample) -> dict[str, Any]:
         "busy_cores": cores(busy),
         "bench_cores": cores(ours),
         "other_cores": cores(busy - ours),
+        "top_others": [{"name": _name(pid), "pid": pid, "cores": cores(spent[pid])} for pid in top],
     }
+
+
+def _name(pid: int) -> str:
+    """What the process runs, shortly: its command's first words, without their folders."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        words = [os.path.basename(a.decode(errors="replace")) for a in argv[:3] if a]
+        return " ".join(words)[:40] or Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "(ended)"

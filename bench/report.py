@@ -49,6 +49,9 @@ def machine(environment: dict[str, Any], lines: list[str]) -> None:
             f"{name:<22}{p['seconds']:>7.1f} s   load {load:<14}busy {p['busy_cores']:.2f}:"
             f" bench {p['bench_cores']:.2f}, others {p['other_cores']:.2f}"
         )
+        top = ", ".join(f"{o['name']} {o['cores']:.2f}" for o in p.get("top_others") or ())
+        if top:
+            lines.append(f"{'':<22}  the others' largest: {top}")
 
 
 def table(results: dict[str, Any]) -> str:
@@ -210,6 +213,13 @@ def table(results: dict[str, Any]) -> str:
         lines.append(
             f"    the server's SQL per event: {server['server_ms_per_event']:.3f} ms"
             f" (PostgreSQL's function statistics, {server['events']} events)"
+        )
+    updates = tp.get("message_updates") or {}
+    if updates.get("updates"):
+        share = updates["hot"] / updates["updates"]
+        lines.append(
+            f"    messages updated {updates['updates']} times, {updates['hot']} of them HOT"
+            f" ({share:.0%}; not HOT: every index of the table written again)"
         )
     lines.append(
         f"    {'per event, mean ms':<30}{'each':>8}{'own code':>10}{'SQL':>8}{'commit+wire':>13}"

@@ -54,6 +54,17 @@ def snapshot(dsn: str) -> Snapshot:
     return {str(name): (int(calls), float(total), float(own)) for name, calls, total, own in rows}
 
 
+def message_updates(dsn: str) -> tuple[int, int]:
+    """Updates of whatsapp_messages so far, and how many of them were HOT (the row's new version
+    on its page, no new index entries): an ack that is not HOT writes every index again."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "select n_tup_upd, n_tup_hot_upd from pg_stat_user_tables"
+            " where relid = 'public.whatsapp_messages'::regclass"
+        ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
 def calls_since(before: Snapshot, after: Snapshot, function: str = INGEST) -> int:
     return after.get(function, (0, 0.0, 0.0))[0] - before.get(function, (0, 0.0, 0.0))[0]
 

@@ -400,6 +400,7 @@ def throughput(
     for _, event in batch[:50]:
         _ok(invoke("qr-webhook", event)[0])
     stats_before = sqlstats.snapshot(dsn)
+    updates_before = sqlstats.message_updates(dsn)
     cpus = os.sched_getaffinity(0)
     core = idlest_cpu(cpus)
     os.sched_setaffinity(0, {core})
@@ -420,6 +421,8 @@ def throughput(
         counts.add(f"qr-webhook: {kind}", got)
     measured = size * THROUGHPUT_PASSES
     server = _server_time(dsn, stats_before, measured)
+    updates_after = sqlstats.message_updates(dsn)
+    updates, hot = (a - b for a, b in zip(updates_after, updates_before, strict=True))
     by_event: dict[str, Any] = {}
     for kind, got in by_kind.items():
         mean_ms = statistics.fmean(c.ns for c in got) / 1e6
@@ -442,6 +445,7 @@ def throughput(
         "mix": MIX,
         "by_event": by_event,
         "server": server,
+        "message_updates": {"updates": updates, "hot": hot},
     }
 
 

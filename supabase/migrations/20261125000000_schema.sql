@@ -157,7 +157,10 @@ create table public.whatsapp_messages (
   media_state text check (media_state in ('pending', 'stored', 'too_large', 'unavailable')),
   -- A contact known only by their privacy id (LID) has no phone until the host maps it.
   constraint whatsapp_messages_names_a_contact check (phone is not null or contact_lid is not null)
-);
+)
+-- Room on each page for a message's next version: its acks (sent, delivered, read) then stay
+-- HOT updates, on the same page with no new index entries (nothing they change is indexed).
+with (fillfactor = 90);
 
 comment on column public.whatsapp_messages.origin is
   'Who wrote a message that did not come through send-message: owner (the account''s own '

@@ -3,10 +3,10 @@
 -- what is due (gateway_claim_scheduled) and sends it through the same outbox, governor and
 -- host client as a direct send.
 
--- The rule of what the scheduler has yet to send, written here alone (the index below and
--- gateway_due_messages use it): a message waiting for its time, or a scheduled message whose
--- send did not finish (the pass died, the host refused or did not answer: no host message id,
--- the send not settled) and may be tried again.
+-- The rule of what the scheduler has yet to send, written here alone (kept on each row as
+-- awaits_scheduler, which the indexes below and gateway_due_messages read): a message waiting
+-- for its time, or a scheduled message whose send did not finish (the pass died, the host
+-- refused or did not answer: no host message id, the send not settled) and may be tried again.
 create function public.gateway_awaits_scheduler(
   p_status text,
   p_wpp_message_id text,
@@ -24,16 +24,28 @@ $$;
 comment on function public.gateway_awaits_scheduler is
   'Whether a message with a send_at has yet to be sent by the scheduler.';
 
--- What the scheduler looks at; the claims' conditions name the same function, so the
--- planner knows they fall within this index.
+-- The rule's answer for each row, kept on the row for the indexes below. An index whose
+-- predicate named status itself would make every change of status a new entry in each of the
+-- table's indexes: an ack (sent, delivered, read) could never be a HOT update. This column
+-- stays false through an ack, so the ack's update changes no indexed column.
+alter table public.whatsapp_messages
+  add column awaits_scheduler boolean generated always as (
+    public.gateway_awaits_scheduler(status, wpp_message_id, send_state)
+  ) stored;
+
+comment on column public.whatsapp_messages.awaits_scheduler is
+  'Whether the scheduler has yet to send this message (gateway_awaits_scheduler of the row).';
+
+-- What the scheduler looks at; the claims' conditions name the same column, so the planner
+-- knows they fall within this index.
 create index whatsapp_messages_scheduled_idx
   on public.whatsapp_messages (whatsapp_session_id, send_at)
-  where send_at is not null
-    and public.gateway_awaits_scheduler(status, wpp_message_id, send_state);
+  where send_at is not null and awaits_scheduler;
 
--- A user's messages waiting for their time, counted against MAX_SCHEDULED_PER_USER.
+-- A user's messages waiting for their time (status scheduled, all of which await the
+-- scheduler), counted against MAX_SCHEDULED_PER_USER.
 create index whatsapp_messages_scheduled_user_idx
-  on public.whatsapp_messages (user_id) where status = 'scheduled';
+  on public.whatsapp_messages (user_id) where awaits_scheduler;
 
 -- The messages due by p_due_by, of one session (or of all, p_session_id null): awaiting the
 -- scheduler and held by no pass's lease at p_now. A scheduled message holds no lease.
@@ -51,7 +63,7 @@ begin
     select * from public.whatsapp_messages m
     where (p_session_id is null or m.whatsapp_session_id = p_session_id)
       and m.send_at <= p_due_by
-      and public.gateway_awaits_scheduler(m.status, m.wpp_message_id, m.send_state)
+      and m.awaits_scheduler
       and coalesce(m.lease_until, '-infinity') <= p_now;
 end
 $$;
@@ -140,7 +152,7 @@ begin
   perform pg_advisory_xact_lock(hashtextextended('gateway_scheduled:' || r.user_id::text, 0));
   if (select count(*) from (
         select 1 from public.whatsapp_messages
-        where user_id = r.user_id and status = 'scheduled'
+        where user_id = r.user_id and awaits_scheduler and status = 'scheduled'
         limit o.max_scheduled) waiting) >= o.max_scheduled then
     return jsonb_build_object('outcome', 'scheduled_limit', 'limit', o.max_scheduled);
   end if;

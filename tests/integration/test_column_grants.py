@@ -190,6 +190,7 @@ PRIVATE: dict[str, set[str]] = {
         "lease_until",
         "attempts",
         "host_at",
+        "awaits_scheduler",  # the scheduler's index column, read from send_state
     },
     "whatsapp_templates": set(),
     "whatsapp_error_logs": set(),

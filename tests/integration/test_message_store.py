@@ -113,6 +113,31 @@ def test_acks_in_any_order_end_at_read(store: Store, database: str, order: tuple
     assert status_of(database, message_id) == "read"
 
 
+def test_acks_update_the_message_in_place_with_no_new_index_entries(
+    store: Store, database: str
+) -> None:
+    """An ack changes no column an index names (the scheduler's indexes read the row's
+    awaits_scheduler, which an ack leaves false, not its status), and the table leaves room on
+    each page: each ack is a HOT update, not an entry in every one of the table's indexes."""
+    user, name = connected(store, database)
+    plan = store.begin_send(outbound(user, name, body="in place"))
+    assert plan.message is not None
+    wpp_id = f"true_{uuid.uuid4().hex}"
+    store.finish_send(plan.message, "sent", wpp_message_id=wpp_id)
+    with psycopg.connect(devdb.as_role(database, devdb.ADMIN_ROLE)) as conn:  # one transaction
+        for status in ("delivered", "read"):
+            event = EventRecord(name, None, None, "onack", f"ack-{status}", {}, "ack",
+                                Ack(name, wpp_id, status, TO, "in place"))  # fmt: skip
+            conn.execute("select public.gateway_ingest_event(%s)", (json.dumps(sql_record(event)),))
+        updated, hot = conn.execute(
+            "select pg_stat_get_xact_tuples_updated(r), pg_stat_get_xact_tuples_hot_updated(r)"
+            " from cast('public.whatsapp_messages' as regclass) r"
+        ).fetchone() or (None, None)
+        conn.commit()
+    assert _status(store, database, plan.message.id) == "read"
+    assert (updated, hot) == (2, 2)
+
+
 def test_failed_only_before_delivery(store: Store, database: str) -> None:
     user, name = connected(store, database)
     message_id, wpp_id = sent(store, user, name)

@@ -33,8 +33,9 @@ answer = app.handler(json.loads(sys.argv[2]), Context())
 loaded = sorted(name for name in sys.modules if name.startswith("wa_gateway.") or name == "uuid")
 print(json.dumps({"status": answer["statusCode"], "loaded": loaded}))
 """
-# What no path below needs: the scheduled passes, and files (the messages here carry none).
-NEVER = ("wa_gateway.jobs", "wa_gateway.media")
+# What no path below needs: the scheduled passes and their records, and files (the messages
+# here carry none).
+NEVER = ("wa_gateway.jobs", "wa_gateway.pass_records", "wa_gateway.media")
 
 
 def first_request(
@@ -89,6 +90,7 @@ def test_a_status_read_loads_nothing_of_the_host_messaging_or_events(
     assert "wa_gateway.sessions.accounts" in loaded  # the path ran
     assert under(loaded, "wa_gateway.host", "wa_gateway.messaging", "wa_gateway.events") == []
     assert under(loaded, "wa_gateway.sessions.service", *NEVER) == []
+    assert under(loaded, "wa_gateway.event_records") == []  # the webhook's
     assert "uuid" not in loaded  # only a cancel reads a message id
 
 

@@ -20,7 +20,9 @@ import psycopg
 import pytest
 
 from wa_gateway.event_records import InboundMessage, IncomingFile
-from wa_gateway.store.sql_records import SQL_TYPES, sql_record
+from wa_gateway.store.sql_records import record_classes, sql_record
+
+SQL_TYPES = record_classes()
 
 
 class Attribute(NamedTuple):

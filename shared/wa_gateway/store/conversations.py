@@ -1,13 +1,17 @@
 """The store's calls for conversations: groups, and send-message's react, edit, delete and
 read."""
 
-from typing import Any
+from __future__ import annotations
 
-from wa_gateway.event_records import GroupUpdate
+from typing import TYPE_CHECKING, Any
+
 from wa_gateway.records import MessageRecord
 from wa_gateway.send_records import ActionPlan, ChatRecord, GroupRecord, MessageAction
 from wa_gateway.store.sql_records import sql_record
 from wa_gateway.store.transport import Transport
+
+if TYPE_CHECKING:  # the webhook's records: the webhook imports them
+    from wa_gateway.event_records import GroupUpdate
 
 
 def _group(result: Any) -> tuple[GroupRecord | None, str | None]:

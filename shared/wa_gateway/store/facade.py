@@ -1,9 +1,11 @@
 """What the gateway's logic asks of the database, and nothing of how it gets there."""
 
+from __future__ import annotations
+
 import time
+from typing import TYPE_CHECKING
 
 from wa_gateway.auth.caller import Caller
-from wa_gateway.event_records import EventRecord, IngestResult, LidLookup
 from wa_gateway.records import (
     HostPlacement,
     MediaOutcome,
@@ -26,6 +28,9 @@ from wa_gateway.store.reconciling import ReconcileCalls
 from wa_gateway.store.scheduling import SchedulingCalls
 from wa_gateway.store.sql_records import sql_record
 from wa_gateway.store.transport import Transport
+
+if TYPE_CHECKING:  # the webhook's records: imported by its call
+    from wa_gateway.event_records import EventRecord, IngestResult
 
 
 class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls, MediaCalls, ConversationCalls):
@@ -178,6 +183,8 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls, MediaCalls, Conv
 
     def ingest_event(self, record: EventRecord) -> IngestResult:
         """Log a host event once and apply it, in one round trip."""
+        from wa_gateway.event_records import IngestResult, LidLookup
+
         result = self.transport.rpc(
             "gateway_ingest_event", {"p_event": sql_record(record), **self._qr_ttls}
         )

@@ -1,12 +1,22 @@
 """The store's housekeeping calls: the purge job's batches and the pool of hosts."""
 
-from collections.abc import Mapping
-from typing import Any
+from __future__ import annotations
 
-from wa_gateway.pass_records import PurgeBatch, PurgedSession, PurgeLimits, PurgePass, StoredToken
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 from wa_gateway.records import HostEntry, HostRecord
 from wa_gateway.store.sql_records import sql_record
 from wa_gateway.store.transport import Transport
+
+if TYPE_CHECKING:  # the purge's records: imported by the calls that make them
+    from wa_gateway.pass_records import (
+        PurgeBatch,
+        PurgedSession,
+        PurgeLimits,
+        PurgePass,
+        StoredToken,
+    )
 
 
 class HousekeepingCalls:
@@ -29,6 +39,8 @@ class HousekeepingCalls:
     def purge_first_pass(self, limits: PurgeLimits) -> PurgePass:
         """The host pool and the first batch of every housekeeping task, in one round trip;
         no tokens to re-encrypt when ``limits.active_key_id`` is None."""
+        from wa_gateway.pass_records import PurgePass
+
         result = self.transport.rpc("gateway_purge_first_pass", {"p_limits": sql_record(limits)})
         return PurgePass(
             hosts=_host_records(result["hosts"]),
@@ -103,6 +115,8 @@ class HousekeepingCalls:
 
     def host_sessions(self, host_id: str, *, idle_before: str | None = None) -> list[PurgedSession]:
         """The sessions holding a browser on a host (only those idle since, if given)."""
+        from wa_gateway.pass_records import PurgedSession
+
         rows = self.transport.rpc(
             "gateway_host_sessions", {"p_host_id": host_id, "p_idle_before": idle_before}
         )
@@ -118,6 +132,8 @@ class HousekeepingCalls:
 
 
 def _purge_batch(result: Mapping[str, Any]) -> PurgeBatch:
+    from wa_gateway.pass_records import PurgeBatch, PurgedSession
+
     return PurgeBatch(
         qr_cleared=int(result["qr_cleared"]),
         deleted=[
@@ -129,6 +145,8 @@ def _purge_batch(result: Mapping[str, Any]) -> PurgeBatch:
 
 
 def _stored_tokens(rows: list[Mapping[str, Any]]) -> list[StoredToken]:
+    from wa_gateway.pass_records import StoredToken
+
     return [StoredToken(r["session_id"], r["name"], r["host_token"]) for r in rows]
 
 

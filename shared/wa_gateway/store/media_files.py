@@ -1,11 +1,16 @@
 """The store's calls for received files: the media pass's claims, and the files of deleted
 messages the purge deletes from the bucket."""
 
-from collections.abc import Sequence
+from __future__ import annotations
 
-from wa_gateway.pass_records import MediaClaim, MediaFetch
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from wa_gateway.store.sql_records import sql_record
 from wa_gateway.store.transport import Transport
+
+if TYPE_CHECKING:  # the media pass's records: imported by the call that makes them
+    from wa_gateway.pass_records import MediaClaim, MediaFetch
 
 
 class MediaCalls:
@@ -16,6 +21,8 @@ class MediaCalls:
     def claim_media(self, claim: MediaClaim) -> list[MediaFetch]:
         """Due files leased to this pass (each try counted); files tried too often are given
         up as unavailable on the way."""
+        from wa_gateway.pass_records import MediaFetch
+
         rows = self.transport.rpc("gateway_claim_media", {"p_claim": sql_record(claim)})
         return [MediaFetch.from_json(row) for row in rows or ()]
 

@@ -1,21 +1,25 @@
 """The store's calls for reconcile: lease sessions, apply what their hosts say chat by chat and
 then for the session, give back."""
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from __future__ import annotations
 
-from wa_gateway.pass_records import (
-    ChatApplied,
-    PendingAck,
-    ReconcileApplied,
-    ReconcileChat,
-    ReconcileClaim,
-    ReconcileFindings,
-    ReconcileTarget,
-)
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 from wa_gateway.records import HostPlacement, SessionRecord
 from wa_gateway.store.sql_records import sql_record
 from wa_gateway.store.transport import Transport
+
+if TYPE_CHECKING:  # reconcile's records: imported by the calls that make them
+    from wa_gateway.pass_records import (
+        ChatApplied,
+        PendingAck,
+        ReconcileApplied,
+        ReconcileChat,
+        ReconcileClaim,
+        ReconcileFindings,
+        ReconcileTarget,
+    )
 
 
 class ReconcileLeaseLost(Exception):
@@ -24,6 +28,8 @@ class ReconcileLeaseLost(Exception):
 
 
 def _pending(item: Mapping[str, Any]) -> PendingAck:
+    from wa_gateway.pass_records import PendingAck
+
     return PendingAck(
         wpp_message_id=item.get("wpp_message_id"),
         phone=item.get("phone"),
@@ -34,6 +40,8 @@ def _pending(item: Mapping[str, Any]) -> PendingAck:
 
 
 def _target(item: Mapping[str, Any]) -> ReconcileTarget:
+    from wa_gateway.pass_records import ReconcileTarget
+
     return ReconcileTarget(
         session=SessionRecord.from_row(item["session"]),
         host_token=item.get("host_token"),
@@ -63,6 +71,8 @@ class ReconcileCalls:
     def apply_reconcile_chat(self, chat: ReconcileChat) -> ChatApplied | None:
         """Apply what one chat held (None: the session is gone); :class:`ReconcileLeaseLost`
         when the pass no longer holds the session."""
+        from wa_gateway.pass_records import ChatApplied
+
         result = self.transport.rpc("gateway_reconcile_chat", {"p_chat": sql_record(chat)})
         if result is None:
             return None
@@ -79,6 +89,8 @@ class ReconcileCalls:
         """Apply the session's own findings and release its lease (None: the session is
         gone); :class:`ReconcileLeaseLost` when the pass no longer holds it. ``stored`` is 0:
         messages are the chats'."""
+        from wa_gateway.pass_records import ReconcileApplied
+
         result = self.transport.rpc(
             "gateway_reconcile_session", {"p_findings": sql_record(findings), **self._qr_ttls}
         )

@@ -1,9 +1,10 @@
 """The store's calls for templates and scheduled messages."""
 
-import time
-from typing import get_args
+from __future__ import annotations
 
-from wa_gateway.pass_records import ClaimBatch, ClaimedMessage
+import time
+from typing import TYPE_CHECKING, get_args
+
 from wa_gateway.records import MessageRecord
 from wa_gateway.send_records import (
     OutboundRequest,
@@ -14,6 +15,9 @@ from wa_gateway.send_records import (
 )
 from wa_gateway.store.sql_records import sql_record
 from wa_gateway.store.transport import Transport
+
+if TYPE_CHECKING:  # the scheduler's records: imported by the call that makes them
+    from wa_gateway.pass_records import ClaimBatch
 
 _SEND_OUTCOMES = set(get_args(SendOutcome))
 
@@ -57,6 +61,8 @@ class SchedulingCalls:
     def claim_scheduled(self, *, limit: int, grace_s: int, lease_s: int) -> ClaimBatch:
         """Due scheduled messages, each now queued and held ``lease_s`` seconds for this
         caller to send (a pass holds them for what is left of its invocation)."""
+        from wa_gateway.pass_records import ClaimBatch, ClaimedMessage
+
         asked = time.monotonic()
         result = self.transport.rpc(
             "gateway_claim_scheduled",
