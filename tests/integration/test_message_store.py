@@ -134,7 +134,7 @@ def test_acks_update_the_message_in_place_with_no_new_index_entries(
             " from cast('public.whatsapp_messages' as regclass) r"
         ).fetchone() or (None, None)
         conn.commit()
-    assert _status(store, database, plan.message.id) == "read"
+    assert status_of(database, plan.message.id) == "read"
     assert (updated, hot) == (2, 2)
 
 

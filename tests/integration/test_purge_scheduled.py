@@ -2,10 +2,6 @@
 scheduled messages with it (send_at may be 30 days ahead), failed with a reason the user can
 read, so none waits forever for a session that is gone or counts as scheduled in the reports."""
 
-# The fixtures come from test_purge: tests name them as arguments, which the linter reads as
-# redefining the imports.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 from typing import Any
