@@ -40,7 +40,7 @@ def revoke_key(key_id: str) -> Response:
 @app.post("/endpoints")
 def create_endpoint() -> Response:
     caller = app.caller()
-    request = parse_new_endpoint(app.json_object(), allow_local=app.settings.allow_local_endpoints)
+    request = parse_new_endpoint(app.json_object(), allow_local=app.settings.delivery.allow_local)
     return json_response(201, {"endpoint": services.endpoints().create(caller.user_id, request)})
 
 

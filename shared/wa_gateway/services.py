@@ -232,27 +232,14 @@ def endpoints() -> Endpoints:
         runtime.store().transport,
         s.keyring,
         max_endpoints=s.max_endpoints,
-        allow_local=s.allow_local_endpoints,
+        allow_local=s.delivery.allow_local,
     )
 
 
 @part
 def deliverer() -> Deliverer:
     from wa_gateway.delivery.store import DeliveryCalls
-    from wa_gateway.delivery.worker import Deliverer, DeliveryPolicy
+    from wa_gateway.delivery.worker import Deliverer
 
     s = runtime.settings()
-    return Deliverer(
-        DeliveryCalls(runtime.store().transport),
-        s.keyring,
-        DeliveryPolicy(
-            timeout_s=s.delivery_timeout_s,
-            retry_base_s=s.delivery_retry_base_s,
-            retry_max_s=s.delivery_retry_max_s,
-            retry_for_s=s.delivery_retry_for_s,
-            lease_s=s.delivery_lease_s,
-            concurrency=s.delivery_concurrency,
-            allow_local=s.allow_local_endpoints,
-            retention_s=s.event_retention_s,
-        ),
-    )
+    return Deliverer(DeliveryCalls(runtime.store().transport), s.keyring, s.delivery)

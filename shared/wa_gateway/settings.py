@@ -71,6 +71,24 @@ def _split(value: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class DeliveryPolicy:
+    """How the delivery worker posts events to users' endpoints: the ``DELIVERY_*`` settings,
+    ``ALLOW_LOCAL_ENDPOINTS`` (which also governs registering an endpoint), how long a
+    delivery is kept (``EVENT_RETENTION``), and the worker's batch sizes."""
+
+    timeout_s: float = 10.0
+    retry_base_s: int = 5
+    retry_max_s: int = 3600
+    retry_for_s: int = 3 * 86400
+    lease_s: int = 60
+    concurrency: int = 8
+    allow_local: bool = False
+    retention_s: int = 30 * 86400
+    batch: int = 20
+    batches_per_claim: int = 10
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting a function may use. Build with ``Settings.load``."""
 
@@ -121,14 +139,8 @@ class Settings:
     api_key_rate_per_minute: float = 300
     max_api_keys: int = 20
     max_endpoints: int = 10
-    allow_local_endpoints: bool = False
     delivery_function: str | None = None
-    delivery_timeout_s: float = 10.0
-    delivery_retry_base_s: int = 5
-    delivery_retry_max_s: int = 3600
-    delivery_retry_for_s: int = 3 * 86400
-    delivery_lease_s: int = 60
-    delivery_concurrency: int = 8
+    delivery: DeliveryPolicy = DeliveryPolicy()
     version: str = "dev"
 
     @classmethod
@@ -174,6 +186,7 @@ class Settings:
         jwks_url = get("SUPABASE_JWKS_URL")
         if jwks_url is None and auth_url:
             jwks_url = f"{auth_url}/.well-known/jwks.json"
+        event_retention_s = duration("EVENT_RETENTION", 30 * 86400)
         return cls(
             supabase_url=supabase_url,
             supabase_service_role_key=get("SUPABASE_SERVICE_ROLE_KEY"),
@@ -204,7 +217,7 @@ class Settings:
             send_lease_s=duration("SEND_LEASE", 30),
             max_accounts_per_user=count("MAX_ACCOUNTS_PER_USER", 3),
             max_scheduled_per_user=count("MAX_SCHEDULED_PER_USER", 1000),
-            event_retention_s=duration("EVENT_RETENTION", 30 * 86400),
+            event_retention_s=event_retention_s,
             drain_idle_after_s=duration("DRAIN_IDLE_AFTER", 3600),
             schedule_grace_s=duration("SCHEDULE_GRACE", 3600),
             reconcile_concurrency=count("RECONCILE_CONCURRENCY", 4),
@@ -226,14 +239,17 @@ class Settings:
             ),
             max_api_keys=count("MAX_API_KEYS", 20),
             max_endpoints=count("MAX_ENDPOINTS", 10),
-            allow_local_endpoints=_flag(get("ALLOW_LOCAL_ENDPOINTS")),
             delivery_function=get("DELIVERY_FUNCTION"),
-            delivery_timeout_s=seconds("DELIVERY_TIMEOUT", 10.0),
-            delivery_retry_base_s=max(1, duration("DELIVERY_RETRY_BASE", 5)),
-            delivery_retry_max_s=max(1, duration("DELIVERY_RETRY_MAX", 3600)),
-            delivery_retry_for_s=duration("DELIVERY_RETRY_FOR", 3 * 86400),
-            delivery_lease_s=max(1, duration("DELIVERY_LEASE", 60)),
-            delivery_concurrency=count("DELIVERY_CONCURRENCY", 8),
+            delivery=DeliveryPolicy(
+                timeout_s=seconds("DELIVERY_TIMEOUT", 10.0),
+                retry_base_s=max(1, duration("DELIVERY_RETRY_BASE", 5)),
+                retry_max_s=max(1, duration("DELIVERY_RETRY_MAX", 3600)),
+                retry_for_s=duration("DELIVERY_RETRY_FOR", 3 * 86400),
+                lease_s=max(1, duration("DELIVERY_LEASE", 60)),
+                concurrency=count("DELIVERY_CONCURRENCY", 8),
+                allow_local=_flag(get("ALLOW_LOCAL_ENDPOINTS")),
+                retention_s=event_retention_s,
+            ),
             version=get("GATEWAY_VERSION") or "dev",
         )
 

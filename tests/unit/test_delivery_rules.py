@@ -23,9 +23,10 @@ from wa_gateway.delivery.addresses import (
 )
 from wa_gateway.delivery.http import Outcome
 from wa_gateway.delivery.store import Claim, Pending, Recorded
-from wa_gateway.delivery.worker import Deliverer, DeliveryPolicy
+from wa_gateway.delivery.worker import Deliverer
 from wa_gateway.errors import EndpointNotAllowed, InvalidRequest
 from wa_gateway.keys import api_key
+from wa_gateway.settings import DeliveryPolicy
 
 BODY = json.dumps({"type": "message.received", "data": {"body": "oi"}}).encode()
 

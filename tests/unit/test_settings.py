@@ -310,9 +310,9 @@ def test_anonymous_users_are_refused_unless_allowed(
 def test_api_key_and_delivery_settings_have_defaults_and_are_read() -> None:
     defaults = Settings.load(BASE)
     assert (defaults.api_key_burst, defaults.api_key_rate_per_minute) == (60, 300)
-    assert (defaults.delivery_retry_base_s, defaults.delivery_retry_max_s) == (5, 3600)
-    assert defaults.delivery_retry_for_s == 3 * 86400 and defaults.delivery_timeout_s == 10
-    assert not defaults.allow_local_endpoints and defaults.delivery_function is None
+    assert (defaults.delivery.retry_base_s, defaults.delivery.retry_max_s) == (5, 3600)
+    assert defaults.delivery.retry_for_s == 3 * 86400 and defaults.delivery.timeout_s == 10
+    assert not defaults.delivery.allow_local and defaults.delivery_function is None
     given = Settings.load(
         {
             **BASE,
@@ -323,8 +323,8 @@ def test_api_key_and_delivery_settings_have_defaults_and_are_read() -> None:
             "MAX_ENDPOINTS": "3",
         }
     )
-    assert given.delivery_retry_for_s == 7200 and given.delivery_timeout_s == 2.5
-    assert given.allow_local_endpoints and given.delivery_function == "stack-delivery"
+    assert given.delivery.retry_for_s == 7200 and given.delivery.timeout_s == 2.5
+    assert given.delivery.allow_local and given.delivery_function == "stack-delivery"
     assert given.max_endpoints == 3
 
 

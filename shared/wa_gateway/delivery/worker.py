@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
 
 from wa_gateway.crypto import DecryptionError, Keyring
 from wa_gateway.delivery import http, signing
@@ -39,7 +38,8 @@ from wa_gateway.delivery.addresses import (
 )
 from wa_gateway.delivery.store import Claim, DeliveryCalls, Pending, RetryPolicy
 from wa_gateway.errors import ApiError
-from wa_gateway.observability import logger, report_fields
+from wa_gateway.observability import RunReport, logger
+from wa_gateway.settings import DeliveryPolicy
 
 USER_AGENT = "wa-gateway-webhooks/1"
 RESERVE_S = 2.0
@@ -48,22 +48,8 @@ RESERVE_S = 2.0
 Post = Callable[..., http.Outcome]
 
 
-@dataclass(frozen=True)
-class DeliveryPolicy:
-    timeout_s: float = 10.0
-    retry_base_s: int = 5
-    retry_max_s: int = 3600
-    retry_for_s: int = 3 * 86400
-    lease_s: int = 60
-    concurrency: int = 8
-    allow_local: bool = False
-    retention_s: int = 30 * 86400
-    batch: int = 20
-    batches_per_claim: int = 10
-
-
 @dataclass
-class DeliveryReport:
+class DeliveryReport(RunReport):
     endpoints: int = 0
     delivered: int = 0
     failed_attempts: int = 0
@@ -72,6 +58,7 @@ class DeliveryReport:
     forgotten: int = 0
     seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    metric_fields = ("delivered", "failed_attempts")
 
     def count(self, outcomes: list[tuple[int, http.Outcome]], lost: bool) -> None:
         with self._lock:
@@ -83,13 +70,6 @@ class DeliveryReport:
                     self.failed_attempts += 1
                     code = outcome.error or "failed"
                     self.errors[code] = self.errors.get(code, 0) + 1
-
-    def counts(self) -> dict[str, int]:
-        """The metrics of a run (``delivery-<name>``)."""
-        return {"delivered": self.delivered, "failed-attempts": self.failed_attempts}
-
-    def as_dict(self) -> dict[str, Any]:
-        return report_fields(self)
 
 
 class Deliverer:

@@ -14,10 +14,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from wa_gateway.media.incoming import IncomingMedia
-from wa_gateway.observability import logger
+from wa_gateway.observability import RunReport, logger
 from wa_gateway.pass_records import MediaClaim
 from wa_gateway.store import Store
 
@@ -25,17 +24,10 @@ _RESERVE_S = 20.0  # stop claiming when less than this is left of the invocation
 
 
 @dataclass
-class MediaReport:
+class MediaReport(RunReport):
     claimed: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)  # stored, retry, unavailable...
     seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "claimed": self.claimed,
-            "outcomes": dict(sorted(self.outcomes.items())),
-            "seconds": round(self.seconds, 3),
-        }
 
     def counts(self) -> dict[str, int]:
         """The metrics of a pass (``media-<outcome>``: stored, retry, unavailable...)."""

@@ -27,7 +27,7 @@ from wa_gateway.errors import StoreUnavailable
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.jobs.purge_files import FILES_PER_CALL, delete_files_of_deleted_messages
 from wa_gateway.jobs.purge_hosts import HostCare
-from wa_gateway.observability import logger, report_fields
+from wa_gateway.observability import RunReport, logger
 from wa_gateway.pass_records import PurgeBatch, PurgedSession, PurgeLimits, StoredToken
 from wa_gateway.store import Store
 
@@ -39,7 +39,7 @@ TIME_RESERVE_S = 10.0
 
 
 @dataclass
-class PurgeReport:
+class PurgeReport(RunReport):
     hosts_checked: int = 0
     hosts_marked_down: int = 0
     sessions_disconnected: int = 0
@@ -59,16 +59,7 @@ class PurgeReport:
     files_deleted: int = 0
     storage_errors: int = 0
 
-    def as_dict(self) -> dict[str, int | float | bool]:
-        return report_fields(self)
-
-    def counts(self) -> dict[str, int]:
-        """The metrics of a run (``purge-<name>``)."""
-        return {
-            "sessions-deleted": self.sessions_deleted,
-            "qr-cleared": self.qr_cleared,
-            "host-errors": self.host_errors,
-        }
+    metric_fields = ("sessions_deleted", "qr_cleared", "host_errors")
 
 
 @dataclass

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from wa_gateway.auth.caller import Caller
 from wa_gateway.crypto import Keyring
@@ -31,7 +31,7 @@ from wa_gateway.events.service import DEFAULT_POLICY, EventPolicy
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.jobs.reconcile_session import HostFacts, Outcome, host_key, reconcile_one
 from wa_gateway.messaging.limits import EDIT_WINDOW_S
-from wa_gateway.observability import logger, report_fields
+from wa_gateway.observability import RunReport, logger
 from wa_gateway.pass_records import ReconcileApplied, ReconcileClaim, ReconcileTarget
 from wa_gateway.records import SessionRecord
 from wa_gateway.sessions.accounts import session_name_for
@@ -58,7 +58,7 @@ class ReconcileBusy(Exception):
 
 
 @dataclass
-class ReconcileReport:
+class ReconcileReport(RunReport):
     checked: int = 0  # sessions whose host was asked
     repaired: int = 0  # sessions whose state was put right
     messages: int = 0  # missed messages stored
@@ -72,17 +72,7 @@ class ReconcileReport:
     host_calls: int = 0
     seconds: float = 0.0
 
-    def as_dict(self) -> dict[str, Any]:
-        return report_fields(self)
-
-    def counts(self) -> dict[str, int]:
-        """The metrics of a pass (``reconcile-<name>``)."""
-        return {
-            "repaired": self.repaired,
-            "messages": self.messages,
-            "acks": self.acks,
-            "errors": sum(self.errors.values()),
-        }
+    metric_fields = ("repaired", "messages", "acks", "errors")
 
 
 @dataclass

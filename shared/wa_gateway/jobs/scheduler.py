@@ -26,12 +26,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from wa_gateway.errors import ApiError
 from wa_gateway.messaging.fence import LeaseLost
 from wa_gateway.messaging.service import MessageService
-from wa_gateway.observability import logger
+from wa_gateway.observability import RunReport, logger
 from wa_gateway.pass_records import ClaimedMessage
 from wa_gateway.store import Store
 
@@ -39,7 +38,7 @@ _UNEXPECTED = ApiError.code  # what a failure no one expected is counted as
 
 
 @dataclass
-class SchedulerReport:
+class SchedulerReport(RunReport):
     sent: int = 0
     failed: int = 0  # past their time by more than the grace, failed with a reason
     errors: dict[str, int] = field(default_factory=dict)
@@ -47,24 +46,10 @@ class SchedulerReport:
     claims: int = 0
     given_back: int = 0  # claimed, not sent before the invocation's time ran short
     taken_over: int = 0  # claimed, then found to be another attempt's (or already sent)
+    metric_fields = ("sent", "failed")
 
     def count_error(self, code: str) -> None:
         self.errors[code] = self.errors.get(code, 0) + 1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "sent": self.sent,
-            "failed": self.failed,
-            "errors": dict(sorted(self.errors.items())),
-            "waiting_sessions": self.waiting_sessions,
-            "claims": self.claims,
-            "given_back": self.given_back,
-            "taken_over": self.taken_over,
-        }
-
-    def counts(self) -> dict[str, int]:
-        """The metrics of a pass (``scheduler-<name>``)."""
-        return {"sent": self.sent, "failed": self.failed}
 
 
 @dataclass
