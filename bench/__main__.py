@@ -51,36 +51,39 @@ DELIVERY_USERS = 8  # users with an endpoint each, for delivery latency and thro
 RTT_MS = 1.0  # Lambda to its database (Supabase's pooler) in one region: about a millisecond
 
 
+# The counts a run takes: each option with its default, its value in a --quick run, and help.
+COUNTS: tuple[tuple[str, int, int, str], ...] = (
+    ("--cold-runs", 7, 2, "timed cold starts per function"),
+    ("--no-pyc-runs", 3, 1, "cold starts without .pyc"),
+    ("--warm-n", 500, 50, "measured warm calls per function"),
+    ("--warmup", 20, 5, "unmeasured calls before those"),
+    ("--events", 3000, 300, "webhook events for throughput"),
+    ("--purge-n", 100_000, 5000, "stale sessions to purge"),
+    (
+        "--linked-disconnects",
+        10,
+        2,
+        "disconnects of linked sessions (the host holds each logout 0.5 s)",
+    ),
+    ("--cycle", 50, 10, "pairings cycled by disconnect"),
+    ("--fresh-starts", 10, 3, "warm fresh start-sessions"),
+    ("--rtt-n", 200, 20, "warm calls per function at RTT_MS"),
+    ("--delivery-latency-n", 200, 20, "host events timed to an endpoint"),
+    ("--delivery-n", 2000, 200, "deliveries for throughput"),
+    ("--inbox-n", 200, 20, "timed conversation pages"),
+)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--cold-runs", type=int, default=7, help="timed cold starts per function")
-    parser.add_argument("--no-pyc-runs", type=int, default=3, help="cold starts without .pyc")
-    parser.add_argument("--warm-n", type=int, default=500, help="measured warm calls per function")
-    parser.add_argument("--warmup", type=int, default=20, help="unmeasured calls before those")
-    parser.add_argument("--events", type=int, default=3000, help="webhook events for throughput")
-    parser.add_argument("--purge-n", type=int, default=100_000, help="stale sessions to purge")
-    parser.add_argument(
-        "--linked-disconnects",
-        type=int,
-        default=10,
-        help="disconnects of linked sessions (the host holds each logout for 0.5 s)",
-    )
-    parser.add_argument("--cycle", type=int, default=50, help="pairings cycled by disconnect")
-    parser.add_argument("--fresh-starts", type=int, default=10, help="warm fresh start-sessions")
-    parser.add_argument("--rtt-n", type=int, default=200, help="warm calls per function at RTT_MS")
-    parser.add_argument(
-        "--delivery-latency-n", type=int, default=200, help="host events timed to an endpoint"
-    )
-    parser.add_argument("--delivery-n", type=int, default=2000, help="deliveries for throughput")
-    parser.add_argument("--inbox-n", type=int, default=200, help="timed conversation pages")
+    for option, default, _, text in COUNTS:
+        parser.add_argument(option, type=int, default=default, help=text)
     parser.add_argument("--quick", action="store_true", help="a smoke run: small counts")
     parser.add_argument("--output", type=Path, default=OUT / "bench.json")
     args = parser.parse_args(argv)
     if args.quick:
-        args.cold_runs, args.no_pyc_runs, args.warm_n, args.warmup = 2, 1, 50, 5
-        args.events, args.purge_n, args.linked_disconnects, args.cycle = 300, 5000, 2, 10
-        args.fresh_starts, args.rtt_n, args.inbox_n = 3, 20, 20
-        args.delivery_latency_n, args.delivery_n = 20, 200
+        for option, _, quick, _ in COUNTS:
+            setattr(args, option[2:].replace("-", "_"), quick)
     return args
 
 

@@ -128,14 +128,20 @@ class ColdEvents:
 
 
 class ColdBench:
-    def __init__(self, stack: Stack, out_dir: Path, log_path: Path) -> None:
+    """Spawns the cold starts, each into ``bench-functions.log`` of ``out_dir``, from a
+    scratch folder removed when the ``with`` block ends."""
+
+    def __init__(self, stack: Stack, out_dir: Path) -> None:
         self.stack = stack
         self.out_dir = out_dir
-        self.log_path = log_path
+        self.log_path = out_dir / "bench-functions.log"
         self.scratch = Path(tempfile.mkdtemp(prefix="wa-bench-cold-"))
         self._specs = 0
 
-    def close(self) -> None:
+    def __enter__(self) -> ColdBench:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def env(self, pythonpath: list[Path], **extra: str) -> dict[str, str]:
@@ -268,165 +274,153 @@ def measure(
     out_dir: Path,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
-    bench = ColdBench(stack, out_dir, out_dir / "bench-functions.log")
-    try:
-        return _measure(bench, provider, runs=runs, no_pyc_runs=no_pyc_runs, progress=progress)
-    finally:
-        bench.close()
+    with ColdBench(stack, out_dir) as bench:
+        env = bench.default_env()
+        # The gateway's own .pyc, current (others may have just edited a file): no run compiles.
+        for folder in ("shared", "functions"):
+            compileall.compile_dir(str(ROOT / folder), quiet=1)
+        baseline_arg = ",".join(BASELINE_MODULES)
+        importtime_summary: dict[str, Any] = {}
 
-
-def _measure(
-    bench: ColdBench,
-    provider: ColdEvents,
-    *,
-    runs: int,
-    no_pyc_runs: int,
-    progress: Callable[[str], None],
-) -> dict[str, Any]:
-    env = bench.default_env()
-    # The gateway's own .pyc, current (others may have just edited a file): no run compiles.
-    for folder in ("shared", "functions"):
-        compileall.compile_dir(str(ROOT / folder), quiet=1)
-    baseline_arg = ",".join(BASELINE_MODULES)
-    importtime_summary: dict[str, Any] = {}
-
-    # 1. One -X importtime run each (also warms the OS file cache and any stale .pyc).
-    progress("cold: import-time reports")
-    measured = [*FUNCTIONS, KEY_LABEL]
-    for function in measured:
-        _, stderr = bench.run_handler(function, provider.next(function), env, importtime_on=True)
-        folder = FOLDER_OF.get(function, FUNCTIONS.get(function))
+        # 1. One -X importtime run each (also warms the OS file cache and any stale .pyc).
+        progress("cold: import-time reports")
+        measured = [*FUNCTIONS, KEY_LABEL]
+        for function in measured:
+            _, stderr = bench.run_handler(
+                function, provider.next(function), env, importtime_on=True
+            )
+            folder = FOLDER_OF.get(function, FUNCTIONS.get(function))
+            text, summary = importtime.report(
+                f"{function} (load functions/{folder}/app.py, first request)", stderr
+            )
+            name = function.replace(" (API key)", "-api-key")
+            (bench.out_dir / f"bench-importtime-{name}.txt").write_text(text)
+            importtime_summary[function] = summary
+        _, _, stderr = bench.spawn("import", baseline_arg, env, importtime_on=True)
         text, summary = importtime.report(
-            f"{function} (load functions/{folder}/app.py, first request)", stderr
+            "baseline: import " + ", ".join(BASELINE_MODULES), stderr, root_label="baseline"
         )
-        name = function.replace(" (API key)", "-api-key")
-        (bench.out_dir / f"bench-importtime-{name}.txt").write_text(text)
-        importtime_summary[function] = summary
-    _, _, stderr = bench.spawn("import", baseline_arg, env, importtime_on=True)
-    text, summary = importtime.report(
-        "baseline: import " + ", ".join(BASELINE_MODULES), stderr, root_label="baseline"
-    )
-    (bench.out_dir / "bench-importtime-baseline.txt").write_text(text)
-    importtime_summary["baseline"] = summary
+        (bench.out_dir / "bench-importtime-baseline.txt").write_text(text)
+        importtime_summary["baseline"] = summary
 
-    # 2. The timed runs, interleaved so that drift hits every figure alike.
-    samples: dict[str, list[Sample]] = {f: [] for f in measured}
-    baseline: list[Sample] = []
-    bare: list[Sample] = []
-    transports: dict[str, list[Sample]] = {label: [] for label in TRANSPORTS}
-    libraries: dict[str, list[Sample]] = {f: [] for f in measured}
-    secrets: list[Sample] = []
-    secrets_env = {**env, "AWS_DEFAULT_REGION": "us-east-1"}
-    through_extension: list[Sample] = []
-    extension = SecretsExtensionStandIn({BENCH_ARN: {}}, session_token=os.urandom(12).hex())
-    extension_env = {**env, "SECRETS_ARN": BENCH_ARN, **extension.env()}
-    try:
-        for run in range(runs):
-            progress(f"cold: run {run + 1}/{runs}")
-            bare.append(bench.spawn("bare", "-", env)[0])
-            baseline.append(bench.spawn("import", baseline_arg, env)[0])
-            for label, module in TRANSPORTS.items():
-                transports[label].append(bench.spawn("import", module, env)[0])
-            for function, modules in LIBRARIES.items():
-                libraries[function].append(bench.spawn("import", ",".join(modules), env)[0])
-            status_libraries = ",".join(LIBRARIES["status"])
-            secrets.append(bench.spawn("secrets", status_libraries, secrets_env)[0])
-            through_extension.append(
-                bench.spawn("secrets-extension", status_libraries, extension_env)[0]
-            )
-            for function in measured:
-                event = provider.next(function)
-                samples[function].append(bench.run_handler(function, event, env)[0])
-    finally:
-        extension.close()
-    if len(extension.asked) != runs:
-        raise RuntimeError("the extension's stand-in was not asked once per run")
+        # 2. The timed runs, interleaved so that drift hits every figure alike.
+        samples: dict[str, list[Sample]] = {f: [] for f in measured}
+        baseline: list[Sample] = []
+        bare: list[Sample] = []
+        transports: dict[str, list[Sample]] = {label: [] for label in TRANSPORTS}
+        libraries: dict[str, list[Sample]] = {f: [] for f in measured}
+        secrets: list[Sample] = []
+        secrets_env = {**env, "AWS_DEFAULT_REGION": "us-east-1"}
+        through_extension: list[Sample] = []
+        extension = SecretsExtensionStandIn({BENCH_ARN: {}}, session_token=os.urandom(12).hex())
+        extension_env = {**env, "SECRETS_ARN": BENCH_ARN, **extension.env()}
+        try:
+            for run in range(runs):
+                progress(f"cold: run {run + 1}/{runs}")
+                bare.append(bench.spawn("bare", "-", env)[0])
+                baseline.append(bench.spawn("import", baseline_arg, env)[0])
+                for label, module in TRANSPORTS.items():
+                    transports[label].append(bench.spawn("import", module, env)[0])
+                for function, modules in LIBRARIES.items():
+                    libraries[function].append(bench.spawn("import", ",".join(modules), env)[0])
+                status_libraries = ",".join(LIBRARIES["status"])
+                secrets.append(bench.spawn("secrets", status_libraries, secrets_env)[0])
+                through_extension.append(
+                    bench.spawn("secrets-extension", status_libraries, extension_env)[0]
+                )
+                for function in measured:
+                    event = provider.next(function)
+                    samples[function].append(bench.run_handler(function, event, env)[0])
+        finally:
+            extension.close()
+        if len(extension.asked) != runs:
+            raise RuntimeError("the extension's stand-in was not asked once per run")
 
-    # 3. As Lambda runs the layer: no bytecode cache at all.
-    no_pyc: dict[str, list[Sample]] = {f: [] for f in FUNCTIONS}
-    tree = bench.no_pyc_tree() if no_pyc_runs > 0 else None
-    if tree is not None:
-        raw_env = bench.env([tree, ROOT], PYTHONDONTWRITEBYTECODE="1")
-        for run in range(no_pyc_runs):
-            progress(f"cold: no-.pyc run {run + 1}/{no_pyc_runs}")
-            for function in FUNCTIONS:
-                event = provider.next(function)
-                no_pyc[function].append(bench.run_handler(function, event, raw_env)[0])
+        # 3. As Lambda runs the layer: no bytecode cache at all.
+        no_pyc: dict[str, list[Sample]] = {f: [] for f in FUNCTIONS}
+        tree = bench.no_pyc_tree() if no_pyc_runs > 0 else None
+        if tree is not None:
+            raw_env = bench.env([tree, ROOT], PYTHONDONTWRITEBYTECODE="1")
+            for run in range(no_pyc_runs):
+                progress(f"cold: no-.pyc run {run + 1}/{no_pyc_runs}")
+                for function in FUNCTIONS:
+                    event = provider.next(function)
+                    no_pyc[function].append(bench.run_handler(function, event, raw_env)[0])
 
-    base_median = _median([s.total_ms for s in baseline])
-    cold: dict[str, Any] = {}
-    rss: dict[str, float] = {}
-    for function, got in samples.items():
-        median = _median([s.total_ms for s in got])
-        cold[function] = {
-            "median": median,
-            "baseline_median": base_median,
-            "ratio": round(median / base_median, 3),
-            "min": round(min(s.total_ms for s in got), 1),
-            "max": round(max(s.total_ms for s in got), 1),
-            "runs": len(got),
-            "startup_median": _median([s.startup_ms for s in got]),
-            "import_median": _median([s.import_ms for s in got]),
-            "first_request_median": _median([s.request_ms for s in got]),
-            "library_floor_median": _median([s.total_ms for s in libraries[function]]),
-        }
-        cold[function]["library_floor_ratio"] = round(
-            cold[function]["library_floor_median"] / base_median, 3
-        )
-        if function in HOST_CALLERS:
-            # The host's think time (its bcrypt token checks, the 0.5 s a logout takes) is
-            # not the function's: the same figure without the time spent waiting for it.
-            own = _median([s.total_ms - s.host_ms for s in got])
-            cold[function].update(
-                host_wait_median=_median([s.host_ms for s in got]),
-                median_excl_host_wait=own,
-                ratio_excl_host_wait=round(own / base_median, 3),
-            )
-        rss[function] = round(max(s.rss_mb for s in got), 1)
-    result: dict[str, Any] = {
-        "cold_init_ms": cold,
-        "peak_rss_mb": rss,
-        "cold_baseline": {
-            "median": base_median,
-            "min": round(min(s.total_ms for s in baseline), 1),
-            "max": round(max(s.total_ms for s in baseline), 1),
-            "runs": len(baseline),
-            "modules": list(BASELINE_MODULES),
-            "peak_rss_mb": round(max(s.rss_mb for s in baseline), 1),
-        },
-        "cold_interpreter_ms": _median([s.total_ms for s in bare]),
-        # The functions above use DATABASE_URL; production may use SUPABASE_URL instead.
-        "cold_transport_import_ms": {
-            label: _median([s.total_ms for s in got]) for label, got in transports.items()
-        },
-        # Deployed with SECRETS_ARN (the template's way), every cold start also reads the secret
-        # before it can check a token: through Powertools' parameters and a boto3 client, or
-        # through the Parameters and Secrets extension (a stand-in here). Either way the wait
-        # for Secrets Manager itself is not counted.
-        "cold_secrets_arn_extra_ms": {
-            label: round(
-                _median([s.total_ms for s in got])
-                - _median([s.total_ms for s in libraries["status"]]),
-                1,
-            )
-            for label, got in (
-                (SECRETS_BOTO3, secrets),
-                (SECRETS_EXTENSION, through_extension),
-            )
-        },
-        "importtime": importtime_summary,
-    }
-    if tree is not None:
-        result["cold_init_no_pyc_ms"] = {
-            function: {
-                "median": _median([s.total_ms for s in got]),
+        base_median = _median([s.total_ms for s in baseline])
+        cold: dict[str, Any] = {}
+        rss: dict[str, float] = {}
+        for function, got in samples.items():
+            median = _median([s.total_ms for s in got])
+            cold[function] = {
+                "median": median,
+                "baseline_median": base_median,
+                "ratio": round(median / base_median, 3),
+                "min": round(min(s.total_ms for s in got), 1),
+                "max": round(max(s.total_ms for s in got), 1),
+                "runs": len(got),
+                "startup_median": _median([s.startup_ms for s in got]),
                 "import_median": _median([s.import_ms for s in got]),
                 "first_request_median": _median([s.request_ms for s in got]),
-                "runs": len(got),
-                "extra_vs_pyc_ms": round(
-                    _median([s.total_ms for s in got]) - cold[function]["median"], 1
-                ),
+                "library_floor_median": _median([s.total_ms for s in libraries[function]]),
             }
-            for function, got in no_pyc.items()
+            cold[function]["library_floor_ratio"] = round(
+                cold[function]["library_floor_median"] / base_median, 3
+            )
+            if function in HOST_CALLERS:
+                # The host's think time (its bcrypt token checks, the 0.5 s a logout takes) is
+                # not the function's: the same figure without the time spent waiting for it.
+                own = _median([s.total_ms - s.host_ms for s in got])
+                cold[function].update(
+                    host_wait_median=_median([s.host_ms for s in got]),
+                    median_excl_host_wait=own,
+                    ratio_excl_host_wait=round(own / base_median, 3),
+                )
+            rss[function] = round(max(s.rss_mb for s in got), 1)
+        result: dict[str, Any] = {
+            "cold_init_ms": cold,
+            "peak_rss_mb": rss,
+            "cold_baseline": {
+                "median": base_median,
+                "min": round(min(s.total_ms for s in baseline), 1),
+                "max": round(max(s.total_ms for s in baseline), 1),
+                "runs": len(baseline),
+                "modules": list(BASELINE_MODULES),
+                "peak_rss_mb": round(max(s.rss_mb for s in baseline), 1),
+            },
+            "cold_interpreter_ms": _median([s.total_ms for s in bare]),
+            # The functions above use DATABASE_URL; production may use SUPABASE_URL instead.
+            "cold_transport_import_ms": {
+                label: _median([s.total_ms for s in got]) for label, got in transports.items()
+            },
+            # Deployed with SECRETS_ARN (the template's way), every cold start also reads the secret
+            # before it can check a token: through Powertools' parameters and a boto3 client, or
+            # through the Parameters and Secrets extension (a stand-in here). Either way the wait
+            # for Secrets Manager itself is not counted.
+            "cold_secrets_arn_extra_ms": {
+                label: round(
+                    _median([s.total_ms for s in got])
+                    - _median([s.total_ms for s in libraries["status"]]),
+                    1,
+                )
+                for label, got in (
+                    (SECRETS_BOTO3, secrets),
+                    (SECRETS_EXTENSION, through_extension),
+                )
+            },
+            "importtime": importtime_summary,
         }
-    return result
+        if tree is not None:
+            result["cold_init_no_pyc_ms"] = {
+                function: {
+                    "median": _median([s.total_ms for s in got]),
+                    "import_median": _median([s.import_ms for s in got]),
+                    "first_request_median": _median([s.request_ms for s in got]),
+                    "runs": len(got),
+                    "extra_vs_pyc_ms": round(
+                        _median([s.total_ms for s in got]) - cold[function]["median"], 1
+                    ),
+                }
+                for function, got in no_pyc.items()
+            }
+        return result

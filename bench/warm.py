@@ -252,42 +252,45 @@ def measure(
     counts = Counts()
     total = n + warmup
 
-    progress(f"warm: status x{n}")
-    calls = run_calls(
-        invoke,
-        "status",
-        [events.status_event(users.status.token) for _ in range(total)],
-        warmup=warmup,
-        check=_session_status("connected"),
-        floor=FLOORS["status"],
-    )
-    warm["status"] = aggregate(calls, FLOORS["status"])
-    counts.add("status", calls)
+    def timed(
+        label: str,
+        function: str,
+        batch: list[dict[str, Any]],
+        check: Callable[[Any], None],
+        floor: Floor,
+        *,
+        unmeasured: int = warmup,
+    ) -> dict[str, Any]:
+        """The figures of ``batch`` past its first ``unmeasured`` events, whose calls are
+        counted under ``label``; empty if none was measured."""
+        progress(f"warm: {label} x{len(batch) - unmeasured}")
+        calls = run_calls(invoke, function, batch, warmup=unmeasured, check=check, floor=floor)
+        if not calls:
+            return {}
+        counts.add(label, calls)
+        return aggregate(calls, floor)
 
-    progress(f"warm: start-session (idempotent: pairing, QR valid) x{n}")
-    calls = run_calls(
-        invoke,
-        "start-session",
-        [events.start_event(users.pairing.token) for _ in range(total)],
-        warmup=warmup,
-        check=_session_status("pairing"),
-        floor=FLOORS["start-session"],
+    statuses = [events.status_event(users.status.token) for _ in range(total)]
+    warm["status"] = timed(
+        "status", "status", statuses, _session_status("connected"), FLOORS["status"]
     )
-    warm["start-session"] = {"path": "idempotent", **aggregate(calls, FLOORS["start-session"])}
-    counts.add("start-session (idempotent)", calls)
-
-    progress(f"warm: start-session (fresh start) x{len(users.fresh)}")
-    calls = run_calls(
-        invoke,
-        "start-session",
-        [events.start_event(u.token) for u in users.fresh],
-        warmup=0,
-        check=_session_status("pairing"),
-        floor=Floor(db=1, host=1),
+    pairing = _session_status("pairing")
+    starts = [events.start_event(users.pairing.token) for _ in range(total)]
+    idempotent = timed(
+        "start-session (idempotent)", "start-session", starts, pairing, FLOORS["start-session"]
     )
-    if calls:
-        extra["start-session (fresh start)"] = aggregate(calls, Floor(db=1, host=1))
-        counts.add("start-session (fresh start)", calls)
+    warm["start-session"] = {"path": "idempotent", **idempotent}
+    starts = [events.start_event(u.token) for u in users.fresh]
+    fresh = timed(
+        "start-session (fresh start)",
+        "start-session",
+        starts,
+        pairing,
+        Floor(db=1, host=1),
+        unmeasured=0,
+    )
+    if fresh:
+        extra["start-session (fresh start)"] = fresh
 
     progress(f"warm: send-message x{n}")
     sent: list[tuple[str, str, str]] = []
@@ -354,30 +357,21 @@ def measure(
     warm["disconnect"] = {"path": "cancel pairing", **aggregate(calls, FLOORS["disconnect"])}
     counts.add("disconnect (pairing)", calls)
 
-    progress(f"warm: disconnect (linked) x{len(users.linked)}")
-    calls = run_calls(
-        invoke,
+    disconnects = [events.disconnect_event(u.token) for u in users.linked]
+    linked = timed(
+        "disconnect (linked)",
         "disconnect",
-        [events.disconnect_event(u.token) for u in users.linked],
-        warmup=0,
-        check=_session_status("disconnected"),
-        floor=FLOORS["disconnect"],
+        disconnects,
+        _session_status("disconnected"),
+        FLOORS["disconnect"],
+        unmeasured=0,
     )
-    if calls:
-        extra["disconnect (linked)"] = aggregate(calls, FLOORS["disconnect"])
-        counts.add("disconnect (linked)", calls)
+    if linked:
+        extra["disconnect (linked)"] = linked
 
-    progress(f"warm: purge (nothing to purge) x{n}")
-    calls = run_calls(
-        invoke,
-        "purge",
-        [events.scheduled_event() for _ in range(total)],
-        warmup=warmup,
-        check=_purge_ok,
-        floor=FLOORS["purge"],
-    )
-    warm["purge"] = {"path": "nothing to purge", **aggregate(calls, FLOORS["purge"])}
-    counts.add("purge (nothing to purge)", calls)
+    purges = [events.scheduled_event() for _ in range(total)]
+    nothing = timed("purge (nothing to purge)", "purge", purges, _purge_ok, FLOORS["purge"])
+    warm["purge"] = {"path": "nothing to purge", **nothing}
     return warm, extra, counts, sent
 
 
