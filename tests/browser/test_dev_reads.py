@@ -9,7 +9,7 @@ from typing import Any
 import requests
 
 from tests.conftest import Gateway, Simulator
-from tests.e2e.flows import connected_user
+from tests.e2e.flows import connected_user, sent_text
 
 QUERY = "select=id,direction,phone,body,status,created_at&order=created_at.desc&limit=50"
 
@@ -28,10 +28,7 @@ def test_a_user_reads_their_own_messages_and_nobody_elses(
 ) -> None:
     _, token, _ = connected_user(gateway, simulator, "reader")
     for text in ("first", "second"):
-        sent = gateway.call(
-            "POST", "send-message", token, json={"phone": "5511999990003", "message": text}
-        )
-        assert sent.status_code == 200, sent.text
+        sent_text(gateway, token, "5511999990003", text)
 
     answer = read(gateway, token)
     assert answer.status_code == 200, answer.text
@@ -90,10 +87,7 @@ def test_the_report_views_are_read_like_tables_as_their_reader(
     gateway: Gateway, simulator: Simulator
 ) -> None:
     _, token, _ = connected_user(gateway, simulator, "reporter")
-    sent = gateway.call(
-        "POST", "send-message", token, json={"phone": "5511999990004", "message": "counted"}
-    )
-    assert sent.status_code == 200, sent.text
+    sent = sent_text(gateway, token, "5511999990004", "counted")
     today = sent.json()["message"]["created_at"][:10]
 
     def view(name: str, query: str, who: str = token) -> requests.Response:

@@ -13,7 +13,7 @@ from supabase import Client
 from local import devdb
 from tests.conftest import Gateway, Simulator
 from tests.contract.conftest import cancelled_while_locked, run_js
-from tests.e2e.flows import connected_user
+from tests.e2e.flows import connected_user, sent_text
 
 
 def names(answer: dict[str, Any]) -> list[str]:
@@ -70,10 +70,7 @@ def test_supabase_js_embeds_the_users_rows_and_calls_the_one_function_users_may(
     gateway: Gateway, simulator: Simulator
 ) -> None:
     user, token, session = connected_user(gateway, simulator, "embeds")
-    sent = gateway.call(
-        "POST", "send-message", token, json={"phone": "5511999990007", "message": "embedded"}
-    )
-    assert sent.status_code == 200, sent.text
+    sent_text(gateway, token, "5511999990007", "embedded")
 
     out = run_js(gateway, "embedsAndRpc", email=user.email, password="password", session=session)
 

@@ -64,6 +64,18 @@ def connected_user(
     return user, token, name
 
 
+def sent_text(
+    gateway: Gateway, token: str, phone: str, text: str, **fields: Any
+) -> requests.Response:
+    """send-message's answer (a 200) to a text to ``phone``, with more of the body's
+    ``fields`` (such as an ``account``)."""
+    sent = gateway.call(
+        "POST", "send-message", token, json={"phone": phone, "message": text, **fields}
+    )
+    assert sent.status_code == 200, sent.text
+    return sent
+
+
 def closed_on_the_host(gateway: Gateway, simulator: Simulator, name: str) -> None:
     """Someone else closes the session ``name`` on the host (the gateway never closes one);
     its saved login stays."""

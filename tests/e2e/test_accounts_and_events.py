@@ -9,7 +9,13 @@ import pytest
 
 from local import devdb
 from tests.conftest import Gateway, Simulator, as_role
-from tests.e2e.flows import assert_error, connected_user, started_user, wait_for_status
+from tests.e2e.flows import (
+    assert_error,
+    connected_user,
+    sent_text,
+    started_user,
+    wait_for_status,
+)
 from tests.integration.store_helpers import begin
 from tests.waiting import wait_until
 from wa_gateway.events.service import is_unused, to_record
@@ -32,11 +38,7 @@ def test_a_user_links_several_accounts_by_label(gateway: Gateway, simulator: Sim
     assert linked["session"]["name"] == work["name"]
     assert gateway.call("GET", "status", token).json()["session"]["status"] == "pairing"
 
-    sent = gateway.call(
-        "POST", "send-message", token, json={"phone": "5511987654321", "message": "do trabalho",
-                                             "account": "work"},
-    )  # fmt: skip
-    assert sent.status_code == 200, sent.text
+    sent_text(gateway, token, "5511987654321", "do trabalho", account="work")
     assert [m["to"] for m in simulator.outbox(work["name"])] == ["5511987654321@c.us"]
     assert_error(
         gateway.call("POST", "send-message", token, json={"phone": "5511987654321",

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from tests.conftest import Gateway, Simulator
-from tests.e2e.flows import connected_user, started_user, wait_for_status
+from tests.e2e.flows import connected_user, sent_text, started_user, wait_for_status
 from tests.waiting import wait_until
 from wa_gateway.events.service import is_unused
 
@@ -53,10 +53,7 @@ def scenario(gateway: Gateway, simulator: Simulator, database: str, mode: str) -
     for i, sender in enumerate((*CONTACTS, CONTACTS[0])):
         simulator.control("POST", f"{name}/incoming", {"from": sender, "body": f"in {i}"})
     for i in range(3):
-        answer = gateway.call(
-            "POST", "send-message", token, json={"phone": TO, "message": f"out {i}"}
-        )
-        assert answer.status_code == 200, answer.text
+        sent_text(gateway, token, TO, f"out {i}")
     wait_until(lambda: final_state(database, user.id)["messages"], lambda m: len(m) == 6, 5)
     wait_until(
         lambda: final_state(database, user.id)["messages"],

@@ -28,6 +28,7 @@ from tests.conftest import Gateway, GatewayWith, Handler, HostWith, Simulator
 from tests.e2e.flows import (
     connected_user,
     rows_of,
+    sent_text,
     started_user,
     wait_for_status,
 )
@@ -56,13 +57,6 @@ def all_delivered_or_lost(simulator: Simulator, names: list[str]) -> bool:
         if not all(e["results"] for e in events if e["sent"]):
             return False
     return True
-
-
-def send(gateway: Gateway, token: str, text: str) -> None:
-    answer = gateway.call(
-        "POST", "send-message", token, json={"phone": "5511987654321", "message": text}
-    )
-    assert answer.status_code == 200, answer.text
 
 
 def incoming(simulator: Simulator, name: str, count: int, tag: str) -> list[str]:
@@ -118,7 +112,7 @@ def test_one_pass_after_every_webhook_was_lost_stores_each_message_once_and_ever
     with simulator.configured(auto_ack=False):
         for _, token, name in users:
             for i in range(SENDS_PER_SESSION):
-                send(gateway, token, f"out {name} {i}")
+                sent_text(gateway, token, "5511987654321", f"out {name} {i}")
         with simulator.configured(webhook_drop_rate=1.0):
             arrived = {
                 name: incoming(simulator, name, INCOMING_PER_SESSION, "in") for name in names
@@ -426,7 +420,7 @@ def test_one_pass_after_qr_webhook_refused_every_event_with_503_puts_everything_
         with simulator.configured(auto_ack=False):
             for _, token, name in users:
                 for i in range(5):
-                    send(gateway, token, f"out {name} {i}")
+                    sent_text(gateway, token, "5511987654321", f"out {name} {i}")
             with psycopg.connect(database) as locker:
                 locker.execute("lock table public.whatsapp_events in exclusive mode")
                 arrived = {name: incoming(simulator, name, 10, "refused") for name in names}

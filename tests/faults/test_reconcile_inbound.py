@@ -18,7 +18,7 @@ import pytest
 
 from local.gateway import handlers_in_process
 from tests.conftest import Gateway, Handler, Simulator
-from tests.e2e.flows import connected_user, rows_of
+from tests.e2e.flows import connected_user, rows_of, sent_text
 from tests.faults.test_reconcile import all_delivered_or_lost, run_pass
 from tests.waiting import wait_until
 
@@ -93,10 +93,7 @@ def test_a_chat_the_host_cannot_read_is_skipped_and_the_rest_of_the_session_put_
     user, token, name = connected_user(gateway, simulator, "unreadable")
     with simulator.configured(auto_ack=False, ciphertext_first=False):
         for i in range(3):
-            answer = gateway.call(
-                "POST", "send-message", token, json={"phone": "5511944440004", "message": f"m{i}"}
-            )
-            assert answer.status_code == 200, answer.text
+            sent_text(gateway, token, "5511944440004", f"m{i}")
         with simulator.configured(webhook_drop_rate=1.0):
             for sent in simulator.outbox(name):
                 simulator.control("POST", f"{name}/ack", {"id": sent["id"], "ack": 3})
@@ -171,10 +168,7 @@ def test_messages_the_owner_wrote_on_the_phone_are_stored_as_the_webhook_stores_
 ) -> None:
     user, token, name = connected_user(gateway, simulator, "phone")
     with simulator.configured(ciphertext_first=False, auto_ack=False):
-        answer = gateway.call(
-            "POST", "send-message", token, json={"phone": "5511944440006", "message": "do app"}
-        )
-        assert answer.status_code == 200, answer.text
+        sent_text(gateway, token, "5511944440006", "do app")
         with simulator.configured(webhook_drop_rate=1.0, on_self_message=True):
             incoming(simulator, name, "5511944440006", "oi")
             written = simulator.control(

@@ -82,46 +82,63 @@ def linked(gateway: Gateway, simulator: Simulator) -> tuple[str, str]:
     return token, name
 
 
-def test_a_status_read_loads_nothing_of_the_host_messaging_or_events(
-    gateway: Gateway, linked: tuple[str, str]
+# Each path's first request: a module it must load (the path ran), and what it must not.
+PATHS = {
+    # A status read: nothing of the host, messaging or events, nor the webhook's records; no
+    # uuid (only a cancel reads a message id).
+    "status": (
+        "wa_gateway.sessions.accounts",
+        (
+            "wa_gateway.host",
+            "wa_gateway.messaging",
+            "wa_gateway.events",
+            "wa_gateway.event_records",
+            "wa_gateway.sessions.service",
+            "uuid",
+            *NEVER,
+        ),
+    ),
+    # A webhook event: nothing of the host, messaging or starting sessions.
+    "qr_webhook": (
+        "wa_gateway.events.service",
+        ("wa_gateway.host", "wa_gateway.messaging", "wa_gateway.sessions.service", *NEVER),
+    ),
+    # A text send: nothing of starting sessions, nor the webhook's proof; no uuid.
+    "send_message": (
+        "wa_gateway.messaging.service",
+        (
+            "wa_gateway.sessions.service",
+            "wa_gateway.sessions.qr",
+            "wa_gateway.auth.webhook_proof",
+            "uuid",
+            *NEVER,
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("function", list(PATHS))
+def test_a_first_request_loads_only_what_its_path_uses(
+    gateway: Gateway, linked: tuple[str, str], function: str
 ) -> None:
-    token, _ = linked
-    loaded = first_request(gateway, "status", "GET", {"authorization": f"Bearer {token}"})
-    assert "wa_gateway.sessions.accounts" in loaded  # the path ran
-    assert under(loaded, "wa_gateway.host", "wa_gateway.messaging", "wa_gateway.events") == []
-    assert under(loaded, "wa_gateway.sessions.service", *NEVER) == []
-    assert under(loaded, "wa_gateway.event_records") == []  # the webhook's
-    assert "uuid" not in loaded  # only a cancel reads a message id
-
-
-def test_a_webhook_event_loads_nothing_of_the_host_or_messaging(
-    gateway: Gateway, linked: tuple[str, str]
-) -> None:
-    _, name = linked
-    loaded = first_request(
-        gateway,
-        "qr_webhook",
-        "POST",
-        {"x-verify": gateway.env["QR_WEBHOOK_VERIFY_TOKEN"], "content-type": "application/json"},
-        {"event": "status-find", "session": name, "status": "inChat"},
-    )
-    assert "wa_gateway.events.service" in loaded
-    assert under(loaded, "wa_gateway.host", "wa_gateway.messaging", *NEVER) == []
-    assert under(loaded, "wa_gateway.sessions.service") == []
-
-
-def test_a_text_send_loads_nothing_of_starting_sessions(
-    gateway: Gateway, linked: tuple[str, str]
-) -> None:
-    token, _ = linked
-    loaded = first_request(
-        gateway,
-        "send_message",
-        "POST",
-        {"authorization": f"Bearer {token}", "content-type": "application/json"},
-        {"phone": "5511987654321", "message": "first"},
-    )
-    assert "wa_gateway.messaging.service" in loaded
-    assert under(loaded, "wa_gateway.sessions.service", "wa_gateway.sessions.qr", *NEVER) == []
-    assert under(loaded, "wa_gateway.auth.webhook_proof") == []
-    assert "uuid" not in loaded
+    token, name = linked
+    method, headers, body = {
+        "status": ("GET", {"authorization": f"Bearer {token}"}, None),
+        "qr_webhook": (
+            "POST",
+            {
+                "x-verify": gateway.env["QR_WEBHOOK_VERIFY_TOKEN"],
+                "content-type": "application/json",
+            },
+            {"event": "status-find", "session": name, "status": "inChat"},
+        ),
+        "send_message": (
+            "POST",
+            {"authorization": f"Bearer {token}", "content-type": "application/json"},
+            {"phone": "5511987654321", "message": "first"},
+        ),
+    }[function]
+    ran, absent = PATHS[function]
+    loaded = first_request(gateway, function, method, headers, body)
+    assert ran in loaded
+    assert under(loaded, *absent) == []

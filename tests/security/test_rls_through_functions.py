@@ -16,7 +16,7 @@ from psycopg import sql
 
 from local import devdb
 from tests.conftest import Gateway, Simulator, as_role
-from tests.e2e.flows import assert_error, connected_user
+from tests.e2e.flows import assert_error, connected_user, sent_text
 from tests.waiting import wait_until
 from wa_gateway.crypto import DecryptionError, Keyring
 
@@ -43,8 +43,7 @@ class Alice:
 @pytest.fixture(scope="module")
 def alice(gateway: Gateway, simulator: Simulator, database: str) -> Alice:
     user, token, session = connected_user(gateway, simulator, "rlsalice")
-    sent = gateway.call("POST", "send-message", token, json={"phone": TO, "message": "hello"})
-    assert sent.status_code == 200, sent.text
+    sent_text(gateway, token, TO, "hello")
     simulator.control("POST", f"{session}/incoming", {"from": "5511912340000", "body": "hi"})
     wait_until(lambda: inbound_count(database, user.id), lambda n: n == 1)
     return Alice(user, token, session)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wa_gateway.events.host_messages import ack_from_event, inbound_from_event, serialized_id
 from wa_gateway.events.service import loggable
@@ -78,6 +78,18 @@ class _ChatFindings:
         self.held_at: int | None = None
 
 
+class ReaderParts(Protocol):
+    """What a chat reader uses of the reconcile pass that runs it (``Reconciler``)."""
+
+    store: Store
+    policy: EventPolicy
+    backfill: bool
+    max_chats: int  # chats read per session and pass
+    max_lookups: int  # message-by-id calls per session and pass
+
+    def clock(self) -> float: ...
+
+
 class ChatReader:
     """One connected session's chats against its marks: the missed messages, applied chat by
     chat through ``store``, and the acks; the LIDs and files the store found due, for the
@@ -87,27 +99,22 @@ class ChatReader:
         self,
         host: CountingHost,
         target: ReconcileTarget,
-        now: float,
+        parts: ReaderParts,
         *,
-        store: Store,
-        policy: EventPolicy,
-        backfill: bool,
-        max_chats: int,
-        max_lookups: int,
         deadline: float,
     ) -> None:
-        self.store = store
-        self.policy = policy
-        self.max_chats = max_chats
-        self.max_lookups = max_lookups
+        self.store = parts.store
+        self.policy = parts.policy
+        self.max_chats = parts.max_chats
+        self.max_lookups = parts.max_lookups
         self.deadline = deadline  # time.monotonic(): no chat is begun after it
         self.host = host
         self.client = host.host.host
         self.name = target.session.session_id
         self.target = target
-        self.now = int(now)
+        self.now = int(parts.clock())
         linked = target.linked_at if target.linked_at is not None else self.now
-        self.floor = 0 if backfill else linked
+        self.floor = 0 if parts.backfill else linked
         # Everything after the mark is looked at: at first, everything from the link's second.
         self.mark = target.mark if target.mark is not None else self.floor - 1
         self.chats_read = self.skipped = self.chats_applied = self.stored = self.acks = 0

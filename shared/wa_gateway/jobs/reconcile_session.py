@@ -59,7 +59,7 @@ from wa_gateway.errors import ApiError
 from wa_gateway.event_records import GroupUpdate, LidLookup, MessageChange
 from wa_gateway.host.session import HostSession
 from wa_gateway.jobs.chat_changes import group_subjects, reactions_of
-from wa_gateway.jobs.chat_reader import ChatReader, CountingHost
+from wa_gateway.jobs.chat_reader import ChatReader, CountingHost, ReaderParts
 from wa_gateway.pass_records import FoundAck, ReconcileApplied, ReconcileFindings, ReconcileTarget
 from wa_gateway.records import SessionRecord, SessionUpdate
 from wa_gateway.sessions import qr, transitions
@@ -67,27 +67,19 @@ from wa_gateway.sessions import qr, transitions
 if TYPE_CHECKING:
     from wa_gateway.crypto import Keyring
     from wa_gateway.events.contacts import ContactLookup
-    from wa_gateway.events.service import EventPolicy
     from wa_gateway.host.directory import HostDirectory
     from wa_gateway.lambda_invoke import FunctionStart
-    from wa_gateway.store import Store
 
 
-class ReconcileParts(Protocol):
-    """What one session's reconcile uses of the pass that runs it (``Reconciler``)."""
+class ReconcileParts(ReaderParts, Protocol):
+    """What one session's reconcile uses of the pass that runs it (``Reconciler``): what its
+    chats' reader uses, and the host, the keys and the follow-ups."""
 
-    store: Store
     hosts: HostDirectory
     keyring: Keyring | None
-    policy: EventPolicy
     contacts: Callable[[], ContactLookup] | None
     media: Callable[[], FunctionStart | None] | None
-    backfill: bool
-    max_chats: int  # chats read per session and pass
-    max_lookups: int  # message-by-id calls per session and pass
     start_stuck_after_s: int
-
-    def clock(self) -> float: ...
 
 
 class Outcome(NamedTuple):
@@ -154,17 +146,7 @@ def reconcile_one(
     if chats is not None:
         host_status: str | None = "CONNECTED"
         update = SessionUpdate(name, "connected")
-        reader = ChatReader(
-            host,
-            target,
-            r.clock(),
-            store=r.store,
-            policy=r.policy,
-            backfill=r.backfill,
-            max_chats=r.max_chats,
-            max_lookups=r.max_lookups,
-            deadline=deadline,
-        )
+        reader = ChatReader(host, target, r, deadline=deadline)
         lookup_acks, mark = reader.read(chats)
         groups = group_subjects(name, chats) if r.policy.groups else ()
         changes = reactions_of(host, name, reader.reacted, deadline)

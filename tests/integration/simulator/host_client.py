@@ -187,14 +187,21 @@ class Host:
         answer = self.sim("POST", "config", settings)
         assert answer.status_code == 200, answer.text
 
-    def start_with_qr(self, session: str, receiver: Receiver | None = None) -> dict[str, Any]:
+    def start_with_qr(
+        self, session: str, receiver: Receiver | None = None, **config: Any
+    ) -> dict[str, Any]:
+        """Start ``session`` (its webhooks to ``receiver``) on a host configured with
+        ``config`` (``/_sim/config``) first; its status once its QR code is shown."""
+        if config:
+            self.configure(**config)
         body = {"webhook": receiver.url_for(session)} if receiver else {}
         assert self.call("POST", session, "start-session", body).status_code == 200
         status = wait_until(lambda: (s := self.status(session))["status"] == "QRCODE" and s)
         assert status, self.status(session)
         return status
 
-    def connect(self, session: str, receiver: Receiver | None = None) -> None:
-        self.start_with_qr(session, receiver)
+    def connect(self, session: str, receiver: Receiver | None = None, **config: Any) -> None:
+        """``start_with_qr``, then the QR code scanned: ``session`` is connected."""
+        self.start_with_qr(session, receiver, **config)
         answer = self.sim("POST", f"{session}/scan", {"wait": True})
         assert answer.json()["status"] == "CONNECTED", answer.text

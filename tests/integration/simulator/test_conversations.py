@@ -105,8 +105,7 @@ def test_delete_for_everyone_revokes_ones_own_answers_twice_and_a_contacts_is_po
 def test_send_seen_marks_the_chat_read_with_acks_of_its_messages(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(read_message=False, incoming_acks=True)
-    host.connect(name, receiver)
+    host.connect(name, receiver, read_message=False, incoming_acks=True)
     incoming(host, name, **{"from": ANA, "body": "um"})
     incoming(host, name, **{"from": ANA, "body": "dois"})
 

@@ -78,8 +78,7 @@ def test_the_command_line_can_start_a_real_simulator(tmp_path: Path) -> None:
 def test_close_while_pairing_fails_but_the_browser_lives_on_and_can_still_link(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(orphan_pairing_browser=True)
-    first = host.start_with_qr(name, receiver)
+    first = host.start_with_qr(name, receiver, orphan_pairing_browser=True)
     closed = host.call("POST", name, "close-session", {})
     assert closed.status_code == 500 and closed.json() == {**CLOSE_FAILED, "session": name}
     assert host.status(name) == {"status": "CLOSED", "qrcode": None}
@@ -111,8 +110,7 @@ def test_close_while_pairing_fails_but_the_browser_lives_on_and_can_still_link(
 def test_the_orphan_ends_at_its_autoclose_without_touching_the_entry(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(orphan_pairing_browser=True, autoclose_ms=400)
-    host.start_with_qr(name, receiver)
+    host.start_with_qr(name, receiver, orphan_pairing_browser=True, autoclose_ms=400)
     assert host.call("POST", name, "close-session").status_code == 500
     hooks = receiver.wait_for(name, "status-find", "browserClose")
     assert hooks[0].body["session"] == name
@@ -124,8 +122,7 @@ def test_the_orphan_ends_at_its_autoclose_without_touching_the_entry(
 def test_a_start_while_the_orphan_runs_stays_initializing_for_good(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(orphan_pairing_browser=True)
-    host.start_with_qr(name, receiver)
+    host.start_with_qr(name, receiver, orphan_pairing_browser=True)
     host.call("POST", name, "close-session")
     other = f"{receiver.base}/hook?session={name}-second"
     again = host.call("POST", name, "start-session", {"webhook": other})
@@ -295,8 +292,7 @@ def test_a_failed_existence_check_answers_400_and_the_host_may_send_anyway(
 def test_check_number_status_confirms_a_number_and_answers_a_failed_lookup_as_no_account(
     host: Host, name: str
 ) -> None:
-    host.configure(canonical_br_ninth_digit=True)
-    host.connect(name)
+    host.connect(name, canonical_br_ninth_digit=True)
     known = host.call("GET", name, "check-number-status/5531998877665")
     assert known.status_code == 200
     profile = known.json()["response"]
@@ -333,8 +329,7 @@ def test_faults_can_be_limited_to_some_routes(host: Host, name: str) -> None:
 def test_brazilian_mobiles_of_area_31_and_up_lose_the_ninth_digit(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(canonical_br_ninth_digit=True)
-    host.connect(name, receiver)
+    host.connect(name, receiver, canonical_br_ninth_digit=True)
     answer = host.call("POST", name, "send-message", {"phone": "5531998877665", "message": "x"})
     sent = answer.json()["response"][0]
     assert sent["to"] == "553198877665@c.us"
@@ -380,15 +375,13 @@ def test_logout_and_clear_leave_the_token_and_start_all_relaunches_everything(
 def test_a_fixed_server_would_drop_the_token_and_a_bad_secret_still_clears(
     host: Host, name: str
 ) -> None:
-    host.configure(tokens_survive_logout=False)
-    host.connect(name)
+    host.connect(name, tokens_survive_logout=False)
     assert host.call("POST", name, "logout-session").status_code == 200
     listed = host.http.get(f"{host.url}/api/{SECRET}/show-all-sessions").json()
     assert name not in listed["response"]
 
     other = f"{name}x"
-    host.configure(tokens_survive_logout=True)
-    host.connect(other)
+    host.connect(other, tokens_survive_logout=True)
     url = f"{host.url}/api/{other}/WRONG/clear-session-data"
     host.configure(answer_after_error=False)  # a fixed server stops at the 400
     refused = host.http.post(url)
@@ -408,8 +401,7 @@ def test_a_fixed_server_would_drop_the_token_and_a_bad_secret_still_clears(
 def test_presence_around_messages_read_marks_and_downloaded_media(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(ciphertext_first=False)
-    host.connect(name, receiver)
+    host.connect(name, receiver, ciphertext_first=False)
     incoming(host, name, **{"from": "5511987650007", "body": "oi"})
     receiver.wait_for(name, "onpresencechanged", count=2)
     receiver.wait_for(name, "onmessage")
@@ -462,8 +454,7 @@ def test_concurrent_delivery_reorders_a_burst(host: Host, name: str, receiver: R
 def test_after_close_and_start_the_real_profile_loses_the_session_key(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(fidelity="real", delivery_mode="normal")
-    host.connect(name, receiver)
+    host.connect(name, receiver, fidelity="real", delivery_mode="normal")
     host.call("POST", name, "close-session")
     host.wait_delivered(name)
     receiver.clear()
@@ -479,8 +470,7 @@ def test_after_close_and_start_the_real_profile_loses_the_session_key(
 def test_incoming_messages_are_acked_when_read_and_acks_span_minus_7_to_5(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(incoming_acks=True)
-    host.connect(name, receiver)
+    host.connect(name, receiver, incoming_acks=True)
     own = host.sim("GET", name).json()["wid"]
     message = incoming(host, name, **{"from": "5511987650009", "body": "oi"})["message"]
     ack = receiver.wait_for(name, "onack", 3)[0].body
@@ -538,8 +528,7 @@ def test_a_host_without_the_rejection_handler_exits_after_its_404(tmp_path: Path
 def test_read_back_routes_list_unread_chats_messages_and_media(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(ciphertext_first=False, decrypt_error_tries=0)
-    host.connect(name, receiver)
+    host.connect(name, receiver, ciphertext_first=False, decrypt_error_tries=0)
     receiver.answer_status = 500  # no 2xx, so no sendSeen: the chat stays unread
     first = incoming(host, name, **{"from": "5511987650010", "body": "um"})["message"]
     data = base64.b64encode(b"\x89PNG fake image").decode()

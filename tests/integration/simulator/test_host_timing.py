@@ -60,8 +60,7 @@ def held_start(host: Host, session: str, body: dict[str, Any]) -> dict[str, Any]
 def test_a_scanned_or_restored_login_is_usable_only_once_create_resolves(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(connect_delay_ms=1500)
-    host.start_with_qr(name, receiver)
+    host.start_with_qr(name, receiver, connect_delay_ms=1500)
     assert host.sim("POST", f"{name}/scan").status_code == 200
     receiver.wait_for(name, "status-find", "qrReadSuccess")
     # The library still waits for the chat: the entry is the server's placeholder, which
@@ -128,8 +127,7 @@ def test_a_config_that_is_not_an_object_of_known_keys_stops_the_command_line(
 def test_a_start_while_the_logged_out_browser_closes_fails_and_its_late_close_wipes_it(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(logout_close_ms=1200)
-    host.connect(name, receiver)
+    host.connect(name, receiver, logout_close_ms=1200)
     assert host.sim("GET", name).json()["browsers"] == 1
     assert host.call("POST", name, "logout-session").status_code == 200
     assert host.status(name) == {"status": "CLOSED", "qrcode": None}

@@ -36,8 +36,7 @@ def messages_of(host: Host, session: str, chat: str) -> list[dict[str, Any]]:
 def test_a_first_message_comes_as_ciphertext_then_again_decrypted_with_the_same_id(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(ciphertext_ms=400)
-    host.connect(name, receiver)
+    host.connect(name, receiver, ciphertext_ms=400)
     first = incoming(host, name, **{"from": "5511987650101", "body": "olá"})
     cipher = receiver.wait_for(name, "onmessage")[0].body
     assert (cipher["id"], cipher["type"]) == (first["id"], "ciphertext")
@@ -56,8 +55,7 @@ def test_a_first_message_comes_as_ciphertext_then_again_decrypted_with_the_same_
 
 
 def test_without_the_quirk_a_message_comes_once(host: Host, name: str, receiver: Receiver) -> None:
-    host.configure(ciphertext_first=False)
-    host.connect(name, receiver)
+    host.connect(name, receiver, ciphertext_first=False)
     first = incoming(host, name, **{"from": "5511987650102", "body": "oi"})
     [hook] = receiver.wait_for(name, "onmessage")
     assert (hook.body["id"], hook.body["type"]) == (first["id"], "chat")
@@ -66,8 +64,7 @@ def test_without_the_quirk_a_message_comes_once(host: Host, name: str, receiver:
 def test_get_messages_lists_the_notice_that_opens_a_chat_and_onmessage_never_posts_it(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(ciphertext_first=False)
-    host.connect(name, receiver)
+    host.connect(name, receiver, ciphertext_first=False)
     first = incoming(host, name, **{"from": "5511987650103", "body": "um"})
     group = incoming(host, name, **{"from": "5511987650104", "body": "grupo", "group": True})
     receiver.wait_for(name, "onmessage", count=2)
@@ -107,8 +104,7 @@ def test_get_messages_of_a_chat_the_host_does_not_hold_answers_401_not_an_auth_b
 def test_a_download_fails_for_a_moment_then_gives_the_file(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(ciphertext_first=False, decrypt_error_tries=2)
-    host.connect(name, receiver)
+    host.connect(name, receiver, ciphertext_first=False, decrypt_error_tries=2)
     data = base64.b64encode(b"%PDF-1.7 tiny").decode()
     doc = incoming(
         host,
@@ -129,8 +125,7 @@ def test_a_download_fails_for_a_moment_then_gives_the_file(
 def test_a_message_the_owner_writes_on_the_phone_is_in_the_chat_and_not_in_the_outbox(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(ciphertext_first=False)
-    host.connect(name, receiver)
+    host.connect(name, receiver, ciphertext_first=False)
     incoming(host, name, **{"from": "5511987650107", "body": "oi"})
     answer = host.sim("POST", f"{name}/from-phone", {"to": "5511987650107", "body": "do celular"})
     assert answer.status_code == 200, answer.text

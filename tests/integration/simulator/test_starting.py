@@ -121,8 +121,7 @@ def test_qr_refreshes_on_demand_and_on_an_interval(
 def test_duplicate_mode_delivers_every_event_twice(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(delivery_mode="duplicate")
-    host.connect(name, receiver)
+    host.connect(name, receiver, delivery_mode="duplicate")
     receiver.wait_for(name, "status-find", "inChat", count=2)
     assert Counter(receiver.events(name)) == {
         ("status-find", "notLogged"): 2,
@@ -133,8 +132,7 @@ def test_duplicate_mode_delivers_every_event_twice(
 
 
 def test_shuffle_mode_delivers_the_same_events(host: Host, name: str, receiver: Receiver) -> None:
-    host.configure(delivery_mode="shuffle+duplicate", shuffle_window_ms=100)
-    host.connect(name, receiver)
+    host.connect(name, receiver, delivery_mode="shuffle+duplicate", shuffle_window_ms=100)
     receiver.wait_for(name, "status-find", "inChat", count=2)
     expected: list[tuple[str, Any]] = [
         ("status-find", "notLogged"),
@@ -161,8 +159,7 @@ def test_an_unscanned_qr_autocloses_with_browser_close_only(
 def test_expire_now_sends_autoclose_called_when_that_bug_is_off(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(bug_lost_autoclose=False)
-    host.start_with_qr(name, receiver)
+    host.start_with_qr(name, receiver, bug_lost_autoclose=False)
     assert host.sim("POST", f"{name}/expire").status_code == 200
     receiver.wait_for(name, "status-find", "browserClose")
     receiver.wait_for(name, "status-find", "autocloseCalled")

@@ -38,8 +38,7 @@ def test_every_sent_message_is_acked_2_then_3_with_an_id_object(
 
 
 def test_a_manual_ack_sends_onack(host: Host, name: str, receiver: Receiver) -> None:
-    host.configure(auto_ack=False)
-    host.connect(name, receiver)
+    host.connect(name, receiver, auto_ack=False)
     sent = host.call("POST", name, "send-message", {"phone": "5511987654321", "message": "oi"})
     message_id = sent.json()["response"][0]["id"]
     answer = host.sim("POST", f"{name}/ack", {"id": message_id, "ack": 4})
@@ -53,8 +52,7 @@ def test_a_manual_ack_sends_onack(host: Host, name: str, receiver: Receiver) -> 
 def test_incoming_messages_arrive_and_are_read_only_after_a_2xx(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(ciphertext_first=False)
-    host.connect(name, receiver)
+    host.connect(name, receiver, ciphertext_first=False)
     own = host.sim("GET", name).json()["wid"]
     sent = host.sim("POST", f"{name}/incoming", {"from": "5511987654321", "body": "oi"})
     message_id = sent.json()["id"]
@@ -123,16 +121,14 @@ def test_a_stock_host_sends_no_header_proof_unless_configured(
 def test_the_global_webhook_is_used_without_a_session_webhook(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(webhook_url=receiver.url_for(name))
-    host.start_with_qr(name)
+    host.start_with_qr(name, webhook_url=receiver.url_for(name))
     assert receiver.wait_for(name, "qrcode")[0].body["session"] == name
 
 
 def test_after_close_and_restart_events_lack_session_with_that_bug_on(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.configure(bug_no_session_after_restart=True)
-    host.connect(name, receiver)
+    host.connect(name, receiver, bug_no_session_after_restart=True)
     host.call("POST", name, "close-session")
     host.wait_delivered(name)
     receiver.clear()
