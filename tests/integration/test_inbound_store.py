@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.integration.store_helpers import connected
 from tests.rows import every, one
@@ -56,10 +57,15 @@ def the_row(database: str, wpp_id: str) -> dict[str, Any]:
     return {"body": body, "type": kind, "mime": mime, "state": state, "contact": contact}
 
 
+@pytest.fixture()
+def name(store: Store, database: str) -> str:
+    """The session of a new user, linked."""
+    return connected(store, database)[1]
+
+
 def test_the_decrypted_report_replaces_the_ciphertext_and_a_late_ciphertext_changes_nothing(
-    store: Store, database: str
+    store: Store, database: str, name: str
 ) -> None:
-    _, name = connected(store, database)
     wpp_id = a_wpp_id()
     first = ingest(store, name, wpp_id, "ciphertext")
     assert first.stored and the_row(database, wpp_id)["type"] == "ciphertext"
@@ -79,9 +85,8 @@ def test_the_decrypted_report_replaces_the_ciphertext_and_a_late_ciphertext_chan
 
 
 def test_a_decrypted_file_gets_its_metadata_and_a_file_to_fetch(
-    store: Store, database: str
+    store: Store, database: str, name: str
 ) -> None:
-    _, name = connected(store, database)
     wpp_id = a_wpp_id()
     ingest(store, name, wpp_id, "ciphertext")
     result = ingest(store, name, wpp_id, "image", mimetype="image/jpeg", size=1234, caption="olha")
@@ -96,9 +101,8 @@ def test_a_decrypted_file_gets_its_metadata_and_a_file_to_fetch(
 
 
 def test_a_revoked_or_edited_message_is_not_brought_back_by_an_older_report(
-    store: Store, database: str
+    store: Store, database: str, name: str
 ) -> None:
-    _, name = connected(store, database)
     revoked = a_wpp_id()
     ingest(store, name, revoked, "revoked")
     ingest(store, name, revoked, "chat", body="o que era")
@@ -137,9 +141,8 @@ def claim(transport: PostgresTransport, name: str, at: datetime) -> dict[str, An
 
 
 def test_a_pass_whose_lease_ran_out_writes_nothing(
-    store: Store, transport: PostgresTransport, database: str
+    transport: PostgresTransport, database: str, name: str
 ) -> None:
-    _, name = connected(store, database)
     now = datetime.now(UTC)
     first = claim(transport, name, now)
     # The first pass overran its lease; a second one took the session and put it right.
