@@ -205,3 +205,10 @@ class Host:
         self.start_with_qr(session, receiver, **config)
         answer = self.sim("POST", f"{session}/scan", {"wait": True})
         assert answer.json()["status"] == "CONNECTED", answer.text
+
+    def unlink_on_the_phone(self, session: str, receiver: Receiver, until: str) -> None:
+        """``session`` connected, then unlinked on the phone; back once the host has posted
+        the status-find ``until``."""
+        self.connect(session, receiver)
+        assert self.sim("POST", f"{session}/unlink").json()["outcome"] == "connected"
+        receiver.wait_for(session, "status-find", until)

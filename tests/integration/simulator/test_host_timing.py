@@ -158,9 +158,7 @@ def test_a_start_while_the_logged_out_browser_closes_fails_and_its_late_close_wi
 def test_unlinking_on_the_phone_closes_the_browser_after_disconnected_mobile(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.connect(name, receiver)
-    assert host.sim("POST", f"{name}/unlink").json()["outcome"] == "connected"
-    receiver.wait_for(name, "status-find", "browserClose")
+    host.unlink_on_the_phone(name, receiver, until="browserClose")
     assert host.emitted(name)[-2:] == [
         ("status-find", "disconnectedMobile"),
         ("status-find", "browserClose"),

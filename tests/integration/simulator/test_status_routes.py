@@ -115,9 +115,7 @@ def test_a_closed_session_restores_its_login_without_a_qr(
 def test_unlinking_the_phone_sends_disconnected_mobile_and_removes_the_entry(
     host: Host, name: str, receiver: Receiver
 ) -> None:
-    host.connect(name, receiver)
-    assert host.sim("POST", f"{name}/unlink").json()["outcome"] == "connected"
-    receiver.wait_for(name, "status-find", "disconnectedMobile")
+    host.unlink_on_the_phone(name, receiver, until="disconnectedMobile")
     assert host.status(name) == {"status": "CLOSED", "qrcode": None}
     assert host.sim("GET", name).json()["savedLogin"] is None
     assert host.sim("POST", f"{name}/unlink").status_code == 409
