@@ -3,10 +3,10 @@
 // one's own text, delete one's own for everyone (after a confirmation). Each is one call to
 // send-message's routes with its own Idempotency-Key; the answer updates the list at once.
 
-import { ApiError, describe, newIdempotencyKey } from "./api.js";
+import { newIdempotencyKey } from "./api.js";
 import { editMessage, replyTo } from "./composer.js";
 import { ask } from "./confirm.js";
-import { $, renderMessages, showAlert } from "./render.js";
+import { $, renderMessages, showAlert, showFailure } from "./render.js";
 import { app, mergeMessages, state } from "./state.js";
 
 const SWIPE_PX = 60;
@@ -48,7 +48,7 @@ async function act(button) {
     if (again) again.focus();
   } catch (err) {
     button.disabled = false;
-    if (!(err instanceof ApiError && err.authLost)) showAlert($("messages-error"), describe(err));
+    showFailure($("messages-error"), err);
   }
 }
 

@@ -6,7 +6,7 @@
 
 import { ApiError, describe, newIdempotencyKey } from "./api.js";
 import { MAX_CAPTION_CHARS, attachment, clearAttachment, mediaField, mediaSentence } from "./attach.js";
-import { $, showAlert } from "./render.js";
+import { $, showAlert, showFailure } from "./render.js";
 import { clearSendAt, scheduleSentence, sendAtField } from "./schedule.js";
 import { app, state } from "./state.js";
 import { chosenTemplate, clearVariables, templateSend } from "./templates.js";
@@ -127,7 +127,7 @@ async function saveEdit(m) {
     showAlert($("send-error"), "");
     hooks.edited(answer.message);
   } catch (err) {
-    if (!(err instanceof ApiError && err.authLost)) showAlert($("send-error"), describe(err));
+    showFailure($("send-error"), err);
   } finally {
     state.sending = false;
     renderSend();
@@ -192,9 +192,8 @@ async function send(event) {
       state.retryUntil = Date.now() + (err.retryAfter || 5) * 1000;
     }
     state.sendRetryable = RETRYABLE.has(code) || /^http_5/.test(code);
-    if (!(err instanceof ApiError && err.authLost)) {
-      showAlert($("send-error"), scheduleSentence(err) || mediaSentence(err) || describe(err));
-    }
+    const words = (e) => scheduleSentence(e) || mediaSentence(e) || describe(e);
+    showFailure($("send-error"), err, words);
   } finally {
     state.sending = false;
     renderSend();

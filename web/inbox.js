@@ -3,7 +3,7 @@
 // scroll, marked read), and which screen shows: on a phone the list and the conversation are
 // two screens with a back button; on a wider screen they sit side by side.
 
-import { ApiError, describe } from "./api.js";
+import { describe } from "./api.js";
 import { clearComposer, renderSend } from "./composer.js";
 import { readConversations, readGroups, readMessages, readReactions } from "./reads.js";
 import {
@@ -15,6 +15,7 @@ import {
   renderMessages,
   showAlert,
   span,
+  showFailure,
 } from "./render.js";
 import { reportShown } from "./report.js";
 import {
@@ -229,7 +230,7 @@ export async function loadOlder() {
     setReactions(ids, await readReactions(ids));
     renderMessages();
   } catch (err) {
-    if (!(err instanceof ApiError && err.authLost)) showAlert($("messages-error"), describe(err));
+    showFailure($("messages-error"), err);
   } finally {
     state.loadingOlder = false;
   }

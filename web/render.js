@@ -2,6 +2,7 @@
 // list. Plain DOM; every string from the network is set with textContent, never parsed as
 // HTML (incoming messages are written by strangers).
 
+import { ApiError, describe } from "./errors.js";
 import { messageItem, snippet } from "./thread.js";
 import { sortedMessages, state } from "./state.js";
 
@@ -85,6 +86,12 @@ export function span(className, text) {
 export function showAlert(element, text) {
   element.textContent = text;
   element.hidden = !text;
+}
+
+/** A failed call's sentence (``words``) in ``element``; none when the call lost the sign-in,
+ * which the page answers by asking for it again. */
+export function showFailure(element, err, words = describe) {
+  if (!(err instanceof ApiError && err.authLost)) showAlert(element, words(err));
 }
 
 export function setBusyButton(button, busy, label) {

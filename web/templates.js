@@ -3,7 +3,7 @@
 // in words), and the send form's choice of a template, with an input per placeholder.
 
 import { ApiError, describe } from "./api.js";
-import { $, showAlert } from "./render.js";
+import { $, showAlert, showFailure } from "./render.js";
 import { app } from "./state.js";
 
 const PLACEHOLDER = /\{\{([a-z][a-z0-9_]{0,31})\}\}/g;
@@ -182,7 +182,7 @@ async function addTemplate(event) {
     );
     $("template-form").reset();
   } catch (err) {
-    if (!(err instanceof ApiError && err.authLost)) showAlert($("template-error"), refusal(err));
+    showFailure($("template-error"), err, refusal);
   } finally {
     templates.busy = false;
     renderTemplates();
@@ -199,7 +199,7 @@ async function deleteTemplate(button) {
     renderTemplates();
   } catch (err) {
     button.disabled = false;
-    if (!(err instanceof ApiError && err.authLost)) showAlert($("template-error"), refusal(err));
+    showFailure($("template-error"), err, refusal);
   }
 }
 
