@@ -985,8 +985,10 @@ begin
   end if;
   -- Only what exists nowhere else waits for its commit to reach the disk (see the end). The
   -- rest commits asynchronously: a crash of the database server within a few hundred
-  -- milliseconds could lose it, never half of it, and a later event, the next ack or
-  -- status?refresh=true puts the session or message right again.
+  -- milliseconds could lose it, never half of it, and something else puts it right again: the
+  -- next event, the next ack or status?refresh=true a session or an ack; reconcile an incoming
+  -- message, which the host keeps and reconcile reads back past its mark (a mark is committed
+  -- durably, so it never passes a message whose commit a crash could still lose).
   v_durable := current_setting('synchronous_commit');
   perform set_config('synchronous_commit', 'off', true);
 
@@ -1041,11 +1043,10 @@ begin
     v_changed := v_result is not null;
   end if;
 
-  -- An incoming message, and an ack that is the only record that a send whose answer never
-  -- came went out (without it, a retry after the lease would send the message again), commit
-  -- as the database is configured to.
-  if (e.kind = 'inbound' and v_changed)
-      or coalesce((v_result ->> 'matched')::boolean, false) then
+  -- An ack that is the only record that a send whose answer never came went out (without it,
+  -- a retry after the lease would send the message again) commits as the database is
+  -- configured to.
+  if coalesce((v_result ->> 'matched')::boolean, false) then
     perform set_config('synchronous_commit', v_durable, true);
   end if;
 
