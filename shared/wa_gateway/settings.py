@@ -14,7 +14,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -62,12 +62,65 @@ def _positive(
     return number
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").lower() in {"1", "true", "yes", "on"}
-
-
 def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _text(name: str, value: str | None, default: str | None) -> str | None:
+    return default if value is None else value
+
+
+def _url(name: str, value: str | None, default: str | None) -> str | None:
+    """Without the trailing slash."""
+    return (value or "").rstrip("/") or default
+
+
+def _names(name: str, value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list."""
+    return default if value is None else _split(value)
+
+
+def _flag(name: str, value: str | None, default: bool) -> bool:
+    return default if value is None else value.lower() in {"1", "true", "yes", "on"}
+
+
+def _duration(name: str, value: str | None, default: int) -> int:
+    return default if value is None else parse_duration(name, value)
+
+
+def _wait(name: str, value: str | None, default: int) -> int:
+    """A duration of at least a second (0 reads as 1): something waited for between tries."""
+    return max(1, _duration(name, value, default))
+
+
+def _seconds(name: str, value: str | None, default: float) -> float:
+    return _positive(name, value, default, "a positive number of seconds, such as 5")
+
+
+def _count(name: str, value: str | None, default: int) -> int:
+    number = _positive(name, value, default, "a positive whole number")
+    if number != int(number):
+        raise SettingsError(f"{name} must be a positive whole number")
+    return int(number)
+
+
+def _env[T](
+    name: str, read: Callable[[str, str | None, Any], Any], default: T, *, secret: bool = False
+) -> T:
+    """A field read from the environment variable ``name``: ``read`` turns its value (None
+    where it is not set or blank) into the field's, ``default`` where it is not set, or raises
+    SettingsError naming it. A secret one is kept out of the repr."""
+    return field(default=default, repr=not secret, metadata={"env": name, "read": read})
+
+
+def _read_env(cls: type[Any], get: Callable[[str], str | None]) -> dict[str, Any]:
+    """The value of each field of the dataclass ``cls`` declared with ``_env``, by name."""
+    values = {}
+    for spec in fields(cls):
+        if "env" in spec.metadata:
+            name, read = spec.metadata["env"], spec.metadata["read"]
+            values[spec.name] = read(name, get(name), spec.default)
+    return values
 
 
 @dataclass(frozen=True)
@@ -76,72 +129,82 @@ class DeliveryPolicy:
     ``ALLOW_LOCAL_ENDPOINTS`` (which also governs registering an endpoint), how long a
     delivery is kept (``EVENT_RETENTION``), and the worker's batch sizes."""
 
-    timeout_s: float = 10.0
-    retry_base_s: int = 5
-    retry_max_s: int = 3600
-    retry_for_s: int = 3 * 86400
-    lease_s: int = 60
-    concurrency: int = 8
-    allow_local: bool = False
-    retention_s: int = 30 * 86400
+    timeout_s: float = _env("DELIVERY_TIMEOUT", _seconds, 10.0)
+    retry_base_s: int = _env("DELIVERY_RETRY_BASE", _wait, 5)
+    retry_max_s: int = _env("DELIVERY_RETRY_MAX", _wait, 3600)
+    retry_for_s: int = _env("DELIVERY_RETRY_FOR", _duration, 3 * 86400)
+    lease_s: int = _env("DELIVERY_LEASE", _wait, 60)
+    concurrency: int = _env("DELIVERY_CONCURRENCY", _count, 8)
+    allow_local: bool = _env("ALLOW_LOCAL_ENDPOINTS", _flag, False)
+    retention_s: int = 30 * 86400  # EVENT_RETENTION, as Settings.load reads it
     batch: int = 20
     batches_per_claim: int = 10
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting a function may use. Build with ``Settings.load``."""
+    """Every setting a function may use, each with the environment variable it is read from
+    and its default. Build with ``Settings.load``."""
 
-    supabase_url: str | None = None
-    supabase_service_role_key: str | None = field(default=None, repr=False)
-    supabase_publishable_key: str | None = field(default=None, repr=False)
-    supabase_jwt_secrets: tuple[str, ...] = field(default=(), repr=False)
-    supabase_jwks_url: str | None = None
-    supabase_jwt_issuer: str | None = None
-    supabase_storage_url: str | None = None
-    database_url: str | None = field(default=None, repr=False)
-    wpp_server_url: str | None = None
-    wpp_secret_key: str | None = field(default=None, repr=False)
-    webhook_verify_tokens: tuple[str, ...] = field(default=(), repr=False)
-    encryption_key: str | None = field(default=None, repr=False)
-    webhook_public_url: str | None = None
-    allowed_origins: tuple[str, ...] = ()
-    qr_first_ttl_s: int = 60
-    qr_next_ttl_s: int = 20
-    qr_ttl_s: int = 24 * 3600
-    stale_after_s: int = 7 * 86400
-    host_connect_timeout_s: float = 3.05
-    host_read_timeout_s: float = 10.0
-    host_start_timeout_s: float = 20.0
-    start_stuck_after_s: int = 90
-    db_timeout_s: float = 5.0
-    send_burst: float = 10
-    send_rate_per_minute: float = 20
-    send_lease_s: int = 30
-    max_accounts_per_user: int = 3
-    max_scheduled_per_user: int = 1000
-    event_retention_s: int = 30 * 86400
-    drain_idle_after_s: int = 3600
-    schedule_grace_s: int = 3600
-    reconcile_concurrency: int = 4
-    reconcile_ack_window_s: int = 24 * 3600
-    reconcile_chats_per_session: int = 100
-    reconcile_lookups_per_session: int = 50
-    media_function: str | None = None
-    media_fetch_attempts: int = 5
-    media_retry_after_s: int = 30
-    message_retention_s: int = 0
-    backfill_on_link: bool = False
-    inbound_groups: bool = True
-    inbound_status_broadcasts: bool = False
-    allow_anonymous_users: bool = False
-    api_key_burst: float = 60
-    api_key_rate_per_minute: float = 300
-    max_api_keys: int = 20
-    max_endpoints: int = 10
-    delivery_function: str | None = None
+    supabase_url: str | None = _env("SUPABASE_URL", _url, None)
+    supabase_service_role_key: str | None = _env(
+        "SUPABASE_SERVICE_ROLE_KEY", _text, None, secret=True
+    )
+    # The legacy SUPABASE_ANON_KEY serves where this is not set.
+    supabase_publishable_key: str | None = _env(
+        "SUPABASE_PUBLISHABLE_KEY", _text, None, secret=True
+    )
+    supabase_jwt_secrets: tuple[str, ...] = _env("SUPABASE_JWT_SECRET", _names, (), secret=True)
+    # The three below follow the Supabase URL unless set.
+    supabase_jwks_url: str | None = _env("SUPABASE_JWKS_URL", _text, None)
+    supabase_jwt_issuer: str | None = _env("SUPABASE_JWT_ISSUER", _text, None)
+    supabase_storage_url: str | None = _env("SUPABASE_STORAGE_URL", _url, None)
+    database_url: str | None = _env("DATABASE_URL", _text, None, secret=True)
+    wpp_server_url: str | None = _env("WPP_SERVER_URL", _url, None)
+    wpp_secret_key: str | None = _env("WPP_SECRET_KEY", _text, None, secret=True)
+    webhook_verify_tokens: tuple[str, ...] = _env(
+        "QR_WEBHOOK_VERIFY_TOKEN", _names, (), secret=True
+    )
+    encryption_key: str | None = _env("ENCRYPTION_KEY", _text, None, secret=True)
+    webhook_public_url: str | None = _env("WEBHOOK_PUBLIC_URL", _text, None)
+    allowed_origins: tuple[str, ...] = _env("ALLOWED_ORIGINS", _names, ())
+    qr_first_ttl_s: int = _env("QR_FIRST_TTL", _duration, 60)
+    qr_next_ttl_s: int = _env("QR_NEXT_TTL", _duration, 20)
+    qr_ttl_s: int = _env("QR_TTL", _duration, 24 * 3600)
+    stale_after_s: int = _env("STALE_AFTER", _duration, 7 * 86400)
+    host_connect_timeout_s: float = _env("WPP_CONNECT_TIMEOUT", _seconds, 3.05)
+    host_read_timeout_s: float = _env("WPP_READ_TIMEOUT", _seconds, 10.0)
+    host_start_timeout_s: float = _env("WPP_START_TIMEOUT", _seconds, 20.0)
+    start_stuck_after_s: int = _env("START_STUCK_AFTER", _duration, 90)
+    db_timeout_s: float = _env("DB_TIMEOUT", _seconds, 5.0)
+    send_burst: float = _env("SEND_BURST", _positive, 10)
+    send_rate_per_minute: float = _env("SEND_RATE_PER_MINUTE", _positive, 20)
+    send_lease_s: int = _env("SEND_LEASE", _duration, 30)
+    max_accounts_per_user: int = _env("MAX_ACCOUNTS_PER_USER", _count, 3)
+    max_scheduled_per_user: int = _env("MAX_SCHEDULED_PER_USER", _count, 1000)
+    event_retention_s: int = _env("EVENT_RETENTION", _duration, 30 * 86400)
+    drain_idle_after_s: int = _env("DRAIN_IDLE_AFTER", _duration, 3600)
+    schedule_grace_s: int = _env("SCHEDULE_GRACE", _duration, 3600)
+    reconcile_concurrency: int = _env("RECONCILE_CONCURRENCY", _count, 4)
+    reconcile_ack_window_s: int = _env("RECONCILE_ACK_WINDOW", _duration, 24 * 3600)
+    reconcile_chats_per_session: int = _env("RECONCILE_CHATS_PER_SESSION", _count, 100)
+    reconcile_lookups_per_session: int = _env("RECONCILE_LOOKUPS_PER_SESSION", _count, 50)
+    media_function: str | None = _env("MEDIA_FUNCTION", _text, None)
+    media_fetch_attempts: int = _env("MEDIA_FETCH_ATTEMPTS", _count, 5)
+    media_retry_after_s: int = _env("MEDIA_RETRY_AFTER", _wait, 30)
+    message_retention_s: int = _env("MESSAGE_RETENTION", _duration, 0)  # 0: kept
+    backfill_on_link: bool = _env("BACKFILL_ON_LINK", _flag, False)
+    # Group messages are conversations of their own: kept unless turned off.
+    inbound_groups: bool = _env("INBOUND_GROUPS", _flag, True)
+    inbound_status_broadcasts: bool = _env("INBOUND_STATUS_BROADCASTS", _flag, False)
+    allow_anonymous_users: bool = _env("ALLOW_ANONYMOUS_USERS", _flag, False)
+    api_key_burst: float = _env("API_KEY_BURST", _positive, 60)
+    api_key_rate_per_minute: float = _env("API_KEY_RATE_PER_MINUTE", _positive, 300)
+    max_api_keys: int = _env("MAX_API_KEYS", _count, 20)
+    max_endpoints: int = _env("MAX_ENDPOINTS", _count, 10)
+    delivery_function: str | None = _env("DELIVERY_FUNCTION", _text, None)
     delivery: DeliveryPolicy = DeliveryPolicy()
-    version: str = "dev"
+    version: str = _env("GATEWAY_VERSION", _text, "dev")
 
     @classmethod
     def load(
@@ -168,90 +231,23 @@ class Settings:
             value = env.get(name, "").strip()
             return value or None
 
-        def duration(name: str, default: int) -> int:
-            value = get(name)
-            return default if value is None else parse_duration(name, value)
-
-        def seconds(name: str, default: float) -> float:
-            return _positive(name, get(name), default, "a positive number of seconds, such as 5")
-
-        def count(name: str, default: int) -> int:
-            value = _positive(name, get(name), default, "a positive whole number")
-            if value != int(value):
-                raise SettingsError(f"{name} must be a positive whole number")
-            return int(value)
-
-        supabase_url = (get("SUPABASE_URL") or "").rstrip("/") or None
-        auth_url = f"{supabase_url}/auth/v1" if supabase_url else None
-        jwks_url = get("SUPABASE_JWKS_URL")
-        if jwks_url is None and auth_url:
-            jwks_url = f"{auth_url}/.well-known/jwks.json"
-        event_retention_s = duration("EVENT_RETENTION", 30 * 86400)
-        return cls(
-            supabase_url=supabase_url,
-            supabase_service_role_key=get("SUPABASE_SERVICE_ROLE_KEY"),
-            supabase_publishable_key=get("SUPABASE_PUBLISHABLE_KEY") or get("SUPABASE_ANON_KEY"),
-            supabase_jwt_secrets=_split(get("SUPABASE_JWT_SECRET") or ""),
-            supabase_jwks_url=jwks_url,
-            supabase_jwt_issuer=get("SUPABASE_JWT_ISSUER") or auth_url,
-            supabase_storage_url=(get("SUPABASE_STORAGE_URL") or "").rstrip("/")
-            or (f"{supabase_url}/storage/v1" if supabase_url else None),
-            database_url=get("DATABASE_URL"),
-            wpp_server_url=(get("WPP_SERVER_URL") or "").rstrip("/") or None,
-            wpp_secret_key=get("WPP_SECRET_KEY"),
-            webhook_verify_tokens=_split(get("QR_WEBHOOK_VERIFY_TOKEN") or ""),
-            encryption_key=get("ENCRYPTION_KEY"),
-            webhook_public_url=get("WEBHOOK_PUBLIC_URL"),
-            allowed_origins=_split(get("ALLOWED_ORIGINS") or ""),
-            qr_first_ttl_s=duration("QR_FIRST_TTL", 60),
-            qr_next_ttl_s=duration("QR_NEXT_TTL", 20),
-            qr_ttl_s=duration("QR_TTL", 24 * 3600),
-            stale_after_s=duration("STALE_AFTER", 7 * 86400),
-            host_connect_timeout_s=seconds("WPP_CONNECT_TIMEOUT", 3.05),
-            host_read_timeout_s=seconds("WPP_READ_TIMEOUT", 10.0),
-            host_start_timeout_s=seconds("WPP_START_TIMEOUT", 20.0),
-            start_stuck_after_s=duration("START_STUCK_AFTER", 90),
-            db_timeout_s=seconds("DB_TIMEOUT", 5.0),
-            send_burst=_positive("SEND_BURST", get("SEND_BURST"), 10),
-            send_rate_per_minute=_positive("SEND_RATE_PER_MINUTE", get("SEND_RATE_PER_MINUTE"), 20),
-            send_lease_s=duration("SEND_LEASE", 30),
-            max_accounts_per_user=count("MAX_ACCOUNTS_PER_USER", 3),
-            max_scheduled_per_user=count("MAX_SCHEDULED_PER_USER", 1000),
-            event_retention_s=event_retention_s,
-            drain_idle_after_s=duration("DRAIN_IDLE_AFTER", 3600),
-            schedule_grace_s=duration("SCHEDULE_GRACE", 3600),
-            reconcile_concurrency=count("RECONCILE_CONCURRENCY", 4),
-            reconcile_ack_window_s=duration("RECONCILE_ACK_WINDOW", 24 * 3600),
-            reconcile_chats_per_session=count("RECONCILE_CHATS_PER_SESSION", 100),
-            reconcile_lookups_per_session=count("RECONCILE_LOOKUPS_PER_SESSION", 50),
-            media_function=get("MEDIA_FUNCTION"),
-            media_fetch_attempts=count("MEDIA_FETCH_ATTEMPTS", 5),
-            media_retry_after_s=max(1, duration("MEDIA_RETRY_AFTER", 30)),
-            message_retention_s=duration("MESSAGE_RETENTION", 0),
-            backfill_on_link=_flag(get("BACKFILL_ON_LINK")),
-            # Group messages are conversations of their own: kept unless turned off.
-            inbound_groups=_flag(get("INBOUND_GROUPS") or "true"),
-            inbound_status_broadcasts=_flag(get("INBOUND_STATUS_BROADCASTS")),
-            allow_anonymous_users=_flag(get("ALLOW_ANONYMOUS_USERS")),
-            api_key_burst=_positive("API_KEY_BURST", get("API_KEY_BURST"), 60),
-            api_key_rate_per_minute=_positive(
-                "API_KEY_RATE_PER_MINUTE", get("API_KEY_RATE_PER_MINUTE"), 300
-            ),
-            max_api_keys=count("MAX_API_KEYS", 20),
-            max_endpoints=count("MAX_ENDPOINTS", 10),
-            delivery_function=get("DELIVERY_FUNCTION"),
-            delivery=DeliveryPolicy(
-                timeout_s=seconds("DELIVERY_TIMEOUT", 10.0),
-                retry_base_s=max(1, duration("DELIVERY_RETRY_BASE", 5)),
-                retry_max_s=max(1, duration("DELIVERY_RETRY_MAX", 3600)),
-                retry_for_s=duration("DELIVERY_RETRY_FOR", 3 * 86400),
-                lease_s=max(1, duration("DELIVERY_LEASE", 60)),
-                concurrency=count("DELIVERY_CONCURRENCY", 8),
-                allow_local=_flag(get("ALLOW_LOCAL_ENDPOINTS")),
-                retention_s=event_retention_s,
-            ),
-            version=get("GATEWAY_VERSION") or "dev",
+        values = _read_env(cls, get)
+        values["supabase_publishable_key"] = values["supabase_publishable_key"] or get(
+            "SUPABASE_ANON_KEY"
         )
+        if supabase_url := values["supabase_url"]:
+            auth_url = f"{supabase_url}/auth/v1"
+            values["supabase_jwks_url"] = (
+                values["supabase_jwks_url"] or f"{auth_url}/.well-known/jwks.json"
+            )
+            values["supabase_jwt_issuer"] = values["supabase_jwt_issuer"] or auth_url
+            values["supabase_storage_url"] = (
+                values["supabase_storage_url"] or f"{supabase_url}/storage/v1"
+            )
+        delivery = DeliveryPolicy(
+            retention_s=values["event_retention_s"], **_read_env(DeliveryPolicy, get)
+        )
+        return cls(**values, delivery=delivery)
 
     @property
     def db_http_timeout_s(self) -> float:
