@@ -136,19 +136,27 @@ comment on function public.gateway_contact_chats is
   'the number its LID maps to).';
 
 
--- Whether the pass holding p_lease still holds the session's lease (call with the session's
--- row locked: a claim takes that lock first).
-create function public.gateway_reconcile_lease_held(
-  p_session_id uuid, p_lease uuid, p_now timestamptz
-) returns boolean
-language sql
-stable
+-- The session a reconcile pass writes to, its row locked (a claim takes that lock first), and
+-- whether the pass holding p_lease still holds its lease; where it does not, the answer the
+-- pass gets instead: null if the session is gone, lease_lost if another pass has taken it.
+create function public.gateway_hold_reconcile(
+  p_session_name text, p_lease uuid, p_now timestamptz,
+  out session public.whatsapp_sessions, out held boolean, out answer jsonb
+)
+language plpgsql
 set search_path = ''
 as $$
-  select exists (
+begin
+  select * into session from public.whatsapp_sessions s
+  where s.session_id = p_session_name for update;
+  held := exists (
     select 1 from public.whatsapp_reconcile_marks m
-    where m.whatsapp_session_id = p_session_id and m.lease_id = p_lease
-      and m.lease_until > p_now)
+    where m.whatsapp_session_id = session.id and m.lease_id = p_lease
+      and m.lease_until > p_now);
+  if session.id is not null and not held then
+    answer := jsonb_build_object('lease_lost', true);
+  end if;
+end
 $$;
 
 
@@ -293,6 +301,7 @@ as $$
 declare
   c constant public.gateway_reconcile_chat :=
     jsonb_populate_record(null::public.gateway_reconcile_chat, p_chat);
+  k record;
   s public.whatsapp_sessions;
   v_result jsonb;
   v_found public.gateway_found_message;
@@ -302,13 +311,11 @@ declare
   v_lids jsonb := '[]'::jsonb;
   v_media jsonb := '[]'::jsonb;
 begin
-  select * into s from public.whatsapp_sessions where session_id = c.session_name for update;
-  if not found then
-    return null;
+  select * into k from public.gateway_hold_reconcile(c.session_name, c.lease, p_now);
+  if not k.held then
+    return k.answer;
   end if;
-  if not public.gateway_reconcile_lease_held(s.id, c.lease, p_now) then
-    return jsonb_build_object('lease_lost', true);
-  end if;
+  s := k.session;
 
   -- Acks first: one of the chat's messages may be the answer that never came of a send (the
   -- ack's rule matches it), and a message of the owner's comes as an ack and a message both,
@@ -373,6 +380,7 @@ declare
   f constant public.gateway_reconcile_findings :=
     jsonb_populate_record(null::public.gateway_reconcile_findings, p_findings);
   u constant public.gateway_session_update := f.update;
+  k record;
   s public.whatsapp_sessions;
   v_result jsonb;
   v_group public.gateway_group_update;
@@ -380,13 +388,11 @@ declare
   v_status_changed boolean := false;
   v_acks integer := 0;
 begin
-  select * into s from public.whatsapp_sessions where session_id = f.session_name for update;
-  if not found then
-    return null;
+  select * into k from public.gateway_hold_reconcile(f.session_name, f.lease, p_now);
+  if not k.held then
+    return k.answer;
   end if;
-  if not public.gateway_reconcile_lease_held(s.id, f.lease, p_now) then
-    return jsonb_build_object('lease_lost', true, 'session', to_jsonb(s));
-  end if;
+  s := k.session;
 
   if f.host_token is not null then
     perform public.gateway_store_host_token(s.id, f.host_token, p_now);
@@ -472,7 +478,7 @@ comment on function public.gateway_release_reconcile is
 revoke execute on function
   public.gateway_contact_chats(uuid, text, text),
   public.gateway_reconcile_acks(public.whatsapp_sessions, public.gateway_found_ack[], timestamptz),
-  public.gateway_reconcile_lease_held(uuid, uuid, timestamptz),
+  public.gateway_hold_reconcile(text, uuid, timestamptz),
   public.gateway_claim_reconcile(jsonb, timestamptz),
   public.gateway_reconcile_chat(jsonb, timestamptz),
   public.gateway_reconcile_session(jsonb, integer, integer, timestamptz),
