@@ -30,12 +30,17 @@ class Context:
     def get_remaining_time_in_millis(self):
         return 20000
 answer = app.handler(json.loads(sys.argv[2]), Context())
-loaded = sorted(name for name in sys.modules if name.startswith("wa_gateway.") or name == "uuid")
+loaded = sorted(
+    name for name in sys.modules
+    if name.startswith("wa_gateway.") or name in ("uuid", "requests", "urllib3")
+)
 print(json.dumps({"status": answer["statusCode"], "loaded": loaded}))
 """
 # What no path below needs: the scheduled passes and their records, and files (the messages
 # here carry none).
 NEVER = ("wa_gateway.jobs", "wa_gateway.pass_records", "wa_gateway.media")
+# The layer's HTTP is the standard library's: these cost a cold start several times as much.
+HTTP_LIBRARIES = ("requests", "urllib3")
 
 
 def first_request(
@@ -125,3 +130,14 @@ def test_a_text_send_loads_nothing_of_starting_sessions(
     assert under(loaded, "wa_gateway.sessions.service", "wa_gateway.sessions.qr", *NEVER) == []
     assert under(loaded, "wa_gateway.auth.webhook_proof") == []
     assert "uuid" not in loaded
+    assert under(loaded, *HTTP_LIBRARIES) == []
+
+
+def test_starting_and_cancelling_a_session_load_no_http_library(gateway: Gateway) -> None:
+    """The two other functions that call the host, on their first request, call it with the
+    layer's own client."""
+    headers = {"authorization": f"Bearer {gateway.token_for(gateway.new_user('imports-http'))}"}
+    for function in ("start_session", "disconnect"):
+        loaded = first_request(gateway, function, "POST", headers)
+        assert "wa_gateway.host.client" in loaded, function  # the host was called
+        assert under(loaded, *HTTP_LIBRARIES) == [], function
