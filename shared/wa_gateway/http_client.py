@@ -1,6 +1,6 @@
 """The layer's one HTTP client, on the standard library's ``http.client``: the host, the JWKS
-endpoint and Storage are called through it. (``requests`` and urllib3 cost a cold start about
-four times what ``http.client`` and ``ssl`` do, for features these calls do not use.)
+endpoint and Storage are called through it. (Importing ``requests`` costs a fresh interpreter
+about three times what ``http.client`` and ``ssl`` do, for features these calls do not use.)
 
 A :class:`Pool` keeps keep-alive connections per scheme, host and port for the container's
 life, safe to share between threads; an idle connection the server has closed is noticed
