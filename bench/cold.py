@@ -59,11 +59,12 @@ KEY_LABEL = "status (API key)"
 FOLDER_OF = {KEY_LABEL: FUNCTIONS["status"]}
 
 # The third-party packages each function's first request needs (the design's: Powertools'
-# resolver, Logger and Metrics; psycopg; requests and cryptography's AES-GCM for the host's
-# token). A fresh interpreter importing just these is the least a cold start can cost with
-# them, before any code of the gateway runs: ``library_floor_median``.
+# resolver, Logger and Metrics; psycopg; the standard library's http.client and ssl, and
+# cryptography's AES-GCM for the host's token). A fresh interpreter importing just these is
+# the least a cold start can cost with them, before any code of the gateway runs:
+# ``library_floor_median``.
 _URL_FUNCTION = ("aws_lambda_powertools.event_handler", "aws_lambda_powertools.metrics")
-_HOST = ("requests", "cryptography.hazmat.primitives.ciphers.aead")
+_HOST = ("http.client", "ssl", "cryptography.hazmat.primitives.ciphers.aead")
 LIBRARIES = {
     "status": (*_URL_FUNCTION, "psycopg"),
     "start-session": (*_URL_FUNCTION, "psycopg", *_HOST),

@@ -87,25 +87,26 @@ def _main() -> None:
 
 def _meter_host(prefix: str | None) -> list[int]:
     """Time spent in requests to the host's API (the host's think time is not the function's).
-    Only for functions whose first request calls the host, so imports ``requests`` anyway."""
+    Only for functions whose first request calls the host, so imports the layer's HTTP client
+    anyway."""
     waited = [0, 0]
     if not prefix:
         return waited
-    import requests
+    from wa_gateway.http_client import Pool
 
-    original = requests.Session.send
+    original = Pool.request
 
-    def send(session, request, **kwargs):  # type: ignore[no-untyped-def]
-        if not str(request.url).startswith(prefix):
-            return original(session, request, **kwargs)
+    def request(pool, method, url, **kwargs):  # type: ignore[no-untyped-def]
+        if not str(url).startswith(prefix):
+            return original(pool, method, url, **kwargs)
         t0 = time.monotonic_ns()
         try:
-            return original(session, request, **kwargs)
+            return original(pool, method, url, **kwargs)
         finally:
             waited[0] += time.monotonic_ns() - t0
             waited[1] += 1
 
-    requests.Session.send = send  # type: ignore[method-assign,assignment]
+    Pool.request = request  # type: ignore[method-assign,assignment]
     return waited
 
 

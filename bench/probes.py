@@ -72,8 +72,8 @@ class FloorProbe:
 
 
 class HostMeter:
-    """Counts and times the requests this process makes to the host's API (``/api/...``),
-    whichever client makes them, by wrapping ``requests.Session.send``."""
+    """Counts and times the requests this process makes to the host's API (``/api/...``)
+    through the layer's HTTP client, by wrapping ``Pool.request``."""
 
     def __init__(self, host_url: str) -> None:
         self.prefix = f"{host_url.rstrip('/')}/api/"
@@ -83,26 +83,30 @@ class HostMeter:
         self._original: Any = None
 
     def install(self) -> None:
-        original = requests.Session.send
+        from wa_gateway.http_client import Pool
+
+        original = Pool.request
         meter = self
 
-        def send(session: requests.Session, request: Any, **kwargs: Any) -> Any:
-            if not str(request.url).startswith(meter.prefix):
-                return original(session, request, **kwargs)
+        def request(pool: Any, method: str, url: str, **kwargs: Any) -> Any:
+            if not url.startswith(meter.prefix):
+                return original(pool, method, url, **kwargs)
             started = time.perf_counter_ns()
             try:
-                return original(session, request, **kwargs)
+                return original(pool, method, url, **kwargs)
             finally:
                 with meter._lock:
                     meter.calls += 1
                     meter.wait_ns += time.perf_counter_ns() - started
 
         self._original = original
-        requests.Session.send = send  # type: ignore[method-assign,assignment]
+        Pool.request = request  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
+        from wa_gateway.http_client import Pool
+
         if self._original is not None:
-            requests.Session.send = self._original  # type: ignore[method-assign]
+            Pool.request = self._original  # type: ignore[method-assign]
             self._original = None
 
 

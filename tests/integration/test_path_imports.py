@@ -30,12 +30,17 @@ class Context:
     def get_remaining_time_in_millis(self):
         return 20000
 answer = app.handler(json.loads(sys.argv[2]), Context())
-loaded = sorted(name for name in sys.modules if name.startswith("wa_gateway.") or name == "uuid")
+loaded = sorted(
+    name for name in sys.modules
+    if name.startswith("wa_gateway.") or name in ("uuid", "requests", "urllib3")
+)
 print(json.dumps({"status": answer["statusCode"], "loaded": loaded}))
 """
 # What no path below needs: the scheduled passes and their records, and files (the messages
 # here carry none).
 NEVER = ("wa_gateway.jobs", "wa_gateway.pass_records", "wa_gateway.media")
+# The layer's HTTP is the standard library's: these cost a cold start several times as much.
+HTTP_LIBRARIES = ("requests", "urllib3")
 
 
 def first_request(
@@ -111,6 +116,7 @@ PATHS = {
             "wa_gateway.sessions.qr",
             "wa_gateway.auth.webhook_proof",
             "uuid",
+            *HTTP_LIBRARIES,
             *NEVER,
         ),
     ),
@@ -142,3 +148,13 @@ def test_a_first_request_loads_only_what_its_path_uses(
     loaded = first_request(gateway, function, method, headers, body)
     assert ran in loaded
     assert under(loaded, *absent) == []
+
+
+def test_starting_and_cancelling_a_session_load_no_http_library(gateway: Gateway) -> None:
+    """The two other functions that call the host, on their first request, call it with the
+    layer's own client."""
+    headers = {"authorization": f"Bearer {gateway.token_for(gateway.new_user('imports-http'))}"}
+    for function in ("start_session", "disconnect"):
+        loaded = first_request(gateway, function, "POST", headers)
+        assert "wa_gateway.host.client" in loaded, function  # the host was called
+        assert under(loaded, *HTTP_LIBRARIES) == [], function

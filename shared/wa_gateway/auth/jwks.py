@@ -7,7 +7,8 @@ that is down) costs at most one request per interval. A failed fetch never serve
 their TTL: tokens that need them are rejected until a fetch succeeds.
 
 Only ES256 (P-256) and RS256 (at least 2048 bits) public keys for verifying signatures are
-kept. PyJWT is imported with the first document parsed, ``requests`` with the first fetch.
+kept. PyJWT is imported with the first document parsed, the layer's HTTP client with the first
+fetch.
 """
 
 from __future__ import annotations
@@ -19,24 +20,33 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import jwt
 
+    from wa_gateway.http_client import Pool
+
 JWKS_FETCH_TIMEOUT_S = (2.0, 3.0)
 """Connect and read timeouts of the default JWKS fetch."""
 
 _MIN_RSA_BITS = 2048
 
+_http: Pool | None = None
+"""The default fetch's connection, kept for the container's life."""
 
-def fetch_json_with_requests(url: str) -> Any:
-    """GET ``url`` and return its JSON body; raise on a network error or non-2xx."""
-    import requests  # imported here so that importing this module stays cheap
 
-    response = requests.get(
-        url,
-        timeout=JWKS_FETCH_TIMEOUT_S,
-        headers={"Accept": "application/json"},
-        allow_redirects=False,
+def fetch_json_over_http(url: str) -> Any:
+    """GET ``url`` and return its JSON body; raise on a network error, a non-2xx answer (a
+    redirect too: none is followed) or a body that is not JSON."""
+    global _http
+    from wa_gateway.http_client import (
+        Pool,
+    )  # imported here so that importing this module stays cheap
+
+    if _http is None:
+        _http = Pool(maxsize=1)
+    answer = _http.request(
+        "GET", url, timeout=JWKS_FETCH_TIMEOUT_S, headers={"Accept": "application/json"}
     )
-    response.raise_for_status()
-    return response.json()
+    if not 200 <= answer.status < 300:
+        raise ValueError(f"the JWKS endpoint answered {answer.status}")
+    return answer.json()
 
 
 def _algorithm_for(jwk: dict[str, Any]) -> str | None:

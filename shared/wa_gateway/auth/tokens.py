@@ -25,9 +25,9 @@ How the JWKS is fetched and cached is in ``wa_gateway.auth.jwks``.
 
 Keep one verifier per process (module level) so the cache survives warm
 invocations. HS256 is checked with the standard library; PyJWT (and with it
-``cryptography``) is imported only for the first ES256/RS256 token, and
-``requests`` only when the JWKS is first fetched: a function's cold start pays
-for neither unless it needs them.
+``cryptography``) is imported only for the first ES256/RS256 token, and the
+layer's HTTP client only when the JWKS is first fetched: a function's cold start
+pays for neither unless it needs them.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from wa_gateway.auth.caller import Caller
-from wa_gateway.auth.jwks import JwksCache, fetch_json_with_requests
+from wa_gateway.auth.jwks import JwksCache, fetch_json_over_http
 from wa_gateway.errors import AnonymousUser, InvalidToken, MissingToken, TokenExpired
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ class TokenVerifier:
     ``leeway_s``: clock skew allowed on ``exp``, ``nbf`` and ``iat``.
     ``jwks_ttl_s`` / ``jwks_min_refetch_s``: how long the JWKS is kept, how often it may be
     fetched at most (see ``wa_gateway.auth.jwks``).
-    ``fetch_json``: ``url -> parsed JSON``; defaults to a GET with ``requests``.
+    ``fetch_json``: ``url -> parsed JSON``; defaults to a GET with the layer's HTTP client.
     ``clock``: seconds since the epoch; used for the claims and the cache.
 
     Raises ValueError when configured with no way to verify anything, a secret
@@ -171,7 +171,7 @@ class TokenVerifier:
                 jwks_url,
                 ttl_s=jwks_ttl_s,
                 min_refetch_s=jwks_min_refetch_s,
-                fetch_json=fetch_json or fetch_json_with_requests,
+                fetch_json=fetch_json or fetch_json_over_http,
                 clock=clock,
             )
             if jwks_url

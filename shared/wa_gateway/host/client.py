@@ -3,7 +3,7 @@ each answer means in the gateway's terms.
 
 Connect and read timeouts stay well under the function's timeout. What the answers come back
 as (records, and the exceptions for the host's refusals) is in ``host.answers``; the HTTP
-under it (the session, retries, failures as :class:`HostError` or :class:`HostTimeout` that
+under it (the connection pool, retries, failures as :class:`HostError` or :class:`HostTimeout` that
 name no URL) in ``host.http``.
 """
 
@@ -29,7 +29,7 @@ from wa_gateway.host.http import seg
 from wa_gateway.host.read_back import ReadBackRoutes
 
 if TYPE_CHECKING:
-    import requests
+    from wa_gateway.http_client import Pool
 
 
 class HostClient(ChatRoutes, ReadBackRoutes):
@@ -44,11 +44,10 @@ class HostClient(ChatRoutes, ReadBackRoutes):
         connect_timeout_s: float = 3.05,
         read_timeout_s: float = 10.0,
         start_timeout_s: float = 20.0,
-        session: requests.Session | None = None,
+        session: Pool | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self._secret_key = secret_key
-        host_http.redact(secret_key)
         self._timeout = (connect_timeout_s, read_timeout_s)
         self._start_timeout = (connect_timeout_s, start_timeout_s)
         self._http = session or host_http.new_session()

@@ -9,8 +9,8 @@ use a path is the caller's job, before calling here.
 Storage answers errors with HTTP 400 and the status it means in the body's ``statusCode``;
 ``StorageRefused`` carries that status (404 for a missing object, 413 too large, 415 a type
 the bucket refuses, 409 an existing name). A network failure or a 5xx is
-``StoreUnavailable``. One ``requests`` session (imported with the first call) is kept for the
-container's life.
+``StoreUnavailable``. One connection pool of the layer's HTTP client (imported with the first
+call) is kept for the container's life.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from urllib.parse import quote
 from wa_gateway.errors import StoreUnavailable
 
 if TYPE_CHECKING:
-    import requests
+    from wa_gateway.http_client import Answer, Pool
 
 BUCKET = "whatsapp-media"
 TIMEOUT_S = (3.05, 20.0)
@@ -55,7 +55,7 @@ class MediaStore:
         self._url = storage_url.rstrip("/")
         self._service_key = service_key
         self._bucket = bucket
-        self._session: requests.Session | None = None
+        self._http: Pool | None = None
 
     def __repr__(self) -> str:
         return f"MediaStore({self._url!r}, bucket={self._bucket!r})"
@@ -66,7 +66,7 @@ class MediaStore:
         answer = self._call(
             "POST",
             f"/object/{self._bucket}/{_quoted(path)}",
-            data=data,
+            body=data,
             headers={"Content-Type": mime_type, "x-upsert": "true" if upsert else "false"},
         )
         key: str = answer.json()["Key"]
@@ -76,52 +76,59 @@ class MediaStore:
         """The object's bytes and type; ``StorageRefused`` with status 404 if there is none."""
         answer = self._call("GET", f"/object/authenticated/{self._bucket}/{_quoted(path)}")
         mime_type = answer.headers.get("content-type") or "application/octet-stream"
-        return StoredMedia(answer.content, mime_type)
+        return StoredMedia(answer.body, mime_type)
 
     def delete(self, paths: Sequence[str]) -> list[str]:
         """Remove these objects; return the paths that existed and are now gone."""
         answer = self._call("DELETE", f"/object/{self._bucket}", json={"prefixes": list(paths)})
         return [str(item["name"]) for item in answer.json()]
 
-    def _call(self, method: str, route: str, **kwargs: Any) -> requests.Response:
-        import requests
+    def _call(
+        self,
+        method: str,
+        route: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        json: Any = None,
+    ) -> Answer:
+        from wa_gateway.http_client import HttpFailure, Pool
 
-        if self._session is None:
-            self._session = requests.Session()
-        headers = {
-            "apikey": self._service_key,
-            "Authorization": f"Bearer {self._service_key}",
-            **kwargs.pop("headers", {}),
-        }
+        if self._http is None:
+            self._http = Pool()
         try:
-            answer = self._session.request(
+            answer = self._http.request(
                 method,
                 self._url + route,
-                headers=headers,
+                headers={
+                    "apikey": self._service_key,
+                    "Authorization": f"Bearer {self._service_key}",
+                    **(headers or {}),
+                },
+                body=body,
+                json=json,
                 timeout=TIMEOUT_S,
-                allow_redirects=False,
-                **kwargs,
             )
-        except requests.RequestException as exc:
+        except HttpFailure as exc:
             raise StoreUnavailable() from exc
-        if answer.status_code >= 500:
+        if answer.status >= 500:
             raise StoreUnavailable()
-        if answer.status_code >= 300:
+        if answer.status >= 300:
             raise _refusal(answer)
         return answer
 
 
-def _refusal(answer: requests.Response) -> StorageRefused:
+def _refusal(answer: Answer) -> StorageRefused:
     try:
         body = answer.json()
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        return StorageRefused(answer.status_code, "unknown", "Storage refused the call")
+        return StorageRefused(answer.status, "unknown", "Storage refused the call")
     try:
-        status = int(body.get("statusCode") or answer.status_code)
+        status = int(body.get("statusCode") or answer.status)
     except (TypeError, ValueError):
-        status = answer.status_code
+        status = answer.status
     code = str(body.get("code") or body.get("error") or "unknown")
     return StorageRefused(status, code, str(body.get("message") or "Storage refused the call"))
 
