@@ -29,9 +29,6 @@ from __future__ import annotations
 import http.client
 import json as jsonlib
 import random
-import select
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Mapping
@@ -39,21 +36,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from wa_gateway.http_connection import HttpFailure, Origin, connect, readable
+
 _REPEATABLE_ON_A_STALE_CONNECTION = frozenset({"GET", "HEAD"})
 _USER_AGENT = "wa-gateway"
-
-
-class HttpFailure(Exception):
-    """No answer came. ``maybe_received``: the server may have had the whole request, and acted
-    on it; ``timed_out``: a timeout ended the wait. ``retryable``: another try could fare
-    better (not for a certificate that is not trusted, or a request that cannot be written)."""
-
-    def __init__(self, *, maybe_received: bool, timed_out: bool, retryable: bool = True):
-        when = "after the request was sent" if maybe_received else "before the request was sent"
-        super().__init__(f"HTTP {'timeout' if timed_out else 'failure'} {when}")
-        self.maybe_received = maybe_received
-        self.timed_out = timed_out
-        self.retryable = retryable and not maybe_received
 
 
 @dataclass(frozen=True)
@@ -91,17 +77,6 @@ class Retries:
 
 NO_RETRIES = Retries()
 
-_Origin = tuple[str, str, int]
-_tls: ssl.SSLContext | None = None
-
-
-def _tls_context() -> ssl.SSLContext:
-    """One verifying TLS context per container (loading the CA certificates costs a little)."""
-    global _tls
-    if _tls is None:
-        _tls = ssl.create_default_context()
-    return _tls
-
 
 class _Stale(Exception):
     """A reused connection turned out closed by the server before any answer came."""
@@ -121,7 +96,7 @@ class Pool:
         self._retries = retries
         self._maxsize = maxsize
         self._headers = {"User-Agent": _USER_AGENT, **(headers or {})}
-        self._idle: dict[_Origin, list[http.client.HTTPConnection]] = {}
+        self._idle: dict[Origin, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
 
     def request(
@@ -182,7 +157,7 @@ class Pool:
 
     def _once(
         self,
-        origin: _Origin,
+        origin: Origin,
         method: str,
         target: str,
         headers: dict[str, str],
@@ -195,14 +170,14 @@ class Pool:
                 return self._exchange(origin, reused, method, target, headers, body, timeout[1])
             except _Stale:
                 pass  # the server closed it as the request went out: a new one, once
-        connection = _connect(origin, timeout[0])
+        connection = connect(origin, timeout[0])
         return self._exchange(
             origin, connection, method, target, headers, body, timeout[1], reused=False
         )
 
     def _exchange(
         self,
-        origin: _Origin,
+        origin: Origin,
         connection: http.client.HTTPConnection,
         method: str,
         target: str,
@@ -248,7 +223,7 @@ class Pool:
             self._give_back(origin, connection)
         return Answer(response.status, response.headers, data)
 
-    def _idle_connection(self, origin: _Origin) -> http.client.HTTPConnection | None:
+    def _idle_connection(self, origin: Origin) -> http.client.HTTPConnection | None:
         """The idle connection used last that the server has not closed, if any."""
         while True:
             with self._lock:
@@ -256,49 +231,14 @@ class Pool:
                 connection = idle.pop() if idle else None
             if connection is None:
                 return None
-            if connection.sock is not None and not _readable(connection.sock):
+            if connection.sock is not None and not readable(connection.sock):
                 return connection
             connection.close()  # closed by the server (or it sent what nobody asked for)
 
-    def _give_back(self, origin: _Origin, connection: http.client.HTTPConnection) -> None:
+    def _give_back(self, origin: Origin, connection: http.client.HTTPConnection) -> None:
         with self._lock:
             idle = self._idle.setdefault(origin, [])
             if len(idle) < self._maxsize:
                 idle.append(connection)
                 return
         connection.close()
-
-
-def _connect(origin: _Origin, connect_timeout_s: float) -> http.client.HTTPConnection:
-    """A new connection to ``origin``, opened (and its TLS handshake done) within the timeout."""
-    scheme, host, port = origin
-    connection: http.client.HTTPConnection
-    if scheme == "https":
-        connection = http.client.HTTPSConnection(
-            host, port, timeout=connect_timeout_s, context=_tls_context()
-        )
-    else:
-        connection = http.client.HTTPConnection(host, port, timeout=connect_timeout_s)
-    try:
-        connection.connect()
-    except TimeoutError:
-        connection.close()
-        raise HttpFailure(maybe_received=False, timed_out=True) from None
-    except ssl.SSLCertVerificationError:  # an untrusted server stays untrusted
-        connection.close()
-        raise HttpFailure(maybe_received=False, timed_out=False, retryable=False) from None
-    except OSError:  # refused, no route, no such name, a failed handshake
-        connection.close()
-        raise HttpFailure(maybe_received=False, timed_out=False) from None
-    return connection
-
-
-def _readable(sock: socket.socket) -> bool:
-    """True when an idle connection has something to read: the server closed it (or wrote
-    what nobody asked for), so it must not carry a request."""
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        return bool(poller.poll(0))
-    readable, _, _ = select.select([sock], [], [], 0)
-    return bool(readable)

@@ -247,11 +247,11 @@ def test_https_talks_to_a_host_whose_certificate_is_trusted(
 ) -> None:
     """The refusal above is the certificate's: trusted (OpenSSL's SSL_CERT_FILE), the same host
     answers, on one connection."""
-    from wa_gateway import http_client
+    from wa_gateway import http_connection
 
     url, cert_file, seen = tls_host
     monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
-    monkeypatch.setattr(http_client, "_tls", None)
+    monkeypatch.setattr(http_connection, "_tls", None)
     host = client(url)
     assert host.status_session("s1", "tok").status == "/api/s1/status-session"
     host.status_session("s2", "tok")

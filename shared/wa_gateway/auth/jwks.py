@@ -35,9 +35,7 @@ def fetch_json_over_http(url: str) -> Any:
     """GET ``url`` and return its JSON body; raise on a network error, a non-2xx answer (a
     redirect too: none is followed) or a body that is not JSON."""
     global _http
-    from wa_gateway.http_client import (
-        Pool,
-    )  # imported here so that importing this module stays cheap
+    from wa_gateway.http_client import Pool  # here: importing this module stays cheap
 
     if _http is None:
         _http = Pool(maxsize=1)

@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import quote
 
 from wa_gateway.errors import HostError, HostTimeout
-from wa_gateway.http_client import HttpFailure, Pool, Retries
+from wa_gateway.http_client import Pool, Retries
+from wa_gateway.http_connection import HttpFailure
 
 RETRIES = Retries(connect=2, status=2, total=3, status_methods=frozenset({"GET"}))
 """Unsent requests are tried again on every route (nothing reached the host); answers only for

@@ -17,7 +17,7 @@ from wa_gateway.events.host_messages import serialized_id
 from wa_gateway.events.kinds import GROUP_ID, reaction_from_event
 
 if TYPE_CHECKING:
-    from wa_gateway.jobs.chat_reader import CountingHost
+    from wa_gateway.jobs.counting_host import CountingHost
 
 MAX_REACTION_READS = 10  # reactions/:id calls per session and pass
 

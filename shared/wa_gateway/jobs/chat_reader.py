@@ -24,19 +24,19 @@ read when the host has it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wa_gateway.events.host_messages import ack_from_event, inbound_from_event, serialized_id
 from wa_gateway.events.service import loggable
 from wa_gateway.host.answers import HostChatUnreadable
+from wa_gateway.jobs.counting_host import CountingHost
 from wa_gateway.observability import logger
 from wa_gateway.pass_records import FoundAck, FoundMessage, PendingAck, ReconcileChat
 
 if TYPE_CHECKING:
     from wa_gateway.events.service import EventPolicy
-    from wa_gateway.host.session import HostSession
     from wa_gateway.pass_records import ReconcileTarget
     from wa_gateway.store import Store
 
@@ -48,24 +48,6 @@ _MAX_PAGES = 20  # per chat and pass: the mark does not move past a chat not rea
 # A message still undecrypted (ciphertext) holds its chat's mark this long at most: its text
 # is read once the host has it, and one the host never decrypts does not hold the mark forever.
 _CIPHERTEXT_HOLD_S = 3600
-
-
-class CountingHost:
-    """Counts the host calls of one session's reconcile."""
-
-    def __init__(self, host: HostSession) -> None:
-        self.host = host
-        self.calls = 0
-
-    def call[T](self, operation: Callable[[str], T]) -> T:
-        self.calls += 1
-        return self.host.call(operation)
-
-    def call_if_connected[T](self, operation: Callable[[str], T]) -> T | None:
-        self.calls += 1
-        answer = self.host.call_if_connected(operation)
-        self.calls += answer is not None
-        return answer
 
 
 class _ChatFindings:

@@ -59,7 +59,8 @@ from wa_gateway.errors import ApiError
 from wa_gateway.event_records import GroupUpdate, LidLookup, MessageChange
 from wa_gateway.host.session import HostSession
 from wa_gateway.jobs.chat_changes import group_subjects, reactions_of
-from wa_gateway.jobs.chat_reader import ChatReader, CountingHost, ReaderParts
+from wa_gateway.jobs.chat_reader import ChatReader, ReaderParts
+from wa_gateway.jobs.counting_host import CountingHost
 from wa_gateway.pass_records import FoundAck, ReconcileApplied, ReconcileFindings, ReconcileTarget
 from wa_gateway.records import SessionRecord, SessionUpdate
 from wa_gateway.sessions import qr, transitions

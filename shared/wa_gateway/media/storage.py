@@ -92,7 +92,8 @@ class MediaStore:
         body: bytes | None = None,
         json: Any = None,
     ) -> Answer:
-        from wa_gateway.http_client import HttpFailure, Pool
+        from wa_gateway.http_client import Pool
+        from wa_gateway.http_connection import HttpFailure
 
         if self._http is None:
             self._http = Pool()
