@@ -919,3 +919,38 @@ def test_a_forged_anonymous_token_is_invalid_not_anonymous(hs_verifier: TokenVer
     """Only a token that passes every other check is told apart as anonymous."""
     with pytest.raises(InvalidToken):
         hs_verifier.verify(hs256(claims(is_anonymous=True), secret="another-" + "x" * 40))
+
+
+def test_a_failed_jwks_fetch_is_tried_again_soon_then_less_and_less_often(
+    jwks_verifier: TokenVerifier, jwks: JwksServer, clock: Clock
+) -> None:
+    """One failed fetch (a blip at a container's first request) must not refuse every
+    asymmetric token for the whole refetch interval: the next fetch may go a second later,
+    then after 2, 4, 8 and 16 seconds while it keeps failing, and every 30 at most."""
+    jwks.status = 503
+    assert_invalid(jwks_verifier, es256(claims()))
+    clock.advance(1)
+    assert_invalid(jwks_verifier, es256(claims()))
+    assert jwks.requests == 2
+    for wait in (2, 4, 8, 16, 30, 30):
+        clock.advance(wait - 0.5)
+        assert_invalid(jwks_verifier, es256(claims()))  # not yet: no fetch
+        clock.advance(0.5)
+        assert_invalid(jwks_verifier, es256(claims()))
+    assert jwks.requests == 8
+    jwks.status = 200
+    clock.advance(30)
+    assert jwks_verifier.verify(es256(claims())).user_id == USER_ID
+    assert jwks.requests == 9
+
+
+def test_a_failed_jwks_fetch_is_logged_with_its_reason(
+    jwks_verifier: TokenVerifier, jwks: JwksServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator sees why asymmetric tokens are refused."""
+    jwks.status = 503
+    with caplog.at_level("WARNING"):
+        assert_invalid(jwks_verifier, es256(claims()))
+    [record] = [r for r in caplog.records if "JWKS" in r.getMessage()]
+    assert record.levelname == "WARNING"
+    assert "503" in str(getattr(record, "reason", ""))

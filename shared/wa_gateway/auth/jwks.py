@@ -1,10 +1,13 @@
 """The project's published signing keys (its JWKS), fetched when needed and cached.
 
 The JWKS is cached for ``ttl_s`` seconds (Supabase's advice: no more than 10 minutes) and
-refetched early when a token names an unknown ``kid``. Every fetch, failed or not, is at most
-once per ``min_refetch_s`` seconds, so a flood of made-up ``kid`` values (or a JWKS endpoint
-that is down) costs at most one request per interval. A failed fetch never serves keys past
-their TTL: tokens that need them are rejected until a fetch succeeds.
+refetched early when a token names an unknown ``kid``. A fetch follows a successful one
+after ``min_refetch_s`` seconds at the earliest, so a flood of made-up ``kid`` values costs at
+most one request per interval. A failed fetch is logged and tried again after 1 second, then
+2, 4, ... while it keeps failing, ``min_refetch_s`` at most: a blip at a container's first
+request refuses asymmetric tokens for a second, not for the whole interval, and an endpoint
+that is down gets a handful of requests, then one per interval. A failed fetch never serves
+keys past their TTL: tokens that need them are rejected until a fetch succeeds.
 
 Only ES256 (P-256) and RS256 (at least 2048 bits) public keys for verifying signatures are
 kept. PyJWT is imported with the first document parsed, the layer's HTTP client with the first
@@ -122,6 +125,7 @@ class JwksCache:
         # (keys by kid, time fetched), replaced as a whole so readers need no lock.
         self._jwks: tuple[dict[str, jwt.PyJWK], float] | None = None
         self._last_fetch_attempt: float | None = None
+        self._failures = 0  # fetches failed in a row
 
     def key_for(self, kid: str) -> jwt.PyJWK | None:
         """The key named ``kid``, fetching the JWKS if stale or ``kid`` is unknown; None if
@@ -135,15 +139,25 @@ class JwksCache:
             if fresh and kid in keys:  # another thread fetched it meanwhile
                 return keys[kid]
             last = self._last_fetch_attempt
-            if last is not None and now - last < self._min_refetch:
+            if last is not None and now - last < self._refetch_after():
                 return keys.get(kid) if fresh else None
             self._last_fetch_attempt = now
             try:
                 keys = parse_jwks(self._fetch_json(self.url))
-            except Exception:  # any fetch failure means "no key", never a crash
+            except Exception as exc:  # any fetch failure means "no key", never a crash
+                self._failures += 1
+                _log_failure(exc, self._failures)
                 return None
+            self._failures = 0
             self._jwks = (keys, now)
             return keys.get(kid)
+
+    def _refetch_after(self) -> float:
+        """Seconds between the last fetch and the next: ``min_refetch_s`` after a success; after
+        failures in a row, 1, 2, 4, ... up to ``min_refetch_s``."""
+        if not self._failures:
+            return self._min_refetch
+        return min(self._min_refetch, 2 ** (self._failures - 1))
 
     def _cached_keys(self, now: float) -> tuple[dict[str, jwt.PyJWK], bool]:
         """The cached keys and whether they are still within their TTL."""
@@ -152,3 +166,14 @@ class JwksCache:
             return {}, False
         keys, fetched_at = cached
         return keys, 0 <= now - fetched_at < self._ttl
+
+
+def _log_failure(exc: Exception, failures: int) -> None:
+    """A warning an operator can act on: the JWKS endpoint's answer or the network's failure
+    (no secret: the JWKS and its URL are public)."""
+    from wa_gateway.observability import logger
+
+    logger.warning(
+        "JWKS fetch failed: asymmetric tokens are refused until one succeeds",
+        extra={"reason": f"{type(exc).__name__}: {exc}", "failures_in_a_row": failures},
+    )
