@@ -111,16 +111,18 @@ comment on function public.gateway_user_at_limit is
 
 
 create function public.gateway_session_rank(p_status text, p_reason text) returns integer
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case p_status
+begin
+  return case p_status
     when 'starting' then case when p_reason = 'syncing' then 3 else 1 end
     when 'pairing' then 2
     when 'connected' then 4
     when 'disconnected' then 5
-  end
+  end;
+end
 $$;
 
 comment on function public.gateway_session_rank is

@@ -144,13 +144,15 @@ create type public.gateway_host_event as (
 );
 
 create function public.gateway_message_rank(p_status text) returns integer
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case p_status
+begin
+  return case p_status
     when 'queued' then 0 when 'sent' then 1 when 'delivered' then 2 when 'read' then 3
-    else null end
+    else null end;
+end
 $$;
 
 
@@ -165,11 +167,13 @@ comment on function public.gateway_message_rank is
 -- whatever order the two arrive, and a late or replayed report never takes a text back: a
 -- message revoked or edited since is not brought back by an older report of it.
 create function public.gateway_message_completeness(p_type text) returns integer
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case when p_type = 'ciphertext' then 0 else 1 end
+begin
+  return case when p_type = 'ciphertext' then 0 else 1 end;
+end
 $$;
 
 comment on function public.gateway_message_completeness is
@@ -179,14 +183,16 @@ comment on function public.gateway_message_completeness is
 -- A Brazilian mobile is one account with and without its ninth digit: 55, a two-digit area
 -- code, 9 and eight digits is the same as 55, the area and the eight digits.
 create function public.gateway_br_twin(p_phone text) returns text
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case
+begin
+  return case
     when p_phone ~ '^55[1-9][0-9]9[0-9]{8}$' then left(p_phone, 4) || right(p_phone, 8)
     when p_phone ~ '^55[1-9][0-9][0-9]{8}$' then left(p_phone, 4) || '9' || right(p_phone, 8)
-  end
+  end;
+end
 $$;
 
 comment on function public.gateway_br_twin is

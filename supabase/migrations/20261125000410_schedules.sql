@@ -3,38 +3,26 @@
 -- what is due (gateway_claim_scheduled) and sends it through the same outbox, governor and
 -- host client as a direct send.
 
--- The rule of what the scheduler has yet to send, written here alone (kept on each row as
--- awaits_scheduler, which the indexes below and gateway_due_messages read): a message waiting
--- for its time, or a scheduled message whose send did not finish (the pass died, the host
--- refused or did not answer: no host message id, the send not settled) and may be tried again.
-create function public.gateway_awaits_scheduler(
-  p_status text,
-  p_wpp_message_id text,
-  p_send_state text
-) returns boolean
-language sql
-immutable
-set search_path = ''
-as $$
-  select p_status = 'scheduled'
-    or (p_wpp_message_id is null and p_send_state in ('pending', 'unknown', 'retryable')
-        and p_status in ('queued', 'failed'))
-$$;
-
-comment on function public.gateway_awaits_scheduler is
-  'Whether a message with a send_at has yet to be sent by the scheduler.';
-
--- The rule's answer for each row, kept on the row for the indexes below. An index whose
--- predicate named status itself would make every change of status a new entry in each of the
--- table's indexes: an ack (sent, delivered, read) could never be a HOT update. This column
--- stays false through an ack, so the ack's update changes no indexed column.
+-- The rule of what the scheduler has yet to send, written here alone: a message waiting for
+-- its time, or a scheduled message whose send did not finish (the pass died, the host refused
+-- or did not answer: no host message id, the send not settled) and may be tried again. It is
+-- kept on each row as awaits_scheduler, which the indexes below and gateway_due_messages read:
+-- an index whose predicate named status itself would make every change of status a new entry
+-- in each of the table's indexes, so an ack (sent, delivered, read) could never be a HOT
+-- update; this column stays false through an ack, so the ack's update changes no indexed
+-- column. The rule is the column's own expression, not a function it calls: every insert and
+-- update of a message computes it, and a SQL function (which sets its search_path, so it is
+-- never inlined) would be parsed and planned again by each of those statements.
 alter table public.whatsapp_messages
   add column awaits_scheduler boolean generated always as (
-    public.gateway_awaits_scheduler(status, wpp_message_id, send_state)
+    status = 'scheduled'
+    or (wpp_message_id is null and send_state in ('pending', 'unknown', 'retryable')
+        and status in ('queued', 'failed'))
   ) stored;
 
 comment on column public.whatsapp_messages.awaits_scheduler is
-  'Whether the scheduler has yet to send this message (gateway_awaits_scheduler of the row).';
+  'Whether the scheduler has yet to send this message: scheduled, or a scheduled send that did '
+  'not finish (no host message id, the send not settled).';
 
 -- What the scheduler looks at; the claims' conditions name the same column, so the planner
 -- knows they fall within this index.
@@ -301,7 +289,6 @@ comment on function public.gateway_claim_scheduled is
 
 
 revoke execute on function
-  public.gateway_awaits_scheduler(text, text, text),
   public.gateway_due_messages(uuid, timestamptz, timestamptz),
   public.gateway_prepare_send(jsonb, jsonb, double precision, double precision, integer,
     timestamptz),

@@ -86,13 +86,15 @@ create policy "users delete their outgoing media" on storage.objects
 create function public.gateway_media_path(
   p_user_id uuid, p_session_id uuid, p_message_id uuid, p_ext text
 ) returns text
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case when p_ext ~ '^[a-z0-9]{1,8}$'
+begin
+  return case when p_ext ~ '^[a-z0-9]{1,8}$'
     then p_user_id::text || '/' || p_session_id::text || '/' || p_message_id::text || '.' || p_ext
-  end
+  end;
+end
 $$;
 
 comment on function public.gateway_media_path is

@@ -331,11 +331,13 @@ comment on function public.gateway_refresh_chat_last is
 
 -- A message's type as a chat shows it: "revoked" once deleted for everyone, as WhatsApp has it.
 create function public.gateway_shown_type(p_type text, p_deleted_at timestamptz) returns text
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case when p_deleted_at is not null then 'revoked' else p_type end
+begin
+  return case when p_deleted_at is not null then 'revoked' else p_type end;
+end
 $$;
 
 comment on function public.gateway_shown_type is
@@ -811,11 +813,13 @@ alter table public.whatsapp_action_keys enable row level security;
 
 -- A row as JSON, or null for none (a record variable that found nothing has only nulls).
 create function public.gateway_row_json(p_row anyelement) returns jsonb
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case when p_row is null then null else to_jsonb(p_row) end
+begin
+  return case when p_row is null then null else to_jsonb(p_row) end;
+end
 $$;
 
 comment on function public.gateway_row_json is 'A row as JSON; null when it is null (not found).';

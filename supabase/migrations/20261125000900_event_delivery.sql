@@ -130,11 +130,13 @@ create policy "users read their own deliveries" on public.whatsapp_deliveries
 
 create function public.gateway_utc(p_at timestamptz)
 returns text
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select to_char(p_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+begin
+  return to_char(p_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
+end
 $$;
 
 

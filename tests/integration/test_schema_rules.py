@@ -227,9 +227,11 @@ def test_an_idempotency_key_is_looked_up_and_judged_in_one_function(database: st
 
 
 def test_the_scheduler_finds_what_is_due_through_its_partial_index(database: str) -> None:
-    """The rule of what awaits the scheduler is one function, kept on each row as the
+    """The rule of what awaits the scheduler is written once, as the expression of the
     generated column the indexes' predicates and the claims name (not status itself, so that an
-    ack stays a HOT update): the planner matches the two, so a claim reads a small index."""
+    ack stays a HOT update): the planner matches the two, so a claim reads a small index. The
+    expression calls no function of ours: every write of a message computes it, and a function
+    that sets its search_path is never inlined (a SQL one is planned again by each statement)."""
     with psycopg.connect(database) as conn:
         conn.execute("set enable_seqscan = off")
         [(plan,)] = conn.execute(
@@ -247,4 +249,21 @@ def test_the_scheduler_finds_what_is_due_through_its_partial_index(database: str
     # Either partial index of the rows awaiting the scheduler (the session's, or the user's
     # for the limit of scheduled messages): both hold those rows alone.
     assert re.search(r'"Index Name": "whatsapp_messages_scheduled(_user)?_idx"', json.dumps(plan))
-    assert generated == "gateway_awaits_scheduler(status, wpp_message_id, send_state)"
+    assert "status = 'scheduled'" in generated
+    assert "gateway_" not in generated
+
+
+def test_helpers_that_compute_a_value_are_plpgsql_whose_plans_last(database: str) -> None:
+    """Every function here sets its search_path (Supabase's lint 0011), which keeps PostgreSQL
+    from inlining a SQL function into its caller: a small immutable helper written in SQL (a
+    rank, a type shown, a path) is then parsed and planned again by every statement or
+    transaction that calls it, tens of microseconds each time on the webhook's path, where a
+    PL/pgSQL one keeps its plan for the connection."""
+    in_sql = every(
+        database,
+        "select proname from pg_proc where pronamespace = 'public'::regnamespace"
+        " and provolatile = 'i'"
+        " and prolang = (select oid from pg_language where lanname = 'sql') order by 1",
+    )
+
+    assert in_sql == []
