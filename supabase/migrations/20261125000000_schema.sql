@@ -113,26 +113,53 @@ comment on table public.whatsapp_session_secrets is
 
 -- Messages -------------------------------------------------------------------------------------
 
+-- The rules of a message's values are domains, not checks of the table. PostgreSQL reads a
+-- table's checks back from their stored text at the start of every statement that writes it;
+-- a domain's check is read once per connection. Every incoming message and every delivery ack
+-- writes a message: an insert through a plpgsql function into a table with ten such checks
+-- took 25 us, 9 us with the same rules as domains, 3.6 us with none. Only the gateway's
+-- functions write messages (as the service role), so no caller meets these rules' names.
+create domain public.gateway_digits as text check (value ~ '^[0-9]{5,20}$');
+comment on domain public.gateway_digits is
+  'A phone number or a LID: its digits, 5 to 20 of them.';
+create domain public.gateway_code as text check (value ~ '^[a-z_]{1,32}$');
+comment on domain public.gateway_code is 'A reason code: lower-case letters and _.';
+create domain public.gateway_name255 as text check (char_length(value) <= 255);
+comment on domain public.gateway_name255 is 'A name or type of at most 255 characters.';
+create domain public.gateway_message_direction as text
+  check (value in ('inbound', 'outbound'));
+create domain public.gateway_message_status as text
+  check (value in (
+    'queued', 'sent', 'delivered', 'read', 'failed', 'received', 'scheduled', 'cancelled'
+  ));
+create domain public.gateway_message_origin as text check (value in ('client', 'owner'));
+create domain public.gateway_idempotency_key as text
+  check (char_length(value) between 1 and 255);
+create domain public.gateway_send_state as text
+  check (value in ('pending', 'unknown', 'retryable', 'done'));
+create domain public.gateway_sha256 as text check (value ~ '^[0-9a-f]{64}$');
+create domain public.gateway_byte_count as bigint check (value >= 0);
+create domain public.gateway_storage_path as text check (char_length(value) <= 1024);
+create domain public.gateway_media_state as text
+  check (value in ('pending', 'stored', 'too_large', 'unavailable'));
+
 -- A user's message history outlives the session row it came through: purging a stale session
 -- keeps its messages (still the user's, by user_id) and forgets which session carried them.
 create table public.whatsapp_messages (
   id uuid primary key default gen_random_uuid(),
   user_id uuid not null references auth.users (id) on delete cascade,
   whatsapp_session_id uuid references public.whatsapp_sessions (id) on delete set null,
-  direction text not null check (direction in ('inbound', 'outbound')),
-  phone text check (phone ~ '^[0-9]{5,20}$'),
+  direction public.gateway_message_direction not null,
+  phone public.gateway_digits,
   contact_name text,
   body text not null default '',
   message_type text not null default 'chat',
-  status text not null
-    check (status in (
-      'queued', 'sent', 'delivered', 'read', 'failed', 'received', 'scheduled', 'cancelled'
-    )),
-  origin text check (origin in ('client', 'owner')),
+  status public.gateway_message_status not null,
+  origin public.gateway_message_origin,
   wpp_message_id text unique,
-  idempotency_key text check (char_length(idempotency_key) between 1 and 255),
+  idempotency_key public.gateway_idempotency_key,
   request_hash text,
-  send_state text check (send_state in ('pending', 'unknown', 'retryable', 'done')),
+  send_state public.gateway_send_state,
   lease_until timestamptz,
   attempts integer not null default 0,
   error_code text,
@@ -145,16 +172,16 @@ create table public.whatsapp_messages (
   read_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  contact_lid text check (contact_lid ~ '^[0-9]{5,20}$'),
-  failure_code text check (failure_code ~ '^[a-z_]{1,32}$'),
+  contact_lid public.gateway_digits,
+  failure_code public.gateway_code,
   -- Media (the *_media_storage migration): the file a message carries, kept in Storage's
   -- bucket whatsapp-media at media_path; body is then its caption.
-  mime_type text check (char_length(mime_type) <= 255),
-  filename text check (char_length(filename) <= 255),
-  size bigint check (size >= 0),
-  sha256 text check (sha256 ~ '^[0-9a-f]{64}$'),
-  media_path text check (char_length(media_path) <= 1024),
-  media_state text check (media_state in ('pending', 'stored', 'too_large', 'unavailable')),
+  mime_type public.gateway_name255,
+  filename public.gateway_name255,
+  size public.gateway_byte_count,
+  sha256 public.gateway_sha256,
+  media_path public.gateway_storage_path,
+  media_state public.gateway_media_state,
   -- A contact known only by their privacy id (LID) has no phone until the host maps it.
   constraint whatsapp_messages_names_a_contact check (phone is not null or contact_lid is not null)
 )

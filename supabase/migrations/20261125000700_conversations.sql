@@ -15,20 +15,28 @@
 
 -- Messages ------------------------------------------------------------------------------------
 
+-- Domains, as the message's other values (the schema migration says why).
+create domain public.gateway_wpp_id as text check (char_length(value) between 1 and 256);
+create domain public.gateway_place as jsonb check (
+  jsonb_typeof(value) = 'object'
+  and jsonb_typeof(value -> 'lat') = 'number'
+  and jsonb_typeof(value -> 'lng') = 'number'
+  and (value -> 'name' is null or jsonb_typeof(value -> 'name') in ('string', 'null'))
+);
+create domain public.gateway_vcard as text check (char_length(value) <= 65536);
+create domain public.gateway_group_id as text
+  check (value ~ '^[0-9]{5,24}(-[0-9]{1,20})?@g\.us$');
+create domain public.gateway_author as text check (value ~ '^[0-9]{5,20}(@lid)?$');
+
 alter table public.whatsapp_messages
   add column reply_to uuid references public.whatsapp_messages (id) on delete set null,
-  add column reply_to_wpp_id text check (char_length(reply_to_wpp_id) between 1 and 256),
+  add column reply_to_wpp_id public.gateway_wpp_id,
   add column edited_at timestamptz,
   add column deleted_at timestamptz,
-  add column location jsonb check (
-    jsonb_typeof(location) = 'object'
-    and jsonb_typeof(location -> 'lat') = 'number'
-    and jsonb_typeof(location -> 'lng') = 'number'
-    and (location -> 'name' is null or jsonb_typeof(location -> 'name') in ('string', 'null'))
-  ),
-  add column vcard text check (char_length(vcard) <= 65536),
-  add column group_id text check (group_id ~ '^[0-9]{5,24}(-[0-9]{1,20})?@g\.us$'),
-  add column author text check (author ~ '^[0-9]{5,20}(@lid)?$'),
+  add column location public.gateway_place,
+  add column vcard public.gateway_vcard,
+  add column group_id public.gateway_group_id,
+  add column author public.gateway_author,
   add column host_at timestamptz,
   -- The host's time of the message (WhatsApp's own, the order every phone shows), else when it
   -- is due (scheduled), else when it was written here.

@@ -249,7 +249,8 @@ def test_the_scheduler_finds_what_is_due_through_its_partial_index(database: str
     # Either partial index of the rows awaiting the scheduler (the session's, or the user's
     # for the limit of scheduled messages): both hold those rows alone.
     assert re.search(r'"Index Name": "whatsapp_messages_scheduled(_user)?_idx"', json.dumps(plan))
-    assert "status = 'scheduled'" in generated
+    # (A message's status is a domain over text: the rule reads it as its text.)
+    assert re.search(r"\(?status\)?(::text)? = 'scheduled'", generated)
     assert "gateway_" not in generated
 
 
@@ -267,3 +268,27 @@ def test_helpers_that_compute_a_value_are_plpgsql_whose_plans_last(database: str
     )
 
     assert in_sql == []
+
+
+def test_a_messages_values_are_checked_by_domains_not_by_checks_of_its_table(
+    database: str, user_id: str
+) -> None:
+    """Every incoming message and every ack writes whatsapp_messages, and PostgreSQL reads a
+    table's checks back from their text at the start of each statement that writes it; a
+    domain's check is read once per connection. So a message's values are domains; the table
+    keeps the one check that spans columns (a message names a chat)."""
+    checks = every(
+        database,
+        "select conname from pg_constraint"
+        " where conrelid = 'public.whatsapp_messages'::regclass and contype = 'c'",
+    )
+    assert checks == [("whatsapp_messages_names_a_chat",)]
+
+    # The rules still hold: a number of letters is refused, as the column's check refused it.
+    with psycopg.connect(database) as conn, pytest.raises(errors.CheckViolation) as refused:
+        conn.execute(
+            "insert into whatsapp_messages (user_id, direction, phone, status)"
+            " values (%s, 'outbound', 'not-a-number', 'queued')",
+            (user_id,),
+        )
+    assert refused.value.sqlstate == "23514"
