@@ -3,7 +3,7 @@
 any function connects), read before and after the throughput passes.
 
 Each event is one call of ``gateway_ingest_event``, which logs it (``gateway_log_event``) and
-applies it: ``gateway_record_inbound`` for a message, ``gateway_apply_ack`` for an ack,
+applies it: ``gateway_store_inbound`` for a message, ``gateway_store_ack`` for an ack,
 ``gateway_apply_host_state`` for a QR code or a status. Per kind, the server's time is estimated
 as the call's share common to every event (the ingest's own statements and the log) plus the
 mean of that kind's own function. What a call waited for beyond that is the commit (an
@@ -22,8 +22,8 @@ from local.devdb import ADMIN_ROLE, as_role
 INGEST = "gateway_ingest_event"
 LOG = "gateway_log_event"
 BY_KIND = {
-    "onmessage": "gateway_record_inbound",
-    "onack": "gateway_apply_ack",
+    "onmessage": "gateway_store_inbound",
+    "onack": "gateway_store_ack",
     "status-find": "gateway_apply_host_state",
     "qrcode": "gateway_apply_host_state",
 }

@@ -646,9 +646,12 @@ comment on function public.gateway_hold_send is
   'longer holds it (another took it over, or an ack showed it went out).';
 
 
-create function public.gateway_record_inbound(
-  p_message jsonb,
-  p_now timestamptz default now()
+-- The session comes locked: the webhook's event locked it already (gateway_ingest_event), and
+-- locking it again would cost each message a second read of the row.
+create function public.gateway_store_inbound(
+  s public.whatsapp_sessions,
+  r public.gateway_inbound_message,
+  p_now timestamptz
 ) returns jsonb
 language plpgsql
 set search_path = ''
@@ -657,10 +660,7 @@ declare
   c_activity_step constant interval := interval '1 minute';
   -- A LID the host could not map is asked again after this long.
   c_lid_retry constant interval := interval '10 minutes';
-  r constant public.gateway_inbound_message :=
-    jsonb_populate_record(null::public.gateway_inbound_message, p_message);
   f constant public.gateway_incoming_file := r.media;
-  s public.whatsapp_sessions;
   v_id uuid;
   v_origin text;
   v_phone_before text;
@@ -670,10 +670,6 @@ declare
   v_lookup boolean := false;
   v_inserted boolean;
 begin
-  select * into s from public.whatsapp_sessions where session_id = r.session_name for update;
-  if not found then
-    return null;
-  end if;
   v_phone_before := s.phone_number;
 
   -- The account's own number, as a message of the current link names it: one written before
@@ -776,12 +772,36 @@ begin
 end
 $$;
 
-comment on function public.gateway_record_inbound is
+comment on function public.gateway_store_inbound is
   'Stores a message the host reports (incoming, or written on the owner''s phone) once per '
   'host message id, as owner or client by who wrote it, or completes it with a fuller report '
   '(decrypted after ciphertext: completed); a sender named by a LID gets the number the '
   'session''s contacts map it to, and lid_lookup names the LID when the host must be asked; '
   'media names the message whose file is now due to fetch from the host.';
+
+
+create function public.gateway_record_inbound(
+  p_message jsonb,
+  p_now timestamptz default now()
+) returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  r constant public.gateway_inbound_message :=
+    jsonb_populate_record(null::public.gateway_inbound_message, p_message);
+  s public.whatsapp_sessions;
+begin
+  select * into s from public.whatsapp_sessions where session_id = r.session_name for update;
+  if not found then
+    return null;
+  end if;
+  return public.gateway_store_inbound(s, r, p_now);
+end
+$$;
+
+comment on function public.gateway_record_inbound is
+  'gateway_store_inbound for the session the message names, locked; null if there is none.';
 
 
 create function public.gateway_remember_contact(
@@ -821,17 +841,17 @@ comment on function public.gateway_remember_contact is
 
 
 
-create function public.gateway_apply_ack(
-  p_ack jsonb,
-  p_now timestamptz default now()
+-- The session comes locked, as gateway_store_inbound's.
+create function public.gateway_store_ack(
+  s public.whatsapp_sessions,
+  a public.gateway_ack,
+  p_now timestamptz
 ) returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
   c_activity_step constant interval := interval '1 minute';
-  a constant public.gateway_ack := jsonb_populate_record(null::public.gateway_ack, p_ack);
-  s public.whatsapp_sessions;
   m public.whatsapp_messages;
   v_matched boolean := false;
   v_target text;
@@ -842,10 +862,6 @@ begin
     raise exception 'unknown delivery status %', a.status using errcode = '22023';
   end if;
 
-  select * into s from public.whatsapp_sessions where session_id = a.session_name for update;
-  if not found then
-    return null;
-  end if;
   if s.last_activity < p_now - c_activity_step then
     update public.whatsapp_sessions set last_activity = p_now where id = s.id;
   end if;
@@ -924,10 +940,33 @@ begin
 end
 $$;
 
-comment on function public.gateway_apply_ack is
+comment on function public.gateway_store_ack is
   'Moves an outbound message forward (sent, delivered, read; failed only before delivery), '
   'never back, whatever order acks arrive in; matches an ack to a send whose answer never '
   'came by the contact (gateway_contact_key) and the text, or a file''s digest and caption.';
+
+
+create function public.gateway_apply_ack(
+  p_ack jsonb,
+  p_now timestamptz default now()
+) returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  a constant public.gateway_ack := jsonb_populate_record(null::public.gateway_ack, p_ack);
+  s public.whatsapp_sessions;
+begin
+  select * into s from public.whatsapp_sessions where session_id = a.session_name for update;
+  if not found then
+    return null;
+  end if;
+  return public.gateway_store_ack(s, a, p_now);
+end
+$$;
+
+comment on function public.gateway_apply_ack is
+  'gateway_store_ack for the session the ack names, locked; null if there is none.';
 
 
 
@@ -1027,7 +1066,8 @@ begin
     v_result := public.gateway_apply_host_state(e.args, p_qr_first_ttl_s, p_qr_next_ttl_s, p_now);
     v_changed := coalesce((v_result ->> 'changed')::boolean, false);
   elsif e.kind = 'inbound' then
-    v_result := public.gateway_record_inbound(e.args, p_now);
+    v_result := public.gateway_store_inbound(s,
+      jsonb_populate_record(null::public.gateway_inbound_message, e.args), p_now);
     v_changed := coalesce((v_result ->> 'stored')::boolean, false);
     if jsonb_typeof(v_result -> 'media') = 'object' then
       v_media := v_result -> 'media';  -- a file due to fetch: the media function's
@@ -1038,7 +1078,8 @@ begin
         || public.gateway_host_access(s);
     end if;
   elsif e.kind = 'ack' then
-    v_result := public.gateway_apply_ack(e.args, p_now);
+    v_result := public.gateway_store_ack(s,
+      jsonb_populate_record(null::public.gateway_ack, e.args), p_now);
     v_changed := coalesce((v_result ->> 'changed')::boolean, false);
   elsif e.kind = 'change' then
     -- An edit, a deletion or a reaction (the conversations migration).
@@ -1084,8 +1125,11 @@ revoke execute on function
   public.gateway_begin_send(jsonb, double precision, double precision, integer, timestamptz),
   public.gateway_finish_send(jsonb, timestamptz),
   public.gateway_hold_send(uuid, integer, integer, timestamptz),
+  public.gateway_store_inbound(public.whatsapp_sessions, public.gateway_inbound_message,
+    timestamptz),
   public.gateway_record_inbound(jsonb, timestamptz),
   public.gateway_remember_contact(text, text, text, timestamptz),
+  public.gateway_store_ack(public.whatsapp_sessions, public.gateway_ack, timestamptz),
   public.gateway_apply_ack(jsonb, timestamptz),
   public.gateway_contact_key(uuid, text, text),
   public.gateway_log_event(public.whatsapp_sessions, text, text, jsonb, timestamptz),

@@ -4,6 +4,7 @@ nothing."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from tests.rows import every, one
 from wa_gateway.event_records import IngestResult
 from wa_gateway.events.service import to_record
 from wa_gateway.store import PostgresTransport, Store
+from wa_gateway.store.sql_records import sql_record
 
 FROM = "5511987650001"
 
@@ -175,3 +177,24 @@ def test_a_pass_whose_lease_ran_out_writes_nothing(
     assert host_t != 1_900_000_000  # the late pass's mark is not kept
     assert lease_until == now + timedelta(seconds=150)  # the second pass still holds it
     assert second["lease"] != first["lease"]
+
+
+def test_an_incoming_message_reads_its_session_once(store: Store, database: str, name: str) -> None:
+    """The webhook's event locks its session, and the message is stored under that lock: the
+    row is not looked up and locked a second time (each read of it is a statement more on
+    every incoming message). Counted in one transaction, the message's second in its chat."""
+    ingest(store, name, a_wpp_id(), "chat", body="primeira")
+    record = sql_record(to_record(name, report(name, a_wpp_id(), "chat", body="segunda")))
+    with psycopg.connect(database) as conn:
+        [(result,)] = conn.execute(
+            "select public.gateway_ingest_event(%s::jsonb)", (json.dumps(record),)
+        ).fetchall()
+        [(scans,)] = conn.execute(
+            "select idx_scan from pg_stat_xact_user_tables"
+            " where relid = 'public.whatsapp_sessions'::regclass"
+        ).fetchall()
+        conn.rollback()
+
+    assert result["stored"] and result["changed"]
+    # The event's lock, and the foreign keys of the message and of its line in the event log.
+    assert scans == 3
