@@ -27,50 +27,41 @@ from soak.stack import Stack, User, local_stack  # noqa: E402
 DRAIN_TIMEOUT_S = 60.0
 
 
+# The run's numeric options: each with its type, default and help (the default is added).
+# The local gateway serves one invocation at a time (as one Lambda container does), so more
+# senders only queue behind each other and starve the host's webhooks.
+OPTIONS: tuple[tuple[str, type, float | int | None, str], ...] = (
+    ("--users", int, 24, "linked users"),
+    ("--senders", int, 4, "sending threads"),
+    ("--churners", int, 3, "users who log out and re-link"),
+    ("--incoming-rate", float, 20.0, "messages/s arriving"),
+    ("--storm", int, 2, "webhook storm threads"),
+    (
+        "--lost-phase",
+        float,
+        None,
+        "seconds of sends and incoming messages with webhooks lost at random, then one"
+        " reconcile pass (none given: a third of --duration; 0: none)",
+    ),
+    ("--drop-rate", float, 0.1, "webhooks lost in that phase"),
+    ("--scheduled-per-user", int, 3, "messages each user schedules (0: no scheduled phase)"),
+    ("--host-send-ms", int, 1500, "how long the host takes a send in the scheduled phase"),
+    ("--pass-every", float, 5.0, "seconds between the scheduler passes started in that phase"),
+    ("--restart-after", float, 5.0, "seconds after the messages are due that the host restarts"),
+    ("--host-down", float, 8.0, "seconds the host stays down"),
+    ("--scheduled-deadline", float, 300.0, "seconds the scheduled phase may take at most"),
+)  # fmt: skip
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m soak", description=__doc__)
     parser.add_argument(
         "--duration", type=float, default=float(os.environ.get("SOAK_DURATION", 150)),
         help="seconds of load (default 150, or $SOAK_DURATION)",
     )  # fmt: skip
-    parser.add_argument("--users", type=int, default=24, help="linked users (default 24)")
-    # The local gateway serves one invocation at a time (as one Lambda container does), so
-    # more senders only queue behind each other and starve the host's webhooks.
-    parser.add_argument("--senders", type=int, default=4, help="sending threads (default 4)")
-    parser.add_argument("--churners", type=int, default=3, help="users who log out and re-link")
-    parser.add_argument("--incoming-rate", type=float, default=20.0, help="messages/s arriving")
-    parser.add_argument("--storm", type=int, default=2, help="webhook storm threads (default 2)")
-    parser.add_argument(
-        "--lost-phase", type=float, default=None,
-        help="seconds of sends and incoming messages with webhooks lost at random, then one"
-        " reconcile pass (default: a third of --duration; 0: none)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--drop-rate", type=float, default=0.1, help="webhooks lost in that phase (default 0.1)"
-    )
-    parser.add_argument(
-        "--scheduled-per-user", type=int, default=3,
-        help="messages each user schedules for the scheduled phase (default 3; 0: no phase)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--host-send-ms", type=int, default=1500,
-        help="how long the host takes a send in the scheduled phase (default 1500)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--pass-every", type=float, default=5.0,
-        help="seconds between the scheduler passes started in that phase (default 5)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--restart-after", type=float, default=5.0,
-        help="seconds after the messages are due that the host restarts (default 5)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--host-down", type=float, default=8.0, help="seconds the host stays down (default 8)"
-    )
-    parser.add_argument(
-        "--scheduled-deadline", type=float, default=300.0,
-        help="seconds the scheduled phase may take at most (default 300)",
-    )  # fmt: skip
+    for option, kind, default, text in OPTIONS:
+        shown = "" if default is None else f" (default {default})"
+        parser.add_argument(option, type=kind, default=default, help=text + shown)
     parser.add_argument(
         "--database-url", default=os.environ.get("TEST_DATABASE_URL"),
         help="a PostgreSQL to make a scratch database in (default: an embedded one)",

@@ -238,3 +238,29 @@ class HostEntry(NamedTuple):
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
         return cls(**known_fields(cls._fields, row))
+
+
+# --- API keys and endpoints -----------------------------------------------------------------
+
+
+class KeyToCreate(NamedTuple):
+    """A user's new API key as it is kept: its prefix and digest, never the key."""
+
+    user_id: str
+    name: str
+    prefix: str
+    key_hash: str
+    scopes: tuple[str, ...]
+    max_keys: int
+
+
+class EndpointToCreate(NamedTuple):
+    """A user's new endpoint as it is kept; ``secret`` is encrypted."""
+
+    id: str
+    user_id: str
+    url: str
+    events: tuple[str, ...]
+    description: str | None
+    secret: str
+    max_endpoints: int

@@ -72,30 +72,39 @@ comment on function public.gateway_api_key_json is
   'A key as the api-keys function answers it: never its hash.';
 
 
-create function public.gateway_create_api_key(p_record jsonb)
+-- A new key as the api-keys function sends it (records.KeyToCreate): its prefix and digest,
+-- never the key.
+create type public.gateway_key_to_create as (
+  user_id uuid,
+  name text,
+  prefix text,
+  key_hash text,
+  scopes text[],
+  max_keys integer
+);
+
+create function public.gateway_create_api_key(p_key jsonb)
 returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
-  v_user uuid := (p_record ->> 'user_id')::uuid;
+  r constant public.gateway_key_to_create :=
+    jsonb_populate_record(null::public.gateway_key_to_create, p_key);
   k public.whatsapp_api_keys;
 begin
-  if public.gateway_user_at_limit(
-      'public.whatsapp_api_keys', v_user, (p_record ->> 'max_keys')::integer) then
+  if public.gateway_user_at_limit('public.whatsapp_api_keys', r.user_id, r.max_keys) then
     return jsonb_build_object('outcome', 'limit');
   end if;
   insert into public.whatsapp_api_keys (user_id, name, prefix, key_hash, scopes)
-  values (v_user, p_record ->> 'name', p_record ->> 'prefix', p_record ->> 'key_hash',
-    array(select jsonb_array_elements_text(p_record -> 'scopes')))
+  values (r.user_id, r.name, r.prefix, r.key_hash, r.scopes)
   returning * into k;
   return jsonb_build_object('outcome', 'ok', 'key', public.gateway_api_key_json(k));
 end
 $$;
 
 comment on function public.gateway_create_api_key is
-  'Stores a new key''s hash for a user (p: user_id, name, prefix, key_hash, scopes, '
-  'max_keys); outcome ok with the key, or limit.';
+  'Stores a new key''s hash for a user; outcome ok with the key, or limit (max_keys).';
 
 
 create function public.gateway_api_keys(p_record jsonb)

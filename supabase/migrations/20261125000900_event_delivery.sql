@@ -302,30 +302,40 @@ comment on function public.gateway_endpoint_json is
   'An endpoint as the api-keys function answers it: never its secret.';
 
 
-create function public.gateway_create_endpoint(p_record jsonb)
+-- A new endpoint as the api-keys function sends it (records.EndpointToCreate); its secret
+-- encrypted.
+create type public.gateway_endpoint_to_create as (
+  id uuid,
+  user_id uuid,
+  url text,
+  events text[],
+  description text,
+  secret text,
+  max_endpoints integer
+);
+
+create function public.gateway_create_endpoint(p_endpoint jsonb)
 returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
-  v_user uuid := (p_record ->> 'user_id')::uuid;
+  r constant public.gateway_endpoint_to_create :=
+    jsonb_populate_record(null::public.gateway_endpoint_to_create, p_endpoint);
   e public.whatsapp_endpoints;
 begin
-  if public.gateway_user_at_limit(
-      'public.whatsapp_endpoints', v_user, (p_record ->> 'max_endpoints')::integer) then
+  if public.gateway_user_at_limit('public.whatsapp_endpoints', r.user_id, r.max_endpoints) then
     return jsonb_build_object('outcome', 'limit');
   end if;
   insert into public.whatsapp_endpoints (id, user_id, url, events, description, secret)
-  values ((p_record ->> 'id')::uuid, v_user, p_record ->> 'url',
-    array(select jsonb_array_elements_text(p_record -> 'events')), p_record ->> 'description', p_record ->> 'secret')
+  values (r.id, r.user_id, r.url, r.events, r.description, r.secret)
   returning * into e;
   return jsonb_build_object('outcome', 'ok', 'endpoint', public.gateway_endpoint_json(e));
 end
 $$;
 
 comment on function public.gateway_create_endpoint is
-  'Adds an endpoint for a user (p: id, user_id, url, events, description, secret encrypted, '
-  'max_endpoints); outcome ok with the endpoint, or limit.';
+  'Adds an endpoint for a user; outcome ok with the endpoint, or limit (max_endpoints).';
 
 
 create function public.gateway_endpoints(p_record jsonb)

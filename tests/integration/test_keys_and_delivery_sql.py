@@ -21,9 +21,10 @@ from wa_gateway.delivery.http import Outcome
 from wa_gateway.delivery.store import DeliveryCalls, RetryPolicy
 from wa_gateway.events.service import to_record
 from wa_gateway.keys import api_key
-from wa_gateway.records import SessionUpdate
+from wa_gateway.records import EndpointToCreate, KeyToCreate, SessionUpdate
 from wa_gateway.sessions.service import session_name_for
 from wa_gateway.store import PostgresTransport, Store
+from wa_gateway.store.sql_records import sql_record
 
 
 @pytest.fixture(scope="module")
@@ -270,15 +271,16 @@ def test_a_claimed_endpoint_is_leased_retried_failed_and_replayed_in_order(
     assert json.loads(json.dumps(last.deliveries[0].body))["type"] == "message.received"
 
 
-def new_key_record() -> dict[str, Any]:
+def new_key_record(user_id: str) -> dict[str, Any]:
     key = api_key.new_key()
-    return {"name": "k", "prefix": api_key.prefix(key), "key_hash": api_key.digest(key),
-            "scopes": ["read"], "max_keys": 2}  # fmt: skip
+    record = KeyToCreate(user_id, "k", api_key.prefix(key), api_key.digest(key), ("read",), 2)
+    return {"p_key": sql_record(record)}
 
 
-def new_endpoint_record() -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "url": "https://example.com/hook",
-            "events": ["message.received"], "secret": "v1.k.x", "max_endpoints": 2}  # fmt: skip
+def new_endpoint_record(user_id: str) -> dict[str, Any]:
+    record = EndpointToCreate(str(uuid.uuid4()), user_id, "https://example.com/hook",
+                              ("message.received",), None, "v1.k.x", 2)  # fmt: skip
+    return {"p_endpoint": sql_record(record)}
 
 
 @pytest.mark.parametrize(
@@ -291,7 +293,7 @@ def test_a_user_creates_keys_and_endpoints_up_to_their_own_limit(
     owner, other = new_user(dsn, "limit"), new_user(dsn, "limit")
 
     def create(user_id: str) -> str:
-        answer = transport.rpc(function, {"p_record": {**record(), "user_id": user_id}})
+        answer = transport.rpc(function, record(user_id))
         return str(answer["outcome"])
 
     assert [create(owner.id) for _ in range(3)] == ["ok", "ok", "limit"]

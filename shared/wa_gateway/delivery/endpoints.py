@@ -13,6 +13,8 @@ from wa_gateway.delivery import signing
 from wa_gateway.delivery.addresses import Unreachable, address_for, parse_url
 from wa_gateway.errors import EndpointNotAllowed, InvalidRequest, LimitReached
 from wa_gateway.presenters import iso_utc
+from wa_gateway.records import EndpointToCreate
+from wa_gateway.store.sql_records import sql_record
 from wa_gateway.store.transport import Transport
 from wa_gateway.validation import is_plain_text, parse_choices, reject_unknown_fields
 
@@ -120,20 +122,16 @@ class Endpoints:
                 ) from None
         endpoint_id = str(uuid.uuid4())
         secret = signing.new_secret()
-        result = self.transport.rpc(
-            "gateway_create_endpoint",
-            {
-                "p_record": {
-                    "id": endpoint_id,
-                    "user_id": user_id,
-                    "url": request.url,
-                    "events": request.events,
-                    "description": request.description,
-                    "secret": self.keyring.encrypt(secret, context=endpoint_id),
-                    "max_endpoints": self.max_endpoints,
-                }
-            },
+        record = EndpointToCreate(
+            id=endpoint_id,
+            user_id=user_id,
+            url=request.url,
+            events=tuple(request.events),
+            description=request.description,
+            secret=self.keyring.encrypt(secret, context=endpoint_id),
+            max_endpoints=self.max_endpoints,
         )
+        result = self.transport.rpc("gateway_create_endpoint", {"p_endpoint": sql_record(record)})
         if result["outcome"] == "limit":
             raise LimitReached(
                 f"You have {self.max_endpoints} endpoints, the most allowed. Delete one."

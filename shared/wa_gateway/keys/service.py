@@ -6,6 +6,8 @@ from typing import Any, NamedTuple
 
 from wa_gateway.errors import InvalidRequest, LimitReached
 from wa_gateway.keys import api_key
+from wa_gateway.records import KeyToCreate
+from wa_gateway.store.sql_records import sql_record
 from wa_gateway.store.transport import Transport
 from wa_gateway.validation import is_plain_text, parse_choices, reject_unknown_fields
 
@@ -43,18 +45,17 @@ class ApiKeys:
     def create(self, user_id: str, request: NewKey) -> dict[str, Any]:
         """The new key as listed, with ``secret``: the key itself, which nothing keeps."""
         key = api_key.new_key()
+        record = KeyToCreate(
+            user_id=user_id,
+            name=request.name,
+            prefix=api_key.prefix(key),
+            key_hash=api_key.digest(key),
+            scopes=tuple(request.scopes),
+            max_keys=self.max_keys,
+        )
         result = self.transport.rpc(
             "gateway_create_api_key",
-            {
-                "p_record": {
-                    "user_id": user_id,
-                    "name": request.name,
-                    "prefix": api_key.prefix(key),
-                    "key_hash": api_key.digest(key),
-                    "scopes": request.scopes,
-                    "max_keys": self.max_keys,
-                }
-            },
+            {"p_key": sql_record(record)},
             repeatable=False,  # a second call would make a second key
         )
         if result["outcome"] == "limit":

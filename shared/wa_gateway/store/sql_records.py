@@ -49,6 +49,8 @@ SQL_TYPES: dict[str, str] = {
     "GroupParticipant": "gateway_group_participant",
     "GroupUpdate": "gateway_group_update",
     "MessageAction": "gateway_message_action",
+    "KeyToCreate": "gateway_key_to_create",
+    "EndpointToCreate": "gateway_endpoint_to_create",
 }
 """Each record the store sends, by its class's name, and the SQL type (in ``public``) that
 reads it."""
