@@ -5,7 +5,7 @@ once with the LID and no phone; the webhook then asks the session's host
 (``check-connection-session``, and only for a connected session ``contact/pn-lid``) with short
 timeouts, and the store keeps the answer and fills the number in on that contact's messages.
 A lookup that fails is only logged: the next message from that LID asks again (after
-``gateway_record_inbound``'s retry interval), and until then replies can go to the LID itself.
+``gateway_store_inbound``'s retry interval), and until then replies can go to the LID itself.
 """
 
 from __future__ import annotations
