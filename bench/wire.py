@@ -38,7 +38,10 @@ class WireCounts:
         texts = self.statements[len(before.statements) :]
         return {
             "statements": len(texts),
-            "transactions": sum(1 for t in texts if t.strip().upper().startswith("BEGIN")),
+            # An explicit BEGIN, or a query message of its own (an implicit transaction).
+            "transactions": sum(1 for t in texts if t.strip().upper().startswith("BEGIN"))
+            + self.messages["implicit"]
+            - before.messages["implicit"],
             "syncs": self.messages["S"] - before.messages["S"],
             "connections": self.connections - before.connections,
             "texts": texts,
@@ -78,7 +81,10 @@ class _ClientStream:
             with self.lock:
                 self.counts.messages[kind] += 1
                 if kind == "Q":
-                    self.counts.statements.append(payload.split(b"\0", 1)[0].decode())
+                    text = payload.split(b"\0", 1)[0].decode()
+                    self.counts.statements.append(text)
+                    if not text.strip().upper().startswith("BEGIN"):
+                        self.counts.messages["implicit"] += 1
                 elif kind == "P":
                     self.counts.statements.append(payload.split(b"\0", 2)[1].decode())
 

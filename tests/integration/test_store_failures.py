@@ -40,7 +40,14 @@ def dsn(make_database: Any) -> Iterator[str]:
             "create function public.test_sleep(p_seconds float) returns json language sql as"
             " $$ select json_build_object('slept', true) from pg_sleep(p_seconds) $$"
         )
-        conn.execute("grant execute on function public.test_fail, public.test_sleep to public")
+        conn.execute(
+            "create function public.test_backend() returns json language sql as"
+            " $$ select json_build_object('pid', pg_backend_pid()) $$"
+        )
+        conn.execute(
+            "grant execute on function public.test_fail, public.test_sleep, public.test_backend"
+            " to public"
+        )
     yield dsn
 
 
@@ -96,5 +103,19 @@ def test_a_kept_connection_found_dead_is_tried_again_only_for_a_repeatable_call(
             with pytest.raises(StoreUnavailable):
                 transport.rpc("test_sleep", {"p_seconds": 0}, repeatable=False)
         assert transport.round_trips == sent
+    finally:
+        transport.close()
+
+
+def test_a_call_the_database_refuses_leaves_its_connection_for_the_next_call(dsn: str) -> None:
+    """A function that raises rolls back its own transaction and nothing more: the kept
+    connection is idle again, so a warm container's next call does not connect anew (and
+    its backend keeps the functions it has already compiled)."""
+    transport = PostgresTransport(dsn)
+    try:
+        first = transport.rpc("test_backend", {})
+        with pytest.raises(psycopg.Error):
+            transport.rpc("test_fail", {"p_code": "P0001"})
+        assert transport.rpc("test_backend", {}) == first
     finally:
         transport.close()

@@ -3,20 +3,20 @@
 Used by the local stack and the tests, and in production through Supabase's connection pooler.
 Each call is one transaction sent as one query string, so one network round trip:
 
-    begin;
-    set local role ...; set local request.jwt.claims = ...; set local statement_timeout = ...;
-    select public.<function>(...);
-    select current_setting('response.headers', true);
-    commit;
+    select set_config('role', ...), set_config('request.jwt.claims', ...),
+           set_config('statement_timeout', ...);
+    select public.<function>(...), current_setting('response.headers', true);
 
-the role and claims PostgREST applies to every request (it uses ``set_config``, which a
-prepared statement needs; plain ``set local`` costs less), so Row Level Security sees the same
-either way. The last select reads what PostgREST would turn into response headers: the
-transaction's note that it queued deliveries to users' endpoints (``DELIVERIES_HEADER``). Both
-are transaction-local, so nothing leaks between calls, and no prepared
-statements are used, which keeps the pooler's transaction mode happy.
-Connections are kept and reused across warm invocations: one per concurrent caller, which in
-Lambda means one.
+Two statements in one query message are one transaction of their own (PostgreSQL's implicit
+transaction block), and ``set_config(..., true)`` lasts to its end: the role and claims
+PostgREST applies to every request, so Row Level Security sees the same either way. The
+second column reads, after the call, what PostgREST would turn into response headers: the
+transaction's note that it queued deliveries to users' endpoints (``DELIVERIES_HEADER``).
+Nothing is left behind between calls: a call that fails rolls back its transaction and leaves
+the connection idle for the next one (an explicit ``begin`` would leave it in a failed
+transaction block, to be thrown away). No prepared statements are used, which keeps the
+pooler's transaction mode happy. Connections are kept and reused across warm invocations: one
+per concurrent caller, which in Lambda means one.
 """
 
 from __future__ import annotations
@@ -99,16 +99,13 @@ class PostgresTransport(Transport):
         self.round_trips += 1
         with psycopg.ClientCursor(conn) as cursor:
             cursor.execute(statement, values)
-            rows = []
-            while True:  # begin, the three sets, the call, the headers, commit
-                if cursor.description is not None:
-                    rows.append(cursor.fetchone())
-                if not cursor.nextset():
-                    break
-        call, headers = rows
-        if headers and headers[0] and DELIVERIES_HEADER in headers[0]:
+            cursor.nextset()  # past the settings, to the call's row
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if row[-1] and DELIVERIES_HEADER in row[-1]:
             deliveries_queued.set(True)
-        return call
+        return row[:-1]
 
     def _release_after_error(self, conn: psycopg.Connection[Any]) -> None:
         if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
@@ -174,9 +171,10 @@ def _statement(function: str, names: tuple[str, ...]) -> bytes:
     )
     return (
         sql.SQL(
-            "begin; set local role %(_role)s; set local request.jwt.claims = %(_claims)s;"
-            " set local statement_timeout = %(_timeout)s; {call};"
-            " select current_setting('response.headers', true); commit"
+            "select set_config('role', %(_role)s, true),"
+            " set_config('request.jwt.claims', %(_claims)s, true),"
+            " set_config('statement_timeout', %(_timeout)s, true);"
+            " {call}, current_setting('response.headers', true)"
         )
         .format(call=call)
         .as_bytes(None)
