@@ -557,6 +557,13 @@ begin
   end if;
   if p_status = 'disconnected' then
     select * into s from public.gateway_mark_disconnected(array[s.id], p_reason, p_now);
+    -- After our logout the host holds nothing of the session (logout-session removes its
+    -- entry at once): the old browser's last events (disconnectedMobile, browserClose) count
+    -- while no new attempt is open, and not for one opened after them.
+    if p_reason = 'logged_out' and s.host_attempt is not null then
+      update public.whatsapp_sessions set host_attempt = null where id = s.id
+      returning * into s;
+    end if;
     return jsonb_build_object('session', to_jsonb(s), 'changed', true);
   end if;
   update public.whatsapp_sessions set

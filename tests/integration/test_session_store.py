@@ -278,3 +278,25 @@ def status_of(store: Store, user: devdb.DevUser) -> str:
     session = store.get_session(caller_for(user), session_name_for(user.id))
     assert session is not None
     return session.status
+
+
+def test_a_logged_out_browsers_last_events_do_not_end_the_start_after_it(
+    store: Store, user: devdb.DevUser
+) -> None:
+    """After our logout the host holds nothing of the session: the old browser's last words
+    (disconnectedMobile, browserClose: the host posts them one after the other, and they can
+    reach the gateway in either order, beside a start) no longer speak for the session once
+    a new attempt is open. The start waited for one of them; the other may come after."""
+    name = open_session(store, user)  # attempt 1, its browser started with attempt 1's URL
+    store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@one", host_attempt=1))
+
+    def post(attempt: int, event: dict[str, Any]) -> Any:
+        return store.ingest_event(to_record(name, {**event, "session": name}, attempt=attempt))
+
+    assert post(1, {"event": "status-find", "status": "inChat"}).changed
+    store.repair_session(name, "disconnected", reason="logged_out")  # our disconnect
+    assert post(1, {"event": "status-find", "status": "browserClose"}).stored
+    assert begin(store, user.id, name).session.attempt == 2  # the start goes on
+    late = post(1, {"event": "status-find", "status": "disconnectedMobile"})
+    assert (late.stored, late.reason) == (False, "other_attempt")
+    assert status_of(store, user) == "starting"
