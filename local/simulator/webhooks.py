@@ -7,7 +7,8 @@ Events whose name, ``from`` or ``type`` is in the ignore list are dropped.
 
 Delivery modes let tests face what a real network does:
 
-- ``normal``: the events of one session are posted one after another, in order;
+- ``normal``: the events of one session are posted one after another, in order (the sessions
+  take turns at the 16 workers, an event each);
 - ``duplicate``: every event is posted twice;
 - ``shuffle``: events are held for ``shuffle_window_ms`` from the first of a burst, then
   posted in random order (a burst is whatever one action produced within that window);
@@ -222,16 +223,23 @@ class Webhooks:
                 self._draining.discard(lane)
 
     def _drain(self, lane: str, generation: int) -> None:
-        while True:
+        """Post the lane's next event, then go to the back of the pool's line for the one
+        after: a session whose events never stop (acks of a steady stream of sends) takes its
+        turn with the others instead of holding a worker for good."""
+        with self._lock:
+            queue = self._lanes.get(lane)
+            if generation != self._generation or not queue:
+                self._draining.discard(lane)
+                if generation == self._generation:
+                    self._lanes.pop(lane, None)
+                return
+            delivery = queue.popleft()
+        self._post(delivery)
+        try:
+            self._pool.submit(self._drain, lane, generation)
+        except RuntimeError:  # pool shut down
             with self._lock:
-                queue = self._lanes.get(lane)
-                if generation != self._generation or not queue:
-                    self._draining.discard(lane)
-                    if generation == self._generation:
-                        self._lanes.pop(lane, None)
-                    return
-                delivery = queue.popleft()
-            self._post(delivery)
+                self._draining.discard(lane)
 
     def _post(self, delivery: _Delivery) -> None:
         config = self._settings.config
