@@ -80,7 +80,7 @@ comment on column public.whatsapp_sessions.attempt is
 comment on column public.whatsapp_sessions.host_attempt is
   'The attempt whose webhook URL the host holds: set when a start really launched a browser '
   'with our body; a start the host answered early leaves it (the host keeps its first body); '
-  'our logout clears it (the host then holds nothing of the session).';
+  'a start after a logout opens its attempt without it (the host holds nothing of the session).';
 comment on column public.whatsapp_sessions.send_tokens is
   'The sending governor''s token bucket (with send_tokens_at).';
 

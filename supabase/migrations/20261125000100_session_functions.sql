@@ -256,9 +256,14 @@ begin
 
     if v_action = 'restart' or (v_action = 'start' and s.status = 'disconnected') then
       v_opened := s.status = 'disconnected';
+      -- After a logout the host holds nothing of the session (logout-session removes its entry
+      -- at once): the old browser's last events (disconnectedMobile, browserClose, in either
+      -- order) count until this attempt opens, and not for it.
       update public.whatsapp_sessions set
         status = 'starting',
         attempt = attempt + 1,
+        host_attempt = case when s.status = 'disconnected' and s.status_reason = 'logged_out'
+                            then null else host_attempt end,
         pairing_method = r.method,
         qr_code = null, qr_image = null, qr_expires_at = null, qr_updated_at = null, qr_count = 0,
         pairing_code = null,
@@ -557,13 +562,6 @@ begin
   end if;
   if p_status = 'disconnected' then
     select * into s from public.gateway_mark_disconnected(array[s.id], p_reason, p_now);
-    -- After our logout the host holds nothing of the session (logout-session removes its
-    -- entry at once): the old browser's last events (disconnectedMobile, browserClose) count
-    -- while no new attempt is open, and not for one opened after them.
-    if p_reason = 'logged_out' and s.host_attempt is not null then
-      update public.whatsapp_sessions set host_attempt = null where id = s.id
-      returning * into s;
-    end if;
     return jsonb_build_object('session', to_jsonb(s), 'changed', true);
   end if;
   update public.whatsapp_sessions set

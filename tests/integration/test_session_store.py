@@ -300,3 +300,21 @@ def test_a_logged_out_browsers_last_events_do_not_end_the_start_after_it(
     late = post(1, {"event": "status-find", "status": "disconnectedMobile"})
     assert (late.stored, late.reason) == (False, "other_attempt")
     assert status_of(store, user) == "starting"
+
+
+def test_after_our_logout_the_held_attempts_browser_close_still_counts_until_a_start(
+    store: Store, user: devdb.DevUser
+) -> None:
+    """A start the host answered early left attempt 1's browser the session's; after our
+    logout that browser's browserClose (attempt 1) is what the next start waits for, so it is
+    stored, not set aside as another attempt's."""
+    name = open_session(store, user)
+    store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@one", host_attempt=1))
+    store.repair_session(name, "disconnected", reason="cancelled")
+    assert begin(store, user.id, name).session.attempt == 2  # the host answers it early
+    store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@one"))
+    linked = {"event": "status-find", "session": name, "status": "inChat"}
+    assert store.ingest_event(to_record(name, linked, attempt=1)).changed
+    store.repair_session(name, "disconnected", reason="logged_out")  # our disconnect
+    close = {"event": "status-find", "session": name, "status": "browserClose"}
+    assert store.ingest_event(to_record(name, close, attempt=1)).stored
