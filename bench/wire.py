@@ -38,10 +38,7 @@ class WireCounts:
         texts = self.statements[len(before.statements) :]
         return {
             "statements": len(texts),
-            # An explicit BEGIN, or a query message of its own (an implicit transaction).
-            "transactions": sum(1 for t in texts if t.strip().upper().startswith("BEGIN"))
-            + self.messages["implicit"]
-            - before.messages["implicit"],
+            "transactions": self.messages["transactions"] - before.messages["transactions"],
             "syncs": self.messages["S"] - before.messages["S"],
             "connections": self.connections - before.connections,
             "texts": texts,
@@ -80,13 +77,13 @@ class _ClientStream:
             del self.buffer[: 1 + size]
             with self.lock:
                 self.counts.messages[kind] += 1
-                if kind == "Q":
-                    text = payload.split(b"\0", 1)[0].decode()
+                if kind in ("Q", "P"):
+                    text = payload.split(b"\0", 2)[0 if kind == "Q" else 1].decode()
                     self.counts.statements.append(text)
-                    if not text.strip().upper().startswith("BEGIN"):
-                        self.counts.messages["implicit"] += 1
-                elif kind == "P":
-                    self.counts.statements.append(payload.split(b"\0", 2)[1].decode())
+                    # A transaction starts at an explicit BEGIN, and with each query message
+                    # that does not open one (PostgreSQL's implicit transaction).
+                    if kind == "Q" or text.strip().upper().startswith("BEGIN"):
+                        self.counts.messages["transactions"] += 1
 
 
 class PgProxy:

@@ -216,6 +216,10 @@ class Webhooks:
                 return
             self._draining.add(lane)
             generation = self._generation
+        self._drain_later(lane, generation)
+
+    def _drain_later(self, lane: str, generation: int) -> None:
+        """Queue the lane's next delivery at the back of the pool's line."""
         try:
             self._pool.submit(self._drain, lane, generation)
         except RuntimeError:  # pool shut down
@@ -235,11 +239,7 @@ class Webhooks:
                 return
             delivery = queue.popleft()
         self._post(delivery)
-        try:
-            self._pool.submit(self._drain, lane, generation)
-        except RuntimeError:  # pool shut down
-            with self._lock:
-                self._draining.discard(lane)
+        self._drain_later(lane, generation)
 
     def _post(self, delivery: _Delivery) -> None:
         config = self._settings.config
