@@ -126,6 +126,7 @@ class SessionUpdate(NamedTuple):
     reason: str | None = None
     host_token: str | None = None
     host_attempt: int | None = None  # the attempt whose webhook URL the host now holds
+    start_attempt: int | None = None  # set by a start: the host's answer to the start of it
 
 
 class UpdateResult(NamedTuple):

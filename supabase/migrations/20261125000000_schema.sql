@@ -40,6 +40,7 @@ create table public.whatsapp_sessions (
   pairing_method text not null default 'qr' check (pairing_method in ('qr', 'code')),
   attempt integer not null default 0,
   host_attempt integer,
+  held_updates jsonb,
   qr_code text,
   qr_image text,
   qr_expires_at timestamptz,
@@ -81,6 +82,11 @@ comment on column public.whatsapp_sessions.host_attempt is
   'The attempt whose webhook URL the host holds: set when a start really launched a browser '
   'with our body; a start the host answered early leaves it (the host keeps its first body); '
   'a start after a logout opens its attempt without it (the host holds nothing of the session).';
+comment on column public.whatsapp_sessions.held_updates is
+  'While a start that opened this attempt waits for the host''s answer: the session events '
+  'posted meanwhile to host_attempt''s URL, in order. Whether they speak for the session '
+  'depends on that answer (a fresh browser: no; an early answer: yes), so they wait for it '
+  '(the start''s answer settles them: gateway_apply_host_state). Null otherwise.';
 comment on column public.whatsapp_sessions.send_tokens is
   'The sending governor''s token bucket (with send_tokens_at).';
 

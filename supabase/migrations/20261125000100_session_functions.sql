@@ -44,7 +44,8 @@ create type public.gateway_session_update as (
   phone_number text,
   reason text,
   host_token text,        -- a new encrypted host token to keep, if the host gave one
-  host_attempt integer    -- the attempt whose webhook URL the host now holds
+  host_attempt integer,   -- the attempt whose webhook URL the host now holds
+  start_attempt integer   -- set by a start: this is the host's answer to the start of it
 );
 
 comment on type public.gateway_session_update is
@@ -258,12 +259,18 @@ begin
       v_opened := s.status = 'disconnected';
       -- After a logout the host holds nothing of the session (logout-session removes its entry
       -- at once): the old browser's last events (disconnectedMobile, browserClose, in either
-      -- order) count until this attempt opens, and not for it.
+      -- order) count until this attempt opens, and not for it. Otherwise the host may still
+      -- hold host_attempt's browser: whether it is the session's depends on the host's answer
+      -- to this start (a fresh browser or an early answer), so that attempt's session events
+      -- wait for it (held_updates).
       update public.whatsapp_sessions set
         status = 'starting',
         attempt = attempt + 1,
         host_attempt = case when s.status = 'disconnected' and s.status_reason = 'logged_out'
                             then null else host_attempt end,
+        held_updates = case when s.status = 'disconnected' and s.status_reason = 'logged_out'
+                              or host_attempt is null
+                            then null else '[]'::jsonb end,
         pairing_method = r.method,
         qr_code = null, qr_image = null, qr_expires_at = null, qr_updated_at = null, qr_count = 0,
         pairing_code = null,
@@ -316,6 +323,7 @@ as $$
     disconnected_at = p_now,
     qr_code = null, qr_image = null, qr_expires_at = null, pairing_code = null,
     phone_number = null,
+    held_updates = null,
     last_activity = p_now,
     updated_at = p_now
   where id = any(p_session_ids) and status <> 'disconnected'
@@ -363,6 +371,9 @@ declare
   n public.whatsapp_sessions;
   v_old integer;
   v_new integer;
+  v_held jsonb;
+  v_result jsonb;
+  v_next jsonb;
 begin
   v_new := public.gateway_session_rank(u.status, u.reason);
   if v_new is null then
@@ -372,6 +383,25 @@ begin
   select * into s from public.whatsapp_sessions where session_id = u.session_name for update;
   if not found then
     return null;
+  end if;
+
+  -- The host's answer to the start that opened this attempt decides the session events held
+  -- meanwhile (held_updates): after a fresh browser (host_attempt) they were another
+  -- browser's, and are dropped; after an early answer the held attempt's browser is the
+  -- session's, and they are applied after the answer, in the order they came.
+  if u.start_attempt = s.attempt and s.held_updates is not null then
+    update public.whatsapp_sessions set held_updates = null where id = s.id;
+    v_result := public.gateway_apply_host_state(p_update - 'start_attempt', p_qr_first_ttl_s,
+                                                p_qr_next_ttl_s, p_now);
+    if u.host_attempt is null then
+      for v_held in select value from jsonb_array_elements(s.held_updates) loop
+        v_next := public.gateway_apply_host_state(v_held, p_qr_first_ttl_s, p_qr_next_ttl_s,
+                                                  p_now);
+        v_result := jsonb_build_object('session', v_next -> 'session',
+          'changed', (v_result ->> 'changed')::boolean or (v_next ->> 'changed')::boolean);
+      end loop;
+    end if;
+    return v_result;
   end if;
 
   if u.host_token is not null then
@@ -482,7 +512,9 @@ comment on function public.gateway_apply_host_state is
   'Applies what the host said about a session (a webhook event or a start/status answer), '
   'moving it only forward within its epoch (a login brings back a session the gateway had '
   'inferred lost); duplicates and late events change nothing; its host_attempt records the '
-  'attempt whose webhook URL the host now holds.';
+  'attempt whose webhook URL the host now holds; a start''s answer (start_attempt) settles the '
+  'events held while it was under way.';
+
 
 
 

@@ -1024,6 +1024,7 @@ declare
   v_durable text;
   v_lookup jsonb;
   v_media jsonb;
+  v_held boolean;
 begin
   if e.kind not in ('session', 'inbound', 'ack', 'change', 'group', 'none') then
     raise exception 'unknown event kind %', e.kind using errcode = '22023';
@@ -1054,6 +1055,10 @@ begin
       and e.attempt is distinct from s.host_attempt then
     return jsonb_build_object('stored', false, 'reason', 'other_attempt');
   end if;
+  -- Whether the held attempt's browser is still the session's depends on the host's answer to
+  -- the start under way: its session events wait for that answer (see gateway_apply_host_state).
+  v_held := e.attempt is not null and e.attempt < s.attempt and e.kind = 'session'
+    and s.held_updates is not null;
   -- The same event twice within one attempt is a duplicate; in the next attempt (a re-link
   -- sends the same status-find events again) it is new.
   v_key := s.attempt::text || ':' || e.dedup_key;
@@ -1062,7 +1067,10 @@ begin
     return jsonb_build_object('stored', false, 'reason', 'duplicate');
   end if;
 
-  if e.kind = 'session' then
+  if v_held then
+    update public.whatsapp_sessions set held_updates = held_updates || jsonb_build_array(e.args)
+    where id = s.id;
+  elsif e.kind = 'session' then
     v_result := public.gateway_apply_host_state(e.args, p_qr_first_ttl_s, p_qr_next_ttl_s, p_now);
     v_changed := coalesce((v_result ->> 'changed')::boolean, false);
   elsif e.kind = 'inbound' then

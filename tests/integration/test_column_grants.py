@@ -176,6 +176,7 @@ PRIVATE: dict[str, set[str]] = {
         "server_url",
         "attempt",
         "host_attempt",
+        "held_updates",
         "qr_updated_at",
         "qr_count",
         "send_tokens",

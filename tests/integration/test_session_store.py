@@ -255,7 +255,7 @@ def test_session_events_count_for_the_attempt_the_host_holds_and_no_other(
     store.repair_session(name, "disconnected", reason="cancelled")
     assert begin(store, user.id, name).session.attempt == 2
     # The host answered the second start early: its browser keeps attempt 1's URL.
-    store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@one"))
+    store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@one", start_attempt=2))
 
     def post(attempt: int, event: dict[str, Any]) -> Any:
         return store.ingest_event(to_record(name, {**event, "session": name}, attempt=attempt))
@@ -267,11 +267,54 @@ def test_session_events_count_for_the_attempt_the_host_holds_and_no_other(
 
     # A third start launches a new browser: attempts 1 and 2 are no longer the host's.
     begin(store, user.id, name)
-    store.apply_host_state(SessionUpdate(name, "starting", host_attempt=3))
+    store.apply_host_state(SessionUpdate(name, "starting", host_attempt=3, start_attempt=3))
     for attempt in (1, 2):
         late = post(attempt, {"event": "status-find", "status": "browserClose"})
         assert (late.stored, late.reason) == (False, "other_attempt")
     assert status_of(store, user) == "starting"
+
+
+def test_a_cancelled_pairings_late_browser_close_does_not_end_the_start_that_replaced_it(
+    store: Store, user: devdb.DevUser
+) -> None:
+    """A cancelled pairing's browser ends on the host (its autoClose); its browserClose (still
+    posted to attempt 1's URL, the one the host held) reaches the gateway after the next start
+    opened attempt 2 and before that start recorded the host's answer. The host launched a
+    fresh browser for attempt 2: the late event is the old browser's, and ends nothing."""
+    name = open_session(store, user)
+    store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@one", host_attempt=1))
+    store.repair_session(name, "disconnected", reason="cancelled")
+    assert begin(store, user.id, name).session.attempt == 2
+    close = {"event": "status-find", "session": name, "status": "browserClose"}
+    assert store.ingest_event(to_record(name, close, attempt=1)).stored
+    assert status_of(store, user) == "starting"
+    store.apply_host_state(
+        SessionUpdate(name, "pairing", qr_code="2@two", host_attempt=2, start_attempt=2)
+    )
+    assert status_of(store, user) == "pairing"
+    again = store.ingest_event(to_record(name, close, attempt=1))
+    assert (again.stored, again.reason) == (False, "other_attempt")
+
+
+def test_the_held_attempts_events_during_a_start_count_once_the_host_answers_early(
+    store: Store, user: devdb.DevUser
+) -> None:
+    """The same late browserClose, where the host answered the start early (attempt 1's
+    browser was still its own when asked): that browser is the session's, so its close, held
+    while the start was under way, ends the session once the start has recorded the answer."""
+    name = open_session(store, user)
+    store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@one", host_attempt=1))
+    store.repair_session(name, "disconnected", reason="cancelled")
+    assert begin(store, user.id, name).session.attempt == 2
+    later_qr = {"event": "qrcode", "urlcode": "2@later"}
+    close = {"event": "status-find", "status": "browserClose"}
+    for event in (later_qr, close):
+        assert store.ingest_event(to_record(name, {**event, "session": name}, attempt=1)).stored
+    assert status_of(store, user) == "starting"
+    store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@one", start_attempt=2))
+    session = store.get_session(caller_for(user), name)
+    assert session is not None
+    assert (session.status, session.status_reason) == ("disconnected", "browserClose")
 
 
 def status_of(store: Store, user: devdb.DevUser) -> str:
@@ -312,7 +355,7 @@ def test_after_our_logout_the_held_attempts_browser_close_still_counts_until_a_s
     store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@one", host_attempt=1))
     store.repair_session(name, "disconnected", reason="cancelled")
     assert begin(store, user.id, name).session.attempt == 2  # the host answers it early
-    store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@one"))
+    store.apply_host_state(SessionUpdate(name, "pairing", qr_code="2@one", start_attempt=2))
     linked = {"event": "status-find", "session": name, "status": "inChat"}
     assert store.ingest_event(to_record(name, linked, attempt=1)).changed
     store.repair_session(name, "disconnected", reason="logged_out")  # our disconnect

@@ -120,7 +120,9 @@ class SessionService:
             name, "starting"
         )
         update = qr.with_qr_image(update)._replace(
-            host_token=host.new_token_ciphertext, host_attempt=attempt if anew else None
+            host_token=host.new_token_ciphertext,
+            host_attempt=attempt if anew else None,
+            start_attempt=attempt,
         )
         result = self.store.apply_host_state(update)
         return result.session if result is not None else plan.session

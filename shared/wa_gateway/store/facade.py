@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wa_gateway.auth.caller import Caller
 from wa_gateway.records import (
@@ -86,11 +86,7 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls, MediaCalls, Conv
         result = self.transport.rpc(
             "gateway_apply_host_state", {"p_update": sql_record(update), **self._qr_ttls}
         )
-        if result is None:
-            return None
-        return UpdateResult(
-            session=SessionRecord.from_row(result["session"]), changed=bool(result["changed"])
-        )
+        return _update_result(result)
 
     def get_session(self, caller: Caller, session_name: str) -> SessionRecord | None:
         """The caller's own session of this name, read under their identity (RLS applies)."""
@@ -120,11 +116,7 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls, MediaCalls, Conv
             "gateway_repair_session",
             {"p_session_name": session_name, "p_status": status, "p_reason": reason},
         )
-        if result is None:
-            return None
-        return UpdateResult(
-            session=SessionRecord.from_row(result["session"]), changed=bool(result["changed"])
-        )
+        return _update_result(result)
 
     # --- messages -------------------------------------------------------------------------
 
@@ -209,3 +201,12 @@ class Store(HousekeepingCalls, SchedulingCalls, ReconcileCalls, MediaCalls, Conv
             {"p_session_name": session_name, "p_lid": lid, "p_phone": phone},
         )
         return int(result["filled"]) if result else 0
+
+
+def _update_result(result: Any) -> UpdateResult | None:
+    """A session update's answer: the session as it now is, and whether it changed."""
+    if result is None:
+        return None
+    return UpdateResult(
+        session=SessionRecord.from_row(result["session"]), changed=bool(result["changed"])
+    )
