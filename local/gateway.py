@@ -1,9 +1,10 @@
 """The local stand-in for the functions' HTTPS URLs: one port, one path prefix per function.
 
 ``http://127.0.0.1:3000/<function>/...`` becomes the function-URL event AWS would send (path
-``/...``), the function's handler runs in this process (imported once, so warm like a reused
-Lambda container; one invocation at a time, as in Lambda), and its result goes back as HTTP
-with the URL's CORS applied. Also serves,
+``/...``), the function's handler runs in a container of its own (local.containers: a child
+process that imported it once, so warm like a reused Lambda container, one invocation at a
+time; the functions side by side, as in Lambda), and its result goes back as HTTP with the
+URL's CORS applied. Also serves,
 on the same port, the stand-ins for Supabase's APIs an app calls with supabase-js or
 supabase-py: Auth's sign-in (``/auth/v1/``, local.dev_auth), PostgREST (``/rest/v1/``,
 local.dev_rest) and Storage (``/storage/v1/``, local.dev_storage, bytes in
@@ -28,10 +29,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import uuid
@@ -39,16 +40,15 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local import dev_auth, dev_rest, dev_storage
+from local.containers import FunctionContainers, load_handler
 from local.function_url import CorsConfig, HttpResponse, LambdaContext, build_event, to_http
 from local.http_body import BodyRefused, read_body
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS_DIR = ROOT / "functions"
 PAGE_DIR = ROOT / "web"
 PAGE_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -87,23 +87,12 @@ ASYNC_FUNCTIONS = {"delivery": 4, "media": 1}
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 
 Handler = Callable[[dict[str, Any], Any], Any]
+# Containers a function may have at once (Lambda adds one when invocations overlap).
+CONTAINERS_VARIABLE = "LOCAL_CONTAINERS"
 
 # The Auth routes the dev sign-in serves; Auth's router answers any other path with this.
 AUTH_ROUTES = {"/auth/v1/token", "/auth/v1/user", "/auth/v1/logout"}
 NOT_FOUND = b"404 page not found\n"
-
-
-def load_handler(folder: str) -> Handler | None:
-    """Import ``functions/<folder>/app.py`` under a name of its own; None if absent."""
-    path = FUNCTIONS_DIR / folder / "app.py"
-    if not path.exists():
-        return None
-    spec = importlib.util.spec_from_file_location(f"functions.{folder}.app", path)
-    assert spec is not None and spec.loader is not None
-    module: ModuleType = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    handler: Handler = module.handler
-    return handler
 
 
 # The scheduled functions, which EventBridge invokes (no URL).
@@ -223,13 +212,22 @@ class Gateway:
             else None
         )
         self.rest = dev_rest.DevRest(dsn, jwt_secret=jwt_secret) if dsn and jwt_secret else None
-        self.handlers: dict[str, Handler] = {}
-        for prefix, folder in FUNCTIONS.items():
-            handler = load_handler(folder)
-            if handler is not None:
-                self.handlers[prefix] = handler
-        # Powertools' resolver keeps the current event on a class attribute, shared by every
-        # function in a process: a process serves one invocation at a time, as Lambda's do.
+        limit = int(os.environ.get(CONTAINERS_VARIABLE) or 1)
+        self.functions = {
+            prefix: FunctionContainers(folder, limit)
+            for prefix, folder in FUNCTIONS.items()
+            if (ROOT / "functions" / folder / "app.py").exists()
+        }
+        warming = [
+            threading.Thread(target=function.warm, daemon=True)
+            for function in self.functions.values()
+        ]
+        for thread in warming:
+            thread.start()
+        for thread in warming:
+            thread.join()
+        # The scheduled functions run in this process: Powertools keeps its logger's and
+        # metrics' state per process, so one of them at a time, as in a Lambda container.
         self._one_at_a_time = threading.Lock()
         self._stopping = threading.Event()
         self.cors_of = {
@@ -243,10 +241,9 @@ class Gateway:
             function_name=prefix, aws_request_id=event["requestContext"]["requestId"]
         )
         try:
-            with self._one_at_a_time:
-                result = self.handlers[prefix](event, context)
+            result = self.functions[prefix].invoke(event, context)
             return to_http(result)
-        except BaseException:  # what Lambda answers when the function itself crashes
+        except Exception:  # HandlerFailed, ContainerDied: what Lambda answers when it crashes
             return HttpResponse(
                 502,
                 [("content-type", "application/json")],
@@ -256,7 +253,7 @@ class Gateway:
     def run_job_every(self, job: str, seconds: float) -> threading.Thread:
         """Invoke the scheduled function ``job`` every ``seconds``, on a daemon thread: one the
         others also start asynchronously beside them (``ASYNC_FUNCTIONS``), the rest one
-        invocation at a time with the functions with URLs, as in a Lambda container."""
+        invocation at a time, in this process."""
         started = self._async.get(job)
         handler = load_handler(job) if started is None else None
         event = {"source": "schedule", "job": job}
@@ -272,6 +269,12 @@ class Gateway:
         thread = threading.Thread(target=loop, name=job, daemon=True)
         thread.start()
         return thread
+
+    def close(self) -> None:
+        """End the functions' containers."""
+        self._stopping.set()
+        for function in self.functions.values():
+            function.close()
 
     def invoke_async(self, name: str, headers: Any, body: bytes) -> HttpResponse:
         """Lambda's Invoke API for ``InvocationType: Event``: 202 at once, then the function
@@ -428,7 +431,7 @@ def make_request_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             rest = "/" + parts[2] if len(parts) > 2 else "/"
             origin = self.headers.get("origin")
 
-            if prefix in gateway.handlers:
+            if prefix in gateway.functions:
                 browser = prefix in BROWSER_FACING
                 cors = gateway.cors_of.get(prefix, gateway.cors)
                 if (
@@ -505,6 +508,12 @@ class _Server(ThreadingHTTPServer):
     # The standard library's listen backlog is 5: a burst of browser or test requests (16 at
     # once with one Idempotency-Key) would be reset by the kernel instead of waiting its turn.
     request_queue_size = 128
+    gateway: Gateway | None = None
+
+    def server_close(self) -> None:
+        super().server_close()
+        if self.gateway is not None:
+            self.gateway.close()
 
 
 def serve(host: str, port: int) -> ThreadingHTTPServer:
@@ -527,6 +536,7 @@ def serve(host: str, port: int) -> ThreadingHTTPServer:
     )
     server = _Server((host, port), make_request_handler(gateway))
     server.daemon_threads = True
+    server.gateway = gateway
     for job, every in PERIODIC_JOBS.items():
         if os.environ.get(every):
             gateway.run_job_every(job, float(os.environ[every]))
@@ -541,6 +551,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=3000)
     args = parser.parse_args(argv)
     server = serve(args.host, args.port)
+    # Stopped with SIGTERM (local.processes.stop): end the containers on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"gateway listening on http://{args.host}:{server.server_port}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
@@ -549,6 +561,10 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         server.server_close()
     sys.exit(0)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

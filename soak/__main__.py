@@ -28,8 +28,8 @@ DRAIN_TIMEOUT_S = 60.0
 
 
 # The run's numeric options: each with its type, default and help (the default is added).
-# The local gateway serves one invocation at a time (as one Lambda container does), so more
-# senders only queue behind each other and starve the host's webhooks.
+# The local gateway runs one container per function (LOCAL_CONTAINERS), each serving one
+# invocation at a time, so more senders only queue behind each other.
 OPTIONS: tuple[tuple[str, type, float | int | None, str], ...] = (
     ("--users", int, 24, "linked users"),
     ("--senders", int, 4, "sending threads"),

@@ -47,10 +47,12 @@ def logged_events(database: str, session_name: str) -> list[str]:
 
 
 def lease_over(database: str, message_id: Any) -> bool:
-    """Whether the send lease of ``message_id`` would have run out by now."""
+    """Whether the send lease of ``message_id`` has run out by now (the send may have held
+    its row again right before its host call, so the lease can end a little after
+    ``FAST_LEASE_S`` from the row's creation)."""
     with psycopg.connect(database) as conn:
         found = conn.execute(
-            "select now() > created_at + make_interval(secs => %s)"
+            "select now() > coalesce(lease_until, created_at + make_interval(secs => %s))"
             " from whatsapp_messages where id = %s",
             (FAST_LEASE_S, message_id),
         ).fetchone()

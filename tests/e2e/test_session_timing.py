@@ -251,6 +251,23 @@ def test_disconnect_then_link_again_at_once_shows_a_qr_within_5_s_on_one_browser
         assert simulator.state(name)["browsers"] == 1
 
 
+def test_a_start_right_after_a_logout_goes_on_once_the_old_browser_has_closed(
+    gateway: Gateway, simulator: Simulator
+) -> None:
+    """The start waits for the old browser's browserClose, which reaches the gateway as a
+    webhook while the start is waiting: it goes on then, not at the 3 s bound. Each function
+    runs in a container of its own, so the waiting start holds up no webhook."""
+    _, token, name = connected_user(gateway, simulator, "relinkwait")
+    with simulator.configured(logout_close_ms=1500):  # the server's own: 1 s after our answer
+        assert gateway.call("POST", "disconnect", token).status_code == 200
+        asked = time.monotonic()
+        again = gateway.call("POST", "start-session", token)
+        waited = time.monotonic() - asked
+        assert again.status_code == 200, again.text
+        assert simulator.state(name)["browsers"] == 1  # the old one closed before the new one
+        assert 0.5 < waited < 2.2, waited
+
+
 # --- 4. a browser that fails to launch -----------------------------------------------------
 
 STUCK_AFTER_S = 2
