@@ -79,7 +79,12 @@ comment on function public.gateway_purge_batch is
 
 
 
-create function public.gateway_purge_events(
+-- One bounded batch of a retention: the oldest rows before it, rows another purge holds
+-- skipped. The event log forgets events after EVENT_RETENTION; messages go after
+-- MESSAGE_RETENTION (none when it is unset), their files to whatsapp_media_trash on the way
+-- (its trigger), for the purge to delete from the bucket.
+create function public.gateway_purge_older(
+  p_rows text,
   p_retention_s integer,
   p_batch_size integer,
   p_now timestamptz default now()
@@ -88,61 +93,32 @@ language plpgsql
 set search_path = ''
 as $$
 declare
+  v_table regclass;
+  v_time text;
   v_deleted integer;
 begin
-  delete from public.whatsapp_events e
-  using (
-    select id from public.whatsapp_events
-    where received_at < p_now - make_interval(secs => p_retention_s)
-    order by received_at
-    limit p_batch_size
-    for update skip locked
-  ) old
-  where e.id = old.id;
-  get diagnostics v_deleted = row_count;
-  return v_deleted;
-end
-$$;
-
-comment on function public.gateway_purge_events is
-  'One bounded batch of the event log''s retention: events older than p_retention_s go.';
-
-
-
--- Messages older than the retention (MESSAGE_RETENTION; none when it is unset), in bounded
--- batches; their files go to whatsapp_media_trash on the way (its trigger), for the purge to
--- delete from the bucket.
-create function public.gateway_purge_messages(
-  p_retention_s integer,
-  p_batch_size integer,
-  p_now timestamptz default now()
-) returns integer
-language plpgsql
-set search_path = ''
-as $$
-declare
-  v_deleted integer;
-begin
+  case p_rows
+    when 'events' then v_table := 'public.whatsapp_events'; v_time := 'received_at';
+    when 'messages' then v_table := 'public.whatsapp_messages'; v_time := 'created_at';
+    else raise exception 'unknown rows to purge %', p_rows using errcode = '22023';
+  end case;
   if coalesce(p_retention_s, 0) <= 0 then
     return 0;
   end if;
-  delete from public.whatsapp_messages m
-  using (
-    select id from public.whatsapp_messages
-    where created_at < p_now - make_interval(secs => p_retention_s)
-    order by created_at
-    limit p_batch_size
-    for update skip locked
-  ) old
-  where m.id = old.id;
+  execute format(
+    'delete from %1$s t using (select id from %1$s where %2$I < $1 order by %2$I limit $2'
+    ' for update skip locked) old where t.id = old.id',
+    v_table, v_time)
+  using p_now - make_interval(secs => p_retention_s), p_batch_size;
   get diagnostics v_deleted = row_count;
   return v_deleted;
 end
 $$;
 
-comment on function public.gateway_purge_messages is
-  'One bounded batch of the messages'' retention: messages older than p_retention_s go, and '
-  'their files are left to delete from the bucket (0: messages are kept).';
+comment on function public.gateway_purge_older is
+  'One bounded batch of a retention: up to p_batch_size of the events (p_rows ''events'') or '
+  'messages (''messages'') older than p_retention_s go, oldest first, and how many went is '
+  'answered (p_retention_s 0: kept); a message''s files are left to delete from the bucket.';
 
 
 
@@ -384,9 +360,10 @@ begin
   return jsonb_build_object(
     'hosts', public.gateway_hosts(),
     'batch', public.gateway_purge_batch(l.qr_ttl_s, l.stale_after_s, l.batch_size, p_now),
-    'events_deleted', public.gateway_purge_events(l.retention_s, l.events_batch_size, p_now),
+    'events_deleted',
+      public.gateway_purge_older('events', l.retention_s, l.events_batch_size, p_now),
     'messages_deleted',
-      public.gateway_purge_messages(l.message_retention_s, l.batch_size, p_now),
+      public.gateway_purge_older('messages', l.message_retention_s, l.batch_size, p_now),
     -- After the messages: their files are in it.
     'trash', public.gateway_media_trash(l.files_batch_size),
     'tokens', case when l.active_key_id is null then '[]'::jsonb
@@ -402,8 +379,7 @@ comment on function public.gateway_purge_first_pass is
 
 revoke execute on function
   public.gateway_purge_batch(integer, integer, integer, timestamptz),
-  public.gateway_purge_events(integer, integer, timestamptz),
-  public.gateway_purge_messages(integer, integer, timestamptz),
+  public.gateway_purge_older(text, integer, integer, timestamptz),
   public.gateway_tokens_to_reencrypt(text, uuid, integer),
   public.gateway_replace_tokens(jsonb),
   public.gateway_hosts(),

@@ -14,9 +14,11 @@ from local.stack import LocalSecrets
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import connected_user
 from tests.integration.store_helpers import begin
+from tests.rows import every
 from tests.waiting import wait_until
 from wa_gateway.crypto import Keyring
 from wa_gateway.errors import HostError, StoreUnavailable
+from wa_gateway.events.service import to_record
 from wa_gateway.host.client import HostClient
 from wa_gateway.host.directory import HostDirectory
 from wa_gateway.jobs.purge import Purger
@@ -27,6 +29,10 @@ from wa_gateway.settings import Settings
 from wa_gateway.store import Store
 
 DAY = 86400
+NUMBERED_EVENTS = (
+    "select e.payload ->> 'n' from whatsapp_events e"
+    " where e.whatsapp_session_id = (select id from whatsapp_sessions where session_id = %s)"
+)
 
 
 @pytest.fixture()
@@ -134,6 +140,29 @@ def test_rows_in_use_are_skipped_not_waited_for(store: Store, database: str) -> 
         report = purger(store).run()
     assert report.sessions_deleted == 1
     assert exists(database, idle) is None and exists(database, busy) is not None
+
+
+def test_the_event_log_forgets_events_past_its_retention(store: Store, database: str) -> None:
+    _, name = make_session(store, database, "connected")
+    for n in range(5):
+        found = {"event": "onpresencechanged-like", "n": n}
+        assert store.ingest_event(to_record(name, {**found, "session": name})).stored
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(
+            "update whatsapp_events set received_at = now() - make_interval(days => 2)"
+            " where payload ->> 'n' in ('0', '1', '2')"
+            " and whatsapp_session_id = (select id from whatsapp_sessions where session_id = %s)",
+            (name,),
+        )
+
+    def kept() -> list[str]:
+        return sorted(str(n) for (n,) in every(database, NUMBERED_EVENTS, (name,)))
+
+    assert purger(store, event_retention_s=0).run().events_deleted == 0  # 0: kept
+    assert kept() == ["0", "1", "2", "3", "4"]
+    report = purger(store, event_retention_s=DAY).run()
+    assert report.events_deleted >= 3 and report.complete
+    assert kept() == ["3", "4"]
 
 
 @pytest.mark.usefixtures("clean")

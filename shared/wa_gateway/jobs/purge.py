@@ -116,13 +116,13 @@ class Purger(HostCare):
         older = partial(self._delete_older, report=report, remaining_s=remaining_s)
         report.events_deleted += older(
             first.events_deleted,
-            self.store.purge_events,
+            partial(self.store.purge_older, "events"),
             self.event_retention_s,
             self.events_batch_size,
         )
         report.messages_deleted += older(
             first.messages_deleted,
-            self.store.purge_messages,
+            partial(self.store.purge_older, "messages"),
             self.message_retention_s,
             self.batch_size,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from wa_gateway.records import HostEntry, HostRecord
 from wa_gateway.store.sql_records import sql_record
@@ -65,21 +65,15 @@ class HousekeepingCalls:
         """Store re-encrypted tokens: ``{session_id, old_token, host_token}``, compare-and-swap."""
         return int(self.transport.rpc("gateway_replace_tokens", {"p_tokens": replacements}))
 
-    def purge_events(self, *, retention_s: int, batch_size: int) -> int:
+    def purge_older(
+        self, rows: Literal["events", "messages"], *, retention_s: int, batch_size: int
+    ) -> int:
+        """Delete a batch of the events or messages older than ``retention_s`` (a message's
+        files go to the trash the purge empties); 0 when ``retention_s`` is 0 (they are kept)."""
         return int(
             self.transport.rpc(
-                "gateway_purge_events",
-                {"p_retention_s": retention_s, "p_batch_size": batch_size},
-            )
-        )
-
-    def purge_messages(self, *, retention_s: int, batch_size: int) -> int:
-        """Delete a batch of messages older than ``retention_s`` (their files go to the trash
-        the purge empties); 0 when ``retention_s`` is 0 (messages are kept)."""
-        return int(
-            self.transport.rpc(
-                "gateway_purge_messages",
-                {"p_retention_s": retention_s, "p_batch_size": batch_size},
+                "gateway_purge_older",
+                {"p_rows": rows, "p_retention_s": retention_s, "p_batch_size": batch_size},
             )
         )
 
