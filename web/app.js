@@ -84,6 +84,13 @@ function sessionSeen() {
   wantedView = "";
 }
 
+/** The user went to a view: it stands, and the first status no longer picks one. */
+function chooseView(view) {
+  firstLook = false;
+  wantedView = "";
+  showView(view);
+}
+
 // --- Events ---------------------------------------------------------------------------------
 
 function wireEvents() {
@@ -122,10 +129,10 @@ function wireEvents() {
     renderSession();
     nudge();
   });
-  $("nav-chats").addEventListener("click", () => showView("chats"));
-  $("nav-settings").addEventListener("click", () => showView("settings"));
+  $("nav-chats").addEventListener("click", () => chooseView("chats"));
+  $("nav-settings").addEventListener("click", () => chooseView("settings"));
   $("go-link").addEventListener("click", () => {
-    showView("settings");
+    chooseView("settings");
     $("session-card").focus();
   });
   document.addEventListener("visibilitychange", () => {

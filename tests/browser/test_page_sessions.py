@@ -11,15 +11,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, expect
+from playwright.sync_api import BrowserContext, Route, expect
 
 from tests.browser.test_demo_page import (
     a_new_user_on_a_page,
+    a_page,
     chromium,
     send_from_the_composer,
+    show,
     sign_in,
+    wait_for,
 )
 from tests.conftest import Gateway, Simulator
+from tests.e2e.flows import connected_user
 
 CODE = re.compile(r"^[A-Z0-9]{4}-[A-Z0-9]{4}$")
 
@@ -91,3 +95,35 @@ def test_the_page_shows_each_new_pairing_code_and_a_login_getting_ready(
 
         steps.run("connected", connected)
     assert [m["body"] for m in simulator.outbox(name)] == ["too soon"]
+
+
+def test_a_view_the_user_chose_is_not_taken_back_by_the_first_status(
+    browser_context: BrowserContext, gateway: Gateway, simulator: Simulator, output_dir: Path
+) -> None:
+    """A linked user's page opens on the chats once their session's first status arrives; a
+    user who has already gone to Settings by then stays there."""
+    user, _, _ = connected_user(gateway, simulator, "pagechoice")
+    page, steps = a_page(browser_context, output_dir / "browser" / "sessions")
+    held: list[Route] = []
+    holding = [True]
+
+    def hold(route: Route) -> None:
+        if holding[0]:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(f"{gateway.fn('status')}**", hold)
+
+    def settings_before_the_status() -> None:
+        page.goto(f"{gateway.url}/")
+        sign_in(page, user.email)
+        wait_for(page, lambda: bool(held), "the page's first status read")
+        show(page, "settings")
+        holding[0] = False
+        for route in held:
+            route.continue_()
+        expect(page.locator("#session-status")).to_have_attribute("data-status", "connected")
+        expect(page.locator("#nav-settings")).to_have_attribute("aria-current", "page")
+
+    steps.run("settings-chosen", settings_before_the_status)
