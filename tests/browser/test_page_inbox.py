@@ -21,6 +21,7 @@ from tests.browser.test_demo_page import DESKTOP, PHONE, WAIT_MS, a_page, chromi
 from tests.browser.test_page_templates_schedules_reports import nudge, sends
 from tests.conftest import Gateway, Simulator
 from tests.e2e.flows import connected_user
+from tests.waiting import wait_until
 
 ANA = "5511987650011"
 BRUNO = "5511987650012"
@@ -37,6 +38,15 @@ def incoming(simulator: Simulator, name: str, **spec: Any) -> str:
     """A contact's message (or reaction, edit, deletion); the host's id of it."""
     answer: dict[str, Any] = simulator.control("POST", f"{name}/incoming", spec).json()
     return str(answer.get("id", ""))
+
+
+def stored(database: str, wpp_message_id: str) -> bool:
+    """Whether the gateway has stored the message the host knows by this id."""
+    with psycopg.connect(database) as conn:
+        found = conn.execute(
+            "select 1 from whatsapp_messages where wpp_message_id = %s", (wpp_message_id,)
+        ).fetchone()
+    return found is not None
 
 
 def chat_item(page: Page, chat_id: str) -> Locator:
@@ -254,7 +264,11 @@ def test_the_inbox_reads_writes_and_follows_conversations(
         incoming(simulator, name, **{"from": ANA, "reaction": {"id": ids["mine"], "emoji": "❤️"}})
         place = {"lat": -23.5614, "lng": -46.6559, "name": "Avenida Paulista"}
         incoming(simulator, name, **{"from": ANA, "location": place})
-        incoming(simulator, name, **{"from": ANA, "vcard": VCARD, "vcard_name": "Carla Dias"})
+        card = incoming(
+            simulator, name, **{"from": ANA, "vcard": VCARD, "vcard_name": "Carla Dias"}
+        )
+        # The page reads once when nudged: by then the host's webhooks of all four are in.
+        wait_until(lambda: stored(database, card), message="the contact card stored")
         nudge(page)
         reply = messages.filter(has=page.locator(".message-body", has_text="Combinado"))
         expect(reply.locator(".message-quote")).to_contain_text(
