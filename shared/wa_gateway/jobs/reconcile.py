@@ -103,11 +103,14 @@ class Reconciler:
         report = ReconcileReport()
         facts = HostFacts()
         while remaining_s() > _RESERVE_S:
+            # A batch's leases all run from its claim, while its sessions wait for a worker in
+            # turn: each one's reading ends a margin before the lease does, whenever it starts.
+            leased_until = time.monotonic() + self.lease_s - _LEASE_MARGIN_S
             targets, _, now = self._claim(self.batch_size, pass_started=pass_started)
             pass_started = pass_started or now  # each session once per pass
             if not targets:
                 break
-            self._run_batch(targets, facts, remaining_s, report)
+            self._run_batch(targets, facts, remaining_s, leased_until, report)
             if len(targets) < self.batch_size:
                 break
         report.seconds = time.monotonic() - started
@@ -165,6 +168,7 @@ class Reconciler:
         targets: Sequence[ReconcileTarget],
         facts: HostFacts,
         remaining_s: Callable[[], float],
+        leased_until: float,
         report: ReconcileReport,
     ) -> None:
         by_host: dict[str, list[ReconcileTarget]] = {}
@@ -178,7 +182,12 @@ class Reconciler:
             for pool, group in zip(pools, by_host.values(), strict=True):
                 for target in group:
                     futures.append(
-                        (target, pool.submit(self._reconcile_in_time, target, facts, remaining_s))
+                        (
+                            target,
+                            pool.submit(
+                                self._reconcile_in_time, target, facts, remaining_s, leased_until
+                            ),
+                        )
                     )
             for target, future in futures:
                 try:
@@ -221,12 +230,16 @@ class Reconciler:
             self._release(list(unfinished.values()))
 
     def _reconcile_in_time(
-        self, target: ReconcileTarget, facts: HostFacts, remaining_s: Callable[[], float]
+        self,
+        target: ReconcileTarget,
+        facts: HostFacts,
+        remaining_s: Callable[[], float],
+        leased_until: float,
     ) -> Outcome | None:
         left = remaining_s() - _RESERVE_S
-        if left <= 0:
+        deadline = min(time.monotonic() + left, leased_until)
+        if left <= 0 or deadline <= time.monotonic():
             return None
-        deadline = time.monotonic() + min(left, self.lease_s - _LEASE_MARGIN_S)
         try:
             return reconcile_one(self, target, facts, deadline)
         except ApiError as error:
