@@ -40,8 +40,8 @@ OPTIONS: tuple[tuple[str, type, float | int | None, str], ...] = (
         "--lost-phase",
         float,
         None,
-        "seconds of sends and incoming messages with webhooks lost at random, then one"
-        " reconcile pass (none given: a third of --duration; 0: none)",
+        "seconds of sends and incoming messages with webhooks lost at random, then"
+        " reconcile passes (none given: a third of --duration; 0: none)",
     ),
     ("--drop-rate", float, 0.1, "webhooks lost in that phase"),
     ("--scheduled-per-user", int, 3, "messages each user schedules (0: no scheduled phase)"),
@@ -89,7 +89,8 @@ def lost_webhooks_phase(
 ) -> dict[str, Any]:
     """Sends and incoming messages while the host loses ``--drop-rate`` of its webhooks at
     random (never retried, as when the gateway or the network fails for a moment); the
-    reconcile pass after it must leave the same invariants as a run with none lost."""
+    reconcile passes after it (as the schedule runs them, until one leaves nothing to the next)
+    must leave the same invariants as a run with none lost."""
     stack.sim("POST", "config", {"webhook_drop_rate": args.drop_rate})
     try:
         load = Load(stack, users, rec, deadline=time.monotonic() + seconds)
@@ -165,8 +166,8 @@ def print_report(
         f"\nsoak: {args.duration:.0f} s of load, {args.users} users ({args.churners} re-linking),"
         f" {args.senders} senders, {args.incoming_rate:g} incoming/s, {args.storm} storm threads,"
         " webhooks shuffled and duplicated, then a phase losing"
-        f" {args.drop_rate:.0%} of them and one reconcile pass, then scheduled messages sent by"
-        " overlapping scheduler passes through a slow host that restarts\n"
+        f" {args.drop_rate:.0%} of them and reconcile passes until done, then scheduled messages"
+        " sent by overlapping scheduler passes through a slow host that restarts\n"
     )
     head = f"{'operation':<34}{'count':>8}{'ok':>8}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}"
     print(head + f"{'max ms':>9}  other outcomes")
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.monotonic() - started
         drained_s = drain(stack, users)
         if reconciled is not None:
-            reconciled = {**reconciled, **stack.reconcile_once()}
+            reconciled = {**reconciled, **stack.reconcile_until_done()}
         scheduled: dict[str, Any] | None = None
         if args.scheduled_per_user > 0:
             scheduled = run_phase(stack, users, rec, args, drain)
