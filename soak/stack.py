@@ -136,6 +136,10 @@ class Stack:
             for key, value in done.items():
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     total[key] = total.get(key, 0) + value
+                elif isinstance(value, dict):  # counts by kind (errors)
+                    merged = total.setdefault(key, {})
+                    for kind, count in value.items():
+                        merged[kind] = merged.get(kind, 0) + count
                 else:
                     total[key] = value
             if not (done.get("deferred") or done.get("lease_lost")):

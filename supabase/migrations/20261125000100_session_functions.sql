@@ -175,6 +175,7 @@ declare
   h public.wpp_hosts;
   v_action text;
   v_opened boolean := false;
+  v_host_attempt integer;  -- the attempt whose browser the host may hold as a new one opens
   v_stalled boolean := false;
   v_settle_s double precision;
 begin
@@ -263,14 +264,13 @@ begin
       -- hold host_attempt's browser: whether it is the session's depends on the host's answer
       -- to this start (a fresh browser or an early answer), so that attempt's session events
       -- wait for it (held_updates).
+      v_host_attempt := case when s.status = 'disconnected' and s.status_reason = 'logged_out'
+                             then null else s.host_attempt end;
       update public.whatsapp_sessions set
         status = 'starting',
         attempt = attempt + 1,
-        host_attempt = case when s.status = 'disconnected' and s.status_reason = 'logged_out'
-                            then null else host_attempt end,
-        held_updates = case when s.status = 'disconnected' and s.status_reason = 'logged_out'
-                              or host_attempt is null
-                            then null else '[]'::jsonb end,
+        host_attempt = v_host_attempt,
+        held_updates = case when v_host_attempt is null then null else '[]'::jsonb end,
         pairing_method = r.method,
         qr_code = null, qr_image = null, qr_expires_at = null, qr_updated_at = null, qr_count = 0,
         pairing_code = null,
@@ -514,7 +514,6 @@ comment on function public.gateway_apply_host_state is
   'inferred lost); duplicates and late events change nothing; its host_attempt records the '
   'attempt whose webhook URL the host now holds; a start''s answer (start_attempt) settles the '
   'events held while it was under way.';
-
 
 
 

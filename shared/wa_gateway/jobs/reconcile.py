@@ -236,9 +236,9 @@ class Reconciler:
         remaining_s: Callable[[], float],
         leased_until: float,
     ) -> Outcome | None:
-        left = remaining_s() - _RESERVE_S
-        deadline = min(time.monotonic() + left, leased_until)
-        if left <= 0 or deadline <= time.monotonic():
+        now = time.monotonic()
+        deadline = min(now + remaining_s() - _RESERVE_S, leased_until)
+        if deadline <= now:
             return None
         try:
             return reconcile_one(self, target, facts, deadline)
