@@ -14,8 +14,8 @@ from wa_gateway.jobs.reconcile import Reconciler
 from wa_gateway.pass_records import ReconcileTarget
 from wa_gateway.records import SessionRecord
 
-LEASE_S = 31  # the pass stops reading 30 s before a lease ends: 1 s of reading each
-WORK_S = 0.6  # what one session takes
+LEASE_S = 30.5  # the pass stops reading 30 s before a lease ends: 0.5 s of reading each
+WORK_S = 0.3  # what one session takes
 
 
 class Leases:
@@ -56,7 +56,7 @@ def test_each_session_reads_only_within_the_lease_its_batch_took(
     lease_ends = store.claimed_at[0] + LEASE_S - 30
     late = {name: round(d - lease_ends, 2) for name, d in deadlines.items() if d > lease_ends}
     assert late == {}, "sessions told to read past their lease's margin"
-    # The first read at once; the last waited 1.8 s for its turn, with nothing of its lease
+    # The first read at once; the last waited 0.9 s for its turn, with nothing of its lease
     # left to read in: it is given back for the next pass, not read past its lease.
     assert "s0" in deadlines and "s3" not in deadlines
     assert "lease-3" in store.released

@@ -9,8 +9,8 @@
   like one that says nothing.
 * At most 1 KiB of the answer's body is read; the connection is then closed, not drained.
 
-The standard library only (``http.client`` over a socket made here); the CA bundle is
-certifi's when installed (as in the layer), else the system's.
+The standard library only (``http.client`` over a socket made here), with the layer's TLS
+context for public servers (``wa_gateway.tls``).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import ssl
 import threading
 import time
 from collections.abc import Mapping
-from functools import cache
 from typing import NamedTuple
 
 from wa_gateway.delivery.addresses import EndpointUrl
+from wa_gateway.tls import public_context
 
 MAX_ANSWER_BYTES = 1024
 
@@ -37,16 +37,6 @@ class Outcome(NamedTuple):
     ok: bool
     status: int | None = None
     error: str | None = None
-
-
-@cache
-def _tls() -> ssl.SSLContext:
-    try:
-        import certifi
-
-        return ssl.create_default_context(cafile=certifi.where())
-    except ImportError:
-        return ssl.create_default_context()
 
 
 def post(
@@ -78,7 +68,7 @@ def post(
             cut()
         connection: http.client.HTTPConnection
         if endpoint.scheme == "https":
-            sock = _tls().wrap_socket(sock, server_hostname=endpoint.host)
+            sock = public_context().wrap_socket(sock, server_hostname=endpoint.host)
             held.append(sock)
             connection = http.client.HTTPSConnection(endpoint.host, endpoint.port)
         else:

@@ -16,7 +16,8 @@ Keys, as Supabase's API gateway wants them:
 Failures are judged by ``wa_gateway.store.failures``, the map the psycopg transport uses too.
 supabase-py's own retries (GET and HEAD only) are off: a call is sent again only as that map
 allows. One HTTP/1.1 client is kept for the container's life (HTTP/2 keep-alives go stale
-across Lambda freezes); its read timeout is above the database's statement timeout (see
+across Lambda freezes), on the layer's TLS context for public servers (``wa_gateway.tls``:
+its CA bundle loaded once per container, not once per client); its read timeout is above the database's statement timeout (see
 ``Settings.db_http_timeout_s``), so the client never gives up on a call that can still commit.
 """
 
@@ -31,6 +32,7 @@ from wa_gateway.errors import SettingsError, StoreUnavailable
 from wa_gateway.needs import is_secret_api_key
 from wa_gateway.store.failures import CONNECTION_LOST, Retry, failure_of_answer, may_send_again
 from wa_gateway.store.transport import DELIVERIES_HEADER, Call, Transport, deliveries_queued
+from wa_gateway.tls import public_context
 
 _CONNECTION_LOST = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
@@ -70,7 +72,7 @@ class PostgrestTransport(Transport):
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 3.0)),
             limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=30),
             # Retries only a connection that could not be made: nothing was sent.
-            transport=httpx.HTTPTransport(retries=1),
+            transport=httpx.HTTPTransport(retries=1, verify=public_context()),
             event_hooks={"response": [_judge_answer, _note_deliveries]},
             trust_env=False,
         )
