@@ -53,7 +53,6 @@ class FloorProbe:
         self.conn = psycopg.connect(dsn, autocommit=True, prepare_threshold=None)
         self.http = requests.Session()
         self.url = f"{sim_url}/healthz"
-        self._write_table = False
 
     def run(self, floor: Floor) -> tuple[int, int]:
         """(ns spent on the database round trips, ns spent on the host round trips)."""
@@ -66,21 +65,6 @@ class FloorProbe:
             response.content  # noqa: B018 - read the body, as a client does
         t2 = time.perf_counter_ns()
         return t1 - t0, t2 - t1
-
-    def durable_write(self) -> int:
-        """ns for the least a stored event costs: one row inserted and committed (its WAL
-        flushed), on the same connection. Not the floor of any target; shown beside the
-        webhook's, whose writes wait for the same flush and ``select 1`` does not."""
-        if not self._write_table:
-            self.conn.execute("create schema if not exists bench")
-            self.conn.execute(
-                "create table if not exists bench.floor_writes"
-                " (id bigserial primary key, at timestamptz not null default now())"
-            )
-            self._write_table = True
-        started = time.perf_counter_ns()
-        self.conn.execute("insert into bench.floor_writes default values")
-        return time.perf_counter_ns() - started
 
     def close(self) -> None:
         self.conn.close()

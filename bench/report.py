@@ -150,11 +150,6 @@ def table(results: dict[str, Any]) -> str:
             value = f"{w['p50']:.2f} / {w['p99']:.2f} / {w['floor_p50']:.2f}  x{w['ratio']:.2f}"
             limit = t["warm_ratio_max"]
             row(f"{function} n={w['n']}", value, f"<= {limit}", w["ratio"] <= limit)
-            if "ratio_durable_write" in w:
-                lines.append(
-                    f"    beside one durable one-row write (insert, commit): p50"
-                    f" {w['durable_write_p50']:.2f} ms, x{w['ratio_durable_write']:.2f} of it"
-                )
             for kind, k in (w.get("by_event_p50") or {}).items():
                 lines.append(
                     f"    {kind:<30}p50 {k['p50']:.2f} ms, waiting for the database"

@@ -49,7 +49,6 @@ class Call:
     db_wait_ns: int = 0
     floor_db_ns: int = 0
     floor_host_ns: int = 0
-    write_floor_ns: int = 0  # one durable one-row write, where asked (``Invoker.write_floor``)
 
 
 def body_of(result: Any) -> Any:
@@ -70,7 +69,6 @@ class Invoker:
         self.meter = meter
         self.probe = probe
         self.db_wait_ns = 0
-        self.write_floor = False  # also time a durable one-row write after each floor
 
     def _meter_db(self, store: Any) -> None:
         """Time the store's transport calls (wrapping this store instance's transport)."""
@@ -112,8 +110,6 @@ class Invoker:
         )
         if floor is not None and self.probe is not None:
             call.floor_db_ns, call.floor_host_ns = self.probe.run(floor)
-            if self.write_floor:
-                call.write_floor_ns = self.probe.durable_write()
         return body_of(result), call
 
 
@@ -170,11 +166,6 @@ def aggregate(calls: list[Call], floor: Floor) -> dict[str, Any]:
         adjusted = [c.floor_db_ns + c.host_wait_ns for c in calls]
         out["host_wait_p50"] = round(percentile([c.host_wait_ns / 1e6 for c in calls], 50), 3)
         out["ratio_host_adjusted"] = round(handler["p50"] / (percentile(adjusted, 50) / 1e6), 2)
-    if any(c.write_floor_ns for c in calls):
-        # Beside the target's floor: what the least durable write costs on the same wire.
-        write_p50 = _p50_ms([c.write_floor_ns for c in calls])
-        out["durable_write_p50"] = write_p50
-        out["ratio_durable_write"] = round(handler["p50"] / write_p50, 2)
     return out
 
 
@@ -500,11 +491,7 @@ def at_rtt(
     }
     for function, (batch, check) in batches.items():
         floor = FLOORS[function]
-        invoke.write_floor = function == "qr-webhook"
-        try:
-            calls = run_calls(invoke, function, batch, warmup=warmup, check=check, floor=floor)
-        finally:
-            invoke.write_floor = False
+        calls = run_calls(invoke, function, batch, warmup=warmup, check=check, floor=floor)
         out[function] = aggregate(calls, floor)
         if function == "qr-webhook":
             out[function]["by_event_p50"] = by_event_p50(
