@@ -1,9 +1,10 @@
-"""The TLS context for public servers (Supabase's API, users' event endpoints): certifi's CA
-bundle when installed (as in the layer), else the system's.
+"""The TLS context of the store's PostgREST client and of event delivery: certifi's CA bundle
+when installed (as in the layer), else the system's.
 
 Loading a CA bundle costs tens of milliseconds, so the context is made once per container, on
-first use, and shared by every client that talks to a public server. The session host's
-connections keep their own (``http_connection``), on the system's certificates.
+first use, and shared by both. The layer's own HTTP client (``http_connection``: the host, the
+JWKS, Storage) keeps its context on the system's certificates, where ``SSL_CERT_FILE`` names
+others.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A container loads the CA bundle for public servers once, whatever talks to them."""
+"""A container loads the CA bundle of its PostgREST client and of event delivery once."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from wa_gateway.store import PostgrestTransport
 
 
-def test_store_transports_share_one_tls_context_for_public_servers(
+def test_store_transports_share_one_tls_context(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Each load of a CA bundle costs tens of milliseconds of a cold start: a second transport

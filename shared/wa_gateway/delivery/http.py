@@ -9,8 +9,8 @@
   like one that says nothing.
 * At most 1 KiB of the answer's body is read; the connection is then closed, not drained.
 
-The standard library only (``http.client`` over a socket made here), with the layer's TLS
-context for public servers (``wa_gateway.tls``).
+The standard library only (``http.client`` over a socket made here), on the TLS context it
+shares with the store's PostgREST client (``wa_gateway.tls``).
 """
 
 from __future__ import annotations

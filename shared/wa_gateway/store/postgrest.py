@@ -16,8 +16,8 @@ Keys, as Supabase's API gateway wants them:
 Failures are judged by ``wa_gateway.store.failures``, the map the psycopg transport uses too.
 supabase-py's own retries (GET and HEAD only) are off: a call is sent again only as that map
 allows. One HTTP/1.1 client is kept for the container's life (HTTP/2 keep-alives go stale
-across Lambda freezes), on the layer's TLS context for public servers (``wa_gateway.tls``: its
-CA bundle loaded once per container, not once per client). Its read timeout is above the
+across Lambda freezes), on the TLS context it shares with event delivery (``wa_gateway.tls``:
+its CA bundle loaded once per container, not once per client). Its read timeout is above the
 database's statement timeout (see ``Settings.db_http_timeout_s``), so the client never gives up
 on a call that can still commit.
 """
