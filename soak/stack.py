@@ -158,13 +158,19 @@ class Stack:
             return result
 
     def link(self, user: User, http: requests.Session, timeout_s: float = 30) -> User:
-        """Start, scan, and wait until the gateway says connected."""
+        """Start, scan once the host shows the QR code (a start may answer before the host
+        has drawn it, as wppconnect-server's does), and wait until the gateway says
+        connected."""
         headers = {"authorization": f"Bearer {user.token}"}
         started = http.post(f"{self.gateway_url}/start-session/", headers=headers, timeout=30)
         started.raise_for_status()
         name = started.json()["session"]["name"]
-        self.sim("POST", f"{name}/scan", {})
         deadline = time.monotonic() + timeout_s
+        while self.sim("GET", name).get("status") != "QRCODE":
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"the host did not show {name}'s QR code within {timeout_s} s")
+            time.sleep(0.05)
+        self.sim("POST", f"{name}/scan", {})
         while time.monotonic() < deadline:
             status = http.get(f"{self.gateway_url}/status/", headers=headers, timeout=30)
             if status.ok and (status.json()["session"] or {}).get("status") == "connected":
