@@ -8,6 +8,8 @@ import select
 import socket
 import ssl
 
+from wa_gateway.tls import system_context
+
 Origin = tuple[str, str, int]
 """Scheme, host and port."""
 
@@ -25,24 +27,13 @@ class HttpFailure(Exception):
         self.retryable = retryable and not maybe_received
 
 
-_tls: ssl.SSLContext | None = None
-
-
-def _tls_context() -> ssl.SSLContext:
-    """One verifying TLS context per container (loading the CA certificates costs a little)."""
-    global _tls
-    if _tls is None:
-        _tls = ssl.create_default_context()
-    return _tls
-
-
 def connect(origin: Origin, connect_timeout_s: float) -> http.client.HTTPConnection:
     """A new connection to ``origin``, opened (and its TLS handshake done) within the timeout."""
     scheme, host, port = origin
     connection: http.client.HTTPConnection
     if scheme == "https":
         connection = http.client.HTTPSConnection(
-            host, port, timeout=connect_timeout_s, context=_tls_context()
+            host, port, timeout=connect_timeout_s, context=system_context()
         )
     else:
         connection = http.client.HTTPConnection(host, port, timeout=connect_timeout_s)

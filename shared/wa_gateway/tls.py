@@ -1,10 +1,10 @@
-"""The TLS context of the store's PostgREST client and of event delivery: certifi's CA bundle
-when installed (as in the layer), else the system's.
+"""The layer's verifying TLS contexts, each made once per container on first use (loading a CA
+bundle costs tens of milliseconds):
 
-Loading a CA bundle costs tens of milliseconds, so the context is made once per container, on
-first use, and shared by both. The layer's own HTTP client (``http_connection``: the host, the
-JWKS, Storage) keeps its context on the system's certificates, where ``SSL_CERT_FILE`` names
-others.
+* ``public_context``: the store's PostgREST client and event delivery, on certifi's CA bundle
+  when installed (as in the layer), else the system's;
+* ``system_context``: the layer's own HTTP client (``http_connection``: the host, the JWKS,
+  Storage), on the system's certificates, where ``SSL_CERT_FILE`` names others.
 """
 
 from __future__ import annotations
@@ -20,3 +20,8 @@ def public_context() -> ssl.SSLContext:
     except ImportError:
         return ssl.create_default_context()
     return ssl.create_default_context(cafile=certifi.where())
+
+
+@cache
+def system_context() -> ssl.SSLContext:
+    return ssl.create_default_context()

@@ -247,15 +247,18 @@ def test_https_talks_to_a_host_whose_certificate_is_trusted(
 ) -> None:
     """The refusal above is the certificate's: trusted (OpenSSL's SSL_CERT_FILE), the same host
     answers, on one connection."""
-    from wa_gateway import http_connection
+    from wa_gateway.tls import system_context
 
     url, cert_file, seen = tls_host
     monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
-    monkeypatch.setattr(http_connection, "_tls", None)
-    host = client(url)
-    assert host.status_session("s1", "tok").status == "/api/s1/status-session"
-    host.status_session("s2", "tok")
-    assert len({port for _, _, port in seen}) == 1
+    system_context.cache_clear()  # made again, with the test's certificate
+    try:
+        host = client(url)
+        assert host.status_session("s1", "tok").status == "/api/s1/status-session"
+        host.status_session("s2", "tok")
+        assert len({port for _, _, port in seen}) == 1
+    finally:
+        system_context.cache_clear()
 
 
 def test_no_secret_reaches_the_logs_or_the_errors(caplog: pytest.LogCaptureFixture) -> None:
